@@ -123,11 +123,17 @@ pub enum SupervisorMsg {
     /// Add a child at the end of the start order and start it.
     StartChild(ChildSpec, RpcReplyPort<Result<(), SupervisorError>>),
     /// Add and start several children, in order; one result each.
-    StartChildren(Vec<ChildSpec>, RpcReplyPort<Vec<Result<(), SupervisorError>>>),
+    StartChildren(
+        Vec<ChildSpec>,
+        RpcReplyPort<Vec<Result<(), SupervisorError>>>,
+    ),
     /// Stop a child with its shutdown policy and forget it.
     TerminateChild(Arc<str>, RpcReplyPort<Result<(), SupervisorError>>),
     /// Stop several children (in the given order, concurrently) and forget them.
-    TerminateChildren(Vec<Arc<str>>, RpcReplyPort<Vec<Result<(), SupervisorError>>>),
+    TerminateChildren(
+        Vec<Arc<str>>,
+        RpcReplyPort<Vec<Result<(), SupervisorError>>>,
+    ),
     /// Stop a child and start it again (not counted against the intensity).
     RestartChild(Arc<str>, RpcReplyPort<Result<(), SupervisorError>>),
     /// The children, in start order.
@@ -276,7 +282,14 @@ impl SupervisorState {
         self.next_key += 1;
         self.by_id.insert(spec.id.clone(), key);
         self.by_actor.insert(cell.get_id(), key);
-        self.children.insert(key, Child { spec, cell: Some(cell), restarts: 0 });
+        self.children.insert(
+            key,
+            Child {
+                spec,
+                cell: Some(cell),
+                restarts: 0,
+            },
+        );
         Ok(())
     }
 
@@ -306,8 +319,14 @@ impl SupervisorState {
         myself: &ActorRef<SupervisorMsg>,
         id: &str,
     ) -> Result<(), SupervisorError> {
-        let key = *self.by_id.get(id).ok_or_else(|| SupervisorError::NotFound(id.to_string()))?;
-        let child = self.children.get_mut(&key).expect("by_id and children agree");
+        let key = *self
+            .by_id
+            .get(id)
+            .ok_or_else(|| SupervisorError::NotFound(id.to_string()))?;
+        let child = self
+            .children
+            .get_mut(&key)
+            .expect("by_id and children agree");
         if let Some(cell) = child.cell.take() {
             self.by_actor.remove(&cell.get_id());
             stop_child(cell, child.spec.shutdown).await;
@@ -333,7 +352,9 @@ impl SupervisorState {
         key: u64,
         reason: ExitReason,
     ) -> HandlerResult {
-        let Some(child) = self.children.get_mut(&key) else { return Ok(()) };
+        let Some(child) = self.children.get_mut(&key) else {
+            return Ok(());
+        };
         child.cell = None;
         let id = child.spec.id.clone();
         if !child.spec.restart.should_restart(&reason) {
@@ -360,7 +381,9 @@ impl SupervisorState {
         };
         // Stop the affected siblings, last started first.
         for &k in group.iter().rev().filter(|&&k| k != key) {
-            let Some(sibling) = self.children.get_mut(&k) else { continue };
+            let Some(sibling) = self.children.get_mut(&k) else {
+                continue;
+            };
             if let Some(cell) = sibling.cell.take() {
                 self.by_actor.remove(&cell.get_id());
                 stop_child(cell, sibling.spec.shutdown).await;
@@ -369,7 +392,8 @@ impl SupervisorState {
                 self.forget(k);
             }
         }
-        self.pending.extend(group.into_iter().filter(|k| self.children.contains_key(k)));
+        self.pending
+            .extend(group.into_iter().filter(|k| self.children.contains_key(k)));
         self.generation += 1;
         if after.is_zero() {
             self.restart_pending(myself).await
@@ -385,10 +409,13 @@ impl SupervisorState {
     async fn restart_pending(&mut self, myself: &ActorRef<SupervisorMsg>) -> HandlerResult {
         while let Some(&key) = self.pending.first() {
             self.pending.remove(&key);
-            let Err(e) = self.start_one(myself, key).await else { continue };
+            let Err(e) = self.start_one(myself, key).await else {
+                continue;
+            };
             self.pending.insert(key);
             let id = self.children[&key].spec.id.clone();
-            self.hooks.child_exited(&id, &ExitReason::Failed(e.to_string()), true);
+            self.hooks
+                .child_exited(&id, &ExitReason::Failed(e.to_string()), true);
             match self.limiter.on_restart(Instant::now()) {
                 Decision::Restart { after } if after.is_zero() => {}
                 Decision::Restart { after } => {

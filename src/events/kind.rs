@@ -1,0 +1,458 @@
+//! The closed set of event types, with the level, category and message each
+//! one renders to. Adding a variant here is how a new event type is born;
+//! `docs/events.md` lists them all.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+/// Severity of an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    /// Chatty detail (tokens, routed messages).
+    Debug,
+    /// Normal lifecycle.
+    Info,
+    /// Something went wrong but was handled (a restart, a denied message).
+    Warning,
+    /// A failure (a task failed, a swarm gave up).
+    Error,
+}
+
+impl Level {
+    /// Every level, for error messages.
+    pub const ALL: [Level; 4] = [Self::Debug, Self::Info, Self::Warning, Self::Error];
+    /// The word used on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Debug => "debug",
+            Self::Info => "info",
+            Self::Warning => "warning",
+            Self::Error => "error",
+        }
+    }
+}
+
+/// What part of the runtime an event is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    /// Swarm lifecycle.
+    Swarm,
+    /// Agent lifecycle and output.
+    Agent,
+    /// Object lifecycle.
+    Object,
+    /// Messages and topology.
+    Routing,
+    /// Backend processes and their logs.
+    Backend,
+    /// Pool workers.
+    Worker,
+    /// Tasks.
+    Task,
+    /// The runtime itself.
+    System,
+}
+
+impl Category {
+    /// Every category, for error messages.
+    pub const ALL: [Category; 8] = [
+        Self::Swarm,
+        Self::Agent,
+        Self::Object,
+        Self::Routing,
+        Self::Backend,
+        Self::Worker,
+        Self::Task,
+        Self::System,
+    ];
+    /// The word used on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Swarm => "swarm",
+            Self::Agent => "agent",
+            Self::Object => "object",
+            Self::Routing => "routing",
+            Self::Backend => "backend",
+            Self::Worker => "worker",
+            Self::Task => "task",
+            Self::System => "system",
+        }
+    }
+}
+
+/// Which part of a task's output an `agent_output` event carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputKind {
+    /// A streamed partial token.
+    Token,
+    /// The final result of a task.
+    Result,
+    /// A line of output that was not protocol JSON.
+    Raw,
+}
+
+/// What happened. Fields become the event's `metadata`.
+#[derive(Debug, Clone, PartialEq)]
+#[allow(missing_docs)] // field names are the documented metadata keys
+pub enum EventKind {
+    SwarmStarted {
+        agents: usize,
+        objects: usize,
+    },
+    SwarmStopped {
+        reason: String,
+    },
+    SwarmFailed {
+        reason: String,
+    },
+    AgentAdded {
+        backend: &'static str,
+        group: Option<Arc<str>>,
+    },
+    AgentRemoved,
+    AgentStarted {
+        incarnation: u32,
+    },
+    AgentExited {
+        reason: String,
+        restarting: bool,
+    },
+    AgentRestarted {
+        restarts: u32,
+    },
+    AgentStatus {
+        state: &'static str,
+    },
+    GroupScaled {
+        group: Arc<str>,
+        from: u32,
+        to: u32,
+    },
+    ObjectAdded {
+        kind: Arc<str>,
+    },
+    ObjectRemoved,
+    ObjectConfigured,
+    ObjectExited {
+        reason: String,
+        restarting: bool,
+    },
+    ObjectRestarted {
+        restarts: u32,
+    },
+    SupervisorGaveUp {
+        supervisor: &'static str,
+        reason: String,
+    },
+    MessageRouted {
+        from: Arc<str>,
+        to: Arc<str>,
+        content: Arc<str>,
+    },
+    MessageBroadcast {
+        from: Arc<str>,
+        recipients: usize,
+    },
+    RouteDenied {
+        from: Arc<str>,
+        to: Arc<str>,
+        reason: String,
+    },
+    ObjectReplied {
+        to: Arc<str>,
+        ok: bool,
+    },
+    TopologyChanged {
+        added: Vec<(String, String)>,
+        removed: Vec<(String, String)>,
+    },
+    TaskQueued {
+        task_id: Arc<str>,
+        from: Arc<str>,
+    },
+    TaskStarted {
+        task_id: Arc<str>,
+    },
+    TaskCompleted {
+        task_id: Arc<str>,
+    },
+    TaskFailed {
+        task_id: Arc<str>,
+        code: String,
+        message: String,
+    },
+    TaskCancelled {
+        task_id: Arc<str>,
+    },
+    AgentOutput {
+        task_id: Option<Arc<str>>,
+        output: OutputKind,
+        content: String,
+    },
+    Log {
+        level: Level,
+        message: String,
+    },
+}
+
+/// Longest content preview carried in routing metadata.
+const PREVIEW: usize = 200;
+
+fn preview(s: &str) -> &str {
+    if s.len() <= PREVIEW {
+        return s;
+    }
+    let mut end = PREVIEW;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+impl EventKind {
+    /// The `event_type` word.
+    pub fn event_type(&self) -> &'static str {
+        use EventKind::*;
+        match self {
+            SwarmStarted { .. } => "swarm_started",
+            SwarmStopped { .. } => "swarm_stopped",
+            SwarmFailed { .. } => "swarm_failed",
+            AgentAdded { .. } => "agent_added",
+            AgentRemoved => "agent_removed",
+            AgentStarted { .. } => "agent_started",
+            AgentExited { .. } => "agent_exited",
+            AgentRestarted { .. } => "agent_restarted",
+            AgentStatus { .. } => "agent_status",
+            GroupScaled { .. } => "group_scaled",
+            ObjectAdded { .. } => "object_added",
+            ObjectRemoved => "object_removed",
+            ObjectConfigured => "object_configured",
+            ObjectExited { .. } => "object_exited",
+            ObjectRestarted { .. } => "object_restarted",
+            SupervisorGaveUp { .. } => "supervisor_gave_up",
+            MessageRouted { .. } => "message_routed",
+            MessageBroadcast { .. } => "message_broadcast",
+            RouteDenied { .. } => "route_denied",
+            ObjectReplied { .. } => "object_replied",
+            TopologyChanged { .. } => "topology_changed",
+            TaskQueued { .. } => "task_queued",
+            TaskStarted { .. } => "task_started",
+            TaskCompleted { .. } => "task_completed",
+            TaskFailed { .. } => "task_failed",
+            TaskCancelled { .. } => "task_cancelled",
+            AgentOutput { .. } => "agent_output",
+            Log { .. } => "log_entry",
+        }
+    }
+
+    /// Every `event_type` word, for filter validation.
+    pub const TYPES: [&'static str; 28] = [
+        "swarm_started",
+        "swarm_stopped",
+        "swarm_failed",
+        "agent_added",
+        "agent_removed",
+        "agent_started",
+        "agent_exited",
+        "agent_restarted",
+        "agent_status",
+        "group_scaled",
+        "object_added",
+        "object_removed",
+        "object_configured",
+        "object_exited",
+        "object_restarted",
+        "supervisor_gave_up",
+        "message_routed",
+        "message_broadcast",
+        "route_denied",
+        "object_replied",
+        "topology_changed",
+        "task_queued",
+        "task_started",
+        "task_completed",
+        "task_failed",
+        "task_cancelled",
+        "agent_output",
+        "log_entry",
+    ];
+
+    /// The event's level.
+    pub fn level(&self) -> Level {
+        use EventKind::*;
+        match self {
+            SwarmFailed { .. } | SupervisorGaveUp { .. } | TaskFailed { .. } => Level::Error,
+            AgentExited { .. } | ObjectExited { .. } | RouteDenied { .. } => Level::Warning,
+            AgentOutput {
+                output: OutputKind::Token,
+                ..
+            }
+            | MessageRouted { .. }
+            | ObjectReplied { .. }
+            | TaskStarted { .. }
+            | AgentStatus { .. } => Level::Debug,
+            Log { level, .. } => *level,
+            _ => Level::Info,
+        }
+    }
+
+    /// The event's category.
+    pub fn category(&self) -> Category {
+        use EventKind::*;
+        match self {
+            SwarmStarted { .. }
+            | SwarmStopped { .. }
+            | SwarmFailed { .. }
+            | SupervisorGaveUp { .. } => Category::Swarm,
+            AgentAdded { .. }
+            | AgentRemoved
+            | AgentStarted { .. }
+            | AgentExited { .. }
+            | AgentRestarted { .. }
+            | AgentStatus { .. }
+            | GroupScaled { .. }
+            | AgentOutput { .. } => Category::Agent,
+            ObjectAdded { .. }
+            | ObjectRemoved
+            | ObjectConfigured
+            | ObjectExited { .. }
+            | ObjectRestarted { .. } => Category::Object,
+            MessageRouted { .. }
+            | MessageBroadcast { .. }
+            | RouteDenied { .. }
+            | ObjectReplied { .. }
+            | TopologyChanged { .. } => Category::Routing,
+            TaskQueued { .. }
+            | TaskStarted { .. }
+            | TaskCompleted { .. }
+            | TaskFailed { .. }
+            | TaskCancelled { .. } => Category::Task,
+            Log { .. } => Category::Backend,
+        }
+    }
+
+    /// A one-line human description.
+    pub fn message(&self) -> String {
+        use EventKind::*;
+        match self {
+            SwarmStarted { agents, objects } => {
+                format!("swarm started with {agents} agents and {objects} objects")
+            }
+            SwarmStopped { reason } => format!("swarm stopped ({reason})"),
+            SwarmFailed { reason } => format!("swarm failed: {reason}"),
+            AgentAdded { backend, .. } => format!("agent added ({backend})"),
+            AgentRemoved => "agent removed".into(),
+            AgentStarted { incarnation: 0 } => "agent started".into(),
+            AgentStarted { incarnation } => format!("agent started (incarnation {incarnation})"),
+            AgentExited {
+                reason,
+                restarting: true,
+            } => format!("agent exited ({reason}), restarting"),
+            AgentExited {
+                reason,
+                restarting: false,
+            } => format!("agent exited ({reason})"),
+            AgentRestarted { restarts } => format!("agent restarted ({restarts} restarts)"),
+            AgentStatus { state } => format!("agent is {state}"),
+            GroupScaled { group, from, to } => format!("group {group} scaled from {from} to {to}"),
+            ObjectAdded { kind } => format!("object added ({kind})"),
+            ObjectRemoved => "object removed".into(),
+            ObjectConfigured => "object configuration updated".into(),
+            ObjectExited {
+                reason,
+                restarting: true,
+            } => format!("object exited ({reason}), restarting"),
+            ObjectExited {
+                reason,
+                restarting: false,
+            } => format!("object exited ({reason})"),
+            ObjectRestarted { restarts } => format!("object restarted ({restarts} restarts)"),
+            SupervisorGaveUp { supervisor, reason } => {
+                format!("{supervisor} supervisor gave up: {reason}")
+            }
+            MessageRouted { from, to, .. } => format!("{from} → {to}"),
+            MessageBroadcast { from, recipients } => {
+                format!("{from} broadcast to {recipients} endpoints")
+            }
+            RouteDenied { from, to, reason } => format!("{from} → {to} denied: {reason}"),
+            ObjectReplied { to, ok } => {
+                format!("replied to {to} ({})", if *ok { "ok" } else { "error" })
+            }
+            TopologyChanged { added, removed } => {
+                format!(
+                    "topology changed: {} edges added, {} removed",
+                    added.len(),
+                    removed.len()
+                )
+            }
+            TaskQueued { task_id, from } => format!("task {task_id} queued by {from}"),
+            TaskStarted { task_id } => format!("task {task_id} started"),
+            TaskCompleted { task_id } => format!("task {task_id} completed"),
+            TaskFailed {
+                task_id,
+                code,
+                message,
+            } => format!("task {task_id} failed ({code}): {message}"),
+            TaskCancelled { task_id } => format!("task {task_id} cancelled"),
+            AgentOutput { content, .. } => preview(content).to_string(),
+            Log { message, .. } => message.clone(),
+        }
+    }
+
+    /// The structured fields.
+    pub fn metadata(&self) -> Value {
+        use EventKind::*;
+        match self {
+            SwarmStarted { agents, objects } => json!({"agents": agents, "objects": objects}),
+            SwarmStopped { reason } | SwarmFailed { reason } => json!({"reason": reason}),
+            AgentAdded { backend, group } => json!({"backend": backend, "group": group}),
+            AgentRemoved | ObjectRemoved | ObjectConfigured => json!({}),
+            AgentStarted { incarnation } => json!({"incarnation": incarnation}),
+            AgentExited { reason, restarting } | ObjectExited { reason, restarting } => {
+                json!({"reason": reason, "restarting": restarting})
+            }
+            AgentRestarted { restarts } | ObjectRestarted { restarts } => {
+                json!({"restarts": restarts})
+            }
+            AgentStatus { state } => json!({"state": state}),
+            GroupScaled { group, from, to } => json!({"group": group, "from": from, "to": to}),
+            ObjectAdded { kind } => json!({"kind": kind}),
+            SupervisorGaveUp { supervisor, reason } => {
+                json!({"supervisor": supervisor, "reason": reason})
+            }
+            MessageRouted { from, to, content } => {
+                json!({"from": from, "to": to, "content_preview": preview(content)})
+            }
+            MessageBroadcast { from, recipients } => {
+                json!({"from": from, "recipients": recipients})
+            }
+            RouteDenied { from, to, reason } => json!({"from": from, "to": to, "reason": reason}),
+            ObjectReplied { to, ok } => json!({"to": to, "ok": ok}),
+            TopologyChanged { added, removed } => json!({"added": added, "removed": removed}),
+            TaskQueued { task_id, from } => json!({"task_id": task_id, "from": from}),
+            TaskStarted { task_id } | TaskCompleted { task_id } | TaskCancelled { task_id } => {
+                json!({"task_id": task_id})
+            }
+            TaskFailed {
+                task_id,
+                code,
+                message,
+            } => {
+                json!({"task_id": task_id, "code": code, "error": message})
+            }
+            AgentOutput {
+                task_id,
+                output,
+                content,
+            } => {
+                json!({"task_id": task_id, "kind": output, "content": content})
+            }
+            Log { level, .. } => json!({"level": level}),
+        }
+    }
+}

@@ -1,0 +1,392 @@
+//! [`Hive`]: the runtime as a library. It starts the root supervisor
+//! (`one_for_one`) with the swarm registry under it, and hands out
+//! [`SwarmHandle`]s whose methods are the runtime API the REST adapter calls
+//! one to one. Every method is a message to an actor; none touches actor
+//! state directly.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use ractor::{Actor, ActorRef, RpcReplyPort, rpc::CallResult};
+use serde_json::Value;
+
+use super::error::HiveError;
+use super::registry::{Registry, RegistryArgs, RegistryMsg, SwarmSummary};
+use super::router::RoutedMessage;
+use super::slot::HistoryEntry;
+use super::swarm::{AgentStatus, EdgeChange, ScaleResult, SwarmLimits, SwarmMsg, SwarmStatus};
+use crate::config::{self, AgentSpec, Edge, ObjectSpec, SwarmSpec, ValidateOptions};
+use crate::events::{BusOptions, EventBus, EventKind};
+use crate::objects::ObjectKinds;
+use crate::supervisor::{
+    ChildSpec, Intensity, Restart, Shutdown, Strategy, Supervisor, SupervisorArgs, SupervisorMsg,
+};
+
+/// Settings of a runtime.
+#[derive(Clone, Default)]
+pub struct HiveOptions {
+    /// Event ring and subscriber bounds.
+    pub bus: BusOptions,
+    /// Bounds for every swarm.
+    pub limits: SwarmLimits,
+    /// Object kinds (built-ins plus any you register).
+    pub kinds: ObjectKinds,
+}
+
+static INSTANCE: AtomicU64 = AtomicU64::new(0);
+
+/// A running runtime.
+pub struct Hive {
+    root: ActorRef<SupervisorMsg>,
+    registry_name: String,
+    bus: EventBus,
+    kinds: ObjectKinds,
+}
+
+/// How a task ended, as [`SwarmHandle::run_task`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskOutcome {
+    /// Completed with this result.
+    Completed(String),
+    /// Failed with this code and message.
+    Failed {
+        /// Error code (`agent_crashed`, `mock_failure`, ...).
+        code: String,
+        /// Message.
+        message: String,
+    },
+    /// Cancelled.
+    Cancelled,
+}
+
+impl Hive {
+    /// Starts a runtime.
+    pub async fn start(opts: HiveOptions) -> Result<Self, HiveError> {
+        let bus = EventBus::new(opts.bus);
+        let registry_name = format!("hive-{}.registry", INSTANCE.fetch_add(1, Ordering::Relaxed));
+        let (name, rbus, kinds, limits) = (
+            registry_name.clone(),
+            bus.clone(),
+            opts.kinds.clone(),
+            opts.limits,
+        );
+        let registry = ChildSpec {
+            id: "swarms".into(),
+            restart: Restart::Permanent,
+            shutdown: Shutdown::Infinity,
+            start: Arc::new(move |sup| {
+                let args = RegistryArgs {
+                    bus: rbus.clone(),
+                    kinds: kinds.clone(),
+                    limits,
+                };
+                let name = name.clone();
+                Box::pin(async move {
+                    let (r, _) = Actor::spawn_linked(Some(name), Registry, args, sup)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    Ok(r.get_cell())
+                })
+            }),
+        };
+        let args = SupervisorArgs {
+            strategy: Strategy::OneForOne,
+            intensity: Intensity::default(),
+            children: vec![registry],
+            hooks: Arc::new(crate::supervisor::NoHooks),
+        };
+        let (root, _) = Actor::spawn(None, Supervisor, args)
+            .await
+            .map_err(|e| HiveError::Unavailable(format!("the runtime failed to start: {e}")))?;
+        Ok(Self {
+            root,
+            registry_name,
+            bus,
+            kinds: opts.kinds,
+        })
+    }
+
+    /// The event bus.
+    pub fn events(&self) -> &EventBus {
+        &self.bus
+    }
+
+    /// Validation options matching this runtime's object kinds.
+    pub fn validate_options(&self) -> ValidateOptions {
+        ValidateOptions {
+            object_kinds: self.kinds.names(),
+        }
+    }
+
+    fn registry(&self) -> Result<ActorRef<RegistryMsg>, HiveError> {
+        ractor::registry::where_is(self.registry_name.clone())
+            .map(ActorRef::from)
+            .ok_or_else(|| HiveError::Unavailable("the swarm registry is restarting".into()))
+    }
+
+    /// Starts a swarm from a spec (checked again here for specs built in code).
+    pub async fn start_swarm(&self, spec: SwarmSpec) -> Result<SwarmHandle, HiveError> {
+        config::check_spec(&spec, &self.validate_options()).map_err(HiveError::InvalidConfig)?;
+        let name = spec.name.clone();
+        let actor = ractor::call!(self.registry()?, RegistryMsg::Start, spec)??;
+        Ok(SwarmHandle { name, actor })
+    }
+
+    /// Stops a running swarm gracefully.
+    pub async fn stop_swarm(&self, name: &str) -> Result<(), HiveError> {
+        ractor::call!(self.registry()?, RegistryMsg::Stop, name.to_string())?
+    }
+
+    /// A handle to a running swarm.
+    pub async fn swarm(&self, name: &str) -> Result<SwarmHandle, HiveError> {
+        let actor = ractor::call!(self.registry()?, RegistryMsg::Get, name.to_string())??;
+        Ok(SwarmHandle {
+            name: name.to_string(),
+            actor,
+        })
+    }
+
+    /// Every swarm the registry knows (running, stopped, failed).
+    pub async fn list_swarms(&self) -> Result<Vec<SwarmSummary>, HiveError> {
+        Ok(ractor::call!(self.registry()?, RegistryMsg::List)?)
+    }
+
+    /// One swarm's registry entry.
+    pub async fn swarm_summary(&self, name: &str) -> Result<SwarmSummary, HiveError> {
+        ractor::call!(self.registry()?, RegistryMsg::Summary, name.to_string())?
+            .ok_or_else(|| HiveError::SwarmNotFound(name.into()))
+    }
+
+    /// Forgets stopped and failed swarms; returns how many.
+    pub async fn clean(&self) -> Result<usize, HiveError> {
+        Ok(ractor::call!(self.registry()?, RegistryMsg::Clean)?)
+    }
+
+    /// Stops every swarm (newest first) and the runtime.
+    pub async fn shutdown(self) {
+        let _ = self.root.stop_and_wait(Some("shutdown".into()), None).await;
+    }
+}
+
+/// A handle to a running swarm: the runtime API, one method per operation.
+#[derive(Clone)]
+pub struct SwarmHandle {
+    name: String,
+    actor: ActorRef<SwarmMsg>,
+}
+
+type Port<T> = RpcReplyPort<Result<T, HiveError>>;
+
+impl SwarmHandle {
+    /// The swarm's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn ask<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(Port<T>) -> SwarmMsg,
+    ) -> Result<T, HiveError> {
+        match self.actor.call(f, None).await? {
+            CallResult::Success(r) => r,
+            _ => Err(HiveError::Unavailable(format!(
+                "swarm '{}' stopped",
+                self.name
+            ))),
+        }
+    }
+
+    /// Status: state, agents, objects, groups, topology, restarts.
+    pub async fn status(&self) -> Result<SwarmStatus, HiveError> {
+        Ok(ractor::call!(self.actor, SwarmMsg::Status)?)
+    }
+
+    /// The effective spec (seed plus every change).
+    pub async fn spec(&self) -> Result<SwarmSpec, HiveError> {
+        Ok(ractor::call!(self.actor, SwarmMsg::Spec)?)
+    }
+
+    /// The effective spec as a swarm file.
+    pub async fn snapshot_toml(&self) -> Result<String, HiveError> {
+        Ok(config::to_toml(&self.spec().await?))
+    }
+
+    /// Adds an agent (or a group) with outgoing `connections` and `incoming`
+    /// edges; returns the names started.
+    pub async fn add_agent(
+        &self,
+        spec: AgentSpec,
+        connections: Vec<String>,
+        incoming: Vec<String>,
+    ) -> Result<Vec<String>, HiveError> {
+        self.ask(|reply| SwarmMsg::AddAgent {
+            spec,
+            connections,
+            incoming,
+            reply,
+        })
+        .await
+    }
+
+    /// Removes an agent, or a whole group; returns the names stopped.
+    pub async fn remove_agent(&self, name: &str) -> Result<Vec<String>, HiveError> {
+        self.ask(|r| SwarmMsg::RemoveAgent(name.into(), r)).await
+    }
+
+    /// Restarts an agent with its spec (not counted against the intensity).
+    pub async fn restart_agent(&self, name: &str) -> Result<(), HiveError> {
+        self.ask(|r| SwarmMsg::RestartAgent(name.into(), r)).await
+    }
+
+    /// One agent's status.
+    pub async fn agent_status(&self, name: &str) -> Result<AgentStatus, HiveError> {
+        self.ask(|r| SwarmMsg::AgentStatus(name.into(), r)).await
+    }
+
+    /// An agent's last `limit` history entries.
+    pub async fn history(&self, name: &str, limit: usize) -> Result<Vec<HistoryEntry>, HiveError> {
+        self.ask(|r| SwarmMsg::History(name.into(), limit, r)).await
+    }
+
+    /// Adds an object with edges.
+    pub async fn add_object(
+        &self,
+        spec: ObjectSpec,
+        connections: Vec<String>,
+        incoming: Vec<String>,
+    ) -> Result<(), HiveError> {
+        self.ask(|reply| SwarmMsg::AddObject {
+            spec,
+            connections,
+            incoming,
+            reply,
+        })
+        .await
+    }
+
+    /// Removes an object.
+    pub async fn remove_object(&self, name: &str) -> Result<(), HiveError> {
+        self.ask(|r| SwarmMsg::RemoveObject(name.into(), r)).await
+    }
+
+    /// An object's live state.
+    pub async fn object_state(&self, name: &str) -> Result<Value, HiveError> {
+        self.ask(|r| SwarmMsg::ObjectState(name.into(), r)).await
+    }
+
+    /// Replaces an object's configuration.
+    pub async fn configure_object(&self, name: &str, config: Value) -> Result<(), HiveError> {
+        self.ask(|r| SwarmMsg::ConfigureObject(name.into(), config, r))
+            .await
+    }
+
+    /// Adds and removes edges, all or nothing.
+    pub async fn update_edges(
+        &self,
+        add: Vec<Edge>,
+        remove: Vec<Edge>,
+    ) -> Result<EdgeChange, HiveError> {
+        self.ask(|reply| SwarmMsg::UpdateEdges { add, remove, reply })
+            .await
+    }
+
+    /// Scales a group to `count` members.
+    pub async fn scale(&self, group: &str, count: u64) -> Result<ScaleResult, HiveError> {
+        self.ask(|reply| SwarmMsg::Scale {
+            group: group.into(),
+            count,
+            reply,
+        })
+        .await
+    }
+
+    /// Queues a task for an agent; returns its id.
+    pub async fn send_task(&self, agent: &str, content: &str) -> Result<Arc<str>, HiveError> {
+        self.ask(|reply| SwarmMsg::SendTask {
+            agent: agent.into(),
+            content: content.into(),
+            from: "user".into(),
+            reply,
+        })
+        .await
+    }
+
+    /// Sends a task and waits (up to `timeout`) for how it ends.
+    pub async fn run_task(
+        &self,
+        bus: &EventBus,
+        agent: &str,
+        content: &str,
+        timeout: Duration,
+    ) -> Result<TaskOutcome, HiveError> {
+        let mut rx = bus.subscribe();
+        let id = self.send_task(agent, content).await?;
+        let wait = async {
+            loop {
+                let e = match rx.recv().await {
+                    Ok(e) => e,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(_) => return Err(HiveError::Unavailable("the event bus closed".into())),
+                };
+                match &e.kind {
+                    EventKind::AgentOutput {
+                        task_id: Some(t),
+                        content,
+                        output: crate::events::OutputKind::Result,
+                    } if *t == id => {
+                        return Ok(TaskOutcome::Completed(content.clone()));
+                    }
+                    EventKind::TaskFailed {
+                        task_id,
+                        code,
+                        message,
+                    } if *task_id == id => {
+                        return Ok(TaskOutcome::Failed {
+                            code: code.clone(),
+                            message: message.clone(),
+                        });
+                    }
+                    EventKind::TaskCancelled { task_id } if *task_id == id => {
+                        return Ok(TaskOutcome::Cancelled);
+                    }
+                    _ => {}
+                }
+            }
+        };
+        tokio::time::timeout(timeout, wait).await.map_err(|_| {
+            HiveError::Unavailable(format!("task {id} did not finish within {timeout:?}"))
+        })?
+    }
+
+    /// Cancels a queued or running task of an agent.
+    pub async fn cancel_task(&self, agent: &str, task_id: &str) -> Result<(), HiveError> {
+        self.ask(|reply| SwarmMsg::CancelTask {
+            agent: agent.into(),
+            task_id: task_id.into(),
+            reply,
+        })
+        .await
+    }
+
+    /// Routes a message `from → to`; returns the number of recipients.
+    pub async fn send_message(
+        &self,
+        from: &str,
+        to: &str,
+        content: &str,
+    ) -> Result<usize, HiveError> {
+        self.ask(|reply| SwarmMsg::SendMessage {
+            from: from.into(),
+            to: to.into(),
+            content: content.into(),
+            reply,
+        })
+        .await
+    }
+
+    /// The last `limit` routed messages.
+    pub async fn messages(&self, limit: usize) -> Result<Vec<RoutedMessage>, HiveError> {
+        self.ask(|r| SwarmMsg::Messages(limit, r)).await
+    }
+}

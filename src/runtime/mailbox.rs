@@ -1,0 +1,248 @@
+//! The mailbox of an agent or object: a bounded FIFO that belongs to the
+//! endpoint's slot, not to one incarnation of its actor.
+//!
+//! In Erlang a process's mailbox dies with it. Hive keeps an endpoint's queue
+//! across restarts instead, so a crash loses only the item being processed
+//! (reported as failed with `agent_crashed`), never the queued ones. Senders
+//! push and the current incarnation is woken with one `Wake` per burst (not
+//! one per item). A full mailbox hands the item back to the sender.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+/// Something waiting in a mailbox.
+#[derive(Debug, Clone)]
+pub enum Envelope {
+    /// A task for an agent.
+    Task(Task),
+    /// A message routed from another endpoint.
+    Message(Message),
+    /// A send by this endpoint that the router refused.
+    Denied {
+        /// The refused target.
+        to: Arc<str>,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A task queued for an agent.
+#[derive(Debug, Clone)]
+pub struct Task {
+    /// Unique task id.
+    pub id: Arc<str>,
+    /// What to do.
+    pub content: String,
+    /// `user`, or the endpoint that sent it.
+    pub from: Arc<str>,
+}
+
+/// A routed message.
+#[derive(Debug, Clone)]
+pub struct Message {
+    /// The sending endpoint.
+    pub from: Arc<str>,
+    /// The content (shared, never copied on the way).
+    pub content: Arc<str>,
+    /// Set when this message answers one sent to an object.
+    pub reply: bool,
+}
+
+/// Wakes the endpoint's current incarnation.
+pub trait Waker: Send + Sync {
+    /// Called (outside the mailbox lock) when items are waiting.
+    fn wake(&self);
+}
+
+/// The bounded mailbox. See the module documentation.
+pub struct Mailbox {
+    inner: Mutex<Inner>,
+    capacity: usize,
+}
+
+struct Inner {
+    queue: VecDeque<Envelope>,
+    in_flight: Option<Task>,
+    waker: Option<Arc<dyn Waker>>,
+    wake_pending: bool,
+}
+
+impl Mailbox {
+    /// An empty mailbox holding at most `capacity` items.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            inner: Mutex::new(Inner {
+                queue: VecDeque::new(),
+                in_flight: None,
+                waker: None,
+                wake_pending: false,
+            }),
+            capacity: capacity.max(1),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Appends an item; a full mailbox returns it.
+    pub fn push(&self, item: Envelope) -> Result<(), Envelope> {
+        let waker = {
+            let mut g = self.lock();
+            if g.queue.len() >= self.capacity {
+                return Err(item);
+            }
+            g.queue.push_back(item);
+            if g.wake_pending {
+                None
+            } else {
+                g.wake_pending = true;
+                g.waker.clone()
+            }
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+        Ok(())
+    }
+
+    /// Takes the next item. When the queue is empty the next push wakes again.
+    pub fn pop(&self) -> Option<Envelope> {
+        let mut g = self.lock();
+        let item = g.queue.pop_front();
+        if item.is_none() {
+            g.wake_pending = false;
+        }
+        item
+    }
+
+    /// Attaches a new incarnation. Returns the task the previous incarnation
+    /// was processing when it died, if any; wakes at once if items wait.
+    pub fn attach(&self, waker: Arc<dyn Waker>) -> Option<Task> {
+        let (lost, wake) = {
+            let mut g = self.lock();
+            g.waker = Some(waker.clone());
+            g.wake_pending = !g.queue.is_empty();
+            (g.in_flight.take(), g.wake_pending)
+        };
+        if wake {
+            waker.wake();
+        }
+        lost
+    }
+
+    /// Detaches the incarnation (it stopped); pushes wait for the next one.
+    pub fn detach(&self) {
+        let mut g = self.lock();
+        g.waker = None;
+        g.wake_pending = false;
+    }
+
+    /// Records the task now being processed (survives a crash of the actor).
+    pub fn set_in_flight(&self, task: Option<Task>) {
+        self.lock().in_flight = task;
+    }
+
+    /// The task being processed.
+    pub fn in_flight(&self) -> Option<Arc<str>> {
+        self.lock().in_flight.as_ref().map(|t| t.id.clone())
+    }
+
+    /// Removes a queued task; returns whether it was queued.
+    pub fn remove_task(&self, id: &str) -> bool {
+        let mut g = self.lock();
+        let before = g.queue.len();
+        g.queue
+            .retain(|e| !matches!(e, Envelope::Task(t) if &*t.id == id));
+        g.queue.len() != before
+    }
+
+    /// Items waiting (the one in flight excluded).
+    pub fn len(&self) -> usize {
+        self.lock().queue.len()
+    }
+
+    /// Whether nothing is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Takes every queued item (used when an endpoint is removed).
+    pub fn drain(&self) -> Vec<Envelope> {
+        self.lock().queue.drain(..).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    #[derive(Default)]
+    struct Count(AtomicUsize);
+    impl Waker for Count {
+        fn wake(&self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn task(id: &str) -> Envelope {
+        Envelope::Task(Task {
+            id: id.into(),
+            content: String::new(),
+            from: "user".into(),
+        })
+    }
+
+    #[test]
+    fn one_wake_per_burst_not_per_item() {
+        let m = Mailbox::new(10);
+        let w = Arc::new(Count::default());
+        m.attach(w.clone());
+        for i in 0..5 {
+            m.push(task(&i.to_string())).unwrap();
+        }
+        assert_eq!(w.0.load(Ordering::SeqCst), 1);
+        while m.pop().is_some() {}
+        m.push(task("x")).unwrap();
+        assert_eq!(w.0.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn full_mailbox_hands_the_item_back() {
+        let m = Mailbox::new(2);
+        m.push(task("a")).unwrap();
+        m.push(task("b")).unwrap();
+        assert!(matches!(m.push(task("c")), Err(Envelope::Task(t)) if &*t.id == "c"));
+        assert_eq!(m.len(), 2);
+    }
+
+    #[test]
+    fn queued_items_and_in_flight_task_survive_a_new_incarnation() {
+        let m = Mailbox::new(10);
+        m.attach(Arc::new(Count::default()));
+        m.push(task("a")).unwrap();
+        m.push(task("b")).unwrap();
+        let Some(Envelope::Task(a)) = m.pop() else {
+            panic!()
+        };
+        m.set_in_flight(Some(a));
+        // The incarnation dies; a new one attaches.
+        m.detach();
+        let w = Arc::new(Count::default());
+        let lost = m.attach(w.clone());
+        assert_eq!(lost.map(|t| t.id), Some("a".into()));
+        assert_eq!(w.0.load(Ordering::SeqCst), 1, "woken because b waits");
+        assert!(matches!(m.pop(), Some(Envelope::Task(t)) if &*t.id == "b"));
+    }
+
+    #[test]
+    fn cancel_removes_a_queued_task() {
+        let m = Mailbox::new(10);
+        m.push(task("a")).unwrap();
+        assert!(m.remove_task("a"));
+        assert!(!m.remove_task("a"));
+        assert!(m.is_empty());
+    }
+}

@@ -1,0 +1,73 @@
+//! The `mock` backend: an in-process agent for tests, demos and benchmarks.
+//! It echoes each task (or answers `reply`), optionally after `delay_ms`,
+//! fails every `fail_every`-th task, panics on `panic_on`, and with `relay`
+//! forwards every message it receives to its out-edges.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::ActorRef;
+
+use super::agent::{AgentMsg, TaskOutcome};
+use super::mailbox::{Message, Task};
+use crate::config::{AgentSpec, BackendSpec, MockSpec};
+
+/// A mock backend's settings and task counter.
+pub(super) struct MockBackend {
+    spec: MockSpec,
+    tasks: u64,
+}
+
+impl MockBackend {
+    /// The backend for an agent (non-mock specs get the default echo).
+    pub(super) fn new(spec: &AgentSpec) -> Self {
+        let spec = match &spec.backend {
+            BackendSpec::Mock(m) => m.clone(),
+            _ => MockSpec::default(),
+        };
+        Self { spec, tasks: 0 }
+    }
+
+    fn check_panic(&self, content: &str) {
+        if self.spec.panic_on.as_deref() == Some(content) {
+            panic!("mock agent told to panic on {content:?}");
+        }
+    }
+
+    /// Starts a task: answers now, or schedules the answer after the delay.
+    pub(super) fn start(&mut self, task: &Task, myself: &ActorRef<AgentMsg>) -> TaskOutcome {
+        self.check_panic(&task.content);
+        if self.spec.delay_ms > 0 {
+            let id = task.id.clone();
+            myself.send_after(Duration::from_millis(self.spec.delay_ms), move || {
+                AgentMsg::MockDone(id)
+            });
+            return TaskOutcome::Pending;
+        }
+        self.finish(task)
+    }
+
+    /// Produces the answer of a task.
+    pub(super) fn finish(&mut self, task: &Task) -> TaskOutcome {
+        self.tasks += 1;
+        let every = u64::from(self.spec.fail_every);
+        if every > 0 && self.tasks.is_multiple_of(every) {
+            return TaskOutcome::Failed(
+                "mock_failure",
+                format!("mock agent fails every task number {every}"),
+            );
+        }
+        TaskOutcome::Done(
+            self.spec
+                .reply
+                .clone()
+                .unwrap_or_else(|| task.content.clone()),
+        )
+    }
+
+    /// Handles a routed message; returns content to broadcast, if relaying.
+    pub(super) fn on_message(&mut self, m: &Message) -> Option<Arc<str>> {
+        self.check_panic(&m.content);
+        (self.spec.relay && !m.reply).then(|| m.content.clone())
+    }
+}

@@ -1,0 +1,29 @@
+//! The runtime: swarms as supervised actor trees.
+//!
+//! [`Hive`] is the entry point; [`SwarmHandle`] the per-swarm API. The
+//! actors (registry, swarm, router, agent, object) live in the submodules;
+//! `docs/semantics.md` states what they guarantee.
+
+mod agent;
+mod error;
+mod hive;
+mod mailbox;
+mod mock;
+mod object;
+mod registry;
+mod router;
+mod slot;
+mod swarm;
+mod swarm_ctx;
+mod table;
+
+pub use error::{EdgeError, HiveError};
+pub use hive::{Hive, HiveOptions, SwarmHandle, TaskOutcome};
+pub use registry::SwarmSummary;
+pub use router::RoutedMessage;
+pub use slot::{AgentState, HistoryEntry};
+pub use swarm::{
+    AgentStatus, EdgeChange, GroupStatus, ObjectStatus, ScaleFailure, ScaleResult, SupervisionView,
+    SwarmLimits, SwarmState, SwarmStatus,
+};
+pub use table::RouteError;

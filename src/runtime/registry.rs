@@ -1,0 +1,253 @@
+//! The swarm registry: the dynamic supervisor of running swarms.
+//!
+//! Swarms are its temporary children: one that fails is not restarted but
+//! kept in the registry as `failed` with its reason (visible in status and
+//! events) until it is started again or cleaned away; the others go on.
+//! Stopping a swarm stops its tree gracefully (reverse start order).
+
+use std::collections::BTreeMap;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+
+use super::error::HiveError;
+use super::swarm::{Swarm, SwarmArgs, SwarmLimits, SwarmMsg, SwarmState};
+use crate::config::SwarmSpec;
+use crate::events::{EventBus, now_ms, rfc3339_ms};
+use crate::objects::ObjectKinds;
+use crate::supervisor::{
+    ExitReason, Shutdown, exit_reason_of_failure, exit_reason_of_stop, stop_child,
+};
+
+/// A registry entry as listed.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SwarmSummary {
+    /// Name.
+    pub name: String,
+    /// Running, stopped or failed.
+    pub state: SwarmState,
+    /// When it was started (RFC 3339).
+    pub started_at: String,
+    /// Why it failed.
+    pub failure_reason: Option<String>,
+}
+
+/// Messages the registry handles.
+#[allow(missing_docs)]
+pub(super) enum RegistryMsg {
+    Start(
+        SwarmSpec,
+        RpcReplyPort<Result<ActorRef<SwarmMsg>, HiveError>>,
+    ),
+    Stop(String, RpcReplyPort<Result<(), HiveError>>),
+    Get(String, RpcReplyPort<Result<ActorRef<SwarmMsg>, HiveError>>),
+    Summary(String, RpcReplyPort<Option<SwarmSummary>>),
+    List(RpcReplyPort<Vec<SwarmSummary>>),
+    /// Forget stopped and failed swarms; answers how many.
+    Clean(RpcReplyPort<usize>),
+}
+
+/// Start arguments of the registry.
+pub(super) struct RegistryArgs {
+    /// The event bus.
+    pub bus: EventBus,
+    /// Known object kinds.
+    pub kinds: ObjectKinds,
+    /// Bounds for every swarm.
+    pub limits: SwarmLimits,
+}
+
+struct Entry {
+    actor: Option<ActorRef<SwarmMsg>>,
+    state: SwarmState,
+    started_at_ms: u64,
+    failure: Option<String>,
+}
+
+/// The registry actor.
+pub(super) struct Registry;
+
+/// The registry's state.
+pub(super) struct RegistryState {
+    args: RegistryArgs,
+    swarms: BTreeMap<String, Entry>,
+}
+
+impl Actor for Registry {
+    type Msg = RegistryMsg;
+    type State = RegistryState;
+    type Arguments = RegistryArgs;
+
+    async fn pre_start(
+        &self,
+        _: ActorRef<RegistryMsg>,
+        args: RegistryArgs,
+    ) -> Result<RegistryState, ActorProcessingErr> {
+        Ok(RegistryState {
+            args,
+            swarms: BTreeMap::new(),
+        })
+    }
+
+    async fn post_stop(
+        &self,
+        _: ActorRef<RegistryMsg>,
+        s: &mut RegistryState,
+    ) -> Result<(), ActorProcessingErr> {
+        // Newest first, like any supervisor's shutdown.
+        let mut running: Vec<_> = s
+            .swarms
+            .values_mut()
+            .filter_map(|e| e.actor.take().map(|a| (e.started_at_ms, a)))
+            .collect();
+        running.sort_by_key(|(t, _)| std::cmp::Reverse(*t));
+        for (_, a) in running {
+            stop_child(a.get_cell(), Shutdown::Infinity).await;
+        }
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<RegistryMsg>,
+        msg: RegistryMsg,
+        s: &mut RegistryState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            RegistryMsg::Start(spec, reply) => {
+                let _ = reply.send(s.start(&myself, spec).await);
+            }
+            RegistryMsg::Stop(name, reply) => {
+                let r = match s.swarms.get_mut(&name) {
+                    None => Err(HiveError::SwarmNotFound(name)),
+                    Some(e) => match e.actor.take() {
+                        None => Err(HiveError::Conflict(format!(
+                            "swarm '{name}' is not running"
+                        ))),
+                        Some(a) => {
+                            e.state = SwarmState::Stopped;
+                            stop_child(a.get_cell(), Shutdown::Infinity).await;
+                            Ok(())
+                        }
+                    },
+                };
+                let _ = reply.send(r);
+            }
+            RegistryMsg::Get(name, reply) => {
+                let r = match s.swarms.get(&name) {
+                    None => Err(HiveError::SwarmNotFound(name)),
+                    Some(Entry { actor: Some(a), .. }) => Ok(a.clone()),
+                    Some(e) => Err(HiveError::Conflict(match &e.failure {
+                        Some(why) => format!("swarm '{name}' failed: {why}"),
+                        None => format!("swarm '{name}' is not running"),
+                    })),
+                };
+                let _ = reply.send(r);
+            }
+            RegistryMsg::Summary(name, reply) => {
+                let _ = reply.send(s.swarms.get(&name).map(|e| summary(&name, e)));
+            }
+            RegistryMsg::List(reply) => {
+                let _ = reply.send(s.swarms.iter().map(|(n, e)| summary(n, e)).collect());
+            }
+            RegistryMsg::Clean(reply) => {
+                let before = s.swarms.len();
+                s.swarms.retain(|_, e| e.actor.is_some());
+                let _ = reply.send(before - s.swarms.len());
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        _: ActorRef<RegistryMsg>,
+        e: SupervisionEvent,
+        s: &mut RegistryState,
+    ) -> Result<(), ActorProcessingErr> {
+        let (cell, reason) = match e {
+            SupervisionEvent::ActorFailed(cell, err) => (cell, exit_reason_of_failure(&err)),
+            SupervisionEvent::ActorTerminated(cell, _, r) => {
+                (cell, exit_reason_of_stop(r.as_deref()))
+            }
+            _ => return Ok(()),
+        };
+        let id = cell.get_id();
+        if let Some(entry) = s
+            .swarms
+            .values_mut()
+            .find(|e| e.actor.as_ref().is_some_and(|a| a.get_id() == id))
+        {
+            entry.actor = None;
+            if reason.is_abnormal() {
+                entry.state = SwarmState::Failed;
+                entry.failure = Some(match reason {
+                    ExitReason::GaveUp(r) => r,
+                    other => other.to_string(),
+                });
+            } else {
+                entry.state = SwarmState::Stopped;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn summary(name: &str, e: &Entry) -> SwarmSummary {
+    SwarmSummary {
+        name: name.to_string(),
+        state: e.state,
+        started_at: rfc3339_ms(e.started_at_ms),
+        failure_reason: e.failure.clone(),
+    }
+}
+
+impl RegistryState {
+    async fn start(
+        &mut self,
+        myself: &ActorRef<RegistryMsg>,
+        spec: SwarmSpec,
+    ) -> Result<ActorRef<SwarmMsg>, HiveError> {
+        if self
+            .swarms
+            .get(&spec.name)
+            .is_some_and(|e| e.actor.is_some())
+        {
+            return Err(HiveError::Conflict(format!(
+                "swarm '{}' is already running",
+                spec.name
+            )));
+        }
+        let name = spec.name.clone();
+        let args = SwarmArgs {
+            spec,
+            bus: self.args.bus.clone(),
+            kinds: self.args.kinds.clone(),
+            limits: self.args.limits,
+        };
+        let (actor, _) = Actor::spawn_linked(None, Swarm, args, myself.get_cell())
+            .await
+            .map_err(|e| {
+                HiveError::BadRequest(format!(
+                    "swarm '{name}' failed to start: {}",
+                    startup_reason(&e)
+                ))
+            })?;
+        self.swarms.insert(
+            name,
+            Entry {
+                actor: Some(actor.clone()),
+                state: SwarmState::Running,
+                started_at_ms: now_ms(),
+                failure: None,
+            },
+        );
+        Ok(actor)
+    }
+}
+
+fn startup_reason(e: &ractor::SpawnErr) -> String {
+    match e {
+        ractor::SpawnErr::StartupFailed(inner) => inner.to_string(),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,348 @@
+//! The router actor: every message between endpoints goes through it.
+//!
+//! It checks the message against the current [`RoutingTable`], delivers it to
+//! each recipient's mailbox, records it in a bounded routed-message log and
+//! emits `message_routed`. A refused message is never dropped silently: the
+//! sender gets the error (as a call reply, or a `Denied` item in its mailbox
+//! when it sent from inside the swarm) and `route_denied` records it.
+//! Messages from one sender are delivered in the order it sent them.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, RwLock};
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use serde::Serialize;
+
+use super::mailbox::{Envelope, Message};
+use super::table::{RouteError, RoutingTable};
+use crate::events::{EventBus, EventKind, now_ms};
+
+/// Routed messages kept for `GET .../messages`.
+pub(super) const MESSAGE_LOG_CAPACITY: usize = 1_000;
+
+/// Where the swarm keeps the current table and router, so that a restarted
+/// router, and every sender, find them.
+#[derive(Default)]
+pub(super) struct RouterCell {
+    table: RwLock<Arc<RoutingTable>>,
+    router: RwLock<Option<ActorRef<RouterMsg>>>,
+}
+
+impl RouterCell {
+    /// The current table.
+    pub(super) fn table(&self) -> Arc<RoutingTable> {
+        self.table.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Publishes a new table to the cell and to the running router.
+    pub(super) fn set_table(&self, table: Arc<RoutingTable>) {
+        *self.table.write().unwrap_or_else(|p| p.into_inner()) = table.clone();
+        if let Some(r) = self.router() {
+            let _ = r.cast(RouterMsg::SetTable(table));
+        }
+    }
+
+    /// The running router, if any.
+    pub(super) fn router(&self) -> Option<ActorRef<RouterMsg>> {
+        self.router
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn set_router(&self, r: Option<ActorRef<RouterMsg>>) {
+        *self.router.write().unwrap_or_else(|p| p.into_inner()) = r;
+    }
+
+    /// Broadcasts from inside the swarm to every out-edge.
+    pub(super) fn broadcast(&self, from: Arc<str>, content: Arc<str>) {
+        if let Some(r) = self.router() {
+            let _ = r.cast(RouterMsg::Broadcast {
+                from,
+                content,
+                reply: None,
+            });
+        }
+    }
+
+    /// An object's answer to `to` (no edge check: it answers a message `to` sent).
+    pub(super) fn reply(&self, from: Arc<str>, to: Arc<str>, content: Arc<str>) {
+        if let Some(r) = self.router() {
+            let _ = r.cast(RouterMsg::Reply { from, to, content });
+        }
+    }
+}
+
+/// One entry of the routed-message log.
+#[derive(Debug, Clone, Serialize)]
+pub struct RoutedMessage {
+    /// When it was routed (ms since the epoch).
+    pub timestamp_ms: u64,
+    /// Sender.
+    pub from: Arc<str>,
+    /// Recipient.
+    pub to: Arc<str>,
+    /// `direct`, `broadcast` or `reply`.
+    pub kind: &'static str,
+    /// Content (shared with the delivered message).
+    pub content: Arc<str>,
+}
+
+/// Messages the router handles.
+pub(super) enum RouterMsg {
+    /// Route `from → to`. With a reply port the result goes there; without
+    /// one a refusal is delivered to the sender's mailbox.
+    Send {
+        /// Sender endpoint.
+        from: Arc<str>,
+        /// Target endpoint or group.
+        to: Arc<str>,
+        /// Content.
+        content: Arc<str>,
+        /// Where to answer (number of recipients), if the sender waits.
+        reply: Option<RpcReplyPort<Result<usize, RouteError>>>,
+    },
+    /// Send to every out-edge of `from`.
+    Broadcast {
+        /// Sender endpoint.
+        from: Arc<str>,
+        /// Content.
+        content: Arc<str>,
+        /// Where to answer (number of recipients), if the sender waits.
+        reply: Option<RpcReplyPort<Result<usize, RouteError>>>,
+    },
+    /// An object's reply to a sender.
+    Reply {
+        /// The object.
+        from: Arc<str>,
+        /// The endpoint that sent to it.
+        to: Arc<str>,
+        /// The answer.
+        content: Arc<str>,
+    },
+    /// Use this table from now on.
+    SetTable(Arc<RoutingTable>),
+    /// The last `limit` routed messages, oldest first.
+    Messages(usize, RpcReplyPort<Vec<RoutedMessage>>),
+}
+
+/// Start arguments of the router.
+pub(super) struct RouterArgs {
+    /// The swarm's name (for events).
+    pub swarm: Arc<str>,
+    /// The swarm's cell (table in, router ref out).
+    pub cell: Arc<RouterCell>,
+    /// The event bus.
+    pub bus: EventBus,
+}
+
+/// The router actor.
+pub(super) struct Router;
+
+/// The router's state.
+pub(super) struct RouterState {
+    swarm: Arc<str>,
+    cell: Arc<RouterCell>,
+    bus: EventBus,
+    table: Arc<RoutingTable>,
+    log: VecDeque<RoutedMessage>,
+}
+
+impl Actor for Router {
+    type Msg = RouterMsg;
+    type State = RouterState;
+    type Arguments = RouterArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<RouterMsg>,
+        a: RouterArgs,
+    ) -> Result<RouterState, ActorProcessingErr> {
+        a.cell.set_router(Some(myself));
+        let table = a.cell.table();
+        Ok(RouterState {
+            swarm: a.swarm,
+            cell: a.cell,
+            bus: a.bus,
+            table,
+            log: VecDeque::new(),
+        })
+    }
+
+    async fn post_stop(
+        &self,
+        _: ActorRef<RouterMsg>,
+        s: &mut RouterState,
+    ) -> Result<(), ActorProcessingErr> {
+        s.cell.set_router(None);
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        _: ActorRef<RouterMsg>,
+        msg: RouterMsg,
+        s: &mut RouterState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            RouterMsg::Send {
+                from,
+                to,
+                content,
+                reply,
+            } => {
+                let r = s
+                    .table
+                    .resolve(&from, &to)
+                    .and_then(|targets| s.deliver(&from, targets, &content, "direct"));
+                s.answer(from, to, r, reply);
+            }
+            RouterMsg::Broadcast {
+                from,
+                content,
+                reply,
+            } => {
+                let r = s.table.out_targets(&from).and_then(|targets| {
+                    let n = s.deliver(&from, targets, &content, "broadcast")?;
+                    s.bus.emit(
+                        Some(&s.swarm),
+                        Some(&from),
+                        EventKind::MessageBroadcast {
+                            from: from.clone(),
+                            recipients: n,
+                        },
+                    );
+                    Ok(n)
+                });
+                s.answer(from, "*".into(), r, reply);
+            }
+            RouterMsg::Reply { from, to, content } => {
+                if let Some(ep) = s.table.endpoint(&to) {
+                    let ep_mailbox = ep.mailbox.clone();
+                    let msg = Message {
+                        from: from.clone(),
+                        content: content.clone(),
+                        reply: true,
+                    };
+                    let ok = ep_mailbox.push(Envelope::Message(msg)).is_ok();
+                    s.record(&from, &to, &content, "reply");
+                    if !ok {
+                        s.bus.emit(
+                            Some(&s.swarm),
+                            Some(&from),
+                            EventKind::RouteDenied {
+                                from: from.clone(),
+                                to: to.clone(),
+                                reason: RouteError::MailboxFull(to.to_string()).to_string(),
+                            },
+                        );
+                    }
+                }
+            }
+            RouterMsg::SetTable(t) => s.table = t,
+            RouterMsg::Messages(limit, reply) => {
+                let skip = s.log.len().saturating_sub(limit);
+                let _ = reply.send(s.log.iter().skip(skip).cloned().collect());
+            }
+        }
+        Ok(())
+    }
+}
+
+impl RouterState {
+    fn deliver(
+        &mut self,
+        from: &Arc<str>,
+        targets: Vec<(Arc<str>, Arc<super::mailbox::Mailbox>)>,
+        content: &Arc<str>,
+        kind: &'static str,
+    ) -> Result<usize, RouteError> {
+        let mut delivered = 0;
+        let mut full = None;
+        for (to, mailbox) in targets {
+            let msg = Message {
+                from: from.clone(),
+                content: content.clone(),
+                reply: false,
+            };
+            if mailbox.push(Envelope::Message(msg)).is_err() {
+                self.bus.emit(
+                    Some(&self.swarm),
+                    Some(from),
+                    EventKind::RouteDenied {
+                        from: from.clone(),
+                        to: to.clone(),
+                        reason: RouteError::MailboxFull(to.to_string()).to_string(),
+                    },
+                );
+                full = Some(to);
+                continue;
+            }
+            delivered += 1;
+            self.record(from, &to, content, kind);
+            self.bus.emit(
+                Some(&self.swarm),
+                Some(from),
+                EventKind::MessageRouted {
+                    from: from.clone(),
+                    to,
+                    content: content.clone(),
+                },
+            );
+        }
+        match full {
+            Some(to) if delivered == 0 => Err(RouteError::MailboxFull(to.to_string())),
+            _ => Ok(delivered),
+        }
+    }
+
+    fn record(&mut self, from: &Arc<str>, to: &Arc<str>, content: &Arc<str>, kind: &'static str) {
+        if self.log.len() == MESSAGE_LOG_CAPACITY {
+            self.log.pop_front();
+        }
+        self.log.push_back(RoutedMessage {
+            timestamp_ms: now_ms(),
+            from: from.clone(),
+            to: to.clone(),
+            kind,
+            content: content.clone(),
+        });
+    }
+
+    fn answer(
+        &self,
+        from: Arc<str>,
+        to: Arc<str>,
+        r: Result<usize, RouteError>,
+        reply: Option<RpcReplyPort<Result<usize, RouteError>>>,
+    ) {
+        if let Err(e) = &r
+            && !matches!(e, RouteError::MailboxFull(_))
+        {
+            self.bus.emit(
+                Some(&self.swarm),
+                Some(&from),
+                EventKind::RouteDenied {
+                    from: from.clone(),
+                    to: to.clone(),
+                    reason: e.to_string(),
+                },
+            );
+        }
+        match (reply, r) {
+            (Some(port), r) => {
+                let _ = port.send(r);
+            }
+            (None, Err(e)) => {
+                // Tell the sender inside the swarm.
+                if let Some(ep) = self.table.endpoint(&from) {
+                    let _ = ep.mailbox.push(Envelope::Denied {
+                        to,
+                        reason: e.to_string(),
+                    });
+                }
+            }
+            (None, Ok(_)) => {}
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! Endpoint slots: what belongs to an agent or object across incarnations —
+//! its spec, its mailbox, its published status and its recent history.
+//!
+//! The swarm actor creates a slot when the endpoint is added and drops it
+//! when the endpoint is removed; each incarnation of the actor gets the same
+//! slot. Status fields are atomics the incarnation writes and anyone reads,
+//! so reading an agent's status never waits behind the work it is doing.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use ractor::ActorRef;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::agent::AgentMsg;
+use super::mailbox::Mailbox;
+use super::object::ObjectMsg;
+use crate::config::{AgentSpec, ObjectSpec};
+use crate::events::now_ms;
+use crate::objects::ObjectKind;
+
+/// Entries kept in an agent's history.
+pub(super) const HISTORY_CAPACITY: usize = 200;
+
+/// The lifecycle state of an agent, as shown in its status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[repr(u8)]
+pub enum AgentState {
+    /// Being started.
+    Starting = 0,
+    /// Ready for work.
+    Idle = 1,
+    /// Working on a task.
+    Busy = 2,
+    /// Paused (its process is stopped).
+    Paused = 3,
+    /// Exited; a restart follows.
+    Restarting = 4,
+    /// Stopped for good.
+    Stopped = 5,
+}
+
+impl AgentState {
+    fn from_u8(v: u8) -> Self {
+        match v {
+            0 => Self::Starting,
+            1 => Self::Idle,
+            2 => Self::Busy,
+            3 => Self::Paused,
+            4 => Self::Restarting,
+            _ => Self::Stopped,
+        }
+    }
+
+    /// The word shown in status and events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Starting => "starting",
+            Self::Idle => "idle",
+            Self::Busy => "busy",
+            Self::Paused => "paused",
+            Self::Restarting => "restarting",
+            Self::Stopped => "stopped",
+        }
+    }
+}
+
+/// Counters and state published by an endpoint's incarnations.
+#[derive(Default)]
+pub struct StatusCell {
+    state: AtomicU8,
+    incarnations: AtomicU32,
+    last_activity_ms: AtomicU64,
+    completed: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl StatusCell {
+    /// Sets the state and marks activity.
+    pub fn set_state(&self, s: AgentState) {
+        self.state.store(s as u8, Ordering::Relaxed);
+        self.touch();
+    }
+    /// The current state.
+    pub fn state(&self) -> AgentState {
+        AgentState::from_u8(self.state.load(Ordering::Relaxed))
+    }
+    /// Marks activity now.
+    pub fn touch(&self) {
+        self.last_activity_ms.store(now_ms(), Ordering::Relaxed);
+    }
+    /// Counts a new incarnation; returns its number (0 for the first).
+    pub fn new_incarnation(&self) -> u32 {
+        self.incarnations.fetch_add(1, Ordering::Relaxed)
+    }
+    /// Restarts so far (incarnations after the first).
+    pub fn restarts(&self) -> u32 {
+        self.incarnations.load(Ordering::Relaxed).saturating_sub(1)
+    }
+    /// Counts a finished task.
+    pub fn task_done(&self, ok: bool) {
+        if ok { &self.completed } else { &self.failed }.fetch_add(1, Ordering::Relaxed);
+        self.touch();
+    }
+    /// Last activity, ms since the epoch (0: never).
+    pub fn last_activity_ms(&self) -> u64 {
+        self.last_activity_ms.load(Ordering::Relaxed)
+    }
+    /// Tasks completed and failed.
+    pub fn task_counts(&self) -> (u64, u64) {
+        (
+            self.completed.load(Ordering::Relaxed),
+            self.failed.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// One entry of an agent's history.
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryEntry {
+    /// When (ms since the epoch).
+    pub timestamp_ms: u64,
+    /// `task`, `message`, `reply`, `denied`, `result`, `error`.
+    pub kind: &'static str,
+    /// The other party (sender, target, or the task id).
+    pub peer: Arc<str>,
+    /// The content.
+    pub content: Arc<str>,
+}
+
+/// Everything that outlives one incarnation of an agent.
+pub struct AgentSlot {
+    /// The agent's name (a member's name for group members).
+    pub name: Arc<str>,
+    /// The group it belongs to.
+    pub group: Option<Arc<str>>,
+    /// Its spec (for members: the group's spec).
+    pub spec: Arc<AgentSpec>,
+    /// Its mailbox.
+    pub mailbox: Arc<Mailbox>,
+    /// Its published status.
+    pub status: StatusCell,
+    /// The running incarnation, if any.
+    pub actor: Mutex<Option<ActorRef<AgentMsg>>>,
+    history: Mutex<VecDeque<HistoryEntry>>,
+}
+
+impl AgentSlot {
+    /// A fresh slot.
+    pub fn new(
+        name: Arc<str>,
+        group: Option<Arc<str>>,
+        spec: Arc<AgentSpec>,
+        mailbox_capacity: usize,
+    ) -> Self {
+        Self {
+            name,
+            group,
+            spec,
+            mailbox: Arc::new(Mailbox::new(mailbox_capacity)),
+            status: StatusCell::default(),
+            actor: Mutex::new(None),
+            history: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// The running incarnation, if any.
+    pub fn actor(&self) -> Option<ActorRef<AgentMsg>> {
+        self.actor.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Appends to the bounded history.
+    pub fn remember(&self, kind: &'static str, peer: Arc<str>, content: Arc<str>) {
+        let mut h = self.history.lock().unwrap_or_else(|p| p.into_inner());
+        if h.len() == HISTORY_CAPACITY {
+            h.pop_front();
+        }
+        h.push_back(HistoryEntry {
+            timestamp_ms: now_ms(),
+            kind,
+            peer,
+            content,
+        });
+    }
+
+    /// The last `limit` history entries, oldest first.
+    pub fn history(&self, limit: usize) -> Vec<HistoryEntry> {
+        let h = self.history.lock().unwrap_or_else(|p| p.into_inner());
+        h.iter()
+            .skip(h.len().saturating_sub(limit))
+            .cloned()
+            .collect()
+    }
+}
+
+/// Everything that outlives one incarnation of an object.
+pub struct ObjectSlot {
+    /// The object's name.
+    pub name: Arc<str>,
+    /// Its kind.
+    pub kind: Arc<dyn ObjectKind>,
+    /// Its spec; `config` is replaced by a configuration update.
+    pub spec: Mutex<ObjectSpec>,
+    /// Its mailbox.
+    pub mailbox: Arc<Mailbox>,
+    /// Its published status.
+    pub status: StatusCell,
+    /// The running incarnation, if any.
+    pub actor: Mutex<Option<ActorRef<ObjectMsg>>>,
+}
+
+impl ObjectSlot {
+    /// A fresh slot.
+    pub fn new(spec: ObjectSpec, kind: Arc<dyn ObjectKind>, mailbox_capacity: usize) -> Self {
+        Self {
+            name: spec.name.as_str().into(),
+            kind,
+            spec: Mutex::new(spec),
+            mailbox: Arc::new(Mailbox::new(mailbox_capacity)),
+            status: StatusCell::default(),
+            actor: Mutex::new(None),
+        }
+    }
+
+    /// The running incarnation, if any.
+    pub fn actor(&self) -> Option<ActorRef<ObjectMsg>> {
+        self.actor.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The current configuration.
+    pub fn config(&self) -> Value {
+        self.spec
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .config
+            .clone()
+    }
+
+    /// A copy of the current spec.
+    pub fn spec(&self) -> ObjectSpec {
+        self.spec.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}

@@ -1,0 +1,365 @@
+//! The swarm actor: the one owner of a running swarm's effective spec, and
+//! the API through which it changes (add/remove agents and objects, edges,
+//! scaling) and is read (status, topology, snapshot).
+//!
+//! Every change is checked completely before anything is applied: a change
+//! that is refused leaves the swarm exactly as it was. Changes are applied in
+//! the order they arrive. When the swarm's tree gives up, the swarm actor
+//! emits `swarm_failed` and stops with the reason, which the registry keeps.
+
+mod ops;
+mod status;
+mod tree;
+
+use std::sync::{Arc, RwLock};
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use serde::Serialize;
+use serde_json::Value;
+
+pub use status::{
+    AgentStatus, GroupStatus, ObjectStatus, SupervisionView, SwarmState, SwarmStatus,
+};
+
+use super::error::HiveError;
+use super::router::{RoutedMessage, RouterCell, RouterMsg};
+use super::slot::HistoryEntry;
+use super::swarm_ctx::SwarmCtx;
+use crate::config::{AgentSpec, Edge, ObjectSpec, SwarmSpec};
+use crate::events::{EventBus, EventKind, now_ms};
+use crate::objects::ObjectKinds;
+use crate::supervisor::{
+    ActorExit, ExitReason, SupervisorMsg, exit_reason_of_failure, exit_reason_of_stop, stop_child,
+};
+use tree::{Slots, SwarmShared};
+
+/// Bounds applied to every swarm.
+#[derive(Debug, Clone, Copy)]
+pub struct SwarmLimits {
+    /// Items an agent's or object's mailbox holds.
+    pub mailbox_capacity: usize,
+}
+
+impl Default for SwarmLimits {
+    fn default() -> Self {
+        Self {
+            mailbox_capacity: 10_000,
+        }
+    }
+}
+
+/// Start arguments of a swarm actor.
+pub(super) struct SwarmArgs {
+    /// The validated spec.
+    pub spec: SwarmSpec,
+    /// The event bus.
+    pub bus: EventBus,
+    /// Known object kinds.
+    pub kinds: ObjectKinds,
+    /// Bounds.
+    pub limits: SwarmLimits,
+}
+
+/// Result of scaling a group.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ScaleResult {
+    /// Members started.
+    pub added: Vec<String>,
+    /// Members stopped.
+    pub removed: Vec<String>,
+    /// Members that could not be started, with the reason.
+    pub failed: Vec<ScaleFailure>,
+}
+
+/// A member that could not be started.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScaleFailure {
+    /// Member name.
+    pub name: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// Result of a topology change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct EdgeChange {
+    /// Edges added (already present ones are not counted).
+    pub added: usize,
+    /// Edges removed.
+    pub removed: usize,
+}
+
+type Reply<T> = RpcReplyPort<Result<T, HiveError>>;
+
+/// Messages a swarm actor handles (the runtime's library API, 1:1).
+#[allow(missing_docs)]
+pub(super) enum SwarmMsg {
+    Status(RpcReplyPort<SwarmStatus>),
+    Spec(RpcReplyPort<SwarmSpec>),
+    AddAgent {
+        spec: AgentSpec,
+        connections: Vec<String>,
+        incoming: Vec<String>,
+        reply: Reply<Vec<String>>,
+    },
+    RemoveAgent(String, Reply<Vec<String>>),
+    RestartAgent(String, Reply<()>),
+    AgentStatus(String, Reply<AgentStatus>),
+    History(String, usize, Reply<Vec<HistoryEntry>>),
+    AddObject {
+        spec: ObjectSpec,
+        connections: Vec<String>,
+        incoming: Vec<String>,
+        reply: Reply<()>,
+    },
+    RemoveObject(String, Reply<()>),
+    ObjectState(String, Reply<Value>),
+    ConfigureObject(String, Value, Reply<()>),
+    UpdateEdges {
+        add: Vec<Edge>,
+        remove: Vec<Edge>,
+        reply: Reply<EdgeChange>,
+    },
+    Scale {
+        group: String,
+        count: u64,
+        reply: Reply<ScaleResult>,
+    },
+    SendTask {
+        agent: String,
+        content: String,
+        from: String,
+        reply: Reply<Arc<str>>,
+    },
+    CancelTask {
+        agent: String,
+        task_id: String,
+        reply: Reply<()>,
+    },
+    SendMessage {
+        from: String,
+        to: String,
+        content: String,
+        reply: Reply<usize>,
+    },
+    Messages(usize, Reply<Vec<RoutedMessage>>),
+}
+
+/// The swarm actor.
+pub(super) struct Swarm;
+
+/// A running swarm's state.
+pub(super) struct SwarmRun {
+    shared: Arc<SwarmShared>,
+    spec: SwarmSpec,
+    kinds: ObjectKinds,
+    limits: SwarmLimits,
+    top: Option<ActorRef<SupervisorMsg>>,
+    started_at_ms: u64,
+}
+
+impl Actor for Swarm {
+    type Msg = SwarmMsg;
+    type State = SwarmRun;
+    type Arguments = SwarmArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<SwarmMsg>,
+        a: SwarmArgs,
+    ) -> Result<SwarmRun, ActorProcessingErr> {
+        let name: Arc<str> = a.spec.name.as_str().into();
+        let ctx = SwarmCtx {
+            swarm: name,
+            bus: a.bus,
+            router: Arc::new(RouterCell::default()),
+        };
+        let shared = Arc::new(SwarmShared {
+            ctx,
+            agents: RwLock::new(Slots::default()),
+            objects: RwLock::new(Slots::default()),
+            agents_sup: RwLock::new(None),
+            objects_sup: RwLock::new(None),
+        });
+        let mut run = SwarmRun {
+            shared,
+            spec: SwarmSpec {
+                agents: Vec::new(),
+                objects: Vec::new(),
+                topology: Vec::new(),
+                ..a.spec.clone()
+            },
+            kinds: a.kinds,
+            limits: a.limits,
+            top: None,
+            started_at_ms: now_ms(),
+        };
+        run.load(&a.spec)?;
+        let top =
+            tree::start_tree(myself.get_cell(), run.shared.clone(), run.spec.supervision).await?;
+        run.top = Some(top);
+        let (agents, objects) = (
+            run.shared.agent_slots().len(),
+            run.shared.object_slots().len(),
+        );
+        run.shared
+            .ctx
+            .emit_swarm(EventKind::SwarmStarted { agents, objects });
+        Ok(run)
+    }
+
+    async fn post_stop(
+        &self,
+        _: ActorRef<SwarmMsg>,
+        run: &mut SwarmRun,
+    ) -> Result<(), ActorProcessingErr> {
+        if let Some(top) = run.top.take() {
+            stop_child(top.get_cell(), crate::supervisor::Shutdown::Infinity).await;
+            run.shared.ctx.emit_swarm(EventKind::SwarmStopped {
+                reason: "stopped".into(),
+            });
+        }
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        _: ActorRef<SwarmMsg>,
+        msg: SwarmMsg,
+        run: &mut SwarmRun,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            SwarmMsg::Status(r) => {
+                let _ = r.send(run.status());
+            }
+            SwarmMsg::Spec(r) => {
+                let _ = r.send(run.effective_spec());
+            }
+            SwarmMsg::AddAgent {
+                spec,
+                connections,
+                incoming,
+                reply,
+            } => {
+                let _ = reply.send(run.add_agent(spec, connections, incoming).await);
+            }
+            SwarmMsg::RemoveAgent(name, r) => {
+                let _ = r.send(run.remove_agent(&name).await);
+            }
+            SwarmMsg::RestartAgent(name, r) => {
+                let _ = r.send(run.restart_agent(&name).await);
+            }
+            SwarmMsg::AgentStatus(name, r) => {
+                let _ = r.send(
+                    run.shared
+                        .agent(&name)
+                        .map(|s| AgentStatus::of(&s))
+                        .ok_or_else(|| HiveError::agent(&name)),
+                );
+            }
+            SwarmMsg::History(name, limit, r) => {
+                let _ = r.send(
+                    run.shared
+                        .agent(&name)
+                        .map(|s| s.history(limit))
+                        .ok_or_else(|| HiveError::agent(&name)),
+                );
+            }
+            SwarmMsg::AddObject {
+                spec,
+                connections,
+                incoming,
+                reply,
+            } => {
+                let _ = reply.send(run.add_object(spec, connections, incoming).await);
+            }
+            SwarmMsg::RemoveObject(name, r) => {
+                let _ = r.send(run.remove_object(&name).await);
+            }
+            SwarmMsg::ObjectState(name, r) => {
+                let _ = r.send(run.object_state(&name).await);
+            }
+            SwarmMsg::ConfigureObject(name, config, r) => {
+                let _ = r.send(run.configure_object(&name, config).await);
+            }
+            SwarmMsg::UpdateEdges { add, remove, reply } => {
+                let _ = reply.send(run.update_edges(add, remove));
+            }
+            SwarmMsg::Scale {
+                group,
+                count,
+                reply,
+            } => {
+                let _ = reply.send(run.scale(&group, count).await);
+            }
+            SwarmMsg::SendTask {
+                agent,
+                content,
+                from,
+                reply,
+            } => {
+                let _ = reply.send(run.send_task(&agent, content, &from));
+            }
+            SwarmMsg::CancelTask {
+                agent,
+                task_id,
+                reply,
+            } => {
+                let _ = reply.send(run.cancel_task(&agent, &task_id).await);
+            }
+            SwarmMsg::SendMessage {
+                from,
+                to,
+                content,
+                reply,
+            } => {
+                run.send_message(from, to, content, reply);
+            }
+            SwarmMsg::Messages(limit, reply) => match run.shared.ctx.router.router() {
+                Some(router) => {
+                    let r =
+                        ractor::call!(router, RouterMsg::Messages, limit).map_err(HiveError::from);
+                    let _ = reply.send(r);
+                }
+                None => {
+                    let _ = reply.send(Err(HiveError::Unavailable(
+                        "the router is restarting".into(),
+                    )));
+                }
+            },
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<SwarmMsg>,
+        e: SupervisionEvent,
+        run: &mut SwarmRun,
+    ) -> Result<(), ActorProcessingErr> {
+        let reason = match e {
+            SupervisionEvent::ActorFailed(_, err) => exit_reason_of_failure(&err),
+            SupervisionEvent::ActorTerminated(_, _, r) => exit_reason_of_stop(r.as_deref()),
+            _ => return Ok(()),
+        };
+        // The top supervisor exited on its own: the swarm has failed.
+        run.top = None;
+        let reason = match reason {
+            ExitReason::GaveUp(r) => innermost(&r).to_string(),
+            other => other.to_string(),
+        };
+        run.shared.ctx.emit_swarm(EventKind::SwarmFailed {
+            reason: reason.clone(),
+        });
+        drop(myself);
+        Err(Box::new(ActorExit(ExitReason::GaveUp(reason))))
+    }
+}
+
+/// The innermost reason of nested give-ups ("... last: 'agents' gave up: X" → X).
+fn innermost(reason: &str) -> &str {
+    match reason.rfind("gave up: ") {
+        Some(i) => &reason[i + "gave up: ".len()..],
+        None => reason,
+    }
+}

@@ -1,0 +1,167 @@
+//! What reading a swarm returns: its status and its agents' and objects'.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::config::{Edge, SupervisionSpec};
+use crate::events::rfc3339_ms;
+use crate::runtime::slot::{AgentSlot, ObjectSlot};
+
+/// The state of a swarm in the registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SwarmState {
+    /// Running.
+    Running,
+    /// Stopped by request.
+    Stopped,
+    /// Gave up (restart intensity exceeded); see `failure_reason`.
+    Failed,
+}
+
+/// One agent's status.
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentStatus {
+    /// Name.
+    pub name: Arc<str>,
+    /// Its scale group.
+    pub group: Option<Arc<str>>,
+    /// `mock`, `stdio` or `zmq`.
+    pub backend: &'static str,
+    /// `starting`, `idle`, `busy`, `paused`, `restarting`, `stopped`.
+    pub state: &'static str,
+    /// Restarts so far.
+    pub restarts: u32,
+    /// Items waiting in its mailbox.
+    pub inbox: usize,
+    /// The task it is working on.
+    pub current_task: Option<Arc<str>>,
+    /// Last activity (RFC 3339), if any.
+    pub last_activity: Option<String>,
+    /// Tasks completed.
+    pub tasks_completed: u64,
+    /// Tasks failed or cancelled.
+    pub tasks_failed: u64,
+    /// Model passed to the agent.
+    pub model: Option<String>,
+    /// Skill files.
+    pub skills: Vec<String>,
+}
+
+/// One object's status.
+#[derive(Debug, Clone, Serialize)]
+pub struct ObjectStatus {
+    /// Name.
+    pub name: Arc<str>,
+    /// Kind.
+    pub kind: String,
+    /// `idle`, `restarting`, `stopped`.
+    pub state: &'static str,
+    /// Restarts so far.
+    pub restarts: u32,
+    /// Requests waiting.
+    pub inbox: usize,
+    /// Current configuration.
+    pub config: Value,
+}
+
+/// A swarm's status.
+#[derive(Debug, Clone, Serialize)]
+pub struct SwarmStatus {
+    /// Name.
+    pub name: String,
+    /// Registry state.
+    pub state: SwarmState,
+    /// When it was started (RFC 3339).
+    pub started_at: String,
+    /// Why it failed.
+    pub failure_reason: Option<String>,
+    /// Supervision settings.
+    pub supervision: SupervisionView,
+    /// Agents, in start order.
+    pub agents: Vec<AgentStatus>,
+    /// Objects.
+    pub objects: Vec<ObjectStatus>,
+    /// Scale groups and their sizes.
+    pub groups: Vec<GroupStatus>,
+    /// Declared edges.
+    pub topology: Vec<Edge>,
+    /// Restarts of all agents and objects.
+    pub restarts: u64,
+}
+
+/// A scale group's size.
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupStatus {
+    /// Base name.
+    pub name: String,
+    /// Members.
+    pub replicas: u32,
+}
+
+/// Supervision settings as shown in status.
+#[derive(Debug, Clone, Serialize)]
+pub struct SupervisionView {
+    /// Strategy word.
+    pub strategy: &'static str,
+    /// Max restarts.
+    pub max_restarts: u32,
+    /// Window in seconds.
+    pub max_seconds: u32,
+    /// Backoff in ms.
+    pub backoff_ms: u64,
+}
+
+impl From<&SupervisionSpec> for SupervisionView {
+    fn from(s: &SupervisionSpec) -> Self {
+        Self {
+            strategy: s.strategy.as_str(),
+            max_restarts: s.max_restarts,
+            max_seconds: s.max_seconds,
+            backoff_ms: s.backoff_ms,
+        }
+    }
+}
+
+/// Renders ms-since-epoch as RFC 3339 (None for 0).
+pub(super) fn rfc3339(ms: u64) -> Option<String> {
+    (ms > 0).then(|| rfc3339_ms(ms))
+}
+
+impl AgentStatus {
+    /// Reads an agent's slot.
+    pub fn of(slot: &AgentSlot) -> Self {
+        let (completed, failed) = slot.status.task_counts();
+        Self {
+            name: slot.name.clone(),
+            group: slot.group.clone(),
+            backend: slot.spec.backend.kind(),
+            state: slot.status.state().as_str(),
+            restarts: slot.status.restarts(),
+            inbox: slot.mailbox.len(),
+            current_task: slot.mailbox.in_flight(),
+            last_activity: rfc3339(slot.status.last_activity_ms()),
+            tasks_completed: completed,
+            tasks_failed: failed,
+            model: slot.spec.model.clone(),
+            skills: slot.spec.skills.clone(),
+        }
+    }
+}
+
+impl ObjectStatus {
+    /// Reads an object's slot.
+    pub fn of(slot: &ObjectSlot) -> Self {
+        let spec = slot.spec();
+        Self {
+            name: slot.name.clone(),
+            kind: spec.kind,
+            state: slot.status.state().as_str(),
+            restarts: slot.status.restarts(),
+            inbox: slot.mailbox.len(),
+            config: spec.config,
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! What every actor of a swarm shares: the swarm's name, the event bus and
+//! the router cell.
+
+use std::sync::Arc;
+
+use super::router::RouterCell;
+use crate::events::{EventBus, EventKind};
+
+/// A swarm's shared context, cloned into each of its actors.
+#[derive(Clone)]
+pub(super) struct SwarmCtx {
+    /// The swarm's name.
+    pub swarm: Arc<str>,
+    /// The event bus.
+    pub bus: EventBus,
+    /// The router cell (current table and router).
+    pub router: Arc<RouterCell>,
+}
+
+impl SwarmCtx {
+    /// Emits an event about endpoint `who` of this swarm.
+    pub(super) fn emit(&self, who: &Arc<str>, kind: EventKind) -> u64 {
+        self.bus.emit(Some(&self.swarm), Some(who), kind)
+    }
+
+    /// Emits an event about the swarm itself.
+    pub(super) fn emit_swarm(&self, kind: EventKind) -> u64 {
+        self.bus.emit(Some(&self.swarm), None, kind)
+    }
+}

@@ -1,0 +1,310 @@
+//! The routing table: which endpoints exist, which groups they form, and
+//! which edges are declared. Pure data, built by the swarm actor and handed
+//! to the router as an immutable snapshot (`Arc`), so a router restart loses
+//! nothing and a check never waits on the swarm.
+//!
+//! An edge names endpoints as declared: agents, objects, group members, or a
+//! group (standing for every current member). A message `from → to` is
+//! allowed when an edge joins `from` or its group to `to` or its group; new
+//! group members therefore inherit the group's edges, in and out.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use super::mailbox::Mailbox;
+
+/// A concrete endpoint that can receive messages.
+#[derive(Clone)]
+pub(super) struct Endpoint {
+    /// The group it belongs to, for members.
+    pub group: Option<Arc<str>>,
+    /// Where its messages go.
+    pub mailbox: Arc<Mailbox>,
+}
+
+/// See the module documentation.
+#[derive(Clone, Default)]
+pub(super) struct RoutingTable {
+    endpoints: HashMap<Arc<str>, Endpoint>,
+    groups: HashMap<Arc<str>, Vec<Arc<str>>>,
+    edges: HashSet<(Arc<str>, Arc<str>)>,
+    out: HashMap<Arc<str>, Vec<Arc<str>>>,
+}
+
+/// Why a message may not go where it was sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RouteError {
+    /// No endpoint or group of that name.
+    #[error("unknown endpoint '{0}'")]
+    UnknownEndpoint(String),
+    /// No edge allows it.
+    #[error("no edge allows {from} → {to}")]
+    Denied {
+        /// Sender.
+        from: String,
+        /// Target.
+        to: String,
+    },
+    /// The target's mailbox is full.
+    #[error("mailbox of '{0}' is full")]
+    MailboxFull(String),
+}
+
+impl RoutingTable {
+    /// Adds or replaces an endpoint.
+    pub(super) fn insert_endpoint(&mut self, name: Arc<str>, endpoint: Endpoint) {
+        if let Some(g) = &endpoint.group {
+            let members = self.groups.entry(g.clone()).or_default();
+            if !members.contains(&name) {
+                members.push(name.clone());
+            }
+        }
+        self.endpoints.insert(name, endpoint);
+    }
+
+    /// Declares an (initially empty) group.
+    pub(super) fn insert_group(&mut self, group: Arc<str>) {
+        self.groups.entry(group).or_default();
+    }
+
+    /// Removes an endpoint and every edge that names it.
+    pub(super) fn remove_endpoint(&mut self, name: &str) {
+        if let Some(ep) = self.endpoints.remove(name)
+            && let Some(g) = ep.group
+            && let Some(members) = self.groups.get_mut(&g)
+        {
+            members.retain(|m| &**m != name);
+        }
+        self.remove_edges_of(name);
+    }
+
+    /// Removes a group (its members must be removed separately) and its edges.
+    pub(super) fn remove_group(&mut self, group: &str) {
+        self.groups.remove(group);
+        self.remove_edges_of(group);
+    }
+
+    fn remove_edges_of(&mut self, name: &str) {
+        let doomed: Vec<_> = self
+            .edges
+            .iter()
+            .filter(|(f, t)| &**f == name || &**t == name)
+            .cloned()
+            .collect();
+        for (f, t) in doomed {
+            self.remove_edge(&f, &t);
+        }
+    }
+
+    /// Whether a name is an endpoint or a group.
+    pub(super) fn knows(&self, name: &str) -> bool {
+        self.endpoints.contains_key(name) || self.groups.contains_key(name)
+    }
+
+    /// The endpoint of that name.
+    pub(super) fn endpoint(&self, name: &str) -> Option<&Endpoint> {
+        self.endpoints.get(name)
+    }
+
+    /// Declares `from → to` (names must be known; checked by the caller).
+    pub(super) fn add_edge(&mut self, from: &str, to: &str) -> bool {
+        let (f, t): (Arc<str>, Arc<str>) = (from.into(), to.into());
+        if !self.edges.insert((f.clone(), t.clone())) {
+            return false;
+        }
+        self.out.entry(f).or_default().push(t);
+        true
+    }
+
+    /// Removes `from → to`; returns whether it existed.
+    pub(super) fn remove_edge(&mut self, from: &str, to: &str) -> bool {
+        let key: (Arc<str>, Arc<str>) = (from.into(), to.into());
+        if !self.edges.remove(&key) {
+            return false;
+        }
+        if let Some(v) = self.out.get_mut(from) {
+            v.retain(|t| &**t != to);
+            if v.is_empty() {
+                self.out.remove(from);
+            }
+        }
+        true
+    }
+
+    /// Whether the edge is declared exactly as given.
+    pub(super) fn has_edge(&self, from: &str, to: &str) -> bool {
+        self.edges.contains(&(Arc::from(from), Arc::from(to)))
+    }
+
+    /// The concrete recipients of a message `from → to` if the topology allows it.
+    /// A group target means every current member.
+    pub(super) fn resolve(
+        &self,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<(Arc<str>, Arc<Mailbox>)>, RouteError> {
+        let sender = self
+            .endpoints
+            .get(from)
+            .ok_or_else(|| RouteError::UnknownEndpoint(from.into()))?;
+        let (targets, to_group): (Vec<Arc<str>>, Option<&Arc<str>>) =
+            match self.endpoints.get_key_value(to) {
+                Some((name, ep)) => (vec![name.clone()], ep.group.as_ref()),
+                None => match self.groups.get_key_value(to) {
+                    Some((g, members)) => (members.clone(), Some(g)),
+                    None => return Err(RouteError::UnknownEndpoint(to.into())),
+                },
+            };
+        let is_group_target = !self.endpoints.contains_key(to);
+        let allowed = |f: &str| {
+            (!is_group_target && self.has_edge(f, to))
+                || to_group.is_some_and(|g| self.has_edge(f, g))
+        };
+        if !(allowed(from) || sender.group.as_deref().is_some_and(allowed)) {
+            return Err(RouteError::Denied {
+                from: from.into(),
+                to: to.into(),
+            });
+        }
+        Ok(targets
+            .into_iter()
+            .filter_map(|t| self.endpoints.get(&t).map(|ep| (t, ep.mailbox.clone())))
+            .collect())
+    }
+
+    /// Every concrete endpoint `from` may send to (its out-edges and its
+    /// group's, groups expanded), itself excluded.
+    pub(super) fn out_targets(
+        &self,
+        from: &str,
+    ) -> Result<Vec<(Arc<str>, Arc<Mailbox>)>, RouteError> {
+        let sender = self
+            .endpoints
+            .get(from)
+            .ok_or_else(|| RouteError::UnknownEndpoint(from.into()))?;
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        let sources = std::iter::once(from).chain(sender.group.as_deref());
+        for src in sources {
+            for t in self.out.get(src).into_iter().flatten() {
+                let names: Vec<Arc<str>> = match self.groups.get(t) {
+                    Some(members) if !self.endpoints.contains_key(t) => members.clone(),
+                    _ => vec![t.clone()],
+                };
+                for n in names {
+                    if &*n != from
+                        && seen.insert(n.clone())
+                        && let Some(ep) = self.endpoints.get(&n)
+                    {
+                        out.push((n, ep.mailbox.clone()));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ep(group: Option<&str>) -> Endpoint {
+        Endpoint {
+            group: group.map(Arc::from),
+            mailbox: Arc::new(Mailbox::new(8)),
+        }
+    }
+
+    fn table() -> RoutingTable {
+        let mut t = RoutingTable::default();
+        t.insert_endpoint("planner".into(), ep(None));
+        t.insert_group("worker".into());
+        for i in 1..=3 {
+            t.insert_endpoint(format!("worker_{i}").into(), ep(Some("worker")));
+        }
+        t.insert_endpoint("board".into(), ep(None));
+        t.add_edge("planner", "worker");
+        t.add_edge("worker", "planner");
+        t.add_edge("worker_2", "board");
+        t
+    }
+
+    fn names(v: Result<Vec<(Arc<str>, Arc<Mailbox>)>, RouteError>) -> Vec<String> {
+        v.unwrap().into_iter().map(|(n, _)| n.to_string()).collect()
+    }
+
+    #[test]
+    fn group_edges_apply_to_every_member_in_and_out() {
+        let t = table();
+        assert_eq!(names(t.resolve("planner", "worker_3")), ["worker_3"]);
+        assert_eq!(names(t.resolve("worker_1", "planner")), ["planner"]);
+        assert_eq!(
+            names(t.resolve("planner", "worker")),
+            ["worker_1", "worker_2", "worker_3"]
+        );
+    }
+
+    #[test]
+    fn member_edges_apply_to_that_member_only() {
+        let t = table();
+        assert_eq!(names(t.resolve("worker_2", "board")), ["board"]);
+        assert_eq!(
+            t.resolve("worker_1", "board").unwrap_err(),
+            RouteError::Denied {
+                from: "worker_1".into(),
+                to: "board".into()
+            }
+        );
+    }
+
+    #[test]
+    fn missing_edge_is_denied_and_unknown_names_are_reported() {
+        let t = table();
+        assert!(matches!(
+            t.resolve("board", "planner"),
+            Err(RouteError::Denied { .. })
+        ));
+        assert_eq!(
+            t.resolve("ghost", "planner").unwrap_err(),
+            RouteError::UnknownEndpoint("ghost".into())
+        );
+        assert_eq!(
+            t.resolve("planner", "ghost").unwrap_err(),
+            RouteError::UnknownEndpoint("ghost".into())
+        );
+    }
+
+    #[test]
+    fn new_member_inherits_group_edges() {
+        let mut t = table();
+        t.insert_endpoint("worker_4".into(), ep(Some("worker")));
+        assert!(t.resolve("planner", "worker_4").is_ok());
+        assert!(t.resolve("worker_4", "planner").is_ok());
+    }
+
+    #[test]
+    fn removing_an_endpoint_removes_its_edges() {
+        let mut t = table();
+        t.remove_endpoint("worker_2");
+        assert!(!t.has_edge("worker_2", "board"));
+        assert_eq!(
+            names(t.resolve("planner", "worker")),
+            ["worker_1", "worker_3"]
+        );
+    }
+
+    #[test]
+    fn broadcast_targets_expand_groups_and_exclude_the_sender() {
+        let mut t = table();
+        t.add_edge("worker", "worker");
+        assert_eq!(
+            names(t.out_targets("worker_1")),
+            ["planner", "worker_2", "worker_3"]
+        );
+        assert_eq!(
+            names(t.out_targets("worker_2")),
+            ["board", "planner", "worker_1", "worker_3"]
+        );
+    }
+}
