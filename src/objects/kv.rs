@@ -97,11 +97,7 @@ mod tests {
             json!({"deleted": true})
         );
         assert!(kv.handle("a", json!({"op":"nope"})).is_err());
-        assert!(
-            KvKind
-                .create(&json!({"max_key": 1}))
-                .unwrap_err()
-                .contains("unknown config key")
-        );
+        let err = KvKind.create(&json!({"max_key": 1})).err().unwrap();
+        assert!(err.contains("unknown config key"), "{err}");
     }
 }

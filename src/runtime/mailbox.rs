@@ -67,6 +67,15 @@ struct Inner {
     wake_pending: bool,
 }
 
+impl std::fmt::Debug for Mailbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mailbox")
+            .field("len", &self.len())
+            .field("capacity", &self.capacity)
+            .finish()
+    }
+}
+
 impl Mailbox {
     /// An empty mailbox holding at most `capacity` items.
     pub fn new(capacity: usize) -> Self {
