@@ -195,6 +195,7 @@ impl AgentRun {
             }
             Envelope::Message(m) => {
                 self.slot.status.touch();
+                self.slot.status.message_received();
                 self.slot.remember(
                     if m.reply { "reply" } else { "message" },
                     m.from.clone(),

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::error::HiveError;
 use super::registry::{Registry, RegistryArgs, RegistryMsg, SwarmSummary};
-use super::router::RoutedMessage;
+use super::router::{EndpointSender, RoutedMessage};
 use super::slot::HistoryEntry;
 use super::swarm::{AgentStatus, EdgeChange, ScaleResult, SwarmLimits, SwarmMsg, SwarmStatus};
 use crate::config::{self, AgentSpec, Edge, ObjectSpec, SwarmSpec, ValidateOptions};
@@ -383,6 +383,11 @@ impl SwarmHandle {
             reply,
         })
         .await
+    }
+
+    /// A sender that speaks for endpoint `from` (see [`EndpointSender`]).
+    pub async fn sender(&self, from: &str) -> Result<EndpointSender, HiveError> {
+        self.ask(|r| SwarmMsg::Sender(from.into(), r)).await
     }
 
     /// The last `limit` routed messages.

@@ -20,7 +20,7 @@ mod table;
 pub use error::{EdgeError, HiveError};
 pub use hive::{Hive, HiveOptions, SwarmHandle, TaskOutcome};
 pub use registry::SwarmSummary;
-pub use router::RoutedMessage;
+pub use router::{EndpointSender, RoutedMessage};
 pub use slot::{AgentState, HistoryEntry};
 pub use swarm::{
     AgentStatus, EdgeChange, GroupStatus, ObjectStatus, ScaleFailure, ScaleResult, SupervisionView,

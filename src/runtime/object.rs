@@ -137,6 +137,7 @@ impl ObjectRun {
     fn handle_item(&mut self, item: Envelope) {
         let Envelope::Message(m) = item else { return };
         self.slot.status.touch();
+        self.slot.status.message_received();
         if m.reply {
             return; // objects do not answer answers
         }

@@ -54,6 +54,18 @@ impl RouterCell {
         *self.router.write().unwrap_or_else(|p| p.into_inner()) = r;
     }
 
+    /// Sends from inside the swarm: a refusal comes back as a `Denied` item.
+    pub(super) fn send(&self, from: Arc<str>, to: Arc<str>, content: Arc<str>) {
+        if let Some(r) = self.router() {
+            let _ = r.cast(RouterMsg::Send {
+                from,
+                to,
+                content,
+                reply: None,
+            });
+        }
+    }
+
     /// Broadcasts from inside the swarm to every out-edge.
     pub(super) fn broadcast(&self, from: Arc<str>, content: Arc<str>) {
         if let Some(r) = self.router() {
@@ -70,6 +82,28 @@ impl RouterCell {
         if let Some(r) = self.router() {
             let _ = r.cast(RouterMsg::Reply { from, to, content });
         }
+    }
+}
+
+/// Sends messages through a swarm's router as one of its endpoints, without
+/// waiting: the way in-process code speaks for an agent. A refused message is
+/// delivered back to that endpoint's mailbox as `denied` (and recorded as a
+/// `route_denied` event), exactly as for the agent itself.
+#[derive(Clone)]
+pub struct EndpointSender {
+    pub(super) cell: Arc<RouterCell>,
+    pub(super) from: Arc<str>,
+}
+
+impl EndpointSender {
+    /// Sends `content` to `to` (an endpoint or a group).
+    pub fn send(&self, to: &str, content: Arc<str>) {
+        self.cell.send(self.from.clone(), to.into(), content);
+    }
+
+    /// Sends `content` to every out-edge.
+    pub fn broadcast(&self, content: Arc<str>) {
+        self.cell.broadcast(self.from.clone(), content);
     }
 }
 

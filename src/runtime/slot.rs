@@ -76,6 +76,7 @@ pub struct StatusCell {
     last_activity_ms: AtomicU64,
     completed: AtomicU64,
     failed: AtomicU64,
+    received: AtomicU64,
 }
 
 impl StatusCell {
@@ -104,6 +105,14 @@ impl StatusCell {
     pub fn task_done(&self, ok: bool) {
         if ok { &self.completed } else { &self.failed }.fetch_add(1, Ordering::Relaxed);
         self.touch();
+    }
+    /// Counts a received message.
+    pub fn message_received(&self) {
+        self.received.fetch_add(1, Ordering::Relaxed);
+    }
+    /// Messages received so far.
+    pub fn messages_received(&self) -> u64 {
+        self.received.load(Ordering::Relaxed)
     }
     /// Last activity, ms since the epoch (0: never).
     pub fn last_activity_ms(&self) -> u64 {

@@ -22,7 +22,7 @@ pub use status::{
 };
 
 use super::error::HiveError;
-use super::router::{RoutedMessage, RouterCell, RouterMsg};
+use super::router::{EndpointSender, RoutedMessage, RouterCell, RouterMsg};
 use super::slot::HistoryEntry;
 use super::swarm_ctx::SwarmCtx;
 use crate::config::{AgentSpec, Edge, ObjectSpec, SwarmSpec};
@@ -143,6 +143,7 @@ pub(super) enum SwarmMsg {
         reply: Reply<usize>,
     },
     Messages(usize, Reply<Vec<RoutedMessage>>),
+    Sender(String, Reply<EndpointSender>),
 }
 
 /// The swarm actor.
@@ -314,6 +315,20 @@ impl Actor for Swarm {
                 reply,
             } => {
                 run.send_message(from, to, content, reply);
+            }
+            SwarmMsg::Sender(from, reply) => {
+                let r = if run.shared.ctx.router.table().endpoint(&from).is_some() {
+                    Ok(EndpointSender {
+                        cell: run.shared.ctx.router.clone(),
+                        from: from.as_str().into(),
+                    })
+                } else {
+                    Err(HiveError::NotFound {
+                        kind: "endpoint",
+                        name: from,
+                    })
+                };
+                let _ = reply.send(r);
             }
             SwarmMsg::Messages(limit, reply) => match run.shared.ctx.router.router() {
                 Some(router) => {

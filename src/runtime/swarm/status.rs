@@ -44,6 +44,8 @@ pub struct AgentStatus {
     pub tasks_completed: u64,
     /// Tasks failed or cancelled.
     pub tasks_failed: u64,
+    /// Routed messages received.
+    pub messages_received: u64,
     /// Model passed to the agent.
     pub model: Option<String>,
     /// Skill files.
@@ -145,6 +147,7 @@ impl AgentStatus {
             last_activity: rfc3339(slot.status.last_activity_ms()),
             tasks_completed: completed,
             tasks_failed: failed,
+            messages_received: slot.status.messages_received(),
             model: slot.spec.model.clone(),
             skills: slot.spec.skills.clone(),
         }
