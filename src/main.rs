@@ -1,1 +1,14 @@
-fn main() {}
+//! The `hive` command line.
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    cli::init_tracing();
+    cli::run(args).await
+}

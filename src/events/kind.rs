@@ -122,6 +122,7 @@ pub enum EventKind {
         reason: String,
         restarting: bool,
     },
+    AgentStopped,
     AgentRestarted {
         restarts: u32,
     },
@@ -142,6 +143,7 @@ pub enum EventKind {
         reason: String,
         restarting: bool,
     },
+    ObjectStopped,
     ObjectRestarted {
         restarts: u32,
     },
@@ -226,6 +228,7 @@ impl EventKind {
             AgentRemoved => "agent_removed",
             AgentStarted { .. } => "agent_started",
             AgentExited { .. } => "agent_exited",
+            AgentStopped => "agent_stopped",
             AgentRestarted { .. } => "agent_restarted",
             AgentStatus { .. } => "agent_status",
             GroupScaled { .. } => "group_scaled",
@@ -233,6 +236,7 @@ impl EventKind {
             ObjectRemoved => "object_removed",
             ObjectConfigured => "object_configured",
             ObjectExited { .. } => "object_exited",
+            ObjectStopped => "object_stopped",
             ObjectRestarted { .. } => "object_restarted",
             SupervisorGaveUp { .. } => "supervisor_gave_up",
             MessageRouted { .. } => "message_routed",
@@ -251,7 +255,7 @@ impl EventKind {
     }
 
     /// Every `event_type` word, for filter validation.
-    pub const TYPES: [&'static str; 28] = [
+    pub const TYPES: [&'static str; 30] = [
         "swarm_started",
         "swarm_stopped",
         "swarm_failed",
@@ -259,6 +263,7 @@ impl EventKind {
         "agent_removed",
         "agent_started",
         "agent_exited",
+        "agent_stopped",
         "agent_restarted",
         "agent_status",
         "group_scaled",
@@ -266,6 +271,7 @@ impl EventKind {
         "object_removed",
         "object_configured",
         "object_exited",
+        "object_stopped",
         "object_restarted",
         "supervisor_gave_up",
         "message_routed",
@@ -314,6 +320,7 @@ impl EventKind {
             | AgentStarted { .. }
             | AgentExited { .. }
             | AgentRestarted { .. }
+            | AgentStopped
             | AgentStatus { .. }
             | GroupScaled { .. }
             | AgentOutput { .. } => Category::Agent,
@@ -321,7 +328,8 @@ impl EventKind {
             | ObjectRemoved
             | ObjectConfigured
             | ObjectExited { .. }
-            | ObjectRestarted { .. } => Category::Object,
+            | ObjectRestarted { .. }
+            | ObjectStopped => Category::Object,
             MessageRouted { .. }
             | MessageBroadcast { .. }
             | RouteDenied { .. }
@@ -347,6 +355,8 @@ impl EventKind {
             SwarmFailed { reason } => format!("swarm failed: {reason}"),
             AgentAdded { backend, .. } => format!("agent added ({backend})"),
             AgentRemoved => "agent removed".into(),
+            AgentStopped => "agent stopped".into(),
+            ObjectStopped => "object stopped".into(),
             AgentStarted { incarnation: 0 } => "agent started".into(),
             AgentStarted { incarnation } => format!("agent started (incarnation {incarnation})"),
             AgentExited {
@@ -411,7 +421,9 @@ impl EventKind {
             SwarmStarted { agents, objects } => json!({"agents": agents, "objects": objects}),
             SwarmStopped { reason } | SwarmFailed { reason } => json!({"reason": reason}),
             AgentAdded { backend, group } => json!({"backend": backend, "group": group}),
-            AgentRemoved | ObjectRemoved | ObjectConfigured => json!({}),
+            AgentRemoved | ObjectRemoved | ObjectConfigured | AgentStopped | ObjectStopped => {
+                json!({})
+            }
             AgentStarted { incarnation } => json!({"incarnation": incarnation}),
             AgentExited { reason, restarting } | ObjectExited { reason, restarting } => {
                 json!({"reason": reason, "restarting": restarting})
@@ -454,5 +466,123 @@ impl EventKind {
             }
             Log { level, .. } => json!({"level": level}),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One value of every variant: adding a variant without listing its
+    /// type word in `TYPES` fails here.
+    fn one_of_each() -> Vec<EventKind> {
+        use EventKind::*;
+        let s: Arc<str> = "x".into();
+        vec![
+            SwarmStarted {
+                agents: 1,
+                objects: 0,
+            },
+            SwarmStopped { reason: "r".into() },
+            SwarmFailed { reason: "r".into() },
+            AgentAdded {
+                backend: "mock",
+                group: None,
+            },
+            AgentRemoved,
+            AgentStarted { incarnation: 0 },
+            AgentExited {
+                reason: "r".into(),
+                restarting: true,
+            },
+            AgentStopped,
+            AgentRestarted { restarts: 1 },
+            AgentStatus { state: "idle" },
+            GroupScaled {
+                group: s.clone(),
+                from: 0,
+                to: 1,
+            },
+            ObjectAdded { kind: s.clone() },
+            ObjectRemoved,
+            ObjectConfigured,
+            ObjectExited {
+                reason: "r".into(),
+                restarting: false,
+            },
+            ObjectStopped,
+            ObjectRestarted { restarts: 1 },
+            SupervisorGaveUp {
+                supervisor: "agents",
+                reason: "r".into(),
+            },
+            MessageRouted {
+                from: s.clone(),
+                to: s.clone(),
+                content: s.clone(),
+            },
+            MessageBroadcast {
+                from: s.clone(),
+                recipients: 2,
+            },
+            RouteDenied {
+                from: s.clone(),
+                to: s.clone(),
+                reason: "r".into(),
+            },
+            ObjectReplied {
+                to: s.clone(),
+                ok: true,
+            },
+            TopologyChanged {
+                added: vec![],
+                removed: vec![],
+            },
+            TaskQueued {
+                task_id: s.clone(),
+                from: s.clone(),
+            },
+            TaskStarted { task_id: s.clone() },
+            TaskCompleted { task_id: s.clone() },
+            TaskFailed {
+                task_id: s.clone(),
+                code: "c".into(),
+                message: "m".into(),
+            },
+            TaskCancelled { task_id: s.clone() },
+            AgentOutput {
+                task_id: None,
+                output: OutputKind::Raw,
+                content: "c".into(),
+            },
+            Log {
+                level: Level::Warning,
+                message: "m".into(),
+            },
+        ]
+    }
+
+    #[test]
+    fn types_lists_exactly_the_event_type_of_every_variant() {
+        let mut words: Vec<&str> = one_of_each().iter().map(|k| k.event_type()).collect();
+        words.sort();
+        let mut listed = EventKind::TYPES.to_vec();
+        listed.sort();
+        assert_eq!(words, listed);
+    }
+
+    #[test]
+    fn long_content_previews_are_cut_on_a_char_boundary() {
+        let content: Arc<str> = "é".repeat(300).into();
+        let k = EventKind::MessageRouted {
+            from: "a".into(),
+            to: "b".into(),
+            content,
+        };
+        let p = k.metadata()["content_preview"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(p.len() <= 200 && p.chars().all(|c| c == 'é'));
     }
 }

@@ -116,6 +116,7 @@ impl Actor for Agent {
             );
         }
         run.slot.status.set_state(AgentState::Stopped);
+        run.ctx.emit(&run.slot.name, EventKind::AgentStopped);
         Ok(())
     }
 

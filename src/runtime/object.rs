@@ -92,6 +92,7 @@ impl Actor for Object {
         run.slot.mailbox.detach();
         *run.slot.actor.lock().unwrap_or_else(|p| p.into_inner()) = None;
         run.slot.status.set_state(AgentState::Stopped);
+        run.ctx.emit(&run.slot.name, EventKind::ObjectStopped);
         Ok(())
     }
 

@@ -1,0 +1,127 @@
+//! `hive up FILE`: run one swarm in the foreground, printing its events,
+//! until Ctrl-C (graceful stop) or until the swarm fails (exit 1).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use hive::events::{EventKind, Level};
+use hive::{Hive, HiveOptions, config};
+use tokio::sync::broadcast::error::RecvError;
+
+use super::print::event_line;
+
+#[derive(Args, Debug)]
+pub(crate) struct UpArgs {
+    /// The swarm file (TOML, or JSON by extension).
+    file: PathBuf,
+    /// Send a task once the swarm runs, as AGENT=TEXT (repeatable).
+    #[arg(long = "task", value_name = "AGENT=TEXT")]
+    tasks: Vec<String>,
+    /// Also print debug events (tokens, routed messages).
+    #[arg(short, long)]
+    verbose: bool,
+    /// Print events as JSON lines instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) async fn run(args: UpArgs) -> ExitCode {
+    let hive = match Hive::start(HiveOptions::default()).await {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("hive: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let spec = match config::parse_file(&args.file, &hive.validate_options()) {
+        Ok(s) => s,
+        Err(errors) => {
+            for e in &errors.0 {
+                eprintln!("{}:{e}", args.file.display());
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut tasks = Vec::new();
+    for t in &args.tasks {
+        match t.split_once('=') {
+            Some((agent, text)) => tasks.push((agent.to_string(), text.to_string())),
+            None => {
+                eprintln!("hive: --task takes AGENT=TEXT, got '{t}'");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let name = spec.name.clone();
+    let mut events = hive.events().subscribe();
+    let swarm = match hive.start_swarm(spec).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("hive: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    for (agent, text) in tasks {
+        if let Err(e) = swarm.send_task(&agent, &text).await {
+            eprintln!("hive: task for '{agent}': {e}");
+        }
+    }
+    let min = if args.verbose {
+        Level::Debug
+    } else {
+        Level::Info
+    };
+    let print = |e: &hive::events::Event| {
+        if e.level() >= min {
+            if args.json {
+                println!("{}", serde_json::to_string(e).unwrap_or_default());
+            } else {
+                println!("{}", event_line(e));
+            }
+        }
+    };
+    let code = loop {
+        tokio::select! {
+            _ = shutdown_signal() => {
+                eprintln!("hive: stopping swarm '{name}' gracefully");
+                let _ = hive.stop_swarm(&name).await;
+                break ExitCode::SUCCESS;
+            }
+            e = events.recv() => match e {
+                Ok(e) => {
+                    print(&e);
+                    if matches!(e.kind, EventKind::SwarmFailed { .. }) && e.swarm.as_deref() == Some(&*name) {
+                        break ExitCode::FAILURE;
+                    }
+                }
+                Err(RecvError::Lagged(n)) => eprintln!("hive: {n} events skipped (terminal too slow)"),
+                Err(RecvError::Closed) => break ExitCode::FAILURE,
+            }
+        }
+    };
+    // Print what the stop produced.
+    while let Ok(e) = events.try_recv() {
+        print(&e);
+    }
+    hive.shutdown().await;
+    code
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return ctrl_c.await.unwrap_or(()),
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
