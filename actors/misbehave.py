@@ -112,8 +112,7 @@ def close_stdout(_):
     echo.ready()
     sys.stdout.flush()
     os.close(1)
-    # Nothing else may write to fd 1 now (a later open() could reuse it).
-    sys.stdout = open(os.devnull, "w")
+    sys.stdout = None  # nothing may write to fd 1 again (a later open() could reuse it)
     for _ in iter_input():
         pass
     sleep_forever()

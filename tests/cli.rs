@@ -1,0 +1,96 @@
+//! The `hive` binary as a user runs it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn hive() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_hive"))
+}
+
+#[test]
+fn validate_reports_every_error_with_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "name = \"x\"\n[[agents]]\nname = \"a\"\nbackend = \"nope\"\n[[agents]]\nname = \"a\"\nreplica = 3\n[topology]\na = [\"ghost\"]\n",
+    )
+    .unwrap();
+    let out = hive()
+        .arg("validate")
+        .arg(&bad)
+        .arg("swarms/demo.toml")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().filter(|l| l.contains("bad.toml:")).collect();
+    assert!(lines.len() >= 4, "{stdout}");
+    let file = bad.display().to_string();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with(&format!("{file}:4:")) && l.contains("backend")),
+        "{stdout}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with(&format!("{file}:6:")) && l.contains("duplicate")),
+        "{stdout}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with(&format!("{file}:7:")) && l.contains("replica")),
+        "{stdout}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with(&format!("{file}:9:")) && l.contains("ghost")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("swarms/demo.toml: ok"), "{stdout}");
+}
+
+#[test]
+fn up_prints_events_and_stops_gracefully_on_sigint() {
+    let mut child = hive()
+        .args(["up", "swarms/demo.toml", "--task", "worker_1=hello"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut seen = Vec::new();
+    while !seen.iter().any(|l: &String| l.contains("task_completed")) {
+        assert!(Instant::now() < deadline, "no task_completed in {seen:?}");
+        seen.push(lines.next().unwrap().unwrap());
+    }
+    assert!(seen.iter().any(|l| l.contains("swarm_started")));
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(rest.iter().any(|l| l.contains("agent_stopped")), "{rest:?}");
+    assert!(
+        rest.last().is_some_and(|l| l.contains("swarm_stopped")),
+        "{rest:?}"
+    );
+}
+
+#[test]
+fn up_with_an_invalid_file_exits_non_zero_with_located_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "name = 3\n").unwrap();
+    let out = hive().arg("up").arg(&bad).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains(":1:"));
+}
