@@ -272,12 +272,7 @@ fn event_bus_emit(c: &mut Criterion) {
     let mut rx = bus.subscribe();
     let drain = rt.spawn(async move {
         use tokio::sync::broadcast::error::RecvError;
-        loop {
-            match rx.recv().await {
-                Ok(_) | Err(RecvError::Lagged(_)) => {}
-                Err(RecvError::Closed) => break,
-            }
-        }
+        while let Ok(_) | Err(RecvError::Lagged(_)) = rx.recv().await {}
     });
     g.bench_function("one_subscriber", |b| b.iter(emit));
     drain.abort();

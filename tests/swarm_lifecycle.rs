@@ -349,3 +349,35 @@ async fn mock_options_fail_every_nth_task_and_delay() {
     assert_eq!((st.tasks_completed, st.tasks_failed, st.inbox), (1, 3, 0));
     hive.shutdown().await;
 }
+
+#[tokio::test]
+async fn tasks_still_queued_when_a_swarm_stops_end_with_a_failure_event() {
+    let hive = hive().await;
+    let toml = "name = \"q\"\n[[agents]]\nname = \"slow\"\nmock = { delay_ms = 10000 }\n";
+    let swarm = hive.start_swarm(spec(&hive, toml)).await.unwrap();
+    let running = swarm.send_task("slow", "1").await.unwrap();
+    let queued = swarm.send_task("slow", "2").await.unwrap();
+    eventually("running", || async {
+        swarm
+            .agent_status("slow")
+            .await
+            .unwrap()
+            .current_task
+            .filter(|t| *t == running)
+    })
+    .await;
+    let mut rx = hive.events().subscribe();
+    hive.stop_swarm("q").await.unwrap();
+    let events = until(&mut rx, |e| e.event_type() == "swarm_stopped").await;
+    assert!(
+        events
+            .iter()
+            .any(|e| task_failed(e, &running, "agent_stopped"))
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| task_failed(e, &queued, "swarm_stopped"))
+    );
+    hive.shutdown().await;
+}

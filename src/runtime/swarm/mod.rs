@@ -216,6 +216,10 @@ impl Actor for Swarm {
     ) -> Result<(), ActorProcessingErr> {
         if let Some(top) = run.top.take() {
             stop_child(top.get_cell(), crate::supervisor::Shutdown::Infinity).await;
+            run.fail_queued_tasks(
+                "swarm_stopped",
+                "the swarm stopped before running this task",
+            );
             run.shared.ctx.emit_swarm(EventKind::SwarmStopped {
                 reason: "stopped".into(),
             });
@@ -363,6 +367,7 @@ impl Actor for Swarm {
             ExitReason::GaveUp(r) => innermost(&r).to_string(),
             other => other.to_string(),
         };
+        run.fail_queued_tasks("swarm_failed", "the swarm failed before running this task");
         run.shared.ctx.emit_swarm(EventKind::SwarmFailed {
             reason: reason.clone(),
         });

@@ -360,6 +360,26 @@ impl SwarmRun {
         }
     }
 
+    /// Ends every queued task of every agent with a failure (the swarm is
+    /// going away), so that each task has exactly one final event.
+    pub(super) fn fail_queued_tasks(&self, code: &str, message: &str) {
+        for slot in self.shared.agent_slots() {
+            for item in slot.mailbox.drain() {
+                if let Envelope::Task(t) = item {
+                    slot.status.task_done(false);
+                    self.shared.ctx.emit(
+                        &slot.name,
+                        EventKind::TaskFailed {
+                            task_id: t.id,
+                            code: code.into(),
+                            message: message.into(),
+                        },
+                    );
+                }
+            }
+        }
+    }
+
     pub(super) async fn remove_agent(&mut self, name: &str) -> Result<Vec<String>, HiveError> {
         if let Some(slot) = self.shared.agent(name) {
             if let Some(g) = &slot.group {
