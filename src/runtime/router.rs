@@ -287,7 +287,7 @@ impl RouterState {
     fn deliver(
         &mut self,
         from: &Arc<str>,
-        targets: Vec<(Arc<str>, Arc<super::mailbox::Mailbox>)>,
+        targets: super::table::Recipients,
         content: &Arc<str>,
         kind: &'static str,
     ) -> Result<usize, RouteError> {

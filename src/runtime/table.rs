@@ -22,6 +22,9 @@ pub(super) struct Endpoint {
     pub mailbox: Arc<Mailbox>,
 }
 
+/// Concrete recipients of a message: each endpoint's name and mailbox.
+pub(super) type Recipients = Vec<(Arc<str>, Arc<Mailbox>)>;
+
 /// See the module documentation.
 #[derive(Clone, Default)]
 pub(super) struct RoutingTable {
@@ -138,11 +141,7 @@ impl RoutingTable {
 
     /// The concrete recipients of a message `from → to` if the topology allows it.
     /// A group target means every current member.
-    pub(super) fn resolve(
-        &self,
-        from: &str,
-        to: &str,
-    ) -> Result<Vec<(Arc<str>, Arc<Mailbox>)>, RouteError> {
+    pub(super) fn resolve(&self, from: &str, to: &str) -> Result<Recipients, RouteError> {
         let sender = self
             .endpoints
             .get(from)
@@ -174,10 +173,7 @@ impl RoutingTable {
 
     /// Every concrete endpoint `from` may send to (its out-edges and its
     /// group's, groups expanded), itself excluded.
-    pub(super) fn out_targets(
-        &self,
-        from: &str,
-    ) -> Result<Vec<(Arc<str>, Arc<Mailbox>)>, RouteError> {
+    pub(super) fn out_targets(&self, from: &str) -> Result<Recipients, RouteError> {
         let sender = self
             .endpoints
             .get(from)
@@ -230,7 +226,7 @@ mod tests {
         t
     }
 
-    fn names(v: Result<Vec<(Arc<str>, Arc<Mailbox>)>, RouteError>) -> Vec<String> {
+    fn names(v: Result<Recipients, RouteError>) -> Vec<String> {
         v.unwrap().into_iter().map(|(n, _)| n.to_string()).collect()
     }
 

@@ -255,7 +255,14 @@ async fn strategy_restart_type_exit_table() {
     use Restart::*;
     use Strategy::*;
     let abnormal = || Failed("bad".into());
-    let cases: Vec<(Strategy, Restart, ExitReason, &[&str], &[&str])> = vec![
+    type Case = (
+        Strategy,
+        Restart,
+        ExitReason,
+        &'static [&'static str],
+        &'static [&'static str],
+    );
+    let cases: Vec<Case> = vec![
         // one_for_one: only b.
         (OneForOne, Permanent, Normal, &["start:b"], &["a", "b", "c"]),
         (
