@@ -17,41 +17,16 @@ fn validate_reports_every_error_with_file_line_and_column() {
         "name = \"x\"\n[[agents]]\nname = \"a\"\nbackend = \"nope\"\n[[agents]]\nname = \"a\"\nreplica = 3\n[topology]\na = [\"ghost\"]\n",
     )
     .unwrap();
-    let out = hive()
-        .arg("validate")
-        .arg(&bad)
-        .arg("swarms/demo.toml")
-        .output()
-        .unwrap();
+    let out = hive().arg("validate").arg(&bad).arg("swarms/demo.toml").output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = stdout.lines().filter(|l| l.contains("bad.toml:")).collect();
     assert!(lines.len() >= 4, "{stdout}");
     let file = bad.display().to_string();
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.starts_with(&format!("{file}:4:")) && l.contains("backend")),
-        "{stdout}"
-    );
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.starts_with(&format!("{file}:6:")) && l.contains("duplicate")),
-        "{stdout}"
-    );
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.starts_with(&format!("{file}:7:")) && l.contains("replica")),
-        "{stdout}"
-    );
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.starts_with(&format!("{file}:9:")) && l.contains("ghost")),
-        "{stdout}"
-    );
+    assert!(lines.iter().any(|l| l.starts_with(&format!("{file}:4:")) && l.contains("backend")), "{stdout}");
+    assert!(lines.iter().any(|l| l.starts_with(&format!("{file}:6:")) && l.contains("duplicate")), "{stdout}");
+    assert!(lines.iter().any(|l| l.starts_with(&format!("{file}:7:")) && l.contains("replica")), "{stdout}");
+    assert!(lines.iter().any(|l| l.starts_with(&format!("{file}:9:")) && l.contains("ghost")), "{stdout}");
     assert!(stdout.contains("swarms/demo.toml: ok"), "{stdout}");
 }
 
@@ -71,18 +46,12 @@ fn up_prints_events_and_stops_gracefully_on_sigint() {
         seen.push(lines.next().unwrap().unwrap());
     }
     assert!(seen.iter().any(|l| l.contains("swarm_started")));
-    Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
+    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
     assert!(rest.iter().any(|l| l.contains("agent_stopped")), "{rest:?}");
-    assert!(
-        rest.last().is_some_and(|l| l.contains("swarm_stopped")),
-        "{rest:?}"
-    );
+    assert!(rest.last().is_some_and(|l| l.contains("swarm_stopped")), "{rest:?}");
 }
 
 #[test]

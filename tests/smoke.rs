@@ -24,30 +24,12 @@ planner = ["worker", "board"]
     )
     .unwrap();
     let swarm = hive.start_swarm(spec).await.unwrap();
-    let out = swarm
-        .run_task(hive.events(), "worker_2", "hello", Duration::from_secs(5))
-        .await
-        .unwrap();
+    let out = swarm.run_task(hive.events(), "worker_2", "hello", Duration::from_secs(5)).await.unwrap();
     assert_eq!(out, TaskOutcome::Completed("hello".into()));
-    assert_eq!(
-        swarm
-            .send_message("planner", "worker", "hi all")
-            .await
-            .unwrap(),
-        2
-    );
-    let denied = swarm
-        .send_message("worker_1", "planner", "back")
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(denied, hive::HiveError::RouteDenied(_)),
-        "{denied:?}"
-    );
-    swarm
-        .send_message("planner", "board", r#"{"op":"put","key":"k","value":7}"#)
-        .await
-        .unwrap();
+    assert_eq!(swarm.send_message("planner", "worker", "hi all").await.unwrap(), 2);
+    let denied = swarm.send_message("worker_1", "planner", "back").await.unwrap_err();
+    assert!(matches!(denied, hive::HiveError::RouteDenied(_)), "{denied:?}");
+    swarm.send_message("planner", "board", r#"{"op":"put","key":"k","value":7}"#).await.unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
         let st = swarm.object_state("board").await.unwrap();

@@ -34,55 +34,31 @@ name = "c"
 async fn crash_loop_fails_only_its_swarm_with_the_reason() {
     unsafe { std::env::set_var("RUST_BACKTRACE", "0") };
     let hive = hive().await;
-    let bad = hive
-        .start_swarm(spec(&hive, &crashy("bad", "one_for_one", 2)))
-        .await
-        .unwrap();
-    let good = hive
-        .start_swarm(spec(&hive, &crashy("good", "one_for_one", 2)))
-        .await
-        .unwrap();
+    let bad = hive.start_swarm(spec(&hive, &crashy("bad", "one_for_one", 2))).await.unwrap();
+    let good = hive.start_swarm(spec(&hive, &crashy("good", "one_for_one", 2))).await.unwrap();
     let mut rx = hive.events().subscribe();
     for i in 1..=3u32 {
         bad.send_task("b", "boom").await.unwrap();
         if i < 3 {
-            until(&mut rx, |e| {
-                is(e, "agent_restarted", "b") && e.swarm.as_deref() == Some("bad")
-            })
-            .await;
+            until(&mut rx, |e| is(e, "agent_restarted", "b") && e.swarm.as_deref() == Some("bad")).await;
         }
     }
     let events = until(&mut rx, |e| e.event_type() == "swarm_failed").await;
-    assert!(
-        events
-            .iter()
-            .any(|e| e.event_type() == "supervisor_gave_up")
-    );
+    assert!(events.iter().any(|e| e.event_type() == "supervisor_gave_up"));
     let summary = hive.swarm_summary("bad").await.unwrap();
     assert_eq!(summary.state, SwarmState::Failed);
     let reason = summary.failure_reason.unwrap();
-    assert!(
-        reason.contains("max restart intensity") && reason.contains("'b'"),
-        "{reason}"
-    );
+    assert!(reason.contains("max restart intensity") && reason.contains("'b'"), "{reason}");
     assert!(hive.swarm("bad").await.is_err());
 
     // The other swarm is untouched.
-    let out = good
-        .run_task(hive.events(), "a", "still here", DEADLINE)
-        .await
-        .unwrap();
+    let out = good.run_task(hive.events(), "a", "still here", DEADLINE).await.unwrap();
     assert_eq!(out, TaskOutcome::Completed("still here".into()));
-    assert_eq!(
-        hive.swarm_summary("good").await.unwrap().state,
-        SwarmState::Running
-    );
+    assert_eq!(hive.swarm_summary("good").await.unwrap().state, SwarmState::Running);
 
     // A failed swarm can be cleaned away and started again.
     assert_eq!(hive.clean().await.unwrap(), 1);
-    hive.start_swarm(spec(&hive, &crashy("bad", "one_for_one", 2)))
-        .await
-        .unwrap();
+    hive.start_swarm(spec(&hive, &crashy("bad", "one_for_one", 2))).await.unwrap();
     hive.shutdown().await;
 }
 
@@ -90,21 +66,16 @@ async fn crash_loop_fails_only_its_swarm_with_the_reason() {
 async fn task_in_flight_at_a_crash_fails_and_queued_tasks_survive() {
     unsafe { std::env::set_var("RUST_BACKTRACE", "0") };
     let hive = hive().await;
-    let swarm = hive
-        .start_swarm(spec(&hive, &crashy("s", "one_for_one", 5)))
-        .await
-        .unwrap();
+    let swarm = hive.start_swarm(spec(&hive, &crashy("s", "one_for_one", 5))).await.unwrap();
     let mut rx = hive.events().subscribe();
     // Queue all three before the agent runs any: one mailbox, FIFO.
     let boom = swarm.send_task("b", "boom").await.unwrap();
     let after1 = swarm.send_task("b", "after 1").await.unwrap();
     let after2 = swarm.send_task("b", "after 2").await.unwrap();
-    let events = until(&mut rx, |e| matches!(&e.kind, hive::events::EventKind::TaskCompleted { task_id } if *task_id == after2)).await;
-    assert!(
-        events
-            .iter()
-            .any(|e| task_failed(e, &boom, "agent_crashed"))
-    );
+    let events =
+        until(&mut rx, |e| matches!(&e.kind, hive::events::EventKind::TaskCompleted { task_id } if *task_id == after2))
+            .await;
+    assert!(events.iter().any(|e| task_failed(e, &boom, "agent_crashed")));
     let completed: Vec<_> = events
         .iter()
         .filter_map(|e| match &e.kind {
@@ -114,25 +85,18 @@ async fn task_in_flight_at_a_crash_fails_and_queued_tasks_survive() {
         .collect();
     assert_eq!(completed, [after1, after2]);
     let st = swarm.agent_status("b").await.unwrap();
-    assert_eq!(
-        (st.restarts, st.tasks_completed, st.tasks_failed),
-        (1, 2, 1)
-    );
+    assert_eq!((st.restarts, st.tasks_completed, st.tasks_failed), (1, 2, 1));
     hive.shutdown().await;
 }
 
 async fn incarnations_after_crash(strategy: &str) -> BTreeSet<String> {
     let hive = hive().await;
-    let swarm = hive
-        .start_swarm(spec(&hive, &crashy("s", strategy, 5)))
-        .await
-        .unwrap();
+    let swarm = hive.start_swarm(spec(&hive, &crashy("s", strategy, 5))).await.unwrap();
     let mut rx = hive.events().subscribe();
     swarm.send_task("b", "boom").await.unwrap();
     // Wait for b's restart, then for the swarm to settle (every restarted agent idle).
     let events = until(&mut rx, |e| is(e, "agent_restarted", "b")).await;
-    let mut restarted: BTreeSet<String> =
-        names_of(&events, "agent_restarted").into_iter().collect();
+    let mut restarted: BTreeSet<String> = names_of(&events, "agent_restarted").into_iter().collect();
     let expected = match strategy {
         "one_for_all" => 3,
         "rest_for_one" => 2,
@@ -143,12 +107,7 @@ async fn incarnations_after_crash(strategy: &str) -> BTreeSet<String> {
         restarted.extend(names_of(&more, "agent_restarted"));
     }
     let st = swarm.status().await.unwrap();
-    let by_status: BTreeSet<String> = st
-        .agents
-        .iter()
-        .filter(|a| a.restarts > 0)
-        .map(|a| a.name.to_string())
-        .collect();
+    let by_status: BTreeSet<String> = st.agents.iter().filter(|a| a.restarts > 0).map(|a| a.name.to_string()).collect();
     assert_eq!(by_status, restarted);
     hive.shutdown().await;
     restarted
@@ -159,14 +118,8 @@ async fn swarm_strategy_decides_which_agents_restart() {
     unsafe { std::env::set_var("RUST_BACKTRACE", "0") };
     let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
     assert_eq!(incarnations_after_crash("one_for_one").await, set(&["b"]));
-    assert_eq!(
-        incarnations_after_crash("rest_for_one").await,
-        set(&["b", "c"])
-    );
-    assert_eq!(
-        incarnations_after_crash("one_for_all").await,
-        set(&["a", "b", "c"])
-    );
+    assert_eq!(incarnations_after_crash("rest_for_one").await, set(&["b", "c"]));
+    assert_eq!(incarnations_after_crash("one_for_all").await, set(&["a", "b", "c"]));
 }
 
 #[tokio::test]
@@ -195,10 +148,7 @@ kind = "counter"
         .map(|e| e.agent.as_deref().unwrap().to_string())
         .collect();
     assert_eq!(stops, ["o1", "last", "grp_3", "grp_2", "grp_1", "first"]);
-    assert_eq!(
-        hive.swarm_summary("order").await.unwrap().state,
-        SwarmState::Stopped
-    );
+    assert_eq!(hive.swarm_summary("order").await.unwrap().state, SwarmState::Stopped);
     hive.shutdown().await;
 }
 
@@ -211,11 +161,7 @@ async fn thousand_agents_scaled_to_two_thousand_and_back_with_every_event_accoun
     let swarm = hive.start_swarm(spec(&hive, toml)).await.unwrap();
     let up = swarm.scale("w", 2000).await.unwrap();
     assert_eq!(
-        (
-            up.added.len(),
-            up.added.first().map(String::as_str),
-            up.added.last().map(String::as_str)
-        ),
+        (up.added.len(), up.added.first().map(String::as_str), up.added.last().map(String::as_str)),
         (1000, Some("w_1001"), Some("w_2000"))
     );
     assert!(swarm.send_message("lead", "w_2000", "hello").await.is_ok());
@@ -232,11 +178,7 @@ async fn thousand_agents_scaled_to_two_thousand_and_back_with_every_event_accoun
     assert_eq!(count("agent_started"), 2001);
     assert_eq!(count("agent_added"), 1000);
     assert_eq!(count("agent_removed"), 1000);
-    assert_eq!(
-        count("agent_stopped"),
-        2001,
-        "1000 by scale-down, 1001 at swarm stop"
-    );
+    assert_eq!(count("agent_stopped"), 2001, "1000 by scale-down, 1001 at swarm stop");
     assert_eq!(count("group_scaled"), 2);
     assert_eq!(count("message_routed"), 1);
     assert_eq!(count("swarm_started"), 1);
@@ -273,34 +215,16 @@ planner = ["worker"]
 "#;
     let swarm = hive.start_swarm(spec(&hive, toml)).await.unwrap();
     swarm.scale("worker", 5).await.unwrap();
-    swarm
-        .update_edges(
-            vec![
-                Edge::new("worker_3", "board"),
-                Edge::new("worker", "planner"),
-            ],
-            vec![],
-        )
-        .await
-        .unwrap();
-    let extra =
-        config::parse_agent_json(&serde_json::json!({"name": "critic", "restart": "transient"}))
-            .unwrap();
-    swarm
-        .add_agent(extra, vec!["planner".into()], vec![])
-        .await
-        .unwrap();
-    swarm
-        .configure_object("board", serde_json::json!({"max_keys": 99}))
-        .await
-        .unwrap();
+    swarm.update_edges(vec![Edge::new("worker_3", "board"), Edge::new("worker", "planner")], vec![]).await.unwrap();
+    let extra = config::parse_agent_json(&serde_json::json!({"name": "critic", "restart": "transient"})).unwrap();
+    swarm.add_agent(extra, vec!["planner".into()], vec![]).await.unwrap();
+    swarm.configure_object("board", serde_json::json!({"max_keys": 99})).await.unwrap();
     let effective = swarm.spec().await.unwrap();
     let text = swarm.snapshot_toml().await.unwrap();
 
     // Read it back and start it in a fresh runtime.
     let other = common::hive().await;
-    let again = config::parse_toml(&text, &other.validate_options())
-        .unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let again = config::parse_toml(&text, &other.validate_options()).unwrap_or_else(|e| panic!("{e}\n{text}"));
     let swarm2 = other.start_swarm(again.clone()).await.unwrap();
     let effective2 = swarm2.spec().await.unwrap();
     let edges = |s: &config::SwarmSpec| s.topology.iter().cloned().collect::<BTreeSet<_>>();
@@ -309,12 +233,7 @@ planner = ["worker"]
     assert_eq!(effective2.objects, effective.objects);
     assert_eq!(effective2.supervision, effective.supervision);
     assert_eq!(swarm2.status().await.unwrap().agents.len(), 7);
-    assert!(
-        swarm2
-            .send_message("worker_3", "board", r#"{"op":"keys"}"#)
-            .await
-            .is_ok()
-    );
+    assert!(swarm2.send_message("worker_3", "board", r#"{"op":"keys"}"#).await.is_ok());
     hive.shutdown().await;
     other.shutdown().await;
 }
@@ -325,10 +244,7 @@ async fn mock_options_fail_every_nth_task_and_delay() {
     let toml = "name = \"m\"\n[[agents]]\nname = \"a\"\nmock = { fail_every = 2, delay_ms = 20, reply = \"R\" }\n";
     let swarm = hive.start_swarm(spec(&hive, toml)).await.unwrap();
     let t = Duration::from_secs(5);
-    assert_eq!(
-        swarm.run_task(hive.events(), "a", "1", t).await.unwrap(),
-        TaskOutcome::Completed("R".into())
-    );
+    assert_eq!(swarm.run_task(hive.events(), "a", "1", t).await.unwrap(), TaskOutcome::Completed("R".into()));
     assert!(
         matches!(swarm.run_task(hive.events(), "a", "2", t).await.unwrap(), TaskOutcome::Failed { code, .. } if code == "mock_failure")
     );
@@ -337,10 +253,7 @@ async fn mock_options_fail_every_nth_task_and_delay() {
     let queued = swarm.send_task("a", "4").await.unwrap();
     swarm.cancel_task("a", &queued).await.unwrap();
     swarm.cancel_task("a", &running).await.unwrap();
-    assert!(
-        swarm.cancel_task("a", &running).await.is_err(),
-        "cancelled twice"
-    );
+    assert!(swarm.cancel_task("a", &running).await.is_err(), "cancelled twice");
     let st = eventually("idle", || async {
         let s = swarm.agent_status("a").await.unwrap();
         (s.state == "idle").then_some(s)
@@ -358,26 +271,13 @@ async fn tasks_still_queued_when_a_swarm_stops_end_with_a_failure_event() {
     let running = swarm.send_task("slow", "1").await.unwrap();
     let queued = swarm.send_task("slow", "2").await.unwrap();
     eventually("running", || async {
-        swarm
-            .agent_status("slow")
-            .await
-            .unwrap()
-            .current_task
-            .filter(|t| *t == running)
+        swarm.agent_status("slow").await.unwrap().current_task.filter(|t| *t == running)
     })
     .await;
     let mut rx = hive.events().subscribe();
     hive.stop_swarm("q").await.unwrap();
     let events = until(&mut rx, |e| e.event_type() == "swarm_stopped").await;
-    assert!(
-        events
-            .iter()
-            .any(|e| task_failed(e, &running, "agent_stopped"))
-    );
-    assert!(
-        events
-            .iter()
-            .any(|e| task_failed(e, &queued, "swarm_stopped"))
-    );
+    assert!(events.iter().any(|e| task_failed(e, &running, "agent_stopped")));
+    assert!(events.iter().any(|e| task_failed(e, &queued, "swarm_stopped")));
     hive.shutdown().await;
 }

@@ -27,9 +27,5 @@ pub(crate) fn event_line(e: &Event) -> String {
         msg.truncate(end);
         msg.push('…');
     }
-    format!(
-        "{time}  {level}  {who:<24}  {:<18}  {}",
-        e.event_type(),
-        msg.replace('\n', "⏎")
-    )
+    format!("{time}  {level}  {who:<24}  {:<18}  {}", e.event_type(), msg.replace('\n', "⏎"))
 }

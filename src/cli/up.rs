@@ -67,11 +67,7 @@ pub(crate) async fn run(args: UpArgs) -> ExitCode {
             eprintln!("hive: task for '{agent}': {e}");
         }
     }
-    let min = if args.verbose {
-        Level::Debug
-    } else {
-        Level::Info
-    };
+    let min = if args.verbose { Level::Debug } else { Level::Info };
     let print = |e: &hive::events::Event| {
         if e.level() >= min {
             if args.json {
@@ -112,11 +108,10 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => return ctrl_c.await.unwrap_or(()),
-            };
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return ctrl_c.await.unwrap_or(()),
+        };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

@@ -7,9 +7,7 @@ use hive::config::{self, ValidateOptions};
 use hive::objects::ObjectKinds;
 
 pub(crate) fn run(files: &[PathBuf]) -> ExitCode {
-    let opts = ValidateOptions {
-        object_kinds: ObjectKinds::default().names(),
-    };
+    let opts = ValidateOptions { object_kinds: ObjectKinds::default().names() };
     let mut ok = true;
     for file in files {
         match config::parse_file(file, &opts) {
@@ -32,9 +30,5 @@ pub(crate) fn run(files: &[PathBuf]) -> ExitCode {
             }
         }
     }
-    if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }

@@ -28,15 +28,10 @@ fn assert_errors(src: &str, expected: &[&str]) {
 #[test]
 fn top_level_errors_point_at_the_offending_key_or_value() {
     assert_errors("[supervision]\n", &["- name ~ missing required key `name`"]);
-    assert_errors(
-        "name = \"1abc\"\n",
-        &["1:8 name ~ invalid name `1abc`: must start with a letter"],
-    );
+    assert_errors("name = \"1abc\"\n", &["1:8 name ~ invalid name `1abc`: must start with a letter"]);
     assert_errors(
         "name = \"s\"\nagent = []\n",
-        &[
-            "2:1 agent ~ unknown key `agent` (did you mean `agents`?); valid keys: name, supervision,",
-        ],
+        &["2:1 agent ~ unknown key `agent` (did you mean `agents`?); valid keys: name, supervision,"],
     );
     assert_errors(
         r#"name = 42
@@ -234,10 +229,7 @@ fn member_names_beyond_the_group_size_are_free_names() {
     let src = "name = \"s\"\n[[agents]]\nname = \"w\"\nreplicas = 2\n\
                [[agents]]\nname = \"w_3\"\n[[agents]]\nname = \"w_01\"\n";
     let spec = parse_toml(src, &ValidateOptions::default()).map(|s| s.agent_names());
-    assert_eq!(
-        spec,
-        Ok(["w_1", "w_2", "w_3", "w_01"].map(String::from).to_vec())
-    );
+    assert_eq!(spec, Ok(["w_1", "w_2", "w_3", "w_01"].map(String::from).to_vec()));
 }
 
 #[test]
@@ -303,34 +295,17 @@ fn too_many_objects_is_an_error_at_the_objects_key() {
     for i in 0..=MAX_OBJECTS {
         src.push_str(&format!("[[objects]]\nname = \"o{i}\"\nkind = \"kv\"\n"));
     }
-    assert_errors(
-        &src,
-        &["2:3 objects ~ too many objects: 1001; at most 1000"],
-    );
+    assert_errors(&src, &["2:3 objects ~ too many objects: 1001; at most 1000"]);
 }
 
 #[test]
 fn toml_syntax_errors_are_reported_together_and_stop_validation() {
     let src = "name = \"s\"\n[[agents]]\nname = \nreplicas = 3\nx = [1, 2\nname = \"dup\"\n";
     let opts = ValidateOptions::default();
-    let errors = parse_toml(src, &opts)
-        .err()
-        .map(|e| e.0)
-        .unwrap_or_default();
+    let errors = parse_toml(src, &opts).err().map(|e| e.0).unwrap_or_default();
     assert!(errors.len() >= 2, "{errors:?}");
-    assert!(
-        errors
-            .iter()
-            .all(|e| e.line.is_some() && e.message.starts_with("invalid TOML"))
-    );
+    assert!(errors.iter().all(|e| e.line.is_some() && e.message.starts_with("invalid TOML")));
     assert_eq!(errors[0].line, Some(3));
-    assert!(
-        errors
-            .windows(2)
-            .all(|w| (w[0].line, w[0].column) <= (w[1].line, w[1].column))
-    );
-    assert_errors(
-        "name = \"a\"\nname = \"b\"\n",
-        &["2:1  ~ invalid TOML: duplicate key"],
-    );
+    assert!(errors.windows(2).all(|w| (w[0].line, w[0].column) <= (w[1].line, w[1].column)));
+    assert_errors("name = \"a\"\nname = \"b\"\n", &["2:1  ~ invalid TOML: duplicate key"]);
 }

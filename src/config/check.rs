@@ -13,11 +13,7 @@ use super::spec::{MAX_NAME_LEN, is_valid_name};
 
 /// `base.key`, or `key` at the top.
 pub(crate) fn join(base: &str, key: &str) -> String {
-    if base.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{base}.{key}")
-    }
+    if base.is_empty() { key.to_owned() } else { format!("{base}.{key}") }
 }
 
 /// A type-checked table, its keys already checked against the allowed ones.
@@ -51,31 +47,17 @@ pub(crate) struct Checker {
 
 impl Checker {
     /// Records an error.
-    pub(crate) fn err(
-        &mut self,
-        path: impl Into<String>,
-        pos: Option<Pos>,
-        message: impl Into<String>,
-    ) {
+    pub(crate) fn err(&mut self, path: impl Into<String>, pos: Option<Pos>, message: impl Into<String>) {
         self.errors.push(ConfigError::at(path, pos, message));
     }
 
     fn wrong_type(&mut self, path: &str, node: &Node, expected: &str) {
         let found = node.value.type_name();
-        self.err(
-            path,
-            node.pos,
-            format!("expected {expected}, found {found}"),
-        );
+        self.err(path, node.pos, format!("expected {expected}, found {found}"));
     }
 
     /// A table; reports duplicate keys and, when `keys` is given, every key not in it.
-    pub(crate) fn table<'n>(
-        &mut self,
-        path: &str,
-        node: &'n Node,
-        keys: Option<&[&str]>,
-    ) -> Option<Table<'n>> {
+    pub(crate) fn table<'n>(&mut self, path: &str, node: &'n Node, keys: Option<&[&str]>) -> Option<Table<'n>> {
         let Value::Table(entries) = &node.value else {
             self.wrong_type(path, node, "a table");
             return None;
@@ -89,19 +71,11 @@ impl Checker {
                 let hint = suggest(&e.key, keys.iter().copied())
                     .map(|s| format!(" (did you mean `{s}`?)"))
                     .unwrap_or_default();
-                let msg = format!(
-                    "unknown key `{}`{hint}; valid keys: {}",
-                    e.key,
-                    keys.join(", ")
-                );
+                let msg = format!("unknown key `{}`{hint}; valid keys: {}", e.key, keys.join(", "));
                 self.err(key_path, e.key_pos, msg);
             }
         }
-        Some(Table {
-            entries,
-            pos: node.pos,
-            path: path.to_owned(),
-        })
+        Some(Table { entries, pos: node.pos, path: path.to_owned() })
     }
 
     /// The entry `key` of `t`; reports it missing.
@@ -155,11 +129,7 @@ impl Checker {
             return None;
         };
         if n < min || n > max {
-            self.err(
-                path,
-                node.pos,
-                format!("must be between {min} and {max}, found {n}"),
-            );
+            self.err(path, node.pos, format!("must be between {min} and {max}, found {n}"));
             return None;
         }
         Some(n)
@@ -195,11 +165,8 @@ impl Checker {
             return None;
         };
         let before = self.errors.len();
-        let out: Vec<String> = items
-            .iter()
-            .enumerate()
-            .filter_map(|(i, item)| self.string(&format!("{path}[{i}]"), item))
-            .collect();
+        let out: Vec<String> =
+            items.iter().enumerate().filter_map(|(i, item)| self.string(&format!("{path}[{i}]"), item)).collect();
         (self.errors.len() == before).then_some(out)
     }
 
@@ -214,13 +181,9 @@ impl Checker {
         let s = self.string(path, node)?;
         let parsed = parse(&s);
         if parsed.is_none() {
-            let hint = suggest(&s, valid.iter().copied())
-                .map(|w| format!(" (did you mean `{w}`?)"))
-                .unwrap_or_default();
-            let msg = format!(
-                "unknown value `{s}`{hint}; expected one of: {}",
-                valid.join(", ")
-            );
+            let hint =
+                suggest(&s, valid.iter().copied()).map(|w| format!(" (did you mean `{w}`?)")).unwrap_or_default();
+            let msg = format!("unknown value `{s}`{hint}; expected one of: {}", valid.join(", "));
             self.err(path, node.pos, msg);
         }
         parsed
@@ -241,44 +204,28 @@ impl Checker {
         use serde_json::Value as J;
         match &node.value {
             Value::Null => {
-                self.err(
-                    path,
-                    node.pos,
-                    "null is not allowed (a swarm file is TOML, which has no null)",
-                );
+                self.err(path, node.pos, "null is not allowed (a swarm file is TOML, which has no null)");
                 J::Null
             }
             Value::Bool(b) => J::Bool(*b),
             Value::Int(n) => match i64::try_from(*n) {
                 Ok(n) => J::Number(n.into()),
                 Err(_) => {
-                    self.err(
-                        path,
-                        node.pos,
-                        format!("integer {n} is out of range (64-bit signed)"),
-                    );
+                    self.err(path, node.pos, format!("integer {n} is out of range (64-bit signed)"));
                     J::Null
                 }
             },
             Value::Float(x) => match Number::from_f64(*x) {
                 Some(n) => J::Number(n),
                 None => {
-                    self.err(
-                        path,
-                        node.pos,
-                        format!("float {x} is not allowed (not finite)"),
-                    );
+                    self.err(path, node.pos, format!("float {x} is not allowed (not finite)"));
                     J::Null
                 }
             },
             Value::Str(s) | Value::Datetime(s) => J::String(s.clone()),
-            Value::Array(items) => J::Array(
-                items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, item)| self.json(&format!("{path}[{i}]"), item))
-                    .collect(),
-            ),
+            Value::Array(items) => {
+                J::Array(items.iter().enumerate().map(|(i, item)| self.json(&format!("{path}[{i}]"), item)).collect())
+            }
             Value::Table(entries) => {
                 let mut map = Map::new();
                 for e in entries {
@@ -297,10 +244,7 @@ impl Checker {
 }
 
 /// The candidate closest to `word` (edit distance ≤ 2), for "did you mean".
-pub(crate) fn suggest<'a>(
-    word: &str,
-    candidates: impl Iterator<Item = &'a str>,
-) -> Option<&'a str> {
+pub(crate) fn suggest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     candidates
         .map(|c| (distance(word, c), c))
         .filter(|&(d, c)| d <= 2 && d < c.chars().count())

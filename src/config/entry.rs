@@ -10,8 +10,7 @@ use serde_json::Map;
 use super::check::{Checker, Table};
 use super::node::{Node, Pos, Value};
 use super::spec::{
-    AgentSpec, BackendSpec, DEFAULT_KILL_TIMEOUT_MS, LaunchSpec, MAX_REPLICAS, MockSpec,
-    ObjectSpec, StdioSpec, ZmqSpec,
+    AgentSpec, BackendSpec, DEFAULT_KILL_TIMEOUT_MS, LaunchSpec, MAX_REPLICAS, MockSpec, ObjectSpec, StdioSpec, ZmqSpec,
 };
 use crate::supervisor::Restart;
 
@@ -88,11 +87,7 @@ fn owner(key: &str) -> Option<&'static str> {
 fn named(c: &mut Checker, t: &Table<'_>) -> Option<Named> {
     let e = c.required(t, "name")?;
     let name = c.name(&t.path("name"), &e.value)?;
-    Some(Named {
-        name,
-        entry: t.path.clone(),
-        pos: e.value.pos,
-    })
+    Some(Named { name, entry: t.path.clone(), pos: e.value.pos })
 }
 
 fn restart(c: &mut Checker, t: &Table<'_>) -> Option<Restart> {
@@ -111,55 +106,38 @@ pub(crate) fn agent(c: &mut Checker, path: &str, node: &Node) -> AgentOut {
     let named = named(c, &t);
     let backend = match t.get("backend") {
         None => Some("mock"),
-        Some(e) => c.word(&t.path("backend"), &e.value, BACKENDS, |w| {
-            BACKENDS.iter().copied().find(|&b| b == w)
-        }),
+        Some(e) => c.word(&t.path("backend"), &e.value, BACKENDS, |w| BACKENDS.iter().copied().find(|&b| b == w)),
     };
-    let replicas = t
-        .get("replicas")
-        .and_then(|e| c.u32_in(&t.path("replicas"), &e.value, 0, MAX_REPLICAS));
+    let replicas = t.get("replicas").and_then(|e| c.u32_in(&t.path("replicas"), &e.value, 0, MAX_REPLICAS));
     let restart = restart(c, &t);
     let kill_timeout_ms = match t.get("kill_timeout_ms") {
         Some(e) => c.u64_in(&t.path("kill_timeout_ms"), &e.value, 0, MAX_TIMEOUT_MS),
         None => Some(DEFAULT_KILL_TIMEOUT_MS),
     };
-    let skills = t
-        .get("skills")
-        .map(|e| skills(c, &t.path("skills"), &e.value));
+    let skills = t.get("skills").map(|e| skills(c, &t.path("skills"), &e.value));
     let model = t.get("model").map(|e| c.string(&t.path("model"), &e.value));
 
     let backend = backend.and_then(|word| backend_settings(c, &t, word));
     let spec = match (&named, backend, restart, kill_timeout_ms) {
-        (Some(n), Some(backend), Some(restart), Some(kill_timeout_ms))
-            if c.errors.len() == before =>
-        {
-            Some(AgentSpec {
-                name: n.name.clone(),
-                replicas,
-                backend,
-                restart,
-                kill_timeout_ms,
-                skills: skills.flatten().unwrap_or_default(),
-                model: model.flatten(),
-            })
-        }
+        (Some(n), Some(backend), Some(restart), Some(kill_timeout_ms)) if c.errors.len() == before => Some(AgentSpec {
+            name: n.name.clone(),
+            replicas,
+            backend,
+            restart,
+            kill_timeout_ms,
+            skills: skills.flatten().unwrap_or_default(),
+            model: model.flatten(),
+        }),
         _ => None,
     };
-    AgentOut {
-        named,
-        replicas,
-        spec,
-    }
+    AgentOut { named, replicas, spec }
 }
 
 /// The settings of backend `word`; keys of other backends are errors.
 fn backend_settings(c: &mut Checker, t: &Table<'_>, word: &str) -> Option<BackendSpec> {
     for e in t.entries {
         if let Some(o) = owner(&e.key).filter(|&o| o != word) {
-            let msg = format!(
-                "`{}` is only valid for {o} agents; this agent's backend is `{word}`",
-                e.key
-            );
+            let msg = format!("`{}` is only valid for {o} agents; this agent's backend is `{word}`", e.key);
             c.err(t.path(&e.key), e.key_pos, msg);
         }
     }
@@ -197,11 +175,7 @@ fn skills(c: &mut Checker, path: &str, node: &Node) -> Option<Vec<String>> {
             None
         };
         if let Some(p) = problem {
-            c.err(
-                format!("{path}[{i}]"),
-                item.pos,
-                format!("skill path `{s}` {p}"),
-            );
+            c.err(format!("{path}[{i}]"), item.pos, format!("skill path `{s}` {p}"));
             ok = false;
         }
     }
@@ -213,14 +187,10 @@ fn mock(c: &mut Checker, path: &str, node: &Node) -> Option<MockSpec> {
     let t = c.table(path, node, Some(MOCK_KEYS))?;
     let mut m = MockSpec::default();
     if let Some(e) = t.get("delay_ms") {
-        m.delay_ms = c
-            .u64_in(&t.path("delay_ms"), &e.value, 0, MAX_MOCK_DELAY_MS)
-            .unwrap_or(0);
+        m.delay_ms = c.u64_in(&t.path("delay_ms"), &e.value, 0, MAX_MOCK_DELAY_MS).unwrap_or(0);
     }
     if let Some(e) = t.get("fail_every") {
-        m.fail_every = c
-            .u32_in(&t.path("fail_every"), &e.value, 0, u32::MAX)
-            .unwrap_or(0);
+        m.fail_every = c.u32_in(&t.path("fail_every"), &e.value, 0, u32::MAX).unwrap_or(0);
     }
     if let Some(e) = t.get("panic_on") {
         m.panic_on = c.string(&t.path("panic_on"), &e.value);
@@ -240,20 +210,10 @@ fn stdio(c: &mut Checker, t: &Table<'_>) -> Option<StdioSpec> {
         Some(e) => command(c, &t.path("command"), &e.value),
         None => None,
     };
-    let cwd = t
-        .get("cwd")
-        .and_then(|e| c.string(&t.path("cwd"), &e.value));
-    let env = t
-        .get("env")
-        .map(|e| env(c, &t.path("env"), &e.value))
-        .unwrap_or_default();
+    let cwd = t.get("cwd").and_then(|e| c.string(&t.path("cwd"), &e.value));
+    let env = t.get("env").map(|e| env(c, &t.path("env"), &e.value)).unwrap_or_default();
     let launch = launch(c, t);
-    let spec = StdioSpec {
-        command: command?,
-        cwd,
-        env,
-        launch: launch?,
-    };
+    let spec = StdioSpec { command: command?, cwd, env, launch: launch? };
     (c.errors.len() == before).then_some(spec)
 }
 
@@ -270,11 +230,7 @@ fn command(c: &mut Checker, path: &str, node: &Node) -> Option<Vec<String>> {
     };
     match parts.first() {
         None => c.err(path, node.pos, "command must not be empty"),
-        Some(p) if p.is_empty() => c.err(
-            path,
-            node.pos,
-            "the program (first element) must not be empty",
-        ),
+        Some(p) if p.is_empty() => c.err(path, node.pos, "the program (first element) must not be empty"),
         Some(_) => return Some(parts),
     }
     None
@@ -307,9 +263,7 @@ fn env(c: &mut Checker, path: &str, node: &Node) -> BTreeMap<String, String> {
 fn launch(c: &mut Checker, t: &Table<'_>) -> Option<LaunchSpec> {
     let entry = t.get("launch");
     let word = match entry {
-        Some(e) => c.word(&t.path("launch"), &e.value, LAUNCHES, |w| {
-            LAUNCHES.iter().copied().find(|&l| l == w)
-        })?,
+        Some(e) => c.word(&t.path("launch"), &e.value, LAUNCHES, |w| LAUNCHES.iter().copied().find(|&l| l == w))?,
         None => "local",
     };
     let pos = entry.map_or(t.pos, |e| e.value.pos);
@@ -326,38 +280,24 @@ fn launch(c: &mut Checker, t: &Table<'_>) -> Option<LaunchSpec> {
                 "image" => "launch = \"docker\"",
                 _ => "launch = \"ssh\", \"bwrap\" or \"docker\"",
             };
-            let msg = format!(
-                "`{key}` is only valid with {valid_for}; this agent has launch = \"{word}\""
-            );
+            let msg = format!("`{key}` is only valid with {valid_for}; this agent has launch = \"{word}\"");
             c.err(t.path(key), e.key_pos, msg);
         }
     }
     let args = match t.get("launch_args").filter(|_| word != "local") {
-        Some(e) => c
-            .strings(&t.path("launch_args"), &e.value)
-            .unwrap_or_default(),
+        Some(e) => c.strings(&t.path("launch_args"), &e.value).unwrap_or_default(),
         None => Vec::new(),
     };
     let mut needs = |key: &str| match t.get(key) {
         Some(e) => c.non_empty(&t.path(key), &e.value),
         None => {
-            c.err(
-                t.path(key),
-                pos,
-                format!("launch = \"{word}\" needs `{key}`"),
-            );
+            c.err(t.path(key), pos, format!("launch = \"{word}\" needs `{key}`"));
             None
         }
     };
     match word {
-        "ssh" => Some(LaunchSpec::Ssh {
-            host: needs("host")?,
-            args,
-        }),
-        "docker" => Some(LaunchSpec::Docker {
-            image: needs("image")?,
-            args,
-        }),
+        "ssh" => Some(LaunchSpec::Ssh { host: needs("host")?, args }),
+        "docker" => Some(LaunchSpec::Docker { image: needs("image")?, args }),
         "bwrap" => Some(LaunchSpec::Bwrap { args }),
         _ => Some(LaunchSpec::Local),
     }
@@ -373,10 +313,7 @@ pub(crate) fn object(c: &mut Checker, path: &str, node: &Node, kinds: &[String])
     let kind = c.required(&t, "kind").and_then(|e| {
         let kind = c.string(&t.path("kind"), &e.value)?;
         if !kinds.contains(&kind) {
-            let msg = format!(
-                "unknown object kind `{kind}`; known kinds: {}",
-                kinds.join(", ")
-            );
+            let msg = format!("unknown object kind `{kind}`; known kinds: {}", kinds.join(", "));
             c.err(t.path("kind"), e.value.pos, msg);
             return None;
         }
@@ -389,12 +326,7 @@ pub(crate) fn object(c: &mut Checker, path: &str, node: &Node, kinds: &[String])
     let restart = restart(c, &t);
     let spec = match (&named, kind, config, restart) {
         (Some(n), Some(kind), Some(config), Some(restart)) if c.errors.len() == before => {
-            Some(ObjectSpec {
-                name: n.name.clone(),
-                kind,
-                config,
-                restart,
-            })
+            Some(ObjectSpec { name: n.name.clone(), kind, config, restart })
         }
         _ => None,
     };

@@ -25,17 +25,8 @@ impl ConfigError {
     }
 
     /// An error at an optional `(line, column)` location.
-    pub fn at(
-        path: impl Into<String>,
-        pos: Option<(u32, u32)>,
-        message: impl Into<String>,
-    ) -> Self {
-        Self {
-            path: path.into(),
-            line: pos.map(|p| p.0),
-            column: pos.map(|p| p.1),
-            message: message.into(),
-        }
+    pub fn at(path: impl Into<String>, pos: Option<(u32, u32)>, message: impl Into<String>) -> Self {
+        Self { path: path.into(), line: pos.map(|p| p.0), column: pos.map(|p| p.1), message: message.into() }
     }
 }
 
@@ -99,10 +90,7 @@ mod tests {
         let e = ConfigError::at("agents[0].backend", Some((3, 11)), "bad");
         assert_eq!(e.to_string(), "3:11: agents[0].backend: bad");
         assert_eq!(ConfigError::new("", "io").to_string(), "io");
-        assert_eq!(
-            ConfigError::new("name", "missing").to_string(),
-            "name: missing"
-        );
+        assert_eq!(ConfigError::new("name", "missing").to_string(), "name: missing");
     }
 
     #[test]
@@ -112,19 +100,13 @@ mod tests {
             ConfigError::at("a", Some((2, 7)), "first"),
             ConfigError::new("", "whole file"),
         ]);
-        assert_eq!(
-            errs.to_string(),
-            "whole file\n2:7: a: first\n5:1: b: second"
-        );
+        assert_eq!(errs.to_string(), "whole file\n2:7: a: first\n5:1: b: second");
     }
 
     #[test]
     fn errors_serialize_as_a_plain_array() {
         let errs = ConfigErrors::from(ConfigError::at("name", Some((1, 8)), "bad name"));
         let json = serde_json::to_value(&errs).unwrap_or_default();
-        assert_eq!(
-            json,
-            serde_json::json!([{"path": "name", "line": 1, "column": 8, "message": "bad name"}])
-        );
+        assert_eq!(json, serde_json::json!([{"path": "name", "line": 1, "column": 8, "message": "bad name"}]));
     }
 }

@@ -35,9 +35,7 @@ pub struct ValidateOptions {
 
 impl Default for ValidateOptions {
     fn default() -> Self {
-        Self {
-            object_kinds: ["kv", "counter", "queue"].map(String::from).to_vec(),
-        }
+        Self { object_kinds: ["kv", "counter", "queue"].map(String::from).to_vec() }
     }
 }
 
@@ -56,26 +54,16 @@ pub fn parse_json(src: &str, opts: &ValidateOptions) -> Result<SwarmSpec, Config
 }
 
 /// Validates a swarm file given as a JSON value (errors carry no line numbers).
-pub fn parse_json_value(
-    v: &serde_json::Value,
-    opts: &ValidateOptions,
-) -> Result<SwarmSpec, ConfigErrors> {
+pub fn parse_json_value(v: &serde_json::Value, opts: &ValidateOptions) -> Result<SwarmSpec, ConfigErrors> {
     finish(validate::swarm(&node::from_json(v), opts))
 }
 
 /// Reads a file; `.json` extension → JSON, anything else → TOML.
 /// An IO error becomes one [`ConfigError`] with path `""` and the IO message.
 pub fn parse_file(path: &Path, opts: &ValidateOptions) -> Result<SwarmSpec, ConfigErrors> {
-    let src = std::fs::read_to_string(path)
-        .map_err(|e| ConfigError::new("", format!("{}: {e}", path.display())))?;
-    let is_json = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
-    if is_json {
-        parse_json(&src, opts)
-    } else {
-        parse_toml(&src, opts)
-    }
+    let src = std::fs::read_to_string(path).map_err(|e| ConfigError::new("", format!("{}: {e}", path.display())))?;
+    let is_json = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    if is_json { parse_json(&src, opts) } else { parse_toml(&src, opts) }
 }
 
 /// One agent entry in the same format as an `[[agents]]` table, given as JSON
@@ -87,10 +75,7 @@ pub fn parse_agent_json(v: &serde_json::Value) -> Result<AgentSpec, ConfigErrors
 
 /// One object entry as JSON, like an `[[objects]]` table; `kind` is checked
 /// against `opts.object_kinds`. Error paths are relative to the entry.
-pub fn parse_object_json(
-    v: &serde_json::Value,
-    opts: &ValidateOptions,
-) -> Result<ObjectSpec, ConfigErrors> {
+pub fn parse_object_json(v: &serde_json::Value, opts: &ValidateOptions) -> Result<ObjectSpec, ConfigErrors> {
     finish(validate::lone_object(&node::from_json(v), opts))
 }
 

@@ -97,17 +97,10 @@ pub(crate) fn from_toml(src: &str) -> Result<Node, Vec<ConfigError>> {
         return Err(errors);
     }
     let root = Spanned::new(0..0, DeValue::Table(table.into_inner()));
-    let mut conv = TomlConv {
-        lines: &lines,
-        errors: &mut errors,
-    };
+    let mut conv = TomlConv { lines: &lines, errors: &mut errors };
     let mut node = conv.value(&root, 0);
     node.pos = None; // the root table has no header to point at
-    if errors.is_empty() {
-        Ok(node)
-    } else {
-        Err(errors)
-    }
+    if errors.is_empty() { Ok(node) } else { Err(errors) }
 }
 
 /// Parses JSON text, keeping object keys in text order.
@@ -135,15 +128,9 @@ pub(crate) fn from_json(v: &serde_json::Value) -> Node {
         },
         serde_json::Value::String(s) => Value::Str(s.clone()),
         serde_json::Value::Array(a) => Value::Array(a.iter().map(from_json).collect()),
-        serde_json::Value::Object(m) => Value::Table(
-            m.iter()
-                .map(|(k, v)| Entry {
-                    key: k.clone(),
-                    key_pos: None,
-                    value: from_json(v),
-                })
-                .collect(),
-        ),
+        serde_json::Value::Object(m) => {
+            Value::Table(m.iter().map(|(k, v)| Entry { key: k.clone(), key_pos: None, value: from_json(v) }).collect())
+        }
     })
 }
 
@@ -159,18 +146,13 @@ struct LineIndex<'s> {
 
 impl<'s> LineIndex<'s> {
     fn new(src: &'s str) -> Self {
-        let starts = std::iter::once(0)
-            .chain(src.match_indices('\n').map(|(i, _)| i + 1))
-            .collect();
+        let starts = std::iter::once(0).chain(src.match_indices('\n').map(|(i, _)| i + 1)).collect();
         Self { src, starts }
     }
 
     fn pos(&self, offset: usize) -> Pos {
         let offset = offset.min(self.src.len());
-        let line = self
-            .starts
-            .partition_point(|&s| s <= offset)
-            .saturating_sub(1);
+        let line = self.starts.partition_point(|&s| s <= offset).saturating_sub(1);
         let start = self.starts.get(line).copied().unwrap_or(0);
         let col = self.src.get(start..offset).map_or(0, |s| s.chars().count());
         (to_u32(line + 1), to_u32(col + 1))
@@ -186,12 +168,8 @@ impl TomlConv<'_, '_> {
     fn value(&mut self, v: &Spanned<DeValue<'_>>, depth: usize) -> Node {
         let pos = Some(self.lines.pos(v.span().start));
         if depth > MAX_DEPTH {
-            self.errors
-                .push(ConfigError::at("", pos, "nested too deeply"));
-            return Node {
-                value: Value::Null,
-                pos,
-            };
+            self.errors.push(ConfigError::at("", pos, "nested too deeply"));
+            return Node { value: Value::Null, pos };
         }
         let value = match v.get_ref() {
             DeValue::String(s) => Value::Str(s.to_string()),
@@ -206,8 +184,7 @@ impl TomlConv<'_, '_> {
             DeValue::Float(f) => match f.as_str().parse::<f64>() {
                 Ok(x) => Value::Float(x),
                 Err(_) => {
-                    self.errors
-                        .push(ConfigError::at("", pos, format!("invalid float `{f}`")));
+                    self.errors.push(ConfigError::at("", pos, format!("invalid float `{f}`")));
                     Value::Null
                 }
             },
@@ -286,11 +263,7 @@ impl<'de> Visitor<'de> for NodeVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
         let mut entries = Vec::new();
         while let Some((key, value)) = map.next_entry::<String, Node>()? {
-            entries.push(Entry {
-                key,
-                key_pos: None,
-                value,
-            });
+            entries.push(Entry { key, key_pos: None, value });
         }
         Ok(Node::new(Value::Table(entries)))
     }
@@ -333,38 +306,28 @@ mod tests {
     fn toml_syntax_errors_are_all_reported_with_locations() {
         let errs = from_toml("name = \nx = [1,\n").err().unwrap_or_default();
         assert!(errs.len() >= 2, "{errs:?}");
-        assert!(
-            errs.iter()
-                .all(|e| e.line.is_some() && e.message.starts_with("invalid TOML"))
-        );
+        assert!(errs.iter().all(|e| e.line.is_some() && e.message.starts_with("invalid TOML")));
     }
 
     #[test]
     fn toml_integers_in_any_radix_and_datetimes_convert() {
-        let node = from_toml("a = 0x10\nb = 1_000\nc = 1979-05-27T07:32:00Z\n")
-            .unwrap_or_else(|e| panic!("{e:?}"));
+        let node = from_toml("a = 0x10\nb = 1_000\nc = 1979-05-27T07:32:00Z\n").unwrap_or_else(|e| panic!("{e:?}"));
         let t = table(&node);
         assert_eq!(t[0].value.value, Value::Int(16));
         assert_eq!(t[1].value.value, Value::Int(1000));
-        assert_eq!(
-            t[2].value.value,
-            Value::Datetime("1979-05-27T07:32:00Z".into())
-        );
+        assert_eq!(t[2].value.value, Value::Datetime("1979-05-27T07:32:00Z".into()));
     }
 
     #[test]
     fn toml_integer_beyond_64_bits_is_an_error() {
-        let errs = from_toml("a = 99999999999999999999\n")
-            .err()
-            .unwrap_or_default();
+        let errs = from_toml("a = 99999999999999999999\n").err().unwrap_or_default();
         assert_eq!((errs[0].line, errs[0].column), (Some(1), Some(5)));
         assert!(errs[0].message.contains("out of range"));
     }
 
     #[test]
     fn json_text_keeps_key_order_and_duplicates() {
-        let node = from_json_str(r#"{"z": 1, "a": [true, null], "z": 2.5}"#)
-            .unwrap_or_else(|e| panic!("{e:?}"));
+        let node = from_json_str(r#"{"z": 1, "a": [true, null], "z": 2.5}"#).unwrap_or_else(|e| panic!("{e:?}"));
         let keys: Vec<_> = table(&node).iter().map(|e| e.key.as_str()).collect();
         assert_eq!(keys, ["z", "a", "z"]);
         assert_eq!(table(&node)[2].value.value, Value::Float(2.5));
@@ -372,25 +335,17 @@ mod tests {
 
     #[test]
     fn json_syntax_error_has_line_and_column() {
-        let errs = from_json_str("{\n  \"name\": \"x\",\n  oops\n}")
-            .err()
-            .unwrap_or_default();
+        let errs = from_json_str("{\n  \"name\": \"x\",\n  oops\n}").err().unwrap_or_default();
         assert_eq!(errs[0].line, Some(3));
         assert_eq!(errs[0].column, Some(3));
-        assert!(
-            !errs[0].message.contains(" at line "),
-            "{}",
-            errs[0].message
-        );
+        assert!(!errs[0].message.contains(" at line "), "{}", errs[0].message);
     }
 
     #[test]
     fn json_value_converts_without_locations() {
         let node = from_json(&serde_json::json!({"a": [1, u64::MAX, -2, 0.5]}));
         assert_eq!(node.pos, None);
-        let Value::Array(items) = &table(&node)[0].value.value else {
-            panic!("not an array")
-        };
+        let Value::Array(items) = &table(&node)[0].value.value else { panic!("not an array") };
         assert_eq!(items[1].value, Value::Int(i128::from(u64::MAX)));
         assert_eq!(items[2].value, Value::Int(-2));
     }

@@ -8,9 +8,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use super::node::{self, Entry, Node, Value};
-use super::spec::{
-    AgentSpec, BackendSpec, DEFAULT_KILL_TIMEOUT_MS, LaunchSpec, MockSpec, ObjectSpec, SwarmSpec,
-};
+use super::spec::{AgentSpec, BackendSpec, DEFAULT_KILL_TIMEOUT_MS, LaunchSpec, MockSpec, ObjectSpec, SwarmSpec};
 use super::validate::default_backoff_max;
 use crate::supervisor::Restart;
 
@@ -20,11 +18,7 @@ struct Builder(Vec<Entry>);
 
 impl Builder {
     fn put(&mut self, key: &str, value: Node) -> &mut Self {
-        self.0.push(Entry {
-            key: key.to_owned(),
-            key_pos: None,
-            value,
-        });
+        self.0.push(Entry { key: key.to_owned(), key_pos: None, value });
         self
     }
     fn node(self) -> Node {
@@ -59,12 +53,7 @@ pub(crate) fn spec_to_node(spec: &SwarmSpec) -> Node {
     }
     root.put("supervision", sup.node());
     if !spec.agents.is_empty() {
-        root.put(
-            "agents",
-            Node::new(Value::Array(
-                spec.agents.iter().map(agent_to_node).collect(),
-            )),
-        );
+        root.put("agents", Node::new(Value::Array(spec.agents.iter().map(agent_to_node).collect())));
     }
     if !spec.objects.is_empty() {
         let objects = spec.objects.iter().map(object_to_node).collect();
@@ -153,8 +142,7 @@ pub(crate) fn agent_to_node(a: &AgentSpec) -> Node {
                     Some(args)
                 }
                 LaunchSpec::Docker { image, args } => {
-                    t.put("launch", string("docker"))
-                        .put("image", string(image));
+                    t.put("launch", string("docker")).put("image", string(image));
                     Some(args)
                 }
             };
@@ -213,9 +201,7 @@ pub(crate) fn write_toml(root: &Node) -> String {
 fn is_section(node: &Node) -> bool {
     match &node.value {
         Value::Table(_) => true,
-        Value::Array(items) => {
-            !items.is_empty() && items.iter().all(|i| matches!(i.value, Value::Table(_)))
-        }
+        Value::Array(items) => !items.is_empty() && items.iter().all(|i| matches!(i.value, Value::Table(_))),
         _ => false,
     }
 }
@@ -262,11 +248,7 @@ fn write_inline(out: &mut String, node: &Node) {
         }
         Value::Table(entries) => {
             out.push('{');
-            for (i, e) in entries
-                .iter()
-                .filter(|e| e.value.value != Value::Null)
-                .enumerate()
-            {
+            for (i, e) in entries.iter().filter(|e| e.value.value != Value::Null).enumerate() {
                 out.push_str(if i == 0 { " " } else { ", " });
                 out.push_str(&key(&e.key));
                 out.push_str(" = ");
@@ -279,9 +261,7 @@ fn write_inline(out: &mut String, node: &Node) {
 
 /// A key, bare when TOML allows it, else quoted.
 fn key(k: &str) -> String {
-    let bare = !k.is_empty()
-        && k.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    let bare = !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     if bare {
         return k.to_owned();
     }

@@ -11,21 +11,14 @@ use super::*;
 use crate::supervisor::{Restart, Strategy};
 
 fn opts() -> ValidateOptions {
-    ValidateOptions {
-        object_kinds: ["kv", "counter", "queue", "user-kind"]
-            .map(String::from)
-            .to_vec(),
-    }
+    ValidateOptions { object_kinds: ["kv", "counter", "queue", "user-kind"].map(String::from).to_vec() }
 }
 
 fn assert_round_trip(spec: &SwarmSpec) {
     assert_eq!(check_spec(spec, &opts()), Ok(()), "spec must be valid");
     let text = to_toml(spec);
     match parse_toml(&text, &opts()) {
-        Ok(back) => assert_eq!(
-            &back, spec,
-            "round trip changed the spec; file was:\n{text}"
-        ),
+        Ok(back) => assert_eq!(&back, spec, "round trip changed the spec; file was:\n{text}"),
         Err(e) => panic!("to_toml wrote an invalid file:\n{e}\n---\n{text}"),
     }
 }
@@ -60,8 +53,7 @@ fn stdio(command: &[&str], launch: LaunchSpec) -> BackendSpec {
     })
 }
 
-const AWKWARD: &str =
-    "he said \"hi\"\n\ttab \\ back\r\u{1}\u{7f}\u{8}\u{c} ünïcødé ✓ 'single' \"\"\"";
+const AWKWARD: &str = "he said \"hi\"\n\ttab \\ back\r\u{1}\u{7f}\u{8}\u{c} ünïcødé ✓ 'single' \"\"\"";
 
 #[test]
 fn minimal_spec_writes_a_short_readable_file() {
@@ -104,22 +96,13 @@ fn agents_with_every_backend_launch_and_option_round_trip() {
     idle.kill_timeout_ms = 0;
     idle.model = Some(String::new());
     idle.skills = vec!["skills/a b.md".into(), "./x/y".into()];
-    let mut local = agent(
-        "local",
-        stdio(&["prog", "arg with  spaces", ""], LaunchSpec::Local),
-    );
+    let mut local = agent("local", stdio(&["prog", "arg with  spaces", ""], LaunchSpec::Local));
     if let BackendSpec::Stdio(s) = &mut local.backend {
         s.cwd = Some(String::new());
         s.env = BTreeMap::from([("A".into(), "x=y".into()), ("_B".into(), AWKWARD.into())]);
     }
-    let ssh = LaunchSpec::Ssh {
-        host: "me@box".into(),
-        args: vec!["-p".into(), "2222".into()],
-    };
-    let docker = LaunchSpec::Docker {
-        image: "agent:latest".into(),
-        args: vec!["--network=none".into()],
-    };
+    let ssh = LaunchSpec::Ssh { host: "me@box".into(), args: vec!["-p".into(), "2222".into()] };
+    let docker = LaunchSpec::Docker { image: "agent:latest".into(), args: vec!["--network=none".into()] };
     spec.agents = vec![
         idle,
         local,
@@ -127,16 +110,9 @@ fn agents_with_every_backend_launch_and_option_round_trip() {
         agent("boxed", stdio(&["b"], LaunchSpec::Bwrap { args: vec![] })),
         agent("contained", stdio(&["c"], docker)),
         agent("pool", BackendSpec::Zmq(ZmqSpec::default())),
-        AgentSpec {
-            replicas: Some(2),
-            ..agent("echo", BackendSpec::Mock(MockSpec::default()))
-        },
+        AgentSpec { replicas: Some(2), ..agent("echo", BackendSpec::Mock(MockSpec::default())) },
     ];
-    spec.topology = vec![
-        Edge::new("echo", "echo_2"),
-        Edge::new("echo_1", "idle"),
-        Edge::new("remote", "echo"),
-    ];
+    spec.topology = vec![Edge::new("echo", "echo_2"), Edge::new("echo_1", "idle"), Edge::new("remote", "echo")];
     assert_round_trip(&spec);
 }
 
@@ -154,18 +130,8 @@ fn objects_with_nested_config_round_trip() {
         "quote\"key": {},
     });
     spec.objects = vec![
-        ObjectSpec {
-            name: "board".into(),
-            kind: "kv".into(),
-            config,
-            restart: Restart::Transient,
-        },
-        ObjectSpec {
-            name: "count".into(),
-            kind: "counter".into(),
-            config: json!({}),
-            restart: Restart::Permanent,
-        },
+        ObjectSpec { name: "board".into(), kind: "kv".into(), config, restart: Restart::Transient },
+        ObjectSpec { name: "count".into(), kind: "counter".into(), config: json!({}), restart: Restart::Permanent },
         ObjectSpec {
             name: "mine".into(),
             kind: "user-kind".into(),
@@ -173,38 +139,18 @@ fn objects_with_nested_config_round_trip() {
             restart: Restart::Temporary,
         },
     ];
-    spec.topology = vec![
-        Edge::new("a", "board"),
-        Edge::new("a", "count"),
-        Edge::new("board", "a"),
-    ];
+    spec.topology = vec![Edge::new("a", "board"), Edge::new("a", "count"), Edge::new("board", "a")];
     assert_round_trip(&spec);
 }
 
 #[test]
 fn ungrouped_edges_are_written_grouped_by_sender() {
     let mut spec = empty("edges");
-    spec.agents = vec![
-        agent("a", BackendSpec::Mock(MockSpec::default())),
-        agent("b", BackendSpec::Mock(MockSpec::default())),
-    ];
-    spec.topology = vec![
-        Edge::new("a", "b"),
-        Edge::new("b", "a"),
-        Edge::new("a", "a"),
-    ];
+    spec.agents =
+        vec![agent("a", BackendSpec::Mock(MockSpec::default())), agent("b", BackendSpec::Mock(MockSpec::default()))];
+    spec.topology = vec![Edge::new("a", "b"), Edge::new("b", "a"), Edge::new("a", "a")];
     let text = to_toml(&spec);
-    assert!(
-        text.ends_with("[topology]\na = [\"b\", \"a\"]\nb = [\"a\"]\n"),
-        "{text}"
-    );
+    assert!(text.ends_with("[topology]\na = [\"b\", \"a\"]\nb = [\"a\"]\n"), "{text}");
     let back = parse_toml(&text, &opts()).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        back.topology,
-        [
-            Edge::new("a", "b"),
-            Edge::new("a", "a"),
-            Edge::new("b", "a")
-        ]
-    );
+    assert_eq!(back.topology, [Edge::new("a", "b"), Edge::new("a", "a"), Edge::new("b", "a")]);
 }

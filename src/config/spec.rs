@@ -56,13 +56,7 @@ pub struct SupervisionSpec {
 
 impl Default for SupervisionSpec {
     fn default() -> Self {
-        Self {
-            strategy: Strategy::OneForOne,
-            max_restarts: 3,
-            max_seconds: 5,
-            backoff_ms: 0,
-            backoff_max_ms: 0,
-        }
+        Self { strategy: Strategy::OneForOne, max_restarts: 3, max_seconds: 5, backoff_ms: 0, backoff_max_ms: 0 }
     }
 }
 
@@ -195,9 +189,7 @@ pub struct ObjectSpec {
 }
 
 /// A directed topology edge: `from` may send to `to`.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct Edge {
     /// Sender endpoint.
     pub from: String,
@@ -208,10 +200,7 @@ pub struct Edge {
 impl Edge {
     /// Builds an edge.
     pub fn new(from: impl Into<String>, to: impl Into<String>) -> Self {
-        Self {
-            from: from.into(),
-            to: to.into(),
-        }
+        Self { from: from.into(), to: to.into() }
     }
 }
 

@@ -92,35 +92,18 @@ pub(super) fn realistic_spec() -> SwarmSpec {
                 command: strings(&["python3", "actors/echo.py"]),
                 cwd: Some(".".into()),
                 env: BTreeMap::from([("LOG_LEVEL".into(), "info".into())]),
-                launch: LaunchSpec::Bwrap {
-                    args: strings(&["--ro-bind", "/usr", "/usr"]),
-                },
+                launch: LaunchSpec::Bwrap { args: strings(&["--ro-bind", "/usr", "/usr"]) },
             }),
         )
     };
-    let mock = MockSpec {
-        delay_ms: 50,
-        reply: Some("done".into()),
-        ..MockSpec::default()
-    };
-    let worker = AgentSpec {
-        replicas: Some(3),
-        ..agent("worker", BackendSpec::Mock(mock))
-    };
-    let gpu = agent(
-        "worker_4",
-        BackendSpec::Zmq(ZmqSpec {
-            capabilities: strings(&["gpu", "cuda12"]),
-        }),
-    );
+    let mock = MockSpec { delay_ms: 50, reply: Some("done".into()), ..MockSpec::default() };
+    let worker = AgentSpec { replicas: Some(3), ..agent("worker", BackendSpec::Mock(mock)) };
+    let gpu = agent("worker_4", BackendSpec::Zmq(ZmqSpec { capabilities: strings(&["gpu", "cuda12"]) }));
     let reviewer = agent(
         "reviewer",
         BackendSpec::Stdio(StdioSpec {
             command: strings(&["node", "review.js", "--strict"]),
-            launch: LaunchSpec::Ssh {
-                host: "me@box".into(),
-                args: vec![],
-            },
+            launch: LaunchSpec::Ssh { host: "me@box".into(), args: vec![] },
             ..StdioSpec::default()
         }),
     );
@@ -150,12 +133,7 @@ pub(super) fn realistic_spec() -> SwarmSpec {
                 config: json!({"max_keys": 1000, "since": "1979-05-27", "nested": {"list": [1, 2.5, "x"]}}),
                 restart: Restart::Permanent,
             },
-            ObjectSpec {
-                name: "jobs".into(),
-                kind: "queue".into(),
-                config: json!({}),
-                restart: Restart::Temporary,
-            },
+            ObjectSpec { name: "jobs".into(), kind: "queue".into(), config: json!({}), restart: Restart::Temporary },
         ],
         topology: edges.iter().map(|(f, t)| Edge::new(*f, *t)).collect(),
     }
@@ -165,26 +143,17 @@ pub(super) fn realistic_spec() -> SwarmSpec {
 fn realistic_file_parses_to_the_expected_spec() {
     let spec = parse_toml(REALISTIC, &opts()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(spec, realistic_spec());
-    assert_eq!(
-        spec.agent_names(),
-        [
-            "planner", "worker_1", "worker_2", "worker_3", "worker_4", "reviewer"
-        ]
-    );
+    assert_eq!(spec.agent_names(), ["planner", "worker_1", "worker_2", "worker_3", "worker_4", "reviewer"]);
     assert_eq!(check_spec(&spec, &opts()), Ok(()));
 }
 
 #[test]
 fn defaults_apply_when_keys_are_absent() {
-    let spec = parse_toml("name = \"s\"\n[[agents]]\nname = \"a\"\n", &opts())
-        .unwrap_or_else(|e| panic!("{e}"));
+    let spec = parse_toml("name = \"s\"\n[[agents]]\nname = \"a\"\n", &opts()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(spec.supervision, SupervisionSpec::default());
     let a = &spec.agents[0];
     assert_eq!(a.backend, BackendSpec::Mock(MockSpec::default()));
-    assert_eq!(
-        (a.replicas, a.restart, a.kill_timeout_ms),
-        (None, Restart::Permanent, DEFAULT_KILL_TIMEOUT_MS)
-    );
+    assert_eq!((a.replicas, a.restart, a.kill_timeout_ms), (None, Restart::Permanent, DEFAULT_KILL_TIMEOUT_MS));
     let capped = parse_toml("name = \"s\"\n[supervision]\nbackoff_ms = 60000\n", &opts());
     assert_eq!(capped.map(|s| s.supervision.backoff_max_ms), Ok(600_000));
 }
@@ -231,12 +200,8 @@ fn json_value_parses_to_the_same_spec_up_to_topology_key_order() {
 
 #[test]
 fn json_errors_use_the_same_paths_without_locations() {
-    let value =
-        json!({"name": "s", "agents": [{"name": "a", "backend": "stdio", "mock": {}}], "extra": 1});
-    let errors = parse_json_value(&value, &opts())
-        .err()
-        .map(|e| e.0)
-        .unwrap_or_default();
+    let value = json!({"name": "s", "agents": [{"name": "a", "backend": "stdio", "mock": {}}], "extra": 1});
+    let errors = parse_json_value(&value, &opts()).err().map(|e| e.0).unwrap_or_default();
     let paths: Vec<_> = errors.iter().map(|e| e.path.as_str()).collect();
     assert_eq!(paths, ["extra", "agents[0].mock", "agents[0].command"]);
     assert!(errors.iter().all(|e| e.line.is_none()));
@@ -244,23 +209,13 @@ fn json_errors_use_the_same_paths_without_locations() {
 
 #[test]
 fn json_syntax_error_and_duplicate_key_and_null_are_reported() {
-    let syntax = parse_json("{\"name\": \"s\",\n \"agents\": [}", &opts())
-        .err()
-        .map(|e| e.0)
-        .unwrap_or_default();
+    let syntax = parse_json("{\"name\": \"s\",\n \"agents\": [}", &opts()).err().map(|e| e.0).unwrap_or_default();
     assert_eq!(syntax.len(), 1);
     assert_eq!(syntax[0].line, Some(2));
-    let dup = parse_json(r#"{"name": "s", "name": "t"}"#, &opts())
-        .err()
-        .map(|e| e.0)
-        .unwrap_or_default();
+    let dup = parse_json(r#"{"name": "s", "name": "t"}"#, &opts()).err().map(|e| e.0).unwrap_or_default();
     assert!(dup[0].message.contains("duplicate key `name`"), "{dup:?}");
-    let null =
-        json!({"name": "s", "objects": [{"name": "o", "kind": "kv", "config": {"a": null}}]});
-    let errs = parse_json_value(&null, &opts())
-        .err()
-        .map(|e| e.0)
-        .unwrap_or_default();
+    let null = json!({"name": "s", "objects": [{"name": "o", "kind": "kv", "config": {"a": null}}]});
+    let errs = parse_json_value(&null, &opts()).err().map(|e| e.0).unwrap_or_default();
     assert_eq!(errs[0].path, "objects[0].config.a");
     assert!(errs[0].message.contains("null is not allowed"));
 }
@@ -275,10 +230,7 @@ fn parse_file_picks_the_format_by_extension_and_reports_io_errors() {
     let _ = std::fs::write(&json_path, REALISTIC_JSON);
     assert_eq!(parse_file(&toml_path, &opts()), Ok(realistic_spec()));
     assert_eq!(parse_file(&json_path, &opts()), Ok(realistic_spec()));
-    let missing = parse_file(&dir.join("missing.toml"), &opts())
-        .err()
-        .map(|e| e.0)
-        .unwrap_or_default();
+    let missing = parse_file(&dir.join("missing.toml"), &opts()).err().map(|e| e.0).unwrap_or_default();
     assert_eq!(missing.len(), 1);
     assert_eq!((missing[0].path.as_str(), missing[0].line), ("", None));
     let _ = std::fs::remove_dir_all(&dir);
@@ -288,13 +240,8 @@ fn parse_file_picks_the_format_by_extension_and_reports_io_errors() {
 fn unknown_object_kinds_follow_the_options() {
     let src = "name = \"s\"\n[[objects]]\nname = \"o\"\nkind = \"blob\"\n";
     assert!(parse_toml(src, &opts()).is_err());
-    let custom = ValidateOptions {
-        object_kinds: vec!["blob".into()],
-    };
-    assert_eq!(
-        parse_toml(src, &custom).map(|s| s.objects[0].kind.clone()),
-        Ok("blob".into())
-    );
+    let custom = ValidateOptions { object_kinds: vec!["blob".into()] };
+    assert_eq!(parse_toml(src, &custom).map(|s| s.objects[0].kind.clone()), Ok("blob".into()));
 }
 
 #[test]
@@ -302,22 +249,11 @@ fn parse_agent_json_accepts_a_valid_entry() {
     let v = json!({"name": "w", "replicas": 0, "mock": {"relay": true, "panic_on": "boom", "fail_every": 3}});
     let a = parse_agent_json(&v).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(a.replicas, Some(0));
-    let m = MockSpec {
-        relay: true,
-        panic_on: Some("boom".into()),
-        fail_every: 3,
-        ..MockSpec::default()
-    };
+    let m = MockSpec { relay: true, panic_on: Some("boom".into()), fail_every: 3, ..MockSpec::default() };
     assert_eq!(a.backend, BackendSpec::Mock(m));
     let docker = json!({"name": "d", "backend": "stdio", "command": ["run"], "launch": "docker", "image": "a:1"});
     let d = parse_agent_json(&docker).unwrap_or_else(|e| panic!("{e}"));
-    assert!(matches!(
-        d.backend,
-        BackendSpec::Stdio(StdioSpec {
-            launch: LaunchSpec::Docker { .. },
-            ..
-        })
-    ));
+    assert!(matches!(d.backend, BackendSpec::Stdio(StdioSpec { launch: LaunchSpec::Docker { .. }, .. })));
 }
 
 #[test]
@@ -331,22 +267,13 @@ fn parse_agent_json_reports_entry_relative_paths() {
 
 #[test]
 fn parse_object_json_checks_kind_and_config() {
-    let ok = parse_object_json(
-        &json!({"name": "c", "kind": "counter", "config": {"start": 5}}),
-        &opts(),
-    );
+    let ok = parse_object_json(&json!({"name": "c", "kind": "counter", "config": {"start": 5}}), &opts());
     assert_eq!(ok.map(|o| o.config), Ok(json!({"start": 5})));
-    let bad = parse_object_json(
-        &json!({"name": "c", "kind": "nope", "config": [1]}),
-        &opts(),
-    );
+    let bad = parse_object_json(&json!({"name": "c", "kind": "nope", "config": [1]}), &opts());
     let errors = bad.err().map(|e| e.0).unwrap_or_default();
     let paths: Vec<_> = errors.iter().map(|e| e.path.as_str()).collect();
     assert_eq!(paths, ["kind", "config"]);
-    let missing = parse_object_json(&json!({"kind": "kv"}), &opts())
-        .err()
-        .map(|e| e.0)
-        .unwrap_or_default();
+    let missing = parse_object_json(&json!({"kind": "kv"}), &opts()).err().map(|e| e.0).unwrap_or_default();
     assert_eq!(missing[0].message, "missing required key `name`");
 }
 
@@ -359,21 +286,10 @@ fn check_spec_finds_duplicates_bad_edges_and_bounds_without_locations() {
     if let BackendSpec::Stdio(s) = &mut spec.agents[3].backend {
         s.command.clear();
     }
-    let errors = check_spec(&spec, &opts())
-        .err()
-        .map(|e| e.0)
-        .unwrap_or_default();
+    let errors = check_spec(&spec, &opts()).err().map(|e| e.0).unwrap_or_default();
     let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
     assert!(errors.iter().all(|e| e.line.is_none()), "{text:?}");
-    for want in [
-        "agents[1].replicas",
-        "agents[2].name: duplicate agent name",
-        "agents[3].command",
-        "`nobody`",
-    ] {
-        assert!(
-            text.iter().any(|t| t.contains(want)),
-            "missing {want} in {text:?}"
-        );
+    for want in ["agents[1].replicas", "agents[2].name: duplicate agent name", "agents[3].command", "`nobody`"] {
+        assert!(text.iter().any(|t| t.contains(want)), "missing {want} in {text:?}");
     }
 }

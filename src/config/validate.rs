@@ -11,19 +11,11 @@ use super::check::{Checker, Table, suggest};
 use super::entry::{self, AgentOut, MAX_TIMEOUT_MS, Named, ObjectOut};
 use super::error::ConfigError;
 use super::node::{Entry, Node, Value};
-use super::spec::{
-    AgentSpec, Edge, MAX_AGENTS, MAX_OBJECTS, ObjectSpec, SupervisionSpec, SwarmSpec,
-};
+use super::spec::{AgentSpec, Edge, MAX_AGENTS, MAX_OBJECTS, ObjectSpec, SupervisionSpec, SwarmSpec};
 use crate::supervisor::Strategy;
 
 const TOP_KEYS: &[&str] = &["name", "supervision", "agents", "objects", "topology"];
-const SUPERVISION_KEYS: &[&str] = &[
-    "strategy",
-    "max_restarts",
-    "max_seconds",
-    "backoff_ms",
-    "backoff_max_ms",
-];
+const SUPERVISION_KEYS: &[&str] = &["strategy", "max_restarts", "max_seconds", "backoff_ms", "backoff_max_ms"];
 const STRATEGIES: &[&str] = &["one_for_one", "one_for_all", "rest_for_one"];
 /// Unknown endpoints that get a "did you mean" suggestion.
 const MAX_HINTS: usize = 32;
@@ -43,23 +35,18 @@ pub(crate) fn swarm(node: &Node, opts: &ValidateOptions) -> Result<SwarmSpec, Ve
     let Some(root) = c.table("", node, Some(TOP_KEYS)) else {
         return Err(c.errors);
     };
-    let name = c
-        .required(&root, "name")
-        .and_then(|e| c.name("name", &e.value));
+    let name = c.required(&root, "name").and_then(|e| c.name("name", &e.value));
     let supervision = match root.get("supervision") {
         Some(e) => supervision(&mut c, &e.value),
         None => Some(SupervisionSpec::default()),
     };
     let agents = list(&mut c, &root, "agents", entry::agent);
     let kinds = &opts.object_kinds;
-    let objects = list(&mut c, &root, "objects", |c, p, n| {
-        entry::object(c, p, n, kinds)
-    });
+    let objects = list(&mut c, &root, "objects", |c, p, n| entry::object(c, p, n, kinds));
 
     let total: u64 = agents.iter().map(|a| a.replicas.map_or(1, u64::from)).sum();
     if let Some(e) = root.get("agents").filter(|_| total > MAX_AGENTS as u64) {
-        let msg =
-            format!("too many agents: {total} (group members included); at most {MAX_AGENTS}");
+        let msg = format!("too many agents: {total} (group members included); at most {MAX_AGENTS}");
         c.err("agents", e.key_pos, msg);
     }
     if let Some(e) = root.get("objects").filter(|_| objects.len() > MAX_OBJECTS) {
@@ -76,13 +63,7 @@ pub(crate) fn swarm(node: &Node, opts: &ValidateOptions) -> Result<SwarmSpec, Ve
     let objects: Option<Vec<_>> = objects.into_iter().map(|o| o.spec).collect();
     match (name, supervision, agents, objects) {
         (Some(name), Some(supervision), Some(agents), Some(objects)) if c.errors.is_empty() => {
-            Ok(SwarmSpec {
-                name,
-                supervision,
-                agents,
-                objects,
-                topology,
-            })
+            Ok(SwarmSpec { name, supervision, agents, objects, topology })
         }
         _ => Err(or_generic(c.errors)),
     }
@@ -98,10 +79,7 @@ pub(crate) fn lone_agent(node: &Node) -> Result<AgentSpec, Vec<ConfigError>> {
 }
 
 /// Validates one object entry on its own.
-pub(crate) fn lone_object(
-    node: &Node,
-    opts: &ValidateOptions,
-) -> Result<ObjectSpec, Vec<ConfigError>> {
+pub(crate) fn lone_object(node: &Node, opts: &ValidateOptions) -> Result<ObjectSpec, Vec<ConfigError>> {
     let mut c = Checker::default();
     match entry::object(&mut c, "", node, &opts.object_kinds).spec {
         Some(spec) if c.errors.is_empty() => Ok(spec),
@@ -127,20 +105,15 @@ fn list<T>(
         return Vec::new();
     };
     match &e.value.value {
-        Value::Array(items) => items
-            .iter()
-            .enumerate()
-            .map(|(i, item)| check(c, &format!("{key}[{i}]"), item))
-            .collect(),
+        Value::Array(items) => {
+            items.iter().enumerate().map(|(i, item)| check(c, &format!("{key}[{i}]"), item)).collect()
+        }
         other => {
             let hint = match other {
                 Value::Table(_) => format!(" (write [[{key}]] for each entry)"),
                 _ => String::new(),
             };
-            let msg = format!(
-                "expected an array of tables, found {}{hint}",
-                other.type_name()
-            );
+            let msg = format!("expected an array of tables, found {}{hint}", other.type_name());
             c.err(key, e.value.pos, msg);
             Vec::new()
         }
@@ -161,16 +134,14 @@ fn supervision(c: &mut Checker, node: &Node) -> Option<SupervisionSpec> {
         None => Some(d.backoff_ms),
     };
     let backoff_max_ms = match t.get("backoff_max_ms") {
-        Some(e) => c
-            .u64_in(&t.path("backoff_max_ms"), &e.value, 0, MAX_TIMEOUT_MS)
-            .filter(|&max| match backoff_ms {
-                Some(min) if max < min => {
-                    let msg = format!("must be at least backoff_ms ({min}), found {max}");
-                    c.err(t.path("backoff_max_ms"), e.value.pos, msg);
-                    false
-                }
-                _ => true,
-            }),
+        Some(e) => c.u64_in(&t.path("backoff_max_ms"), &e.value, 0, MAX_TIMEOUT_MS).filter(|&max| match backoff_ms {
+            Some(min) if max < min => {
+                let msg = format!("must be at least backoff_ms ({min}), found {max}");
+                c.err(t.path("backoff_max_ms"), e.value.pos, msg);
+                false
+            }
+            _ => true,
+        }),
         None => backoff_ms.map(default_backoff_max),
     };
     Some(SupervisionSpec {
@@ -182,13 +153,7 @@ fn supervision(c: &mut Checker, node: &Node) -> Option<SupervisionSpec> {
     })
 }
 
-fn u32_key(
-    c: &mut Checker,
-    t: &Table<'_>,
-    key: &str,
-    (min, max): (u32, u32),
-    default: u32,
-) -> Option<u32> {
+fn u32_key(c: &mut Checker, t: &Table<'_>, key: &str, (min, max): (u32, u32), default: u32) -> Option<u32> {
     match t.get(key) {
         Some(e) => c.u32_in(&t.path(key), &e.value, min, max),
         None => Some(default),
@@ -212,19 +177,12 @@ fn place(n: &Named) -> String {
 
 impl<'a> Endpoints<'a> {
     fn build(c: &mut Checker, agents: &'a [AgentOut], objects: &'a [ObjectOut]) -> Self {
-        let mut eps = Self {
-            agents: HashMap::new(),
-            objects: HashMap::new(),
-        };
+        let mut eps = Self { agents: HashMap::new(), objects: HashMap::new() };
         for a in agents {
             let Some(n) = &a.named else { continue };
             match eps.agents.get(n.name.as_str()) {
                 Some((first, _)) => {
-                    let msg = format!(
-                        "duplicate agent name `{}`; first defined at {}",
-                        n.name,
-                        place(first)
-                    );
+                    let msg = format!("duplicate agent name `{}`; first defined at {}", n.name, place(first));
                     c.err(format!("{}.name", n.entry), n.pos, msg);
                 }
                 None => {
@@ -248,22 +206,14 @@ impl<'a> Endpoints<'a> {
                 let what = if replicas.is_some() { "group" } else { "agent" };
                 Some(format!("is already used by the {what} at {}", place(agent)))
             } else if let Some((group, i, _)) = eps.member(&n.name).filter(|m| m.1 <= m.2) {
-                Some(format!(
-                    "is taken by member {i} of group `{}` ({})",
-                    group.name,
-                    place(group)
-                ))
+                Some(format!("is taken by member {i} of group `{}` ({})", group.name, place(group)))
             } else {
                 eps.objects
                     .get(n.name.as_str())
                     .map(|first| format!("is a duplicate; first defined at {}", place(first)))
             };
             match taken {
-                Some(why) => c.err(
-                    format!("{}.name", n.entry),
-                    n.pos,
-                    format!("object name `{}` {why}", n.name),
-                ),
+                Some(why) => c.err(format!("{}.name", n.entry), n.pos, format!("object name `{}` {why}", n.name)),
                 None => {
                     eps.objects.insert(&n.name, n);
                 }
@@ -296,19 +246,13 @@ impl<'a> Endpoints<'a> {
             if i <= replicas {
                 return Ok(());
             }
-            return Err(format!(
-                "unknown endpoint `{name}`: group `{}` has {replicas} members",
-                group.name
-            ));
+            return Err(format!("unknown endpoint `{name}`: group `{}` has {replicas} members", group.name));
         }
         let names = self.agents.keys().chain(self.objects.keys()).copied();
         *hints = hints.saturating_sub(1);
-        let hint = suggest(name, names.filter(|_| *hints > 0))
-            .map(|s| format!(" (did you mean `{s}`?)"))
-            .unwrap_or_default();
-        Err(format!(
-            "unknown endpoint `{name}`: not an agent, group, group member or object{hint}"
-        ))
+        let hint =
+            suggest(name, names.filter(|_| *hints > 0)).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();
+        Err(format!("unknown endpoint `{name}`: not an agent, group, group member or object{hint}"))
     }
 }
 
@@ -322,17 +266,10 @@ fn topology(c: &mut Checker, eps: &Endpoints<'_>, e: &Entry) -> Vec<Edge> {
     let mut hints = MAX_HINTS;
     for entry in t.entries {
         let path = t.path(&entry.key);
-        let from_ok = eps
-            .resolve(&entry.key, &mut hints)
-            .map_err(|m| c.err(&path, entry.key_pos, m))
-            .is_ok();
+        let from_ok = eps.resolve(&entry.key, &mut hints).map_err(|m| c.err(&path, entry.key_pos, m)).is_ok();
         let Value::Array(items) = &entry.value.value else {
             let found = entry.value.value.type_name();
-            c.err(
-                &path,
-                entry.value.pos,
-                format!("expected an array of endpoint names, found {found}"),
-            );
+            c.err(&path, entry.value.pos, format!("expected an array of endpoint names, found {found}"));
             continue;
         };
         for (j, item) in items.iter().enumerate() {

@@ -29,10 +29,7 @@ pub struct BusOptions {
 
 impl Default for BusOptions {
     fn default() -> Self {
-        Self {
-            ring_capacity: 50_000,
-            max_lag: 4_096,
-        }
+        Self { ring_capacity: 50_000, max_lag: 4_096 }
     }
 }
 
@@ -65,17 +62,8 @@ impl EventBus {
     /// A bus with the given bounds.
     pub fn new(opts: BusOptions) -> Self {
         let (tx, _) = broadcast::channel(opts.max_lag.max(1));
-        let state = State {
-            next_seq: 1,
-            ring: VecDeque::with_capacity(opts.ring_capacity.min(4096)),
-        };
-        Self {
-            inner: Arc::new(Inner {
-                state: Mutex::new(state),
-                tx,
-                capacity: opts.ring_capacity.max(1),
-            }),
-        }
+        let state = State { next_seq: 1, ring: VecDeque::with_capacity(opts.ring_capacity.min(4096)) };
+        Self { inner: Arc::new(Inner { state: Mutex::new(state), tx, capacity: opts.ring_capacity.max(1) }) }
     }
 
     /// Records an event and publishes it; returns its sequence number.
@@ -84,13 +72,7 @@ impl EventBus {
         let mut st = self.inner.state.lock().unwrap_or_else(|p| p.into_inner());
         let seq = st.next_seq;
         st.next_seq += 1;
-        let event = Arc::new(Event {
-            seq,
-            timestamp_ms,
-            swarm: swarm.cloned(),
-            agent: agent.cloned(),
-            kind,
-        });
+        let event = Arc::new(Event { seq, timestamp_ms, swarm: swarm.cloned(), agent: agent.cloned(), kind });
         if st.ring.len() == self.inner.capacity {
             st.ring.pop_front();
         }
@@ -102,11 +84,7 @@ impl EventBus {
 
     /// The sequence number the next event will get.
     pub fn next_seq(&self) -> u64 {
-        self.inner
-            .state
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .next_seq
+        self.inner.state.lock().unwrap_or_else(|p| p.into_inner()).next_seq
     }
 
     /// A live receiver of future events.
@@ -127,27 +105,14 @@ impl EventBus {
     /// The last `limit` events (oldest first) that match `keep`.
     pub fn recent(&self, limit: usize, keep: impl Fn(&Event) -> bool) -> Vec<Arc<Event>> {
         let st = self.inner.state.lock().unwrap_or_else(|p| p.into_inner());
-        let mut out: Vec<Arc<Event>> = st
-            .ring
-            .iter()
-            .rev()
-            .filter(|e| keep(e))
-            .take(limit)
-            .cloned()
-            .collect();
+        let mut out: Vec<Arc<Event>> = st.ring.iter().rev().filter(|e| keep(e)).take(limit).cloned().collect();
         out.reverse();
         out
     }
 
     /// Sequence number of the oldest event still in the ring, if any.
     pub fn oldest_seq(&self) -> Option<u64> {
-        self.inner
-            .state
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .ring
-            .front()
-            .map(|e| e.seq)
+        self.inner.state.lock().unwrap_or_else(|p| p.into_inner()).ring.front().map(|e| e.seq)
     }
 }
 
@@ -156,10 +121,7 @@ fn tail_after(ring: &VecDeque<Arc<Event>>, since: u64) -> Vec<Arc<Event>> {
     let Some(first) = ring.front().map(|e| e.seq) else {
         return Vec::new();
     };
-    let skip = since
-        .saturating_sub(first)
-        .saturating_add(1)
-        .min(ring.len() as u64) as usize;
+    let skip = since.saturating_sub(first).saturating_add(1).min(ring.len() as u64) as usize;
     let skip = if since < first { 0 } else { skip };
     ring.iter().skip(skip).cloned().collect()
 }
@@ -169,10 +131,7 @@ mod tests {
     use super::*;
 
     fn bus(ring: usize, lag: usize) -> EventBus {
-        EventBus::new(BusOptions {
-            ring_capacity: ring,
-            max_lag: lag,
-        })
+        EventBus::new(BusOptions { ring_capacity: ring, max_lag: lag })
     }
 
     fn emit(b: &EventBus) -> u64 {
@@ -220,10 +179,7 @@ mod tests {
         for _ in 0..10 {
             emit(&b);
         }
-        assert!(matches!(
-            rx.recv().await,
-            Err(broadcast::error::RecvError::Lagged(6))
-        ));
+        assert!(matches!(rx.recv().await, Err(broadcast::error::RecvError::Lagged(6))));
         assert_eq!(rx.recv().await.unwrap().seq, 7);
     }
 }

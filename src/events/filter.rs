@@ -35,51 +35,36 @@ pub struct FilterError {
 impl EventFilter {
     /// Parses a level word.
     pub fn parse_level(s: &str) -> Result<Level, FilterError> {
-        Level::ALL
-            .into_iter()
-            .find(|l| l.as_str() == s)
-            .ok_or_else(|| FilterError {
-                field: "level",
-                value: s.into(),
-                valid: Level::ALL.iter().map(|l| l.as_str()).collect(),
-            })
+        Level::ALL.into_iter().find(|l| l.as_str() == s).ok_or_else(|| FilterError {
+            field: "level",
+            value: s.into(),
+            valid: Level::ALL.iter().map(|l| l.as_str()).collect(),
+        })
     }
 
     /// Parses a category word.
     pub fn parse_category(s: &str) -> Result<Category, FilterError> {
-        Category::ALL
-            .into_iter()
-            .find(|c| c.as_str() == s)
-            .ok_or_else(|| FilterError {
-                field: "category",
-                value: s.into(),
-                valid: Category::ALL.iter().map(|c| c.as_str()).collect(),
-            })
+        Category::ALL.into_iter().find(|c| c.as_str() == s).ok_or_else(|| FilterError {
+            field: "category",
+            value: s.into(),
+            valid: Category::ALL.iter().map(|c| c.as_str()).collect(),
+        })
     }
 
     /// Parses an event type word.
     pub fn parse_event_type(s: &str) -> Result<&'static str, FilterError> {
-        EventKind::TYPES
-            .into_iter()
-            .find(|t| *t == s)
-            .ok_or_else(|| FilterError {
-                field: "event_type",
-                value: s.into(),
-                valid: EventKind::TYPES.to_vec(),
-            })
+        EventKind::TYPES.into_iter().find(|t| *t == s).ok_or_else(|| FilterError {
+            field: "event_type",
+            value: s.into(),
+            valid: EventKind::TYPES.to_vec(),
+        })
     }
 
     /// Whether `e` passes the filter.
     pub fn matches(&self, e: &Event) -> bool {
         self.since.is_none_or(|s| e.seq > s)
-            && self
-                .swarm
-                .as_deref()
-                .is_none_or(|s| e.swarm.as_deref() == Some(s))
-            && self
-                .agent
-                .as_deref()
-                .is_none_or(|a| e.agent.as_deref() == Some(a))
+            && self.swarm.as_deref().is_none_or(|s| e.swarm.as_deref() == Some(s))
+            && self.agent.as_deref().is_none_or(|a| e.agent.as_deref() == Some(a))
             && self.level.is_none_or(|l| e.level() == l)
             && self.category.is_none_or(|c| e.category() == c)
             && self.event_type.is_none_or(|t| e.event_type() == t)

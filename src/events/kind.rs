@@ -59,16 +59,8 @@ pub enum Category {
 
 impl Category {
     /// Every category, for error messages.
-    pub const ALL: [Category; 8] = [
-        Self::Swarm,
-        Self::Agent,
-        Self::Object,
-        Self::Routing,
-        Self::Backend,
-        Self::Worker,
-        Self::Task,
-        Self::System,
-    ];
+    pub const ALL: [Category; 8] =
+        [Self::Swarm, Self::Agent, Self::Object, Self::Routing, Self::Backend, Self::Worker, Self::Task, Self::System];
     /// The word used on the wire.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -100,106 +92,36 @@ pub enum OutputKind {
 #[derive(Debug, Clone, PartialEq)]
 #[allow(missing_docs)] // field names are the documented metadata keys
 pub enum EventKind {
-    SwarmStarted {
-        agents: usize,
-        objects: usize,
-    },
-    SwarmStopped {
-        reason: String,
-    },
-    SwarmFailed {
-        reason: String,
-    },
-    AgentAdded {
-        backend: &'static str,
-        group: Option<Arc<str>>,
-    },
+    SwarmStarted { agents: usize, objects: usize },
+    SwarmStopped { reason: String },
+    SwarmFailed { reason: String },
+    AgentAdded { backend: &'static str, group: Option<Arc<str>> },
     AgentRemoved,
-    AgentStarted {
-        incarnation: u32,
-    },
-    AgentExited {
-        reason: String,
-        restarting: bool,
-    },
+    AgentStarted { incarnation: u32 },
+    AgentExited { reason: String, restarting: bool },
     AgentStopped,
-    AgentRestarted {
-        restarts: u32,
-    },
-    AgentStatus {
-        state: &'static str,
-    },
-    GroupScaled {
-        group: Arc<str>,
-        from: u32,
-        to: u32,
-    },
-    ObjectAdded {
-        kind: Arc<str>,
-    },
+    AgentRestarted { restarts: u32 },
+    AgentStatus { state: &'static str },
+    GroupScaled { group: Arc<str>, from: u32, to: u32 },
+    ObjectAdded { kind: Arc<str> },
     ObjectRemoved,
     ObjectConfigured,
-    ObjectExited {
-        reason: String,
-        restarting: bool,
-    },
+    ObjectExited { reason: String, restarting: bool },
     ObjectStopped,
-    ObjectRestarted {
-        restarts: u32,
-    },
-    SupervisorGaveUp {
-        supervisor: &'static str,
-        reason: String,
-    },
-    MessageRouted {
-        from: Arc<str>,
-        to: Arc<str>,
-        content: Arc<str>,
-    },
-    MessageBroadcast {
-        from: Arc<str>,
-        recipients: usize,
-    },
-    RouteDenied {
-        from: Arc<str>,
-        to: Arc<str>,
-        reason: String,
-    },
-    ObjectReplied {
-        to: Arc<str>,
-        ok: bool,
-    },
-    TopologyChanged {
-        added: Vec<(String, String)>,
-        removed: Vec<(String, String)>,
-    },
-    TaskQueued {
-        task_id: Arc<str>,
-        from: Arc<str>,
-    },
-    TaskStarted {
-        task_id: Arc<str>,
-    },
-    TaskCompleted {
-        task_id: Arc<str>,
-    },
-    TaskFailed {
-        task_id: Arc<str>,
-        code: String,
-        message: String,
-    },
-    TaskCancelled {
-        task_id: Arc<str>,
-    },
-    AgentOutput {
-        task_id: Option<Arc<str>>,
-        output: OutputKind,
-        content: String,
-    },
-    Log {
-        level: Level,
-        message: String,
-    },
+    ObjectRestarted { restarts: u32 },
+    SupervisorGaveUp { supervisor: &'static str, reason: String },
+    MessageRouted { from: Arc<str>, to: Arc<str>, content: Arc<str> },
+    MessageBroadcast { from: Arc<str>, recipients: usize },
+    RouteDenied { from: Arc<str>, to: Arc<str>, reason: String },
+    ObjectReplied { to: Arc<str>, ok: bool },
+    TopologyChanged { added: Vec<(String, String)>, removed: Vec<(String, String)> },
+    TaskQueued { task_id: Arc<str>, from: Arc<str> },
+    TaskStarted { task_id: Arc<str> },
+    TaskCompleted { task_id: Arc<str> },
+    TaskFailed { task_id: Arc<str>, code: String, message: String },
+    TaskCancelled { task_id: Arc<str> },
+    AgentOutput { task_id: Option<Arc<str>>, output: OutputKind, content: String },
+    Log { level: Level, message: String },
 }
 
 /// Longest content preview carried in routing metadata.
@@ -294,10 +216,7 @@ impl EventKind {
         match self {
             SwarmFailed { .. } | SupervisorGaveUp { .. } | TaskFailed { .. } => Level::Error,
             AgentExited { .. } | ObjectExited { .. } | RouteDenied { .. } => Level::Warning,
-            AgentOutput {
-                output: OutputKind::Token,
-                ..
-            }
+            AgentOutput { output: OutputKind::Token, .. }
             | MessageRouted { .. }
             | ObjectReplied { .. }
             | TaskStarted { .. }
@@ -311,10 +230,7 @@ impl EventKind {
     pub fn category(&self) -> Category {
         use EventKind::*;
         match self {
-            SwarmStarted { .. }
-            | SwarmStopped { .. }
-            | SwarmFailed { .. }
-            | SupervisorGaveUp { .. } => Category::Swarm,
+            SwarmStarted { .. } | SwarmStopped { .. } | SwarmFailed { .. } | SupervisorGaveUp { .. } => Category::Swarm,
             AgentAdded { .. }
             | AgentRemoved
             | AgentStarted { .. }
@@ -359,28 +275,16 @@ impl EventKind {
             ObjectStopped => "object stopped".into(),
             AgentStarted { incarnation: 0 } => "agent started".into(),
             AgentStarted { incarnation } => format!("agent started (incarnation {incarnation})"),
-            AgentExited {
-                reason,
-                restarting: true,
-            } => format!("agent exited ({reason}), restarting"),
-            AgentExited {
-                reason,
-                restarting: false,
-            } => format!("agent exited ({reason})"),
+            AgentExited { reason, restarting: true } => format!("agent exited ({reason}), restarting"),
+            AgentExited { reason, restarting: false } => format!("agent exited ({reason})"),
             AgentRestarted { restarts } => format!("agent restarted ({restarts} restarts)"),
             AgentStatus { state } => format!("agent is {state}"),
             GroupScaled { group, from, to } => format!("group {group} scaled from {from} to {to}"),
             ObjectAdded { kind } => format!("object added ({kind})"),
             ObjectRemoved => "object removed".into(),
             ObjectConfigured => "object configuration updated".into(),
-            ObjectExited {
-                reason,
-                restarting: true,
-            } => format!("object exited ({reason}), restarting"),
-            ObjectExited {
-                reason,
-                restarting: false,
-            } => format!("object exited ({reason})"),
+            ObjectExited { reason, restarting: true } => format!("object exited ({reason}), restarting"),
+            ObjectExited { reason, restarting: false } => format!("object exited ({reason})"),
             ObjectRestarted { restarts } => format!("object restarted ({restarts} restarts)"),
             SupervisorGaveUp { supervisor, reason } => {
                 format!("{supervisor} supervisor gave up: {reason}")
@@ -394,20 +298,12 @@ impl EventKind {
                 format!("replied to {to} ({})", if *ok { "ok" } else { "error" })
             }
             TopologyChanged { added, removed } => {
-                format!(
-                    "topology changed: {} edges added, {} removed",
-                    added.len(),
-                    removed.len()
-                )
+                format!("topology changed: {} edges added, {} removed", added.len(), removed.len())
             }
             TaskQueued { task_id, from } => format!("task {task_id} queued by {from}"),
             TaskStarted { task_id } => format!("task {task_id} started"),
             TaskCompleted { task_id } => format!("task {task_id} completed"),
-            TaskFailed {
-                task_id,
-                code,
-                message,
-            } => format!("task {task_id} failed ({code}): {message}"),
+            TaskFailed { task_id, code, message } => format!("task {task_id} failed ({code}): {message}"),
             TaskCancelled { task_id } => format!("task {task_id} cancelled"),
             AgentOutput { content, .. } => preview(content).to_string(),
             Log { message, .. } => message.clone(),
@@ -450,18 +346,10 @@ impl EventKind {
             TaskStarted { task_id } | TaskCompleted { task_id } | TaskCancelled { task_id } => {
                 json!({"task_id": task_id})
             }
-            TaskFailed {
-                task_id,
-                code,
-                message,
-            } => {
+            TaskFailed { task_id, code, message } => {
                 json!({"task_id": task_id, "code": code, "error": message})
             }
-            AgentOutput {
-                task_id,
-                output,
-                content,
-            } => {
+            AgentOutput { task_id, output, content } => {
                 json!({"task_id": task_id, "kind": output, "content": content})
             }
             Log { level, .. } => json!({"level": level}),
@@ -479,86 +367,36 @@ mod tests {
         use EventKind::*;
         let s: Arc<str> = "x".into();
         vec![
-            SwarmStarted {
-                agents: 1,
-                objects: 0,
-            },
+            SwarmStarted { agents: 1, objects: 0 },
             SwarmStopped { reason: "r".into() },
             SwarmFailed { reason: "r".into() },
-            AgentAdded {
-                backend: "mock",
-                group: None,
-            },
+            AgentAdded { backend: "mock", group: None },
             AgentRemoved,
             AgentStarted { incarnation: 0 },
-            AgentExited {
-                reason: "r".into(),
-                restarting: true,
-            },
+            AgentExited { reason: "r".into(), restarting: true },
             AgentStopped,
             AgentRestarted { restarts: 1 },
             AgentStatus { state: "idle" },
-            GroupScaled {
-                group: s.clone(),
-                from: 0,
-                to: 1,
-            },
+            GroupScaled { group: s.clone(), from: 0, to: 1 },
             ObjectAdded { kind: s.clone() },
             ObjectRemoved,
             ObjectConfigured,
-            ObjectExited {
-                reason: "r".into(),
-                restarting: false,
-            },
+            ObjectExited { reason: "r".into(), restarting: false },
             ObjectStopped,
             ObjectRestarted { restarts: 1 },
-            SupervisorGaveUp {
-                supervisor: "agents",
-                reason: "r".into(),
-            },
-            MessageRouted {
-                from: s.clone(),
-                to: s.clone(),
-                content: s.clone(),
-            },
-            MessageBroadcast {
-                from: s.clone(),
-                recipients: 2,
-            },
-            RouteDenied {
-                from: s.clone(),
-                to: s.clone(),
-                reason: "r".into(),
-            },
-            ObjectReplied {
-                to: s.clone(),
-                ok: true,
-            },
-            TopologyChanged {
-                added: vec![],
-                removed: vec![],
-            },
-            TaskQueued {
-                task_id: s.clone(),
-                from: s.clone(),
-            },
+            SupervisorGaveUp { supervisor: "agents", reason: "r".into() },
+            MessageRouted { from: s.clone(), to: s.clone(), content: s.clone() },
+            MessageBroadcast { from: s.clone(), recipients: 2 },
+            RouteDenied { from: s.clone(), to: s.clone(), reason: "r".into() },
+            ObjectReplied { to: s.clone(), ok: true },
+            TopologyChanged { added: vec![], removed: vec![] },
+            TaskQueued { task_id: s.clone(), from: s.clone() },
             TaskStarted { task_id: s.clone() },
             TaskCompleted { task_id: s.clone() },
-            TaskFailed {
-                task_id: s.clone(),
-                code: "c".into(),
-                message: "m".into(),
-            },
+            TaskFailed { task_id: s.clone(), code: "c".into(), message: "m".into() },
             TaskCancelled { task_id: s.clone() },
-            AgentOutput {
-                task_id: None,
-                output: OutputKind::Raw,
-                content: "c".into(),
-            },
-            Log {
-                level: Level::Warning,
-                message: "m".into(),
-            },
+            AgentOutput { task_id: None, output: OutputKind::Raw, content: "c".into() },
+            Log { level: Level::Warning, message: "m".into() },
         ]
     }
 
@@ -574,15 +412,8 @@ mod tests {
     #[test]
     fn long_content_previews_are_cut_on_a_char_boundary() {
         let content: Arc<str> = "é".repeat(300).into();
-        let k = EventKind::MessageRouted {
-            from: "a".into(),
-            to: "b".into(),
-            content,
-        };
-        let p = k.metadata()["content_preview"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let k = EventKind::MessageRouted { from: "a".into(), to: "b".into(), content };
+        let p = k.metadata()["content_preview"].as_str().unwrap().to_string();
         assert!(p.len() <= 200 && p.chars().all(|c| c == 'é'));
     }
 }

@@ -17,9 +17,7 @@ fn initial(config: &Value) -> Result<i64, String> {
     known_keys(config, &["initial"])?;
     match config.get("initial") {
         None | Some(Value::Null) => Ok(0),
-        Some(v) => v
-            .as_i64()
-            .ok_or_else(|| "config.initial must be an integer".into()),
+        Some(v) => v.as_i64().ok_or_else(|| "config.initial must be an integer".into()),
     }
 }
 
@@ -29,10 +27,7 @@ impl ObjectKind for CounterKind {
     }
     fn create(&self, config: &Value) -> Result<Box<dyn ObjectHandler>, String> {
         let initial = initial(config)?;
-        Ok(Box::new(Counter {
-            initial,
-            value: initial,
-        }))
+        Ok(Box::new(Counter { initial, value: initial }))
     }
 }
 

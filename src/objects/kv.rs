@@ -26,18 +26,12 @@ impl ObjectKind for KvKind {
         "kv"
     }
     fn create(&self, config: &Value) -> Result<Box<dyn ObjectHandler>, String> {
-        Ok(Box::new(Kv {
-            max_keys: max_keys(config)?,
-            map: BTreeMap::new(),
-        }))
+        Ok(Box::new(Kv { max_keys: max_keys(config)?, map: BTreeMap::new() }))
     }
 }
 
 fn key(req: &Value) -> Result<String, String> {
-    req.get("key")
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .ok_or_else(|| "request needs a string 'key'".into())
+    req.get("key").and_then(Value::as_str).map(str::to_string).ok_or_else(|| "request needs a string 'key'".into())
 }
 
 impl ObjectHandler for Kv {
@@ -64,10 +58,7 @@ impl ObjectHandler for Kv {
     fn configure(&mut self, config: &Value) -> Result<(), String> {
         let max = max_keys(config)?;
         if self.map.len() > max {
-            return Err(format!(
-                "kv holds {} keys, more than max_keys {max}",
-                self.map.len()
-            ));
+            return Err(format!("kv holds {} keys, more than max_keys {max}", self.map.len()));
         }
         self.max_keys = max;
         Ok(())
@@ -81,21 +72,10 @@ mod tests {
     #[test]
     fn kv_put_get_delete_and_bound() {
         let mut kv = KvKind.create(&json!({"max_keys": 1})).unwrap();
-        kv.handle("a", json!({"op":"put","key":"x","value":1}))
-            .unwrap();
-        assert_eq!(
-            kv.handle("a", json!({"op":"get","key":"x"})).unwrap(),
-            json!({"value": 1})
-        );
-        assert!(
-            kv.handle("a", json!({"op":"put","key":"y","value":2}))
-                .unwrap_err()
-                .contains("full")
-        );
-        assert_eq!(
-            kv.handle("a", json!({"op":"delete","key":"x"})).unwrap(),
-            json!({"deleted": true})
-        );
+        kv.handle("a", json!({"op":"put","key":"x","value":1})).unwrap();
+        assert_eq!(kv.handle("a", json!({"op":"get","key":"x"})).unwrap(), json!({"value": 1}));
+        assert!(kv.handle("a", json!({"op":"put","key":"y","value":2})).unwrap_err().contains("full"));
+        assert_eq!(kv.handle("a", json!({"op":"delete","key":"x"})).unwrap(), json!({"deleted": true}));
         assert!(kv.handle("a", json!({"op":"nope"})).is_err());
         let err = KvKind.create(&json!({"max_key": 1})).err().unwrap();
         assert!(err.contains("unknown config key"), "{err}");

@@ -53,9 +53,7 @@ pub struct ObjectKinds {
 impl Default for ObjectKinds {
     /// The built-in kinds: `kv`, `counter`, `queue`.
     fn default() -> Self {
-        let mut k = Self {
-            kinds: BTreeMap::new(),
-        };
+        let mut k = Self { kinds: BTreeMap::new() };
         k.register(KvKind);
         k.register(CounterKind);
         k.register(QueueKind);
@@ -84,10 +82,9 @@ impl ObjectKinds {
 pub(crate) fn op_of(request: &Value) -> Result<&str, String> {
     match request {
         Value::String(s) => Ok(s.as_str()),
-        Value::Object(m) => m
-            .get("op")
-            .and_then(Value::as_str)
-            .ok_or_else(|| "request needs a string field 'op'".into()),
+        Value::Object(m) => {
+            m.get("op").and_then(Value::as_str).ok_or_else(|| "request needs a string field 'op'".into())
+        }
         _ => Err("request must be a JSON object with an 'op' field".into()),
     }
 }
@@ -96,9 +93,7 @@ pub(crate) fn op_of(request: &Value) -> Result<&str, String> {
 pub(crate) fn config_u64(config: &Value, key: &str, default: u64) -> Result<u64, String> {
     match config.get(key) {
         None | Some(Value::Null) => Ok(default),
-        Some(v) => v
-            .as_u64()
-            .ok_or_else(|| format!("config.{key} must be a non-negative integer")),
+        Some(v) => v.as_u64().ok_or_else(|| format!("config.{key} must be a non-negative integer")),
     }
 }
 
@@ -107,10 +102,7 @@ pub(crate) fn known_keys(config: &Value, keys: &[&str]) -> Result<(), String> {
     match config {
         Value::Null => Ok(()),
         Value::Object(m) => match m.keys().find(|k| !keys.contains(&k.as_str())) {
-            Some(k) => Err(format!(
-                "unknown config key '{k}'; valid keys: {}",
-                keys.join(", ")
-            )),
+            Some(k) => Err(format!("unknown config key '{k}'; valid keys: {}", keys.join(", "))),
             None => Ok(()),
         },
         _ => Err("config must be a table".into()),

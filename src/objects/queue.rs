@@ -25,10 +25,7 @@ impl ObjectKind for QueueKind {
         "queue"
     }
     fn create(&self, config: &Value) -> Result<Box<dyn ObjectHandler>, String> {
-        Ok(Box::new(Queue {
-            max_len: max_len(config)?,
-            items: VecDeque::new(),
-        }))
+        Ok(Box::new(Queue { max_len: max_len(config)?, items: VecDeque::new() }))
     }
 }
 
@@ -39,8 +36,7 @@ impl ObjectHandler for Queue {
                 if self.items.len() >= self.max_len {
                     return Err(format!("queue is full ({} items)", self.max_len));
                 }
-                self.items
-                    .push_back(req.get("item").cloned().unwrap_or(Value::Null));
+                self.items.push_back(req.get("item").cloned().unwrap_or(Value::Null));
                 Ok(json!({"len": self.items.len()}))
             }
             "pop" => Ok(json!({"item": self.items.pop_front()})),

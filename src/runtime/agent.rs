@@ -1,22 +1,30 @@
 //! The agent actor: one incarnation of an agent. It drains the agent's
-//! mailbox one task at a time, hands tasks to its backend, and turns what the
-//! backend reports into events and status.
+//! mailbox, hands tasks to its backend (mock or stdio) one at a time, and
+//! turns what the backend reports into events and status.
 //!
-//! Guarantees: tasks start in FIFO order, one at a time; the actor stays
-//! responsive while a task runs (a backend answers asynchronously), so cancel
-//! and stop are handled at once. A task in flight when the incarnation dies is
-//! failed with `agent_crashed` by the next incarnation; one in flight at a
-//! graceful stop is failed with `agent_stopped`. Queued items stay queued.
+//! Guarantees: tasks start in FIFO order, one at a time, only once the
+//! backend is ready; messages queued before the next task are delivered even
+//! while a task runs. The actor stays responsive while a task runs (backends
+//! answer asynchronously), so cancel, pause and stop are handled at once. A
+//! task in flight when the incarnation dies is failed with `agent_crashed`
+//! (by the dying incarnation when it sees its process exit, else by the next
+//! one); one in flight at a graceful stop is failed with `agent_stopped`.
+//! Queued items stay queued for the next incarnation.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
 use super::mailbox::{Envelope, Task, Waker};
 use super::mock::MockBackend;
+use super::process::ChildEvent;
 use super::slot::{AgentSlot, AgentState};
+use super::stdio::{StdioBackend, Step};
 use super::swarm_ctx::SwarmCtx;
-use crate::events::{EventKind, OutputKind};
+use crate::config::BackendSpec;
+use crate::events::{EventKind, Level, OutputKind};
+use crate::supervisor::{ActorExit, ExitReason};
 
 /// Items handled per wake before yielding to other messages (stop, cancel).
 const BATCH: usize = 64;
@@ -27,8 +35,12 @@ pub enum AgentMsg {
     Wake,
     /// The mock backend finished the task with this id (after its delay).
     MockDone(Arc<str>),
+    /// Something happened to the stdio child.
+    Child(ChildEvent),
     /// Cancel a queued or running task; answers whether it was found.
     Cancel(Arc<str>, RpcReplyPort<bool>),
+    /// Pause (true) or resume (false); answers whether the state changed.
+    Pause(bool, RpcReplyPort<Result<bool, String>>),
 }
 
 struct ActorWaker(ActorRef<AgentMsg>);
@@ -50,12 +62,19 @@ pub(super) struct AgentArgs {
 /// The agent actor.
 pub(super) struct Agent;
 
+enum Backend {
+    Mock(MockBackend),
+    Stdio(StdioBackend),
+}
+
 /// An agent incarnation's state.
 pub(super) struct AgentRun {
     slot: Arc<AgentSlot>,
     ctx: SwarmCtx,
-    backend: MockBackend,
+    backend: Backend,
     current: Option<Task>,
+    ready: bool,
+    paused: bool,
 }
 
 /// How a backend answered a task.
@@ -63,7 +82,7 @@ pub(super) enum TaskOutcome {
     /// Done now, with this result.
     Done(String),
     /// Failed now (code, message).
-    Failed(&'static str, String),
+    Failed(String, String),
     /// Still running; the backend reports later.
     Pending,
 }
@@ -73,47 +92,42 @@ impl Actor for Agent {
     type State = AgentRun;
     type Arguments = AgentArgs;
 
-    async fn pre_start(
-        &self,
-        myself: ActorRef<AgentMsg>,
-        a: AgentArgs,
-    ) -> Result<AgentRun, ActorProcessingErr> {
+    async fn pre_start(&self, myself: ActorRef<AgentMsg>, a: AgentArgs) -> Result<AgentRun, ActorProcessingErr> {
         let incarnation = a.slot.status.new_incarnation();
-        a.slot.status.set_state(AgentState::Idle);
-        a.ctx
-            .emit(&a.slot.name, EventKind::AgentStarted { incarnation });
-        let backend = MockBackend::new(&a.slot.spec);
-        *a.slot.actor.lock().unwrap_or_else(|p| p.into_inner()) = Some(myself.clone());
-        let run = AgentRun {
-            slot: a.slot,
-            ctx: a.ctx,
-            backend,
-            current: None,
+        let (backend, ready) = match &a.slot.spec.backend {
+            BackendSpec::Mock(_) => (Backend::Mock(MockBackend::new(&a.slot.spec)), true),
+            BackendSpec::Stdio(_) => {
+                let b = StdioBackend::spawn(&a.ctx, &a.slot, incarnation, &myself)?;
+                (Backend::Stdio(b), false)
+            }
+            BackendSpec::Zmq(_) => return Err("the zmq backend is not available in this build".into()),
         };
+        a.slot.status.set_state(if ready { AgentState::Idle } else { AgentState::Starting });
+        *a.slot.actor.lock().unwrap_or_else(|p| p.into_inner()) = Some(myself.clone());
+        a.ctx.emit(&a.slot.name, EventKind::AgentStarted { incarnation });
+        let run = AgentRun { slot: a.slot, ctx: a.ctx, backend, current: None, ready, paused: false };
         if let Some(lost) = run.slot.mailbox.attach(Arc::new(ActorWaker(myself))) {
-            run.fail(
-                &lost,
-                "agent_crashed",
-                "the agent crashed while running this task",
-            );
+            run.fail(&lost, "agent_crashed", "the agent crashed while running this task");
         }
         Ok(run)
     }
 
-    async fn post_stop(
-        &self,
-        _: ActorRef<AgentMsg>,
-        run: &mut AgentRun,
-    ) -> Result<(), ActorProcessingErr> {
+    async fn post_stop(&self, _: ActorRef<AgentMsg>, run: &mut AgentRun) -> Result<(), ActorProcessingErr> {
         run.slot.mailbox.detach();
         *run.slot.actor.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        if let Backend::Stdio(b) = &mut run.backend {
+            let timeout = Duration::from_millis(run.slot.spec.kill_timeout_ms);
+            let exit = b.stop(timeout).await;
+            run.slot.status.set_pid(0);
+            let message = match exit {
+                Some(info) => format!("process {info}"),
+                None => "process did not exit after SIGKILL".into(),
+            };
+            run.ctx.emit(&run.slot.name, EventKind::Log { level: Level::Info, message });
+        }
         if let Some(task) = run.current.take() {
             run.slot.mailbox.set_in_flight(None);
-            run.fail(
-                &task,
-                "agent_stopped",
-                "the agent was stopped while running this task",
-            );
+            run.fail(&task, "agent_stopped", "the agent was stopped while running this task");
         }
         run.slot.status.set_state(AgentState::Stopped);
         run.ctx.emit(&run.slot.name, EventKind::AgentStopped);
@@ -127,31 +141,30 @@ impl Actor for Agent {
         run: &mut AgentRun,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            AgentMsg::Wake => run.drain(&myself),
+            AgentMsg::Wake => run.drain(&myself).await,
             AgentMsg::MockDone(id) => {
-                if run.current.as_ref().is_some_and(|t| t.id == id) {
-                    let task = run.current.take().expect("checked");
-                    let outcome = run.backend.finish(&task);
-                    run.complete(&task, outcome);
-                    run.drain(&myself);
+                if let (Some(task), Backend::Mock(mock)) = (&run.current, &mut run.backend)
+                    && task.id == id
+                {
+                    let outcome = mock.finish(task);
+                    run.complete(outcome);
+                    run.drain(&myself).await;
                 }
             }
+            AgentMsg::Child(e) => run.on_child(&myself, e).await?,
             AgentMsg::Cancel(id, reply) => {
-                let found = if run.current.as_ref().is_some_and(|t| t.id == id) {
-                    run.current = None;
-                    run.slot.mailbox.set_in_flight(None);
-                    run.slot.status.set_state(AgentState::Idle);
-                    run.drain(&myself);
-                    true
-                } else {
-                    run.slot.mailbox.remove_task(&id)
-                };
-                if found {
-                    run.slot.status.task_done(false);
-                    run.ctx
-                        .emit(&run.slot.name, EventKind::TaskCancelled { task_id: id });
-                }
+                let found = run.cancel(&id).await;
                 let _ = reply.send(found);
+                if found {
+                    run.drain(&myself).await;
+                }
+            }
+            AgentMsg::Pause(pause, reply) => {
+                let r = run.pause(pause);
+                let _ = reply.send(r);
+                if !pause {
+                    run.drain(&myself).await;
+                }
             }
         }
         Ok(())
@@ -159,67 +172,78 @@ impl Actor for Agent {
 }
 
 impl AgentRun {
-    /// Handles waiting items until a task is pending, the mailbox is empty,
-    /// or the batch is used up (then wakes itself again).
-    fn drain(&mut self, myself: &ActorRef<AgentMsg>) {
+    /// Handles waiting items until nothing can be taken, or the batch is
+    /// used up (then wakes itself again).
+    async fn drain(&mut self, myself: &ActorRef<AgentMsg>) {
+        if !self.ready || self.paused {
+            return;
+        }
         for _ in 0..BATCH {
-            if self.current.is_some() {
-                return;
-            }
-            let Some(item) = self.slot.mailbox.pop() else {
-                return;
-            };
-            self.handle_item(myself, item);
+            let Some(item) = self.slot.mailbox.pop_next(self.current.is_none()) else { return };
+            self.handle_item(myself, item).await;
         }
-        if self.current.is_none() && !self.slot.mailbox.is_empty() {
-            let _ = myself.cast(AgentMsg::Wake);
-        }
+        let _ = myself.cast(AgentMsg::Wake);
     }
 
-    fn handle_item(&mut self, myself: &ActorRef<AgentMsg>, item: Envelope) {
+    async fn handle_item(&mut self, myself: &ActorRef<AgentMsg>, item: Envelope) {
         match item {
             Envelope::Task(task) => {
                 self.slot.mailbox.set_in_flight(Some(task.clone()));
                 self.slot.status.set_state(AgentState::Busy);
-                self.slot
-                    .remember("task", task.from.clone(), task.content.as_str().into());
-                self.ctx.emit(
-                    &self.slot.name,
-                    EventKind::TaskStarted {
-                        task_id: task.id.clone(),
-                    },
-                );
-                match self.backend.start(&task, myself) {
-                    TaskOutcome::Pending => self.current = Some(task),
-                    outcome => self.complete(&task, outcome),
-                }
+                self.slot.remember("task", task.from.clone(), task.content.as_str().into());
+                self.ctx.emit(&self.slot.name, EventKind::TaskStarted { task_id: task.id.clone() });
+                let outcome = match &mut self.backend {
+                    Backend::Mock(m) => m.start(&task, myself),
+                    Backend::Stdio(s) => {
+                        if s.start(&task, self.slot.spec.model.as_deref()).await {
+                            TaskOutcome::Pending
+                        } else {
+                            TaskOutcome::Failed(
+                                "agent_unreachable".into(),
+                                "the agent's process no longer reads its stdin".into(),
+                            )
+                        }
+                    }
+                };
+                self.current = Some(task);
+                self.complete(outcome);
             }
             Envelope::Message(m) => {
                 self.slot.status.touch();
                 self.slot.status.message_received();
-                self.slot.remember(
-                    if m.reply { "reply" } else { "message" },
-                    m.from.clone(),
-                    m.content.clone(),
-                );
-                if let Some(content) = self.backend.on_message(&m) {
-                    self.ctx.router.broadcast(self.slot.name.clone(), content);
+                self.slot.remember(if m.reply { "reply" } else { "message" }, m.from.clone(), m.content.clone());
+                match &mut self.backend {
+                    Backend::Mock(mock) => {
+                        if let Some(content) = mock.on_message(&m) {
+                            self.ctx.router.broadcast(self.slot.name.clone(), content);
+                        }
+                    }
+                    Backend::Stdio(s) => {
+                        s.message(&m).await;
+                    }
                 }
             }
             Envelope::Denied { to, reason } => {
+                if let Backend::Stdio(s) = &self.backend {
+                    s.denied(&to, &reason).await;
+                }
                 self.slot.remember("denied", to, reason.into());
             }
         }
     }
 
-    fn complete(&mut self, task: &Task, outcome: TaskOutcome) {
+    /// Applies a backend's answer to the current task.
+    fn complete(&mut self, outcome: TaskOutcome) {
+        if matches!(outcome, TaskOutcome::Pending) {
+            return;
+        }
+        let Some(task) = self.current.take() else { return };
         self.slot.mailbox.set_in_flight(None);
         self.slot.status.set_state(AgentState::Idle);
         match outcome {
             TaskOutcome::Done(result) => {
                 self.slot.status.task_done(true);
-                self.slot
-                    .remember("result", task.id.clone(), result.as_str().into());
+                self.slot.remember("result", task.id.clone(), result.as_str().into());
                 self.ctx.emit(
                     &self.slot.name,
                     EventKind::AgentOutput {
@@ -228,14 +252,9 @@ impl AgentRun {
                         content: result,
                     },
                 );
-                self.ctx.emit(
-                    &self.slot.name,
-                    EventKind::TaskCompleted {
-                        task_id: task.id.clone(),
-                    },
-                );
+                self.ctx.emit(&self.slot.name, EventKind::TaskCompleted { task_id: task.id.clone() });
             }
-            TaskOutcome::Failed(code, message) => self.fail(task, code, &message),
+            TaskOutcome::Failed(code, message) => self.fail(&task, &code, &message),
             TaskOutcome::Pending => {}
         }
     }
@@ -245,11 +264,80 @@ impl AgentRun {
         self.slot.remember("error", task.id.clone(), message.into());
         self.ctx.emit(
             &self.slot.name,
-            EventKind::TaskFailed {
-                task_id: task.id.clone(),
-                code: code.to_string(),
-                message: message.to_string(),
-            },
+            EventKind::TaskFailed { task_id: task.id.clone(), code: code.to_string(), message: message.to_string() },
         );
+    }
+
+    async fn on_child(&mut self, myself: &ActorRef<AgentMsg>, e: ChildEvent) -> Result<(), ActorProcessingErr> {
+        let Backend::Stdio(b) = &mut self.backend else { return Ok(()) };
+        match b.on_event(&self.ctx, &self.slot, self.current.as_ref(), e) {
+            Step::Nothing => {}
+            Step::Ready => {
+                if !self.ready {
+                    self.ready = true;
+                    if self.slot.status.state() == AgentState::Starting {
+                        self.slot.status.set_state(AgentState::Idle);
+                    }
+                    self.ctx.emit(&self.slot.name, EventKind::AgentStatus { state: "ready" });
+                    self.drain(myself).await;
+                }
+            }
+            Step::Finished(result) => {
+                self.complete(match result {
+                    Ok(content) => TaskOutcome::Done(content),
+                    Err((code, message)) => TaskOutcome::Failed(code, message),
+                });
+                self.drain(myself).await;
+            }
+            Step::Died(why) => {
+                // Fail the task in hand now: if no restart follows, nobody else would.
+                if let Some(task) = self.current.take() {
+                    self.slot.mailbox.set_in_flight(None);
+                    self.fail(&task, "agent_crashed", &format!("the agent's {}", why.text));
+                }
+                let reason = if why.normal { ExitReason::Normal } else { ExitReason::Failed(why.text) };
+                return Err(Box::new(ActorExit(reason)));
+            }
+        }
+        Ok(())
+    }
+
+    async fn cancel(&mut self, id: &str) -> bool {
+        let running = self.current.as_ref().is_some_and(|t| &*t.id == id);
+        let found = if running {
+            if let Backend::Stdio(b) = &self.backend {
+                b.cancel(id).await;
+            }
+            self.current = None;
+            self.slot.mailbox.set_in_flight(None);
+            self.slot.status.set_state(if self.paused { AgentState::Paused } else { AgentState::Idle });
+            true
+        } else {
+            self.slot.mailbox.remove_task(id)
+        };
+        if found {
+            self.slot.status.task_done(false);
+            self.ctx.emit(&self.slot.name, EventKind::TaskCancelled { task_id: id.into() });
+        }
+        found
+    }
+
+    fn pause(&mut self, pause: bool) -> Result<bool, String> {
+        if self.paused == pause {
+            return Ok(false);
+        }
+        if let Backend::Stdio(b) = &self.backend {
+            b.pause(pause)?;
+        }
+        self.paused = pause;
+        let state = match (pause, self.current.is_some(), self.ready) {
+            (true, _, _) => AgentState::Paused,
+            (false, true, _) => AgentState::Busy,
+            (false, false, true) => AgentState::Idle,
+            (false, false, false) => AgentState::Starting,
+        };
+        self.slot.status.set_state(state);
+        self.ctx.emit(&self.slot.name, EventKind::AgentStatus { state: state.as_str() });
+        Ok(true)
     }
 }

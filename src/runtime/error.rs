@@ -56,17 +56,11 @@ pub enum HiveError {
 impl HiveError {
     /// `NotFound` for an agent.
     pub fn agent(name: &str) -> Self {
-        Self::NotFound {
-            kind: "agent",
-            name: name.into(),
-        }
+        Self::NotFound { kind: "agent", name: name.into() }
     }
     /// `NotFound` for an object.
     pub fn object(name: &str) -> Self {
-        Self::NotFound {
-            kind: "object",
-            name: name.into(),
-        }
+        Self::NotFound { kind: "object", name: name.into() }
     }
 }
 

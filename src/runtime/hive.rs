@@ -19,9 +19,7 @@ use super::swarm::{AgentStatus, EdgeChange, ScaleResult, SwarmLimits, SwarmMsg, 
 use crate::config::{self, AgentSpec, Edge, ObjectSpec, SwarmSpec, ValidateOptions};
 use crate::events::{BusOptions, EventBus, EventKind};
 use crate::objects::ObjectKinds;
-use crate::supervisor::{
-    ChildSpec, Intensity, Restart, Shutdown, Strategy, Supervisor, SupervisorArgs, SupervisorMsg,
-};
+use crate::supervisor::{ChildSpec, Intensity, Restart, Shutdown, Strategy, Supervisor, SupervisorArgs, SupervisorMsg};
 
 /// Settings of a runtime.
 #[derive(Clone, Default)]
@@ -65,27 +63,17 @@ impl Hive {
     pub async fn start(opts: HiveOptions) -> Result<Self, HiveError> {
         let bus = EventBus::new(opts.bus);
         let registry_name = format!("hive-{}.registry", INSTANCE.fetch_add(1, Ordering::Relaxed));
-        let (name, rbus, kinds, limits) = (
-            registry_name.clone(),
-            bus.clone(),
-            opts.kinds.clone(),
-            opts.limits,
-        );
+        let (name, rbus, kinds, limits) = (registry_name.clone(), bus.clone(), opts.kinds.clone(), opts.limits);
         let registry = ChildSpec {
             id: "swarms".into(),
             restart: Restart::Permanent,
             shutdown: Shutdown::Infinity,
             start: Arc::new(move |sup| {
-                let args = RegistryArgs {
-                    bus: rbus.clone(),
-                    kinds: kinds.clone(),
-                    limits,
-                };
+                let args = RegistryArgs { bus: rbus.clone(), kinds: kinds.clone(), limits };
                 let name = name.clone();
                 Box::pin(async move {
-                    let (r, _) = Actor::spawn_linked(Some(name), Registry, args, sup)
-                        .await
-                        .map_err(|e| e.to_string())?;
+                    let (r, _) =
+                        Actor::spawn_linked(Some(name), Registry, args, sup).await.map_err(|e| e.to_string())?;
                     Ok(r.get_cell())
                 })
             }),
@@ -99,12 +87,7 @@ impl Hive {
         let (root, _) = Actor::spawn(None, Supervisor, args)
             .await
             .map_err(|e| HiveError::Unavailable(format!("the runtime failed to start: {e}")))?;
-        Ok(Self {
-            root,
-            registry_name,
-            bus,
-            kinds: opts.kinds,
-        })
+        Ok(Self { root, registry_name, bus, kinds: opts.kinds })
     }
 
     /// The event bus.
@@ -114,9 +97,7 @@ impl Hive {
 
     /// Validation options matching this runtime's object kinds.
     pub fn validate_options(&self) -> ValidateOptions {
-        ValidateOptions {
-            object_kinds: self.kinds.names(),
-        }
+        ValidateOptions { object_kinds: self.kinds.names() }
     }
 
     fn registry(&self) -> Result<ActorRef<RegistryMsg>, HiveError> {
@@ -141,10 +122,7 @@ impl Hive {
     /// A handle to a running swarm.
     pub async fn swarm(&self, name: &str) -> Result<SwarmHandle, HiveError> {
         let actor = ractor::call!(self.registry()?, RegistryMsg::Get, name.to_string())??;
-        Ok(SwarmHandle {
-            name: name.to_string(),
-            actor,
-        })
+        Ok(SwarmHandle { name: name.to_string(), actor })
     }
 
     /// Every swarm the registry knows (running, stopped, failed).
@@ -184,16 +162,10 @@ impl SwarmHandle {
         &self.name
     }
 
-    async fn ask<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(Port<T>) -> SwarmMsg,
-    ) -> Result<T, HiveError> {
+    async fn ask<T: Send + 'static>(&self, f: impl FnOnce(Port<T>) -> SwarmMsg) -> Result<T, HiveError> {
         match self.actor.call(f, None).await? {
             CallResult::Success(r) => r,
-            _ => Err(HiveError::Unavailable(format!(
-                "swarm '{}' stopped",
-                self.name
-            ))),
+            _ => Err(HiveError::Unavailable(format!("swarm '{}' stopped", self.name))),
         }
     }
 
@@ -220,13 +192,7 @@ impl SwarmHandle {
         connections: Vec<String>,
         incoming: Vec<String>,
     ) -> Result<Vec<String>, HiveError> {
-        self.ask(|reply| SwarmMsg::AddAgent {
-            spec,
-            connections,
-            incoming,
-            reply,
-        })
-        .await
+        self.ask(|reply| SwarmMsg::AddAgent { spec, connections, incoming, reply }).await
     }
 
     /// Removes an agent, or a whole group; returns the names stopped.
@@ -256,13 +222,7 @@ impl SwarmHandle {
         connections: Vec<String>,
         incoming: Vec<String>,
     ) -> Result<(), HiveError> {
-        self.ask(|reply| SwarmMsg::AddObject {
-            spec,
-            connections,
-            incoming,
-            reply,
-        })
-        .await
+        self.ask(|reply| SwarmMsg::AddObject { spec, connections, incoming, reply }).await
     }
 
     /// Removes an object.
@@ -277,28 +237,17 @@ impl SwarmHandle {
 
     /// Replaces an object's configuration.
     pub async fn configure_object(&self, name: &str, config: Value) -> Result<(), HiveError> {
-        self.ask(|r| SwarmMsg::ConfigureObject(name.into(), config, r))
-            .await
+        self.ask(|r| SwarmMsg::ConfigureObject(name.into(), config, r)).await
     }
 
     /// Adds and removes edges, all or nothing.
-    pub async fn update_edges(
-        &self,
-        add: Vec<Edge>,
-        remove: Vec<Edge>,
-    ) -> Result<EdgeChange, HiveError> {
-        self.ask(|reply| SwarmMsg::UpdateEdges { add, remove, reply })
-            .await
+    pub async fn update_edges(&self, add: Vec<Edge>, remove: Vec<Edge>) -> Result<EdgeChange, HiveError> {
+        self.ask(|reply| SwarmMsg::UpdateEdges { add, remove, reply }).await
     }
 
     /// Scales a group to `count` members.
     pub async fn scale(&self, group: &str, count: u64) -> Result<ScaleResult, HiveError> {
-        self.ask(|reply| SwarmMsg::Scale {
-            group: group.into(),
-            count,
-            reply,
-        })
-        .await
+        self.ask(|reply| SwarmMsg::Scale { group: group.into(), count, reply }).await
     }
 
     /// Queues a task for an agent; returns its id.
@@ -330,22 +279,13 @@ impl SwarmHandle {
                     Err(_) => return Err(HiveError::Unavailable("the event bus closed".into())),
                 };
                 match &e.kind {
-                    EventKind::AgentOutput {
-                        task_id: Some(t),
-                        content,
-                        output: crate::events::OutputKind::Result,
-                    } if *t == id => {
+                    EventKind::AgentOutput { task_id: Some(t), content, output: crate::events::OutputKind::Result }
+                        if *t == id =>
+                    {
                         return Ok(TaskOutcome::Completed(content.clone()));
                     }
-                    EventKind::TaskFailed {
-                        task_id,
-                        code,
-                        message,
-                    } if *task_id == id => {
-                        return Ok(TaskOutcome::Failed {
-                            code: code.clone(),
-                            message: message.clone(),
-                        });
+                    EventKind::TaskFailed { task_id, code, message } if *task_id == id => {
+                        return Ok(TaskOutcome::Failed { code: code.clone(), message: message.clone() });
                     }
                     EventKind::TaskCancelled { task_id } if *task_id == id => {
                         return Ok(TaskOutcome::Cancelled);
@@ -354,40 +294,36 @@ impl SwarmHandle {
                 }
             }
         };
-        tokio::time::timeout(timeout, wait).await.map_err(|_| {
-            HiveError::Unavailable(format!("task {id} did not finish within {timeout:?}"))
-        })?
+        tokio::time::timeout(timeout, wait)
+            .await
+            .map_err(|_| HiveError::Unavailable(format!("task {id} did not finish within {timeout:?}")))?
     }
 
     /// Cancels a queued or running task of an agent.
     pub async fn cancel_task(&self, agent: &str, task_id: &str) -> Result<(), HiveError> {
-        self.ask(|reply| SwarmMsg::CancelTask {
-            agent: agent.into(),
-            task_id: task_id.into(),
-            reply,
-        })
-        .await
+        self.ask(|reply| SwarmMsg::CancelTask { agent: agent.into(), task_id: task_id.into(), reply }).await
     }
 
     /// Routes a message `from → to`; returns the number of recipients.
-    pub async fn send_message(
-        &self,
-        from: &str,
-        to: &str,
-        content: &str,
-    ) -> Result<usize, HiveError> {
-        self.ask(|reply| SwarmMsg::SendMessage {
-            from: from.into(),
-            to: to.into(),
-            content: content.into(),
-            reply,
-        })
-        .await
+    pub async fn send_message(&self, from: &str, to: &str, content: &str) -> Result<usize, HiveError> {
+        self.ask(|reply| SwarmMsg::SendMessage { from: from.into(), to: to.into(), content: content.into(), reply })
+            .await
     }
 
     /// A sender that speaks for endpoint `from` (see [`EndpointSender`]).
     pub async fn sender(&self, from: &str) -> Result<EndpointSender, HiveError> {
         self.ask(|r| SwarmMsg::Sender(from.into(), r)).await
+    }
+
+    /// Pauses every agent (SIGSTOP to each stdio agent's process group; mock
+    /// agents stop taking items); returns how many were paused.
+    pub async fn pause(&self) -> Result<usize, HiveError> {
+        self.ask(|r| SwarmMsg::Pause(true, r)).await
+    }
+
+    /// Resumes every paused agent (SIGCONT); returns how many were resumed.
+    pub async fn resume(&self) -> Result<usize, HiveError> {
+        self.ask(|r| SwarmMsg::Pause(false, r)).await
     }
 
     /// The last `limit` routed messages.

@@ -69,10 +69,7 @@ struct Inner {
 
 impl std::fmt::Debug for Mailbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Mailbox")
-            .field("len", &self.len())
-            .field("capacity", &self.capacity)
-            .finish()
+        f.debug_struct("Mailbox").field("len", &self.len()).field("capacity", &self.capacity).finish()
     }
 }
 
@@ -80,12 +77,7 @@ impl Mailbox {
     /// An empty mailbox holding at most `capacity` items.
     pub fn new(capacity: usize) -> Self {
         Self {
-            inner: Mutex::new(Inner {
-                queue: VecDeque::new(),
-                in_flight: None,
-                waker: None,
-                wake_pending: false,
-            }),
+            inner: Mutex::new(Inner { queue: VecDeque::new(), in_flight: None, waker: None, wake_pending: false }),
             capacity: capacity.max(1),
         }
     }
@@ -117,8 +109,20 @@ impl Mailbox {
 
     /// Takes the next item. When the queue is empty the next push wakes again.
     pub fn pop(&self) -> Option<Envelope> {
+        self.pop_next(true)
+    }
+
+    /// Takes the next item, or with `tasks == false` the next item only if it
+    /// is not a task (a busy agent still takes messages that come before its
+    /// next task). When nothing is taken the next push wakes again.
+    pub fn pop_next(&self, tasks: bool) -> Option<Envelope> {
         let mut g = self.lock();
-        let item = g.queue.pop_front();
+        let take = match g.queue.front() {
+            Some(Envelope::Task(_)) => tasks,
+            Some(_) => true,
+            None => false,
+        };
+        let item = if take { g.queue.pop_front() } else { None };
         if item.is_none() {
             g.wake_pending = false;
         }
@@ -161,8 +165,7 @@ impl Mailbox {
     pub fn remove_task(&self, id: &str) -> bool {
         let mut g = self.lock();
         let before = g.queue.len();
-        g.queue
-            .retain(|e| !matches!(e, Envelope::Task(t) if &*t.id == id));
+        g.queue.retain(|e| !matches!(e, Envelope::Task(t) if &*t.id == id));
         g.queue.len() != before
     }
 
@@ -197,11 +200,7 @@ mod tests {
     }
 
     fn task(id: &str) -> Envelope {
-        Envelope::Task(Task {
-            id: id.into(),
-            content: String::new(),
-            from: "user".into(),
-        })
+        Envelope::Task(Task { id: id.into(), content: String::new(), from: "user".into() })
     }
 
     #[test]
@@ -233,9 +232,7 @@ mod tests {
         m.attach(Arc::new(Count::default()));
         m.push(task("a")).unwrap();
         m.push(task("b")).unwrap();
-        let Some(Envelope::Task(a)) = m.pop() else {
-            panic!()
-        };
+        let Some(Envelope::Task(a)) = m.pop() else { panic!() };
         m.set_in_flight(Some(a));
         // The incarnation dies; a new one attaches.
         m.detach();

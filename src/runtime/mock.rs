@@ -39,9 +39,7 @@ impl MockBackend {
         self.check_panic(&task.content);
         if self.spec.delay_ms > 0 {
             let id = task.id.clone();
-            myself.send_after(Duration::from_millis(self.spec.delay_ms), move || {
-                AgentMsg::MockDone(id)
-            });
+            myself.send_after(Duration::from_millis(self.spec.delay_ms), move || AgentMsg::MockDone(id));
             return TaskOutcome::Pending;
         }
         self.finish(task)
@@ -52,17 +50,9 @@ impl MockBackend {
         self.tasks += 1;
         let every = u64::from(self.spec.fail_every);
         if every > 0 && self.tasks.is_multiple_of(every) {
-            return TaskOutcome::Failed(
-                "mock_failure",
-                format!("mock agent fails every task number {every}"),
-            );
+            return TaskOutcome::Failed("mock_failure".into(), format!("mock agent fails every task number {every}"));
         }
-        TaskOutcome::Done(
-            self.spec
-                .reply
-                .clone()
-                .unwrap_or_else(|| task.content.clone()),
-        )
+        TaskOutcome::Done(self.spec.reply.clone().unwrap_or_else(|| task.content.clone()))
     }
 
     /// Handles a routed message; returns content to broadcast, if relaying.

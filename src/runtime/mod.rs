@@ -10,9 +10,11 @@ mod hive;
 mod mailbox;
 mod mock;
 mod object;
+mod process;
 mod registry;
 mod router;
 mod slot;
+mod stdio;
 mod swarm;
 mod swarm_ctx;
 mod table;
@@ -23,7 +25,7 @@ pub use registry::SwarmSummary;
 pub use router::{EndpointSender, RoutedMessage};
 pub use slot::{AgentState, HistoryEntry};
 pub use swarm::{
-    AgentStatus, EdgeChange, GroupStatus, ObjectStatus, ScaleFailure, ScaleResult, SupervisionView,
-    SwarmLimits, SwarmState, SwarmStatus,
+    AgentStatus, EdgeChange, GroupStatus, ObjectStatus, ScaleFailure, ScaleResult, SupervisionView, SwarmLimits,
+    SwarmState, SwarmStatus,
 };
 pub use table::RouteError;

@@ -55,40 +55,19 @@ impl Actor for Object {
     type State = ObjectRun;
     type Arguments = ObjectArgs;
 
-    async fn pre_start(
-        &self,
-        myself: ActorRef<ObjectMsg>,
-        a: ObjectArgs,
-    ) -> Result<ObjectRun, ActorProcessingErr> {
-        let handler = a
-            .slot
-            .kind
-            .create(&a.slot.config())
-            .map_err(|e| format!("object '{}': {e}", a.slot.name))?;
+    async fn pre_start(&self, myself: ActorRef<ObjectMsg>, a: ObjectArgs) -> Result<ObjectRun, ActorProcessingErr> {
+        let handler = a.slot.kind.create(&a.slot.config()).map_err(|e| format!("object '{}': {e}", a.slot.name))?;
         let incarnation = a.slot.status.new_incarnation();
         if incarnation > 0 {
-            a.ctx.emit(
-                &a.slot.name,
-                EventKind::ObjectRestarted {
-                    restarts: incarnation,
-                },
-            );
+            a.ctx.emit(&a.slot.name, EventKind::ObjectRestarted { restarts: incarnation });
         }
         a.slot.status.set_state(AgentState::Idle);
         *a.slot.actor.lock().unwrap_or_else(|p| p.into_inner()) = Some(myself.clone());
         a.slot.mailbox.attach(Arc::new(ActorWaker(myself)));
-        Ok(ObjectRun {
-            slot: a.slot,
-            ctx: a.ctx,
-            handler,
-        })
+        Ok(ObjectRun { slot: a.slot, ctx: a.ctx, handler })
     }
 
-    async fn post_stop(
-        &self,
-        _: ActorRef<ObjectMsg>,
-        run: &mut ObjectRun,
-    ) -> Result<(), ActorProcessingErr> {
+    async fn post_stop(&self, _: ActorRef<ObjectMsg>, run: &mut ObjectRun) -> Result<(), ActorProcessingErr> {
         run.slot.mailbox.detach();
         *run.slot.actor.lock().unwrap_or_else(|p| p.into_inner()) = None;
         run.slot.status.set_state(AgentState::Stopped);
@@ -120,11 +99,7 @@ impl Actor for Object {
             ObjectMsg::Configure(config, reply) => {
                 let r = run.handler.configure(&config);
                 if r.is_ok() {
-                    run.slot
-                        .spec
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .config = config;
+                    run.slot.spec.lock().unwrap_or_else(|p| p.into_inner()).config = config;
                     run.ctx.emit(&run.slot.name, EventKind::ObjectConfigured);
                 }
                 let _ = reply.send(r);
@@ -142,22 +117,13 @@ impl ObjectRun {
         if m.reply {
             return; // objects do not answer answers
         }
-        let request = serde_json::from_str(&m.content)
-            .unwrap_or_else(|_| Value::String(m.content.to_string()));
+        let request = serde_json::from_str(&m.content).unwrap_or_else(|_| Value::String(m.content.to_string()));
         let (ok, answer) = match self.handler.handle(&m.from, request) {
             Ok(v) => (true, v),
             Err(e) => (false, json!({"error": e})),
         };
         self.slot.status.task_done(ok);
-        self.ctx.emit(
-            &self.slot.name,
-            EventKind::ObjectReplied {
-                to: m.from.clone(),
-                ok,
-            },
-        );
-        self.ctx
-            .router
-            .reply(self.slot.name.clone(), m.from, answer.to_string().into());
+        self.ctx.emit(&self.slot.name, EventKind::ObjectReplied { to: m.from.clone(), ok });
+        self.ctx.router.reply(self.slot.name.clone(), m.from, answer.to_string().into());
     }
 }

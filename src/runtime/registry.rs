@@ -14,9 +14,7 @@ use super::swarm::{Swarm, SwarmArgs, SwarmLimits, SwarmMsg, SwarmState};
 use crate::config::SwarmSpec;
 use crate::events::{EventBus, now_ms, rfc3339_ms};
 use crate::objects::ObjectKinds;
-use crate::supervisor::{
-    ExitReason, Shutdown, exit_reason_of_failure, exit_reason_of_stop, stop_child,
-};
+use crate::supervisor::{ExitReason, Shutdown, exit_reason_of_failure, exit_reason_of_stop, stop_child};
 
 /// A registry entry as listed.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -34,10 +32,7 @@ pub struct SwarmSummary {
 /// Messages the registry handles.
 #[allow(missing_docs)]
 pub(super) enum RegistryMsg {
-    Start(
-        SwarmSpec,
-        RpcReplyPort<Result<ActorRef<SwarmMsg>, HiveError>>,
-    ),
+    Start(SwarmSpec, RpcReplyPort<Result<ActorRef<SwarmMsg>, HiveError>>),
     Stop(String, RpcReplyPort<Result<(), HiveError>>),
     Get(String, RpcReplyPort<Result<ActorRef<SwarmMsg>, HiveError>>),
     Summary(String, RpcReplyPort<Option<SwarmSummary>>),
@@ -82,23 +77,13 @@ impl Actor for Registry {
         _: ActorRef<RegistryMsg>,
         args: RegistryArgs,
     ) -> Result<RegistryState, ActorProcessingErr> {
-        Ok(RegistryState {
-            args,
-            swarms: BTreeMap::new(),
-        })
+        Ok(RegistryState { args, swarms: BTreeMap::new() })
     }
 
-    async fn post_stop(
-        &self,
-        _: ActorRef<RegistryMsg>,
-        s: &mut RegistryState,
-    ) -> Result<(), ActorProcessingErr> {
+    async fn post_stop(&self, _: ActorRef<RegistryMsg>, s: &mut RegistryState) -> Result<(), ActorProcessingErr> {
         // Newest first, like any supervisor's shutdown.
-        let mut running: Vec<_> = s
-            .swarms
-            .values_mut()
-            .filter_map(|e| e.actor.take().map(|a| (e.started_at_ms, a)))
-            .collect();
+        let mut running: Vec<_> =
+            s.swarms.values_mut().filter_map(|e| e.actor.take().map(|a| (e.started_at_ms, a))).collect();
         running.sort_by_key(|(t, _)| std::cmp::Reverse(*t));
         for (_, a) in running {
             stop_child(a.get_cell(), Shutdown::Infinity).await;
@@ -120,9 +105,7 @@ impl Actor for Registry {
                 let r = match s.swarms.get_mut(&name) {
                     None => Err(HiveError::SwarmNotFound(name)),
                     Some(e) => match e.actor.take() {
-                        None => Err(HiveError::Conflict(format!(
-                            "swarm '{name}' is not running"
-                        ))),
+                        None => Err(HiveError::Conflict(format!("swarm '{name}' is not running"))),
                         Some(a) => {
                             e.state = SwarmState::Stopped;
                             stop_child(a.get_cell(), Shutdown::Infinity).await;
@@ -166,17 +149,11 @@ impl Actor for Registry {
     ) -> Result<(), ActorProcessingErr> {
         let (cell, reason) = match e {
             SupervisionEvent::ActorFailed(cell, err) => (cell, exit_reason_of_failure(&err)),
-            SupervisionEvent::ActorTerminated(cell, _, r) => {
-                (cell, exit_reason_of_stop(r.as_deref()))
-            }
+            SupervisionEvent::ActorTerminated(cell, _, r) => (cell, exit_reason_of_stop(r.as_deref())),
             _ => return Ok(()),
         };
         let id = cell.get_id();
-        if let Some(entry) = s
-            .swarms
-            .values_mut()
-            .find(|e| e.actor.as_ref().is_some_and(|a| a.get_id() == id))
-        {
+        if let Some(entry) = s.swarms.values_mut().find(|e| e.actor.as_ref().is_some_and(|a| a.get_id() == id)) {
             entry.actor = None;
             if reason.is_abnormal() {
                 entry.state = SwarmState::Failed;
@@ -207,39 +184,18 @@ impl RegistryState {
         myself: &ActorRef<RegistryMsg>,
         spec: SwarmSpec,
     ) -> Result<ActorRef<SwarmMsg>, HiveError> {
-        if self
-            .swarms
-            .get(&spec.name)
-            .is_some_and(|e| e.actor.is_some())
-        {
-            return Err(HiveError::Conflict(format!(
-                "swarm '{}' is already running",
-                spec.name
-            )));
+        if self.swarms.get(&spec.name).is_some_and(|e| e.actor.is_some()) {
+            return Err(HiveError::Conflict(format!("swarm '{}' is already running", spec.name)));
         }
         let name = spec.name.clone();
-        let args = SwarmArgs {
-            spec,
-            bus: self.args.bus.clone(),
-            kinds: self.args.kinds.clone(),
-            limits: self.args.limits,
-        };
+        let args =
+            SwarmArgs { spec, bus: self.args.bus.clone(), kinds: self.args.kinds.clone(), limits: self.args.limits };
         let (actor, _) = Actor::spawn_linked(None, Swarm, args, myself.get_cell())
             .await
-            .map_err(|e| {
-                HiveError::BadRequest(format!(
-                    "swarm '{name}' failed to start: {}",
-                    startup_reason(&e)
-                ))
-            })?;
+            .map_err(|e| HiveError::BadRequest(format!("swarm '{name}' failed to start: {}", startup_reason(&e))))?;
         self.swarms.insert(
             name,
-            Entry {
-                actor: Some(actor.clone()),
-                state: SwarmState::Running,
-                started_at_ms: now_ms(),
-                failure: None,
-            },
+            Entry { actor: Some(actor.clone()), state: SwarmState::Running, started_at_ms: now_ms(), failure: None },
         );
         Ok(actor)
     }

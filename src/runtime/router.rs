@@ -44,10 +44,7 @@ impl RouterCell {
 
     /// The running router, if any.
     pub(super) fn router(&self) -> Option<ActorRef<RouterMsg>> {
-        self.router
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.router.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     fn set_router(&self, r: Option<ActorRef<RouterMsg>>) {
@@ -57,23 +54,14 @@ impl RouterCell {
     /// Sends from inside the swarm: a refusal comes back as a `Denied` item.
     pub(super) fn send(&self, from: Arc<str>, to: Arc<str>, content: Arc<str>) {
         if let Some(r) = self.router() {
-            let _ = r.cast(RouterMsg::Send {
-                from,
-                to,
-                content,
-                reply: None,
-            });
+            let _ = r.cast(RouterMsg::Send { from, to, content, reply: None });
         }
     }
 
     /// Broadcasts from inside the swarm to every out-edge.
     pub(super) fn broadcast(&self, from: Arc<str>, content: Arc<str>) {
         if let Some(r) = self.router() {
-            let _ = r.cast(RouterMsg::Broadcast {
-                from,
-                content,
-                reply: None,
-            });
+            let _ = r.cast(RouterMsg::Broadcast { from, content, reply: None });
         }
     }
 
@@ -187,27 +175,13 @@ impl Actor for Router {
     type State = RouterState;
     type Arguments = RouterArgs;
 
-    async fn pre_start(
-        &self,
-        myself: ActorRef<RouterMsg>,
-        a: RouterArgs,
-    ) -> Result<RouterState, ActorProcessingErr> {
+    async fn pre_start(&self, myself: ActorRef<RouterMsg>, a: RouterArgs) -> Result<RouterState, ActorProcessingErr> {
         a.cell.set_router(Some(myself));
         let table = a.cell.table();
-        Ok(RouterState {
-            swarm: a.swarm,
-            cell: a.cell,
-            bus: a.bus,
-            table,
-            log: VecDeque::new(),
-        })
+        Ok(RouterState { swarm: a.swarm, cell: a.cell, bus: a.bus, table, log: VecDeque::new() })
     }
 
-    async fn post_stop(
-        &self,
-        _: ActorRef<RouterMsg>,
-        s: &mut RouterState,
-    ) -> Result<(), ActorProcessingErr> {
+    async fn post_stop(&self, _: ActorRef<RouterMsg>, s: &mut RouterState) -> Result<(), ActorProcessingErr> {
         s.cell.set_router(None);
         Ok(())
     }
@@ -219,32 +193,17 @@ impl Actor for Router {
         s: &mut RouterState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            RouterMsg::Send {
-                from,
-                to,
-                content,
-                reply,
-            } => {
-                let r = s
-                    .table
-                    .resolve(&from, &to)
-                    .and_then(|targets| s.deliver(&from, targets, &content, "direct"));
+            RouterMsg::Send { from, to, content, reply } => {
+                let r = s.table.resolve(&from, &to).and_then(|targets| s.deliver(&from, targets, &content, "direct"));
                 s.answer(from, to, r, reply);
             }
-            RouterMsg::Broadcast {
-                from,
-                content,
-                reply,
-            } => {
+            RouterMsg::Broadcast { from, content, reply } => {
                 let r = s.table.out_targets(&from).and_then(|targets| {
                     let n = s.deliver(&from, targets, &content, "broadcast")?;
                     s.bus.emit(
                         Some(&s.swarm),
                         Some(&from),
-                        EventKind::MessageBroadcast {
-                            from: from.clone(),
-                            recipients: n,
-                        },
+                        EventKind::MessageBroadcast { from: from.clone(), recipients: n },
                     );
                     Ok(n)
                 });
@@ -253,11 +212,7 @@ impl Actor for Router {
             RouterMsg::Reply { from, to, content } => {
                 if let Some(ep) = s.table.endpoint(&to) {
                     let ep_mailbox = ep.mailbox.clone();
-                    let msg = Message {
-                        from: from.clone(),
-                        content: content.clone(),
-                        reply: true,
-                    };
+                    let msg = Message { from: from.clone(), content: content.clone(), reply: true };
                     let ok = ep_mailbox.push(Envelope::Message(msg)).is_ok();
                     s.record(&from, &to, &content, "reply");
                     if !ok {
@@ -294,11 +249,7 @@ impl RouterState {
         let mut delivered = 0;
         let mut full = None;
         for (to, mailbox) in targets {
-            let msg = Message {
-                from: from.clone(),
-                content: content.clone(),
-                reply: false,
-            };
+            let msg = Message { from: from.clone(), content: content.clone(), reply: false };
             if mailbox.push(Envelope::Message(msg)).is_err() {
                 self.bus.emit(
                     Some(&self.swarm),
@@ -317,11 +268,7 @@ impl RouterState {
             self.bus.emit(
                 Some(&self.swarm),
                 Some(from),
-                EventKind::MessageRouted {
-                    from: from.clone(),
-                    to,
-                    content: content.clone(),
-                },
+                EventKind::MessageRouted { from: from.clone(), to, content: content.clone() },
             );
         }
         match full {
@@ -356,11 +303,7 @@ impl RouterState {
             self.bus.emit(
                 Some(&self.swarm),
                 Some(&from),
-                EventKind::RouteDenied {
-                    from: from.clone(),
-                    to: to.clone(),
-                    reason: e.to_string(),
-                },
+                EventKind::RouteDenied { from: from.clone(), to: to.clone(), reason: e.to_string() },
             );
         }
         match (reply, r) {
@@ -370,10 +313,7 @@ impl RouterState {
             (None, Err(e)) => {
                 // Tell the sender inside the swarm.
                 if let Some(ep) = self.table.endpoint(&from) {
-                    let _ = ep.mailbox.push(Envelope::Denied {
-                        to,
-                        reason: e.to_string(),
-                    });
+                    let _ = ep.mailbox.push(Envelope::Denied { to, reason: e.to_string() });
                 }
             }
             (None, Ok(_)) => {}

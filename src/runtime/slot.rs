@@ -77,6 +77,8 @@ pub struct StatusCell {
     completed: AtomicU64,
     failed: AtomicU64,
     received: AtomicU64,
+    pid: AtomicU32,
+    detail: Mutex<Option<String>>,
 }
 
 impl StatusCell {
@@ -106,6 +108,22 @@ impl StatusCell {
         if ok { &self.completed } else { &self.failed }.fetch_add(1, Ordering::Relaxed);
         self.touch();
     }
+    /// Records the OS process id of the current incarnation (0: none).
+    pub fn set_pid(&self, pid: u32) {
+        self.pid.store(pid, Ordering::Relaxed);
+    }
+    /// The OS process id of the current incarnation, if it runs one.
+    pub fn pid(&self) -> Option<u32> {
+        Some(self.pid.load(Ordering::Relaxed)).filter(|p| *p != 0)
+    }
+    /// Sets the free-form state an agent reported (`status` line).
+    pub fn set_detail(&self, d: Option<String>) {
+        *self.detail.lock().unwrap_or_else(|p| p.into_inner()) = d;
+    }
+    /// The free-form state an agent reported.
+    pub fn detail(&self) -> Option<String> {
+        self.detail.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
     /// Counts a received message.
     pub fn message_received(&self) {
         self.received.fetch_add(1, Ordering::Relaxed);
@@ -120,10 +138,7 @@ impl StatusCell {
     }
     /// Tasks completed and failed.
     pub fn task_counts(&self) -> (u64, u64) {
-        (
-            self.completed.load(Ordering::Relaxed),
-            self.failed.load(Ordering::Relaxed),
-        )
+        (self.completed.load(Ordering::Relaxed), self.failed.load(Ordering::Relaxed))
     }
 }
 
@@ -159,12 +174,7 @@ pub struct AgentSlot {
 
 impl AgentSlot {
     /// A fresh slot.
-    pub fn new(
-        name: Arc<str>,
-        group: Option<Arc<str>>,
-        spec: Arc<AgentSpec>,
-        mailbox_capacity: usize,
-    ) -> Self {
+    pub fn new(name: Arc<str>, group: Option<Arc<str>>, spec: Arc<AgentSpec>, mailbox_capacity: usize) -> Self {
         Self {
             name,
             group,
@@ -187,21 +197,13 @@ impl AgentSlot {
         if h.len() == HISTORY_CAPACITY {
             h.pop_front();
         }
-        h.push_back(HistoryEntry {
-            timestamp_ms: now_ms(),
-            kind,
-            peer,
-            content,
-        });
+        h.push_back(HistoryEntry { timestamp_ms: now_ms(), kind, peer, content });
     }
 
     /// The last `limit` history entries, oldest first.
     pub fn history(&self, limit: usize) -> Vec<HistoryEntry> {
         let h = self.history.lock().unwrap_or_else(|p| p.into_inner());
-        h.iter()
-            .skip(h.len().saturating_sub(limit))
-            .cloned()
-            .collect()
+        h.iter().skip(h.len().saturating_sub(limit)).cloned().collect()
     }
 }
 
@@ -241,11 +243,7 @@ impl ObjectSlot {
 
     /// The current configuration.
     pub fn config(&self) -> Value {
-        self.spec
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .config
-            .clone()
+        self.spec.lock().unwrap_or_else(|p| p.into_inner()).config.clone()
     }
 
     /// A copy of the current spec.

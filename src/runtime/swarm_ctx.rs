@@ -15,6 +15,8 @@ pub(super) struct SwarmCtx {
     pub bus: EventBus,
     /// The router cell (current table and router).
     pub router: Arc<RouterCell>,
+    /// Bound of a line from a stdio child.
+    pub max_line_bytes: usize,
 }
 
 impl SwarmCtx {

@@ -88,12 +88,7 @@ impl RoutingTable {
     }
 
     fn remove_edges_of(&mut self, name: &str) {
-        let doomed: Vec<_> = self
-            .edges
-            .iter()
-            .filter(|(f, t)| &**f == name || &**t == name)
-            .cloned()
-            .collect();
+        let doomed: Vec<_> = self.edges.iter().filter(|(f, t)| &**f == name || &**t == name).cloned().collect();
         for (f, t) in doomed {
             self.remove_edge(&f, &t);
         }
@@ -142,42 +137,27 @@ impl RoutingTable {
     /// The concrete recipients of a message `from → to` if the topology allows it.
     /// A group target means every current member.
     pub(super) fn resolve(&self, from: &str, to: &str) -> Result<Recipients, RouteError> {
-        let sender = self
-            .endpoints
-            .get(from)
-            .ok_or_else(|| RouteError::UnknownEndpoint(from.into()))?;
-        let (targets, to_group): (Vec<Arc<str>>, Option<&Arc<str>>) =
-            match self.endpoints.get_key_value(to) {
-                Some((name, ep)) => (vec![name.clone()], ep.group.as_ref()),
-                None => match self.groups.get_key_value(to) {
-                    Some((g, members)) => (members.clone(), Some(g)),
-                    None => return Err(RouteError::UnknownEndpoint(to.into())),
-                },
-            };
-        let is_group_target = !self.endpoints.contains_key(to);
-        let allowed = |f: &str| {
-            (!is_group_target && self.has_edge(f, to))
-                || to_group.is_some_and(|g| self.has_edge(f, g))
+        let sender = self.endpoints.get(from).ok_or_else(|| RouteError::UnknownEndpoint(from.into()))?;
+        let (targets, to_group): (Vec<Arc<str>>, Option<&Arc<str>>) = match self.endpoints.get_key_value(to) {
+            Some((name, ep)) => (vec![name.clone()], ep.group.as_ref()),
+            None => match self.groups.get_key_value(to) {
+                Some((g, members)) => (members.clone(), Some(g)),
+                None => return Err(RouteError::UnknownEndpoint(to.into())),
+            },
         };
+        let is_group_target = !self.endpoints.contains_key(to);
+        let allowed =
+            |f: &str| (!is_group_target && self.has_edge(f, to)) || to_group.is_some_and(|g| self.has_edge(f, g));
         if !(allowed(from) || sender.group.as_deref().is_some_and(allowed)) {
-            return Err(RouteError::Denied {
-                from: from.into(),
-                to: to.into(),
-            });
+            return Err(RouteError::Denied { from: from.into(), to: to.into() });
         }
-        Ok(targets
-            .into_iter()
-            .filter_map(|t| self.endpoints.get(&t).map(|ep| (t, ep.mailbox.clone())))
-            .collect())
+        Ok(targets.into_iter().filter_map(|t| self.endpoints.get(&t).map(|ep| (t, ep.mailbox.clone()))).collect())
     }
 
     /// Every concrete endpoint `from` may send to (its out-edges and its
     /// group's, groups expanded), itself excluded.
     pub(super) fn out_targets(&self, from: &str) -> Result<Recipients, RouteError> {
-        let sender = self
-            .endpoints
-            .get(from)
-            .ok_or_else(|| RouteError::UnknownEndpoint(from.into()))?;
+        let sender = self.endpoints.get(from).ok_or_else(|| RouteError::UnknownEndpoint(from.into()))?;
         let mut seen = HashSet::new();
         let mut out = Vec::new();
         let sources = std::iter::once(from).chain(sender.group.as_deref());
@@ -206,10 +186,7 @@ mod tests {
     use super::*;
 
     fn ep(group: Option<&str>) -> Endpoint {
-        Endpoint {
-            group: group.map(Arc::from),
-            mailbox: Arc::new(Mailbox::new(8)),
-        }
+        Endpoint { group: group.map(Arc::from), mailbox: Arc::new(Mailbox::new(8)) }
     }
 
     fn table() -> RoutingTable {
@@ -235,10 +212,7 @@ mod tests {
         let t = table();
         assert_eq!(names(t.resolve("planner", "worker_3")), ["worker_3"]);
         assert_eq!(names(t.resolve("worker_1", "planner")), ["planner"]);
-        assert_eq!(
-            names(t.resolve("planner", "worker")),
-            ["worker_1", "worker_2", "worker_3"]
-        );
+        assert_eq!(names(t.resolve("planner", "worker")), ["worker_1", "worker_2", "worker_3"]);
     }
 
     #[test]
@@ -247,28 +221,16 @@ mod tests {
         assert_eq!(names(t.resolve("worker_2", "board")), ["board"]);
         assert_eq!(
             t.resolve("worker_1", "board").unwrap_err(),
-            RouteError::Denied {
-                from: "worker_1".into(),
-                to: "board".into()
-            }
+            RouteError::Denied { from: "worker_1".into(), to: "board".into() }
         );
     }
 
     #[test]
     fn missing_edge_is_denied_and_unknown_names_are_reported() {
         let t = table();
-        assert!(matches!(
-            t.resolve("board", "planner"),
-            Err(RouteError::Denied { .. })
-        ));
-        assert_eq!(
-            t.resolve("ghost", "planner").unwrap_err(),
-            RouteError::UnknownEndpoint("ghost".into())
-        );
-        assert_eq!(
-            t.resolve("planner", "ghost").unwrap_err(),
-            RouteError::UnknownEndpoint("ghost".into())
-        );
+        assert!(matches!(t.resolve("board", "planner"), Err(RouteError::Denied { .. })));
+        assert_eq!(t.resolve("ghost", "planner").unwrap_err(), RouteError::UnknownEndpoint("ghost".into()));
+        assert_eq!(t.resolve("planner", "ghost").unwrap_err(), RouteError::UnknownEndpoint("ghost".into()));
     }
 
     #[test]
@@ -284,23 +246,14 @@ mod tests {
         let mut t = table();
         t.remove_endpoint("worker_2");
         assert!(!t.has_edge("worker_2", "board"));
-        assert_eq!(
-            names(t.resolve("planner", "worker")),
-            ["worker_1", "worker_3"]
-        );
+        assert_eq!(names(t.resolve("planner", "worker")), ["worker_1", "worker_3"]);
     }
 
     #[test]
     fn broadcast_targets_expand_groups_and_exclude_the_sender() {
         let mut t = table();
         t.add_edge("worker", "worker");
-        assert_eq!(
-            names(t.out_targets("worker_1")),
-            ["planner", "worker_2", "worker_3"]
-        );
-        assert_eq!(
-            names(t.out_targets("worker_2")),
-            ["board", "planner", "worker_1", "worker_3"]
-        );
+        assert_eq!(names(t.out_targets("worker_1")), ["planner", "worker_2", "worker_3"]);
+        assert_eq!(names(t.out_targets("worker_2")), ["board", "planner", "worker_1", "worker_3"]);
     }
 }

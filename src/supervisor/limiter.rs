@@ -37,10 +37,7 @@ pub struct RestartLimiter {
 impl RestartLimiter {
     /// A limiter with no restarts recorded.
     pub fn new(intensity: Intensity) -> Self {
-        Self {
-            intensity,
-            history: VecDeque::new(),
-        }
+        Self { intensity, history: VecDeque::new() }
     }
 
     /// The settings this limiter enforces.
@@ -62,9 +59,7 @@ impl RestartLimiter {
         if n > self.intensity.max_restarts {
             return Decision::GiveUp { restarts: n };
         }
-        Decision::Restart {
-            after: self.backoff(n),
-        }
+        Decision::Restart { after: self.backoff(n) }
     }
 
     fn expire(&mut self, now: Instant) {
@@ -110,12 +105,7 @@ mod tests {
         let t0 = Instant::now();
         let mut l = limiter(3, 5000);
         for i in 0..3 {
-            assert_eq!(
-                l.on_restart(t0 + ms(i)),
-                Decision::Restart {
-                    after: Duration::ZERO
-                }
-            );
+            assert_eq!(l.on_restart(t0 + ms(i)), Decision::Restart { after: Duration::ZERO });
         }
         assert_eq!(l.on_restart(t0 + ms(10)), Decision::GiveUp { restarts: 4 });
     }
@@ -123,10 +113,7 @@ mod tests {
     #[test]
     fn zero_intensity_gives_up_on_first_restart() {
         let mut l = limiter(0, 1000);
-        assert_eq!(
-            l.on_restart(Instant::now()),
-            Decision::GiveUp { restarts: 1 }
-        );
+        assert_eq!(l.on_restart(Instant::now()), Decision::GiveUp { restarts: 1 });
     }
 
     #[test]
@@ -134,20 +121,11 @@ mod tests {
         let t0 = Instant::now();
         let mut l = limiter(2, 1000);
         assert!(matches!(l.on_restart(t0), Decision::Restart { .. }));
-        assert!(matches!(
-            l.on_restart(t0 + ms(500)),
-            Decision::Restart { .. }
-        ));
+        assert!(matches!(l.on_restart(t0 + ms(500)), Decision::Restart { .. }));
         // The first one leaves the window exactly at t0 + 1000.
-        assert!(matches!(
-            l.on_restart(t0 + ms(1000)),
-            Decision::Restart { .. }
-        ));
+        assert!(matches!(l.on_restart(t0 + ms(1000)), Decision::Restart { .. }));
         assert_eq!(l.recent(t0 + ms(1000)), 2);
-        assert!(matches!(
-            l.on_restart(t0 + ms(1400)),
-            Decision::GiveUp { .. }
-        ));
+        assert!(matches!(l.on_restart(t0 + ms(1400)), Decision::GiveUp { .. }));
     }
 
     #[test]
@@ -155,10 +133,7 @@ mod tests {
         let t0 = Instant::now();
         let mut l = limiter(1, 1000);
         for i in 0..100 {
-            assert!(matches!(
-                l.on_restart(t0 + ms(i * 1001)),
-                Decision::Restart { .. }
-            ));
+            assert!(matches!(l.on_restart(t0 + ms(i * 1001)), Decision::Restart { .. }));
         }
     }
 
@@ -191,10 +166,7 @@ mod tests {
         });
         l.on_restart(t0);
         l.on_restart(t0 + ms(1));
-        assert_eq!(
-            l.on_restart(t0 + ms(5000)),
-            Decision::Restart { after: ms(10) }
-        );
+        assert_eq!(l.on_restart(t0 + ms(5000)), Decision::Restart { after: ms(10) });
     }
 
     #[test]

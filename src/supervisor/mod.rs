@@ -29,9 +29,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
-use ractor::{
-    Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent,
-};
+use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 
 pub use limiter::{Decision, RestartLimiter};
 pub use stop::{ActorExit, exit_reason_of_failure, exit_reason_of_stop, stop_child};
@@ -123,17 +121,11 @@ pub enum SupervisorMsg {
     /// Add a child at the end of the start order and start it.
     StartChild(ChildSpec, RpcReplyPort<Result<(), SupervisorError>>),
     /// Add and start several children, in order; one result each.
-    StartChildren(
-        Vec<ChildSpec>,
-        RpcReplyPort<Vec<Result<(), SupervisorError>>>,
-    ),
+    StartChildren(Vec<ChildSpec>, RpcReplyPort<Vec<Result<(), SupervisorError>>>),
     /// Stop a child with its shutdown policy and forget it.
     TerminateChild(Arc<str>, RpcReplyPort<Result<(), SupervisorError>>),
     /// Stop several children (in the given order, concurrently) and forget them.
-    TerminateChildren(
-        Vec<Arc<str>>,
-        RpcReplyPort<Vec<Result<(), SupervisorError>>>,
-    ),
+    TerminateChildren(Vec<Arc<str>>, RpcReplyPort<Vec<Result<(), SupervisorError>>>),
     /// Stop a child and start it again (not counted against the intensity).
     RestartChild(Arc<str>, RpcReplyPort<Result<(), SupervisorError>>),
     /// The children, in start order.
@@ -196,21 +188,12 @@ impl Actor for Supervisor {
         Ok(state)
     }
 
-    async fn post_stop(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        state: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
+    async fn post_stop(&self, _myself: ActorRef<Self::Msg>, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
         state.stop_all().await;
         Ok(())
     }
 
-    async fn handle(
-        &self,
-        myself: ActorRef<Self::Msg>,
-        msg: Self::Msg,
-        state: &mut Self::State,
-    ) -> HandlerResult {
+    async fn handle(&self, myself: ActorRef<Self::Msg>, msg: Self::Msg, state: &mut Self::State) -> HandlerResult {
         match msg {
             SupervisorMsg::StartChild(spec, reply) => {
                 let r = state.add_and_start(&myself, spec).await;
@@ -253,9 +236,7 @@ impl Actor for Supervisor {
         state: &mut Self::State,
     ) -> HandlerResult {
         let (cell, reason) = match event {
-            SupervisionEvent::ActorTerminated(cell, _, reason) => {
-                (cell, exit_reason_of_stop(reason.as_deref()))
-            }
+            SupervisionEvent::ActorTerminated(cell, _, reason) => (cell, exit_reason_of_stop(reason.as_deref())),
             SupervisionEvent::ActorFailed(cell, err) => (cell, exit_reason_of_failure(&err)),
             _ => return Ok(()),
         };
@@ -275,21 +256,13 @@ impl SupervisorState {
         if self.by_id.contains_key(&spec.id) {
             return Err(SupervisorError::AlreadyExists(spec.id.to_string()));
         }
-        let cell = (spec.start)(myself.get_cell())
-            .await
-            .map_err(|e| SupervisorError::StartFailed(spec.id.to_string(), e))?;
+        let cell =
+            (spec.start)(myself.get_cell()).await.map_err(|e| SupervisorError::StartFailed(spec.id.to_string(), e))?;
         let key = self.next_key;
         self.next_key += 1;
         self.by_id.insert(spec.id.clone(), key);
         self.by_actor.insert(cell.get_id(), key);
-        self.children.insert(
-            key,
-            Child {
-                spec,
-                cell: Some(cell),
-                restarts: 0,
-            },
-        );
+        self.children.insert(key, Child { spec, cell: Some(cell), restarts: 0 });
         Ok(())
     }
 
@@ -314,19 +287,9 @@ impl SupervisorState {
         out
     }
 
-    async fn restart_child(
-        &mut self,
-        myself: &ActorRef<SupervisorMsg>,
-        id: &str,
-    ) -> Result<(), SupervisorError> {
-        let key = *self
-            .by_id
-            .get(id)
-            .ok_or_else(|| SupervisorError::NotFound(id.to_string()))?;
-        let child = self
-            .children
-            .get_mut(&key)
-            .expect("by_id and children agree");
+    async fn restart_child(&mut self, myself: &ActorRef<SupervisorMsg>, id: &str) -> Result<(), SupervisorError> {
+        let key = *self.by_id.get(id).ok_or_else(|| SupervisorError::NotFound(id.to_string()))?;
+        let child = self.children.get_mut(&key).expect("by_id and children agree");
         if let Some(cell) = child.cell.take() {
             self.by_actor.remove(&cell.get_id());
             stop_child(cell, child.spec.shutdown).await;
@@ -338,20 +301,11 @@ impl SupervisorState {
     fn which_children(&self) -> Vec<ChildInfo> {
         self.children
             .values()
-            .map(|c| ChildInfo {
-                id: c.spec.id.clone(),
-                running: c.cell.is_some(),
-                restarts: c.restarts,
-            })
+            .map(|c| ChildInfo { id: c.spec.id.clone(), running: c.cell.is_some(), restarts: c.restarts })
             .collect()
     }
 
-    async fn on_child_exit(
-        &mut self,
-        myself: &ActorRef<SupervisorMsg>,
-        key: u64,
-        reason: ExitReason,
-    ) -> HandlerResult {
+    async fn on_child_exit(&mut self, myself: &ActorRef<SupervisorMsg>, key: u64, reason: ExitReason) -> HandlerResult {
         let Some(child) = self.children.get_mut(&key) else {
             return Ok(());
         };
@@ -392,8 +346,7 @@ impl SupervisorState {
                 self.forget(k);
             }
         }
-        self.pending
-            .extend(group.into_iter().filter(|k| self.children.contains_key(k)));
+        self.pending.extend(group.into_iter().filter(|k| self.children.contains_key(k)));
         self.generation += 1;
         if after.is_zero() {
             self.restart_pending(myself).await
@@ -414,8 +367,7 @@ impl SupervisorState {
             };
             self.pending.insert(key);
             let id = self.children[&key].spec.id.clone();
-            self.hooks
-                .child_exited(&id, &ExitReason::Failed(e.to_string()), true);
+            self.hooks.child_exited(&id, &ExitReason::Failed(e.to_string()), true);
             match self.limiter.on_restart(Instant::now()) {
                 Decision::Restart { after } if after.is_zero() => {}
                 Decision::Restart { after } => {
@@ -426,9 +378,7 @@ impl SupervisorState {
                 }
                 Decision::GiveUp { restarts } => {
                     return Err(self
-                        .give_up(format!(
-                            "reached max restart intensity: {restarts} restarts, last: {e}"
-                        ))
+                        .give_up(format!("reached max restart intensity: {restarts} restarts, last: {e}"))
                         .await);
                 }
             }
@@ -436,11 +386,7 @@ impl SupervisorState {
         Ok(())
     }
 
-    async fn start_one(
-        &mut self,
-        myself: &ActorRef<SupervisorMsg>,
-        key: u64,
-    ) -> Result<(), SupervisorError> {
+    async fn start_one(&mut self, myself: &ActorRef<SupervisorMsg>, key: u64) -> Result<(), SupervisorError> {
         let child = self.children.get_mut(&key).expect("pending child exists");
         let cell = (child.spec.start)(myself.get_cell())
             .await

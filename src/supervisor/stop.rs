@@ -55,14 +55,8 @@ const KILL_WAIT: Duration = Duration::from_secs(5);
 pub async fn stop_child(cell: ActorCell, shutdown: Shutdown) {
     let graceful = match shutdown {
         Shutdown::BrutalKill => false,
-        Shutdown::Infinity => cell
-            .stop_and_wait(Some("shutdown".into()), None)
-            .await
-            .is_ok(),
-        Shutdown::Timeout(timeout) => cell
-            .stop_and_wait(Some("shutdown".into()), Some(timeout))
-            .await
-            .is_ok(),
+        Shutdown::Infinity => cell.stop_and_wait(Some("shutdown".into()), None).await.is_ok(),
+        Shutdown::Timeout(timeout) => cell.stop_and_wait(Some("shutdown".into()), Some(timeout)).await.is_ok(),
     };
     if !graceful && cell.kill_and_wait(Some(KILL_WAIT)).await.is_err() {
         let status = cell.get_status();

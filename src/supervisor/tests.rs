@@ -30,20 +30,12 @@ impl Actor for TestChild {
     type State = TestArgs;
     type Arguments = TestArgs;
 
-    async fn pre_start(
-        &self,
-        _: ActorRef<Cmd>,
-        a: TestArgs,
-    ) -> Result<TestArgs, ActorProcessingErr> {
+    async fn pre_start(&self, _: ActorRef<Cmd>, a: TestArgs) -> Result<TestArgs, ActorProcessingErr> {
         a.log.lock().unwrap().push(format!("start:{}", a.id));
         Ok(a)
     }
 
-    async fn post_stop(
-        &self,
-        _: ActorRef<Cmd>,
-        s: &mut TestArgs,
-    ) -> Result<(), ActorProcessingErr> {
+    async fn post_stop(&self, _: ActorRef<Cmd>, s: &mut TestArgs) -> Result<(), ActorProcessingErr> {
         if !s.stop_delay.is_zero() {
             tokio::time::sleep(s.stop_delay).await;
         }
@@ -51,12 +43,7 @@ impl Actor for TestChild {
         Ok(())
     }
 
-    async fn handle(
-        &self,
-        me: ActorRef<Cmd>,
-        msg: Cmd,
-        _: &mut TestArgs,
-    ) -> Result<(), ActorProcessingErr> {
+    async fn handle(&self, me: ActorRef<Cmd>, msg: Cmd, _: &mut TestArgs) -> Result<(), ActorProcessingErr> {
         match msg {
             Cmd::Panic => panic!("boom"),
             Cmd::Sleep(d) => tokio::time::sleep(d).await,
@@ -74,36 +61,20 @@ struct Recorder {
 
 impl SupervisorHooks for Recorder {
     fn child_exited(&self, id: &str, reason: &ExitReason, restarting: bool) {
-        self.events
-            .lock()
-            .unwrap()
-            .push(format!("exit:{id}:{reason}:{restarting}"));
+        self.events.lock().unwrap().push(format!("exit:{id}:{reason}:{restarting}"));
     }
     fn child_restarted(&self, id: &str, n: u32) {
-        self.events
-            .lock()
-            .unwrap()
-            .push(format!("restarted:{id}:{n}"));
+        self.events.lock().unwrap().push(format!("restarted:{id}:{n}"));
     }
     fn gave_up(&self, reason: &str) {
-        self.events
-            .lock()
-            .unwrap()
-            .push(format!("gave_up:{reason}"));
+        self.events.lock().unwrap().push(format!("gave_up:{reason}"));
     }
 }
 
 /// Children started so far, by id, so the test can address the live incarnation.
 type Cells = Arc<Mutex<Vec<(String, ActorCell)>>>;
 
-fn spec(
-    id: &str,
-    restart: Restart,
-    log: &Log,
-    cells: &Cells,
-    stop_delay: Duration,
-    shutdown: Shutdown,
-) -> ChildSpec {
+fn spec(id: &str, restart: Restart, log: &Log, cells: &Cells, stop_delay: Duration, shutdown: Shutdown) -> ChildSpec {
     let (id_owned, log, cells) = (id.to_string(), log.clone(), cells.clone());
     ChildSpec {
         id: id.into(),
@@ -112,14 +83,8 @@ fn spec(
         start: Arc::new(move |sup| {
             let (id, log, cells) = (id_owned.clone(), log.clone(), cells.clone());
             Box::pin(async move {
-                let args = TestArgs {
-                    id: id.clone(),
-                    log,
-                    stop_delay,
-                };
-                let (r, _) = Actor::spawn_linked(None, TestChild, args, sup)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let args = TestArgs { id: id.clone(), log, stop_delay };
+                let (r, _) = Actor::spawn_linked(None, TestChild, args, sup).await.map_err(|e| e.to_string())?;
                 cells.lock().unwrap().push((id, r.get_cell()));
                 Ok(r.get_cell())
             })
@@ -141,11 +106,7 @@ impl Actor for Parent {
     type Msg = ();
     type State = tokio::sync::mpsc::UnboundedSender<ExitReason>;
     type Arguments = tokio::sync::mpsc::UnboundedSender<ExitReason>;
-    async fn pre_start(
-        &self,
-        _: ActorRef<()>,
-        tx: Self::Arguments,
-    ) -> Result<Self::State, ActorProcessingErr> {
+    async fn pre_start(&self, _: ActorRef<()>, tx: Self::Arguments) -> Result<Self::State, ActorProcessingErr> {
         Ok(tx)
     }
     async fn handle_supervisor_evt(
@@ -170,37 +131,16 @@ async fn harness(strategy: Strategy, intensity: Intensity, kids: &[(&str, Restar
     let hooks = Arc::new(Recorder::default());
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let (parent, _) = Actor::spawn(None, Parent, tx).await.unwrap();
-    let children = kids
-        .iter()
-        .map(|(id, r)| spec(id, *r, &log, &cells, Duration::ZERO, Shutdown::default()))
-        .collect();
-    let args = SupervisorArgs {
-        strategy,
-        intensity,
-        children,
-        hooks: hooks.clone(),
-    };
-    let (sup, _) = Actor::spawn_linked(None, Supervisor, args, parent.get_cell())
-        .await
-        .unwrap();
-    Harness {
-        sup,
-        log,
-        cells,
-        hooks,
-        parent_events: rx,
-    }
+    let children = kids.iter().map(|(id, r)| spec(id, *r, &log, &cells, Duration::ZERO, Shutdown::default())).collect();
+    let args = SupervisorArgs { strategy, intensity, children, hooks: hooks.clone() };
+    let (sup, _) = Actor::spawn_linked(None, Supervisor, args, parent.get_cell()).await.unwrap();
+    Harness { sup, log, cells, hooks, parent_events: rx }
 }
 
 impl Harness {
     fn current(&self, id: &str) -> ActorCell {
         let cells = self.cells.lock().unwrap();
-        cells
-            .iter()
-            .rev()
-            .find(|(i, _)| i == id)
-            .map(|(_, c)| c.clone())
-            .unwrap()
+        cells.iter().rev().find(|(i, _)| i == id).map(|(_, c)| c.clone()).unwrap()
     }
     fn take_log(&self) -> Vec<String> {
         std::mem::take(&mut *self.log.lock().unwrap())
@@ -223,10 +163,7 @@ impl Harness {
                 Err(_) => return,
                 _ => {}
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "children did not settle"
-            );
+            assert!(tokio::time::Instant::now() < deadline, "children did not settle");
             tokio::task::yield_now().await;
         }
     }
@@ -240,11 +177,7 @@ impl Harness {
 }
 
 fn lots() -> Intensity {
-    Intensity {
-        max_restarts: 100,
-        window: Duration::from_secs(10),
-        ..Intensity::default()
-    }
+    Intensity { max_restarts: 100, window: Duration::from_secs(10), ..Intensity::default() }
 }
 
 /// What happens to a, b, c when b exits: (strategy, b's restart type, exit,
@@ -255,90 +188,31 @@ async fn strategy_restart_type_exit_table() {
     use Restart::*;
     use Strategy::*;
     let abnormal = || Failed("bad".into());
-    type Case = (
-        Strategy,
-        Restart,
-        ExitReason,
-        &'static [&'static str],
-        &'static [&'static str],
-    );
+    type Case = (Strategy, Restart, ExitReason, &'static [&'static str], &'static [&'static str]);
     let cases: Vec<Case> = vec![
         // one_for_one: only b.
         (OneForOne, Permanent, Normal, &["start:b"], &["a", "b", "c"]),
-        (
-            OneForOne,
-            Permanent,
-            abnormal(),
-            &["start:b"],
-            &["a", "b", "c"],
-        ),
+        (OneForOne, Permanent, abnormal(), &["start:b"], &["a", "b", "c"]),
         (OneForOne, Transient, Normal, &[], &["a", "c"]),
-        (
-            OneForOne,
-            Transient,
-            abnormal(),
-            &["start:b"],
-            &["a", "b", "c"],
-        ),
+        (OneForOne, Transient, abnormal(), &["start:b"], &["a", "b", "c"]),
         (OneForOne, Temporary, abnormal(), &[], &["a", "c"]),
         (OneForOne, Temporary, Normal, &[], &["a", "c"]),
         // one_for_all: stop c, a (reverse), start a, b, c.
-        (
-            OneForAll,
-            Permanent,
-            Normal,
-            &["stop:c", "stop:a", "start:a", "start:b", "start:c"],
-            &["a", "b", "c"],
-        ),
-        (
-            OneForAll,
-            Permanent,
-            abnormal(),
-            &["stop:c", "stop:a", "start:a", "start:b", "start:c"],
-            &["a", "b", "c"],
-        ),
+        (OneForAll, Permanent, Normal, &["stop:c", "stop:a", "start:a", "start:b", "start:c"], &["a", "b", "c"]),
+        (OneForAll, Permanent, abnormal(), &["stop:c", "stop:a", "start:a", "start:b", "start:c"], &["a", "b", "c"]),
         (OneForAll, Transient, Normal, &[], &["a", "c"]),
-        (
-            OneForAll,
-            Transient,
-            abnormal(),
-            &["stop:c", "stop:a", "start:a", "start:b", "start:c"],
-            &["a", "b", "c"],
-        ),
+        (OneForAll, Transient, abnormal(), &["stop:c", "stop:a", "start:a", "start:b", "start:c"], &["a", "b", "c"]),
         (OneForAll, Temporary, abnormal(), &[], &["a", "c"]),
         // rest_for_one: stop c, start b, c.
-        (
-            RestForOne,
-            Permanent,
-            Normal,
-            &["stop:c", "start:b", "start:c"],
-            &["a", "b", "c"],
-        ),
-        (
-            RestForOne,
-            Permanent,
-            abnormal(),
-            &["stop:c", "start:b", "start:c"],
-            &["a", "b", "c"],
-        ),
+        (RestForOne, Permanent, Normal, &["stop:c", "start:b", "start:c"], &["a", "b", "c"]),
+        (RestForOne, Permanent, abnormal(), &["stop:c", "start:b", "start:c"], &["a", "b", "c"]),
         (RestForOne, Transient, Normal, &[], &["a", "c"]),
-        (
-            RestForOne,
-            Transient,
-            abnormal(),
-            &["stop:c", "start:b", "start:c"],
-            &["a", "b", "c"],
-        ),
+        (RestForOne, Transient, abnormal(), &["stop:c", "start:b", "start:c"], &["a", "b", "c"]),
         (RestForOne, Temporary, abnormal(), &[], &["a", "c"]),
     ];
     for (strategy, restart, exit, want_log, want_children) in cases {
         let what = format!("{strategy:?} {restart:?} {exit}");
-        let h = harness(
-            strategy,
-            lots(),
-            &[("a", Permanent), ("b", restart), ("c", Permanent)],
-        )
-        .await;
+        let h = harness(strategy, lots(), &[("a", Permanent), ("b", restart), ("c", Permanent)]).await;
         assert_eq!(h.take_log(), ["start:a", "start:b", "start:c"], "{what}");
         // "b" exits on its own: its own post_stop runs only for normal exits.
         let normal = exit == Normal;
@@ -370,11 +244,7 @@ async fn temporary_sibling_is_removed_not_restarted_by_one_for_all() {
     let h = harness(
         Strategy::OneForAll,
         lots(),
-        &[
-            ("a", Restart::Permanent),
-            ("t", Restart::Temporary),
-            ("c", Restart::Permanent),
-        ],
+        &[("a", Restart::Permanent), ("t", Restart::Temporary), ("c", Restart::Permanent)],
     )
     .await;
     h.take_log();
@@ -386,19 +256,11 @@ async fn temporary_sibling_is_removed_not_restarted_by_one_for_all() {
 
 #[tokio::test]
 async fn exceeding_intensity_stops_children_in_reverse_and_escalates() {
-    let intensity = Intensity {
-        max_restarts: 2,
-        window: Duration::from_secs(60),
-        ..Intensity::default()
-    };
+    let intensity = Intensity { max_restarts: 2, window: Duration::from_secs(60), ..Intensity::default() };
     let mut h = harness(
         Strategy::OneForOne,
         intensity,
-        &[
-            ("a", Restart::Permanent),
-            ("b", Restart::Permanent),
-            ("c", Restart::Permanent),
-        ],
+        &[("a", Restart::Permanent), ("b", Restart::Permanent), ("c", Restart::Permanent)],
     )
     .await;
     h.take_log();
@@ -408,24 +270,10 @@ async fn exceeding_intensity_stops_children_in_reverse_and_escalates() {
     assert_eq!(h.take_log(), ["start:b", "start:b"]);
     // The third restart within the window exceeds max_restarts = 2.
     h.current("b").send_message(Cmd::Panic).unwrap();
-    let reason = tokio::time::timeout(Duration::from_secs(5), h.parent_events.recv())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        matches!(reason, ExitReason::GaveUp(ref m) if m.contains("3 restarts")),
-        "{reason:?}"
-    );
+    let reason = tokio::time::timeout(Duration::from_secs(5), h.parent_events.recv()).await.unwrap().unwrap();
+    assert!(matches!(reason, ExitReason::GaveUp(ref m) if m.contains("3 restarts")), "{reason:?}");
     assert_eq!(h.take_log(), ["stop:c", "stop:a"]);
-    assert!(
-        h.hooks
-            .events
-            .lock()
-            .unwrap()
-            .last()
-            .unwrap()
-            .starts_with("gave_up:")
-    );
+    assert!(h.hooks.events.lock().unwrap().last().unwrap().starts_with("gave_up:"));
 }
 
 #[tokio::test]
@@ -448,11 +296,7 @@ async fn stopping_supervisor_stops_children_in_reverse_start_order() {
     let h = harness(
         Strategy::OneForOne,
         lots(),
-        &[
-            ("a", Restart::Permanent),
-            ("b", Restart::Permanent),
-            ("c", Restart::Permanent),
-        ],
+        &[("a", Restart::Permanent), ("b", Restart::Permanent), ("c", Restart::Permanent)],
     )
     .await;
     h.take_log();
@@ -471,60 +315,34 @@ async fn child_exceeding_shutdown_timeout_is_killed() {
         Duration::ZERO,
         Shutdown::Timeout(Duration::from_millis(50)),
     );
-    ractor::call!(h.sup, SupervisorMsg::StartChild, slow)
-        .unwrap()
-        .unwrap();
+    ractor::call!(h.sup, SupervisorMsg::StartChild, slow).unwrap().unwrap();
     // Busy in a handler: the stop request waits behind it, so only the kill ends it.
-    h.current("slow")
-        .send_message(Cmd::Sleep(Duration::from_secs(30)))
-        .unwrap();
+    h.current("slow").send_message(Cmd::Sleep(Duration::from_secs(30))).unwrap();
     let started = std::time::Instant::now();
-    ractor::call!(h.sup, SupervisorMsg::TerminateChild, "slow".into())
-        .unwrap()
-        .unwrap();
+    ractor::call!(h.sup, SupervisorMsg::TerminateChild, "slow".into()).unwrap().unwrap();
     assert!(started.elapsed() < Duration::from_secs(5));
     // Killed: its post_stop never ran.
     assert_eq!(h.take_log(), ["start:slow"]);
     assert!(h.children().await.is_empty());
-    assert!(
-        h.hooks.events.lock().unwrap().is_empty(),
-        "a terminated child is not an exit to react to"
-    );
+    assert!(h.hooks.events.lock().unwrap().is_empty(), "a terminated child is not an exit to react to");
 }
 
 #[tokio::test]
 async fn dynamic_children_start_terminate_and_duplicate_ids() {
     let h = harness(Strategy::OneForOne, lots(), &[("a", Restart::Permanent)]).await;
-    let dup = spec(
-        "a",
-        Restart::Permanent,
-        &h.log,
-        &h.cells,
-        Duration::ZERO,
-        Shutdown::default(),
-    );
-    let err = ractor::call!(h.sup, SupervisorMsg::StartChild, dup)
-        .unwrap()
-        .unwrap_err();
+    let dup = spec("a", Restart::Permanent, &h.log, &h.cells, Duration::ZERO, Shutdown::default());
+    let err = ractor::call!(h.sup, SupervisorMsg::StartChild, dup).unwrap().unwrap_err();
     assert_eq!(err, SupervisorError::AlreadyExists("a".into()));
-    let err = ractor::call!(h.sup, SupervisorMsg::TerminateChild, "zz".into())
-        .unwrap()
-        .unwrap_err();
+    let err = ractor::call!(h.sup, SupervisorMsg::TerminateChild, "zz".into()).unwrap().unwrap_err();
     assert_eq!(err, SupervisorError::NotFound("zz".into()));
-    ractor::call!(h.sup, SupervisorMsg::RestartChild, "a".into())
-        .unwrap()
-        .unwrap();
+    ractor::call!(h.sup, SupervisorMsg::RestartChild, "a".into()).unwrap().unwrap();
     assert_eq!(h.take_log(), ["start:a", "stop:a", "start:a"]);
     assert_eq!(h.children().await, [("a".to_string(), 1)]);
 }
 
 #[tokio::test]
 async fn child_that_fails_to_start_counts_against_intensity() {
-    let intensity = Intensity {
-        max_restarts: 3,
-        window: Duration::from_secs(60),
-        ..Intensity::default()
-    };
+    let intensity = Intensity { max_restarts: 3, window: Duration::from_secs(60), ..Intensity::default() };
     let mut h = harness(Strategy::OneForOne, intensity, &[]).await;
     let attempts = Arc::new(Mutex::new(0));
     let a2 = attempts.clone();
@@ -546,31 +364,16 @@ async fn child_that_fails_to_start_counts_against_intensity() {
                 if n > 1 {
                     return Err(format!("attempt {n} failed"));
                 }
-                let args = TestArgs {
-                    id: "flaky".into(),
-                    log,
-                    stop_delay: Duration::ZERO,
-                };
-                let (r, _) = Actor::spawn_linked(None, TestChild, args, sup)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let args = TestArgs { id: "flaky".into(), log, stop_delay: Duration::ZERO };
+                let (r, _) = Actor::spawn_linked(None, TestChild, args, sup).await.map_err(|e| e.to_string())?;
                 cells.lock().unwrap().push(("flaky".into(), r.get_cell()));
                 Ok(r.get_cell())
             })
         }),
     };
-    ractor::call!(h.sup, SupervisorMsg::StartChild, flaky)
-        .unwrap()
-        .unwrap();
+    ractor::call!(h.sup, SupervisorMsg::StartChild, flaky).unwrap().unwrap();
     h.current("flaky").send_message(Cmd::Panic).unwrap();
-    let reason = tokio::time::timeout(Duration::from_secs(5), h.parent_events.recv())
-        .await
-        .unwrap()
-        .unwrap();
+    let reason = tokio::time::timeout(Duration::from_secs(5), h.parent_events.recv()).await.unwrap().unwrap();
     assert!(matches!(reason, ExitReason::GaveUp(_)), "{reason:?}");
-    assert_eq!(
-        *attempts.lock().unwrap(),
-        4,
-        "1 start + 3 failed restarts, then give up"
-    );
+    assert_eq!(*attempts.lock().unwrap(), 4, "1 start + 3 failed restarts, then give up");
 }

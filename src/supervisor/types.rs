@@ -117,12 +117,7 @@ pub struct Intensity {
 
 impl Default for Intensity {
     fn default() -> Self {
-        Self {
-            max_restarts: 3,
-            window: Duration::from_secs(5),
-            backoff: Duration::ZERO,
-            backoff_max: Duration::ZERO,
-        }
+        Self { max_restarts: 3, window: Duration::from_secs(5), backoff: Duration::ZERO, backoff_max: Duration::ZERO }
     }
 }
 

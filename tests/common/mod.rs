@@ -16,27 +16,17 @@ pub const DEADLINE: Duration = Duration::from_secs(10);
 /// A runtime with a large event ring and lag bound, so tests can account
 /// for every event.
 pub async fn hive() -> Hive {
-    let opts = HiveOptions {
-        bus: BusOptions {
-            ring_capacity: 200_000,
-            max_lag: 200_000,
-        },
-        ..HiveOptions::default()
-    };
+    let opts = HiveOptions { bus: BusOptions { ring_capacity: 200_000, max_lag: 200_000 }, ..HiveOptions::default() };
     Hive::start(opts).await.expect("runtime starts")
 }
 
 /// Parses a swarm file or panics with its errors.
 pub fn spec(hive: &Hive, toml: &str) -> SwarmSpec {
-    config::parse_toml(toml, &hive.validate_options())
-        .unwrap_or_else(|e| panic!("invalid test spec:\n{e}"))
+    config::parse_toml(toml, &hive.validate_options()).unwrap_or_else(|e| panic!("invalid test spec:\n{e}"))
 }
 
 /// Receives events until `pred` matches one; returns everything received.
-pub async fn until(
-    rx: &mut broadcast::Receiver<Arc<Event>>,
-    pred: impl Fn(&Event) -> bool,
-) -> Vec<Arc<Event>> {
+pub async fn until(rx: &mut broadcast::Receiver<Arc<Event>>, pred: impl Fn(&Event) -> bool) -> Vec<Arc<Event>> {
     let mut seen = Vec::new();
     let r = tokio::time::timeout(DEADLINE, async {
         loop {
@@ -50,10 +40,7 @@ pub async fn until(
     })
     .await;
     if r.is_err() {
-        let types: Vec<_> = seen
-            .iter()
-            .map(|e| format!("{}:{:?}", e.event_type(), e.agent))
-            .collect();
+        let types: Vec<_> = seen.iter().map(|e| format!("{}:{:?}", e.event_type(), e.agent)).collect();
         panic!("no matching event within {DEADLINE:?}; saw {types:?}");
     }
     seen
@@ -70,10 +57,7 @@ where
         if let Some(v) = check().await {
             return v;
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for: {what}"
-        );
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for: {what}");
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }

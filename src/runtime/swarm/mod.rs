@@ -17,9 +17,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent
 use serde::Serialize;
 use serde_json::Value;
 
-pub use status::{
-    AgentStatus, GroupStatus, ObjectStatus, SupervisionView, SwarmState, SwarmStatus,
-};
+pub use status::{AgentStatus, GroupStatus, ObjectStatus, SupervisionView, SwarmState, SwarmStatus};
 
 use super::error::HiveError;
 use super::router::{EndpointSender, RoutedMessage, RouterCell, RouterMsg};
@@ -38,13 +36,13 @@ use tree::{Slots, SwarmShared};
 pub struct SwarmLimits {
     /// Items an agent's or object's mailbox holds.
     pub mailbox_capacity: usize,
+    /// Longest line a stdio child may write (longer ones are discarded and reported).
+    pub max_line_bytes: usize,
 }
 
 impl Default for SwarmLimits {
     fn default() -> Self {
-        Self {
-            mailbox_capacity: 10_000,
-        }
+        Self { mailbox_capacity: 10_000, max_line_bytes: crate::runtime::process::DEFAULT_MAX_LINE_BYTES }
     }
 }
 
@@ -96,54 +94,23 @@ type Reply<T> = RpcReplyPort<Result<T, HiveError>>;
 pub(super) enum SwarmMsg {
     Status(RpcReplyPort<SwarmStatus>),
     Spec(RpcReplyPort<SwarmSpec>),
-    AddAgent {
-        spec: AgentSpec,
-        connections: Vec<String>,
-        incoming: Vec<String>,
-        reply: Reply<Vec<String>>,
-    },
+    AddAgent { spec: AgentSpec, connections: Vec<String>, incoming: Vec<String>, reply: Reply<Vec<String>> },
     RemoveAgent(String, Reply<Vec<String>>),
     RestartAgent(String, Reply<()>),
     AgentStatus(String, Reply<AgentStatus>),
     History(String, usize, Reply<Vec<HistoryEntry>>),
-    AddObject {
-        spec: ObjectSpec,
-        connections: Vec<String>,
-        incoming: Vec<String>,
-        reply: Reply<()>,
-    },
+    AddObject { spec: ObjectSpec, connections: Vec<String>, incoming: Vec<String>, reply: Reply<()> },
     RemoveObject(String, Reply<()>),
     ObjectState(String, Reply<Value>),
     ConfigureObject(String, Value, Reply<()>),
-    UpdateEdges {
-        add: Vec<Edge>,
-        remove: Vec<Edge>,
-        reply: Reply<EdgeChange>,
-    },
-    Scale {
-        group: String,
-        count: u64,
-        reply: Reply<ScaleResult>,
-    },
-    SendTask {
-        agent: String,
-        content: String,
-        from: String,
-        reply: Reply<Arc<str>>,
-    },
-    CancelTask {
-        agent: String,
-        task_id: String,
-        reply: Reply<()>,
-    },
-    SendMessage {
-        from: String,
-        to: String,
-        content: String,
-        reply: Reply<usize>,
-    },
+    UpdateEdges { add: Vec<Edge>, remove: Vec<Edge>, reply: Reply<EdgeChange> },
+    Scale { group: String, count: u64, reply: Reply<ScaleResult> },
+    SendTask { agent: String, content: String, from: String, reply: Reply<Arc<str>> },
+    CancelTask { agent: String, task_id: String, reply: Reply<()> },
+    SendMessage { from: String, to: String, content: String, reply: Reply<usize> },
     Messages(usize, Reply<Vec<RoutedMessage>>),
     Sender(String, Reply<EndpointSender>),
+    Pause(bool, Reply<usize>),
 }
 
 /// The swarm actor.
@@ -164,16 +131,13 @@ impl Actor for Swarm {
     type State = SwarmRun;
     type Arguments = SwarmArgs;
 
-    async fn pre_start(
-        &self,
-        myself: ActorRef<SwarmMsg>,
-        a: SwarmArgs,
-    ) -> Result<SwarmRun, ActorProcessingErr> {
+    async fn pre_start(&self, myself: ActorRef<SwarmMsg>, a: SwarmArgs) -> Result<SwarmRun, ActorProcessingErr> {
         let name: Arc<str> = a.spec.name.as_str().into();
         let ctx = SwarmCtx {
             swarm: name,
             bus: a.bus,
             router: Arc::new(RouterCell::default()),
+            max_line_bytes: a.limits.max_line_bytes,
         };
         let shared = Arc::new(SwarmShared {
             ctx,
@@ -184,55 +148,30 @@ impl Actor for Swarm {
         });
         let mut run = SwarmRun {
             shared,
-            spec: SwarmSpec {
-                agents: Vec::new(),
-                objects: Vec::new(),
-                topology: Vec::new(),
-                ..a.spec.clone()
-            },
+            spec: SwarmSpec { agents: Vec::new(), objects: Vec::new(), topology: Vec::new(), ..a.spec.clone() },
             kinds: a.kinds,
             limits: a.limits,
             top: None,
             started_at_ms: now_ms(),
         };
         run.load(&a.spec)?;
-        let top =
-            tree::start_tree(myself.get_cell(), run.shared.clone(), run.spec.supervision).await?;
+        let top = tree::start_tree(myself.get_cell(), run.shared.clone(), run.spec.supervision).await?;
         run.top = Some(top);
-        let (agents, objects) = (
-            run.shared.agent_slots().len(),
-            run.shared.object_slots().len(),
-        );
-        run.shared
-            .ctx
-            .emit_swarm(EventKind::SwarmStarted { agents, objects });
+        let (agents, objects) = (run.shared.agent_slots().len(), run.shared.object_slots().len());
+        run.shared.ctx.emit_swarm(EventKind::SwarmStarted { agents, objects });
         Ok(run)
     }
 
-    async fn post_stop(
-        &self,
-        _: ActorRef<SwarmMsg>,
-        run: &mut SwarmRun,
-    ) -> Result<(), ActorProcessingErr> {
+    async fn post_stop(&self, _: ActorRef<SwarmMsg>, run: &mut SwarmRun) -> Result<(), ActorProcessingErr> {
         if let Some(top) = run.top.take() {
             stop_child(top.get_cell(), crate::supervisor::Shutdown::Infinity).await;
-            run.fail_queued_tasks(
-                "swarm_stopped",
-                "the swarm stopped before running this task",
-            );
-            run.shared.ctx.emit_swarm(EventKind::SwarmStopped {
-                reason: "stopped".into(),
-            });
+            run.fail_queued_tasks("swarm_stopped", "the swarm stopped before running this task");
+            run.shared.ctx.emit_swarm(EventKind::SwarmStopped { reason: "requested".into() });
         }
         Ok(())
     }
 
-    async fn handle(
-        &self,
-        _: ActorRef<SwarmMsg>,
-        msg: SwarmMsg,
-        run: &mut SwarmRun,
-    ) -> Result<(), ActorProcessingErr> {
+    async fn handle(&self, _: ActorRef<SwarmMsg>, msg: SwarmMsg, run: &mut SwarmRun) -> Result<(), ActorProcessingErr> {
         match msg {
             SwarmMsg::Status(r) => {
                 let _ = r.send(run.status());
@@ -240,12 +179,7 @@ impl Actor for Swarm {
             SwarmMsg::Spec(r) => {
                 let _ = r.send(run.effective_spec());
             }
-            SwarmMsg::AddAgent {
-                spec,
-                connections,
-                incoming,
-                reply,
-            } => {
+            SwarmMsg::AddAgent { spec, connections, incoming, reply } => {
                 let _ = reply.send(run.add_agent(spec, connections, incoming).await);
             }
             SwarmMsg::RemoveAgent(name, r) => {
@@ -255,27 +189,14 @@ impl Actor for Swarm {
                 let _ = r.send(run.restart_agent(&name).await);
             }
             SwarmMsg::AgentStatus(name, r) => {
-                let _ = r.send(
-                    run.shared
-                        .agent(&name)
-                        .map(|s| AgentStatus::of(&s))
-                        .ok_or_else(|| HiveError::agent(&name)),
-                );
+                let _ =
+                    r.send(run.shared.agent(&name).map(|s| AgentStatus::of(&s)).ok_or_else(|| HiveError::agent(&name)));
             }
             SwarmMsg::History(name, limit, r) => {
-                let _ = r.send(
-                    run.shared
-                        .agent(&name)
-                        .map(|s| s.history(limit))
-                        .ok_or_else(|| HiveError::agent(&name)),
-                );
+                let _ =
+                    r.send(run.shared.agent(&name).map(|s| s.history(limit)).ok_or_else(|| HiveError::agent(&name)));
             }
-            SwarmMsg::AddObject {
-                spec,
-                connections,
-                incoming,
-                reply,
-            } => {
+            SwarmMsg::AddObject { spec, connections, incoming, reply } => {
                 let _ = reply.send(run.add_object(spec, connections, incoming).await);
             }
             SwarmMsg::RemoveObject(name, r) => {
@@ -290,60 +211,36 @@ impl Actor for Swarm {
             SwarmMsg::UpdateEdges { add, remove, reply } => {
                 let _ = reply.send(run.update_edges(add, remove));
             }
-            SwarmMsg::Scale {
-                group,
-                count,
-                reply,
-            } => {
+            SwarmMsg::Scale { group, count, reply } => {
                 let _ = reply.send(run.scale(&group, count).await);
             }
-            SwarmMsg::SendTask {
-                agent,
-                content,
-                from,
-                reply,
-            } => {
+            SwarmMsg::SendTask { agent, content, from, reply } => {
                 let _ = reply.send(run.send_task(&agent, content, &from));
             }
-            SwarmMsg::CancelTask {
-                agent,
-                task_id,
-                reply,
-            } => {
+            SwarmMsg::CancelTask { agent, task_id, reply } => {
                 let _ = reply.send(run.cancel_task(&agent, &task_id).await);
             }
-            SwarmMsg::SendMessage {
-                from,
-                to,
-                content,
-                reply,
-            } => {
+            SwarmMsg::SendMessage { from, to, content, reply } => {
                 run.send_message(from, to, content, reply);
+            }
+            SwarmMsg::Pause(pause, reply) => {
+                let _ = reply.send(run.pause(pause).await);
             }
             SwarmMsg::Sender(from, reply) => {
                 let r = if run.shared.ctx.router.table().endpoint(&from).is_some() {
-                    Ok(EndpointSender {
-                        cell: run.shared.ctx.router.clone(),
-                        from: from.as_str().into(),
-                    })
+                    Ok(EndpointSender { cell: run.shared.ctx.router.clone(), from: from.as_str().into() })
                 } else {
-                    Err(HiveError::NotFound {
-                        kind: "endpoint",
-                        name: from,
-                    })
+                    Err(HiveError::NotFound { kind: "endpoint", name: from })
                 };
                 let _ = reply.send(r);
             }
             SwarmMsg::Messages(limit, reply) => match run.shared.ctx.router.router() {
                 Some(router) => {
-                    let r =
-                        ractor::call!(router, RouterMsg::Messages, limit).map_err(HiveError::from);
+                    let r = ractor::call!(router, RouterMsg::Messages, limit).map_err(HiveError::from);
                     let _ = reply.send(r);
                 }
                 None => {
-                    let _ = reply.send(Err(HiveError::Unavailable(
-                        "the router is restarting".into(),
-                    )));
+                    let _ = reply.send(Err(HiveError::Unavailable("the router is restarting".into())));
                 }
             },
         }
@@ -368,9 +265,7 @@ impl Actor for Swarm {
             other => other.to_string(),
         };
         run.fail_queued_tasks("swarm_failed", "the swarm failed before running this task");
-        run.shared.ctx.emit_swarm(EventKind::SwarmFailed {
-            reason: reason.clone(),
-        });
+        run.shared.ctx.emit_swarm(EventKind::SwarmFailed { reason: reason.clone() });
         drop(myself);
         Err(Box::new(ActorExit(ExitReason::GaveUp(reason))))
     }

@@ -10,9 +10,7 @@ use serde_json::Value;
 use super::status::{AgentStatus, GroupStatus, ObjectStatus, SwarmState, SwarmStatus};
 use super::tree::{agent_child, object_child, write};
 use super::{EdgeChange, Reply, ScaleFailure, ScaleResult, SwarmRun};
-use crate::config::{
-    AgentSpec, Edge, MAX_AGENTS, MAX_OBJECTS, MAX_REPLICAS, ObjectSpec, SwarmSpec, member_name,
-};
+use crate::config::{AgentSpec, Edge, MAX_AGENTS, MAX_OBJECTS, MAX_REPLICAS, ObjectSpec, SwarmSpec, member_name};
 use crate::events::{EventKind, rfc3339_ms};
 use crate::runtime::agent::AgentMsg;
 use crate::runtime::error::{EdgeError, HiveError};
@@ -36,44 +34,23 @@ impl SwarmRun {
     }
 
     fn group_spec(&self, name: &str) -> Option<&AgentSpec> {
-        self.spec
-            .agents
-            .iter()
-            .find(|a| a.name == name && a.replicas.is_some())
+        self.spec.agents.iter().find(|a| a.name == name && a.replicas.is_some())
     }
 
     fn is_taken(&self, name: &str) -> bool {
-        self.shared.agent(name).is_some()
-            || self.shared.object(name).is_some()
-            || self.group_spec(name).is_some()
+        self.shared.agent(name).is_some() || self.shared.object(name).is_some() || self.group_spec(name).is_some()
     }
 
     fn agent_count(&self) -> usize {
         self.shared.agent_slots().len()
     }
 
-    fn new_agent_slot(
-        &self,
-        name: &str,
-        group: Option<&str>,
-        spec: &Arc<AgentSpec>,
-    ) -> Arc<AgentSlot> {
-        Arc::new(AgentSlot::new(
-            name.into(),
-            group.map(Arc::from),
-            spec.clone(),
-            self.limits.mailbox_capacity,
-        ))
+    fn new_agent_slot(&self, name: &str, group: Option<&str>, spec: &Arc<AgentSpec>) -> Arc<AgentSlot> {
+        Arc::new(AgentSlot::new(name.into(), group.map(Arc::from), spec.clone(), self.limits.mailbox_capacity))
     }
 
     fn register_agent(&self, table: &mut RoutingTable, slot: &Arc<AgentSlot>) {
-        table.insert_endpoint(
-            slot.name.clone(),
-            Endpoint {
-                group: slot.group.clone(),
-                mailbox: slot.mailbox.clone(),
-            },
-        );
+        table.insert_endpoint(slot.name.clone(), Endpoint { group: slot.group.clone(), mailbox: slot.mailbox.clone() });
         write(&self.shared.agents).insert(slot.name.clone(), slot.clone());
     }
 
@@ -90,8 +67,7 @@ impl SwarmRun {
                 Some(n) => {
                     table.insert_group(a.name.as_str().into());
                     for i in 1..=n {
-                        let slot =
-                            self.new_agent_slot(&member_name(&a.name, i), Some(&a.name), &spec);
+                        let slot = self.new_agent_slot(&member_name(&a.name, i), Some(&a.name), &spec);
                         self.register_agent(&mut table, &slot);
                     }
                 }
@@ -113,18 +89,8 @@ impl SwarmRun {
     }
 
     pub(super) fn status(&self) -> SwarmStatus {
-        let agents: Vec<AgentStatus> = self
-            .shared
-            .agent_slots()
-            .iter()
-            .map(|s| AgentStatus::of(s))
-            .collect();
-        let objects: Vec<ObjectStatus> = self
-            .shared
-            .object_slots()
-            .iter()
-            .map(|s| ObjectStatus::of(s))
-            .collect();
+        let agents: Vec<AgentStatus> = self.shared.agent_slots().iter().map(|s| AgentStatus::of(s)).collect();
+        let objects: Vec<ObjectStatus> = self.shared.object_slots().iter().map(|s| ObjectStatus::of(s)).collect();
         let restarts = agents.iter().map(|a| u64::from(a.restarts)).sum::<u64>()
             + objects.iter().map(|o| u64::from(o.restarts)).sum::<u64>();
         SwarmStatus {
@@ -137,12 +103,7 @@ impl SwarmRun {
                 .spec
                 .agents
                 .iter()
-                .filter_map(|a| {
-                    a.replicas.map(|n| GroupStatus {
-                        name: a.name.clone(),
-                        replicas: n,
-                    })
-                })
+                .filter_map(|a| a.replicas.map(|n| GroupStatus { name: a.name.clone(), replicas: n }))
                 .collect(),
             agents,
             objects,
@@ -154,12 +115,7 @@ impl SwarmRun {
     /// The effective spec: seed plus every change since.
     pub(super) fn effective_spec(&self) -> SwarmSpec {
         let mut spec = self.spec.clone();
-        spec.objects = self
-            .shared
-            .object_slots()
-            .iter()
-            .map(|o| o.spec())
-            .collect();
+        spec.objects = self.shared.object_slots().iter().map(|o| o.spec()).collect();
         spec
     }
 
@@ -170,11 +126,7 @@ impl SwarmRun {
             .iter()
             .filter_map(|e| {
                 let bad = [&e.from, &e.to].into_iter().find(|n| !known(n))?;
-                Some(EdgeError {
-                    from: e.from.clone(),
-                    to: e.to.clone(),
-                    reason: format!("unknown endpoint '{bad}'"),
-                })
+                Some(EdgeError { from: e.from.clone(), to: e.to.clone(), reason: format!("unknown endpoint '{bad}'") })
             })
             .collect()
     }
@@ -205,26 +157,17 @@ impl SwarmRun {
         incoming: Vec<String>,
     ) -> Result<Vec<String>, HiveError> {
         if let crate::config::BackendSpec::Zmq(_) = spec.backend {
-            return Err(HiveError::BadRequest(
-                "the zmq backend is not available in this build".into(),
-            ));
+            return Err(HiveError::BadRequest("the zmq backend is not available in this build".into()));
         }
         let names: Vec<String> = match spec.replicas {
             None => vec![spec.name.clone()],
             Some(n) => (1..=n).map(|i| member_name(&spec.name, i)).collect(),
         };
-        if let Some(taken) = std::iter::once(&spec.name)
-            .chain(&names)
-            .find(|n| self.is_taken(n))
-        {
-            return Err(HiveError::Conflict(format!(
-                "the name '{taken}' is already used in this swarm"
-            )));
+        if let Some(taken) = std::iter::once(&spec.name).chain(&names).find(|n| self.is_taken(n)) {
+            return Err(HiveError::Conflict(format!("the name '{taken}' is already used in this swarm")));
         }
         if self.agent_count() + names.len() > MAX_AGENTS {
-            return Err(HiveError::BadRequest(format!(
-                "a swarm runs at most {MAX_AGENTS} agents"
-            )));
+            return Err(HiveError::BadRequest(format!("a swarm runs at most {MAX_AGENTS} agents")));
         }
         let mut table = self.table();
         let edges = Self::edges_for(&spec.name, connections, incoming);
@@ -237,37 +180,25 @@ impl SwarmRun {
         if let Some(g) = &group {
             table.insert_group(g.as_str().into());
         }
-        let slots: Vec<_> = names
-            .iter()
-            .map(|n| self.new_agent_slot(n, group.as_deref(), &shared_spec))
-            .collect();
+        let slots: Vec<_> = names.iter().map(|n| self.new_agent_slot(n, group.as_deref(), &shared_spec)).collect();
         for s in &slots {
             self.register_agent(&mut table, s);
         }
         let (started, failed) = self.start_agents(&slots).await?;
         if let Some((name, reason)) = failed.into_iter().next() {
             self.stop_agents(&started, "agent_removed").await;
-            return Err(HiveError::BadRequest(format!(
-                "agent '{name}' failed to start: {reason}"
-            )));
+            return Err(HiveError::BadRequest(format!("agent '{name}' failed to start: {reason}")));
         }
         self.spec.agents.push(spec);
         let added = self.add_edges(&mut table, edges);
         self.publish(table);
         for s in &slots {
-            self.shared.ctx.emit(
-                &s.name,
-                EventKind::AgentAdded {
-                    backend: s.spec.backend.kind(),
-                    group: s.group.clone(),
-                },
-            );
+            self.shared
+                .ctx
+                .emit(&s.name, EventKind::AgentAdded { backend: s.spec.backend.kind(), group: s.group.clone() });
         }
         if !added.is_empty() {
-            self.shared.ctx.emit_swarm(EventKind::TopologyChanged {
-                added,
-                removed: vec![],
-            });
+            self.shared.ctx.emit_swarm(EventKind::TopologyChanged { added, removed: vec![] });
         }
         Ok(names)
     }
@@ -283,10 +214,7 @@ impl SwarmRun {
             .agents_sup()
             .ok_or_else(|| HiveError::Unavailable("the agents supervisor is restarting".into()))?;
         let ctx = self.shared.ctx.clone();
-        let specs = slots
-            .iter()
-            .map(|s| agent_child(s.clone(), ctx.clone()))
-            .collect();
+        let specs = slots.iter().map(|s| agent_child(s.clone(), ctx.clone())).collect();
         let results = ractor::call!(sup, SupervisorMsg::StartChildren, specs)?;
         let mut started = Vec::new();
         let mut failed = Vec::new();
@@ -295,14 +223,9 @@ impl SwarmRun {
                 Ok(()) if failed.is_empty() => started.push(slot.clone()),
                 Ok(()) => {
                     let _ = ractor::call!(sup, SupervisorMsg::TerminateChild, slot.name.clone());
-                    failed.push((
-                        slot.name.to_string(),
-                        "an earlier member failed to start".into(),
-                    ));
+                    failed.push((slot.name.to_string(), "an earlier member failed to start".into()));
                 }
-                Err(SupervisorError::StartFailed(_, why)) => {
-                    failed.push((slot.name.to_string(), why))
-                }
+                Err(SupervisorError::StartFailed(_, why)) => failed.push((slot.name.to_string(), why)),
                 Err(e) => failed.push((slot.name.to_string(), e.to_string())),
             }
         }
@@ -369,11 +292,7 @@ impl SwarmRun {
                     slot.status.task_done(false);
                     self.shared.ctx.emit(
                         &slot.name,
-                        EventKind::TaskFailed {
-                            task_id: t.id,
-                            code: code.into(),
-                            message: message.into(),
-                        },
+                        EventKind::TaskFailed { task_id: t.id, code: code.into(), message: message.into() },
                     );
                 }
             }
@@ -389,12 +308,8 @@ impl SwarmRun {
             }
             self.stop_agents(&[slot], "agent_removed").await;
         } else if self.group_spec(name).is_some() {
-            let mut members: Vec<_> = self
-                .shared
-                .agent_slots()
-                .into_iter()
-                .filter(|s| s.group.as_deref() == Some(name))
-                .collect();
+            let mut members: Vec<_> =
+                self.shared.agent_slots().into_iter().filter(|s| s.group.as_deref() == Some(name)).collect();
             members.reverse();
             self.stop_agents(&members, "agent_removed").await;
             let mut table = self.table();
@@ -405,9 +320,7 @@ impl SwarmRun {
         }
         let removed: Vec<String> = self.forget_names(name);
         for n in &removed {
-            self.shared
-                .ctx
-                .emit(&Arc::from(n.as_str()), EventKind::AgentRemoved);
+            self.shared.ctx.emit(&Arc::from(n.as_str()), EventKind::AgentRemoved);
         }
         Ok(removed)
     }
@@ -424,9 +337,7 @@ impl SwarmRun {
             Some(n) => (1..=n).rev().map(|i| member_name(&a.name, i)).collect(),
         };
         let doomed: HashSet<&str> = names.iter().map(String::as_str).chain([name]).collect();
-        self.spec
-            .topology
-            .retain(|e| !doomed.contains(e.from.as_str()) && !doomed.contains(e.to.as_str()));
+        self.spec.topology.retain(|e| !doomed.contains(e.from.as_str()) && !doomed.contains(e.to.as_str()));
         names
     }
 
@@ -438,8 +349,7 @@ impl SwarmRun {
             .shared
             .agents_sup()
             .ok_or_else(|| HiveError::Unavailable("the agents supervisor is restarting".into()))?;
-        ractor::call!(sup, SupervisorMsg::RestartChild, name.into())?
-            .map_err(|e| HiveError::Unavailable(e.to_string()))
+        ractor::call!(sup, SupervisorMsg::RestartChild, name.into())?.map_err(|e| HiveError::Unavailable(e.to_string()))
     }
 
     fn new_object_slot(&self, spec: ObjectSpec) -> Result<Arc<ObjectSlot>, HiveError> {
@@ -450,21 +360,11 @@ impl SwarmRun {
                 self.kinds.names().join(", ")
             ))
         })?;
-        Ok(Arc::new(ObjectSlot::new(
-            spec,
-            kind,
-            self.limits.mailbox_capacity,
-        )))
+        Ok(Arc::new(ObjectSlot::new(spec, kind, self.limits.mailbox_capacity)))
     }
 
     fn register_object(&self, table: &mut RoutingTable, slot: &Arc<ObjectSlot>) {
-        table.insert_endpoint(
-            slot.name.clone(),
-            Endpoint {
-                group: None,
-                mailbox: slot.mailbox.clone(),
-            },
-        );
+        table.insert_endpoint(slot.name.clone(), Endpoint { group: None, mailbox: slot.mailbox.clone() });
         write(&self.shared.objects).insert(slot.name.clone(), slot.clone());
     }
 
@@ -475,15 +375,10 @@ impl SwarmRun {
         incoming: Vec<String>,
     ) -> Result<(), HiveError> {
         if self.is_taken(&spec.name) {
-            return Err(HiveError::Conflict(format!(
-                "the name '{}' is already used in this swarm",
-                spec.name
-            )));
+            return Err(HiveError::Conflict(format!("the name '{}' is already used in this swarm", spec.name)));
         }
         if self.shared.object_slots().len() >= MAX_OBJECTS {
-            return Err(HiveError::BadRequest(format!(
-                "a swarm holds at most {MAX_OBJECTS} objects"
-            )));
+            return Err(HiveError::BadRequest(format!("a swarm holds at most {MAX_OBJECTS} objects")));
         }
         let mut table = self.table();
         let edges = Self::edges_for(&spec.name, connections, incoming);
@@ -497,45 +392,28 @@ impl SwarmRun {
             .objects_sup()
             .ok_or_else(|| HiveError::Unavailable("the objects supervisor is restarting".into()))?;
         self.register_object(&mut table, &slot);
-        let started = ractor::call!(
-            sup,
-            SupervisorMsg::StartChild,
-            object_child(slot.clone(), self.shared.ctx.clone())
-        )?;
+        let started =
+            ractor::call!(sup, SupervisorMsg::StartChild, object_child(slot.clone(), self.shared.ctx.clone()))?;
         if let Err(e) = started {
             write(&self.shared.objects).remove(std::slice::from_ref(&slot.name));
             let why = match e {
                 SupervisorError::StartFailed(_, why) => why,
                 other => other.to_string(),
             };
-            return Err(HiveError::BadRequest(format!(
-                "object '{}' failed to start: {why}",
-                spec.name
-            )));
+            return Err(HiveError::BadRequest(format!("object '{}' failed to start: {why}", spec.name)));
         }
         let added = self.add_edges(&mut table, edges);
         self.publish(table);
         self.spec.objects.push(spec.clone());
-        self.shared.ctx.emit(
-            &slot.name,
-            EventKind::ObjectAdded {
-                kind: spec.kind.as_str().into(),
-            },
-        );
+        self.shared.ctx.emit(&slot.name, EventKind::ObjectAdded { kind: spec.kind.as_str().into() });
         if !added.is_empty() {
-            self.shared.ctx.emit_swarm(EventKind::TopologyChanged {
-                added,
-                removed: vec![],
-            });
+            self.shared.ctx.emit_swarm(EventKind::TopologyChanged { added, removed: vec![] });
         }
         Ok(())
     }
 
     pub(super) async fn remove_object(&mut self, name: &str) -> Result<(), HiveError> {
-        let slot = self
-            .shared
-            .object(name)
-            .ok_or_else(|| HiveError::object(name))?;
+        let slot = self.shared.object(name).ok_or_else(|| HiveError::object(name))?;
         let mut table = self.table();
         table.remove_endpoint(name);
         self.publish(table);
@@ -544,59 +422,34 @@ impl SwarmRun {
         }
         write(&self.shared.objects).remove(std::slice::from_ref(&slot.name));
         self.spec.objects.retain(|o| o.name != name);
-        self.spec
-            .topology
-            .retain(|e| e.from != name && e.to != name);
+        self.spec.topology.retain(|e| e.from != name && e.to != name);
         self.shared.ctx.emit(&slot.name, EventKind::ObjectRemoved);
         Ok(())
     }
 
     pub(super) async fn object_state(&self, name: &str) -> Result<Value, HiveError> {
-        let slot = self
-            .shared
-            .object(name)
-            .ok_or_else(|| HiveError::object(name))?;
-        let actor = slot
-            .actor()
-            .ok_or_else(|| HiveError::Unavailable(format!("object '{name}' is restarting")))?;
+        let slot = self.shared.object(name).ok_or_else(|| HiveError::object(name))?;
+        let actor = slot.actor().ok_or_else(|| HiveError::Unavailable(format!("object '{name}' is restarting")))?;
         Ok(ractor::call!(actor, ObjectMsg::State)?)
     }
 
-    pub(super) async fn configure_object(
-        &self,
-        name: &str,
-        config: Value,
-    ) -> Result<(), HiveError> {
-        let slot = self
-            .shared
-            .object(name)
-            .ok_or_else(|| HiveError::object(name))?;
+    pub(super) async fn configure_object(&self, name: &str, config: Value) -> Result<(), HiveError> {
+        let slot = self.shared.object(name).ok_or_else(|| HiveError::object(name))?;
         if !config.is_object() {
             return Err(HiveError::BadRequest("config must be a JSON object".into()));
         }
-        let actor = slot
-            .actor()
-            .ok_or_else(|| HiveError::Unavailable(format!("object '{name}' is restarting")))?;
+        let actor = slot.actor().ok_or_else(|| HiveError::Unavailable(format!("object '{name}' is restarting")))?;
         ractor::call!(actor, ObjectMsg::Configure, config)?.map_err(HiveError::BadRequest)
     }
 
-    pub(super) fn update_edges(
-        &mut self,
-        add: Vec<Edge>,
-        remove: Vec<Edge>,
-    ) -> Result<EdgeChange, HiveError> {
+    pub(super) fn update_edges(&mut self, add: Vec<Edge>, remove: Vec<Edge>) -> Result<EdgeChange, HiveError> {
         let mut table = self.table();
         let mut bad = self.check_edges(&table, &add, &[]);
-        bad.extend(
-            remove
-                .iter()
-                .filter(|e| !table.has_edge(&e.from, &e.to))
-                .map(|e| EdgeError {
-                    from: e.from.clone(),
-                    to: e.to.clone(),
-                    reason: "no such edge".into(),
-                }),
-        );
+        bad.extend(remove.iter().filter(|e| !table.has_edge(&e.from, &e.to)).map(|e| EdgeError {
+            from: e.from.clone(),
+            to: e.to.clone(),
+            reason: "no such edge".into(),
+        }));
         if !bad.is_empty() {
             return Err(HiveError::InvalidEdges(bad));
         }
@@ -609,62 +462,38 @@ impl SwarmRun {
         }
         let added = self.add_edges(&mut table, add);
         self.publish(table);
-        let change = EdgeChange {
-            added: added.len(),
-            removed: removed.len(),
-        };
+        let change = EdgeChange { added: added.len(), removed: removed.len() };
         if !added.is_empty() || !removed.is_empty() {
-            self.shared
-                .ctx
-                .emit_swarm(EventKind::TopologyChanged { added, removed });
+            self.shared.ctx.emit_swarm(EventKind::TopologyChanged { added, removed });
         }
         Ok(change)
     }
 
-    pub(super) async fn scale(
-        &mut self,
-        group: &str,
-        count: u64,
-    ) -> Result<ScaleResult, HiveError> {
+    pub(super) async fn scale(&mut self, group: &str, count: u64) -> Result<ScaleResult, HiveError> {
         if count > u64::from(MAX_REPLICAS) {
-            return Err(HiveError::BadRequest(format!(
-                "count {count} is over the limit of {MAX_REPLICAS} replicas"
-            )));
+            return Err(HiveError::BadRequest(format!("count {count} is over the limit of {MAX_REPLICAS} replicas")));
         }
         let count = count as u32;
         let Some(gspec) = self.group_spec(group).cloned() else {
             return Err(if self.shared.agent(group).is_some() {
-                HiveError::BadRequest(format!(
-                    "'{group}' is not a scale group (it has no replicas)"
-                ))
+                HiveError::BadRequest(format!("'{group}' is not a scale group (it has no replicas)"))
             } else {
-                HiveError::NotFound {
-                    kind: "group",
-                    name: group.into(),
-                }
+                HiveError::NotFound { kind: "group", name: group.into() }
             });
         };
         let current = gspec.replicas.unwrap_or(0);
         let mut result = ScaleResult::default();
         if count > current {
             if self.agent_count() + (count - current) as usize > MAX_AGENTS {
-                return Err(HiveError::BadRequest(format!(
-                    "a swarm runs at most {MAX_AGENTS} agents"
-                )));
+                return Err(HiveError::BadRequest(format!("a swarm runs at most {MAX_AGENTS} agents")));
             }
-            let spec = Arc::new(AgentSpec {
-                replicas: None,
-                ..gspec.clone()
-            });
+            let spec = Arc::new(AgentSpec { replicas: None, ..gspec.clone() });
             let mut table = self.table();
             let mut slots = Vec::new();
             for i in current + 1..=count {
                 let name = member_name(group, i);
                 if self.is_taken(&name) {
-                    result.failed.push(ScaleFailure {
-                        name,
-                        reason: "the name is already used".into(),
-                    });
+                    result.failed.push(ScaleFailure { name, reason: "the name is already used".into() });
                     break;
                 }
                 let slot = self.new_agent_slot(&name, Some(group), &spec);
@@ -673,47 +502,29 @@ impl SwarmRun {
             }
             self.publish(table);
             let (started, failed) = self.start_agents(&slots).await?;
-            result.failed.extend(
-                failed
-                    .into_iter()
-                    .map(|(name, reason)| ScaleFailure { name, reason }),
-            );
+            result.failed.extend(failed.into_iter().map(|(name, reason)| ScaleFailure { name, reason }));
             result.added = started.iter().map(|s| s.name.to_string()).collect();
             self.set_replicas(group, current + started.len() as u32);
             for s in &started {
-                self.shared.ctx.emit(
-                    &s.name,
-                    EventKind::AgentAdded {
-                        backend: s.spec.backend.kind(),
-                        group: s.group.clone(),
-                    },
-                );
+                self.shared
+                    .ctx
+                    .emit(&s.name, EventKind::AgentAdded { backend: s.spec.backend.kind(), group: s.group.clone() });
             }
         } else if count < current {
-            let doomed: Vec<Arc<AgentSlot>> = (count + 1..=current)
-                .rev()
-                .filter_map(|i| self.shared.agent(&member_name(group, i)))
-                .collect();
+            let doomed: Vec<Arc<AgentSlot>> =
+                (count + 1..=current).rev().filter_map(|i| self.shared.agent(&member_name(group, i))).collect();
             self.stop_agents(&doomed, "agent_removed").await;
             result.removed = doomed.iter().map(|s| s.name.to_string()).collect();
             let gone: HashSet<&str> = result.removed.iter().map(String::as_str).collect();
-            self.spec
-                .topology
-                .retain(|e| !gone.contains(e.from.as_str()) && !gone.contains(e.to.as_str()));
+            self.spec.topology.retain(|e| !gone.contains(e.from.as_str()) && !gone.contains(e.to.as_str()));
             self.set_replicas(group, count);
             for n in &result.removed {
-                self.shared
-                    .ctx
-                    .emit(&Arc::from(n.as_str()), EventKind::AgentRemoved);
+                self.shared.ctx.emit(&Arc::from(n.as_str()), EventKind::AgentRemoved);
             }
         }
         let to = self.group_spec(group).and_then(|g| g.replicas).unwrap_or(0);
         if to != current {
-            self.shared.ctx.emit_swarm(EventKind::GroupScaled {
-                group: group.into(),
-                from: current,
-                to,
-            });
+            self.shared.ctx.emit_swarm(EventKind::GroupScaled { group: group.into(), from: current, to });
         }
         Ok(result)
     }
@@ -727,48 +538,44 @@ impl SwarmRun {
     fn task_target(&self, agent: &str) -> Result<Arc<AgentSlot>, HiveError> {
         self.shared.agent(agent).ok_or_else(|| {
             if self.group_spec(agent).is_some() {
-                HiveError::BadRequest(format!(
-                    "'{agent}' is a group; send the task to one of its members"
-                ))
+                HiveError::BadRequest(format!("'{agent}' is a group; send the task to one of its members"))
             } else if self.shared.object(agent).is_some() {
-                HiveError::BadRequest(format!(
-                    "'{agent}' is an object; objects take messages, not tasks"
-                ))
+                HiveError::BadRequest(format!("'{agent}' is an object; objects take messages, not tasks"))
             } else {
                 HiveError::agent(agent)
             }
         })
     }
 
-    pub(super) fn send_task(
-        &self,
-        agent: &str,
-        content: String,
-        from: &str,
-    ) -> Result<Arc<str>, HiveError> {
+    /// Pauses (SIGSTOP) or resumes (SIGCONT) every agent; returns how many changed.
+    pub(super) async fn pause(&self, pause: bool) -> Result<usize, HiveError> {
+        let mut changed = 0;
+        for slot in self.shared.agent_slots() {
+            let Some(actor) = slot.actor() else { continue };
+            match ractor::call!(actor, AgentMsg::Pause, pause) {
+                Ok(Ok(true)) => changed += 1,
+                Ok(Ok(false)) | Err(_) => {}
+                Ok(Err(e)) => return Err(HiveError::Unavailable(format!("agent '{}': {e}", slot.name))),
+            }
+        }
+        Ok(changed)
+    }
+
+    pub(super) fn send_task(&self, agent: &str, content: String, from: &str) -> Result<Arc<str>, HiveError> {
         if content.len() > MAX_CONTENT_BYTES {
-            return Err(HiveError::BadRequest(format!(
-                "task content is over {MAX_CONTENT_BYTES} bytes"
-            )));
+            return Err(HiveError::BadRequest(format!("task content is over {MAX_CONTENT_BYTES} bytes")));
         }
         let slot = self.task_target(agent)?;
+        if slot.status.state() == crate::runtime::slot::AgentState::Stopped {
+            return Err(HiveError::Conflict(format!("agent '{agent}' has stopped and will not be restarted")));
+        }
         let id: Arc<str> = uuid::Uuid::now_v7().to_string().into();
         let from: Arc<str> = from.into();
-        let task = Task {
-            id: id.clone(),
-            content,
-            from: from.clone(),
-        };
+        let task = Task { id: id.clone(), content, from: from.clone() };
         slot.mailbox
             .push(Envelope::Task(task))
             .map_err(|_| HiveError::Full(format!("the mailbox of agent '{agent}' is full")))?;
-        self.shared.ctx.emit(
-            &slot.name,
-            EventKind::TaskQueued {
-                task_id: id.clone(),
-                from,
-            },
-        );
+        self.shared.ctx.emit(&slot.name, EventKind::TaskQueued { task_id: id.clone(), from });
         Ok(id)
     }
 
@@ -779,39 +586,22 @@ impl SwarmRun {
             None => {
                 let queued = slot.mailbox.remove_task(task_id);
                 if queued {
-                    self.shared.ctx.emit(
-                        &slot.name,
-                        EventKind::TaskCancelled {
-                            task_id: task_id.into(),
-                        },
-                    );
+                    self.shared.ctx.emit(&slot.name, EventKind::TaskCancelled { task_id: task_id.into() });
                 }
                 queued
             }
         };
-        found.then_some(()).ok_or_else(|| HiveError::NotFound {
-            kind: "task",
-            name: task_id.into(),
-        })
+        found.then_some(()).ok_or_else(|| HiveError::NotFound { kind: "task", name: task_id.into() })
     }
 
-    pub(super) fn send_message(
-        &self,
-        from: String,
-        to: String,
-        content: String,
-        reply: Reply<usize>,
-    ) {
+    pub(super) fn send_message(&self, from: String, to: String, content: String, reply: Reply<usize>) {
         if content.len() > MAX_CONTENT_BYTES {
-            let _ = reply.send(Err(HiveError::BadRequest(format!(
-                "message content is over {MAX_CONTENT_BYTES} bytes"
-            ))));
+            let _ =
+                reply.send(Err(HiveError::BadRequest(format!("message content is over {MAX_CONTENT_BYTES} bytes"))));
             return;
         }
         let Some(router) = self.shared.ctx.router.router() else {
-            let _ = reply.send(Err(HiveError::Unavailable(
-                "the router is restarting".into(),
-            )));
+            let _ = reply.send(Err(HiveError::Unavailable("the router is restarting".into())));
             return;
         };
         // Answered by a task so that the swarm does not wait on the router.
@@ -824,13 +614,8 @@ impl SwarmRun {
             });
             let r = match r {
                 Ok(Ok(n)) => Ok(n),
-                Ok(Err(RouteError::UnknownEndpoint(n))) => Err(HiveError::NotFound {
-                    kind: "endpoint",
-                    name: n,
-                }),
-                Ok(Err(e @ RouteError::Denied { .. })) => {
-                    Err(HiveError::RouteDenied(e.to_string()))
-                }
+                Ok(Err(RouteError::UnknownEndpoint(n))) => Err(HiveError::NotFound { kind: "endpoint", name: n }),
+                Ok(Err(e @ RouteError::Denied { .. })) => Err(HiveError::RouteDenied(e.to_string())),
                 Ok(Err(e @ RouteError::MailboxFull(_))) => Err(HiveError::Full(e.to_string())),
                 Err(e) => Err(HiveError::from(e)),
             };

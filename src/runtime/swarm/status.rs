@@ -46,6 +46,10 @@ pub struct AgentStatus {
     pub tasks_failed: u64,
     /// Routed messages received.
     pub messages_received: u64,
+    /// OS process id (stdio agents).
+    pub pid: Option<u32>,
+    /// The free-form state the agent last reported.
+    pub detail: Option<String>,
     /// Model passed to the agent.
     pub model: Option<String>,
     /// Skill files.
@@ -148,6 +152,8 @@ impl AgentStatus {
             tasks_completed: completed,
             tasks_failed: failed,
             messages_received: slot.status.messages_received(),
+            pid: slot.status.pid(),
+            detail: slot.status.detail(),
             model: slot.spec.model.clone(),
             skills: slot.spec.skills.clone(),
         }

@@ -27,8 +27,8 @@ use crate::runtime::router::{Router, RouterArgs};
 use crate::runtime::slot::{AgentSlot, AgentState, ObjectSlot};
 use crate::runtime::swarm_ctx::SwarmCtx;
 use crate::supervisor::{
-    ChildSpec, ExitReason, Intensity, Restart, Shutdown, Strategy, Supervisor, SupervisorArgs,
-    SupervisorHooks, SupervisorMsg,
+    ChildSpec, ExitReason, Intensity, Restart, Shutdown, Strategy, Supervisor, SupervisorArgs, SupervisorHooks,
+    SupervisorMsg,
 };
 
 /// Slots in start order, with lookup by name.
@@ -41,10 +41,7 @@ pub(super) struct Slots<T> {
 
 impl<T> Default for Slots<T> {
     fn default() -> Self {
-        Self {
-            order: Vec::new(),
-            by_name: HashMap::new(),
-        }
+        Self { order: Vec::new(), by_name: HashMap::new() }
     }
 }
 
@@ -57,12 +54,8 @@ impl<T> Slots<T> {
 
     /// Removes the named slots.
     pub(super) fn remove(&mut self, names: &[Arc<str>]) -> Vec<Arc<T>> {
-        let gone: Vec<Arc<T>> = names
-            .iter()
-            .filter_map(|n| self.by_name.remove(n))
-            .collect();
-        self.order
-            .retain(|s| !gone.iter().any(|g| Arc::ptr_eq(g, s)));
+        let gone: Vec<Arc<T>> = names.iter().filter_map(|n| self.by_name.remove(n)).collect();
+        self.order.retain(|s| !gone.iter().any(|g| Arc::ptr_eq(g, s)));
         gone
     }
 }
@@ -132,16 +125,13 @@ pub(super) fn agent_child(slot: Arc<AgentSlot>, ctx: SwarmCtx) -> ChildSpec {
     ChildSpec {
         id: slot.name.clone(),
         restart: slot.spec.restart,
-        shutdown: Shutdown::Timeout(Duration::from_millis(slot.spec.kill_timeout_ms)),
+        // The agent bounds its own graceful stop by kill_timeout_ms (then SIGKILL);
+        // the margin lets that finish before the supervisor kills the actor.
+        shutdown: Shutdown::Timeout(Duration::from_millis(slot.spec.kill_timeout_ms) + Duration::from_secs(2)),
         start: Arc::new(move |sup| {
-            let args = AgentArgs {
-                slot: slot.clone(),
-                ctx: ctx.clone(),
-            };
+            let args = AgentArgs { slot: slot.clone(), ctx: ctx.clone() };
             Box::pin(async move {
-                let (r, _) = Actor::spawn_linked(None, Agent, args, sup)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let (r, _) = Actor::spawn_linked(None, Agent, args, sup).await.map_err(|e| e.to_string())?;
                 Ok(r.get_cell())
             })
         }),
@@ -155,14 +145,9 @@ pub(super) fn object_child(slot: Arc<ObjectSlot>, ctx: SwarmCtx) -> ChildSpec {
         restart: slot.spec().restart,
         shutdown: Shutdown::Timeout(Duration::from_secs(5)),
         start: Arc::new(move |sup| {
-            let args = ObjectArgs {
-                slot: slot.clone(),
-                ctx: ctx.clone(),
-            };
+            let args = ObjectArgs { slot: slot.clone(), ctx: ctx.clone() };
             Box::pin(async move {
-                let (r, _) = Actor::spawn_linked(None, Object, args, sup)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let (r, _) = Actor::spawn_linked(None, Object, args, sup).await.map_err(|e| e.to_string())?;
                 Ok(r.get_cell())
             })
         }),
@@ -188,21 +173,16 @@ impl SupervisorHooks for EndpointHooks {
         match self.part {
             Part::Agents => {
                 if let Some(slot) = self.shared.agent(id) {
-                    slot.status.set_state(if restarting {
-                        AgentState::Restarting
-                    } else {
-                        AgentState::Stopped
-                    });
+                    slot.status.set_state(if restarting { AgentState::Restarting } else { AgentState::Stopped });
                     ctx.emit(&slot.name, EventKind::AgentExited { reason, restarting });
+                    if !restarting {
+                        fail_queued(ctx, &slot);
+                    }
                 }
             }
             Part::Objects => {
                 if let Some(slot) = self.shared.object(id) {
-                    slot.status.set_state(if restarting {
-                        AgentState::Restarting
-                    } else {
-                        AgentState::Stopped
-                    });
+                    slot.status.set_state(if restarting { AgentState::Restarting } else { AgentState::Stopped });
                     ctx.emit(&slot.name, EventKind::ObjectExited { reason, restarting });
                 }
             }
@@ -210,9 +190,7 @@ impl SupervisorHooks for EndpointHooks {
     }
     fn child_restarted(&self, id: &str, restarts: u32) {
         if let (Part::Agents, Some(slot)) = (self.part, self.shared.agent(id)) {
-            self.shared
-                .ctx
-                .emit(&slot.name, EventKind::AgentRestarted { restarts });
+            self.shared.ctx.emit(&slot.name, EventKind::AgentRestarted { restarts });
         }
     }
     fn gave_up(&self, reason: &str) {
@@ -220,10 +198,21 @@ impl SupervisorHooks for EndpointHooks {
             Part::Agents => "agents",
             Part::Objects => "objects",
         };
-        self.shared.ctx.emit_swarm(EventKind::SupervisorGaveUp {
-            supervisor,
-            reason: reason.into(),
-        });
+        self.shared.ctx.emit_swarm(EventKind::SupervisorGaveUp { supervisor, reason: reason.into() });
+    }
+}
+
+/// Ends the queued tasks of an agent that will not run again.
+fn fail_queued(ctx: &SwarmCtx, slot: &AgentSlot) {
+    for item in slot.mailbox.drain() {
+        if let crate::runtime::mailbox::Envelope::Task(t) = item {
+            slot.status.task_done(false);
+            ctx.emit(&slot.name, EventKind::TaskFailed {
+                task_id: t.id,
+                code: "agent_stopped".into(),
+                message: "the agent exited and is not restarted (restart type)".into(),
+            });
+        }
     }
 }
 
@@ -243,34 +232,16 @@ fn endpoint_sup(shared: Arc<SwarmShared>, supervision: SupervisionSpec, part: Pa
                 let (strategy, children) = match part {
                     Part::Agents => (
                         supervision.strategy,
-                        shared
-                            .agent_slots()
-                            .into_iter()
-                            .map(|s| agent_child(s, ctx.clone()))
-                            .collect(),
+                        shared.agent_slots().into_iter().map(|s| agent_child(s, ctx.clone())).collect(),
                     ),
                     Part::Objects => (
                         Strategy::OneForOne,
-                        shared
-                            .object_slots()
-                            .into_iter()
-                            .map(|s| object_child(s, ctx.clone()))
-                            .collect(),
+                        shared.object_slots().into_iter().map(|s| object_child(s, ctx.clone())).collect(),
                     ),
                 };
-                let hooks = Arc::new(EndpointHooks {
-                    shared: shared.clone(),
-                    part,
-                });
-                let args = SupervisorArgs {
-                    strategy,
-                    intensity: intensity_of(&supervision),
-                    children,
-                    hooks,
-                };
-                let (r, _) = Actor::spawn_linked(None, Supervisor, args, parent)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let hooks = Arc::new(EndpointHooks { shared: shared.clone(), part });
+                let args = SupervisorArgs { strategy, intensity: intensity_of(&supervision), children, hooks };
+                let (r, _) = Actor::spawn_linked(None, Supervisor, args, parent).await.map_err(|e| e.to_string())?;
                 let cell = r.get_cell();
                 let slot = match part {
                     Part::Agents => &shared.agents_sup,
@@ -291,14 +262,8 @@ fn router_child(shared: Arc<SwarmShared>) -> ChildSpec {
         start: Arc::new(move |parent| {
             let ctx = shared.ctx.clone();
             Box::pin(async move {
-                let args = RouterArgs {
-                    swarm: ctx.swarm.clone(),
-                    cell: ctx.router.clone(),
-                    bus: ctx.bus.clone(),
-                };
-                let (r, _) = Actor::spawn_linked(None, Router, args, parent)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let args = RouterArgs { swarm: ctx.swarm.clone(), cell: ctx.router.clone(), bus: ctx.bus.clone() };
+                let (r, _) = Actor::spawn_linked(None, Router, args, parent).await.map_err(|e| e.to_string())?;
                 Ok(r.get_cell())
             })
         }),
@@ -318,16 +283,10 @@ pub(super) async fn start_tree(
     ];
     let args = SupervisorArgs {
         strategy: Strategy::RestForOne,
-        intensity: Intensity {
-            max_restarts: 0,
-            window: Duration::from_secs(1),
-            ..Intensity::default()
-        },
+        intensity: Intensity { max_restarts: 0, window: Duration::from_secs(1), ..Intensity::default() },
         children,
         hooks: Arc::new(crate::supervisor::NoHooks),
     };
-    let (top, _) = Actor::spawn_linked(None, Supervisor, args, swarm)
-        .await
-        .map_err(|e| e.to_string())?;
+    let (top, _) = Actor::spawn_linked(None, Supervisor, args, swarm).await.map_err(|e| e.to_string())?;
     Ok(top)
 }

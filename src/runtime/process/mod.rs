@@ -1,0 +1,255 @@
+//! One OS child process speaking JSONL: spawned in its own process group,
+//! read and written by tasks that never block the owning actor, stopped
+//! gracefully (`shutdown` line → SIGTERM to the group → SIGKILL), and always
+//! reaped.
+//!
+//! Guarantees:
+//! * every stdout line is bounded (`max_line_bytes`); stderr lines too;
+//! * the owner learns of the exit only after the stdout lines written before
+//!   it were delivered (up to a short grace if grandchildren hold stdout);
+//! * when the leader exits, the rest of its process group is killed: no
+//!   orphaned grandchildren;
+//! * dropping the handle kills the group (an owner that is killed leaks nothing).
+
+pub(crate) mod launch;
+pub(crate) mod lines;
+pub(crate) mod protocol;
+
+use std::fmt;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::process::Command;
+use tokio::sync::{mpsc, watch};
+
+use lines::{Line, LineReader};
+use protocol::{Parsed, ToChild};
+
+/// Default bound of a stdout line (PROTOCOLS.md §1).
+pub(super) const DEFAULT_MAX_LINE_BYTES: usize = 1 << 20;
+/// Bound of a stderr line.
+const MAX_STDERR_LINE: usize = 64 << 10;
+/// Lines waiting to be written to the child's stdin.
+const STDIN_QUEUE: usize = 1024;
+/// How long after the exit the stdout tail may still arrive.
+const EXIT_GRACE: Duration = Duration::from_millis(200);
+/// How long stdout may stay closed while the process runs before it counts as dead.
+const CLOSED_STDOUT_GRACE: Duration = Duration::from_millis(500);
+
+/// How a child ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExitInfo {
+    /// Exit code, if it exited.
+    pub code: Option<i32>,
+    /// Signal number, if a signal ended it.
+    pub signal: Option<i32>,
+}
+
+impl ExitInfo {
+    /// Exited on its own with status 0.
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+}
+
+impl fmt::Display for ExitInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.code, self.signal) {
+            (Some(c), _) => write!(f, "exited with code {c}"),
+            (None, Some(s)) => match Signal::try_from(s) {
+                Ok(sig) => write!(f, "killed by signal {s} ({})", sig.as_str()),
+                Err(_) => write!(f, "killed by signal {s}"),
+            },
+            (None, None) => f.write_str("exited"),
+        }
+    }
+}
+
+/// What the process reports to its owner.
+#[derive(Debug)]
+pub enum ChildEvent {
+    /// A stdout line.
+    Stdout(Parsed),
+    /// A stdout line over the bound was discarded.
+    StdoutTooLong(usize),
+    /// A stderr line (lossy UTF-8; over-long ones cut).
+    Stderr(String),
+    /// Stdout closed while the process kept running.
+    StdoutClosed,
+    /// The process exited (after its stdout tail).
+    Exited(ExitInfo),
+}
+
+/// Receives a child's events (typically: casts them to the owning actor).
+pub(crate) type Sink = Arc<dyn Fn(ChildEvent) + Send + Sync>;
+
+/// What to run.
+pub(crate) struct SpawnSpec {
+    /// Program and arguments.
+    pub(crate) argv: Vec<String>,
+    /// Environment for the child.
+    pub(crate) env: Vec<(String, String)>,
+    /// Working directory.
+    pub(crate) cwd: Option<String>,
+    /// Bound of a stdout line.
+    pub(crate) max_line_bytes: usize,
+}
+
+/// A running (or exited, not yet dropped) child.
+pub(crate) struct ChildProcess {
+    pgid: Pid,
+    stdin: mpsc::Sender<Vec<u8>>,
+    exit: watch::Receiver<Option<ExitInfo>>,
+}
+
+impl ChildProcess {
+    /// Spawns the child in a new process group and starts its I/O tasks.
+    pub(crate) fn spawn(spec: SpawnSpec, sink: Sink) -> Result<Self, String> {
+        let program = spec.argv.first().ok_or("empty command")?;
+        let mut cmd = Command::new(program);
+        cmd.args(&spec.argv[1..])
+            .envs(spec.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(false);
+        if let Some(cwd) = &spec.cwd {
+            cmd.current_dir(cwd);
+        }
+        let mut child = cmd.spawn().map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound if spec.cwd.as_ref().is_some_and(|d| !std::path::Path::new(d).is_dir()) => {
+                format!("working directory '{}' does not exist", spec.cwd.as_deref().unwrap_or_default())
+            }
+            std::io::ErrorKind::NotFound => format!("command '{program}' not found"),
+            std::io::ErrorKind::PermissionDenied => format!("command '{program}' is not executable"),
+            _ => format!("cannot run '{program}': {e}"),
+        })?;
+        let pid = child.id().ok_or("the child exited before it could be tracked")?;
+        let pgid = Pid::from_raw(pid as i32);
+        let (stdin_tx, mut stdin_rx) = mpsc::channel::<Vec<u8>>(STDIN_QUEUE);
+        let (exit_tx, exit_rx) = watch::channel(None);
+        let (stdout_done_tx, stdout_done_rx) = tokio::sync::oneshot::channel::<()>();
+
+        let mut stdin = child.stdin.take().expect("piped");
+        tokio::spawn(async move {
+            while let Some(line) = stdin_rx.recv().await {
+                if stdin.write_all(&line).await.is_err() || stdin.flush().await.is_err() {
+                    break; // the child closed stdin or exited; its exit is reported by the waiter
+                }
+            }
+        });
+
+        let stdout = child.stdout.take().expect("piped");
+        let (out_sink, mut out_exit) = (sink.clone(), exit_rx.clone());
+        let max_line = spec.max_line_bytes;
+        tokio::spawn(async move {
+            let mut reader = LineReader::new(BufReader::with_capacity(64 << 10, stdout), max_line);
+            while let Ok(Some(line)) = reader.next().await {
+                out_sink(match line {
+                    Line::Complete(bytes) => ChildEvent::Stdout(protocol::parse(&bytes)),
+                    Line::TooLong(n) => ChildEvent::StdoutTooLong(n),
+                });
+            }
+            let _ = stdout_done_tx.send(());
+            // EOF: fine if the process is exiting; a fault if it keeps running.
+            let exited = tokio::time::timeout(CLOSED_STDOUT_GRACE, out_exit.wait_for(Option::is_some)).await;
+            if exited.is_err() {
+                out_sink(ChildEvent::StdoutClosed);
+            }
+        });
+
+        let stderr = child.stderr.take().expect("piped");
+        let err_sink = sink.clone();
+        tokio::spawn(async move {
+            let mut reader = LineReader::new(BufReader::new(stderr), MAX_STDERR_LINE);
+            while let Ok(Some(line)) = reader.next().await {
+                err_sink(ChildEvent::Stderr(match line {
+                    Line::Complete(b) => String::from_utf8_lossy(&b).into_owned(),
+                    Line::TooLong(n) => format!("(a stderr line of {n} bytes was discarded)"),
+                }));
+            }
+        });
+
+        tokio::spawn(async move {
+            let status = child.wait().await;
+            let info = match status {
+                Ok(s) => {
+                    use std::os::unix::process::ExitStatusExt;
+                    ExitInfo { code: s.code(), signal: s.signal() }
+                }
+                Err(_) => ExitInfo { code: None, signal: None },
+            };
+            // The leader is gone: kill what it left in its group.
+            let _ = killpg(pgid, Signal::SIGKILL);
+            let _ = exit_tx.send(Some(info));
+            let _ = tokio::time::timeout(EXIT_GRACE, stdout_done_rx).await;
+            sink(ChildEvent::Exited(info));
+        });
+
+        Ok(Self { pgid, stdin: stdin_tx, exit: exit_rx })
+    }
+
+    /// The process (group) id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.pgid.as_raw() as u32
+    }
+
+    /// Writes a line; waits while the stdin queue is full (backpressure).
+    /// Returns false if the child no longer reads.
+    pub(crate) async fn send(&self, line: &ToChild<'_>) -> bool {
+        self.stdin.send(line.encode()).await.is_ok()
+    }
+
+    /// Whether the process has exited.
+    pub(crate) fn exited(&self) -> Option<ExitInfo> {
+        *self.exit.borrow()
+    }
+
+    /// Sends a signal to the whole process group.
+    pub(crate) fn signal(&self, sig: Signal) -> Result<(), String> {
+        if self.exited().is_some() {
+            return Err("the process has exited".into());
+        }
+        killpg(self.pgid, sig).map_err(|e| format!("cannot signal process group {}: {e}", self.pgid))
+    }
+
+    async fn wait_exit(&mut self, timeout: Duration) -> Option<ExitInfo> {
+        let r = tokio::time::timeout(timeout, self.exit.wait_for(Option::is_some)).await;
+        match r {
+            Ok(Ok(v)) => *v,
+            _ => None,
+        }
+    }
+
+    /// Stops the child: `shutdown` line, then SIGTERM to the group at half
+    /// of `timeout`, then SIGKILL at `timeout`; returns once it is reaped.
+    pub(crate) async fn stop(&mut self, timeout: Duration) -> Option<ExitInfo> {
+        if let Some(info) = self.exited() {
+            return Some(info);
+        }
+        let _ = killpg(self.pgid, Signal::SIGCONT); // a paused child cannot shut down
+        let _ = self.stdin.try_send(ToChild::Shutdown.encode());
+        if let Some(info) = self.wait_exit(timeout / 2).await {
+            return Some(info);
+        }
+        let _ = killpg(self.pgid, Signal::SIGTERM);
+        if let Some(info) = self.wait_exit(timeout - timeout / 2).await {
+            return Some(info);
+        }
+        let _ = killpg(self.pgid, Signal::SIGKILL);
+        self.wait_exit(Duration::from_secs(5)).await
+    }
+}
+
+impl Drop for ChildProcess {
+    fn drop(&mut self) {
+        if self.exited().is_none() {
+            let _ = killpg(self.pgid, Signal::SIGKILL);
+        }
+    }
+}

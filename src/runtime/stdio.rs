@@ -1,0 +1,201 @@
+//! The `stdio` backend: an agent incarnation's OS process and the JSONL
+//! conversation with it. The incarnation lives exactly as long as its
+//! process: when the process exits, the agent actor exits with the exit code
+//! or signal as its reason and the supervisor decides (restart type, backoff,
+//! intensity).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use ractor::ActorRef;
+
+use super::agent::AgentMsg;
+use super::mailbox::{Message, Task};
+use super::process::protocol::{FromChild, Parsed, ToChild, cut, text};
+use super::process::{ChildEvent, ChildProcess, ExitInfo, SpawnSpec, launch};
+use super::slot::AgentSlot;
+use super::swarm_ctx::SwarmCtx;
+use crate::config::{BackendSpec, StdioSpec};
+use crate::events::{EventKind, Level, OutputKind};
+
+/// What a child's line means for the agent.
+pub(super) enum Step {
+    /// Nothing for the agent to do.
+    Nothing,
+    /// The child is ready for tasks.
+    Ready,
+    /// The task with this id finished (result or error).
+    Finished(Result<String, (String, String)>),
+    /// The process is gone (or useless): the incarnation must end.
+    Died(ExitReasonText),
+}
+
+/// Why the process ended, and whether that counts as a normal exit.
+pub(super) struct ExitReasonText {
+    /// Normal (exit code 0) or not.
+    pub(super) normal: bool,
+    /// Human text: "process exited with code 3".
+    pub(super) text: String,
+}
+
+/// The environment Hive gives a child.
+pub(super) fn child_env(ctx: &SwarmCtx, slot: &AgentSlot, spec: &StdioSpec) -> Vec<(String, String)> {
+    let mut env = vec![
+        ("HIVE_SWARM".to_string(), ctx.swarm.to_string()),
+        ("HIVE_AGENT".to_string(), slot.name.to_string()),
+        ("HIVE_SKILLS".to_string(), slot.spec.skills.join(":")),
+        ("HIVE_MODEL".to_string(), slot.spec.model.clone().unwrap_or_default()),
+    ];
+    env.extend(spec.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+    env
+}
+
+/// A stdio agent's process and protocol state.
+pub(super) struct StdioBackend {
+    process: ChildProcess,
+    messages: u64,
+}
+
+impl StdioBackend {
+    /// Spawns the agent's process; its events become `AgentMsg::Child`.
+    pub(super) fn spawn(
+        ctx: &SwarmCtx,
+        slot: &AgentSlot,
+        incarnation: u32,
+        myself: &ActorRef<AgentMsg>,
+    ) -> Result<Self, String> {
+        let BackendSpec::Stdio(spec) = &slot.spec.backend else {
+            return Err("not a stdio agent".into());
+        };
+        let env = child_env(ctx, slot, spec);
+        let container = format!("hive-{}-{}-{incarnation}", ctx.swarm, slot.name);
+        let (argv, local_env) = launch::argv(spec, &env, &container);
+        let me = myself.clone();
+        let sink = Arc::new(move |e: ChildEvent| {
+            let _ = me.cast(AgentMsg::Child(e));
+        });
+        let spawn = SpawnSpec {
+            argv,
+            env: if local_env { env } else { Vec::new() },
+            cwd: spec.cwd.clone(),
+            max_line_bytes: ctx.max_line_bytes,
+        };
+        let process = ChildProcess::spawn(spawn, sink)?;
+        slot.status.set_pid(process.pid());
+        Ok(Self { process, messages: 0 })
+    }
+
+    /// Hands a task to the child.
+    pub(super) async fn start(&self, task: &Task, model: Option<&str>) -> bool {
+        let line = ToChild::Task { id: &task.id, content: &task.content, from: &task.from, model };
+        self.process.send(&line).await
+    }
+
+    /// Delivers a routed message.
+    pub(super) async fn message(&mut self, m: &Message) -> bool {
+        self.messages += 1;
+        let id = format!("m{}", self.messages);
+        self.process.send(&ToChild::Message { id: &id, from: &m.from, content: &m.content }).await
+    }
+
+    /// Tells the child a send was refused.
+    pub(super) async fn denied(&self, to: &str, reason: &str) -> bool {
+        self.process.send(&ToChild::Denied { to, reason }).await
+    }
+
+    /// Tells the child to stop working on a task.
+    pub(super) async fn cancel(&self, id: &str) -> bool {
+        self.process.send(&ToChild::Cancel { id }).await
+    }
+
+    /// SIGSTOP / SIGCONT to the process group.
+    pub(super) fn pause(&self, pause: bool) -> Result<(), String> {
+        self.process.signal(if pause { Signal::SIGSTOP } else { Signal::SIGCONT })
+    }
+
+    /// Graceful stop within `timeout`; returns how the process ended.
+    pub(super) async fn stop(&mut self, timeout: Duration) -> Option<ExitInfo> {
+        self.process.stop(timeout).await
+    }
+
+    /// Interprets one event of the child.
+    pub(super) fn on_event(&mut self, ctx: &SwarmCtx, slot: &AgentSlot, current: Option<&Task>, e: ChildEvent) -> Step {
+        let who = &slot.name;
+        match e {
+            ChildEvent::Stdout(Parsed::Line(line)) => self.on_line(ctx, slot, current, line),
+            ChildEvent::Stdout(Parsed::Raw(text)) => {
+                ctx.emit(
+                    who,
+                    EventKind::AgentOutput {
+                        task_id: current.map(|t| t.id.clone()),
+                        output: OutputKind::Raw,
+                        content: text,
+                    },
+                );
+                Step::Nothing
+            }
+            ChildEvent::Stdout(Parsed::Invalid(why)) => {
+                ctx.emit(who, EventKind::Log { level: Level::Warning, message: why });
+                Step::Nothing
+            }
+            ChildEvent::StdoutTooLong(n) => {
+                let message =
+                    format!("discarded a stdout line of {n} bytes (over max_line_bytes = {})", ctx.max_line_bytes);
+                ctx.emit(who, EventKind::Log { level: Level::Error, message });
+                Step::Nothing
+            }
+            ChildEvent::Stderr(line) => {
+                ctx.emit(who, EventKind::Log { level: Level::Warning, message: line });
+                Step::Nothing
+            }
+            ChildEvent::StdoutClosed => {
+                let _ = self.process.signal(Signal::SIGKILL);
+                Step::Died(ExitReasonText {
+                    normal: false,
+                    text: "the process closed its stdout but kept running; killed".into(),
+                })
+            }
+            ChildEvent::Exited(info) => {
+                slot.status.set_pid(0);
+                Step::Died(ExitReasonText { normal: info.success(), text: format!("process {info}") })
+            }
+        }
+    }
+
+    fn on_line(&mut self, ctx: &SwarmCtx, slot: &AgentSlot, current: Option<&Task>, line: FromChild) -> Step {
+        let who = &slot.name;
+        let is_current = |id: &str| current.is_some_and(|t| &*t.id == id);
+        match line {
+            FromChild::Ready { .. } => return Step::Ready,
+            FromChild::Token { id, content } => {
+                let task_id = current.filter(|t| *t.id == *id).map(|t| t.id.clone()).or_else(|| Some(id.into()));
+                ctx.emit(who, EventKind::AgentOutput { task_id, output: OutputKind::Token, content: text(content) });
+            }
+            FromChild::Result { id, content } if is_current(&id) => return Step::Finished(Ok(text(content))),
+            FromChild::Error { id, message, code } if is_current(&id) => {
+                return Step::Finished(Err((code.unwrap_or_else(|| "agent_error".into()), message)));
+            }
+            FromChild::Result { id, .. } | FromChild::Error { id, .. } => {
+                let message = format!("ignored an answer for task '{}', which is not running", cut(&id, 100));
+                ctx.emit(who, EventKind::Log { level: Level::Warning, message });
+            }
+            FromChild::Send { to, content } => ctx.router.send(who.clone(), to.into(), text(content).into()),
+            FromChild::Broadcast { content } => ctx.router.broadcast(who.clone(), text(content).into()),
+            FromChild::Log { level, message } => {
+                let level = match level.as_str() {
+                    "debug" => Level::Debug,
+                    "warning" | "warn" => Level::Warning,
+                    "error" => Level::Error,
+                    _ => Level::Info,
+                };
+                ctx.emit(who, EventKind::Log { level, message });
+            }
+            FromChild::Status { state } => {
+                let state = text(state);
+                slot.status.set_detail(Some(cut(&state, 200).to_string()));
+            }
+        }
+        Step::Nothing
+    }
+}
