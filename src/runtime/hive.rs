@@ -154,6 +154,12 @@ pub struct SwarmHandle {
     actor: ActorRef<SwarmMsg>,
 }
 
+impl std::fmt::Debug for SwarmHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SwarmHandle").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
 type Port<T> = RpcReplyPort<Result<T, HiveError>>;
 
 impl SwarmHandle {

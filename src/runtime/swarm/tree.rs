@@ -207,11 +207,14 @@ fn fail_queued(ctx: &SwarmCtx, slot: &AgentSlot) {
     for item in slot.mailbox.drain() {
         if let crate::runtime::mailbox::Envelope::Task(t) = item {
             slot.status.task_done(false);
-            ctx.emit(&slot.name, EventKind::TaskFailed {
-                task_id: t.id,
-                code: "agent_stopped".into(),
-                message: "the agent exited and is not restarted (restart type)".into(),
-            });
+            ctx.emit(
+                &slot.name,
+                EventKind::TaskFailed {
+                    task_id: t.id,
+                    code: "agent_stopped".into(),
+                    message: "the agent exited and is not restarted (restart type)".into(),
+                },
+            );
         }
     }
 }
