@@ -24,7 +24,7 @@ use super::stdio::{StdioBackend, Step};
 use super::swarm_ctx::SwarmCtx;
 use crate::config::BackendSpec;
 use crate::events::{EventKind, Level, OutputKind};
-use crate::supervisor::{ActorExit, ExitReason};
+use crate::supervisor::{ActorExit, ChildSpec, ExitReason, Shutdown};
 
 /// Items handled per wake before yielding to other messages (stop, cancel).
 const BATCH: usize = 64;
@@ -168,6 +168,54 @@ impl Actor for Agent {
             }
         }
         Ok(())
+    }
+}
+
+/// The supervisor child spec of an agent.
+pub(super) fn child_spec(slot: Arc<AgentSlot>, ctx: SwarmCtx) -> ChildSpec {
+    ChildSpec {
+        id: slot.name.clone(),
+        restart: slot.spec.restart,
+        // The agent bounds its own graceful stop by kill_timeout_ms (then SIGKILL);
+        // the margin lets that finish before the supervisor kills the actor.
+        shutdown: Shutdown::Timeout(Duration::from_millis(slot.spec.kill_timeout_ms) + Duration::from_secs(2)),
+        start: Arc::new(move |sup| {
+            let args = AgentArgs { slot: slot.clone(), ctx: ctx.clone() };
+            Box::pin(async move {
+                let (r, _) = Actor::spawn_linked(None, Agent, args, sup).await.map_err(|e| startup_error(&e))?;
+                Ok(r.get_cell())
+            })
+        }),
+    }
+}
+
+fn startup_error(e: &ractor::SpawnErr) -> String {
+    match e {
+        ractor::SpawnErr::StartupFailed(inner) => inner.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// Reports an exit the supervisor did not ask for: status, event, and — when
+/// no restart follows — the end of every queued task.
+pub(super) fn report_exit(ctx: &SwarmCtx, slot: &AgentSlot, reason: String, restarting: bool) {
+    slot.status.set_state(if restarting { AgentState::Restarting } else { AgentState::Stopped });
+    ctx.emit(&slot.name, EventKind::AgentExited { reason, restarting });
+    if restarting {
+        return;
+    }
+    for item in slot.mailbox.drain() {
+        if let Envelope::Task(t) = item {
+            slot.status.task_done(false);
+            ctx.emit(
+                &slot.name,
+                EventKind::TaskFailed {
+                    task_id: t.id,
+                    code: "agent_stopped".into(),
+                    message: "the agent exited and is not restarted (restart type)".into(),
+                },
+            );
+        }
     }
 }
 

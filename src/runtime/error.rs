@@ -42,6 +42,9 @@ pub enum HiveError {
     /// Some edges are invalid; nothing was applied.
     #[error("invalid edges: {}", .0.iter().map(|e| format!("{}→{}: {}", e.from, e.to, e.reason)).collect::<Vec<_>>().join("; "))]
     InvalidEdges(Vec<EdgeError>),
+    /// Not allowed by the runtime's configuration (e.g. `spawn_allow`).
+    #[error("{0}")]
+    Forbidden(String),
     /// The topology forbids this message.
     #[error("{0}")]
     RouteDenied(String),

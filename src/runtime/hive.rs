@@ -16,6 +16,7 @@ use super::registry::{Registry, RegistryArgs, RegistryMsg, SwarmSummary};
 use super::router::{EndpointSender, RoutedMessage};
 use super::slot::HistoryEntry;
 use super::swarm::{AgentStatus, EdgeChange, ScaleResult, SwarmLimits, SwarmMsg, SwarmStatus};
+use super::workers::{PoolArgs, PoolMsg, SpawnRequest, WorkerOptions, WorkerPool, WorkerStatus};
 use crate::config::{self, AgentSpec, Edge, ObjectSpec, SwarmSpec, ValidateOptions};
 use crate::events::{BusOptions, EventBus, EventKind};
 use crate::objects::ObjectKinds;
@@ -30,6 +31,8 @@ pub struct HiveOptions {
     pub limits: SwarmLimits,
     /// Object kinds (built-ins plus any you register).
     pub kinds: ObjectKinds,
+    /// Standalone workers: what may be spawned, and how they restart.
+    pub workers: WorkerOptions,
 }
 
 static INSTANCE: AtomicU64 = AtomicU64::new(0);
@@ -38,6 +41,7 @@ static INSTANCE: AtomicU64 = AtomicU64::new(0);
 pub struct Hive {
     root: ActorRef<SupervisorMsg>,
     registry_name: String,
+    pool_name: String,
     bus: EventBus,
     kinds: ObjectKinds,
 }
@@ -78,16 +82,32 @@ impl Hive {
                 })
             }),
         };
+        let pool_name = registry_name.replace(".registry", ".workers");
+        let (name, pbus, wopts) = (pool_name.clone(), bus.clone(), opts.workers.clone());
+        let pool = ChildSpec {
+            id: "workers".into(),
+            restart: Restart::Permanent,
+            shutdown: Shutdown::Infinity,
+            start: Arc::new(move |sup| {
+                let args = PoolArgs { opts: wopts.clone(), bus: pbus.clone() };
+                let name = name.clone();
+                Box::pin(async move {
+                    let (r, _) =
+                        Actor::spawn_linked(Some(name), WorkerPool, args, sup).await.map_err(|e| e.to_string())?;
+                    Ok(r.get_cell())
+                })
+            }),
+        };
         let args = SupervisorArgs {
             strategy: Strategy::OneForOne,
             intensity: Intensity::default(),
-            children: vec![registry],
+            children: vec![registry, pool],
             hooks: Arc::new(crate::supervisor::NoHooks),
         };
         let (root, _) = Actor::spawn(None, Supervisor, args)
             .await
             .map_err(|e| HiveError::Unavailable(format!("the runtime failed to start: {e}")))?;
-        Ok(Self { root, registry_name, bus, kinds: opts.kinds })
+        Ok(Self { root, registry_name, pool_name, bus, kinds: opts.kinds })
     }
 
     /// The event bus.
@@ -139,6 +159,39 @@ impl Hive {
     /// Forgets stopped and failed swarms; returns how many.
     pub async fn clean(&self) -> Result<usize, HiveError> {
         Ok(ractor::call!(self.registry()?, RegistryMsg::Clean)?)
+    }
+
+    fn pool(&self) -> Result<ActorRef<PoolMsg>, HiveError> {
+        ractor::registry::where_is(self.pool_name.clone())
+            .map(ActorRef::from)
+            .ok_or_else(|| HiveError::Unavailable("the worker pool is restarting".into()))
+    }
+
+    /// Spawns a standalone JSONL worker (only paths `spawn_allow` permits);
+    /// returns its id.
+    pub async fn spawn_worker(&self, req: SpawnRequest) -> Result<String, HiveError> {
+        ractor::call!(self.pool()?, PoolMsg::Spawn, req)?
+    }
+
+    /// Every standalone worker with its status and current task.
+    pub async fn list_workers(&self) -> Result<Vec<WorkerStatus>, HiveError> {
+        Ok(ractor::call!(self.pool()?, PoolMsg::List)?)
+    }
+
+    /// One standalone worker.
+    pub async fn worker(&self, id: &str) -> Result<WorkerStatus, HiveError> {
+        ractor::call!(self.pool()?, PoolMsg::Get, id.to_string())?
+    }
+
+    /// Stops a worker gracefully (shutdown line, SIGTERM, SIGKILL after its
+    /// kill timeout) and forgets it.
+    pub async fn kill_worker(&self, id: &str) -> Result<(), HiveError> {
+        ractor::call!(self.pool()?, PoolMsg::Kill, id.to_string())?
+    }
+
+    /// Queues a task for a worker; returns the task id.
+    pub async fn worker_task(&self, id: &str, content: &str) -> Result<Arc<str>, HiveError> {
+        ractor::call!(self.pool()?, PoolMsg::Task, id.to_string(), content.to_string())?
     }
 
     /// Stops every swarm (newest first) and the runtime.

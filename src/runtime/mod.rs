@@ -18,6 +18,7 @@ mod stdio;
 mod swarm;
 mod swarm_ctx;
 mod table;
+mod workers;
 
 pub use error::{EdgeError, HiveError};
 pub use hive::{Hive, HiveOptions, SwarmHandle, TaskOutcome};
@@ -29,3 +30,4 @@ pub use swarm::{
     SwarmState, SwarmStatus,
 };
 pub use table::RouteError;
+pub use workers::{MAX_WORKERS, SpawnRequest, WORKERS_SWARM, WorkerOptions, WorkerStatus};

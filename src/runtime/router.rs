@@ -53,15 +53,30 @@ impl RouterCell {
 
     /// Sends from inside the swarm: a refusal comes back as a `Denied` item.
     pub(super) fn send(&self, from: Arc<str>, to: Arc<str>, content: Arc<str>) {
-        if let Some(r) = self.router() {
-            let _ = r.cast(RouterMsg::Send { from, to, content, reply: None });
+        if let Some(r) = self.router()
+            && r.cast(RouterMsg::Send { from: from.clone(), to: to.clone(), content, reply: None }).is_ok()
+        {
+            return;
         }
+        self.refuse_unrouted(&from, to);
     }
 
     /// Broadcasts from inside the swarm to every out-edge.
     pub(super) fn broadcast(&self, from: Arc<str>, content: Arc<str>) {
-        if let Some(r) = self.router() {
-            let _ = r.cast(RouterMsg::Broadcast { from, content, reply: None });
+        if let Some(r) = self.router()
+            && r.cast(RouterMsg::Broadcast { from: from.clone(), content, reply: None }).is_ok()
+        {
+            return;
+        }
+        self.refuse_unrouted(&from, "*".into());
+    }
+
+    /// No router is running (it is restarting, or this endpoint has no
+    /// topology at all): the sender is told, as for any refusal.
+    fn refuse_unrouted(&self, from: &str, to: Arc<str>) {
+        if let Some(ep) = self.table().endpoint(from) {
+            let reason = "no router is running for this endpoint".to_string();
+            let _ = ep.mailbox.push(Envelope::Denied { to, reason });
         }
     }
 

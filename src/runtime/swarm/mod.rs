@@ -8,6 +8,7 @@
 //! emits `swarm_failed` and stops with the reason, which the registry keeps.
 
 mod ops;
+pub(super) use ops::MAX_CONTENT_BYTES;
 mod status;
 mod tree;
 

@@ -8,11 +8,12 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::status::{AgentStatus, GroupStatus, ObjectStatus, SwarmState, SwarmStatus};
-use super::tree::{agent_child, object_child, write};
+use super::tree::{object_child, write};
 use super::{EdgeChange, Reply, ScaleFailure, ScaleResult, SwarmRun};
 use crate::config::{AgentSpec, Edge, MAX_AGENTS, MAX_OBJECTS, MAX_REPLICAS, ObjectSpec, SwarmSpec, member_name};
 use crate::events::{EventKind, rfc3339_ms};
 use crate::runtime::agent::AgentMsg;
+use crate::runtime::agent::child_spec as agent_child;
 use crate::runtime::error::{EdgeError, HiveError};
 use crate::runtime::mailbox::{Envelope, Task};
 use crate::runtime::object::ObjectMsg;
@@ -22,7 +23,7 @@ use crate::runtime::table::{Endpoint, RouteError, RoutingTable};
 use crate::supervisor::{SupervisorError, SupervisorMsg};
 
 /// Largest task or message content accepted.
-pub(super) const MAX_CONTENT_BYTES: usize = 1 << 20;
+pub(crate) const MAX_CONTENT_BYTES: usize = 1 << 20;
 
 impl SwarmRun {
     fn table(&self) -> RoutingTable {

@@ -21,7 +21,7 @@ use ractor::{Actor, ActorRef};
 
 use crate::config::SupervisionSpec;
 use crate::events::EventKind;
-use crate::runtime::agent::{Agent, AgentArgs};
+use crate::runtime::agent::{child_spec as agent_child, report_exit};
 use crate::runtime::object::{Object, ObjectArgs};
 use crate::runtime::router::{Router, RouterArgs};
 use crate::runtime::slot::{AgentSlot, AgentState, ObjectSlot};
@@ -120,24 +120,6 @@ pub(super) fn intensity_of(s: &SupervisionSpec) -> Intensity {
     }
 }
 
-/// The child spec of one agent.
-pub(super) fn agent_child(slot: Arc<AgentSlot>, ctx: SwarmCtx) -> ChildSpec {
-    ChildSpec {
-        id: slot.name.clone(),
-        restart: slot.spec.restart,
-        // The agent bounds its own graceful stop by kill_timeout_ms (then SIGKILL);
-        // the margin lets that finish before the supervisor kills the actor.
-        shutdown: Shutdown::Timeout(Duration::from_millis(slot.spec.kill_timeout_ms) + Duration::from_secs(2)),
-        start: Arc::new(move |sup| {
-            let args = AgentArgs { slot: slot.clone(), ctx: ctx.clone() };
-            Box::pin(async move {
-                let (r, _) = Actor::spawn_linked(None, Agent, args, sup).await.map_err(|e| e.to_string())?;
-                Ok(r.get_cell())
-            })
-        }),
-    }
-}
-
 /// The child spec of one object.
 pub(super) fn object_child(slot: Arc<ObjectSlot>, ctx: SwarmCtx) -> ChildSpec {
     ChildSpec {
@@ -173,11 +155,7 @@ impl SupervisorHooks for EndpointHooks {
         match self.part {
             Part::Agents => {
                 if let Some(slot) = self.shared.agent(id) {
-                    slot.status.set_state(if restarting { AgentState::Restarting } else { AgentState::Stopped });
-                    ctx.emit(&slot.name, EventKind::AgentExited { reason, restarting });
-                    if !restarting {
-                        fail_queued(ctx, &slot);
-                    }
+                    report_exit(ctx, &slot, reason, restarting);
                 }
             }
             Part::Objects => {
@@ -199,23 +177,6 @@ impl SupervisorHooks for EndpointHooks {
             Part::Objects => "objects",
         };
         self.shared.ctx.emit_swarm(EventKind::SupervisorGaveUp { supervisor, reason: reason.into() });
-    }
-}
-
-/// Ends the queued tasks of an agent that will not run again.
-fn fail_queued(ctx: &SwarmCtx, slot: &AgentSlot) {
-    for item in slot.mailbox.drain() {
-        if let crate::runtime::mailbox::Envelope::Task(t) = item {
-            slot.status.task_done(false);
-            ctx.emit(
-                &slot.name,
-                EventKind::TaskFailed {
-                    task_id: t.id,
-                    code: "agent_stopped".into(),
-                    message: "the agent exited and is not restarted (restart type)".into(),
-                },
-            );
-        }
     }
 }
 

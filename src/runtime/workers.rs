@@ -1,0 +1,407 @@
+//! Standalone JSONL workers (the Sol gateway's `/api/v1/agents`): OS
+//! processes outside any swarm, spawned, listed and killed through the API.
+//!
+//! Each worker runs under its own one-child supervisor (the pool's settings:
+//! restart type per worker, shared intensity and backoff), so a worker that
+//! crash-loops fails alone: it is kept as `failed` with its reason, the
+//! others go on. Spawning is refused unless the worker's path, resolved
+//! (symlinks and `..` removed), matches a `spawn_allow` glob; with no globs
+//! configured nothing may be spawned. Workers have no topology: a `send`
+//! from one is answered `denied`. Their events carry the swarm name
+//! `_workers` (which no swarm can have).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use serde::Serialize;
+
+use super::agent::{child_spec, report_exit};
+use super::error::HiveError;
+use super::mailbox::{Envelope, Task};
+use super::router::RouterCell;
+use super::slot::{AgentSlot, AgentState};
+use super::swarm::AgentStatus;
+use super::swarm_ctx::SwarmCtx;
+use super::table::{Endpoint, RoutingTable};
+use crate::config::{AgentSpec, BackendSpec, DEFAULT_KILL_TIMEOUT_MS, LaunchSpec, StdioSpec};
+use crate::events::{EventBus, EventKind, now_ms, rfc3339_ms};
+use crate::supervisor::{
+    ExitReason, Intensity, Restart, Shutdown, Strategy, Supervisor, SupervisorArgs, SupervisorHooks, SupervisorMsg,
+    exit_reason_of_failure, exit_reason_of_stop, stop_child,
+};
+
+/// The swarm name on worker events.
+pub const WORKERS_SWARM: &str = "_workers";
+/// Most workers the pool runs at once.
+pub const MAX_WORKERS: usize = 1_000;
+
+/// Settings of the worker pool.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    /// Globs of worker paths that may be spawned (relative globs are
+    /// relative to the daemon's working directory). Empty: none.
+    pub spawn_allow: Vec<String>,
+    /// Restart intensity (and backoff) of each worker.
+    pub intensity: Intensity,
+    /// Inbox bound of each worker.
+    pub mailbox_capacity: usize,
+    /// Bound of a line a worker writes.
+    pub max_line_bytes: usize,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        Self {
+            spawn_allow: Vec::new(),
+            intensity: Intensity {
+                max_restarts: 5,
+                window: Duration::from_secs(60),
+                backoff: Duration::from_millis(100),
+                backoff_max: Duration::from_secs(5),
+            },
+            mailbox_capacity: 10_000,
+            max_line_bytes: super::process::DEFAULT_MAX_LINE_BYTES,
+        }
+    }
+}
+
+/// What to spawn.
+#[derive(Debug, Clone, Default)]
+pub struct SpawnRequest {
+    /// The program (a `.py` file runs with `python3`).
+    pub worker_path: String,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// Extra environment.
+    pub env: BTreeMap<String, String>,
+    /// Working directory.
+    pub cwd: Option<String>,
+    /// Restart type (default permanent).
+    pub restart: Restart,
+    /// Graceful-stop timeout before SIGKILL (default 5 s).
+    pub kill_timeout_ms: Option<u64>,
+}
+
+/// A worker as listed.
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkerStatus {
+    /// Worker id.
+    pub id: String,
+    /// The path it was spawned from (resolved).
+    pub worker_path: String,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// `starting`, `idle`, `busy`, `paused`, `restarting`, `stopped`, or `failed`.
+    pub state: String,
+    /// When it was spawned (RFC 3339).
+    pub spawned_at: String,
+    /// Why it failed (restart intensity reached).
+    pub failure_reason: Option<String>,
+    /// Live status (pid, restarts, current task, counters).
+    #[serde(flatten)]
+    pub agent: AgentStatus,
+}
+
+/// Messages of the pool.
+#[allow(missing_docs)]
+pub(super) enum PoolMsg {
+    Spawn(SpawnRequest, RpcReplyPort<Result<String, HiveError>>),
+    List(RpcReplyPort<Vec<WorkerStatus>>),
+    Get(String, RpcReplyPort<Result<WorkerStatus, HiveError>>),
+    Kill(String, RpcReplyPort<Result<(), HiveError>>),
+    Task(String, String, RpcReplyPort<Result<Arc<str>, HiveError>>),
+}
+
+/// Start arguments of the pool.
+pub(super) struct PoolArgs {
+    /// Settings.
+    pub opts: WorkerOptions,
+    /// The event bus.
+    pub bus: EventBus,
+}
+
+struct Entry {
+    slot: Arc<AgentSlot>,
+    sup: Option<ActorRef<SupervisorMsg>>,
+    path: String,
+    args: Vec<String>,
+    spawned_at_ms: u64,
+    failure: Option<String>,
+}
+
+/// The pool actor.
+pub(super) struct WorkerPool;
+
+/// The pool's state.
+pub(super) struct PoolState {
+    opts: WorkerOptions,
+    ctx: SwarmCtx,
+    workers: BTreeMap<String, Entry>,
+    by_sup: HashMap<ractor::ActorId, String>,
+    next_id: u64,
+}
+
+struct WorkerHooks {
+    ctx: SwarmCtx,
+    slot: Arc<AgentSlot>,
+}
+
+impl SupervisorHooks for WorkerHooks {
+    fn child_exited(&self, _id: &str, reason: &ExitReason, restarting: bool) {
+        report_exit(&self.ctx, &self.slot, reason.to_string(), restarting);
+    }
+    fn child_restarted(&self, _id: &str, restarts: u32) {
+        self.ctx.emit(&self.slot.name, EventKind::AgentRestarted { restarts });
+    }
+    fn gave_up(&self, reason: &str) {
+        let reason = reason.into();
+        self.ctx.emit(&self.slot.name, EventKind::SupervisorGaveUp { supervisor: "worker", reason });
+    }
+}
+
+impl Actor for WorkerPool {
+    type Msg = PoolMsg;
+    type State = PoolState;
+    type Arguments = PoolArgs;
+
+    async fn pre_start(&self, _: ActorRef<PoolMsg>, a: PoolArgs) -> Result<PoolState, ActorProcessingErr> {
+        let ctx = SwarmCtx {
+            swarm: WORKERS_SWARM.into(),
+            bus: a.bus,
+            router: Arc::new(RouterCell::default()),
+            max_line_bytes: a.opts.max_line_bytes,
+        };
+        Ok(PoolState { opts: a.opts, ctx, workers: BTreeMap::new(), by_sup: HashMap::new(), next_id: 1 })
+    }
+
+    async fn post_stop(&self, _: ActorRef<PoolMsg>, s: &mut PoolState) -> Result<(), ActorProcessingErr> {
+        let sups: Vec<_> = s.workers.values_mut().rev().filter_map(|e| e.sup.take()).collect();
+        futures::future::join_all(sups.into_iter().map(|sup| stop_child(sup.get_cell(), Shutdown::Infinity))).await;
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<PoolMsg>,
+        msg: PoolMsg,
+        s: &mut PoolState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            PoolMsg::Spawn(req, reply) => {
+                let _ = reply.send(s.spawn(&myself, req).await);
+            }
+            PoolMsg::List(reply) => {
+                let _ = reply.send(s.workers.iter().map(|(id, e)| status(id, e)).collect());
+            }
+            PoolMsg::Get(id, reply) => {
+                let r =
+                    s.workers.get(&id).map(|e| status(&id, e)).ok_or(HiveError::NotFound { kind: "worker", name: id });
+                let _ = reply.send(r);
+            }
+            PoolMsg::Kill(id, reply) => {
+                let _ = reply.send(s.kill(&id).await);
+            }
+            PoolMsg::Task(id, content, reply) => {
+                let _ = reply.send(s.task(&id, content));
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        _: ActorRef<PoolMsg>,
+        e: SupervisionEvent,
+        s: &mut PoolState,
+    ) -> Result<(), ActorProcessingErr> {
+        let (cell, reason) = match e {
+            SupervisionEvent::ActorFailed(cell, err) => (cell, exit_reason_of_failure(&err)),
+            SupervisionEvent::ActorTerminated(cell, _, r) => (cell, exit_reason_of_stop(r.as_deref())),
+            _ => return Ok(()),
+        };
+        let Some(id) = s.by_sup.remove(&cell.get_id()) else { return Ok(()) };
+        if let Some(entry) = s.workers.get_mut(&id) {
+            entry.sup = None;
+            entry.slot.status.set_state(AgentState::Stopped);
+            entry.failure = Some(match reason {
+                ExitReason::GaveUp(r) => r,
+                other => other.to_string(),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn status(id: &str, e: &Entry) -> WorkerStatus {
+    let agent = AgentStatus::of(&e.slot);
+    WorkerStatus {
+        id: id.to_string(),
+        worker_path: e.path.clone(),
+        args: e.args.clone(),
+        state: if e.failure.is_some() { "failed".into() } else { agent.state.to_string() },
+        spawned_at: rfc3339_ms(e.spawned_at_ms),
+        failure_reason: e.failure.clone(),
+        agent,
+    }
+}
+
+/// Resolves `path` and checks it against the allow globs.
+fn allowed(path: &str, globs: &[String]) -> Result<PathBuf, HiveError> {
+    if globs.is_empty() {
+        return Err(HiveError::Forbidden("spawning workers is disabled: no spawn_allow globs are configured".into()));
+    }
+    let resolved = std::fs::canonicalize(path)
+        .map_err(|e| HiveError::NotFound { kind: "worker_path", name: format!("{path} ({e})") })?;
+    if !resolved.is_file() {
+        return Err(HiveError::BadRequest(format!("worker_path '{path}' is not a file")));
+    }
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let ok = globs.iter().any(|g| {
+        let pattern = if Path::new(g).is_absolute() { g.clone() } else { cwd.join(g).to_string_lossy().into_owned() };
+        glob::Pattern::new(&pattern).is_ok_and(|p| {
+            p.matches_path_with(&resolved, glob::MatchOptions { require_literal_separator: true, ..Default::default() })
+        })
+    });
+    if ok {
+        Ok(resolved)
+    } else {
+        Err(HiveError::Forbidden(format!(
+            "'{}' is not allowed by spawn_allow ({})",
+            resolved.display(),
+            globs.join(", ")
+        )))
+    }
+}
+
+impl PoolState {
+    async fn spawn(&mut self, myself: &ActorRef<PoolMsg>, req: SpawnRequest) -> Result<String, HiveError> {
+        let path = allowed(&req.worker_path, &self.opts.spawn_allow)?;
+        if self.workers.values().filter(|e| e.sup.is_some()).count() >= MAX_WORKERS {
+            return Err(HiveError::Full(format!("the pool runs at most {MAX_WORKERS} workers")));
+        }
+        let path_s = path.to_string_lossy().into_owned();
+        let mut command =
+            if path_s.ends_with(".py") { vec!["python3".to_string(), path_s.clone()] } else { vec![path_s.clone()] };
+        command.extend(req.args.iter().cloned());
+        let id = format!("w{}", self.next_id);
+        self.next_id += 1;
+        let spec = AgentSpec {
+            name: id.clone(),
+            replicas: None,
+            backend: BackendSpec::Stdio(StdioSpec { command, cwd: req.cwd, env: req.env, launch: LaunchSpec::Local }),
+            restart: req.restart,
+            kill_timeout_ms: req.kill_timeout_ms.unwrap_or(DEFAULT_KILL_TIMEOUT_MS),
+            skills: Vec::new(),
+            model: None,
+        };
+        let slot = Arc::new(AgentSlot::new(id.as_str().into(), None, Arc::new(spec), self.opts.mailbox_capacity));
+        let mut table: RoutingTable = (*self.ctx.router.table()).clone();
+        table.insert_endpoint(slot.name.clone(), Endpoint { group: None, mailbox: slot.mailbox.clone() });
+        self.ctx.router.set_table(Arc::new(table));
+        let args = SupervisorArgs {
+            strategy: Strategy::OneForOne,
+            intensity: self.opts.intensity,
+            children: vec![child_spec(slot.clone(), self.ctx.clone())],
+            hooks: Arc::new(WorkerHooks { ctx: self.ctx.clone(), slot: slot.clone() }),
+        };
+        let sup = match Actor::spawn_linked(None, Supervisor, args, myself.get_cell()).await {
+            Ok((sup, _)) => sup,
+            Err(e) => {
+                self.unroute(&id);
+                let why = match e {
+                    ractor::SpawnErr::StartupFailed(inner) => inner.to_string(),
+                    other => other.to_string(),
+                };
+                return Err(HiveError::BadRequest(format!("worker failed to start: {why}")));
+            }
+        };
+        self.by_sup.insert(sup.get_id(), id.clone());
+        self.ctx.emit(&slot.name, EventKind::AgentAdded { backend: "stdio", group: None });
+        let entry =
+            Entry { slot, sup: Some(sup), path: path_s, args: req.args, spawned_at_ms: now_ms(), failure: None };
+        self.workers.insert(id.clone(), entry);
+        Ok(id)
+    }
+
+    fn unroute(&self, id: &str) {
+        let mut table: RoutingTable = (*self.ctx.router.table()).clone();
+        table.remove_endpoint(id);
+        self.ctx.router.set_table(Arc::new(table));
+    }
+
+    async fn kill(&mut self, id: &str) -> Result<(), HiveError> {
+        let mut entry =
+            self.workers.remove(id).ok_or_else(|| HiveError::NotFound { kind: "worker", name: id.into() })?;
+        self.unroute(id);
+        if let Some(sup) = entry.sup.take() {
+            self.by_sup.remove(&sup.get_id());
+            stop_child(sup.get_cell(), Shutdown::Infinity).await;
+        }
+        for item in entry.slot.mailbox.drain() {
+            if let Envelope::Task(t) = item {
+                self.ctx.emit(
+                    &entry.slot.name,
+                    EventKind::TaskFailed {
+                        task_id: t.id,
+                        code: "agent_removed".into(),
+                        message: "the worker was killed before running this task".into(),
+                    },
+                );
+            }
+        }
+        self.ctx.emit(&entry.slot.name, EventKind::AgentRemoved);
+        Ok(())
+    }
+
+    fn task(&self, id: &str, content: String) -> Result<Arc<str>, HiveError> {
+        let entry = self.workers.get(id).ok_or_else(|| HiveError::NotFound { kind: "worker", name: id.into() })?;
+        if entry.sup.is_none() || entry.slot.status.state() == AgentState::Stopped {
+            return Err(HiveError::Conflict(format!("worker '{id}' is not running")));
+        }
+        if content.len() > super::swarm::MAX_CONTENT_BYTES {
+            return Err(HiveError::BadRequest("task content is over 1 MiB".into()));
+        }
+        let task_id: Arc<str> = uuid::Uuid::now_v7().to_string().into();
+        let from: Arc<str> = "user".into();
+        let task = Task { id: task_id.clone(), content, from: from.clone() };
+        entry
+            .slot
+            .mailbox
+            .push(Envelope::Task(task))
+            .map_err(|_| HiveError::Full(format!("worker '{id}' inbox is full")))?;
+        self.ctx.emit(&entry.slot.name, EventKind::TaskQueued { task_id: task_id.clone(), from });
+        Ok(task_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spawn_allow_matches_resolved_paths_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = dir.path().join("ok.py");
+        std::fs::write(&ok, "").unwrap();
+        let sub = dir.path().join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        let glob = format!("{}/*.py", dir.path().canonicalize().unwrap().display());
+        assert!(allowed(ok.to_str().unwrap(), std::slice::from_ref(&glob)).is_ok());
+        // `..` is resolved before matching: inside stays allowed, outside is refused.
+        let inside = format!("{}/../ok.py", sub.display());
+        assert!(allowed(&inside, std::slice::from_ref(&glob)).is_ok());
+        let other = tempfile::tempdir().unwrap();
+        std::fs::write(other.path().join("evil.py"), "").unwrap();
+        // Both temp dirs share a parent: sub/../../<other>/evil.py.
+        let other_name = other.path().file_name().unwrap().to_str().unwrap();
+        let outside = format!("{}/../../{other_name}/evil.py", sub.display());
+        assert!(std::path::Path::new(&outside).exists(), "{outside}");
+        assert!(matches!(allowed(&outside, std::slice::from_ref(&glob)), Err(HiveError::Forbidden(_))));
+        assert!(matches!(allowed("/bin/sh", std::slice::from_ref(&glob)), Err(HiveError::Forbidden(_))));
+        assert!(matches!(allowed(ok.to_str().unwrap(), &[]), Err(HiveError::Forbidden(_))));
+        assert!(matches!(allowed("/no/such/file.py", &[glob]), Err(HiveError::NotFound { .. })));
+    }
+}

@@ -1,0 +1,115 @@
+//! Standalone JSONL workers: spawn only what `spawn_allow` permits, list with
+//! status and current task, kill gracefully, restart by type, isolation.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use hive::events::{BusOptions, EventKind};
+use hive::runtime::{SpawnRequest, WorkerOptions};
+use hive::supervisor::{Intensity, Restart};
+use hive::{Hive, HiveError, HiveOptions};
+
+async fn pool(allow: &[&str], max_restarts: u32) -> Hive {
+    let workers = WorkerOptions {
+        spawn_allow: allow.iter().map(|s| s.to_string()).collect(),
+        intensity: Intensity { max_restarts, window: Duration::from_secs(60), ..Intensity::default() },
+        ..WorkerOptions::default()
+    };
+    let opts =
+        HiveOptions { workers, bus: BusOptions { ring_capacity: 100_000, max_lag: 100_000 }, ..HiveOptions::default() };
+    Hive::start(opts).await.unwrap()
+}
+
+fn req(path: &str, args: &[&str]) -> SpawnRequest {
+    SpawnRequest {
+        worker_path: path.into(),
+        args: args.iter().map(|s| s.to_string()).collect(),
+        ..SpawnRequest::default()
+    }
+}
+
+#[tokio::test]
+async fn spawn_is_refused_outside_spawn_allow() {
+    let hive = pool(&["actors/*.py"], 3).await;
+    assert!(matches!(hive.spawn_worker(req("/bin/sh", &[])).await, Err(HiveError::Forbidden(_))));
+    assert!(matches!(hive.spawn_worker(req("actors/../Cargo.toml", &[])).await, Err(HiveError::Forbidden(_))));
+    assert!(matches!(hive.spawn_worker(req("actors/nope.py", &[])).await, Err(HiveError::NotFound { .. })));
+    assert!(hive.list_workers().await.unwrap().is_empty());
+    let none = pool(&[], 3).await;
+    let err = none.spawn_worker(req("actors/echo.py", &[])).await.unwrap_err();
+    assert!(matches!(&err, HiveError::Forbidden(m) if m.contains("disabled")), "{err:?}");
+}
+
+#[tokio::test]
+async fn spawned_worker_runs_tasks_lists_its_current_task_and_is_killed_gracefully() {
+    let hive = pool(&["actors/*.py"], 3).await;
+    let mut spawn = req("actors/echo.py", &[]);
+    spawn.env.insert("ECHO_TOKEN_DELAY_MS".into(), "100".into());
+    let id = hive.spawn_worker(spawn).await.unwrap();
+    let pid = eventually("pid", || async { hive.worker(&id).await.ok()?.agent.pid }).await;
+    let mut rx = hive.events().subscribe();
+    let task = hive.worker_task(&id, "one two three").await.unwrap();
+    let listed = eventually("busy with the task", || async {
+        let w = hive.list_workers().await.unwrap().into_iter().find(|w| w.id == id)?;
+        (w.agent.current_task.as_deref() == Some(&*task)).then_some(w)
+    })
+    .await;
+    assert_eq!(listed.state, "busy");
+    assert!(listed.worker_path.ends_with("actors/echo.py"));
+    until(&mut rx, |e| matches!(&e.kind, EventKind::TaskCompleted { task_id } if *task_id == task)).await;
+
+    hive.kill_worker(&id).await.unwrap();
+    let events = until(&mut rx, |e| e.event_type() == "agent_removed").await;
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(&e.kind, EventKind::Log { message, .. } if message.contains("exited with code 0")))
+    );
+    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "reaped");
+    assert!(matches!(hive.kill_worker(&id).await, Err(HiveError::NotFound { .. })));
+    assert!(hive.list_workers().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn crash_looping_worker_fails_alone() {
+    let hive = pool(&["actors/*.py"], 2).await;
+    let good = hive.spawn_worker(req("actors/echo.py", &[])).await.unwrap();
+    let bad = hive.spawn_worker(req("actors/misbehave.py", &["exit-now"])).await.unwrap();
+    let w = eventually("bad failed", || async {
+        let w = hive.worker(&bad).await.unwrap();
+        (w.state == "failed").then_some(w)
+    })
+    .await;
+    assert!(w.failure_reason.unwrap().contains("max restart intensity"));
+    let mut rx = hive.events().subscribe();
+    let t = hive.worker_task(&good, "fine").await.unwrap();
+    until(&mut rx, |e| matches!(&e.kind, EventKind::TaskCompleted { task_id } if *task_id == t)).await;
+    assert!(matches!(hive.worker_task(&bad, "x").await, Err(HiveError::Conflict(_))));
+    hive.kill_worker(&bad).await.unwrap();
+}
+
+#[tokio::test]
+async fn temporary_worker_is_not_restarted_and_a_send_from_a_worker_is_denied() {
+    let hive = pool(&["actors/*.py"], 5).await;
+    let mut r = req("actors/misbehave.py", &["crash-after", "1"]);
+    r.restart = Restart::Temporary;
+    let id = hive.spawn_worker(r).await.unwrap();
+    let mut rx = hive.events().subscribe();
+    let t = hive.worker_task(&id, "boom").await.unwrap();
+    let events = until(&mut rx, |e| is(e, "agent_exited", &id)).await;
+    assert!(events.iter().any(|e| task_failed(e, &t, "agent_crashed")));
+    eventually("stopped", || async { (hive.worker(&id).await.unwrap().state == "stopped").then_some(()) }).await;
+
+    // relay.py sends to RELAY_TO; a worker has no topology, so it is told `denied`.
+    let mut relay = req("actors/relay.py", &[]);
+    relay.env.insert("RELAY_TO".into(), "anyone".into());
+    let rid = hive.spawn_worker(relay).await.unwrap();
+    hive.worker_task(&rid, "hello?").await.unwrap();
+    until(&mut rx, |e| {
+        e.agent.as_deref() == Some(&*rid)
+            && matches!(&e.kind, EventKind::Log { message, .. } if message.contains("denied"))
+    })
+    .await;
+}
