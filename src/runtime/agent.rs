@@ -24,7 +24,7 @@ use super::stdio::{StdioBackend, Step};
 use super::swarm_ctx::SwarmCtx;
 use crate::config::BackendSpec;
 use crate::events::{EventKind, Level, OutputKind};
-use crate::supervisor::{ActorExit, ChildSpec, ExitReason, Shutdown};
+use crate::supervisor::{ActorExit, ChildSpec, ExitReason, Shutdown, spawn_error};
 
 /// Items handled per wake before yielding to other messages (stop, cancel).
 const BATCH: usize = 64;
@@ -182,17 +182,10 @@ pub(super) fn child_spec(slot: Arc<AgentSlot>, ctx: SwarmCtx) -> ChildSpec {
         start: Arc::new(move |sup| {
             let args = AgentArgs { slot: slot.clone(), ctx: ctx.clone() };
             Box::pin(async move {
-                let (r, _) = Actor::spawn_linked(None, Agent, args, sup).await.map_err(|e| startup_error(&e))?;
+                let (r, _) = Actor::spawn_linked(None, Agent, args, sup).await.map_err(|e| spawn_error(&e))?;
                 Ok(r.get_cell())
             })
         }),
-    }
-}
-
-fn startup_error(e: &ractor::SpawnErr) -> String {
-    match e {
-        ractor::SpawnErr::StartupFailed(inner) => inner.to_string(),
-        other => other.to_string(),
     }
 }
 

@@ -14,7 +14,7 @@ use super::swarm::{Swarm, SwarmArgs, SwarmLimits, SwarmMsg, SwarmState};
 use crate::config::SwarmSpec;
 use crate::events::{EventBus, now_ms, rfc3339_ms};
 use crate::objects::ObjectKinds;
-use crate::supervisor::{ExitReason, Shutdown, exit_reason_of_failure, exit_reason_of_stop, stop_child};
+use crate::supervisor::{ExitReason, Shutdown, exit_of, spawn_error, stop_child};
 
 /// A registry entry as listed.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -147,11 +147,7 @@ impl Actor for Registry {
         e: SupervisionEvent,
         s: &mut RegistryState,
     ) -> Result<(), ActorProcessingErr> {
-        let (cell, reason) = match e {
-            SupervisionEvent::ActorFailed(cell, err) => (cell, exit_reason_of_failure(&err)),
-            SupervisionEvent::ActorTerminated(cell, _, r) => (cell, exit_reason_of_stop(r.as_deref())),
-            _ => return Ok(()),
-        };
+        let Some((cell, reason)) = exit_of(e) else { return Ok(()) };
         let id = cell.get_id();
         if let Some(entry) = s.swarms.values_mut().find(|e| e.actor.as_ref().is_some_and(|a| a.get_id() == id)) {
             entry.actor = None;
@@ -192,18 +188,11 @@ impl RegistryState {
             SwarmArgs { spec, bus: self.args.bus.clone(), kinds: self.args.kinds.clone(), limits: self.args.limits };
         let (actor, _) = Actor::spawn_linked(None, Swarm, args, myself.get_cell())
             .await
-            .map_err(|e| HiveError::BadRequest(format!("swarm '{name}' failed to start: {}", startup_reason(&e))))?;
+            .map_err(|e| HiveError::BadRequest(format!("swarm '{name}' failed to start: {}", spawn_error(&e))))?;
         self.swarms.insert(
             name,
             Entry { actor: Some(actor.clone()), state: SwarmState::Running, started_at_ms: now_ms(), failure: None },
         );
         Ok(actor)
-    }
-}
-
-fn startup_reason(e: &ractor::SpawnErr) -> String {
-    match e {
-        ractor::SpawnErr::StartupFailed(inner) => inner.to_string(),
-        other => other.to_string(),
     }
 }

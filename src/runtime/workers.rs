@@ -30,7 +30,7 @@ use crate::config::{AgentSpec, BackendSpec, DEFAULT_KILL_TIMEOUT_MS, LaunchSpec,
 use crate::events::{EventBus, EventKind, now_ms, rfc3339_ms};
 use crate::supervisor::{
     ExitReason, Intensity, Restart, Shutdown, Strategy, Supervisor, SupervisorArgs, SupervisorHooks, SupervisorMsg,
-    exit_reason_of_failure, exit_reason_of_stop, stop_child,
+    exit_of, spawn_error, stop_child,
 };
 
 /// The swarm name on worker events.
@@ -217,11 +217,7 @@ impl Actor for WorkerPool {
         e: SupervisionEvent,
         s: &mut PoolState,
     ) -> Result<(), ActorProcessingErr> {
-        let (cell, reason) = match e {
-            SupervisionEvent::ActorFailed(cell, err) => (cell, exit_reason_of_failure(&err)),
-            SupervisionEvent::ActorTerminated(cell, _, r) => (cell, exit_reason_of_stop(r.as_deref())),
-            _ => return Ok(()),
-        };
+        let Some((cell, reason)) = exit_of(e) else { return Ok(()) };
         let Some(id) = s.by_sup.remove(&cell.get_id()) else { return Ok(()) };
         if let Some(entry) = s.workers.get_mut(&id) {
             entry.sup = None;
@@ -311,11 +307,7 @@ impl PoolState {
             Ok((sup, _)) => sup,
             Err(e) => {
                 self.unroute(&id);
-                let why = match e {
-                    ractor::SpawnErr::StartupFailed(inner) => inner.to_string(),
-                    other => other.to_string(),
-                };
-                return Err(HiveError::BadRequest(format!("worker failed to start: {why}")));
+                return Err(HiveError::BadRequest(format!("worker failed to start: {}", spawn_error(&e))));
             }
         };
         self.by_sup.insert(sup.get_id(), id.clone());

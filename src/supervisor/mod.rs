@@ -32,7 +32,7 @@ use std::time::Instant;
 use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 
 pub use limiter::{Decision, RestartLimiter};
-pub use stop::{ActorExit, exit_reason_of_failure, exit_reason_of_stop, stop_child};
+pub use stop::{ActorExit, exit_of, exit_reason_of_failure, exit_reason_of_stop, spawn_error, stop_child};
 pub use types::{ExitReason, Intensity, Restart, Shutdown, Strategy};
 
 /// The future a [`StartFn`] returns: the started, linked child, or why not.
@@ -235,11 +235,7 @@ impl Actor for Supervisor {
         event: SupervisionEvent,
         state: &mut Self::State,
     ) -> HandlerResult {
-        let (cell, reason) = match event {
-            SupervisionEvent::ActorTerminated(cell, _, reason) => (cell, exit_reason_of_stop(reason.as_deref())),
-            SupervisionEvent::ActorFailed(cell, err) => (cell, exit_reason_of_failure(&err)),
-            _ => return Ok(()),
-        };
+        let Some((cell, reason)) = exit_of(event) else { return Ok(()) };
         let Some(key) = state.by_actor.remove(&cell.get_id()) else {
             return Ok(()); // an incarnation we stopped or replaced ourselves
         };

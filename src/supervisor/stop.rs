@@ -50,6 +50,29 @@ pub fn exit_reason_of_failure(err: &ActorProcessingErr) -> ExitReason {
 /// `post_stop` hangs can exceed this (Hive's own actors bound theirs).
 const KILL_WAIT: Duration = Duration::from_secs(5);
 
+/// The actor and exit reason of an exit notification (`None` for other events).
+pub fn exit_of(event: ractor::SupervisionEvent) -> Option<(ActorCell, ExitReason)> {
+    match event {
+        ractor::SupervisionEvent::ActorFailed(cell, err) => {
+            let reason = exit_reason_of_failure(&err);
+            Some((cell, reason))
+        }
+        ractor::SupervisionEvent::ActorTerminated(cell, _, r) => {
+            let reason = exit_reason_of_stop(r.as_deref());
+            Some((cell, reason))
+        }
+        _ => None,
+    }
+}
+
+/// Why an actor failed to start, as text (the inner error of `StartupFailed`).
+pub fn spawn_error(e: &ractor::SpawnErr) -> String {
+    match e {
+        ractor::SpawnErr::StartupFailed(inner) => inner.to_string(),
+        other => other.to_string(),
+    }
+}
+
 /// Stops `cell` per `shutdown`: ask, wait up to the timeout, then kill.
 /// Returns once the actor is gone (or a kill did not finish in [`KILL_WAIT`]).
 pub async fn stop_child(cell: ActorCell, shutdown: Shutdown) {

@@ -27,9 +27,7 @@ use super::swarm_ctx::SwarmCtx;
 use crate::config::{AgentSpec, Edge, ObjectSpec, SwarmSpec};
 use crate::events::{EventBus, EventKind, now_ms};
 use crate::objects::ObjectKinds;
-use crate::supervisor::{
-    ActorExit, ExitReason, SupervisorMsg, exit_reason_of_failure, exit_reason_of_stop, stop_child,
-};
+use crate::supervisor::{ActorExit, ExitReason, SupervisorMsg, exit_of, stop_child};
 use tree::{Slots, SwarmShared};
 
 /// Bounds applied to every swarm.
@@ -254,11 +252,7 @@ impl Actor for Swarm {
         e: SupervisionEvent,
         run: &mut SwarmRun,
     ) -> Result<(), ActorProcessingErr> {
-        let reason = match e {
-            SupervisionEvent::ActorFailed(_, err) => exit_reason_of_failure(&err),
-            SupervisionEvent::ActorTerminated(_, _, r) => exit_reason_of_stop(r.as_deref()),
-            _ => return Ok(()),
-        };
+        let Some((_, reason)) = exit_of(e) else { return Ok(()) };
         // The top supervisor exited on its own: the swarm has failed.
         run.top = None;
         let reason = match reason {

@@ -143,12 +143,30 @@ impl SwarmRun {
         added
     }
 
-    fn edges_for(name: &str, connections: Vec<String>, incoming: Vec<String>) -> Vec<Edge> {
-        connections
+    /// Checks that a new endpoint's names are free and its edges name known
+    /// endpoints; returns a copy of the table to change and the edges.
+    fn check_new_endpoint(
+        &self,
+        name: &str,
+        members: &[String],
+        connections: Vec<String>,
+        incoming: Vec<String>,
+    ) -> Result<(RoutingTable, Vec<Edge>), HiveError> {
+        if let Some(taken) = std::iter::once(name).chain(members.iter().map(String::as_str)).find(|n| self.is_taken(n))
+        {
+            return Err(HiveError::Conflict(format!("the name '{taken}' is already used in this swarm")));
+        }
+        let table = self.table();
+        let edges: Vec<Edge> = connections
             .into_iter()
             .map(|c| Edge::new(name, c))
             .chain(incoming.into_iter().map(|i| Edge::new(i, name)))
-            .collect()
+            .collect();
+        let bad = self.check_edges(&table, &edges, &[name]);
+        if !bad.is_empty() {
+            return Err(HiveError::InvalidEdges(bad));
+        }
+        Ok((table, edges))
     }
 
     pub(super) async fn add_agent(
@@ -164,18 +182,10 @@ impl SwarmRun {
             None => vec![spec.name.clone()],
             Some(n) => (1..=n).map(|i| member_name(&spec.name, i)).collect(),
         };
-        if let Some(taken) = std::iter::once(&spec.name).chain(&names).find(|n| self.is_taken(n)) {
-            return Err(HiveError::Conflict(format!("the name '{taken}' is already used in this swarm")));
-        }
         if self.agent_count() + names.len() > MAX_AGENTS {
             return Err(HiveError::BadRequest(format!("a swarm runs at most {MAX_AGENTS} agents")));
         }
-        let mut table = self.table();
-        let edges = Self::edges_for(&spec.name, connections, incoming);
-        let bad = self.check_edges(&table, &edges, &[&spec.name]);
-        if !bad.is_empty() {
-            return Err(HiveError::InvalidEdges(bad));
-        }
+        let (mut table, edges) = self.check_new_endpoint(&spec.name, &names, connections, incoming)?;
         let group = spec.replicas.map(|_| spec.name.clone());
         let shared_spec = Arc::new(spec.clone());
         if let Some(g) = &group {
@@ -375,18 +385,10 @@ impl SwarmRun {
         connections: Vec<String>,
         incoming: Vec<String>,
     ) -> Result<(), HiveError> {
-        if self.is_taken(&spec.name) {
-            return Err(HiveError::Conflict(format!("the name '{}' is already used in this swarm", spec.name)));
-        }
         if self.shared.object_slots().len() >= MAX_OBJECTS {
             return Err(HiveError::BadRequest(format!("a swarm holds at most {MAX_OBJECTS} objects")));
         }
-        let mut table = self.table();
-        let edges = Self::edges_for(&spec.name, connections, incoming);
-        let bad = self.check_edges(&table, &edges, &[&spec.name]);
-        if !bad.is_empty() {
-            return Err(HiveError::InvalidEdges(bad));
-        }
+        let (mut table, edges) = self.check_new_endpoint(&spec.name, &[], connections, incoming)?;
         let slot = self.new_object_slot(spec.clone())?;
         let sup = self
             .shared
