@@ -336,6 +336,9 @@ impl AgentRun {
                     self.slot.mailbox.set_in_flight(None);
                     self.fail(&task, "agent_crashed", &format!("the agent's {}", why.text));
                 }
+                // Exiting by error skips post_stop: let go of the slot here.
+                self.slot.mailbox.detach();
+                *self.slot.actor.lock().unwrap_or_else(|p| p.into_inner()) = None;
                 let reason = if why.normal { ExitReason::Normal } else { ExitReason::Failed(why.text) };
                 return Err(Box::new(ActorExit(reason)));
             }

@@ -584,11 +584,18 @@ impl SwarmRun {
 
     pub(super) async fn cancel_task(&self, agent: &str, task_id: &str) -> Result<(), HiveError> {
         let slot = self.task_target(agent)?;
-        let found = match slot.actor() {
-            Some(actor) => ractor::call!(actor, AgentMsg::Cancel, task_id.into())?,
+        // The running incarnation cancels (it may hold the task); without one
+        // (restarting), only a queued task can be cancelled.
+        let by_actor = match slot.actor() {
+            Some(actor) => ractor::call!(actor, AgentMsg::Cancel, task_id.into()).ok(),
+            None => None,
+        };
+        let found = match by_actor {
+            Some(found) => found,
             None => {
                 let queued = slot.mailbox.remove_task(task_id);
                 if queued {
+                    slot.status.task_done(false);
                     self.shared.ctx.emit(&slot.name, EventKind::TaskCancelled { task_id: task_id.into() });
                 }
                 queued
