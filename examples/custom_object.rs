@@ -28,24 +28,16 @@ impl ObjectKind for LedgerKind {
 
     fn create(&self, config: &Value) -> Result<Box<dyn ObjectHandler>, String> {
         let limit = config.get("limit").and_then(Value::as_i64).unwrap_or(1_000);
-        Ok(Box::new(Ledger {
-            limit,
-            balances: BTreeMap::new(),
-        }))
+        Ok(Box::new(Ledger { limit, balances: BTreeMap::new() }))
     }
 }
 
 impl ObjectHandler for Ledger {
     fn handle(&mut self, _from: &str, request: Value) -> Result<Value, String> {
-        let account = request["account"]
-            .as_str()
-            .ok_or("missing 'account'")?
-            .to_string();
+        let account = request["account"].as_str().ok_or("missing 'account'")?.to_string();
         match request["op"].as_str() {
             Some("post") => {
-                let amount = request["amount"]
-                    .as_i64()
-                    .ok_or("missing integer 'amount'")?;
+                let amount = request["amount"].as_i64().ok_or("missing integer 'amount'")?;
                 let balance = self.balances.entry(account).or_default();
                 let next = balance.checked_add(amount).ok_or("overflow")?;
                 if next.abs() > self.limit {
@@ -54,9 +46,7 @@ impl ObjectHandler for Ledger {
                 *balance = next;
                 Ok(json!({"balance": next}))
             }
-            Some("balance") => {
-                Ok(json!({"balance": self.balances.get(&account).copied().unwrap_or(0)}))
-            }
+            Some("balance") => Ok(json!({"balance": self.balances.get(&account).copied().unwrap_or(0)})),
             _ => Err("op must be 'post' or 'balance'".into()),
         }
     }
@@ -66,10 +56,7 @@ impl ObjectHandler for Ledger {
     }
 
     fn configure(&mut self, config: &Value) -> Result<(), String> {
-        self.limit = config
-            .get("limit")
-            .and_then(Value::as_i64)
-            .ok_or("limit must be an integer")?;
+        self.limit = config.get("limit").and_then(Value::as_i64).ok_or("limit must be an integer")?;
         Ok(())
     }
 }
@@ -78,11 +65,7 @@ impl ObjectHandler for Ledger {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut kinds = ObjectKinds::default();
     kinds.register(LedgerKind);
-    let hive = Hive::start(HiveOptions {
-        kinds,
-        ..HiveOptions::default()
-    })
-    .await?;
+    let hive = Hive::start(HiveOptions { kinds, ..HiveOptions::default() }).await?;
 
     let spec = config::parse_toml(
         r#"
@@ -99,20 +82,8 @@ teller = ["books"]
         &hive.validate_options(),
     )?;
     let swarm = hive.start_swarm(spec).await?;
-    swarm
-        .send_message(
-            "teller",
-            "books",
-            r#"{"op":"post","account":"alice","amount":40}"#,
-        )
-        .await?;
-    swarm
-        .send_message(
-            "teller",
-            "books",
-            r#"{"op":"post","account":"alice","amount":80}"#,
-        )
-        .await?;
+    swarm.send_message("teller", "books", r#"{"op":"post","account":"alice","amount":40}"#).await?;
+    swarm.send_message("teller", "books", r#"{"op":"post","account":"alice","amount":80}"#).await?;
 
     // The ledger answers the teller; wait until both answers are in its history.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);

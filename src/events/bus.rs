@@ -68,7 +68,18 @@ impl EventBus {
 
     /// Records an event and publishes it; returns its sequence number.
     pub fn emit(&self, swarm: Option<&Arc<str>>, agent: Option<&Arc<str>>, kind: EventKind) -> u64 {
-        let timestamp_ms = now_ms();
+        self.emit_at(now_ms(), swarm, agent, kind)
+    }
+
+    /// [`emit`](Self::emit) with a timestamp the caller already read (one
+    /// clock read shared by a hot path's records).
+    pub fn emit_at(
+        &self,
+        timestamp_ms: u64,
+        swarm: Option<&Arc<str>>,
+        agent: Option<&Arc<str>>,
+        kind: EventKind,
+    ) -> u64 {
         let mut st = self.inner.state.lock().unwrap_or_else(|p| p.into_inner());
         let seq = st.next_seq;
         st.next_seq += 1;

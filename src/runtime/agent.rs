@@ -250,7 +250,6 @@ impl AgentRun {
                 self.complete(outcome);
             }
             Envelope::Message(m) => {
-                self.slot.status.touch();
                 self.slot.status.message_received();
                 self.slot.remember(if m.reply { "reply" } else { "message" }, m.from.clone(), m.content.clone());
                 match &mut self.backend {

@@ -15,7 +15,7 @@ use super::error::HiveError;
 use super::registry::{Registry, RegistryArgs, RegistryMsg, SwarmSummary};
 use super::router::{EndpointSender, RoutedMessage};
 use super::slot::HistoryEntry;
-use super::swarm::{AgentStatus, EdgeChange, ScaleResult, SwarmLimits, SwarmMsg, SwarmStatus};
+use super::swarm::{AgentProbe, AgentStatus, EdgeChange, ScaleResult, SwarmLimits, SwarmMsg, SwarmStatus};
 use super::workers::{PoolArgs, PoolMsg, SpawnRequest, WorkerOptions, WorkerPool, WorkerStatus};
 use crate::config::{self, AgentSpec, Edge, ObjectSpec, SwarmSpec, ValidateOptions};
 use crate::events::{BusOptions, EventBus, EventKind};
@@ -372,6 +372,11 @@ impl SwarmHandle {
     /// A sender that speaks for endpoint `from` (see [`EndpointSender`]).
     pub async fn sender(&self, from: &str) -> Result<EndpointSender, HiveError> {
         self.ask(|r| SwarmMsg::Sender(from.into(), r)).await
+    }
+
+    /// An actor-free reader of one agent's status (see [`AgentProbe`]).
+    pub async fn probe(&self, agent: &str) -> Result<AgentProbe, HiveError> {
+        self.ask(|r| SwarmMsg::Probe(agent.into(), r)).await
     }
 
     /// Pauses every agent (SIGSTOP to each stdio agent's process group; mock

@@ -26,8 +26,8 @@ pub use registry::SwarmSummary;
 pub use router::{EndpointSender, RoutedMessage};
 pub use slot::{AgentState, HistoryEntry};
 pub use swarm::{
-    AgentStatus, EdgeChange, GroupStatus, ObjectStatus, ScaleFailure, ScaleResult, SupervisionView, SwarmLimits,
-    SwarmState, SwarmStatus,
+    AgentProbe, AgentStatus, EdgeChange, GroupStatus, ObjectStatus, ScaleFailure, ScaleResult, SupervisionView,
+    SwarmLimits, SwarmState, SwarmStatus,
 };
 pub use table::RouteError;
 pub use workers::{MAX_WORKERS, SpawnRequest, WORKERS_SWARM, WorkerOptions, WorkerStatus};

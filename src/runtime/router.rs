@@ -99,8 +99,9 @@ pub struct EndpointSender {
 }
 
 impl EndpointSender {
-    /// Sends `content` to `to` (an endpoint or a group).
-    pub fn send(&self, to: &str, content: Arc<str>) {
+    /// Sends `content` to `to` (an endpoint or a group). Passing `to` as an
+    /// `Arc<str>` you keep makes a send allocation-free.
+    pub fn send(&self, to: impl Into<Arc<str>>, content: Arc<str>) {
         self.cell.send(self.from.clone(), to.into(), content);
     }
 
@@ -229,7 +230,7 @@ impl Actor for Router {
                     let ep_mailbox = ep.mailbox.clone();
                     let msg = Message { from: from.clone(), content: content.clone(), reply: true };
                     let ok = ep_mailbox.push(Envelope::Message(msg)).is_ok();
-                    s.record(&from, &to, &content, "reply");
+                    s.record(now_ms(), &from, &to, &content, "reply");
                     if !ok {
                         s.bus.emit(
                             Some(&s.swarm),
@@ -279,8 +280,10 @@ impl RouterState {
                 continue;
             }
             delivered += 1;
-            self.record(from, &to, content, kind);
-            self.bus.emit(
+            let now = now_ms();
+            self.record(now, from, &to, content, kind);
+            self.bus.emit_at(
+                now,
                 Some(&self.swarm),
                 Some(from),
                 EventKind::MessageRouted { from: from.clone(), to, content: content.clone() },
@@ -292,12 +295,12 @@ impl RouterState {
         }
     }
 
-    fn record(&mut self, from: &Arc<str>, to: &Arc<str>, content: &Arc<str>, kind: &'static str) {
+    fn record(&mut self, timestamp_ms: u64, from: &Arc<str>, to: &Arc<str>, content: &Arc<str>, kind: &'static str) {
         if self.log.len() == MESSAGE_LOG_CAPACITY {
             self.log.pop_front();
         }
         self.log.push_back(RoutedMessage {
-            timestamp_ms: now_ms(),
+            timestamp_ms,
             from: from.clone(),
             to: to.clone(),
             kind,

@@ -191,13 +191,15 @@ impl AgentSlot {
         self.actor.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Appends to the bounded history.
+    /// Appends to the bounded history and marks activity (one clock read).
     pub fn remember(&self, kind: &'static str, peer: Arc<str>, content: Arc<str>) {
+        let timestamp_ms = now_ms();
+        self.status.last_activity_ms.store(timestamp_ms, Ordering::Relaxed);
         let mut h = self.history.lock().unwrap_or_else(|p| p.into_inner());
         if h.len() == HISTORY_CAPACITY {
             h.pop_front();
         }
-        h.push_back(HistoryEntry { timestamp_ms: now_ms(), kind, peer, content });
+        h.push_back(HistoryEntry { timestamp_ms, kind, peer, content });
     }
 
     /// The last `limit` history entries, oldest first.

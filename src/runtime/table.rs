@@ -8,7 +8,9 @@
 //! allowed when an edge joins `from` or its group to `to` or its group; new
 //! group members therefore inherit the group's edges, in and out.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::Arc;
 
 use super::mailbox::Mailbox;
@@ -23,15 +25,18 @@ pub(super) struct Endpoint {
 }
 
 /// Concrete recipients of a message: each endpoint's name and mailbox.
-pub(super) type Recipients = Vec<(Arc<str>, Arc<Mailbox>)>;
+/// One inline: most messages have one recipient and cost no allocation here.
+pub(super) type Recipients = smallvec::SmallVec<[(Arc<str>, Arc<Mailbox>); 1]>;
 
 /// See the module documentation.
 #[derive(Clone, Default)]
 pub(super) struct RoutingTable {
-    endpoints: HashMap<Arc<str>, Endpoint>,
-    groups: HashMap<Arc<str>, Vec<Arc<str>>>,
-    edges: HashSet<(Arc<str>, Arc<str>)>,
-    out: HashMap<Arc<str>, Vec<Arc<str>>>,
+    endpoints: FxHashMap<Arc<str>, Endpoint>,
+    groups: FxHashMap<Arc<str>, Vec<Arc<str>>>,
+    /// Declared edges by sender, for membership (looked up by `&str`, no allocation).
+    adj: FxHashMap<Arc<str>, FxHashSet<Arc<str>>>,
+    /// The same edges by sender, in declaration order (broadcast order).
+    out: FxHashMap<Arc<str>, Vec<Arc<str>>>,
 }
 
 /// Why a message may not go where it was sent.
@@ -88,7 +93,12 @@ impl RoutingTable {
     }
 
     fn remove_edges_of(&mut self, name: &str) {
-        let doomed: Vec<_> = self.edges.iter().filter(|(f, t)| &**f == name || &**t == name).cloned().collect();
+        let doomed: Vec<(Arc<str>, Arc<str>)> = self
+            .adj
+            .iter()
+            .flat_map(|(f, tos)| tos.iter().map(move |t| (f.clone(), t.clone())))
+            .filter(|(f, t)| &**f == name || &**t == name)
+            .collect();
         for (f, t) in doomed {
             self.remove_edge(&f, &t);
         }
@@ -106,19 +116,23 @@ impl RoutingTable {
 
     /// Declares `from → to` (names must be known; checked by the caller).
     pub(super) fn add_edge(&mut self, from: &str, to: &str) -> bool {
-        let (f, t): (Arc<str>, Arc<str>) = (from.into(), to.into());
-        if !self.edges.insert((f.clone(), t.clone())) {
+        if self.has_edge(from, to) {
             return false;
         }
+        let (f, t): (Arc<str>, Arc<str>) = (from.into(), to.into());
+        self.adj.entry(f.clone()).or_default().insert(t.clone());
         self.out.entry(f).or_default().push(t);
         true
     }
 
     /// Removes `from → to`; returns whether it existed.
     pub(super) fn remove_edge(&mut self, from: &str, to: &str) -> bool {
-        let key: (Arc<str>, Arc<str>) = (from.into(), to.into());
-        if !self.edges.remove(&key) {
+        let Some(tos) = self.adj.get_mut(from) else { return false };
+        if !tos.remove(to) {
             return false;
+        }
+        if tos.is_empty() {
+            self.adj.remove(from);
         }
         if let Some(v) = self.out.get_mut(from) {
             v.retain(|t| &**t != to);
@@ -131,27 +145,29 @@ impl RoutingTable {
 
     /// Whether the edge is declared exactly as given.
     pub(super) fn has_edge(&self, from: &str, to: &str) -> bool {
-        self.edges.contains(&(Arc::from(from), Arc::from(to)))
+        self.adj.get(from).is_some_and(|tos| tos.contains(to))
     }
 
     /// The concrete recipients of a message `from → to` if the topology allows it.
     /// A group target means every current member.
     pub(super) fn resolve(&self, from: &str, to: &str) -> Result<Recipients, RouteError> {
         let sender = self.endpoints.get(from).ok_or_else(|| RouteError::UnknownEndpoint(from.into()))?;
-        let (targets, to_group): (Vec<Arc<str>>, Option<&Arc<str>>) = match self.endpoints.get_key_value(to) {
-            Some((name, ep)) => (vec![name.clone()], ep.group.as_ref()),
-            None => match self.groups.get_key_value(to) {
-                Some((g, members)) => (members.clone(), Some(g)),
-                None => return Err(RouteError::UnknownEndpoint(to.into())),
-            },
-        };
-        let is_group_target = !self.endpoints.contains_key(to);
-        let allowed =
-            |f: &str| (!is_group_target && self.has_edge(f, to)) || to_group.is_some_and(|g| self.has_edge(f, g));
-        if !(allowed(from) || sender.group.as_deref().is_some_and(allowed)) {
-            return Err(RouteError::Denied { from: from.into(), to: to.into() });
+        let mut out = Recipients::new();
+        let allowed = |t: &str| self.has_edge(from, t) || sender.group.as_deref().is_some_and(|g| self.has_edge(g, t));
+        if let Some((name, ep)) = self.endpoints.get_key_value(to) {
+            if !(allowed(to) || ep.group.as_deref().is_some_and(allowed)) {
+                return Err(RouteError::Denied { from: from.into(), to: to.into() });
+            }
+            out.push((name.clone(), ep.mailbox.clone()));
+        } else if let Some(members) = self.groups.get(to) {
+            if !allowed(to) {
+                return Err(RouteError::Denied { from: from.into(), to: to.into() });
+            }
+            out.extend(members.iter().filter_map(|m| self.endpoints.get(m).map(|ep| (m.clone(), ep.mailbox.clone()))));
+        } else {
+            return Err(RouteError::UnknownEndpoint(to.into()));
         }
-        Ok(targets.into_iter().filter_map(|t| self.endpoints.get(&t).map(|ep| (t, ep.mailbox.clone()))).collect())
+        Ok(out)
     }
 
     /// Every concrete endpoint `from` may send to (its out-edges and its
@@ -159,7 +175,7 @@ impl RoutingTable {
     pub(super) fn out_targets(&self, from: &str) -> Result<Recipients, RouteError> {
         let sender = self.endpoints.get(from).ok_or_else(|| RouteError::UnknownEndpoint(from.into()))?;
         let mut seen = HashSet::new();
-        let mut out = Vec::new();
+        let mut out = Recipients::new();
         let sources = std::iter::once(from).chain(sender.group.as_deref());
         for src in sources {
             for t in self.out.get(src).into_iter().flatten() {

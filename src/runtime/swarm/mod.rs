@@ -57,6 +57,36 @@ pub(super) struct SwarmArgs {
     pub limits: SwarmLimits,
 }
 
+/// Reads one agent's status without a message round trip: its published
+/// counters live in the agent's slot. A probe follows the agent it was made
+/// for until that agent is removed (a later agent of the same name is new).
+#[derive(Clone)]
+pub struct AgentProbe {
+    slot: Arc<super::slot::AgentSlot>,
+}
+
+impl AgentProbe {
+    /// The agent's status, as [`AgentStatus`].
+    pub fn status(&self) -> AgentStatus {
+        AgentStatus::of(&self.slot)
+    }
+
+    /// Routed messages received so far (one atomic load).
+    pub fn messages_received(&self) -> u64 {
+        self.slot.status.messages_received()
+    }
+
+    /// Restarts so far (one atomic load).
+    pub fn restarts(&self) -> u32 {
+        self.slot.status.restarts()
+    }
+
+    /// The agent's state.
+    pub fn state(&self) -> super::slot::AgentState {
+        self.slot.status.state()
+    }
+}
+
 /// Result of scaling a group.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ScaleResult {
@@ -110,6 +140,7 @@ pub(super) enum SwarmMsg {
     Messages(usize, Reply<Vec<RoutedMessage>>),
     Sender(String, Reply<EndpointSender>),
     Pause(bool, Reply<usize>),
+    Probe(String, Reply<AgentProbe>),
 }
 
 /// The swarm actor.
@@ -221,6 +252,10 @@ impl Actor for Swarm {
             }
             SwarmMsg::SendMessage { from, to, content, reply } => {
                 run.send_message(from, to, content, reply);
+            }
+            SwarmMsg::Probe(name, reply) => {
+                let r = run.shared.agent(&name).map(|slot| AgentProbe { slot }).ok_or_else(|| HiveError::agent(&name));
+                let _ = reply.send(r);
             }
             SwarmMsg::Pause(pause, reply) => {
                 let _ = reply.send(run.pause(pause).await);
