@@ -97,7 +97,7 @@ impl Actor for Agent {
         let (backend, ready) = match &a.slot.spec.backend {
             BackendSpec::Mock(_) => (Backend::Mock(MockBackend::new(&a.slot.spec)), true),
             BackendSpec::Stdio(_) => {
-                let b = StdioBackend::spawn(&a.ctx, &a.slot, incarnation, &myself)?;
+                let b = StdioBackend::spawn(&a.ctx, &a.slot, incarnation, &myself).await?;
                 (Backend::Stdio(b), false)
             }
             BackendSpec::Zmq(_) => return Err("the zmq backend is not available in this build".into()),

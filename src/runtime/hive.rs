@@ -334,28 +334,39 @@ impl SwarmHandle {
             loop {
                 let e = match rx.recv().await {
                     Ok(e) => e,
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        // Fell behind: the end may be among the skipped events; the ring has them.
+                        match bus.recent(1, |e| Self::task_end(e, &id).is_some()).pop() {
+                            Some(e) => return Ok(Self::task_end(&e, &id).expect("filtered")),
+                            None => continue,
+                        }
+                    }
                     Err(_) => return Err(HiveError::Unavailable("the event bus closed".into())),
                 };
-                match &e.kind {
-                    EventKind::AgentOutput { task_id: Some(t), content, output: crate::events::OutputKind::Result }
-                        if *t == id =>
-                    {
-                        return Ok(TaskOutcome::Completed(content.clone()));
-                    }
-                    EventKind::TaskFailed { task_id, code, message } if *task_id == id => {
-                        return Ok(TaskOutcome::Failed { code: code.clone(), message: message.clone() });
-                    }
-                    EventKind::TaskCancelled { task_id } if *task_id == id => {
-                        return Ok(TaskOutcome::Cancelled);
-                    }
-                    _ => {}
+                if let Some(end) = Self::task_end(&e, &id) {
+                    return Ok(end);
                 }
             }
         };
         tokio::time::timeout(timeout, wait)
             .await
             .map_err(|_| HiveError::Unavailable(format!("task {id} did not finish within {timeout:?}")))?
+    }
+
+    /// How task `id` ended, if `e` says so.
+    fn task_end(e: &crate::events::Event, id: &str) -> Option<TaskOutcome> {
+        match &e.kind {
+            EventKind::AgentOutput { task_id: Some(t), content, output: crate::events::OutputKind::Result }
+                if &**t == id =>
+            {
+                Some(TaskOutcome::Completed(content.clone()))
+            }
+            EventKind::TaskFailed { task_id, code, message } if &**task_id == id => {
+                Some(TaskOutcome::Failed { code: code.clone(), message: message.clone() })
+            }
+            EventKind::TaskCancelled { task_id } if &**task_id == id => Some(TaskOutcome::Cancelled),
+            _ => None,
+        }
     }
 
     /// Cancels a queued or running task of an agent.

@@ -59,7 +59,7 @@ pub(super) struct StdioBackend {
 
 impl StdioBackend {
     /// Spawns the agent's process; its events become `AgentMsg::Child`.
-    pub(super) fn spawn(
+    pub(super) async fn spawn(
         ctx: &SwarmCtx,
         slot: &AgentSlot,
         incarnation: u32,
@@ -81,7 +81,10 @@ impl StdioBackend {
             cwd: spec.cwd.clone(),
             max_line_bytes: ctx.max_line_bytes,
         };
-        let process = ChildProcess::spawn(spawn, sink)?;
+        // fork/exec can stall under CPU pressure: keep it off the async workers.
+        let process = tokio::task::spawn_blocking(move || ChildProcess::spawn(spawn, sink))
+            .await
+            .map_err(|e| format!("spawning the process panicked: {e}"))??;
         slot.status.set_pid(process.pid());
         Ok(Self { process, messages: 0 })
     }
