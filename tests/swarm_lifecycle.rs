@@ -281,3 +281,55 @@ async fn tasks_still_queued_when_a_swarm_stops_end_with_a_failure_event() {
     assert!(events.iter().any(|e| task_failed(e, &queued, "swarm_stopped")));
     hive.shutdown().await;
 }
+
+#[tokio::test]
+async fn object_keeps_answering_after_a_burst_of_exactly_one_batch() {
+    let hive = hive().await;
+    let toml = "name = \"burst\"\n[[agents]]\nname = \"a\"\n[[objects]]\nname = \"c\"\nkind = \"counter\"\n[topology]\na = [\"c\"]\n";
+    let swarm = hive.start_swarm(spec(&hive, toml)).await.unwrap();
+    let sender = swarm.sender("a").await.unwrap();
+    let c: std::sync::Arc<str> = "c".into();
+    // 64 is the object's batch: a burst that ends exactly on it must not
+    // leave the object asleep.
+    for burst in 1..=3u64 {
+        for _ in 0..64 {
+            sender.send(c.clone(), "incr".into());
+        }
+        eventually("burst handled", || async {
+            (swarm.object_state("c").await.unwrap()["value"] == 64 * burst).then_some(())
+        })
+        .await;
+    }
+    hive.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_busy_agent_gets_messages_queued_behind_its_next_task() {
+    let hive = hive().await;
+    let toml = "name = \"busy\"\n[[agents]]\nname = \"b\"\nmock = { delay_ms = 2000 }\n[[agents]]\nname = \"a\"\n[topology]\na = [\"b\"]\n";
+    let swarm = hive.start_swarm(spec(&hive, toml)).await.unwrap();
+    swarm.send_task("b", "long").await.unwrap();
+    swarm.send_task("b", "next").await.unwrap();
+    swarm.send_message("a", "b", "while you work").await.unwrap();
+    let h = eventually("message taken while busy", || async {
+        let h = swarm.history("b", 10).await.unwrap();
+        h.iter().any(|e| e.kind == "message").then_some(h)
+    })
+    .await;
+    assert!(!h.iter().any(|e| e.kind == "result"), "taken before the running task finished");
+    hive.shutdown().await;
+}
+
+#[tokio::test]
+async fn temporary_agent_that_crashes_ends_its_task_and_refuses_more() {
+    unsafe { std::env::set_var("RUST_BACKTRACE", "0") };
+    let hive = hive().await;
+    let toml = "name = \"tmp\"\n[[agents]]\nname = \"t\"\nrestart = \"temporary\"\nmock = { panic_on = \"boom\" }\n";
+    let swarm = hive.start_swarm(spec(&hive, toml)).await.unwrap();
+    let mut rx = hive.events().subscribe();
+    let boom = swarm.send_task("t", "boom").await.unwrap();
+    let events = until(&mut rx, |e| task_failed(e, &boom, "agent_crashed")).await;
+    assert!(events.iter().any(|e| is(e, "agent_exited", "t") && e.kind.metadata()["restarting"] == false));
+    assert!(matches!(swarm.send_task("t", "more").await, Err(hive::HiveError::Conflict(_))));
+    hive.shutdown().await;
+}

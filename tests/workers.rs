@@ -113,3 +113,15 @@ async fn temporary_worker_is_not_restarted_and_a_send_from_a_worker_is_denied() 
     })
     .await;
 }
+
+#[tokio::test]
+async fn env_that_would_bypass_spawn_allow_is_refused() {
+    let hive = pool(&["actors/*.py"], 3).await;
+    for key in ["PATH", "LD_PRELOAD", "PYTHONPATH"] {
+        let mut r = req("actors/echo.py", &[]);
+        r.env.insert(key.into(), "/tmp/evil".into());
+        let err = hive.spawn_worker(r).await.unwrap_err();
+        assert!(matches!(&err, HiveError::Forbidden(m) if m.contains(key)), "{key}: {err:?}");
+    }
+    assert!(hive.list_workers().await.unwrap().is_empty());
+}

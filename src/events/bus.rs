@@ -56,6 +56,10 @@ pub struct Subscription {
     pub backlog: Vec<Arc<Event>>,
     /// Live events after the backlog.
     pub live: broadcast::Receiver<Arc<Event>>,
+    /// False when events after the requested sequence number had already
+    /// left the ring: the backlog then starts later than asked (a gap the
+    /// caller must report; the durable store closes it).
+    pub complete: bool,
 }
 
 impl EventBus {
@@ -104,13 +108,14 @@ impl EventBus {
     }
 
     /// The ring's events with `seq > since`, then the live ones, without gap
-    /// or duplicate. `oldest_available` in the result tells whether the ring
-    /// still held everything after `since`.
+    /// or duplicate between the two. `complete` tells whether the ring still
+    /// held every event after `since`.
     pub fn subscribe_since(&self, since: u64) -> Subscription {
         let st = self.inner.state.lock().unwrap_or_else(|p| p.into_inner());
         let backlog = tail_after(&st.ring, since);
         let live = self.inner.tx.subscribe();
-        Subscription { backlog, live }
+        let complete = st.ring.front().is_none_or(|e| e.seq <= since.saturating_add(1)) || since + 1 >= st.next_seq;
+        Subscription { backlog, live, complete }
     }
 
     /// The last `limit` events (oldest first) that match `keep`.
@@ -165,6 +170,8 @@ mod tests {
         let seqs: Vec<u64> = b.recent(10, |_| true).iter().map(|e| e.seq).collect();
         assert_eq!(seqs, [3, 4, 5]);
         assert_eq!(b.oldest_seq(), Some(3));
+        assert!(!b.subscribe_since(0).complete, "events 1 and 2 are gone");
+        assert!(b.subscribe_since(2).complete);
     }
 
     #[tokio::test]
@@ -179,6 +186,7 @@ mod tests {
         seen.push(sub.live.recv().await.unwrap().seq);
         assert_eq!(seen, [8, 9, 10, 11]);
         assert!(b.subscribe_since(0).backlog.len() == 11);
+        assert!(b.subscribe_since(0).complete && b.subscribe_since(7).complete);
         assert!(b.subscribe_since(11).backlog.is_empty());
         assert!(b.subscribe_since(500).backlog.is_empty());
     }

@@ -105,7 +105,11 @@ impl Actor for Agent {
         a.slot.status.set_state(if ready { AgentState::Idle } else { AgentState::Starting });
         *a.slot.actor.lock().unwrap_or_else(|p| p.into_inner()) = Some(myself.clone());
         a.ctx.emit(&a.slot.name, EventKind::AgentStarted { incarnation });
-        let run = AgentRun { slot: a.slot, ctx: a.ctx, backend, current: None, ready, paused: false };
+        let mut run = AgentRun { slot: a.slot, ctx: a.ctx, backend, current: None, ready, paused: false };
+        if run.slot.paused.load(std::sync::atomic::Ordering::Relaxed) {
+            // Paused before this incarnation started: it starts paused.
+            let _ = run.pause(true);
+        }
         if let Some(lost) = run.slot.mailbox.attach(Arc::new(ActorWaker(myself))) {
             run.fail(&lost, "agent_crashed", "the agent crashed while running this task");
         }
@@ -194,21 +198,44 @@ pub(super) fn child_spec(slot: Arc<AgentSlot>, ctx: SwarmCtx) -> ChildSpec {
 pub(super) fn report_exit(ctx: &SwarmCtx, slot: &AgentSlot, reason: String, restarting: bool) {
     slot.status.set_state(if restarting { AgentState::Restarting } else { AgentState::Stopped });
     ctx.emit(&slot.name, EventKind::AgentExited { reason, restarting });
-    if restarting {
-        return;
+    if !restarting {
+        retire(ctx, slot, "agent_stopped", "the agent exited and is not restarted (restart type)");
     }
+}
+
+/// The agent will not run again: it refuses new tasks, and every task it
+/// still holds ends now — the one a dead incarnation was processing with
+/// `agent_crashed`, each queued one with `code`. Queued messages are counted
+/// in a warning event.
+pub(super) fn retire(ctx: &SwarmCtx, slot: &AgentSlot, code: &str, message: &str) {
+    slot.retired.store(true, std::sync::atomic::Ordering::Relaxed);
+    if let Some(t) = slot.mailbox.take_in_flight() {
+        slot.status.task_done(false);
+        ctx.emit(
+            &slot.name,
+            EventKind::TaskFailed {
+                task_id: t.id,
+                code: "agent_crashed".into(),
+                message: "the agent died while running this task and is not restarted".into(),
+            },
+        );
+    }
+    let mut dropped = 0;
     for item in slot.mailbox.drain() {
-        if let Envelope::Task(t) = item {
-            slot.status.task_done(false);
-            ctx.emit(
-                &slot.name,
-                EventKind::TaskFailed {
-                    task_id: t.id,
-                    code: "agent_stopped".into(),
-                    message: "the agent exited and is not restarted (restart type)".into(),
-                },
-            );
+        match item {
+            Envelope::Task(t) => {
+                slot.status.task_done(false);
+                ctx.emit(
+                    &slot.name,
+                    EventKind::TaskFailed { task_id: t.id, code: code.into(), message: message.into() },
+                );
+            }
+            _ => dropped += 1,
         }
+    }
+    if dropped > 0 {
+        let message = format!("{dropped} queued messages discarded with the agent");
+        ctx.emit(&slot.name, EventKind::Log { level: Level::Warning, message });
     }
 }
 
@@ -367,12 +394,14 @@ impl AgentRun {
 
     fn pause(&mut self, pause: bool) -> Result<bool, String> {
         if self.paused == pause {
+            self.slot.paused.store(pause, std::sync::atomic::Ordering::Relaxed);
             return Ok(false);
         }
         if let Backend::Stdio(b) = &self.backend {
             b.pause(pause)?;
         }
         self.paused = pause;
+        self.slot.paused.store(pause, std::sync::atomic::Ordering::Relaxed);
         let state = match (pause, self.current.is_some(), self.ready) {
             (true, _, _) => AgentState::Paused,
             (false, true, _) => AgentState::Busy,

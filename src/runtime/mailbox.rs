@@ -60,11 +60,23 @@ pub struct Mailbox {
     capacity: usize,
 }
 
+/// Tasks and everything else wait in two queues, each item tagged with its
+/// arrival number: an idle consumer takes the older of the two heads (one
+/// FIFO overall), a busy one takes only from `other` (messages, replies and
+/// refusals never wait behind a queued task). Both are O(1).
 struct Inner {
-    queue: VecDeque<Envelope>,
+    tasks: VecDeque<(u64, Envelope)>,
+    other: VecDeque<(u64, Envelope)>,
+    next: u64,
     in_flight: Option<Task>,
     waker: Option<Arc<dyn Waker>>,
     wake_pending: bool,
+}
+
+impl Inner {
+    fn len(&self) -> usize {
+        self.tasks.len() + self.other.len()
+    }
 }
 
 impl std::fmt::Debug for Mailbox {
@@ -77,7 +89,14 @@ impl Mailbox {
     /// An empty mailbox holding at most `capacity` items.
     pub fn new(capacity: usize) -> Self {
         Self {
-            inner: Mutex::new(Inner { queue: VecDeque::new(), in_flight: None, waker: None, wake_pending: false }),
+            inner: Mutex::new(Inner {
+                tasks: VecDeque::new(),
+                other: VecDeque::new(),
+                next: 0,
+                in_flight: None,
+                waker: None,
+                wake_pending: false,
+            }),
             capacity: capacity.max(1),
         }
     }
@@ -88,12 +107,25 @@ impl Mailbox {
 
     /// Appends an item; a full mailbox returns it.
     pub fn push(&self, item: Envelope) -> Result<(), Envelope> {
+        self.push_with(item, || ())
+    }
+
+    /// Appends an item and runs `accepted` before any consumer can see it
+    /// (under the lock): an event emitted there precedes every event of the
+    /// item's processing. A full mailbox returns the item and runs nothing.
+    pub fn push_with(&self, item: Envelope, accepted: impl FnOnce()) -> Result<(), Envelope> {
         let waker = {
             let mut g = self.lock();
-            if g.queue.len() >= self.capacity {
+            if g.len() >= self.capacity {
                 return Err(item);
             }
-            g.queue.push_back(item);
+            accepted();
+            let n = g.next;
+            g.next += 1;
+            match item {
+                Envelope::Task(_) => g.tasks.push_back((n, item)),
+                _ => g.other.push_back((n, item)),
+            }
             if g.wake_pending {
                 None
             } else {
@@ -107,26 +139,28 @@ impl Mailbox {
         Ok(())
     }
 
-    /// Takes the next item. When the queue is empty the next push wakes again.
+    /// Takes the next item. When nothing is left the next push wakes again.
     pub fn pop(&self) -> Option<Envelope> {
         self.pop_next(true)
     }
 
-    /// Takes the next item, or with `tasks == false` the next item only if it
-    /// is not a task (a busy agent still takes messages that come before its
-    /// next task). When nothing is taken the next push wakes again.
+    /// Takes the next item in arrival order; with `tasks == false` (a busy
+    /// agent) the next item that is not a task. When nothing is taken the
+    /// next push wakes again. A consumer must pop until `None` or wake
+    /// itself again: the mailbox does not wake a consumer that stopped early.
     pub fn pop_next(&self, tasks: bool) -> Option<Envelope> {
         let mut g = self.lock();
-        let take = match g.queue.front() {
-            Some(Envelope::Task(_)) => tasks,
-            Some(_) => true,
-            None => false,
-        };
-        let item = if take { g.queue.pop_front() } else { None };
+        let take_task = tasks
+            && match (g.tasks.front(), g.other.front()) {
+                (Some((t, _)), Some((o, _))) => t < o,
+                (Some(_), None) => true,
+                _ => false,
+            };
+        let item = if take_task { g.tasks.pop_front() } else { g.other.pop_front() };
         if item.is_none() {
             g.wake_pending = false;
         }
-        item
+        item.map(|(_, e)| e)
     }
 
     /// Attaches a new incarnation. Returns the task the previous incarnation
@@ -135,7 +169,7 @@ impl Mailbox {
         let (lost, wake) = {
             let mut g = self.lock();
             g.waker = Some(waker.clone());
-            g.wake_pending = !g.queue.is_empty();
+            g.wake_pending = g.len() > 0;
             (g.in_flight.take(), g.wake_pending)
         };
         if wake {
@@ -156,6 +190,12 @@ impl Mailbox {
         self.lock().in_flight = task;
     }
 
+    /// Takes the task a dead incarnation was processing (when no new
+    /// incarnation will, so that the caller can end it).
+    pub fn take_in_flight(&self) -> Option<Task> {
+        self.lock().in_flight.take()
+    }
+
     /// The task being processed.
     pub fn in_flight(&self) -> Option<Arc<str>> {
         self.lock().in_flight.as_ref().map(|t| t.id.clone())
@@ -164,14 +204,14 @@ impl Mailbox {
     /// Removes a queued task; returns whether it was queued.
     pub fn remove_task(&self, id: &str) -> bool {
         let mut g = self.lock();
-        let before = g.queue.len();
-        g.queue.retain(|e| !matches!(e, Envelope::Task(t) if &*t.id == id));
-        g.queue.len() != before
+        let before = g.tasks.len();
+        g.tasks.retain(|(_, e)| !matches!(e, Envelope::Task(t) if &*t.id == id));
+        g.tasks.len() != before
     }
 
     /// Items waiting (the one in flight excluded).
     pub fn len(&self) -> usize {
-        self.lock().queue.len()
+        self.lock().len()
     }
 
     /// Whether nothing is waiting.
@@ -179,9 +219,13 @@ impl Mailbox {
         self.len() == 0
     }
 
-    /// Takes every queued item (used when an endpoint is removed).
+    /// Takes every queued item, in arrival order (used when an endpoint is removed).
     pub fn drain(&self) -> Vec<Envelope> {
-        self.lock().queue.drain(..).collect()
+        let mut g = self.lock();
+        let inner = &mut *g;
+        let mut all: Vec<(u64, Envelope)> = inner.tasks.drain(..).chain(inner.other.drain(..)).collect();
+        all.sort_by_key(|(n, _)| *n);
+        all.into_iter().map(|(_, e)| e).collect()
     }
 }
 
@@ -241,6 +285,37 @@ mod tests {
         assert_eq!(lost.map(|t| t.id), Some("a".into()));
         assert_eq!(w.0.load(Ordering::SeqCst), 1, "woken because b waits");
         assert!(matches!(m.pop(), Some(Envelope::Task(t)) if &*t.id == "b"));
+    }
+
+    fn msg(from: &str) -> Envelope {
+        Envelope::Message(Message { from: from.into(), content: "x".into(), reply: false })
+    }
+
+    #[test]
+    fn busy_consumer_takes_messages_queued_behind_a_task_and_idle_order_is_fifo() {
+        let m = Mailbox::new(10);
+        m.push(task("t1")).unwrap();
+        m.push(msg("a")).unwrap();
+        m.push(task("t2")).unwrap();
+        m.push(msg("b")).unwrap();
+        // Busy: only the messages, in order.
+        assert!(matches!(m.pop_next(false), Some(Envelope::Message(x)) if &*x.from == "a"));
+        assert!(matches!(m.pop_next(false), Some(Envelope::Message(x)) if &*x.from == "b"));
+        assert!(m.pop_next(false).is_none());
+        // Idle: the tasks in order.
+        assert!(matches!(m.pop(), Some(Envelope::Task(t)) if &*t.id == "t1"));
+        m.push(msg("c")).unwrap();
+        assert!(matches!(m.pop(), Some(Envelope::Task(t)) if &*t.id == "t2"));
+        assert!(matches!(m.pop(), Some(Envelope::Message(x)) if &*x.from == "c"));
+    }
+
+    #[test]
+    fn push_with_runs_before_a_consumer_can_take_the_item_and_not_when_full() {
+        let m = Mailbox::new(1);
+        let mut ran = 0;
+        m.push_with(task("a"), || ran += 1).unwrap();
+        assert!(m.push_with(task("b"), || ran += 1).is_err());
+        assert_eq!(ran, 1);
     }
 
     #[test]

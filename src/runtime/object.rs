@@ -89,9 +89,9 @@ impl Actor for Object {
                     };
                     run.handle_item(item);
                 }
-                if !run.slot.mailbox.is_empty() {
-                    let _ = myself.cast(ObjectMsg::Wake);
-                }
+                // A full batch may have emptied the queue without seeing `None`;
+                // wake again so the mailbox re-arms its wake-up.
+                let _ = myself.cast(ObjectMsg::Wake);
             }
             ObjectMsg::State(reply) => {
                 let _ = reply.send(run.handler.state());

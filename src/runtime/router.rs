@@ -22,13 +22,19 @@ pub(super) const MESSAGE_LOG_CAPACITY: usize = 1_000;
 
 /// Where the swarm keeps the current table and router, so that a restarted
 /// router, and every sender, find them.
-#[derive(Default)]
 pub(super) struct RouterCell {
     table: RwLock<Arc<RoutingTable>>,
     router: RwLock<Option<ActorRef<RouterMsg>>>,
+    swarm: Arc<str>,
+    bus: EventBus,
 }
 
 impl RouterCell {
+    /// An empty cell for `swarm`, recording refusals on `bus`.
+    pub(super) fn new(swarm: Arc<str>, bus: EventBus) -> Self {
+        Self { table: Default::default(), router: Default::default(), swarm, bus }
+    }
+
     /// The current table.
     pub(super) fn table(&self) -> Arc<RoutingTable> {
         self.table.read().unwrap_or_else(|p| p.into_inner()).clone()
@@ -74,10 +80,12 @@ impl RouterCell {
     /// No router is running (it is restarting, or this endpoint has no
     /// topology at all): the sender is told, as for any refusal.
     fn refuse_unrouted(&self, from: &str, to: Arc<str>) {
-        if let Some(ep) = self.table().endpoint(from) {
-            let reason = "no router is running for this endpoint".to_string();
-            let _ = ep.mailbox.push(Envelope::Denied { to, reason });
-        }
+        let table = self.table();
+        let Some((name, ep)) = table.endpoint_entry(from) else { return };
+        let reason = "no router is running for this endpoint".to_string();
+        let kind = EventKind::RouteDenied { from: name.clone(), to: to.clone(), reason: reason.clone() };
+        self.bus.emit(Some(&self.swarm), Some(name), kind);
+        let _ = ep.mailbox.push(Envelope::Denied { to, reason });
     }
 
     /// An object's answer to `to` (no edge check: it answers a message `to` sent).
@@ -255,6 +263,9 @@ impl Actor for Router {
 }
 
 impl RouterState {
+    /// Pushes the message into each recipient's mailbox. Each refusal (a
+    /// full mailbox) is recorded as `route_denied`; if any recipient refused,
+    /// the result is an error naming them (the others did get the message).
     fn deliver(
         &mut self,
         from: &Arc<str>,
@@ -262,8 +273,8 @@ impl RouterState {
         content: &Arc<str>,
         kind: &'static str,
     ) -> Result<usize, RouteError> {
-        let mut delivered = 0;
-        let mut full = None;
+        let total = targets.len();
+        let mut full: Vec<Arc<str>> = Vec::new();
         for (to, mailbox) in targets {
             let msg = Message { from: from.clone(), content: content.clone(), reply: false };
             if mailbox.push(Envelope::Message(msg)).is_err() {
@@ -276,10 +287,9 @@ impl RouterState {
                         reason: RouteError::MailboxFull(to.to_string()).to_string(),
                     },
                 );
-                full = Some(to);
+                full.push(to);
                 continue;
             }
-            delivered += 1;
             let now = now_ms();
             self.record(now, from, &to, content, kind);
             self.bus.emit_at(
@@ -289,10 +299,15 @@ impl RouterState {
                 EventKind::MessageRouted { from: from.clone(), to, content: content.clone() },
             );
         }
-        match full {
-            Some(to) if delivered == 0 => Err(RouteError::MailboxFull(to.to_string())),
-            _ => Ok(delivered),
+        if full.is_empty() {
+            return Ok(total);
         }
+        let names: Vec<&str> = full.iter().map(|n| &**n).collect();
+        Err(RouteError::MailboxFull(if total == 1 {
+            names[0].to_string()
+        } else {
+            format!("{} (delivered to the other {} of {total})", names.join(", "), total - full.len())
+        }))
     }
 
     fn record(&mut self, timestamp_ms: u64, from: &Arc<str>, to: &Arc<str>, content: &Arc<str>, kind: &'static str) {

@@ -169,6 +169,11 @@ pub struct AgentSlot {
     pub status: StatusCell,
     /// The running incarnation, if any.
     pub actor: Mutex<Option<ActorRef<AgentMsg>>>,
+    /// Set once the agent will never run again (exited without restart,
+    /// removed, its swarm gone): it refuses new tasks.
+    pub retired: std::sync::atomic::AtomicBool,
+    /// Paused by request; survives restarts (a new incarnation starts paused).
+    pub paused: std::sync::atomic::AtomicBool,
     history: Mutex<VecDeque<HistoryEntry>>,
 }
 
@@ -182,8 +187,15 @@ impl AgentSlot {
             mailbox: Arc::new(Mailbox::new(mailbox_capacity)),
             status: StatusCell::default(),
             actor: Mutex::new(None),
+            retired: Default::default(),
+            paused: Default::default(),
             history: Mutex::new(VecDeque::new()),
         }
+    }
+
+    /// Whether the agent will never run again.
+    pub fn is_retired(&self) -> bool {
+        self.retired.load(Ordering::Relaxed)
     }
 
     /// The running incarnation, if any.

@@ -109,6 +109,11 @@ impl RoutingTable {
         self.endpoints.contains_key(name) || self.groups.contains_key(name)
     }
 
+    /// The endpoint of that name, with its shared name.
+    pub(super) fn endpoint_entry(&self, name: &str) -> Option<(&Arc<str>, &Endpoint)> {
+        self.endpoints.get_key_value(name)
+    }
+
     /// The endpoint of that name.
     pub(super) fn endpoint(&self, name: &str) -> Option<&Endpoint> {
         self.endpoints.get(name)

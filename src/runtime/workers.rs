@@ -18,7 +18,7 @@ use std::time::Duration;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use serde::Serialize;
 
-use super::agent::{child_spec, report_exit};
+use super::agent::{child_spec, report_exit, retire};
 use super::error::HiveError;
 use super::mailbox::{Envelope, Task};
 use super::router::RouterCell;
@@ -169,9 +169,9 @@ impl Actor for WorkerPool {
 
     async fn pre_start(&self, _: ActorRef<PoolMsg>, a: PoolArgs) -> Result<PoolState, ActorProcessingErr> {
         let ctx = SwarmCtx {
+            router: Arc::new(RouterCell::new(WORKERS_SWARM.into(), a.bus.clone())),
             swarm: WORKERS_SWARM.into(),
             bus: a.bus,
-            router: Arc::new(RouterCell::default()),
             max_line_bytes: a.opts.max_line_bytes,
         };
         Ok(PoolState { opts: a.opts, ctx, workers: BTreeMap::new(), by_sup: HashMap::new(), next_id: 1 })
@@ -222,6 +222,7 @@ impl Actor for WorkerPool {
         if let Some(entry) = s.workers.get_mut(&id) {
             entry.sup = None;
             entry.slot.status.set_state(AgentState::Stopped);
+            retire(&s.ctx, &entry.slot, "agent_stopped", "the worker failed and is not restarted");
             entry.failure = Some(match reason {
                 ExitReason::GaveUp(r) => r,
                 other => other.to_string(),
@@ -272,15 +273,45 @@ fn allowed(path: &str, globs: &[String]) -> Result<PathBuf, HiveError> {
     }
 }
 
+/// Environment variables that decide what code a process loads or runs; a
+/// spawn request may not set them (that would sidestep `spawn_allow`).
+fn unsafe_env(key: &str) -> bool {
+    const EXACT: &[&str] = &["PATH", "BASH_ENV", "ENV", "IFS", "NODE_OPTIONS", "NODE_PATH", "RUBYOPT", "RUBYLIB"];
+    const PREFIX: &[&str] = &["LD_", "DYLD_", "PYTHON", "PERL5", "PERLLIB", "GCONV_", "MALLOC_"];
+    let upper = key.to_ascii_uppercase();
+    EXACT.contains(&upper.as_str()) || PREFIX.iter().any(|p| upper.starts_with(p))
+}
+
+/// The absolute path of `program` in the daemon's PATH.
+fn which(program: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join(program))
+        .find(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
+}
+
 impl PoolState {
     async fn spawn(&mut self, myself: &ActorRef<PoolMsg>, req: SpawnRequest) -> Result<String, HiveError> {
         let path = allowed(&req.worker_path, &self.opts.spawn_allow)?;
         if self.workers.values().filter(|e| e.sup.is_some()).count() >= MAX_WORKERS {
             return Err(HiveError::Full(format!("the pool runs at most {MAX_WORKERS} workers")));
         }
+        if let Some(key) = req.env.keys().find(|k| unsafe_env(k)) {
+            return Err(HiveError::Forbidden(format!(
+                "env '{key}' is refused: it could make the worker run code spawn_allow does not permit"
+            )));
+        }
         let path_s = path.to_string_lossy().into_owned();
-        let mut command =
-            if path_s.ends_with(".py") { vec!["python3".to_string(), path_s.clone()] } else { vec![path_s.clone()] };
+        let mut command = if path_s.ends_with(".py") {
+            // The interpreter is resolved in the daemon's PATH, never the request's.
+            let python =
+                which("python3").ok_or_else(|| HiveError::Unavailable("python3 is not on the daemon's PATH".into()))?;
+            vec![python.to_string_lossy().into_owned(), path_s.clone()]
+        } else {
+            vec![path_s.clone()]
+        };
         command.extend(req.args.iter().cloned());
         let id = format!("w{}", self.next_id);
         self.next_id += 1;
@@ -332,25 +363,14 @@ impl PoolState {
             self.by_sup.remove(&sup.get_id());
             stop_child(sup.get_cell(), Shutdown::Infinity).await;
         }
-        for item in entry.slot.mailbox.drain() {
-            if let Envelope::Task(t) = item {
-                self.ctx.emit(
-                    &entry.slot.name,
-                    EventKind::TaskFailed {
-                        task_id: t.id,
-                        code: "agent_removed".into(),
-                        message: "the worker was killed before running this task".into(),
-                    },
-                );
-            }
-        }
+        retire(&self.ctx, &entry.slot, "agent_removed", "the worker was killed before running this task");
         self.ctx.emit(&entry.slot.name, EventKind::AgentRemoved);
         Ok(())
     }
 
     fn task(&self, id: &str, content: String) -> Result<Arc<str>, HiveError> {
         let entry = self.workers.get(id).ok_or_else(|| HiveError::NotFound { kind: "worker", name: id.into() })?;
-        if entry.sup.is_none() || entry.slot.status.state() == AgentState::Stopped {
+        if entry.sup.is_none() || entry.slot.is_retired() {
             return Err(HiveError::Conflict(format!("worker '{id}' is not running")));
         }
         if content.len() > super::swarm::MAX_CONTENT_BYTES {
@@ -362,9 +382,10 @@ impl PoolState {
         entry
             .slot
             .mailbox
-            .push(Envelope::Task(task))
+            .push_with(Envelope::Task(task), || {
+                self.ctx.emit(&entry.slot.name, EventKind::TaskQueued { task_id: task_id.clone(), from });
+            })
             .map_err(|_| HiveError::Full(format!("worker '{id}' inbox is full")))?;
-        self.ctx.emit(&entry.slot.name, EventKind::TaskQueued { task_id: task_id.clone(), from });
         Ok(task_id)
     }
 }
@@ -372,6 +393,17 @@ impl PoolState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn env_that_changes_what_runs_is_refused() {
+        for k in ["PATH", "LD_PRELOAD", "ld_library_path", "PYTHONPATH", "PYTHONSTARTUP", "BASH_ENV", "NODE_OPTIONS"] {
+            assert!(unsafe_env(k), "{k}");
+        }
+        for k in ["ECHO_TOKEN_DELAY_MS", "RELAY_TO", "HOME", "LANG"] {
+            assert!(!unsafe_env(k), "{k}");
+        }
+        assert!(which("sh").is_some_and(|p| p.is_absolute()));
+    }
 
     #[test]
     fn spawn_allow_matches_resolved_paths_only() {

@@ -69,6 +69,9 @@ impl std::fmt::Debug for ChildSpec {
 pub trait SupervisorHooks: Send + Sync + 'static {
     /// A child exited; `restarting` says whether a restart follows.
     fn child_exited(&self, _id: &str, _reason: &ExitReason, _restarting: bool) {}
+    /// A running child was stopped because a sibling's restart takes it along;
+    /// it starts again with the group.
+    fn child_restarting(&self, _id: &str) {}
     /// A child was started again after an exit; `restarts` counts its restarts.
     fn child_restarted(&self, _id: &str, _restarts: u32) {}
     /// The supervisor reached its intensity and is giving up.
@@ -215,7 +218,13 @@ impl Actor for Supervisor {
             }
             SupervisorMsg::RestartChild(id, reply) => {
                 let r = state.restart_child(&myself, &id).await;
+                let failed = matches!(r, Err(SupervisorError::StartFailed(..)));
                 let _ = reply.send(r);
+                if failed {
+                    // The old incarnation is gone and the new one did not start:
+                    // restart it like any child that needs one (intensity, backoff).
+                    state.retry_start(&myself, &id).await?;
+                }
             }
             SupervisorMsg::WhichChildren(reply) => {
                 let _ = reply.send(state.which_children());
@@ -294,6 +303,31 @@ impl SupervisorState {
         self.start_one(myself, key).await
     }
 
+    async fn retry_start(&mut self, myself: &ActorRef<SupervisorMsg>, id: &str) -> HandlerResult {
+        let Some(&key) = self.by_id.get(id) else { return Ok(()) };
+        self.pending.insert(key);
+        let reason = ExitReason::Failed("failed to start after a manual restart".into());
+        match self.limiter.on_restart(Instant::now()) {
+            Decision::Restart { after } => {
+                self.hooks.child_exited(id, &reason, true);
+                self.generation += 1;
+                let generation = self.generation;
+                myself.send_after(after.max(std::time::Duration::from_millis(10)), move || {
+                    SupervisorMsg::RestartPending(generation)
+                });
+                Ok(())
+            }
+            Decision::GiveUp { restarts } => {
+                self.hooks.child_exited(id, &reason, false);
+                Err(self
+                    .give_up(format!(
+                        "reached max restart intensity: {restarts} restarts, last: '{id}' failed to start"
+                    ))
+                    .await)
+            }
+        }
+    }
+
     fn which_children(&self) -> Vec<ChildInfo> {
         self.children
             .values()
@@ -312,10 +346,11 @@ impl SupervisorState {
             self.forget(key);
             return Ok(());
         }
-        self.hooks.child_exited(&id, &reason, true);
+        // Decide first, so that the hook hears whether a restart really follows.
         let after = match self.limiter.on_restart(Instant::now()) {
             Decision::Restart { after } => after,
             Decision::GiveUp { restarts } => {
+                self.hooks.child_exited(&id, &reason, false);
                 let window = self.limiter.intensity().window;
                 return Err(self
                     .give_up(format!(
@@ -324,6 +359,7 @@ impl SupervisorState {
                     .await);
             }
         };
+        self.hooks.child_exited(&id, &reason, true);
         let group: Vec<u64> = match self.strategy {
             Strategy::OneForOne => vec![key],
             Strategy::OneForAll => self.children.keys().copied().collect(),
@@ -338,8 +374,13 @@ impl SupervisorState {
                 self.by_actor.remove(&cell.get_id());
                 stop_child(cell, sibling.spec.shutdown).await;
             }
+            let sid = sibling.spec.id.clone();
             if sibling.spec.restart == Restart::Temporary {
+                // Not restarted: it leaves the supervisor, as if it had exited.
+                self.hooks.child_exited(&sid, &ExitReason::Shutdown, false);
                 self.forget(k);
+            } else {
+                self.hooks.child_restarting(&sid);
             }
         }
         self.pending.extend(group.into_iter().filter(|k| self.children.contains_key(k)));
@@ -363,16 +404,18 @@ impl SupervisorState {
             };
             self.pending.insert(key);
             let id = self.children[&key].spec.id.clone();
-            self.hooks.child_exited(&id, &ExitReason::Failed(e.to_string()), true);
+            let reason = ExitReason::Failed(e.to_string());
             match self.limiter.on_restart(Instant::now()) {
-                Decision::Restart { after } if after.is_zero() => {}
+                Decision::Restart { after } if after.is_zero() => self.hooks.child_exited(&id, &reason, true),
                 Decision::Restart { after } => {
+                    self.hooks.child_exited(&id, &reason, true);
                     self.generation += 1;
                     let generation = self.generation;
                     myself.send_after(after, move || SupervisorMsg::RestartPending(generation));
                     return Ok(());
                 }
                 Decision::GiveUp { restarts } => {
+                    self.hooks.child_exited(&id, &reason, false);
                     return Err(self
                         .give_up(format!("reached max restart intensity: {restarts} restarts, last: {e}"))
                         .await);

@@ -35,8 +35,10 @@ pub(super) const DEFAULT_MAX_LINE_BYTES: usize = 1 << 20;
 const MAX_STDERR_LINE: usize = 64 << 10;
 /// Lines waiting to be written to the child's stdin.
 const STDIN_QUEUE: usize = 1024;
-/// How long after the exit the stdout tail may still arrive.
-const EXIT_GRACE: Duration = Duration::from_millis(200);
+/// How long after the exit the stdout tail may still arrive. The group is
+/// SIGKILLed at the exit, so the pipe closes at once unless a process that
+/// left the group holds it; this bounds the wait for that case only.
+const EXIT_GRACE: Duration = Duration::from_secs(2);
 /// How long stdout may stay closed while the process runs before it counts as dead.
 const CLOSED_STDOUT_GRACE: Duration = Duration::from_millis(500);
 

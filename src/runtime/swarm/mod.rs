@@ -164,9 +164,9 @@ impl Actor for Swarm {
     async fn pre_start(&self, myself: ActorRef<SwarmMsg>, a: SwarmArgs) -> Result<SwarmRun, ActorProcessingErr> {
         let name: Arc<str> = a.spec.name.as_str().into();
         let ctx = SwarmCtx {
+            router: Arc::new(RouterCell::new(name.clone(), a.bus.clone())),
             swarm: name,
             bus: a.bus,
-            router: Arc::new(RouterCell::default()),
             max_line_bytes: a.limits.max_line_bytes,
         };
         let shared = Arc::new(SwarmShared {

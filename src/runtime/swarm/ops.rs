@@ -13,7 +13,7 @@ use super::{EdgeChange, Reply, ScaleFailure, ScaleResult, SwarmRun};
 use crate::config::{AgentSpec, Edge, MAX_AGENTS, MAX_OBJECTS, MAX_REPLICAS, ObjectSpec, SwarmSpec, member_name};
 use crate::events::{EventKind, rfc3339_ms};
 use crate::runtime::agent::AgentMsg;
-use crate::runtime::agent::child_spec as agent_child;
+use crate::runtime::agent::{child_spec as agent_child, retire};
 use crate::runtime::error::{EdgeError, HiveError};
 use crate::runtime::mailbox::{Envelope, Task};
 use crate::runtime::object::ObjectMsg;
@@ -24,6 +24,12 @@ use crate::supervisor::{SupervisorError, SupervisorMsg};
 
 /// Largest task or message content accepted.
 pub(crate) const MAX_CONTENT_BYTES: usize = 1 << 20;
+
+/// How long the swarm waits on one agent's answer: an agent whose child
+/// stopped reading stdin may be stuck in a write; the swarm never is.
+fn agent_call_ms(slot: &AgentSlot) -> u64 {
+    slot.spec.kill_timeout_ms.clamp(1_000, 10_000)
+}
 
 impl SwarmRun {
     fn table(&self) -> RoutingTable {
@@ -265,32 +271,7 @@ impl SwarmRun {
             let _ = ractor::call!(sup, SupervisorMsg::TerminateChildren, names);
         }
         for slot in gone {
-            let mut dropped = 0;
-            for item in slot.mailbox.drain() {
-                match item {
-                    Envelope::Task(t) => {
-                        slot.status.task_done(false);
-                        self.shared.ctx.emit(
-                            &slot.name,
-                            EventKind::TaskFailed {
-                                task_id: t.id,
-                                code: code.into(),
-                                message: "the agent was removed before running this task".into(),
-                            },
-                        );
-                    }
-                    _ => dropped += 1,
-                }
-            }
-            if dropped > 0 {
-                self.shared.ctx.emit(
-                    &slot.name,
-                    EventKind::Log {
-                        level: crate::events::Level::Warning,
-                        message: format!("{dropped} queued messages discarded with the agent"),
-                    },
-                );
-            }
+            retire(&self.shared.ctx, &slot, code, "the agent was removed before running this task");
         }
     }
 
@@ -298,15 +279,7 @@ impl SwarmRun {
     /// going away), so that each task has exactly one final event.
     pub(super) fn fail_queued_tasks(&self, code: &str, message: &str) {
         for slot in self.shared.agent_slots() {
-            for item in slot.mailbox.drain() {
-                if let Envelope::Task(t) = item {
-                    slot.status.task_done(false);
-                    self.shared.ctx.emit(
-                        &slot.name,
-                        EventKind::TaskFailed { task_id: t.id, code: code.into(), message: message.into() },
-                    );
-                }
-            }
+            retire(&self.shared.ctx, &slot, code, message);
         }
     }
 
@@ -424,6 +397,11 @@ impl SwarmRun {
             let _ = ractor::call!(sup, SupervisorMsg::TerminateChild, slot.name.clone());
         }
         write(&self.shared.objects).remove(std::slice::from_ref(&slot.name));
+        let dropped = slot.mailbox.drain().len();
+        if dropped > 0 {
+            let message = format!("{dropped} queued requests discarded with the object");
+            self.shared.ctx.emit(&slot.name, EventKind::Log { level: crate::events::Level::Warning, message });
+        }
         self.spec.objects.retain(|o| o.name != name);
         self.spec.topology.retain(|e| e.from != name && e.to != name);
         self.shared.ctx.emit(&slot.name, EventKind::ObjectRemoved);
@@ -555,7 +533,7 @@ impl SwarmRun {
         let mut changed = 0;
         for slot in self.shared.agent_slots() {
             let Some(actor) = slot.actor() else { continue };
-            match ractor::call!(actor, AgentMsg::Pause, pause) {
+            match ractor::call_t!(actor, AgentMsg::Pause, agent_call_ms(&slot), pause) {
                 Ok(Ok(true)) => changed += 1,
                 Ok(Ok(false)) | Err(_) => {}
                 Ok(Err(e)) => return Err(HiveError::Unavailable(format!("agent '{}': {e}", slot.name))),
@@ -569,16 +547,17 @@ impl SwarmRun {
             return Err(HiveError::BadRequest(format!("task content is over {MAX_CONTENT_BYTES} bytes")));
         }
         let slot = self.task_target(agent)?;
-        if slot.status.state() == crate::runtime::slot::AgentState::Stopped {
+        if slot.is_retired() {
             return Err(HiveError::Conflict(format!("agent '{agent}' has stopped and will not be restarted")));
         }
         let id: Arc<str> = uuid::Uuid::now_v7().to_string().into();
         let from: Arc<str> = from.into();
         let task = Task { id: id.clone(), content, from: from.clone() };
         slot.mailbox
-            .push(Envelope::Task(task))
+            .push_with(Envelope::Task(task), || {
+                self.shared.ctx.emit(&slot.name, EventKind::TaskQueued { task_id: id.clone(), from });
+            })
             .map_err(|_| HiveError::Full(format!("the mailbox of agent '{agent}' is full")))?;
-        self.shared.ctx.emit(&slot.name, EventKind::TaskQueued { task_id: id.clone(), from });
         Ok(id)
     }
 
@@ -587,7 +566,7 @@ impl SwarmRun {
         // The running incarnation cancels (it may hold the task); without one
         // (restarting), only a queued task can be cancelled.
         let by_actor = match slot.actor() {
-            Some(actor) => ractor::call!(actor, AgentMsg::Cancel, task_id.into()).ok(),
+            Some(actor) => ractor::call_t!(actor, AgentMsg::Cancel, agent_call_ms(&slot), task_id.into()).ok(),
             None => None,
         };
         let found = match by_actor {

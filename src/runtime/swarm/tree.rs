@@ -166,6 +166,12 @@ impl SupervisorHooks for EndpointHooks {
             }
         }
     }
+    fn child_restarting(&self, id: &str) {
+        match self.part {
+            Part::Agents => self.shared.agent(id).inspect(|s| s.status.set_state(AgentState::Restarting)).map(|_| ()),
+            Part::Objects => self.shared.object(id).inspect(|s| s.status.set_state(AgentState::Restarting)).map(|_| ()),
+        };
+    }
     fn child_restarted(&self, id: &str, restarts: u32) {
         if let (Part::Agents, Some(slot)) = (self.part, self.shared.agent(id)) {
             self.shared.ctx.emit(&slot.name, EventKind::AgentRestarted { restarts });
