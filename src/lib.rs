@@ -16,3 +16,4 @@ pub mod runtime;
 pub mod supervisor;
 
 pub use runtime::{Hive, HiveError, HiveOptions, SwarmHandle};
+pub mod store;

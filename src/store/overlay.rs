@@ -1,0 +1,106 @@
+//! The swarm registry (one record per swarm) and each swarm's overlay: the
+//! ordered log of runtime changes, appended before a change is acknowledged
+//! and replayed after the seed when the swarm is restored.
+
+use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
+use serde::{Deserialize, Serialize};
+
+use super::{OVERLAY, SWARMS, Store, StoreError};
+
+/// What the registry keeps about a swarm.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SwarmRecord {
+    /// Name.
+    pub name: String,
+    /// The seed config as a swarm file (TOML).
+    pub seed_toml: String,
+    /// `running`, `stopped` or `failed`.
+    pub state: String,
+    /// When it was started (ms since the epoch).
+    pub started_at_ms: u64,
+    /// Why it failed.
+    pub failure_reason: Option<String>,
+}
+
+pub(super) fn put_swarm(tx: &WriteTransaction, r: &SwarmRecord) -> Result<(), StoreError> {
+    let bytes = rmp_serde::to_vec(r).map_err(|e| StoreError(format!("encode swarm: {e}")))?;
+    tx.open_table(SWARMS).map_err(StoreError::db)?.insert(r.name.as_str(), bytes.as_slice()).map_err(StoreError::db)?;
+    Ok(())
+}
+
+/// Appends one op; returns its index (1, 2, ... per swarm).
+pub(super) fn append_op(tx: &WriteTransaction, swarm: &str, op: &[u8]) -> Result<u64, StoreError> {
+    let mut t = tx.open_table(OVERLAY).map_err(StoreError::db)?;
+    let last = t
+        .range((swarm, 0)..=(swarm, u64::MAX))
+        .map_err(StoreError::db)?
+        .next_back()
+        .transpose()
+        .map_err(StoreError::db)?
+        .map(|(k, _)| k.value().1)
+        .unwrap_or(0);
+    t.insert((swarm, last + 1), op).map_err(StoreError::db)?;
+    Ok(last + 1)
+}
+
+impl Store {
+    /// Writes a swarm's record (durably).
+    pub fn put_swarm(&self, r: &SwarmRecord) -> Result<(), StoreError> {
+        let tx = self.db().begin_write().map_err(StoreError::db)?;
+        put_swarm(&tx, r)?;
+        tx.commit().map_err(StoreError::db)
+    }
+
+    /// Every swarm record, by name.
+    pub fn swarms(&self) -> Result<Vec<SwarmRecord>, StoreError> {
+        let tx = self.db().begin_read().map_err(StoreError::db)?;
+        let t = tx.open_table(SWARMS).map_err(StoreError::db)?;
+        let mut out = Vec::new();
+        for item in t.iter().map_err(StoreError::db)? {
+            let (_, v) = item.map_err(StoreError::db)?;
+            out.push(rmp_serde::from_slice(v.value()).map_err(|e| StoreError(format!("decode swarm: {e}")))?);
+        }
+        Ok(out)
+    }
+
+    /// Deletes a swarm's record and its overlay.
+    pub fn delete_swarm(&self, name: &str) -> Result<(), StoreError> {
+        let tx = self.db().begin_write().map_err(StoreError::db)?;
+        tx.open_table(SWARMS).map_err(StoreError::db)?.remove(name).map_err(StoreError::db)?;
+        tx.open_table(OVERLAY)
+            .map_err(StoreError::db)?
+            .retain_in((name, 0)..=(name, u64::MAX), |_, _| false)
+            .map_err(StoreError::db)?;
+        tx.commit().map_err(StoreError::db)
+    }
+
+    /// Appends one op to a swarm's overlay (durably); returns its index.
+    pub fn append_overlay(&self, swarm: &str, op: &[u8]) -> Result<u64, StoreError> {
+        let tx = self.db().begin_write().map_err(StoreError::db)?;
+        let i = append_op(&tx, swarm, op)?;
+        tx.commit().map_err(StoreError::db)?;
+        Ok(i)
+    }
+
+    /// A swarm's overlay, in order.
+    pub fn overlay(&self, swarm: &str) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let tx = self.db().begin_read().map_err(StoreError::db)?;
+        let t = tx.open_table(OVERLAY).map_err(StoreError::db)?;
+        let mut out = Vec::new();
+        for item in t.range((swarm, 0)..=(swarm, u64::MAX)).map_err(StoreError::db)? {
+            let (k, v) = item.map_err(StoreError::db)?;
+            out.push((k.value().1, v.value().to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// Clears a swarm's overlay.
+    pub fn clear_overlay(&self, swarm: &str) -> Result<(), StoreError> {
+        let tx = self.db().begin_write().map_err(StoreError::db)?;
+        tx.open_table(OVERLAY)
+            .map_err(StoreError::db)?
+            .retain_in((swarm, 0)..=(swarm, u64::MAX), |_, _| false)
+            .map_err(StoreError::db)?;
+        tx.commit().map_err(StoreError::db)
+    }
+}

@@ -1,0 +1,159 @@
+//! The store against real redb files in temp directories.
+
+use super::*;
+
+fn ev(seq: u64, ts: u64, swarm: Option<&str>, agent: Option<&str>, level: &str) -> StoredEvent {
+    StoredEvent {
+        seq,
+        timestamp_ms: ts,
+        level: level.into(),
+        category: "agent".into(),
+        swarm: swarm.map(String::from),
+        agent: agent.map(String::from),
+        event_type: if level == "error" { "task_failed".into() } else { "agent_started".into() },
+        message: format!("event {seq}"),
+        metadata: "{}".into(),
+    }
+}
+
+fn seqs(v: &[StoredEvent]) -> Vec<u64> {
+    v.iter().map(|e| e.seq).collect()
+}
+
+#[test]
+fn open_creates_the_file_and_reopen_recovers_the_last_sequence_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("data")).unwrap();
+    assert_eq!(store.last_seq().unwrap(), 0);
+    store.append_events(&[ev(1, 10, None, None, "info"), ev(2, 11, None, None, "info")]).unwrap();
+    drop(store);
+    let store = Store::open(&dir.path().join("data")).unwrap();
+    assert_eq!(store.last_seq().unwrap(), 2);
+    assert!(store.path().ends_with(FILE_NAME));
+}
+
+#[test]
+fn a_file_that_is_not_a_store_is_a_clear_error_and_is_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(FILE_NAME);
+    let garbage: Vec<u8> = (0..100_000u32).map(|i| (i * 7919 % 251) as u8).collect();
+    std::fs::write(&file, &garbage).unwrap();
+    let err = Store::open(dir.path()).err().expect("garbage is refused");
+    assert!(err.0.contains("cannot open the data file") && err.0.contains("not modified"), "{err}");
+    assert_eq!(std::fs::read(&file).unwrap(), garbage, "the file was not touched");
+}
+
+#[test]
+fn scoped_queries_return_the_newest_matches_oldest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let mut events = Vec::new();
+    for seq in 1..=300u64 {
+        let swarm = if seq % 3 == 0 { "b" } else { "a" };
+        let agent = if seq % 2 == 0 { "x" } else { "y" };
+        let level = if seq % 10 == 0 { "error" } else { "info" };
+        events.push(ev(seq, 1000 + seq, Some(swarm), Some(agent), level));
+    }
+    events.push(ev(301, 2000, None, None, "info"));
+    store.append_events(&events).unwrap();
+
+    let q = |swarm: Option<&str>, agent: Option<&str>, limit| EventQuery {
+        swarm: swarm.map(String::from),
+        agent: agent.map(String::from),
+        limit,
+        ..EventQuery::default()
+    };
+    assert_eq!(seqs(&store.query_events(&q(Some("b"), None, 3)).unwrap()), [294, 297, 300]);
+    assert_eq!(seqs(&store.query_events(&q(Some("a"), Some("x"), 2)).unwrap()), [296, 298]);
+    assert_eq!(seqs(&store.query_events(&q(None, None, 2)).unwrap()), [300, 301]);
+    let errors = EventQuery { level: Some("error".into()), ..q(Some("a"), None, 100) };
+    assert!(store.query_events(&errors).unwrap().iter().all(|e| e.level == "error" && e.swarm.as_deref() == Some("a")));
+    let since = EventQuery { since: Some(295), ..q(Some("b"), None, 100) };
+    assert_eq!(seqs(&store.query_events(&since).unwrap()), [297, 300]);
+    let recent = EventQuery { after_ms: Some(1297), ..q(Some("b"), None, 100) };
+    assert_eq!(seqs(&store.query_events(&recent).unwrap()), [297, 300]);
+    let json = store.query_events(&q(Some("b"), None, 1)).unwrap()[0].to_json();
+    assert_eq!(json["seq"], 300);
+    assert_eq!(json["metadata"], serde_json::json!({}));
+}
+
+#[test]
+fn pruning_by_count_and_age_removes_events_and_their_index_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let events: Vec<_> = (1..=100u64).map(|s| ev(s, s, Some("s"), Some("a"), "info")).collect();
+    store.append_events(&events).unwrap();
+    // Keep 60 by count: 40 go, in batches.
+    let mut total = 0;
+    loop {
+        let n = store.prune_events(60, 0, 15).unwrap();
+        if n == 0 {
+            break;
+        }
+        total += n;
+    }
+    assert_eq!(total, 40);
+    let all = EventQuery { swarm: Some("s".into()), agent: Some("a".into()), limit: 1000, ..EventQuery::default() };
+    assert_eq!(seqs(&store.query_events(&all).unwrap()).first(), Some(&41));
+    // By age: everything before t=91 goes.
+    assert_eq!(store.prune_events(1000, 91, 1000).unwrap(), 50);
+    assert_eq!(store.query_events(&all).unwrap().len(), 10);
+    assert_eq!(store.last_seq().unwrap(), 100, "pruning never lowers the last sequence number");
+}
+
+#[test]
+fn overlay_keeps_order_per_swarm_and_can_be_cleared() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.append_overlay("a", b"op1").unwrap(), 1);
+    assert_eq!(store.append_overlay("b", b"other").unwrap(), 1);
+    assert_eq!(store.append_overlay("a", b"op2").unwrap(), 2);
+    assert_eq!(store.overlay("a").unwrap(), [(1, b"op1".to_vec()), (2, b"op2".to_vec())]);
+    store.clear_overlay("a").unwrap();
+    assert!(store.overlay("a").unwrap().is_empty());
+    assert_eq!(store.overlay("b").unwrap().len(), 1);
+    let rec = SwarmRecord {
+        name: "b".into(),
+        seed_toml: "name = \"b\"\n".into(),
+        state: "running".into(),
+        started_at_ms: 5,
+        failure_reason: None,
+    };
+    store.put_swarm(&rec).unwrap();
+    assert_eq!(store.swarms().unwrap(), [rec]);
+    store.delete_swarm("b").unwrap();
+    assert!(store.swarms().unwrap().is_empty() && store.overlay("b").unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writer_groups_concurrent_writes_and_every_acknowledged_write_is_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let (writer, thread) = Writer::start(store.clone(), WriterOptions::default());
+    let mut tasks = Vec::new();
+    for t in 0..8u64 {
+        let w = writer.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut indexes = Vec::new();
+            for i in 0..50u64 {
+                let seq = t * 1000 + i + 1;
+                w.append_events(vec![ev(seq, seq, Some("s"), None, "info")]).await.unwrap();
+                indexes.push(w.append_overlay("s", format!("{t}:{i}").into_bytes()).await.unwrap());
+            }
+            indexes
+        }));
+    }
+    let mut all_indexes = Vec::new();
+    for t in tasks {
+        all_indexes.extend(t.await.unwrap());
+    }
+    all_indexes.sort();
+    assert_eq!(all_indexes, (1..=400).collect::<Vec<u64>>(), "overlay indexes are unique and gap-free");
+    drop(writer);
+    thread.join();
+    drop(store);
+    let store = Store::open(dir.path()).unwrap();
+    let q = EventQuery { swarm: Some("s".into()), limit: 1000, ..EventQuery::default() };
+    assert_eq!(store.query_events(&q).unwrap().len(), 400);
+    assert_eq!(store.overlay("s").unwrap().len(), 400);
+}

@@ -1,0 +1,161 @@
+//! Group commit: one writer thread owns all writes. Callers queue jobs and
+//! wait for their acknowledgement; the thread takes every job that is
+//! waiting (up to `max_batch`), applies them in one transaction, commits it
+//! durably once, and acknowledges each job in submission order. While one
+//! commit's fsync runs, the next batch accumulates, so the batch size grows
+//! with the load and a lone write is not delayed.
+
+use std::thread::JoinHandle;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::events::{StoredEvent, append};
+use super::overlay::{SwarmRecord, append_op, put_swarm};
+use super::{Store, StoreError};
+
+/// Bounds of the writer.
+#[derive(Debug, Clone, Copy)]
+pub struct WriterOptions {
+    /// Most jobs per transaction.
+    pub max_batch: usize,
+    /// Jobs that may wait; senders wait beyond it (backpressure).
+    pub queue: usize,
+}
+
+impl Default for WriterOptions {
+    fn default() -> Self {
+        Self { max_batch: 8_192, queue: 65_536 }
+    }
+}
+
+enum Job {
+    Events(Vec<StoredEvent>, oneshot::Sender<Result<(), StoreError>>),
+    Overlay(String, Vec<u8>, oneshot::Sender<Result<u64, StoreError>>),
+    Swarm(SwarmRecord, oneshot::Sender<Result<(), StoreError>>),
+}
+
+/// The handle to the writer thread. Dropping every handle stops the thread
+/// after it has written what was queued.
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<Job>,
+}
+
+/// The writer thread, to wait for at shutdown.
+pub struct WriterThread(JoinHandle<()>);
+
+impl WriterThread {
+    /// Waits until the thread has written everything and exited.
+    pub fn join(self) {
+        let _ = self.0.join();
+    }
+}
+
+impl Writer {
+    /// Starts the writer thread for `store`.
+    pub fn start(store: Store, opts: WriterOptions) -> (Self, WriterThread) {
+        let (tx, rx) = mpsc::channel(opts.queue.max(1));
+        let handle = std::thread::Builder::new()
+            .name("hive-store-writer".into())
+            .spawn(move || run(store, rx, opts.max_batch.max(1)))
+            .expect("spawn the store writer thread");
+        (Self { tx }, WriterThread(handle))
+    }
+
+    async fn submit<T>(
+        &self,
+        job: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Job,
+    ) -> Result<T, StoreError> {
+        let (ack, done) = oneshot::channel();
+        self.tx.send(job(ack)).await.map_err(|_| StoreError("the store writer has stopped".into()))?;
+        done.await.map_err(|_| StoreError("the store writer has stopped".into()))?
+    }
+
+    /// Appends events; returns once they are durable.
+    pub async fn append_events(&self, events: Vec<StoredEvent>) -> Result<(), StoreError> {
+        self.submit(|ack| Job::Events(events, ack)).await
+    }
+
+    /// Appends an overlay op; returns its index once durable.
+    pub async fn append_overlay(&self, swarm: &str, op: Vec<u8>) -> Result<u64, StoreError> {
+        self.submit(|ack| Job::Overlay(swarm.to_string(), op, ack)).await
+    }
+
+    /// Writes a swarm record; returns once durable.
+    pub async fn put_swarm(&self, record: SwarmRecord) -> Result<(), StoreError> {
+        self.submit(|ack| Job::Swarm(record, ack)).await
+    }
+}
+
+fn run(store: Store, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut batch = vec![first];
+        while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
+            }
+        }
+        commit(&store, batch);
+    }
+}
+
+/// Applies a batch in one transaction. If the transaction fails, every job
+/// of the batch gets the error (nothing of it was written).
+fn commit(store: &Store, batch: Vec<Job>) {
+    enum Ack {
+        Unit(oneshot::Sender<Result<(), StoreError>>),
+        Index(oneshot::Sender<Result<u64, StoreError>>),
+    }
+    let mut acks = Vec::with_capacity(batch.len());
+    let mut events = Vec::new();
+    let mut overlay = Vec::new();
+    let mut swarms = Vec::new();
+    for job in batch {
+        match job {
+            Job::Events(mut e, ack) => {
+                events.append(&mut e);
+                acks.push(Ack::Unit(ack));
+            }
+            Job::Overlay(swarm, op, ack) => {
+                overlay.push((swarm, op));
+                acks.push(Ack::Index(ack));
+            }
+            Job::Swarm(r, ack) => {
+                swarms.push(r);
+                acks.push(Ack::Unit(ack));
+            }
+        }
+    }
+    let result = (|| -> Result<Vec<u64>, StoreError> {
+        let tx = store.db().begin_write().map_err(StoreError::db)?;
+        for r in &swarms {
+            put_swarm(&tx, r)?;
+        }
+        let mut indexes = Vec::with_capacity(overlay.len());
+        for (swarm, op) in &overlay {
+            indexes.push(append_op(&tx, swarm, op)?);
+        }
+        append(&tx, &events)?;
+        tx.commit().map_err(StoreError::db)?;
+        Ok(indexes)
+    })();
+    if let Err(e) = &result {
+        tracing::error!(error = %e, "store commit failed");
+    }
+    let mut indexes = result.as_ref().map(|v| v.clone().into_iter()).map_err(Clone::clone);
+    for a in acks {
+        match a {
+            Ack::Unit(s) => {
+                let _ = s.send(result.as_ref().map(|_| ()).map_err(Clone::clone));
+            }
+            Ack::Index(s) => {
+                let r = match &mut indexes {
+                    Ok(it) => Ok(it.next().unwrap_or(0)),
+                    Err(e) => Err(e.clone()),
+                };
+                let _ = s.send(r);
+            }
+        }
+    }
+}
