@@ -1,0 +1,127 @@
+//! The redb store (groundwork for durable state): how fast events become
+//! durable through the group-commit writer, how long one acknowledged write
+//! takes (fsync included), and how fast a swarm-scoped "last 100" query is
+//! on a large log. Each bench uses its own temp directory on this machine's
+//! disk.
+
+use std::sync::LazyLock;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use hive::store::{EventQuery, Store, StoredEvent, Writer, WriterOptions};
+
+static RT: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio runtime")
+});
+
+fn event(seq: u64, swarms: u64) -> StoredEvent {
+    StoredEvent {
+        seq,
+        timestamp_ms: 1_700_000_000_000 + seq,
+        level: "debug".into(),
+        category: "routing".into(),
+        swarm: Some(format!("swarm{}", seq % swarms)),
+        agent: Some(format!("agent{}", seq % 100)),
+        event_type: "message_routed".into(),
+        message: "a → b".into(),
+        metadata: r#"{"from":"a","to":"b","content_preview":"ping"}"#.into(),
+    }
+}
+
+/// Durable ingestion: batches of 1,000 events (what an event bus hands the
+/// writer under load), from 4 concurrent submitters.
+fn ingest(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(dir.path()).expect("store");
+    let (writer, _thread) = Writer::start(store, WriterOptions::default());
+    let mut next = 1u64;
+    let mut g = c.benchmark_group("store");
+    const N: u64 = 40_000;
+    g.throughput(Throughput::Elements(N));
+    g.sample_size(10);
+    g.bench_function("ingest_events_batches_of_1000", |b| {
+        b.to_async(&*RT).iter(|| {
+            let start = next;
+            next += N;
+            let writer = writer.clone();
+            async move {
+                let mut tasks = Vec::new();
+                for t in 0..4u64 {
+                    let w = writer.clone();
+                    tasks.push(tokio::spawn(async move {
+                        for batch in 0..(N / 4 / 1000) {
+                            let base = start + t * (N / 4) + batch * 1000;
+                            let events = (base..base + 1000).map(|s| event(s, 10)).collect();
+                            w.append_events(events).await.expect("durable");
+                        }
+                    }));
+                }
+                for t in tasks {
+                    t.await.expect("submitter");
+                }
+            }
+        })
+    });
+    g.finish();
+}
+
+/// Acknowledgement latency of one small durable write (an overlay op), with
+/// 8 writers at once (group commit shares each fsync) and alone.
+fn ack_latency(_c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(dir.path()).expect("store");
+    let (writer, _thread) = Writer::start(store, WriterOptions::default());
+    for concurrency in [1usize, 8] {
+        let mut all: Vec<Duration> = RT.block_on(async {
+            let mut tasks = Vec::new();
+            for t in 0..concurrency {
+                let w = writer.clone();
+                tasks.push(tokio::spawn(async move {
+                    let mut v = Vec::new();
+                    for i in 0..200 {
+                        let t0 = Instant::now();
+                        w.append_overlay("bench", format!("{t}:{i}").into_bytes()).await.expect("durable");
+                        v.push(t0.elapsed());
+                    }
+                    v
+                }));
+            }
+            let mut all = Vec::new();
+            for t in tasks {
+                all.extend(t.await.expect("writer task"));
+            }
+            all
+        });
+        all.sort();
+        let p = |q: f64| all[((all.len() as f64 * q) as usize).min(all.len() - 1)];
+        eprintln!(
+            "store ack latency, {concurrency} concurrent writers: p50 {:?}, p99 {:?} ({} writes)",
+            p(0.5),
+            p(0.99),
+            all.len()
+        );
+    }
+}
+
+/// The newest 100 events of one swarm among 1,000,000 in 100 swarms.
+fn scoped_query(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(dir.path()).expect("store");
+    const TOTAL: u64 = 1_000_000;
+    let t0 = Instant::now();
+    for chunk in (1..=TOTAL).collect::<Vec<_>>().chunks(50_000) {
+        let events: Vec<_> = chunk.iter().map(|&s| event(s, 100)).collect();
+        store.append_events(&events).expect("append");
+    }
+    eprintln!("store: loaded {TOTAL} events in {:?}", t0.elapsed());
+    let q = EventQuery { swarm: Some("swarm7".into()), limit: 100, ..EventQuery::default() };
+    c.bench_function("store_query_last_100_of_one_swarm_among_1m", |b| {
+        b.iter(|| {
+            let r = store.query_events(&q).expect("query");
+            assert_eq!(r.len(), 100);
+        })
+    });
+}
+
+criterion_group!(benches, ingest, ack_latency, scoped_query);
+criterion_main!(benches);
