@@ -12,6 +12,7 @@ use ractor::{Actor, ActorRef, RpcReplyPort, rpc::CallResult};
 use serde_json::Value;
 
 use super::error::HiveError;
+use super::overlay::{self, OverlayOp};
 use super::registry::{Registry, RegistryArgs, RegistryMsg, SwarmSummary};
 use super::router::{EndpointSender, RoutedMessage};
 use super::slot::HistoryEntry;
@@ -33,6 +34,10 @@ pub struct HiveOptions {
     pub kinds: ObjectKinds,
     /// Standalone workers: what may be spawned, and how they restart.
     pub workers: WorkerOptions,
+    /// Where the durable store lives (`hive.redb` inside it). With it, every
+    /// swarm and every runtime change is recorded and restored at the next
+    /// start; without it, the runtime keeps everything in memory.
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 static INSTANCE: AtomicU64 = AtomicU64::new(0);
@@ -40,6 +45,7 @@ static INSTANCE: AtomicU64 = AtomicU64::new(0);
 /// A running runtime.
 pub struct Hive {
     root: ActorRef<SupervisorMsg>,
+    writer_thread: Option<crate::store::WriterThread>,
     registry_name: String,
     pool_name: String,
     bus: EventBus,
@@ -66,6 +72,19 @@ impl Hive {
     /// Starts a runtime.
     pub async fn start(opts: HiveOptions) -> Result<Self, HiveError> {
         let bus = EventBus::new(opts.bus);
+        let store = match &opts.data_dir {
+            None => None,
+            Some(dir) => {
+                let dir = dir.clone();
+                let store = tokio::task::spawn_blocking(move || crate::store::Store::open(&dir))
+                    .await
+                    .map_err(|e| HiveError::Unavailable(e.to_string()))?
+                    .map_err(|e| HiveError::Unavailable(e.0))?;
+                let (writer, thread) = crate::store::Writer::start(store.clone(), Default::default());
+                Some((store, writer, thread))
+            }
+        };
+        let writer = store.as_ref().map(|(_, w, _)| w.clone());
         let registry_name = format!("hive-{}.registry", INSTANCE.fetch_add(1, Ordering::Relaxed));
         let (name, rbus, kinds, limits) = (registry_name.clone(), bus.clone(), opts.kinds.clone(), opts.limits);
         let registry = ChildSpec {
@@ -73,7 +92,7 @@ impl Hive {
             restart: Restart::Permanent,
             shutdown: Shutdown::Infinity,
             start: Arc::new(move |sup| {
-                let args = RegistryArgs { bus: rbus.clone(), kinds: kinds.clone(), limits };
+                let args = RegistryArgs { bus: rbus.clone(), kinds: kinds.clone(), limits, store: writer.clone() };
                 let name = name.clone();
                 Box::pin(async move {
                     let (r, _) =
@@ -107,7 +126,62 @@ impl Hive {
         let (root, _) = Actor::spawn(None, Supervisor, args)
             .await
             .map_err(|e| HiveError::Unavailable(format!("the runtime failed to start: {e}")))?;
-        Ok(Self { root, registry_name, pool_name, bus, kinds: opts.kinds })
+        let (store, writer_thread) = match store {
+            Some((store, _writer, thread)) => (Some(store), Some(thread)),
+            None => (None, None),
+        };
+        let hive = Self { root, writer_thread, registry_name, pool_name, bus, kinds: opts.kinds };
+        if let Some(store) = store {
+            hive.restore(&store).await?;
+        }
+        Ok(hive)
+    }
+
+    /// Brings back every swarm the store says was running: its seed, then its
+    /// overlay replayed in order.
+    async fn restore(&self, store: &crate::store::Store) -> Result<(), HiveError> {
+        let store = store.clone();
+        let records = tokio::task::spawn_blocking({
+            let store = store.clone();
+            move || store.swarms()
+        })
+        .await
+        .map_err(|e| HiveError::Unavailable(e.to_string()))?
+        .map_err(|e| HiveError::Unavailable(e.0))?;
+        let opts = self.validate_options();
+        for record in records.into_iter().filter(|r| r.state == "running") {
+            let problem = |what: String| {
+                let message = format!("swarm '{}' not restored: {what}", record.name);
+                self.bus.emit(None, None, EventKind::Log { level: crate::events::Level::Error, message });
+            };
+            let seed = match config::parse_toml(&record.seed_toml, &opts) {
+                Ok(s) => s,
+                Err(e) => {
+                    problem(format!("its stored seed is invalid: {e}"));
+                    continue;
+                }
+            };
+            let name = record.name.clone();
+            let ops = {
+                let store = store.clone();
+                tokio::task::spawn_blocking(move || store.overlay(&name))
+                    .await
+                    .map_err(|e| HiveError::Unavailable(e.to_string()))?
+                    .map_err(|e| HiveError::Unavailable(e.0))?
+            };
+            let ops: Vec<OverlayOp> = ops.iter().filter_map(|(_, b)| OverlayOp::decode(b).ok()).collect();
+            let (effective, skipped) = overlay::replay(&seed, &ops, &opts);
+            for s in skipped {
+                problem(s);
+            }
+            let r = ractor::call!(self.registry()?, RegistryMsg::Restore, effective, record.seed_toml.clone());
+            match r {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => problem(e.to_string()),
+                Err(e) => problem(e.to_string()),
+            }
+        }
+        Ok(())
     }
 
     /// The event bus.
@@ -195,8 +269,13 @@ impl Hive {
     }
 
     /// Stops every swarm (newest first) and the runtime.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(mut self) {
         let _ = self.root.stop_and_wait(Some("shutdown".into()), None).await;
+        // Every writer handle went with the actors: the thread writes what is
+        // queued and exits.
+        if let Some(t) = self.writer_thread.take() {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
     }
 }
 

@@ -10,6 +10,7 @@ mod hive;
 mod mailbox;
 mod mock;
 mod object;
+pub mod overlay;
 mod process;
 mod registry;
 mod router;

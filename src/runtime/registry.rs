@@ -14,6 +14,7 @@ use super::swarm::{Swarm, SwarmArgs, SwarmLimits, SwarmMsg, SwarmState};
 use crate::config::SwarmSpec;
 use crate::events::{EventBus, now_ms, rfc3339_ms};
 use crate::objects::ObjectKinds;
+use crate::store::SwarmRecord;
 use crate::supervisor::{ExitReason, Shutdown, exit_of, spawn_error, stop_child};
 
 /// A registry entry as listed.
@@ -33,6 +34,9 @@ pub struct SwarmSummary {
 #[allow(missing_docs)]
 pub(super) enum RegistryMsg {
     Start(SwarmSpec, RpcReplyPort<Result<ActorRef<SwarmMsg>, HiveError>>),
+    /// Start a swarm restored from the store: the spec is its seed with the
+    /// overlay replayed; the stored seed (given as TOML) and overlay are kept.
+    Restore(SwarmSpec, String, RpcReplyPort<Result<ActorRef<SwarmMsg>, HiveError>>),
     Stop(String, RpcReplyPort<Result<(), HiveError>>),
     Get(String, RpcReplyPort<Result<ActorRef<SwarmMsg>, HiveError>>),
     Summary(String, RpcReplyPort<Option<SwarmSummary>>),
@@ -49,6 +53,8 @@ pub(super) struct RegistryArgs {
     pub kinds: ObjectKinds,
     /// Bounds for every swarm.
     pub limits: SwarmLimits,
+    /// The durable store's writer, if the runtime has a data directory.
+    pub store: Option<crate::store::Writer>,
 }
 
 struct Entry {
@@ -56,6 +62,7 @@ struct Entry {
     state: SwarmState,
     started_at_ms: u64,
     failure: Option<String>,
+    seed_toml: String,
 }
 
 /// The registry actor.
@@ -99,7 +106,10 @@ impl Actor for Registry {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             RegistryMsg::Start(spec, reply) => {
-                let _ = reply.send(s.start(&myself, spec).await);
+                let _ = reply.send(s.start(&myself, spec, None).await);
+            }
+            RegistryMsg::Restore(spec, seed_toml, reply) => {
+                let _ = reply.send(s.start(&myself, spec, Some(seed_toml)).await);
             }
             RegistryMsg::Stop(name, reply) => {
                 let r = match s.swarms.get_mut(&name) {
@@ -109,7 +119,8 @@ impl Actor for Registry {
                         Some(a) => {
                             e.state = SwarmState::Stopped;
                             stop_child(a.get_cell(), Shutdown::Infinity).await;
-                            Ok(())
+                            let (started, seed) = (e.started_at_ms, e.seed_toml.clone());
+                            s.record(&name, seed, "stopped", started, None).await
                         }
                     },
                 };
@@ -149,7 +160,8 @@ impl Actor for Registry {
     ) -> Result<(), ActorProcessingErr> {
         let Some((cell, reason)) = exit_of(e) else { return Ok(()) };
         let id = cell.get_id();
-        if let Some(entry) = s.swarms.values_mut().find(|e| e.actor.as_ref().is_some_and(|a| a.get_id() == id)) {
+        let found = s.swarms.iter_mut().find(|(_, e)| e.actor.as_ref().is_some_and(|a| a.get_id() == id));
+        if let Some((name, entry)) = found {
             entry.actor = None;
             if reason.is_abnormal() {
                 entry.state = SwarmState::Failed;
@@ -160,9 +172,17 @@ impl Actor for Registry {
             } else {
                 entry.state = SwarmState::Stopped;
             }
+            let (name, started, failure) = (name.clone(), entry.started_at_ms, entry.failure.clone());
+            let state = if failure.is_some() { "failed" } else { "stopped" };
+            let seed = entry.seed_toml.clone();
+            let _ = s.record(&name, seed, state, started, failure).await;
         }
         Ok(())
     }
+}
+
+fn durability(e: crate::store::StoreError) -> HiveError {
+    HiveError::Unavailable(format!("the swarm could not be recorded durably: {e}"))
 }
 
 fn summary(name: &str, e: &Entry) -> SwarmSummary {
@@ -175,23 +195,51 @@ fn summary(name: &str, e: &Entry) -> SwarmSummary {
 }
 
 impl RegistryState {
+    /// Writes a swarm's record (seed and state), durably, if there is a store.
+    async fn record(
+        &self,
+        name: &str,
+        seed_toml: String,
+        state: &str,
+        started_at_ms: u64,
+        failure_reason: Option<String>,
+    ) -> Result<(), HiveError> {
+        let Some(store) = &self.args.store else { return Ok(()) };
+        let record = SwarmRecord { name: name.into(), seed_toml, state: state.into(), started_at_ms, failure_reason };
+        store.put_swarm(record).await.map_err(durability)
+    }
+
     async fn start(
         &mut self,
         myself: &ActorRef<RegistryMsg>,
         spec: SwarmSpec,
+        restored_seed: Option<String>,
     ) -> Result<ActorRef<SwarmMsg>, HiveError> {
         if self.swarms.get(&spec.name).is_some_and(|e| e.actor.is_some()) {
             return Err(HiveError::Conflict(format!("swarm '{}' is already running", spec.name)));
         }
+        let started_at_ms = now_ms();
+        let fresh = restored_seed.is_none();
+        let seed_toml = restored_seed.unwrap_or_else(|| crate::config::to_toml(&spec));
+        if let (Some(store), true) = (&self.args.store, fresh) {
+            // A fresh start: the spec is the new seed, with no overlay yet.
+            store.clear_overlay(&spec.name).await.map_err(durability)?;
+        }
         let name = spec.name.clone();
-        let args =
-            SwarmArgs { spec, bus: self.args.bus.clone(), kinds: self.args.kinds.clone(), limits: self.args.limits };
+        let args = SwarmArgs {
+            spec,
+            bus: self.args.bus.clone(),
+            kinds: self.args.kinds.clone(),
+            limits: self.args.limits,
+            store: self.args.store.clone(),
+        };
         let (actor, _) = Actor::spawn_linked(None, Swarm, args, myself.get_cell())
             .await
             .map_err(|e| HiveError::BadRequest(format!("swarm '{name}' failed to start: {}", spawn_error(&e))))?;
+        self.record(&name, seed_toml.clone(), "running", started_at_ms, None).await?;
         self.swarms.insert(
             name,
-            Entry { actor: Some(actor.clone()), state: SwarmState::Running, started_at_ms: now_ms(), failure: None },
+            Entry { actor: Some(actor.clone()), state: SwarmState::Running, started_at_ms, failure: None, seed_toml },
         );
         Ok(actor)
     }

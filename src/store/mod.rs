@@ -2,9 +2,9 @@
 //! registry, each swarm's overlay (the ordered log of runtime changes) and
 //! the tasks table.
 //!
-//! Status: groundwork for issue 4. The store is complete and tested on its
-//! own; the runtime does not use it yet (the event bus still publishes from
-//! memory, and swarms are not restored at start).
+//! Status (issue 4 in progress): with a data directory the runtime records
+//! every swarm and every applied change here and restores running swarms at
+//! start; events are not stored yet (the bus still publishes from memory).
 //!
 //! Guarantees:
 //! * a write returns only after its transaction is committed with
@@ -27,7 +27,7 @@ use redb::{Database, ReadableDatabase, TableDefinition};
 
 pub use events::{EventQuery, StoredEvent};
 pub use overlay::SwarmRecord;
-pub use writer::{Writer, WriterOptions};
+pub use writer::{Writer, WriterOptions, WriterThread};
 
 /// File name of the store inside the data directory.
 pub const FILE_NAME: &str = "hive.redb";

@@ -43,6 +43,13 @@ pub(super) fn append_op(tx: &WriteTransaction, swarm: &str, op: &[u8]) -> Result
     Ok(last + 1)
 }
 
+pub(super) fn clear_op(tx: &WriteTransaction, swarm: &str) -> Result<(), StoreError> {
+    tx.open_table(OVERLAY)
+        .map_err(StoreError::db)?
+        .retain_in((swarm, 0)..=(swarm, u64::MAX), |_, _| false)
+        .map_err(StoreError::db)
+}
+
 impl Store {
     /// Writes a swarm's record (durably).
     pub fn put_swarm(&self, r: &SwarmRecord) -> Result<(), StoreError> {
@@ -97,10 +104,7 @@ impl Store {
     /// Clears a swarm's overlay.
     pub fn clear_overlay(&self, swarm: &str) -> Result<(), StoreError> {
         let tx = self.db().begin_write().map_err(StoreError::db)?;
-        tx.open_table(OVERLAY)
-            .map_err(StoreError::db)?
-            .retain_in((swarm, 0)..=(swarm, u64::MAX), |_, _| false)
-            .map_err(StoreError::db)?;
+        clear_op(&tx, swarm)?;
         tx.commit().map_err(StoreError::db)
     }
 }

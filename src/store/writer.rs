@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 use tokio::sync::{mpsc, oneshot};
 
 use super::events::{StoredEvent, append};
-use super::overlay::{SwarmRecord, append_op, put_swarm};
+use super::overlay::{SwarmRecord, append_op, clear_op, put_swarm};
 use super::{Store, StoreError};
 
 /// Bounds of the writer.
@@ -32,6 +32,7 @@ enum Job {
     Events(Vec<StoredEvent>, oneshot::Sender<Result<(), StoreError>>),
     Overlay(String, Vec<u8>, oneshot::Sender<Result<u64, StoreError>>),
     Swarm(SwarmRecord, oneshot::Sender<Result<(), StoreError>>),
+    ClearOverlay(String, oneshot::Sender<Result<(), StoreError>>),
 }
 
 /// The handle to the writer thread. Dropping every handle stops the thread
@@ -81,6 +82,11 @@ impl Writer {
         self.submit(|ack| Job::Overlay(swarm.to_string(), op, ack)).await
     }
 
+    /// Clears a swarm's overlay; returns once durable.
+    pub async fn clear_overlay(&self, swarm: &str) -> Result<(), StoreError> {
+        self.submit(|ack| Job::ClearOverlay(swarm.to_string(), ack)).await
+    }
+
     /// Writes a swarm record; returns once durable.
     pub async fn put_swarm(&self, record: SwarmRecord) -> Result<(), StoreError> {
         self.submit(|ack| Job::Swarm(record, ack)).await
@@ -111,6 +117,7 @@ fn commit(store: &Store, batch: Vec<Job>) {
     let mut events = Vec::new();
     let mut overlay = Vec::new();
     let mut swarms = Vec::new();
+    let mut clears = Vec::new();
     for job in batch {
         match job {
             Job::Events(mut e, ack) => {
@@ -125,12 +132,21 @@ fn commit(store: &Store, batch: Vec<Job>) {
                 swarms.push(r);
                 acks.push(Ack::Unit(ack));
             }
+            Job::ClearOverlay(swarm, ack) => {
+                // Clears apply before this batch's appends: a clear is only
+                // submitted before a (re)started swarm's first change.
+                clears.push(swarm);
+                acks.push(Ack::Unit(ack));
+            }
         }
     }
     let result = (|| -> Result<Vec<u64>, StoreError> {
         let tx = store.db().begin_write().map_err(StoreError::db)?;
         for r in &swarms {
             put_swarm(&tx, r)?;
+        }
+        for swarm in &clears {
+            clear_op(&tx, swarm)?;
         }
         let mut indexes = Vec::with_capacity(overlay.len());
         for (swarm, op) in &overlay {

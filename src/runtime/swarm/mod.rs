@@ -21,6 +21,7 @@ use serde_json::Value;
 pub use status::{AgentStatus, GroupStatus, ObjectStatus, SupervisionView, SwarmState, SwarmStatus};
 
 use super::error::HiveError;
+use super::overlay::OverlayOp;
 use super::router::{EndpointSender, RoutedMessage, RouterCell, RouterMsg};
 use super::slot::HistoryEntry;
 use super::swarm_ctx::SwarmCtx;
@@ -55,6 +56,8 @@ pub(super) struct SwarmArgs {
     pub kinds: ObjectKinds,
     /// Bounds.
     pub limits: SwarmLimits,
+    /// Where applied changes are recorded (the overlay), if durable.
+    pub store: Option<crate::store::Writer>,
 }
 
 /// Reads one agent's status without a message round trip: its published
@@ -154,6 +157,7 @@ pub(super) struct SwarmRun {
     limits: SwarmLimits,
     top: Option<ActorRef<SupervisorMsg>>,
     started_at_ms: u64,
+    store: Option<crate::store::Writer>,
 }
 
 impl Actor for Swarm {
@@ -183,6 +187,7 @@ impl Actor for Swarm {
             limits: a.limits,
             top: None,
             started_at_ms: now_ms(),
+            store: a.store,
         };
         run.load(&a.spec)?;
         let top = tree::start_tree(myself.get_cell(), run.shared.clone(), run.spec.supervision).await?;
@@ -210,10 +215,14 @@ impl Actor for Swarm {
                 let _ = r.send(run.effective_spec());
             }
             SwarmMsg::AddAgent { spec, connections, incoming, reply } => {
-                let _ = reply.send(run.add_agent(spec, connections, incoming).await);
+                let op = OverlayOp::add_agent(&spec, connections.clone(), incoming.clone());
+                let r = run.add_agent(spec, connections, incoming).await;
+                let _ = reply.send(run.persisted(r, op).await);
             }
             SwarmMsg::RemoveAgent(name, r) => {
-                let _ = r.send(run.remove_agent(&name).await);
+                let op = OverlayOp::RemoveAgent { name: name.clone() };
+                let res = run.remove_agent(&name).await;
+                let _ = r.send(run.persisted(res, op).await);
             }
             SwarmMsg::RestartAgent(name, r) => {
                 let _ = r.send(run.restart_agent(&name).await);
@@ -227,22 +236,38 @@ impl Actor for Swarm {
                     r.send(run.shared.agent(&name).map(|s| s.history(limit)).ok_or_else(|| HiveError::agent(&name)));
             }
             SwarmMsg::AddObject { spec, connections, incoming, reply } => {
-                let _ = reply.send(run.add_object(spec, connections, incoming).await);
+                let op = OverlayOp::add_object(&spec, connections.clone(), incoming.clone());
+                let r = run.add_object(spec, connections, incoming).await;
+                let _ = reply.send(run.persisted(r, op).await);
             }
             SwarmMsg::RemoveObject(name, r) => {
-                let _ = r.send(run.remove_object(&name).await);
+                let op = OverlayOp::RemoveObject { name: name.clone() };
+                let res = run.remove_object(&name).await;
+                let _ = r.send(run.persisted(res, op).await);
             }
             SwarmMsg::ObjectState(name, r) => {
                 let _ = r.send(run.object_state(&name).await);
             }
             SwarmMsg::ConfigureObject(name, config, r) => {
-                let _ = r.send(run.configure_object(&name, config).await);
+                let op = OverlayOp::ConfigureObject { name: name.clone(), config: config.to_string() };
+                let res = run.configure_object(&name, config).await;
+                let _ = r.send(run.persisted(res, op).await);
             }
             SwarmMsg::UpdateEdges { add, remove, reply } => {
-                let _ = reply.send(run.update_edges(add, remove));
+                let op = OverlayOp::Edges { add: add.clone(), remove: remove.clone() };
+                let r = run.update_edges(add, remove);
+                let r = match r {
+                    Ok(c) if c.added + c.removed == 0 => Ok(c),
+                    r => run.persisted(r, op).await,
+                };
+                let _ = reply.send(r);
             }
             SwarmMsg::Scale { group, count, reply } => {
-                let _ = reply.send(run.scale(&group, count).await);
+                let r = run.scale(&group, count).await;
+                // Record the size reached (members that failed to start are not in it).
+                let reached = run.spec.agents.iter().find(|a| a.name == group).and_then(|a| a.replicas).unwrap_or(0);
+                let r = run.persisted(r, OverlayOp::Scale { group, count: reached }).await;
+                let _ = reply.send(r);
             }
             SwarmMsg::SendTask { agent, content, from, reply } => {
                 let _ = reply.send(run.send_task(&agent, content, &from));
@@ -298,6 +323,20 @@ impl Actor for Swarm {
         run.shared.ctx.emit_swarm(EventKind::SwarmFailed { reason: reason.clone() });
         drop(myself);
         Err(Box::new(ActorExit(ExitReason::GaveUp(reason))))
+    }
+}
+
+impl SwarmRun {
+    /// Records an applied change in the overlay (durably, when the swarm has
+    /// a store) before its result goes back to the caller.
+    async fn persisted<T>(&self, result: Result<T, HiveError>, op: OverlayOp) -> Result<T, HiveError> {
+        let value = result?;
+        if let Some(store) = &self.store {
+            store.append_overlay(&self.spec.name, op.encode()).await.map_err(|e| {
+                HiveError::Unavailable(format!("the change was applied but could not be recorded durably: {e}"))
+            })?;
+        }
+        Ok(value)
     }
 }
 

@@ -1,0 +1,197 @@
+//! Durable swarms: every applied change is recorded, and a runtime started
+//! on the same data directory brings back the running swarms exactly as
+//! their users left them — also after a kill -9 of a real process.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use common::*;
+use hive::config::{Edge, SwarmSpec};
+use hive::runtime::SwarmState;
+use hive::{Hive, HiveOptions};
+
+async fn durable(dir: &Path) -> Hive {
+    Hive::start(HiveOptions { data_dir: Some(dir.to_path_buf()), ..HiveOptions::default() }).await.unwrap()
+}
+
+const SEED: &str = r#"
+name = "keep"
+[[agents]]
+name = "planner"
+[[agents]]
+name = "worker"
+replicas = 2
+[[objects]]
+name = "board"
+kind = "kv"
+[topology]
+planner = ["worker"]
+"#;
+
+fn edges(s: &SwarmSpec) -> BTreeSet<Edge> {
+    s.topology.iter().cloned().collect()
+}
+
+fn same(a: &SwarmSpec, b: &SwarmSpec) {
+    assert_eq!(a.agents, b.agents);
+    assert_eq!(a.objects, b.objects);
+    assert_eq!(edges(a), edges(b));
+    assert_eq!(a.supervision, b.supervision);
+}
+
+#[tokio::test]
+async fn a_restarted_runtime_brings_back_every_change_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let hive = durable(dir.path()).await;
+    let swarm = hive.start_swarm(spec(&hive, SEED)).await.unwrap();
+    let opts = hive.validate_options();
+    swarm.scale("worker", 5).await.unwrap();
+    swarm.update_edges(vec![Edge::new("worker", "board"), Edge::new("worker_4", "planner")], vec![]).await.unwrap();
+    let critic = hive::config::parse_agent_json(&serde_json::json!({"name": "critic", "replicas": 2})).unwrap();
+    swarm.add_agent(critic, vec!["planner".into()], vec!["worker_1".into()]).await.unwrap();
+    let hits = hive::config::parse_object_json(&serde_json::json!({"name": "hits", "kind": "counter"}), &opts).unwrap();
+    swarm.add_object(hits, vec![], vec!["critic".into()]).await.unwrap();
+    swarm.configure_object("board", serde_json::json!({"max_keys": 7})).await.unwrap();
+    swarm.scale("worker", 3).await.unwrap(); // drops worker_4 and its member edge
+    swarm.update_edges(vec![], vec![Edge::new("planner", "worker")]).await.unwrap();
+    swarm.remove_agent("critic").await.unwrap();
+    swarm.remove_object("hits").await.unwrap();
+    let critic2 = hive::config::parse_agent_json(&serde_json::json!({"name": "critic"})).unwrap();
+    swarm.add_agent(critic2, vec![], vec![]).await.unwrap();
+    // A refused change records nothing.
+    assert!(swarm.scale("worker", 1_000_000).await.is_err());
+    let before = swarm.spec().await.unwrap();
+    let other = hive.start_swarm(spec(&hive, &SEED.replace("\"keep\"", "\"gone\""))).await.unwrap();
+    other.scale("worker", 4).await.unwrap();
+    hive.stop_swarm("gone").await.unwrap();
+    hive.shutdown().await;
+
+    let hive = durable(dir.path()).await;
+    let summaries = hive.list_swarms().await.unwrap();
+    assert_eq!(
+        summaries.iter().map(|s| (s.name.as_str(), s.state)).collect::<Vec<_>>(),
+        [("keep", SwarmState::Running)]
+    );
+    let swarm = hive.swarm("keep").await.unwrap();
+    let after = swarm.spec().await.unwrap();
+    same(&before, &after);
+    assert_eq!(swarm.status().await.unwrap().agents.len(), 5, "planner, worker_1..3, critic");
+    // It runs, and further changes keep being recorded on top.
+    assert!(swarm.send_message("worker_2", "board", r#"{"op":"keys"}"#).await.is_ok());
+    swarm.scale("worker", 1).await.unwrap();
+    let expected = swarm.spec().await.unwrap();
+    hive.shutdown().await;
+    let hive = durable(dir.path()).await;
+    same(&expected, &hive.swarm("keep").await.unwrap().spec().await.unwrap());
+
+    // Starting a swarm of the same name afresh replaces seed and overlay.
+    hive.stop_swarm("keep").await.unwrap();
+    hive.clean().await.unwrap();
+    hive.start_swarm(spec(&hive, SEED)).await.unwrap();
+    hive.shutdown().await;
+    let hive = durable(dir.path()).await;
+    same(&spec(&hive, SEED), &hive.swarm("keep").await.unwrap().spec().await.unwrap());
+    hive.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_data_file_that_is_not_a_store_stops_the_start_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(hive::store::FILE_NAME);
+    std::fs::write(&file, b"this is not a redb file, and it must survive").unwrap();
+    let err = Hive::start(HiveOptions { data_dir: Some(dir.path().into()), ..HiveOptions::default() }).await.err();
+    let err = err.expect("refused").to_string();
+    assert!(err.contains("cannot open the data file"), "{err}");
+    assert_eq!(std::fs::read(&file).unwrap(), b"this is not a redb file, and it must survive");
+}
+
+/// The child side of the kill -9 test: runs only when the parent sets
+/// HIVE_MUTATOR_DIR, makes mutations forever and prints each one once acknowledged.
+#[tokio::test]
+#[ignore = "run by kill_9_during_mutations_keeps_every_acknowledged_change"]
+async fn mutator_child() {
+    let Ok(dir) = std::env::var("HIVE_MUTATOR_DIR") else { return };
+    let hive = durable(Path::new(&dir)).await;
+    let swarm = hive
+        .start_swarm(spec(&hive, "name = \"m\"\n[[agents]]\nname = \"w\"\nreplicas = 0\n[[agents]]\nname = \"hub\"\n"))
+        .await
+        .unwrap();
+    for i in 1..=100_000u64 {
+        // Alternate two kinds of change so that the state after i changes is known.
+        if i % 2 == 1 {
+            swarm.scale("w", i.div_ceil(2) % 50 + 1).await.unwrap();
+        } else {
+            swarm.update_edges(vec![Edge::new("hub", format!("w_{}", (i / 2) % 50 + 1))], vec![]).await.unwrap();
+        }
+        println!("ack {i}");
+    }
+}
+
+/// What the swarm must look like after the first `n` changes of `mutator_child`.
+fn expected_after(n: u64) -> (u32, BTreeSet<(String, String)>) {
+    let mut replicas = 0u32;
+    let mut edges = BTreeSet::new();
+    for i in 1..=n {
+        if i % 2 == 1 {
+            replicas = (i.div_ceil(2) % 50 + 1) as u32;
+            edges.retain(|(_, to): &(String, String)| {
+                to.trim_start_matches("w_").parse::<u32>().map_or(true, |k| k <= replicas)
+            });
+        } else {
+            let target = format!("w_{}", (i / 2) % 50 + 1);
+            let k: u32 = target[2..].parse().unwrap();
+            if k <= replicas {
+                edges.insert(("hub".to_string(), target));
+            }
+        }
+    }
+    (replicas, edges)
+}
+
+#[test]
+fn kill_9_during_mutations_keeps_every_acknowledged_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "mutator_child", "--ignored", "--nocapture", "--test-threads", "1"])
+        .env("HIVE_MUTATOR_DIR", dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut acked = 0u64;
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if let Some(n) = line.strip_prefix("ack ") {
+            acked = n.parse().unwrap();
+            if acked == 500 {
+                // kill -9 while the next change is in flight.
+                nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(child.id() as i32),
+                    nix::sys::signal::Signal::SIGKILL,
+                )
+                .unwrap();
+                break;
+            }
+        }
+    }
+    child.wait().unwrap();
+    assert_eq!(acked, 500);
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let hive = durable(dir.path()).await;
+        let swarm = hive.swarm("m").await.expect("the swarm came back");
+        let spec = swarm.spec().await.unwrap();
+        let replicas = spec.agents.iter().find(|a| a.name == "w").unwrap().replicas.unwrap();
+        let got: BTreeSet<(String, String)> = spec.topology.iter().map(|e| (e.from.clone(), e.to.clone())).collect();
+        // Every acknowledged change is there; the one in flight may or may not be.
+        let ok = [500, 501].iter().any(|&n| expected_after(n) == (replicas, got.clone()));
+        assert!(ok, "state after restart matches neither 500 nor 501 changes: {replicas} replicas, {got:?}");
+        assert_eq!(swarm.status().await.unwrap().agents.len() as u32, replicas + 1, "it runs");
+        hive.shutdown().await;
+    });
+}
