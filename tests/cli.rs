@@ -63,3 +63,35 @@ fn up_with_an_invalid_file_exits_non_zero_with_located_errors() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains(":1:"));
 }
+
+/// Runs `hive up` until `until` appears on stdout, then SIGINT; returns (stdout, stderr).
+fn up_then_interrupt(args: &[&str], until: &str) -> (Vec<String>, String) {
+    let mut child = hive().arg("up").args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut seen = Vec::new();
+    while !seen.iter().any(|l: &String| l.contains(until)) {
+        assert!(Instant::now() < deadline, "no '{until}' in {seen:?}");
+        seen.push(lines.next().unwrap().unwrap());
+    }
+    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    seen.extend(lines.map_while(Result::ok));
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{:?}", out.status);
+    (seen, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn up_with_a_data_dir_brings_the_swarm_back_at_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let (_, err) =
+        up_then_interrupt(&["swarms/demo.toml", "--data-dir", data, "--task", "worker_1=hi"], "task_completed");
+    assert!(err.contains("stays recorded"), "{err}");
+    assert!(dir.path().join("hive.redb").exists());
+    let (out, err) = up_then_interrupt(&["swarms/demo.toml", "--data-dir", data], "swarm_started");
+    assert!(err.contains("was restored"), "{err}");
+    assert!(out.iter().any(|l| l.contains("swarm_started")));
+    let (_, err) = up_then_interrupt(&["swarms/demo.toml", "--data-dir", data, "--fresh"], "swarm_started");
+    assert!(!err.contains("was restored"), "{err}");
+}

@@ -24,10 +24,20 @@ pub(crate) struct UpArgs {
     /// Print events as JSON lines instead of text.
     #[arg(long)]
     json: bool,
+    /// Keep the swarm and its runtime changes in DIR/hive.redb: Ctrl-C leaves
+    /// it recorded as running, and the next `hive up` with the same DIR
+    /// brings it back as it was left.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// With --data-dir: start the swarm from the file even if the store holds
+    /// it (its recorded changes are discarded).
+    #[arg(long, requires = "data_dir")]
+    fresh: bool,
 }
 
 pub(crate) async fn run(args: UpArgs) -> ExitCode {
-    let hive = match Hive::start(HiveOptions::default()).await {
+    let opts = HiveOptions { data_dir: args.data_dir.clone(), ..HiveOptions::default() };
+    let hive = match Hive::start(opts).await {
         Ok(h) => h,
         Err(e) => {
             eprintln!("hive: {e}");
@@ -54,12 +64,32 @@ pub(crate) async fn run(args: UpArgs) -> ExitCode {
         }
     }
     let name = spec.name.clone();
-    let mut events = hive.events().subscribe();
-    let swarm = match hive.start_swarm(spec).await {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("hive: {e}");
-            return ExitCode::FAILURE;
+    // From the first event on: a restore at start has already produced some.
+    let mut sub = hive.events().subscribe_since(0);
+    let backlog = std::mem::take(&mut sub.backlog);
+    let mut events = sub.live;
+    let restored = hive.swarm(&name).await.ok();
+    let swarm = match (restored, args.fresh) {
+        (Some(s), false) => {
+            eprintln!(
+                "hive: swarm '{name}' was restored from {} with its runtime changes; the file was not applied again \
+                 (--fresh starts it from the file)",
+                args.data_dir.as_deref().unwrap_or(std::path::Path::new(".")).display()
+            );
+            s
+        }
+        (restored, _) => {
+            if restored.is_some() {
+                let _ = hive.stop_swarm(&name).await;
+                let _ = hive.clean().await;
+            }
+            match hive.start_swarm(spec).await {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("hive: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
         }
     };
     for (agent, text) in tasks {
@@ -77,9 +107,22 @@ pub(crate) async fn run(args: UpArgs) -> ExitCode {
             }
         }
     };
+    for e in &backlog {
+        print(e);
+    }
+    let durable = args.data_dir.is_some();
     let code = loop {
         tokio::select! {
             _ = shutdown_signal() => {
+                if durable {
+                    // A shutdown, not a stop: the store keeps the swarm as running.
+                    eprintln!("hive: shutting down; swarm '{name}' stays recorded and comes back at the next start");
+                    let _ = hive.shutdown().await;
+                    while let Ok(e) = events.try_recv() {
+                        print(&e);
+                    }
+                    return ExitCode::SUCCESS;
+                }
                 eprintln!("hive: stopping swarm '{name}' gracefully");
                 let _ = hive.stop_swarm(&name).await;
                 break ExitCode::SUCCESS;
