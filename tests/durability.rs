@@ -12,6 +12,7 @@ use std::process::{Command, Stdio};
 use common::*;
 use hive::config::{Edge, SwarmSpec};
 use hive::runtime::SwarmState;
+use hive::store::EventQuery;
 use hive::{Hive, HiveOptions};
 
 async fn durable(dir: &Path) -> Hive {
@@ -116,6 +117,13 @@ async fn a_data_file_that_is_not_a_store_stops_the_start_with_a_clear_error() {
 async fn mutator_child() {
     let Ok(dir) = std::env::var("HIVE_MUTATOR_DIR") else { return };
     let hive = durable(Path::new(&dir)).await;
+    // A subscriber that prints every event it sees (what a client would see).
+    let mut rx = hive.events().subscribe();
+    tokio::spawn(async move {
+        while let Ok(e) = rx.recv().await {
+            println!("event {}", e.seq);
+        }
+    });
     let swarm = hive
         .start_swarm(spec(&hive, "name = \"m\"\n[[agents]]\nname = \"w\"\nreplicas = 0\n[[agents]]\nname = \"hub\"\n"))
         .await
@@ -163,8 +171,12 @@ fn kill_9_during_mutations_keeps_every_acknowledged_change() {
         .spawn()
         .unwrap();
     let mut acked = 0u64;
+    let mut seen: Vec<u64> = Vec::new();
     for line in BufReader::new(child.stdout.take().unwrap()).lines() {
         let line = line.unwrap();
+        if let Some(n) = line.strip_prefix("event ") {
+            seen.push(n.parse().unwrap());
+        }
         if let Some(n) = line.strip_prefix("ack ") {
             acked = n.parse().unwrap();
             if acked == 500 {
@@ -192,6 +204,79 @@ fn kill_9_during_mutations_keeps_every_acknowledged_change() {
         let ok = [500, 501].iter().any(|&n| expected_after(n) == (replicas, got.clone()));
         assert!(ok, "state after restart matches neither 500 nor 501 changes: {replicas} replicas, {got:?}");
         assert_eq!(swarm.status().await.unwrap().agents.len() as u32, replicas + 1, "it runs");
+        // Every event the killed process's subscriber saw was stored.
+        assert!(seen.len() > 500, "the subscriber saw events");
+        let all = EventQuery { limit: usize::MAX, ..EventQuery::default() };
+        let stored: BTreeSet<u64> = hive.query_events(all).await.unwrap().iter().map(|e| e.seq).collect();
+        let missing: Vec<u64> = seen.iter().filter(|s| !stored.contains(s)).copied().collect();
+        assert!(missing.is_empty(), "seen but not stored: {missing:?}");
+        // Numbers are never handed out twice.
+        let next = hive.events().next_seq();
+        assert!(next > *seen.iter().max().unwrap(), "next seq {next} repeats a number already seen");
         hive.shutdown().await;
     });
+}
+
+#[tokio::test]
+async fn subscribers_see_only_committed_events_and_since_resumes_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let hive = durable(dir.path()).await;
+    let mut rx = hive.events().subscribe();
+    let swarm = hive.start_swarm(spec(&hive, SEED)).await.unwrap();
+    let mut last_task = None;
+    for i in 0..20 {
+        last_task = Some(swarm.send_task("worker_1", &format!("t{i}")).await.unwrap());
+        swarm.send_message("planner", "worker", "hi").await.unwrap();
+    }
+    let last_task = last_task.unwrap();
+    // Each event a subscriber receives is already in the store, at the moment
+    // it is received.
+    let mut seen = Vec::new();
+    loop {
+        let e = tokio::time::timeout(DEADLINE, rx.recv()).await.expect("events flow").expect("no lag");
+        let q = EventQuery { since: Some(e.seq - 1), limit: usize::MAX, ..EventQuery::default() };
+        let first = hive.query_events(q).await.unwrap().first().map(|s| s.seq);
+        assert_eq!(first, Some(e.seq), "{} was published before it was stored", e.seq);
+        let done = matches!(&e.kind, hive::events::EventKind::TaskCompleted { task_id } if *task_id == last_task);
+        seen.push(e);
+        if done {
+            break;
+        }
+    }
+    let last_seen = seen.last().unwrap().seq;
+    hive.shutdown().await;
+
+    let hive = durable(dir.path()).await;
+    let q = EventQuery { since: Some(last_seen), limit: usize::MAX, ..EventQuery::default() };
+    let after: Vec<u64> = hive.query_events(q).await.unwrap().iter().map(|e| e.seq).collect();
+    // Mock agents stream no tokens, so every number is stored: contiguous from
+    // last_seen + 1, no gap, no duplicate; the restart's own events follow.
+    assert!(!after.is_empty());
+    assert_eq!(after, (last_seen + 1..last_seen + 1 + after.len() as u64).collect::<Vec<_>>());
+    let all = EventQuery { limit: usize::MAX, ..EventQuery::default() };
+    let everything: Vec<u64> = hive.query_events(all).await.unwrap().iter().map(|e| e.seq).collect();
+    assert_eq!(everything, (1..=everything.len() as u64).collect::<Vec<_>>(), "no gap, no duplicate overall");
+    assert!(hive.events().next_seq() > *everything.last().unwrap());
+    hive.shutdown().await;
+}
+
+#[tokio::test]
+async fn retention_prunes_stored_events_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let retention = hive::runtime::Retention {
+        max_events: 50,
+        max_age: std::time::Duration::from_secs(3600),
+        interval: std::time::Duration::from_millis(50),
+    };
+    let opts = HiveOptions { data_dir: Some(dir.path().into()), retention, ..HiveOptions::default() };
+    let hive = Hive::start(opts).await.unwrap();
+    let swarm = hive.start_swarm(spec(&hive, SEED)).await.unwrap();
+    for _ in 0..100 {
+        swarm.send_message("planner", "worker", "hi").await.unwrap();
+    }
+    let all = || EventQuery { limit: usize::MAX, ..EventQuery::default() };
+    eventually("pruned to 50", || async { (hive.query_events(all()).await.unwrap().len() <= 50).then_some(()) }).await;
+    let kept = hive.query_events(all()).await.unwrap();
+    assert!(kept.windows(2).all(|w| w[0].seq < w[1].seq));
+    hive.shutdown().await;
 }

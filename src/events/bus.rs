@@ -9,10 +9,14 @@
 //! * [`EventBus::subscribe_since`] returns the ring tail after a sequence
 //!   number and a live receiver in one atomic step: no gap, no duplicate;
 //! * a subscriber more than `max_lag` events behind is told it lagged (the
-//!   bus never blocks on a slow subscriber and never grows for one).
+//!   bus never blocks on a slow subscriber and never grows for one);
+//! * in durable mode ([`EventBus::durable`]) an event is published (ring and
+//!   subscribers) only after the flusher has committed it, in sequence order:
+//!   no subscriber sees an event a crash can take back. At most
+//!   [`MAX_PENDING`] wait for their commit; an emitter waits beyond that.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 use tokio::sync::broadcast;
 
@@ -43,12 +47,21 @@ struct Inner {
     state: Mutex<State>,
     tx: broadcast::Sender<Arc<Event>>,
     capacity: usize,
+    /// Signals the flusher (events pending) and emitters (room again).
+    changed: Condvar,
 }
 
 struct State {
     next_seq: u64,
     ring: VecDeque<Arc<Event>>,
+    /// Durable mode: events numbered but not yet committed, in order.
+    pending: Option<Vec<Arc<Event>>>,
+    closed: bool,
 }
+
+/// Most events waiting for their commit; an emitter waits beyond it
+/// (backpressure from the disk, never a silent drop).
+pub const MAX_PENDING: usize = 262_144;
 
 /// A live subscription: events from the ring tail first, then live ones.
 pub struct Subscription {
@@ -65,9 +78,64 @@ pub struct Subscription {
 impl EventBus {
     /// A bus with the given bounds.
     pub fn new(opts: BusOptions) -> Self {
+        Self::build(opts, 1, None)
+    }
+
+    /// A bus whose events are published only after a flusher has committed
+    /// them (see [`take_pending`](Self::take_pending)); numbering starts at
+    /// `next_seq` (one past the last number ever used).
+    pub fn durable(opts: BusOptions, next_seq: u64) -> Self {
+        Self::build(opts, next_seq.max(1), Some(Vec::new()))
+    }
+
+    fn build(opts: BusOptions, next_seq: u64, pending: Option<Vec<Arc<Event>>>) -> Self {
         let (tx, _) = broadcast::channel(opts.max_lag.max(1));
-        let state = State { next_seq: 1, ring: VecDeque::with_capacity(opts.ring_capacity.min(4096)) };
-        Self { inner: Arc::new(Inner { state: Mutex::new(state), tx, capacity: opts.ring_capacity.max(1) }) }
+        let ring = VecDeque::with_capacity(opts.ring_capacity.min(4096));
+        let state = State { next_seq, ring, pending, closed: false };
+        let inner =
+            Inner { state: Mutex::new(state), tx, capacity: opts.ring_capacity.max(1), changed: Condvar::new() };
+        Self { inner: Arc::new(inner) }
+    }
+
+    /// Durable mode, for the flusher: waits for pending events and takes them
+    /// all, in sequence order; `None` once the bus is closed and drained.
+    pub fn take_pending(&self) -> Option<Vec<Arc<Event>>> {
+        let mut st = self.inner.state.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            let closed = st.closed;
+            match st.pending.as_mut() {
+                Some(p) if !p.is_empty() => {
+                    let batch = std::mem::take(p);
+                    self.inner.changed.notify_all();
+                    return Some(batch);
+                }
+                Some(_) if !closed => st = self.inner.changed.wait(st).unwrap_or_else(|p| p.into_inner()),
+                _ => return None,
+            }
+        }
+    }
+
+    /// Durable mode, for the flusher: publishes committed events (in order).
+    pub fn publish(&self, batch: Vec<Arc<Event>>) {
+        let mut st = self.inner.state.lock().unwrap_or_else(|p| p.into_inner());
+        for event in batch {
+            self.publish_locked(&mut st, event);
+        }
+    }
+
+    /// Durable mode: no more events; the flusher drains what is pending and stops.
+    pub fn close(&self) {
+        self.inner.state.lock().unwrap_or_else(|p| p.into_inner()).closed = true;
+        self.inner.changed.notify_all();
+    }
+
+    fn publish_locked(&self, st: &mut State, event: Arc<Event>) {
+        if st.ring.len() == self.inner.capacity {
+            st.ring.pop_front();
+        }
+        st.ring.push_back(event.clone());
+        // Sent under the lock so that subscribe_since sees a consistent cut.
+        let _ = self.inner.tx.send(event);
     }
 
     /// Records an event and publishes it; returns its sequence number.
@@ -85,15 +153,22 @@ impl EventBus {
         kind: EventKind,
     ) -> u64 {
         let mut st = self.inner.state.lock().unwrap_or_else(|p| p.into_inner());
+        while st.pending.as_ref().is_some_and(|p| p.len() >= MAX_PENDING) && !st.closed {
+            st = self.inner.changed.wait(st).unwrap_or_else(|p| p.into_inner());
+        }
         let seq = st.next_seq;
         st.next_seq += 1;
         let event = Arc::new(Event { seq, timestamp_ms, swarm: swarm.cloned(), agent: agent.cloned(), kind });
-        if st.ring.len() == self.inner.capacity {
-            st.ring.pop_front();
+        let closed = st.closed;
+        match st.pending.as_mut() {
+            Some(p) if !closed => {
+                p.push(event);
+                if p.len() == 1 {
+                    self.inner.changed.notify_all();
+                }
+            }
+            _ => self.publish_locked(&mut st, event),
         }
-        st.ring.push_back(event.clone());
-        // Sent under the lock so that subscribe_since sees a consistent cut.
-        let _ = self.inner.tx.send(event);
         seq
     }
 

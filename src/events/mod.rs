@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
-pub use bus::{BusOptions, EventBus, Subscription};
+pub use bus::{BusOptions, EventBus, MAX_PENDING, Subscription};
 pub use filter::{EventFilter, FilterError};
 pub use kind::{Category, EventKind, Level, OutputKind};
 

@@ -38,6 +38,55 @@ pub struct HiveOptions {
     /// swarm and every runtime change is recorded and restored at the next
     /// start; without it, the runtime keeps everything in memory.
     pub data_dir: Option<std::path::PathBuf>,
+    /// How long stored events are kept.
+    pub retention: Retention,
+}
+
+/// Retention of stored events: the newest `max_events`, none older than
+/// `max_age`, pruned every `interval` in the background.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    /// Most events kept (default 1 000 000).
+    pub max_events: u64,
+    /// Oldest event kept (default 7 days).
+    pub max_age: Duration,
+    /// How often the pruner runs (default 60 s).
+    pub interval: Duration,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self { max_events: 1_000_000, max_age: Duration::from_secs(7 * 24 * 3600), interval: Duration::from_secs(60) }
+    }
+}
+
+/// The threads that keep the store: writer, event flusher, pruner.
+struct Durability {
+    store: crate::store::Store,
+    writer_thread: crate::store::WriterThread,
+    flusher: crate::store::Flusher,
+    pruner: (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>),
+}
+
+fn start_pruner(
+    store: crate::store::Store,
+    r: Retention,
+) -> (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>) {
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let handle = std::thread::Builder::new()
+        .name("hive-event-pruner".into())
+        .spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(r.interval) {
+                let oldest = crate::events::now_ms().saturating_sub(r.max_age.as_millis() as u64);
+                while let Ok(n) = store.prune_events(r.max_events, oldest, 10_000) {
+                    if n == 0 {
+                        break;
+                    }
+                }
+            }
+        })
+        .expect("spawn the event pruner thread");
+    (stop, handle)
 }
 
 static INSTANCE: AtomicU64 = AtomicU64::new(0);
@@ -45,7 +94,7 @@ static INSTANCE: AtomicU64 = AtomicU64::new(0);
 /// A running runtime.
 pub struct Hive {
     root: ActorRef<SupervisorMsg>,
-    writer_thread: Option<crate::store::WriterThread>,
+    durability: Option<Durability>,
     registry_name: String,
     pool_name: String,
     bus: EventBus,
@@ -71,20 +120,28 @@ pub enum TaskOutcome {
 impl Hive {
     /// Starts a runtime.
     pub async fn start(opts: HiveOptions) -> Result<Self, HiveError> {
-        let bus = EventBus::new(opts.bus);
         let store = match &opts.data_dir {
             None => None,
             Some(dir) => {
                 let dir = dir.clone();
-                let store = tokio::task::spawn_blocking(move || crate::store::Store::open(&dir))
+                let opened = tokio::task::spawn_blocking(move || {
+                    let store = crate::store::Store::open(&dir)?;
+                    let next = store.next_seq()?;
+                    Ok::<_, crate::store::StoreError>((store, next))
+                });
+                let (store, next_seq) = opened
                     .await
                     .map_err(|e| HiveError::Unavailable(e.to_string()))?
                     .map_err(|e| HiveError::Unavailable(e.0))?;
                 let (writer, thread) = crate::store::Writer::start(store.clone(), Default::default());
-                Some((store, writer, thread))
+                Some((store, writer, thread, next_seq))
             }
         };
-        let writer = store.as_ref().map(|(_, w, _)| w.clone());
+        let bus = match &store {
+            Some((_, _, _, next_seq)) => EventBus::durable(opts.bus, *next_seq),
+            None => EventBus::new(opts.bus),
+        };
+        let writer = store.as_ref().map(|(_, w, _, _)| w.clone());
         let registry_name = format!("hive-{}.registry", INSTANCE.fetch_add(1, Ordering::Relaxed));
         let (name, rbus, kinds, limits) = (registry_name.clone(), bus.clone(), opts.kinds.clone(), opts.limits);
         let registry = ChildSpec {
@@ -126,13 +183,15 @@ impl Hive {
         let (root, _) = Actor::spawn(None, Supervisor, args)
             .await
             .map_err(|e| HiveError::Unavailable(format!("the runtime failed to start: {e}")))?;
-        let (store, writer_thread) = match store {
-            Some((store, _writer, thread)) => (Some(store), Some(thread)),
-            None => (None, None),
-        };
-        let hive = Self { root, writer_thread, registry_name, pool_name, bus, kinds: opts.kinds };
-        if let Some(store) = store {
-            hive.restore(&store).await?;
+        let durability = store.map(|(store, _writer, writer_thread, _)| Durability {
+            flusher: crate::store::Flusher::start(store.clone(), bus.clone()),
+            pruner: start_pruner(store.clone(), opts.retention),
+            store,
+            writer_thread,
+        });
+        let hive = Self { root, durability, registry_name, pool_name, bus, kinds: opts.kinds };
+        if let Some(d) = &hive.durability {
+            hive.restore(&d.store.clone()).await?;
         }
         Ok(hive)
     }
@@ -187,6 +246,29 @@ impl Hive {
     /// The event bus.
     pub fn events(&self) -> &EventBus {
         &self.bus
+    }
+
+    /// Events matching `q`, newest `q.limit`, oldest first: from the store
+    /// when the runtime has one (everything kept by retention), else from the
+    /// in-memory ring.
+    pub async fn query_events(&self, q: crate::store::EventQuery) -> Result<Vec<crate::store::StoredEvent>, HiveError> {
+        if let Some(d) = &self.durability {
+            let store = d.store.clone();
+            return tokio::task::spawn_blocking(move || store.query_events(&q))
+                .await
+                .map_err(|e| HiveError::Unavailable(e.to_string()))?
+                .map_err(|e| HiveError::Unavailable(e.0));
+        }
+        let keep = |e: &crate::events::Event| {
+            q.since.is_none_or(|s| e.seq > s)
+                && q.after_ms.is_none_or(|t| e.timestamp_ms >= t)
+                && q.swarm.as_deref().is_none_or(|s| e.swarm.as_deref() == Some(s))
+                && q.agent.as_deref().is_none_or(|a| e.agent.as_deref() == Some(a))
+                && q.level.as_deref().is_none_or(|l| e.level().as_str() == l)
+                && q.category.as_deref().is_none_or(|c| e.category().as_str() == c)
+                && q.event_type.as_deref().is_none_or(|t| e.event_type() == t)
+        };
+        Ok(self.bus.recent(q.limit, keep).iter().map(|e| crate::store::StoredEvent::from(&**e)).collect())
     }
 
     /// Validation options matching this runtime's object kinds.
@@ -271,10 +353,17 @@ impl Hive {
     /// Stops every swarm (newest first) and the runtime.
     pub async fn shutdown(mut self) {
         let _ = self.root.stop_and_wait(Some("shutdown".into()), None).await;
-        // Every writer handle went with the actors: the thread writes what is
-        // queued and exits.
-        if let Some(t) = self.writer_thread.take() {
-            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        if let Some(d) = self.durability.take() {
+            // The last events (the stops) are committed before we return; every
+            // writer handle went with the actors, so the writer drains and exits.
+            self.bus.close();
+            let _ = d.pruner.0.send(());
+            let _ = tokio::task::spawn_blocking(move || {
+                d.flusher.join();
+                d.writer_thread.join();
+                let _ = d.pruner.1.join();
+            })
+            .await;
         }
     }
 }

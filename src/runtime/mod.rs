@@ -22,7 +22,7 @@ mod table;
 mod workers;
 
 pub use error::{EdgeError, HiveError};
-pub use hive::{Hive, HiveOptions, SwarmHandle, TaskOutcome};
+pub use hive::{Hive, HiveOptions, Retention, SwarmHandle, TaskOutcome};
 pub use registry::SwarmSummary;
 pub use router::{EndpointSender, RoutedMessage};
 pub use slot::{AgentState, HistoryEntry};

@@ -127,6 +127,19 @@ impl Store {
         tx.commit().map_err(StoreError::db)
     }
 
+    /// Appends events and records that numbers below `next_seq` are used,
+    /// in one durable transaction.
+    pub fn append_events_upto(&self, events: &[StoredEvent], next_seq: u64) -> Result<(), StoreError> {
+        let tx = self.db().begin_write().map_err(StoreError::db)?;
+        append(&tx, events)?;
+        {
+            let mut meta = tx.open_table(super::META).map_err(StoreError::db)?;
+            let old = meta.get("next_seq").map_err(StoreError::db)?.map(|v| v.value()).unwrap_or(1);
+            meta.insert("next_seq", old.max(next_seq)).map_err(StoreError::db)?;
+        }
+        tx.commit().map_err(StoreError::db)
+    }
+
     /// Reads events per `q`: the newest `limit` that match, oldest first.
     pub fn query_events(&self, q: &EventQuery) -> Result<Vec<StoredEvent>, StoreError> {
         let tx = self.db().begin_read().map_err(StoreError::db)?;

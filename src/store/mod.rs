@@ -17,6 +17,7 @@
 //!   is recovered at open, so numbers never repeat after a restart.
 
 mod events;
+mod flusher;
 mod overlay;
 mod writer;
 
@@ -26,6 +27,7 @@ use std::sync::Arc;
 use redb::{Database, ReadableDatabase, TableDefinition};
 
 pub use events::{EventQuery, StoredEvent};
+pub use flusher::{Flusher, is_ephemeral};
 pub use overlay::SwarmRecord;
 pub use writer::{Writer, WriterOptions, WriterThread};
 
@@ -37,6 +39,7 @@ pub(crate) const EVENTS_BY_SWARM: TableDefinition<(&str, u64), ()> = TableDefini
 pub(crate) const EVENTS_BY_AGENT: TableDefinition<(&str, &str, u64), ()> = TableDefinition::new("events_by_agent");
 pub(crate) const SWARMS: TableDefinition<&str, &[u8]> = TableDefinition::new("swarms");
 pub(crate) const OVERLAY: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("overlay");
+pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
 /// A store error, with a message meant for the user.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -90,11 +93,24 @@ impl Store {
         tx.open_table(EVENTS_BY_AGENT).map_err(StoreError::db)?;
         tx.open_table(SWARMS).map_err(StoreError::db)?;
         tx.open_table(OVERLAY).map_err(StoreError::db)?;
+        tx.open_table(META).map_err(StoreError::db)?;
         tx.commit().map_err(StoreError::db)
     }
 
     pub(crate) fn db(&self) -> &Database {
         &self.db
+    }
+
+    /// The first sequence number not used yet: one past every number ever
+    /// handed out, stored or not (events that are not stored, such as
+    /// tokens, still advance it).
+    pub fn next_seq(&self) -> Result<u64, StoreError> {
+        let tx = self.db.begin_read().map_err(StoreError::db)?;
+        let meta = tx.open_table(META).map_err(StoreError::db)?;
+        let recorded = meta.get("next_seq").map_err(StoreError::db)?.map(|v| v.value()).unwrap_or(1);
+        drop(meta);
+        drop(tx);
+        Ok(recorded.max(self.last_seq()? + 1))
     }
 
     /// The highest event sequence number stored (0 when none).
