@@ -123,5 +123,55 @@ fn scoped_query(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, ingest, ack_latency, scoped_query);
+/// Durable ingestion through the real path: events emitted on a durable bus
+/// are committed by the flusher and published after their commit; the clock
+/// stops when the last one is published.
+fn bus_ingest(c: &mut Criterion) {
+    use hive::events::{BusOptions, EventBus, EventKind};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(dir.path()).expect("store");
+    let bus = EventBus::durable(BusOptions { ring_capacity: 1024, max_lag: 1 << 20 }, 1);
+    let flusher = hive::store::Flusher::start(store, bus.clone());
+    let swarm: std::sync::Arc<str> = "s".into();
+    let agents: Vec<std::sync::Arc<str>> = (0..100).map(|i| format!("a{i}").into()).collect();
+    let content: std::sync::Arc<str> = "ping".into();
+    const N: u64 = 100_000;
+    let mut g = c.benchmark_group("store");
+    g.throughput(Throughput::Elements(N));
+    g.sample_size(10);
+    g.bench_function("durable_bus_emit_to_publish", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let mut rx = bus.subscribe();
+                let t0 = Instant::now();
+                let mut last = 0;
+                for i in 0..N as usize {
+                    let kind = EventKind::MessageRouted {
+                        from: agents[i % 100].clone(),
+                        to: agents[(i + 1) % 100].clone(),
+                        content: content.clone(),
+                    };
+                    last = bus.emit(Some(&swarm), Some(&agents[i % 100]), kind);
+                }
+                RT.block_on(async {
+                    loop {
+                        match rx.recv().await {
+                            Ok(e) if e.seq == last => break,
+                            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                            Err(e) => panic!("bus closed: {e}"),
+                        }
+                    }
+                });
+                total += t0.elapsed();
+            }
+            total
+        })
+    });
+    g.finish();
+    bus.close();
+    flusher.join();
+}
+
+criterion_group!(benches, ingest, bus_ingest, ack_latency, scoped_query);
 criterion_main!(benches);

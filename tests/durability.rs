@@ -280,3 +280,34 @@ async fn retention_prunes_stored_events_in_the_background() {
     assert!(kept.windows(2).all(|w| w[0].seq < w[1].seq));
     hive.shutdown().await;
 }
+
+#[tokio::test]
+async fn overlay_can_be_read_and_cleared_into_the_seed() {
+    use hive::runtime::overlay::OverlayOp;
+    let dir = tempfile::tempdir().unwrap();
+    let hive = durable(dir.path()).await;
+    let swarm = hive.start_swarm(spec(&hive, SEED)).await.unwrap();
+    swarm.scale("worker", 4).await.unwrap();
+    swarm.update_edges(vec![Edge::new("worker", "board")], vec![]).await.unwrap();
+    swarm.configure_object("board", serde_json::json!({"max_keys": 3})).await.unwrap();
+    let ops = hive.overlay("keep").await.unwrap();
+    assert_eq!(ops.len(), 3);
+    assert!(matches!(&ops[0], OverlayOp::Scale { group, count: 4 } if group == "worker"));
+    assert!(matches!(&ops[1], OverlayOp::Edges { add, .. } if add == &[Edge::new("worker", "board")]));
+    assert!(matches!(&ops[2], OverlayOp::ConfigureObject { name, .. } if name == "board"));
+    let before = swarm.spec().await.unwrap();
+    hive.clear_overlay("keep").await.unwrap();
+    assert!(hive.overlay("keep").await.unwrap().is_empty());
+    same(&before, &swarm.spec().await.unwrap());
+    swarm.scale("worker", 2).await.unwrap();
+    assert_eq!(hive.overlay("keep").await.unwrap().len(), 1, "new changes record on the new seed");
+    let expected = swarm.spec().await.unwrap();
+    hive.shutdown().await;
+    let hive = durable(dir.path()).await;
+    same(&expected, &hive.swarm("keep").await.unwrap().spec().await.unwrap());
+    assert!(matches!(hive.overlay("ghost").await, Err(hive::HiveError::SwarmNotFound(_))));
+    hive.shutdown().await;
+    let mem = Hive::start(HiveOptions::default()).await.unwrap();
+    mem.start_swarm(spec(&mem, SEED)).await.unwrap();
+    assert!(matches!(mem.overlay("keep").await, Err(hive::HiveError::Unavailable(_))));
+}

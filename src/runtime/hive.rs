@@ -142,6 +142,7 @@ impl Hive {
             None => EventBus::new(opts.bus),
         };
         let writer = store.as_ref().map(|(_, w, _, _)| w.clone());
+        let reader = store.as_ref().map(|(s, _, _, _)| s.clone());
         let registry_name = format!("hive-{}.registry", INSTANCE.fetch_add(1, Ordering::Relaxed));
         let (name, rbus, kinds, limits) = (registry_name.clone(), bus.clone(), opts.kinds.clone(), opts.limits);
         let registry = ChildSpec {
@@ -149,7 +150,13 @@ impl Hive {
             restart: Restart::Permanent,
             shutdown: Shutdown::Infinity,
             start: Arc::new(move |sup| {
-                let args = RegistryArgs { bus: rbus.clone(), kinds: kinds.clone(), limits, store: writer.clone() };
+                let args = RegistryArgs {
+                    bus: rbus.clone(),
+                    kinds: kinds.clone(),
+                    limits,
+                    store: writer.clone(),
+                    reader: reader.clone(),
+                };
                 let name = name.clone();
                 Box::pin(async move {
                     let (r, _) =
@@ -310,6 +317,18 @@ impl Hive {
     pub async fn swarm_summary(&self, name: &str) -> Result<SwarmSummary, HiveError> {
         ractor::call!(self.registry()?, RegistryMsg::Summary, name.to_string())?
             .ok_or_else(|| HiveError::SwarmNotFound(name.into()))
+    }
+
+    /// A swarm's recorded runtime changes, in order (needs a data directory).
+    pub async fn overlay(&self, name: &str) -> Result<Vec<OverlayOp>, HiveError> {
+        ractor::call!(self.registry()?, RegistryMsg::Overlay, name.to_string())?
+    }
+
+    /// Folds a running swarm's changes into its seed and empties its overlay:
+    /// the snapshot and a restart give the same swarm as before, with no
+    /// recorded changes (needs a data directory).
+    pub async fn clear_overlay(&self, name: &str) -> Result<(), HiveError> {
+        ractor::call!(self.registry()?, RegistryMsg::ClearOverlay, name.to_string())?
     }
 
     /// Forgets stopped and failed swarms; returns how many.

@@ -41,6 +41,10 @@ pub(super) enum RegistryMsg {
     Get(String, RpcReplyPort<Result<ActorRef<SwarmMsg>, HiveError>>),
     Summary(String, RpcReplyPort<Option<SwarmSummary>>),
     List(RpcReplyPort<Vec<SwarmSummary>>),
+    /// The recorded overlay of a swarm (needs a store).
+    Overlay(String, RpcReplyPort<Result<Vec<crate::runtime::overlay::OverlayOp>, HiveError>>),
+    /// Make a running swarm's effective spec its new seed and empty its overlay.
+    ClearOverlay(String, RpcReplyPort<Result<(), HiveError>>),
     /// Forget stopped and failed swarms; answers how many.
     Clean(RpcReplyPort<usize>),
 }
@@ -55,6 +59,8 @@ pub(super) struct RegistryArgs {
     pub limits: SwarmLimits,
     /// The durable store's writer, if the runtime has a data directory.
     pub store: Option<crate::store::Writer>,
+    /// The store itself, for reads.
+    pub reader: Option<crate::store::Store>,
 }
 
 struct Entry {
@@ -137,6 +143,12 @@ impl Actor for Registry {
                 };
                 let _ = reply.send(r);
             }
+            RegistryMsg::Overlay(name, reply) => {
+                let _ = reply.send(s.overlay(&name).await);
+            }
+            RegistryMsg::ClearOverlay(name, reply) => {
+                let _ = reply.send(s.clear_overlay(&name).await);
+            }
             RegistryMsg::Summary(name, reply) => {
                 let _ = reply.send(s.swarms.get(&name).map(|e| summary(&name, e)));
             }
@@ -181,6 +193,10 @@ impl Actor for Registry {
     }
 }
 
+fn no_store() -> HiveError {
+    HiveError::Unavailable("the overlay is recorded only when the runtime has a data directory".into())
+}
+
 fn durability(e: crate::store::StoreError) -> HiveError {
     HiveError::Unavailable(format!("the swarm could not be recorded durably: {e}"))
 }
@@ -195,6 +211,39 @@ fn summary(name: &str, e: &Entry) -> SwarmSummary {
 }
 
 impl RegistryState {
+    async fn overlay(&self, name: &str) -> Result<Vec<crate::runtime::overlay::OverlayOp>, HiveError> {
+        if !self.swarms.contains_key(name) {
+            return Err(HiveError::SwarmNotFound(name.into()));
+        }
+        let store = self.args.reader.clone().ok_or_else(no_store)?;
+        let name = name.to_string();
+        let raw = tokio::task::spawn_blocking(move || store.overlay(&name))
+            .await
+            .map_err(|e| HiveError::Unavailable(e.to_string()))?
+            .map_err(|e| HiveError::Unavailable(e.0))?;
+        raw.iter().map(|(_, b)| crate::runtime::overlay::OverlayOp::decode(b).map_err(HiveError::Unavailable)).collect()
+    }
+
+    async fn clear_overlay(&mut self, name: &str) -> Result<(), HiveError> {
+        let writer = self.args.store.clone().ok_or_else(no_store)?;
+        let entry = self.swarms.get(name).ok_or_else(|| HiveError::SwarmNotFound(name.into()))?;
+        let actor = entry.actor.clone().ok_or_else(|| HiveError::Conflict(format!("swarm '{name}' is not running")))?;
+        let effective = ractor::call!(actor, SwarmMsg::Spec)?;
+        let seed_toml = crate::config::to_toml(&effective);
+        let record = SwarmRecord {
+            name: name.into(),
+            seed_toml: seed_toml.clone(),
+            state: "running".into(),
+            started_at_ms: entry.started_at_ms,
+            failure_reason: None,
+        };
+        writer.reseed(record).await.map_err(durability)?;
+        if let Some(e) = self.swarms.get_mut(name) {
+            e.seed_toml = seed_toml;
+        }
+        Ok(())
+    }
+
     /// Writes a swarm's record (seed and state), durably, if there is a store.
     async fn record(
         &self,

@@ -33,6 +33,7 @@ enum Job {
     Overlay(String, Vec<u8>, oneshot::Sender<Result<u64, StoreError>>),
     Swarm(SwarmRecord, oneshot::Sender<Result<(), StoreError>>),
     ClearOverlay(String, oneshot::Sender<Result<(), StoreError>>),
+    Reseed(SwarmRecord, oneshot::Sender<Result<(), StoreError>>),
 }
 
 /// The handle to the writer thread. Dropping every handle stops the thread
@@ -87,6 +88,11 @@ impl Writer {
         self.submit(|ack| Job::ClearOverlay(swarm.to_string(), ack)).await
     }
 
+    /// Replaces a swarm's seed and empties its overlay, in one transaction.
+    pub async fn reseed(&self, record: SwarmRecord) -> Result<(), StoreError> {
+        self.submit(|ack| Job::Reseed(record, ack)).await
+    }
+
     /// Writes a swarm record; returns once durable.
     pub async fn put_swarm(&self, record: SwarmRecord) -> Result<(), StoreError> {
         self.submit(|ack| Job::Swarm(record, ack)).await
@@ -129,6 +135,11 @@ fn commit(store: &Store, batch: Vec<Job>) {
                 acks.push(Ack::Index(ack));
             }
             Job::Swarm(r, ack) => {
+                swarms.push(r);
+                acks.push(Ack::Unit(ack));
+            }
+            Job::Reseed(r, ack) => {
+                clears.push(r.name.clone());
                 swarms.push(r);
                 acks.push(Ack::Unit(ack));
             }
