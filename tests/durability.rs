@@ -311,3 +311,52 @@ async fn overlay_can_be_read_and_cleared_into_the_seed() {
     mem.start_swarm(spec(&mem, SEED)).await.unwrap();
     assert!(matches!(mem.overlay("keep").await, Err(hive::HiveError::Unavailable(_))));
 }
+
+#[tokio::test]
+async fn queued_tasks_come_back_after_a_restart_and_a_running_one_is_not_run_twice() {
+    use hive::events::EventKind;
+    let dir = tempfile::tempdir().unwrap();
+    let slow = "name = \"t\"\n[[agents]]\nname = \"slow\"\nmock = { delay_ms = 200 }\n";
+    let hive = durable(dir.path()).await;
+    let swarm = hive.start_swarm(spec(&hive, slow)).await.unwrap();
+    let mut rx = hive.events().subscribe();
+    let ids: Vec<String> = {
+        let mut v = Vec::new();
+        for i in 0..4 {
+            v.push(swarm.send_task("slow", &format!("job {i}")).await.unwrap().to_string());
+        }
+        v
+    };
+    until(&mut rx, |e| matches!(&e.kind, EventKind::TaskStarted { task_id } if **task_id == *ids[0])).await;
+    let recorded = hive.task(&ids[1]).await.unwrap();
+    assert_eq!(
+        (recorded.status.as_str(), recorded.content.as_str(), recorded.target.as_str()),
+        ("queued", "job 1", "slow")
+    );
+    hive.shutdown().await;
+
+    let hive = durable(dir.path()).await;
+    let mut rx = hive.events().subscribe_since(0);
+    let mut done = std::collections::BTreeSet::new();
+    for e in rx.backlog.drain(..) {
+        if let EventKind::TaskCompleted { task_id } = &e.kind {
+            done.insert(task_id.to_string());
+        }
+    }
+    while done.len() < 3 {
+        let e = tokio::time::timeout(DEADLINE, rx.live.recv()).await.unwrap().unwrap();
+        if let EventKind::TaskCompleted { task_id } = &e.kind {
+            done.insert(task_id.to_string());
+        }
+    }
+    assert_eq!(done, ids[1..].iter().cloned().collect(), "the queued tasks ran after the restart, with their ids");
+    let first = hive.task(&ids[0]).await.unwrap();
+    assert_eq!(first.status, "error", "the task that was running is not run twice: {first:?}");
+    assert_eq!(first.attempts, 1);
+    for id in &ids[1..] {
+        let t = hive.task(id).await.unwrap();
+        assert_eq!((t.status.as_str(), t.result.as_deref()), ("ok", Some(t.content.as_str())));
+    }
+    assert_eq!(hive.tasks(&["queued", "in_progress"]).await.unwrap().len(), 0);
+    hive.shutdown().await;
+}

@@ -83,6 +83,7 @@ fn start_pruner(
                         break;
                     }
                 }
+                let _ = store.prune_tasks(oldest);
             }
         })
         .expect("spawn the event pruner thread");
@@ -247,7 +248,72 @@ impl Hive {
                 Err(e) => problem(e.to_string()),
             }
         }
+        self.restore_tasks(&store).await
+    }
+
+    /// Queues again, in creation order, every task that was queued when the
+    /// runtime stopped; a task that was running then fails with
+    /// `runtime_restarted` (it may have had effects: it is not run twice).
+    async fn restore_tasks(&self, store: &crate::store::Store) -> Result<(), HiveError> {
+        let store = store.clone();
+        let open = tokio::task::spawn_blocking(move || store.tasks(&["queued", "in_progress"]))
+            .await
+            .map_err(|e| HiveError::Unavailable(e.to_string()))?
+            .map_err(|e| HiveError::Unavailable(e.0))?;
+        for t in open {
+            let (swarm_name, agent): (Arc<str>, Arc<str>) = (t.swarm.as_str().into(), t.target.as_str().into());
+            let requeued = match (t.status.as_str(), self.swarm(&t.swarm).await) {
+                ("queued", Ok(swarm)) => swarm
+                    .ask(|reply| SwarmMsg::Requeue {
+                        agent: t.target.clone(),
+                        task_id: t.id.clone(),
+                        content: t.content.clone(),
+                        from: t.from.clone(),
+                        reply,
+                    })
+                    .await
+                    .map_err(|e| e.to_string()),
+                ("queued", Err(e)) => Err(e.to_string()),
+                _ => Err("the runtime stopped while this task ran".into()),
+            };
+            if let Err(why) = requeued {
+                let code = if t.status == "in_progress" { "runtime_restarted" } else { "not_restored" };
+                let kind = EventKind::TaskFailed { task_id: t.id.as_str().into(), code: code.into(), message: why };
+                self.bus.emit(Some(&swarm_name), Some(&agent), kind);
+            }
+        }
         Ok(())
+    }
+
+    /// A recorded task (needs a data directory).
+    pub async fn task(&self, id: &str) -> Result<crate::store::TaskRecord, HiveError> {
+        let d = self
+            .durability
+            .as_ref()
+            .ok_or_else(|| HiveError::Unavailable("tasks are recorded only with a data directory".into()))?;
+        let (store, key) = (d.store.clone(), id.to_string());
+        tokio::task::spawn_blocking(move || store.task(&key))
+            .await
+            .map_err(|e| HiveError::Unavailable(e.to_string()))?
+            .map_err(|e| HiveError::Unavailable(e.0))?
+            .ok_or_else(|| HiveError::NotFound { kind: "task", name: id.into() })
+    }
+
+    /// Recorded tasks with one of `statuses` (all if empty), oldest first.
+    pub async fn tasks(&self, statuses: &[&str]) -> Result<Vec<crate::store::TaskRecord>, HiveError> {
+        let d = self
+            .durability
+            .as_ref()
+            .ok_or_else(|| HiveError::Unavailable("tasks are recorded only with a data directory".into()))?;
+        let store = d.store.clone();
+        let statuses: Vec<String> = statuses.iter().map(|s| s.to_string()).collect();
+        tokio::task::spawn_blocking(move || {
+            let refs: Vec<&str> = statuses.iter().map(String::as_str).collect();
+            store.tasks(&refs)
+        })
+        .await
+        .map_err(|e| HiveError::Unavailable(e.to_string()))?
+        .map_err(|e| HiveError::Unavailable(e.0))
     }
 
     /// The event bus.
@@ -408,7 +474,7 @@ impl SwarmHandle {
         &self.name
     }
 
-    async fn ask<T: Send + 'static>(&self, f: impl FnOnce(Port<T>) -> SwarmMsg) -> Result<T, HiveError> {
+    pub(super) async fn ask<T: Send + 'static>(&self, f: impl FnOnce(Port<T>) -> SwarmMsg) -> Result<T, HiveError> {
         match self.actor.call(f, None).await? {
             CallResult::Success(r) => r,
             _ => Err(HiveError::Unavailable(format!("swarm '{}' stopped", self.name))),

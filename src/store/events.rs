@@ -130,8 +130,20 @@ impl Store {
     /// Appends events and records that numbers below `next_seq` are used,
     /// in one durable transaction.
     pub fn append_events_upto(&self, events: &[StoredEvent], next_seq: u64) -> Result<(), StoreError> {
+        self.commit_events(events, &[], next_seq)
+    }
+
+    /// Appends events, applies the task events of `batch` to the tasks
+    /// table, and records the next sequence number, in one durable transaction.
+    pub(crate) fn commit_events(
+        &self,
+        events: &[StoredEvent],
+        batch: &[std::sync::Arc<Event>],
+        next_seq: u64,
+    ) -> Result<(), StoreError> {
         let tx = self.db().begin_write().map_err(StoreError::db)?;
         append(&tx, events)?;
+        super::tasks::follow(&tx, batch)?;
         {
             let mut meta = tx.open_table(super::META).map_err(StoreError::db)?;
             let old = meta.get("next_seq").map_err(StoreError::db)?.map(|v| v.value()).unwrap_or(1);

@@ -19,6 +19,7 @@
 mod events;
 mod flusher;
 mod overlay;
+mod tasks;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -29,6 +30,7 @@ use redb::{Database, ReadableDatabase, TableDefinition};
 pub use events::{EventQuery, StoredEvent};
 pub use flusher::{Flusher, is_ephemeral};
 pub use overlay::SwarmRecord;
+pub use tasks::TaskRecord;
 pub use writer::{Writer, WriterOptions, WriterThread};
 
 /// File name of the store inside the data directory.
@@ -40,6 +42,7 @@ pub(crate) const EVENTS_BY_AGENT: TableDefinition<(&str, &str, u64), ()> = Table
 pub(crate) const SWARMS: TableDefinition<&str, &[u8]> = TableDefinition::new("swarms");
 pub(crate) const OVERLAY: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("overlay");
 pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+pub(crate) const TASKS: TableDefinition<&str, &[u8]> = TableDefinition::new("tasks");
 
 /// A store error, with a message meant for the user.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -94,6 +97,7 @@ impl Store {
         tx.open_table(SWARMS).map_err(StoreError::db)?;
         tx.open_table(OVERLAY).map_err(StoreError::db)?;
         tx.open_table(META).map_err(StoreError::db)?;
+        tx.open_table(TASKS).map_err(StoreError::db)?;
         tx.commit().map_err(StoreError::db)
     }
 

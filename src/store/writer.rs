@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::events::{StoredEvent, append};
 use super::overlay::{SwarmRecord, append_op, clear_op, put_swarm};
-use super::{Store, StoreError};
+use super::{Store, StoreError, TaskRecord};
 
 /// Bounds of the writer.
 #[derive(Debug, Clone, Copy)]
@@ -34,6 +34,7 @@ enum Job {
     Swarm(SwarmRecord, oneshot::Sender<Result<(), StoreError>>),
     ClearOverlay(String, oneshot::Sender<Result<(), StoreError>>),
     Reseed(SwarmRecord, oneshot::Sender<Result<(), StoreError>>),
+    Task(TaskRecord, oneshot::Sender<Result<(), StoreError>>),
 }
 
 /// The handle to the writer thread. Dropping every handle stops the thread
@@ -93,6 +94,11 @@ impl Writer {
         self.submit(|ack| Job::Reseed(record, ack)).await
     }
 
+    /// Writes a task record; returns once durable.
+    pub async fn put_task(&self, record: TaskRecord) -> Result<(), StoreError> {
+        self.submit(|ack| Job::Task(record, ack)).await
+    }
+
     /// Writes a swarm record; returns once durable.
     pub async fn put_swarm(&self, record: SwarmRecord) -> Result<(), StoreError> {
         self.submit(|ack| Job::Swarm(record, ack)).await
@@ -124,6 +130,7 @@ fn commit(store: &Store, batch: Vec<Job>) {
     let mut overlay = Vec::new();
     let mut swarms = Vec::new();
     let mut clears = Vec::new();
+    let mut tasks = Vec::new();
     for job in batch {
         match job {
             Job::Events(mut e, ack) => {
@@ -136,6 +143,10 @@ fn commit(store: &Store, batch: Vec<Job>) {
             }
             Job::Swarm(r, ack) => {
                 swarms.push(r);
+                acks.push(Ack::Unit(ack));
+            }
+            Job::Task(r, ack) => {
+                tasks.push(r);
                 acks.push(Ack::Unit(ack));
             }
             Job::Reseed(r, ack) => {
@@ -158,6 +169,9 @@ fn commit(store: &Store, batch: Vec<Job>) {
         }
         for swarm in &clears {
             clear_op(&tx, swarm)?;
+        }
+        for t in &tasks {
+            super::tasks::put(&tx, t)?;
         }
         let mut indexes = Vec::with_capacity(overlay.len());
         for (swarm, op) in &overlay {

@@ -21,6 +21,7 @@ use serde_json::Value;
 pub use status::{AgentStatus, GroupStatus, ObjectStatus, SupervisionView, SwarmState, SwarmStatus};
 
 use super::error::HiveError;
+use super::mailbox::Task;
 use super::overlay::OverlayOp;
 use super::router::{EndpointSender, RoutedMessage, RouterCell, RouterMsg};
 use super::slot::HistoryEntry;
@@ -126,24 +127,66 @@ type Reply<T> = RpcReplyPort<Result<T, HiveError>>;
 pub(super) enum SwarmMsg {
     Status(RpcReplyPort<SwarmStatus>),
     Spec(RpcReplyPort<SwarmSpec>),
-    AddAgent { spec: AgentSpec, connections: Vec<String>, incoming: Vec<String>, reply: Reply<Vec<String>> },
+    AddAgent {
+        spec: AgentSpec,
+        connections: Vec<String>,
+        incoming: Vec<String>,
+        reply: Reply<Vec<String>>,
+    },
     RemoveAgent(String, Reply<Vec<String>>),
     RestartAgent(String, Reply<()>),
     AgentStatus(String, Reply<AgentStatus>),
     History(String, usize, Reply<Vec<HistoryEntry>>),
-    AddObject { spec: ObjectSpec, connections: Vec<String>, incoming: Vec<String>, reply: Reply<()> },
+    AddObject {
+        spec: ObjectSpec,
+        connections: Vec<String>,
+        incoming: Vec<String>,
+        reply: Reply<()>,
+    },
     RemoveObject(String, Reply<()>),
     ObjectState(String, Reply<Value>),
     ConfigureObject(String, Value, Reply<()>),
-    UpdateEdges { add: Vec<Edge>, remove: Vec<Edge>, reply: Reply<EdgeChange> },
-    Scale { group: String, count: u64, reply: Reply<ScaleResult> },
-    SendTask { agent: String, content: String, from: String, reply: Reply<Arc<str>> },
-    CancelTask { agent: String, task_id: String, reply: Reply<()> },
-    SendMessage { from: String, to: String, content: String, reply: Reply<usize> },
+    UpdateEdges {
+        add: Vec<Edge>,
+        remove: Vec<Edge>,
+        reply: Reply<EdgeChange>,
+    },
+    Scale {
+        group: String,
+        count: u64,
+        reply: Reply<ScaleResult>,
+    },
+    SendTask {
+        agent: String,
+        content: String,
+        from: String,
+        reply: Reply<Arc<str>>,
+    },
+    CancelTask {
+        agent: String,
+        task_id: String,
+        reply: Reply<()>,
+    },
+    SendMessage {
+        from: String,
+        to: String,
+        content: String,
+        reply: Reply<usize>,
+    },
     Messages(usize, Reply<Vec<RoutedMessage>>),
     Sender(String, Reply<EndpointSender>),
     Pause(bool, Reply<usize>),
     Probe(String, Reply<AgentProbe>),
+    Requeue {
+        agent: String,
+        task_id: String,
+        content: String,
+        from: String,
+        reply: Reply<()>,
+    },
+    /// The runtime (not the user) is stopping this swarm and records its
+    /// tasks: queued ones are left to the restore instead of failed.
+    KeepQueuedTasks(RpcReplyPort<()>),
 }
 
 /// The swarm actor.
@@ -158,6 +201,7 @@ pub(super) struct SwarmRun {
     top: Option<ActorRef<SupervisorMsg>>,
     started_at_ms: u64,
     store: Option<crate::store::Writer>,
+    keep_queued_tasks: bool,
 }
 
 impl Actor for Swarm {
@@ -188,6 +232,7 @@ impl Actor for Swarm {
             top: None,
             started_at_ms: now_ms(),
             store: a.store,
+            keep_queued_tasks: false,
         };
         run.load(&a.spec)?;
         let top = tree::start_tree(myself.get_cell(), run.shared.clone(), run.spec.supervision).await?;
@@ -200,7 +245,9 @@ impl Actor for Swarm {
     async fn post_stop(&self, _: ActorRef<SwarmMsg>, run: &mut SwarmRun) -> Result<(), ActorProcessingErr> {
         if let Some(top) = run.top.take() {
             stop_child(top.get_cell(), crate::supervisor::Shutdown::Infinity).await;
-            run.fail_queued_tasks("swarm_stopped", "the swarm stopped before running this task");
+            if !run.keep_queued_tasks {
+                run.fail_queued_tasks("swarm_stopped", "the swarm stopped before running this task");
+            }
             run.shared.ctx.emit_swarm(EventKind::SwarmStopped { reason: "requested".into() });
         }
         Ok(())
@@ -270,7 +317,17 @@ impl Actor for Swarm {
                 let _ = reply.send(r);
             }
             SwarmMsg::SendTask { agent, content, from, reply } => {
-                let _ = reply.send(run.send_task(&agent, content, &from));
+                let _ = reply.send(run.send_task(&agent, content, &from).await);
+            }
+            SwarmMsg::KeepQueuedTasks(reply) => {
+                run.keep_queued_tasks = true;
+                let _ = reply.send(());
+            }
+            SwarmMsg::Requeue { agent, task_id, content, from, reply } => {
+                let r = run.restored_target(&agent).and_then(|slot| {
+                    run.enqueue(&slot, Task { id: task_id.as_str().into(), content, from: from.as_str().into() })
+                });
+                let _ = reply.send(r.map(|_| ()));
             }
             SwarmMsg::CancelTask { agent, task_id, reply } => {
                 let _ = reply.send(run.cancel_task(&agent, &task_id).await);
@@ -327,6 +384,38 @@ impl Actor for Swarm {
 }
 
 impl SwarmRun {
+    /// Sends a task: with a store, its record is written (durably) before it
+    /// is queued, so that it is queued again after a crash.
+    async fn send_task(&self, agent: &str, content: String, from: &str) -> Result<Arc<str>, HiveError> {
+        let (slot, task) = self.prepare_task(agent, content, from)?;
+        let Some(store) = &self.store else { return self.enqueue(&slot, task) };
+        let now = now_ms();
+        let mut record = crate::store::TaskRecord {
+            id: task.id.to_string(),
+            swarm: self.spec.name.clone(),
+            target: slot.name.to_string(),
+            content: task.content.clone(),
+            from: task.from.to_string(),
+            status: "queued".into(),
+            attempts: 0,
+            created_ms: now,
+            updated_ms: now,
+            result: None,
+            error: None,
+        };
+        store
+            .put_task(record.clone())
+            .await
+            .map_err(|e| HiveError::Unavailable(format!("the task could not be recorded durably: {e}")))?;
+        self.enqueue(&slot, task).inspect_err(|e| {
+            // Not queued after all: the record must not bring it back.
+            record.status = "error".into();
+            record.error = Some(e.to_string());
+            let store = store.clone();
+            tokio::spawn(async move { store.put_task(record).await });
+        })
+    }
+
     /// Records an applied change in the overlay (durably, when the swarm has
     /// a store) before its result goes back to the caller.
     async fn persisted<T>(&self, result: Result<T, HiveError>, op: OverlayOp) -> Result<T, HiveError> {

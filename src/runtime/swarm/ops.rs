@@ -542,7 +542,13 @@ impl SwarmRun {
         Ok(changed)
     }
 
-    pub(super) fn send_task(&self, agent: &str, content: String, from: &str) -> Result<Arc<str>, HiveError> {
+    /// Checks a task and gives it an id (nothing is queued yet).
+    pub(super) fn prepare_task(
+        &self,
+        agent: &str,
+        content: String,
+        from: &str,
+    ) -> Result<(Arc<AgentSlot>, Task), HiveError> {
         if content.len() > MAX_CONTENT_BYTES {
             return Err(HiveError::BadRequest(format!("task content is over {MAX_CONTENT_BYTES} bytes")));
         }
@@ -551,14 +557,23 @@ impl SwarmRun {
             return Err(HiveError::Conflict(format!("agent '{agent}' has stopped and will not be restarted")));
         }
         let id: Arc<str> = uuid::Uuid::now_v7().to_string().into();
-        let from: Arc<str> = from.into();
-        let task = Task { id: id.clone(), content, from: from.clone() };
+        Ok((slot, Task { id, content, from: from.into() }))
+    }
+
+    /// Queues a prepared (or restored) task; `task_queued` precedes its start.
+    pub(super) fn enqueue(&self, slot: &AgentSlot, task: Task) -> Result<Arc<str>, HiveError> {
+        let (id, from) = (task.id.clone(), task.from.clone());
         slot.mailbox
             .push_with(Envelope::Task(task), || {
                 self.shared.ctx.emit(&slot.name, EventKind::TaskQueued { task_id: id.clone(), from });
             })
-            .map_err(|_| HiveError::Full(format!("the mailbox of agent '{agent}' is full")))?;
+            .map_err(|_| HiveError::Full(format!("the mailbox of agent '{}' is full", slot.name)))?;
         Ok(id)
+    }
+
+    /// The slot of a restored task's target.
+    pub(super) fn restored_target(&self, agent: &str) -> Result<Arc<AgentSlot>, HiveError> {
+        self.task_target(agent)
     }
 
     pub(super) async fn cancel_task(&self, agent: &str, task_id: &str) -> Result<(), HiveError> {

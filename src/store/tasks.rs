@@ -1,0 +1,144 @@
+//! The tasks table: one record per task sent to a swarm agent, written
+//! durably before the task is queued; its status follows the task's events
+//! (updated by the flusher in the same transaction as those events).
+
+use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
+use serde::{Deserialize, Serialize};
+
+use super::{Store, StoreError, TASKS};
+use crate::events::{Event, EventKind, OutputKind};
+
+/// A task as recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskRecord {
+    /// Task id (time-ordered: ids sort by creation).
+    pub id: String,
+    /// Swarm of the target agent.
+    pub swarm: String,
+    /// Target agent.
+    pub target: String,
+    /// What to do.
+    pub content: String,
+    /// Who sent it.
+    pub from: String,
+    /// `queued`, `in_progress`, `ok`, `error` or `cancelled`.
+    pub status: String,
+    /// Times it was started.
+    pub attempts: u32,
+    /// Created (ms since the epoch).
+    pub created_ms: u64,
+    /// Last change (ms since the epoch).
+    pub updated_ms: u64,
+    /// The result, when `ok`.
+    pub result: Option<String>,
+    /// The error code and message, when `error`.
+    pub error: Option<String>,
+}
+
+impl TaskRecord {
+    /// Whether the task has ended.
+    pub fn is_final(&self) -> bool {
+        matches!(self.status.as_str(), "ok" | "error" | "cancelled")
+    }
+}
+
+fn encode(r: &TaskRecord) -> Result<Vec<u8>, StoreError> {
+    rmp_serde::to_vec(r).map_err(|e| StoreError(format!("encode task: {e}")))
+}
+
+fn decode(b: &[u8]) -> Result<TaskRecord, StoreError> {
+    rmp_serde::from_slice(b).map_err(|e| StoreError(format!("decode task: {e}")))
+}
+
+pub(super) fn put(tx: &WriteTransaction, r: &TaskRecord) -> Result<(), StoreError> {
+    tx.open_table(TASKS)
+        .map_err(StoreError::db)?
+        .insert(r.id.as_str(), encode(r)?.as_slice())
+        .map_err(StoreError::db)?;
+    Ok(())
+}
+
+/// Applies the task events of a batch to the recorded tasks (unknown ids
+/// are not recorded tasks and are skipped).
+pub(super) fn follow(tx: &WriteTransaction, events: &[std::sync::Arc<Event>]) -> Result<(), StoreError> {
+    let mut t = tx.open_table(TASKS).map_err(StoreError::db)?;
+    for e in events {
+        let id: &str = match &e.kind {
+            EventKind::TaskStarted { task_id }
+            | EventKind::TaskCompleted { task_id }
+            | EventKind::TaskFailed { task_id, .. }
+            | EventKind::TaskCancelled { task_id }
+            | EventKind::AgentOutput { task_id: Some(task_id), output: OutputKind::Result, .. } => task_id,
+            _ => continue,
+        };
+        let Some(raw) = t.get(id).map_err(StoreError::db)? else { continue };
+        let mut r = decode(raw.value())?;
+        drop(raw);
+        match &e.kind {
+            EventKind::TaskStarted { .. } => {
+                r.status = "in_progress".into();
+                r.attempts += 1;
+            }
+            EventKind::AgentOutput { content, .. } => r.result = Some(content.clone()),
+            EventKind::TaskCompleted { .. } => r.status = "ok".into(),
+            EventKind::TaskFailed { code, message, .. } => {
+                r.status = "error".into();
+                r.error = Some(format!("{code}: {message}"));
+            }
+            EventKind::TaskCancelled { .. } => r.status = "cancelled".into(),
+            _ => {}
+        }
+        r.updated_ms = e.timestamp_ms;
+        t.insert(id, encode(&r)?.as_slice()).map_err(StoreError::db)?;
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Writes a task record (durably).
+    pub fn put_task(&self, r: &TaskRecord) -> Result<(), StoreError> {
+        let tx = self.db().begin_write().map_err(StoreError::db)?;
+        put(&tx, r)?;
+        tx.commit().map_err(StoreError::db)
+    }
+
+    /// One task.
+    pub fn task(&self, id: &str) -> Result<Option<TaskRecord>, StoreError> {
+        let tx = self.db().begin_read().map_err(StoreError::db)?;
+        let t = tx.open_table(TASKS).map_err(StoreError::db)?;
+        t.get(id).map_err(StoreError::db)?.map(|v| decode(v.value())).transpose()
+    }
+
+    /// Every task whose status is in `statuses` (all if empty), oldest first.
+    pub fn tasks(&self, statuses: &[&str]) -> Result<Vec<TaskRecord>, StoreError> {
+        let tx = self.db().begin_read().map_err(StoreError::db)?;
+        let t = tx.open_table(TASKS).map_err(StoreError::db)?;
+        let mut out = Vec::new();
+        for item in t.iter().map_err(StoreError::db)? {
+            let (_, v) = item.map_err(StoreError::db)?;
+            let r = decode(v.value())?;
+            if statuses.is_empty() || statuses.contains(&r.status.as_str()) {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes ended tasks last changed before `min_updated_ms`.
+    pub fn prune_tasks(&self, min_updated_ms: u64) -> Result<usize, StoreError> {
+        let tx = self.db().begin_write().map_err(StoreError::db)?;
+        let mut n = 0;
+        tx.open_table(TASKS)
+            .map_err(StoreError::db)?
+            .retain(|_, v| {
+                let keep = decode(v).map(|r| !(r.is_final() && r.updated_ms < min_updated_ms)).unwrap_or(true);
+                if !keep {
+                    n += 1;
+                }
+                keep
+            })
+            .map_err(StoreError::db)?;
+        tx.commit().map_err(StoreError::db)?;
+        Ok(n)
+    }
+}
