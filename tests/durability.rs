@@ -360,3 +360,35 @@ async fn queued_tasks_come_back_after_a_restart_and_a_running_one_is_not_run_twi
     assert_eq!(hive.tasks(&["queued", "in_progress"]).await.unwrap().len(), 0);
     hive.shutdown().await;
 }
+
+#[tokio::test]
+async fn restore_only_brings_back_the_named_swarms_and_leaves_the_others_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let slow = |n: &str| format!("name = \"{n}\"\n[[agents]]\nname = \"s\"\nmock = {{ delay_ms = 60000 }}\n");
+    let hive = durable(dir.path()).await;
+    hive.start_swarm(spec(&hive, &slow("a"))).await.unwrap();
+    let b = hive.start_swarm(spec(&hive, &slow("b"))).await.unwrap();
+    b.send_task("s", "first").await.unwrap();
+    let queued = b.send_task("s", "second").await.unwrap();
+    hive.shutdown().await;
+
+    let only = HiveOptions {
+        data_dir: Some(dir.path().into()),
+        restore_only: Some(vec!["a".into()]),
+        ..HiveOptions::default()
+    };
+    let hive = Hive::start(only).await.unwrap();
+    let names: Vec<String> = hive.list_swarms().await.unwrap().into_iter().map(|s| s.name).collect();
+    assert_eq!(names, ["a"]);
+    assert_eq!(hive.task(&queued).await.unwrap().status, "queued", "b's task waits for b's restore");
+    hive.shutdown().await;
+
+    let hive = durable(dir.path()).await;
+    assert_eq!(hive.list_swarms().await.unwrap().len(), 2);
+    eventually("b's queued task runs again", || async {
+        let st = hive.swarm("b").await.ok()?.agent_status("s").await.ok()?;
+        (st.current_task.as_deref() == Some(&*queued)).then_some(())
+    })
+    .await;
+    hive.shutdown().await;
+}

@@ -24,19 +24,26 @@ pub(crate) struct UpArgs {
     /// Print events as JSON lines instead of text.
     #[arg(long)]
     json: bool,
-    /// Keep the swarm and its runtime changes in DIR/hive.redb: Ctrl-C leaves
-    /// it recorded as running, and the next `hive up` with the same DIR
-    /// brings it back as it was left.
-    #[arg(long, value_name = "DIR")]
-    data_dir: Option<PathBuf>,
-    /// With --data-dir: start the swarm from the file even if the store holds
-    /// it (its recorded changes are discarded).
-    #[arg(long, requires = "data_dir")]
+    /// Where the swarm, its runtime changes, its events and its tasks are
+    /// kept (DIR/hive.redb). Ctrl-C leaves the swarm recorded as running, and
+    /// the next `hive up` with the same DIR brings it back as it was left.
+    #[arg(long, value_name = "DIR", default_value = ".hive", conflicts_with = "in_memory")]
+    data_dir: PathBuf,
+    /// Keep nothing: no data file; Ctrl-C stops the swarm.
+    #[arg(long)]
+    in_memory: bool,
+    /// Start the swarm from the file even if the store holds it (its
+    /// recorded changes are discarded).
+    #[arg(long, conflicts_with = "in_memory")]
     fresh: bool,
 }
 
 pub(crate) async fn run(args: UpArgs) -> ExitCode {
-    let opts = HiveOptions { data_dir: args.data_dir.clone(), ..HiveOptions::default() };
+    let data_dir = (!args.in_memory).then(|| args.data_dir.clone());
+    // A foreground `up` brings back only its own swarm from the store.
+    let kinds = hive::config::ValidateOptions { object_kinds: hive::objects::ObjectKinds::default().names() };
+    let only = config::parse_file(&args.file, &kinds).ok().map(|s| vec![s.name]);
+    let opts = HiveOptions { data_dir: data_dir.clone(), restore_only: only, ..HiveOptions::default() };
     let hive = match Hive::start(opts).await {
         Ok(h) => h,
         Err(e) => {
@@ -74,7 +81,7 @@ pub(crate) async fn run(args: UpArgs) -> ExitCode {
             eprintln!(
                 "hive: swarm '{name}' was restored from {} with its runtime changes; the file was not applied again \
                  (--fresh starts it from the file)",
-                args.data_dir.as_deref().unwrap_or(std::path::Path::new(".")).display()
+                args.data_dir.display()
             );
             s
         }
@@ -110,7 +117,7 @@ pub(crate) async fn run(args: UpArgs) -> ExitCode {
     for e in &backlog {
         print(e);
     }
-    let durable = args.data_dir.is_some();
+    let durable = data_dir.is_some();
     let code = loop {
         tokio::select! {
             _ = shutdown_signal() => {

@@ -40,6 +40,8 @@ pub struct HiveOptions {
     pub data_dir: Option<std::path::PathBuf>,
     /// How long stored events are kept.
     pub retention: Retention,
+    /// Restore only these swarms (all recorded as running when `None`).
+    pub restore_only: Option<Vec<String>>,
 }
 
 /// Retention of stored events: the newest `max_events`, none older than
@@ -199,14 +201,14 @@ impl Hive {
         });
         let hive = Self { root, durability, registry_name, pool_name, bus, kinds: opts.kinds };
         if let Some(d) = &hive.durability {
-            hive.restore(&d.store.clone()).await?;
+            hive.restore(&d.store.clone(), opts.restore_only.as_deref()).await?;
         }
         Ok(hive)
     }
 
     /// Brings back every swarm the store says was running: its seed, then its
     /// overlay replayed in order.
-    async fn restore(&self, store: &crate::store::Store) -> Result<(), HiveError> {
+    async fn restore(&self, store: &crate::store::Store, only: Option<&[String]>) -> Result<(), HiveError> {
         let store = store.clone();
         let records = tokio::task::spawn_blocking({
             let store = store.clone();
@@ -216,7 +218,8 @@ impl Hive {
         .map_err(|e| HiveError::Unavailable(e.to_string()))?
         .map_err(|e| HiveError::Unavailable(e.0))?;
         let opts = self.validate_options();
-        for record in records.into_iter().filter(|r| r.state == "running") {
+        let wanted = |r: &crate::store::SwarmRecord| only.is_none_or(|names| names.contains(&r.name));
+        for record in records.into_iter().filter(|r| r.state == "running" && wanted(r)) {
             let problem = |what: String| {
                 let message = format!("swarm '{}' not restored: {what}", record.name);
                 self.bus.emit(None, None, EventKind::Log { level: crate::events::Level::Error, message });
@@ -248,19 +251,20 @@ impl Hive {
                 Err(e) => problem(e.to_string()),
             }
         }
-        self.restore_tasks(&store).await
+        self.restore_tasks(&store, only).await
     }
 
     /// Queues again, in creation order, every task that was queued when the
     /// runtime stopped; a task that was running then fails with
     /// `runtime_restarted` (it may have had effects: it is not run twice).
-    async fn restore_tasks(&self, store: &crate::store::Store) -> Result<(), HiveError> {
+    async fn restore_tasks(&self, store: &crate::store::Store, only: Option<&[String]>) -> Result<(), HiveError> {
         let store = store.clone();
         let open = tokio::task::spawn_blocking(move || store.tasks(&["queued", "in_progress"]))
             .await
             .map_err(|e| HiveError::Unavailable(e.to_string()))?
             .map_err(|e| HiveError::Unavailable(e.0))?;
-        for t in open {
+        // Tasks of swarms left out of this restore stay recorded as they are.
+        for t in open.into_iter().filter(|t| only.is_none_or(|names| names.contains(&t.swarm))) {
             let (swarm_name, agent): (Arc<str>, Arc<str>) = (t.swarm.as_str().into(), t.target.as_str().into());
             let requeued = match (t.status.as_str(), self.swarm(&t.swarm).await) {
                 ("queued", Ok(swarm)) => swarm
