@@ -125,9 +125,17 @@ async fn mutator_child() {
         }
     });
     let swarm = hive
-        .start_swarm(spec(&hive, "name = \"m\"\n[[agents]]\nname = \"w\"\nreplicas = 0\n[[agents]]\nname = \"hub\"\n"))
+        .start_swarm(spec(
+            &hive,
+            "name = \"m\"\n[[agents]]\nname = \"w\"\nreplicas = 0\n[[agents]]\nname = \"hub\"\n\
+             [[agents]]\nname = \"slow\"\nmock = { delay_ms = 600000 }\n",
+        ))
         .await
         .unwrap();
+    // Three tasks: the first runs (for ten minutes), two wait behind it.
+    for i in 0..3 {
+        println!("task {}", swarm.send_task("slow", &format!("job {i}")).await.unwrap());
+    }
     for i in 1..=100_000u64 {
         // Alternate two kinds of change so that the state after i changes is known.
         if i % 2 == 1 {
@@ -172,10 +180,14 @@ fn kill_9_during_mutations_keeps_every_acknowledged_change() {
         .unwrap();
     let mut acked = 0u64;
     let mut seen: Vec<u64> = Vec::new();
+    let mut tasks: Vec<String> = Vec::new();
     for line in BufReader::new(child.stdout.take().unwrap()).lines() {
         let line = line.unwrap();
         if let Some(n) = line.strip_prefix("event ") {
             seen.push(n.parse().unwrap());
+        }
+        if let Some(id) = line.strip_prefix("task ") {
+            tasks.push(id.to_string());
         }
         if let Some(n) = line.strip_prefix("ack ") {
             acked = n.parse().unwrap();
@@ -203,7 +215,18 @@ fn kill_9_during_mutations_keeps_every_acknowledged_change() {
         // Every acknowledged change is there; the one in flight may or may not be.
         let ok = [500, 501].iter().any(|&n| expected_after(n) == (replicas, got.clone()));
         assert!(ok, "state after restart matches neither 500 nor 501 changes: {replicas} replicas, {got:?}");
-        assert_eq!(swarm.status().await.unwrap().agents.len() as u32, replicas + 1, "it runs");
+        assert_eq!(swarm.status().await.unwrap().agents.len() as u32, replicas + 2, "it runs");
+        // The task that was running is not run twice; the queued ones are queued again.
+        assert_eq!(tasks.len(), 3);
+        let first = hive.task(&tasks[0]).await.unwrap();
+        assert_eq!(first.status, "error", "{first:?}");
+        assert!(first.error.as_deref().is_some_and(|e| e.starts_with("runtime_restarted")), "{first:?}");
+        for id in &tasks[1..] {
+            let t = hive.task(id).await.unwrap();
+            assert!(t.status == "queued" || t.status == "in_progress", "{t:?}");
+        }
+        let slow = swarm.agent_status("slow").await.unwrap();
+        assert_eq!((slow.current_task.as_deref(), slow.inbox), (Some(tasks[1].as_str()), 1));
         // Every event the killed process's subscriber saw was stored.
         assert!(seen.len() > 500, "the subscriber saw events");
         let all = EventQuery { limit: usize::MAX, ..EventQuery::default() };

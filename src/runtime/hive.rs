@@ -258,8 +258,8 @@ impl Hive {
     /// runtime stopped; a task that was running then fails with
     /// `runtime_restarted` (it may have had effects: it is not run twice).
     async fn restore_tasks(&self, store: &crate::store::Store, only: Option<&[String]>) -> Result<(), HiveError> {
-        let store = store.clone();
-        let open = tokio::task::spawn_blocking(move || store.tasks(&["queued", "in_progress"]))
+        let reader = store.clone();
+        let open = tokio::task::spawn_blocking(move || reader.tasks(&["queued", "in_progress"]))
             .await
             .map_err(|e| HiveError::Unavailable(e.to_string()))?
             .map_err(|e| HiveError::Unavailable(e.0))?;
@@ -282,6 +282,16 @@ impl Hive {
             };
             if let Err(why) = requeued {
                 let code = if t.status == "in_progress" { "runtime_restarted" } else { "not_restored" };
+                // Durable before start returns, then announced.
+                let mut ended = t.clone();
+                ended.status = "error".into();
+                ended.error = Some(format!("{code}: {why}"));
+                ended.updated_ms = crate::events::now_ms();
+                let (store, record) = (store.clone(), ended);
+                tokio::task::spawn_blocking(move || store.put_task(&record))
+                    .await
+                    .map_err(|e| HiveError::Unavailable(e.to_string()))?
+                    .map_err(|e| HiveError::Unavailable(e.0))?;
                 let kind = EventKind::TaskFailed { task_id: t.id.as_str().into(), code: code.into(), message: why };
                 self.bus.emit(Some(&swarm_name), Some(&agent), kind);
             }
