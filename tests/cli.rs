@@ -64,21 +64,54 @@ fn up_with_an_invalid_file_exits_non_zero_with_located_errors() {
     assert!(String::from_utf8_lossy(&out.stderr).contains(":1:"));
 }
 
-/// Runs `hive up` until `until` appears on stdout, then SIGINT; returns (stdout, stderr).
+/// Runs `hive up` until `until` appears on stdout, then SIGINT; returns
+/// (stdout, stderr). Output is read on threads and every wait has a deadline:
+/// a `hive up` that does not exit after SIGINT is killed and reported.
 fn up_then_interrupt(args: &[&str], until: &str) -> (Vec<String>, String) {
+    use std::io::Read;
+    use std::sync::mpsc;
     let mut child = hive().arg("up").args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut seen = Vec::new();
-    while !seen.iter().any(|l: &String| l.contains(until)) {
-        assert!(Instant::now() < deadline, "no '{until}' in {seen:?}");
-        seen.push(lines.next().unwrap().unwrap());
+    let stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let mut seen: Vec<String> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !seen.iter().any(|l| l.contains(until)) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => seen.push(line),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("no '{until}' within 30 s; stdout {seen:?}; stderr {}", err_reader.join().unwrap_or_default());
+            }
+        }
     }
     Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
-    seen.extend(lines.map_while(Result::ok));
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{:?}", out.status);
-    (seen, String::from_utf8_lossy(&out.stderr).into_owned())
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("hive up did not exit within 30 s of SIGINT; stderr {}", err_reader.join().unwrap_or_default());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    seen.extend(rx.iter());
+    let err = err_reader.join().unwrap_or_default();
+    assert!(status.success(), "{status:?}; stderr {err}");
+    (seen, err)
 }
 
 #[test]

@@ -39,6 +39,13 @@ pub(crate) struct UpArgs {
 }
 
 pub(crate) async fn run(args: UpArgs) -> ExitCode {
+    let mut signals = match Shutdown::listen() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("hive: cannot listen for signals: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let data_dir = (!args.in_memory).then(|| args.data_dir.clone());
     // A foreground `up` brings back only its own swarm from the store.
     let kinds = hive::config::ValidateOptions { object_kinds: hive::objects::ObjectKinds::default().names() };
@@ -120,7 +127,7 @@ pub(crate) async fn run(args: UpArgs) -> ExitCode {
     let durable = data_dir.is_some();
     let code = loop {
         tokio::select! {
-            _ = shutdown_signal() => {
+            _ = signals.recv() => {
                 if durable {
                     // A shutdown, not a stop: the store keeps the swarm as running.
                     eprintln!("hive: shutting down; swarm '{name}' stays recorded and comes back at the next start");
@@ -154,19 +161,23 @@ pub(crate) async fn run(args: UpArgs) -> ExitCode {
     code
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return ctrl_c.await.unwrap_or(()),
-        };
+/// SIGINT and SIGTERM, listened to from the moment this is created (a
+/// signal that comes before the event loop is still seen, not fatal).
+struct Shutdown {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+impl Shutdown {
+    fn listen() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self { int: signal(SignalKind::interrupt())?, term: signal(SignalKind::terminate())? })
+    }
+
+    async fn recv(&mut self) {
         tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+            _ = self.int.recv() => {}
+            _ = self.term.recv() => {}
         }
     }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }

@@ -65,6 +65,7 @@ impl Default for Retention {
 /// The threads that keep the store: writer, event flusher, pruner.
 struct Durability {
     store: crate::store::Store,
+    writer: crate::store::Writer,
     writer_thread: crate::store::WriterThread,
     flusher: crate::store::Flusher,
     pruner: (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>),
@@ -193,7 +194,8 @@ impl Hive {
         let (root, _) = Actor::spawn(None, Supervisor, args)
             .await
             .map_err(|e| HiveError::Unavailable(format!("the runtime failed to start: {e}")))?;
-        let durability = store.map(|(store, _writer, writer_thread, _)| Durability {
+        let durability = store.map(|(store, writer, writer_thread, _)| Durability {
+            writer,
             flusher: crate::store::Flusher::start(store.clone(), bus.clone()),
             pruner: start_pruner(store.clone(), opts.retention),
             store,
@@ -456,6 +458,7 @@ impl Hive {
             // The last events (the stops) are committed before we return; every
             // writer handle went with the actors, so the writer drains and exits.
             self.bus.close();
+            d.writer.shutdown().await;
             let _ = d.pruner.0.send(());
             let _ = tokio::task::spawn_blocking(move || {
                 d.flusher.join();

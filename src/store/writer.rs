@@ -35,6 +35,7 @@ enum Job {
     ClearOverlay(String, oneshot::Sender<Result<(), StoreError>>),
     Reseed(SwarmRecord, oneshot::Sender<Result<(), StoreError>>),
     Task(TaskRecord, oneshot::Sender<Result<(), StoreError>>),
+    Shutdown,
 }
 
 /// The handle to the writer thread. Dropping every handle stops the thread
@@ -74,6 +75,12 @@ impl Writer {
         done.await.map_err(|_| StoreError("the store writer has stopped".into()))?
     }
 
+    /// Stops the writer thread once every job queued before this one is
+    /// written, whoever still holds a handle (later jobs get an error).
+    pub async fn shutdown(&self) {
+        let _ = self.tx.send(Job::Shutdown).await;
+    }
+
     /// Appends events; returns once they are durable.
     pub async fn append_events(&self, events: Vec<StoredEvent>) -> Result<(), StoreError> {
         self.submit(|ack| Job::Events(events, ack)).await
@@ -107,14 +114,22 @@ impl Writer {
 
 fn run(store: Store, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
     while let Some(first) = rx.blocking_recv() {
-        let mut batch = vec![first];
-        while batch.len() < max_batch {
+        let mut stop = matches!(first, Job::Shutdown);
+        let mut batch = if stop { Vec::new() } else { vec![first] };
+        while !stop && batch.len() < max_batch {
             match rx.try_recv() {
+                Ok(Job::Shutdown) => stop = true,
                 Ok(j) => batch.push(j),
                 Err(_) => break,
             }
         }
-        commit(&store, batch);
+        if !batch.is_empty() {
+            commit(&store, batch);
+        }
+        if stop {
+            rx.close();
+            return;
+        }
     }
 }
 
@@ -145,6 +160,7 @@ fn commit(store: &Store, batch: Vec<Job>) {
                 swarms.push(r);
                 acks.push(Ack::Unit(ack));
             }
+            Job::Shutdown => {}
             Job::Task(r, ack) => {
                 tasks.push(r);
                 acks.push(Ack::Unit(ack));
