@@ -93,6 +93,17 @@ fn start_pruner(
     (stop, handle)
 }
 
+/// Runs a store call on the blocking pool (redb is synchronous; a commit
+/// waits on fsync) and maps its error.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, crate::store::StoreError> + Send + 'static,
+) -> Result<T, HiveError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| HiveError::Unavailable(e.to_string()))?
+        .map_err(|e| HiveError::Unavailable(e.0))
+}
+
 static INSTANCE: AtomicU64 = AtomicU64::new(0);
 
 /// A running runtime.
@@ -128,15 +139,12 @@ impl Hive {
             None => None,
             Some(dir) => {
                 let dir = dir.clone();
-                let opened = tokio::task::spawn_blocking(move || {
+                let (store, next_seq) = blocking(move || {
                     let store = crate::store::Store::open(&dir)?;
                     let next = store.next_seq()?;
-                    Ok::<_, crate::store::StoreError>((store, next))
-                });
-                let (store, next_seq) = opened
-                    .await
-                    .map_err(|e| HiveError::Unavailable(e.to_string()))?
-                    .map_err(|e| HiveError::Unavailable(e.0))?;
+                    Ok((store, next))
+                })
+                .await?;
                 let (writer, thread) = crate::store::Writer::start(store.clone(), Default::default());
                 Some((store, writer, thread, next_seq))
             }
@@ -212,13 +220,11 @@ impl Hive {
     /// overlay replayed in order.
     async fn restore(&self, store: &crate::store::Store, only: Option<&[String]>) -> Result<(), HiveError> {
         let store = store.clone();
-        let records = tokio::task::spawn_blocking({
+        let records = blocking({
             let store = store.clone();
             move || store.swarms()
         })
-        .await
-        .map_err(|e| HiveError::Unavailable(e.to_string()))?
-        .map_err(|e| HiveError::Unavailable(e.0))?;
+        .await?;
         let opts = self.validate_options();
         let wanted = |r: &crate::store::SwarmRecord| only.is_none_or(|names| names.contains(&r.name));
         for record in records.into_iter().filter(|r| r.state == "running" && wanted(r)) {
@@ -236,10 +242,7 @@ impl Hive {
             let name = record.name.clone();
             let ops = {
                 let store = store.clone();
-                tokio::task::spawn_blocking(move || store.overlay(&name))
-                    .await
-                    .map_err(|e| HiveError::Unavailable(e.to_string()))?
-                    .map_err(|e| HiveError::Unavailable(e.0))?
+                blocking(move || store.overlay(&name)).await?
             };
             let ops: Vec<OverlayOp> = ops.iter().filter_map(|(_, b)| OverlayOp::decode(b).ok()).collect();
             let (effective, skipped) = overlay::replay(&seed, &ops, &opts);
@@ -261,10 +264,7 @@ impl Hive {
     /// `runtime_restarted` (it may have had effects: it is not run twice).
     async fn restore_tasks(&self, store: &crate::store::Store, only: Option<&[String]>) -> Result<(), HiveError> {
         let reader = store.clone();
-        let open = tokio::task::spawn_blocking(move || reader.tasks(&["queued", "in_progress"]))
-            .await
-            .map_err(|e| HiveError::Unavailable(e.to_string()))?
-            .map_err(|e| HiveError::Unavailable(e.0))?;
+        let open = blocking(move || reader.tasks(&["queued", "in_progress"])).await?;
         // Tasks of swarms left out of this restore stay recorded as they are.
         for t in open.into_iter().filter(|t| only.is_none_or(|names| names.contains(&t.swarm))) {
             let (swarm_name, agent): (Arc<str>, Arc<str>) = (t.swarm.as_str().into(), t.target.as_str().into());
@@ -290,10 +290,7 @@ impl Hive {
                 ended.error = Some(format!("{code}: {why}"));
                 ended.updated_ms = crate::events::now_ms();
                 let (store, record) = (store.clone(), ended);
-                tokio::task::spawn_blocking(move || store.put_task(&record))
-                    .await
-                    .map_err(|e| HiveError::Unavailable(e.to_string()))?
-                    .map_err(|e| HiveError::Unavailable(e.0))?;
+                blocking(move || store.put_task(&record)).await?;
                 let kind = EventKind::TaskFailed { task_id: t.id.as_str().into(), code: code.into(), message: why };
                 self.bus.emit(Some(&swarm_name), Some(&agent), kind);
             }
@@ -308,11 +305,7 @@ impl Hive {
             .as_ref()
             .ok_or_else(|| HiveError::Unavailable("tasks are recorded only with a data directory".into()))?;
         let (store, key) = (d.store.clone(), id.to_string());
-        tokio::task::spawn_blocking(move || store.task(&key))
-            .await
-            .map_err(|e| HiveError::Unavailable(e.to_string()))?
-            .map_err(|e| HiveError::Unavailable(e.0))?
-            .ok_or_else(|| HiveError::NotFound { kind: "task", name: id.into() })
+        blocking(move || store.task(&key)).await?.ok_or_else(|| HiveError::NotFound { kind: "task", name: id.into() })
     }
 
     /// Recorded tasks with one of `statuses` (all if empty), oldest first.
@@ -323,13 +316,11 @@ impl Hive {
             .ok_or_else(|| HiveError::Unavailable("tasks are recorded only with a data directory".into()))?;
         let store = d.store.clone();
         let statuses: Vec<String> = statuses.iter().map(|s| s.to_string()).collect();
-        tokio::task::spawn_blocking(move || {
+        blocking(move || {
             let refs: Vec<&str> = statuses.iter().map(String::as_str).collect();
             store.tasks(&refs)
         })
         .await
-        .map_err(|e| HiveError::Unavailable(e.to_string()))?
-        .map_err(|e| HiveError::Unavailable(e.0))
     }
 
     /// The event bus.
@@ -343,10 +334,7 @@ impl Hive {
     pub async fn query_events(&self, q: crate::store::EventQuery) -> Result<Vec<crate::store::StoredEvent>, HiveError> {
         if let Some(d) = &self.durability {
             let store = d.store.clone();
-            return tokio::task::spawn_blocking(move || store.query_events(&q))
-                .await
-                .map_err(|e| HiveError::Unavailable(e.to_string()))?
-                .map_err(|e| HiveError::Unavailable(e.0));
+            return blocking(move || store.query_events(&q)).await;
         }
         let keep = |e: &crate::events::Event| {
             q.since.is_none_or(|s| e.seq > s)
