@@ -127,12 +127,6 @@ impl Store {
         tx.commit().map_err(StoreError::db)
     }
 
-    /// Appends events and records that numbers below `next_seq` are used,
-    /// in one durable transaction.
-    pub fn append_events_upto(&self, events: &[StoredEvent], next_seq: u64) -> Result<(), StoreError> {
-        self.commit_events(events, &[], next_seq)
-    }
-
     /// Appends events, applies the task events of `batch` to the tasks
     /// table, and records the next sequence number, in one durable transaction.
     pub(crate) fn commit_events(
@@ -158,16 +152,18 @@ impl Store {
         let events = tx.open_table(EVENTS).map_err(StoreError::db)?;
         let from = q.since.map_or(0, |s| s.saturating_add(1));
         let mut out = Vec::new();
-        let mut take = |seq: u64| -> Result<bool, StoreError> {
-            let Some(raw) = events.get(seq).map_err(StoreError::db)? else { return Ok(true) };
-            let e = decode(raw.value())?;
+        // Events arrive newest first; false = stop reading.
+        let mut take = |e: StoredEvent| -> bool {
             if q.after_ms.is_some_and(|t| e.timestamp_ms < t) {
-                return Ok(false); // newest first: everything further is older
+                return false; // everything further is older
             }
             if q.keeps(&e) {
                 out.push(e);
             }
-            Ok(out.len() < q.limit)
+            out.len() < q.limit
+        };
+        let load = |seq: u64| -> Result<Option<StoredEvent>, StoreError> {
+            events.get(seq).map_err(StoreError::db)?.map(|raw| decode(raw.value())).transpose()
         };
         match (&q.swarm, &q.agent) {
             (Some(s), Some(a)) => {
@@ -178,7 +174,9 @@ impl Store {
                     .rev()
                 {
                     let (k, _) = k.map_err(StoreError::db)?;
-                    if !take(k.value().2)? {
+                    if let Some(e) = load(k.value().2)?
+                        && !take(e)
+                    {
                         break;
                     }
                 }
@@ -187,24 +185,18 @@ impl Store {
                 let idx = tx.open_table(EVENTS_BY_SWARM).map_err(StoreError::db)?;
                 for k in idx.range((s.as_str(), from)..=(s.as_str(), u64::MAX)).map_err(StoreError::db)?.rev() {
                     let (k, _) = k.map_err(StoreError::db)?;
-                    if !take(k.value().1)? {
+                    if let Some(e) = load(k.value().1)?
+                        && !take(e)
+                    {
                         break;
                     }
                 }
             }
             (None, _) => {
-                let seqs: Vec<u64> = {
-                    let mut v = Vec::new();
-                    for k in events.range(from..).map_err(StoreError::db)?.rev() {
-                        v.push(k.map_err(StoreError::db)?.0.value());
-                        if v.len() >= q.limit.saturating_mul(64).max(4096) {
-                            break;
-                        }
-                    }
-                    v
-                };
-                for seq in seqs {
-                    if !take(seq)? {
+                // No index narrows it: walk the log newest first, every match counts.
+                for item in events.range(from..).map_err(StoreError::db)?.rev() {
+                    let (_, v) = item.map_err(StoreError::db)?;
+                    if !take(decode(v.value())?) {
                         break;
                     }
                 }

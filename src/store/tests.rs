@@ -157,3 +157,14 @@ async fn writer_groups_concurrent_writes_and_every_acknowledged_write_is_durable
     assert_eq!(store.query_events(&q).unwrap().len(), 400);
     assert_eq!(store.overlay("s").unwrap().len(), 400);
 }
+
+#[test]
+fn an_unscoped_filtered_query_finds_a_rare_event_far_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let mut events = vec![ev(1, 1, None, None, "error")];
+    events.extend((2..=10_001u64).map(|s| ev(s, s, None, None, "info")));
+    store.append_events(&events).unwrap();
+    let q = EventQuery { event_type: Some("task_failed".into()), limit: 10, ..EventQuery::default() };
+    assert_eq!(seqs(&store.query_events(&q).unwrap()), [1]);
+}

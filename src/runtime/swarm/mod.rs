@@ -324,7 +324,7 @@ impl Actor for Swarm {
                 let _ = reply.send(());
             }
             SwarmMsg::Requeue { agent, task_id, content, from, reply } => {
-                let r = run.restored_target(&agent).and_then(|slot| {
+                let r = run.task_target(&agent).and_then(|slot| {
                     run.enqueue(&slot, Task { id: task_id.as_str().into(), content, from: from.as_str().into() })
                 });
                 let _ = reply.send(r.map(|_| ()));

@@ -516,7 +516,7 @@ impl SwarmRun {
         }
     }
 
-    fn task_target(&self, agent: &str) -> Result<Arc<AgentSlot>, HiveError> {
+    pub(super) fn task_target(&self, agent: &str) -> Result<Arc<AgentSlot>, HiveError> {
         self.shared.agent(agent).ok_or_else(|| {
             if self.group_spec(agent).is_some() {
                 HiveError::BadRequest(format!("'{agent}' is a group; send the task to one of its members"))
@@ -569,11 +569,6 @@ impl SwarmRun {
             })
             .map_err(|_| HiveError::Full(format!("the mailbox of agent '{}' is full", slot.name)))?;
         Ok(id)
-    }
-
-    /// The slot of a restored task's target.
-    pub(super) fn restored_target(&self, agent: &str) -> Result<Arc<AgentSlot>, HiveError> {
-        self.task_target(agent)
     }
 
     pub(super) async fn cancel_task(&self, agent: &str, task_id: &str) -> Result<(), HiveError> {
