@@ -91,7 +91,7 @@ async fn a_restarted_runtime_brings_back_every_change_exactly() {
 
     // Starting a swarm of the same name afresh replaces seed and overlay.
     hive.stop_swarm("keep").await.unwrap();
-    hive.clean().await.unwrap();
+    hive.clean(false).await.unwrap();
     hive.start_swarm(spec(&hive, SEED)).await.unwrap();
     hive.shutdown().await;
     let hive = durable(dir.path()).await;

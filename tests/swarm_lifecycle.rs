@@ -57,7 +57,7 @@ async fn crash_loop_fails_only_its_swarm_with_the_reason() {
     assert_eq!(hive.swarm_summary("good").await.unwrap().state, SwarmState::Running);
 
     // A failed swarm can be cleaned away and started again.
-    assert_eq!(hive.clean().await.unwrap(), 1);
+    assert_eq!(hive.clean(false).await.unwrap().len(), 1);
     hive.start_swarm(spec(&hive, &crashy("bad", "one_for_one", 2))).await.unwrap();
     hive.shutdown().await;
 }

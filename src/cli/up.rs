@@ -95,7 +95,7 @@ pub(crate) async fn run(args: UpArgs) -> ExitCode {
         (restored, _) => {
             if restored.is_some() {
                 let _ = hive.stop_swarm(&name).await;
-                let _ = hive.clean().await;
+                let _ = hive.clean(false).await;
             }
             match hive.start_swarm(spec).await {
                 Ok(s) => s,

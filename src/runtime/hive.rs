@@ -66,6 +66,11 @@ impl Default for Retention {
 struct Durability {
     store: crate::store::Store,
     writer: crate::store::Writer,
+    /// Taken by the first shutdown.
+    threads: std::sync::Mutex<Option<StoreThreads>>,
+}
+
+struct StoreThreads {
     writer_thread: crate::store::WriterThread,
     flusher: crate::store::Flusher,
     pruner: (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>),
@@ -204,10 +209,12 @@ impl Hive {
             .map_err(|e| HiveError::Unavailable(format!("the runtime failed to start: {e}")))?;
         let durability = store.map(|(store, writer, writer_thread, _)| Durability {
             writer,
-            flusher: crate::store::Flusher::start(store.clone(), bus.clone()),
-            pruner: start_pruner(store.clone(), opts.retention),
+            threads: std::sync::Mutex::new(Some(StoreThreads {
+                flusher: crate::store::Flusher::start(store.clone(), bus.clone()),
+                pruner: start_pruner(store.clone(), opts.retention),
+                writer_thread,
+            })),
             store,
-            writer_thread,
         });
         let hive = Self { root, durability, registry_name, pool_name, bus, kinds: opts.kinds };
         if let Some(d) = &hive.durability {
@@ -239,16 +246,7 @@ impl Hive {
                     continue;
                 }
             };
-            let name = record.name.clone();
-            let ops = {
-                let store = store.clone();
-                blocking(move || store.overlay(&name)).await?
-            };
-            let ops: Vec<OverlayOp> = ops.iter().filter_map(|(_, b)| OverlayOp::decode(b).ok()).collect();
-            let (effective, skipped) = overlay::replay(&seed, &ops, &opts);
-            for s in skipped {
-                problem(s);
-            }
+            let effective = self.replayed(&store, &record.name, &seed).await?;
             let r = ractor::call!(self.registry()?, RegistryMsg::Restore, effective, record.seed_toml.clone());
             match r {
                 Ok(Ok(_)) => {}
@@ -401,9 +399,93 @@ impl Hive {
         ractor::call!(self.registry()?, RegistryMsg::ClearOverlay, name.to_string())?
     }
 
-    /// Forgets stopped and failed swarms; returns how many.
-    pub async fn clean(&self) -> Result<usize, HiveError> {
-        Ok(ractor::call!(self.registry()?, RegistryMsg::Clean)?)
+    /// Forgets stopped and failed swarms; returns their names. With
+    /// `purge`, everything stored about them goes too (record, overlay,
+    /// events, tasks).
+    pub async fn clean(&self, purge: bool) -> Result<Vec<String>, HiveError> {
+        let gone = ractor::call!(self.registry()?, RegistryMsg::Clean)?;
+        if purge {
+            for name in &gone {
+                self.purge_stored(name).await?;
+            }
+        }
+        Ok(gone)
+    }
+
+    /// Stops a swarm if it runs, forgets it, and deletes everything stored
+    /// about it (record, overlay, events, tasks). Returns the number of
+    /// stored events deleted.
+    pub async fn purge_swarm(&self, name: &str) -> Result<usize, HiveError> {
+        match self.stop_swarm(name).await {
+            Ok(()) | Err(HiveError::Conflict(_)) => {}
+            Err(e) => return Err(e),
+        }
+        ractor::call!(self.registry()?, RegistryMsg::Forget, name.to_string())??;
+        self.purge_stored(name).await
+    }
+
+    /// Deletes a swarm's stored data once every event emitted so far is
+    /// committed (so its last events, e.g. the stop, go too).
+    async fn purge_stored(&self, name: &str) -> Result<usize, HiveError> {
+        let Some(d) = &self.durability else { return Ok(0) };
+        let target = self.bus.next_seq().saturating_sub(1);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let store = d.store.clone();
+            if blocking(move || store.last_seq()).await? >= target || tokio::time::Instant::now() > deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let (store, name) = (d.store.clone(), name.to_string());
+        blocking(move || store.purge_swarm(&name)).await
+    }
+
+    /// Restarts a swarm (running, stopped or failed) as its users left it:
+    /// seed plus every recorded change. With `clean`, from its seed alone,
+    /// with its overlay, events and tasks deleted.
+    pub async fn restart_swarm(&self, name: &str, clean: bool) -> Result<SwarmHandle, HiveError> {
+        let seed_toml = ractor::call!(self.registry()?, RegistryMsg::Seed, name.to_string())??;
+        let opts = self.validate_options();
+        let seed = config::parse_toml(&seed_toml, &opts).map_err(HiveError::InvalidConfig)?;
+        let effective = match self.swarm(name).await {
+            Ok(running) => Some(running.spec().await?),
+            Err(_) => None,
+        };
+        match self.stop_swarm(name).await {
+            Ok(()) | Err(HiveError::Conflict(_)) => {}
+            Err(e) => return Err(e),
+        }
+        if clean {
+            self.purge_stored(name).await?;
+            return self.start_swarm(seed).await;
+        }
+        let effective = match (effective, &self.durability) {
+            (Some(spec), _) => spec,
+            (None, Some(d)) => self.replayed(&d.store.clone(), name, &seed).await?,
+            (None, None) => seed,
+        };
+        let actor = ractor::call!(self.registry()?, RegistryMsg::Restore, effective, seed_toml)??;
+        Ok(SwarmHandle { name: name.to_string(), actor })
+    }
+
+    /// A swarm's seed with its stored overlay replayed (changes that no
+    /// longer apply are reported as error events and skipped).
+    async fn replayed(
+        &self,
+        store: &crate::store::Store,
+        name: &str,
+        seed: &SwarmSpec,
+    ) -> Result<SwarmSpec, HiveError> {
+        let (store, key) = (store.clone(), name.to_string());
+        let ops = blocking(move || store.overlay(&key)).await?;
+        let ops: Vec<OverlayOp> = ops.iter().filter_map(|(_, b)| OverlayOp::decode(b).ok()).collect();
+        let (effective, skipped) = overlay::replay(seed, &ops, &self.validate_options());
+        for why in skipped {
+            let message = format!("swarm '{name}': a recorded change was skipped: {why}");
+            self.bus.emit(None, None, EventKind::Log { level: crate::events::Level::Error, message });
+        }
+        Ok(effective)
     }
 
     fn pool(&self) -> Result<ActorRef<PoolMsg>, HiveError> {
@@ -439,22 +521,23 @@ impl Hive {
         ractor::call!(self.pool()?, PoolMsg::Task, id.to_string(), content.to_string())?
     }
 
-    /// Stops every swarm (newest first) and the runtime.
-    pub async fn shutdown(mut self) {
+    /// Stops every swarm (newest first) and the runtime. Safe to call from
+    /// any holder of a shared `Hive`; calls after the first return at once.
+    pub async fn shutdown(&self) {
         let _ = self.root.stop_and_wait(Some("shutdown".into()), None).await;
-        if let Some(d) = self.durability.take() {
-            // The last events (the stops) are committed before we return; every
-            // writer handle went with the actors, so the writer drains and exits.
-            self.bus.close();
-            d.writer.shutdown().await;
-            let _ = d.pruner.0.send(());
-            let _ = tokio::task::spawn_blocking(move || {
-                d.flusher.join();
-                d.writer_thread.join();
-                let _ = d.pruner.1.join();
-            })
-            .await;
-        }
+        let Some(d) = &self.durability else { return };
+        let Some(t) = d.threads.lock().unwrap_or_else(|p| p.into_inner()).take() else { return };
+        // The last events (the stops) are committed before we return; every
+        // writer handle went with the actors, so the writer drains and exits.
+        self.bus.close();
+        d.writer.shutdown().await;
+        let _ = t.pruner.0.send(());
+        let _ = tokio::task::spawn_blocking(move || {
+            t.flusher.join();
+            t.writer_thread.join();
+            let _ = t.pruner.1.join();
+        })
+        .await;
     }
 }
 

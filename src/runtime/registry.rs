@@ -45,8 +45,12 @@ pub(super) enum RegistryMsg {
     Overlay(String, RpcReplyPort<Result<Vec<crate::runtime::overlay::OverlayOp>, HiveError>>),
     /// Make a running swarm's effective spec its new seed and empty its overlay.
     ClearOverlay(String, RpcReplyPort<Result<(), HiveError>>),
-    /// Forget stopped and failed swarms; answers how many.
-    Clean(RpcReplyPort<usize>),
+    /// Forget stopped and failed swarms; answers their names.
+    Clean(RpcReplyPort<Vec<String>>),
+    /// A swarm's seed (its swarm file as TOML), whatever its state.
+    Seed(String, RpcReplyPort<Result<String, HiveError>>),
+    /// Forget a swarm that is not running; answers whether it was known.
+    Forget(String, RpcReplyPort<Result<(), HiveError>>),
 }
 
 /// Start arguments of the registry.
@@ -161,9 +165,25 @@ impl Actor for Registry {
                 let _ = reply.send(s.swarms.iter().map(|(n, e)| summary(n, e)).collect());
             }
             RegistryMsg::Clean(reply) => {
-                let before = s.swarms.len();
+                let gone: Vec<String> =
+                    s.swarms.iter().filter(|(_, e)| e.actor.is_none()).map(|(n, _)| n.clone()).collect();
                 s.swarms.retain(|_, e| e.actor.is_some());
-                let _ = reply.send(before - s.swarms.len());
+                let _ = reply.send(gone);
+            }
+            RegistryMsg::Seed(name, reply) => {
+                let r = s.swarms.get(&name).map(|e| e.seed_toml.clone()).ok_or(HiveError::SwarmNotFound(name));
+                let _ = reply.send(r);
+            }
+            RegistryMsg::Forget(name, reply) => {
+                let r = match s.swarms.get(&name) {
+                    None => Err(HiveError::SwarmNotFound(name)),
+                    Some(e) if e.actor.is_some() => Err(HiveError::Conflict(format!("swarm '{name}' is running"))),
+                    Some(_) => {
+                        s.swarms.remove(&name);
+                        Ok(())
+                    }
+                };
+                let _ = reply.send(r);
             }
         }
         Ok(())

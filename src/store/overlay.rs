@@ -108,3 +108,36 @@ impl Store {
         tx.commit().map_err(StoreError::db)
     }
 }
+
+impl Store {
+    /// Deletes everything recorded about a swarm, in one transaction: its
+    /// record, overlay, events (with their index entries) and tasks.
+    /// Returns how many events were deleted.
+    pub fn purge_swarm(&self, name: &str) -> Result<usize, StoreError> {
+        use super::{EVENTS, EVENTS_BY_AGENT, EVENTS_BY_SWARM, TASKS};
+        let tx = self.db().begin_write().map_err(StoreError::db)?;
+        let deleted = {
+            tx.open_table(SWARMS).map_err(StoreError::db)?.remove(name).map_err(StoreError::db)?;
+            clear_op(&tx, name)?;
+            let mut by_swarm = tx.open_table(EVENTS_BY_SWARM).map_err(StoreError::db)?;
+            let mut seqs = Vec::new();
+            for k in by_swarm.range((name, 0)..=(name, u64::MAX)).map_err(StoreError::db)? {
+                seqs.push(k.map_err(StoreError::db)?.0.value().1);
+            }
+            by_swarm.retain_in((name, 0)..=(name, u64::MAX), |_, _| false).map_err(StoreError::db)?;
+            let mut events = tx.open_table(EVENTS).map_err(StoreError::db)?;
+            for seq in &seqs {
+                events.remove(*seq).map_err(StoreError::db)?;
+            }
+            tx.open_table(EVENTS_BY_AGENT)
+                .map_err(StoreError::db)?
+                .retain_in((name, "", 0)..=(name, "\u{10FFFF}", u64::MAX), |_, _| false)
+                .map_err(StoreError::db)?;
+            let mut tasks = tx.open_table(TASKS).map_err(StoreError::db)?;
+            tasks.retain(|_, v| super::tasks::swarm_of(v).is_none_or(|s| s != name)).map_err(StoreError::db)?;
+            seqs.len()
+        };
+        tx.commit().map_err(StoreError::db)?;
+        Ok(deleted)
+    }
+}

@@ -50,6 +50,11 @@ fn decode(b: &[u8]) -> Result<TaskRecord, StoreError> {
     rmp_serde::from_slice(b).map_err(|e| StoreError(format!("decode task: {e}")))
 }
 
+/// The swarm of an encoded task record (None if it does not decode).
+pub(super) fn swarm_of(b: &[u8]) -> Option<String> {
+    decode(b).ok().map(|r| r.swarm)
+}
+
 pub(super) fn put(tx: &WriteTransaction, r: &TaskRecord) -> Result<(), StoreError> {
     tx.open_table(TASKS)
         .map_err(StoreError::db)?
