@@ -16,4 +16,5 @@ pub mod runtime;
 pub mod supervisor;
 
 pub use runtime::{Hive, HiveError, HiveOptions, SwarmHandle};
+pub mod http;
 pub mod store;

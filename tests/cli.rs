@@ -33,7 +33,7 @@ fn validate_reports_every_error_with_file_line_and_column() {
 #[test]
 fn up_prints_events_and_stops_gracefully_on_sigint() {
     let mut child = hive()
-        .args(["up", "swarms/demo.toml", "--in-memory", "--task", "worker_1=hello"])
+        .args(["run", "swarms/demo.toml", "--in-memory", "--task", "worker_1=hello"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -59,7 +59,7 @@ fn up_with_an_invalid_file_exits_non_zero_with_located_errors() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, "name = 3\n").unwrap();
-    let out = hive().arg("up").arg(&bad).arg("--in-memory").output().unwrap();
+    let out = hive().arg("run").arg(&bad).arg("--in-memory").output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains(":1:"));
 }
@@ -70,7 +70,7 @@ fn up_with_an_invalid_file_exits_non_zero_with_located_errors() {
 fn up_then_interrupt(args: &[&str], until: &str) -> (Vec<String>, String) {
     use std::io::Read;
     use std::sync::mpsc;
-    let mut child = hive().arg("up").args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = hive().arg("run").args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
     let mut stderr = child.stderr.take().unwrap();
     let (tx, rx) = mpsc::channel();

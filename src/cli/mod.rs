@@ -1,7 +1,8 @@
 //! The CLI: argument parsing and one module per command.
 
 mod print;
-mod up;
+mod run;
+mod serve;
 mod validate;
 
 use std::path::PathBuf;
@@ -19,8 +20,10 @@ pub(crate) struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Start a swarm in the foreground and print its events (Ctrl-C stops it gracefully).
-    Up(up::UpArgs),
+    /// Run the daemon: the HTTP API, with recorded swarms restored and the given files started.
+    Serve(serve::ServeArgs),
+    /// Run one swarm in the foreground, without a daemon, printing its events (Ctrl-C stops it).
+    Run(run::RunArgs),
     /// Check swarm files; prints every error with its line and column.
     Validate {
         /// Swarm files (TOML, or JSON by extension).
@@ -39,7 +42,8 @@ pub(crate) fn init_tracing() {
 /// Runs the parsed command.
 pub(crate) async fn run(cli: Cli) -> ExitCode {
     match cli.command {
-        Command::Up(args) => up::run(args).await,
+        Command::Serve(args) => serve::run(args).await,
+        Command::Run(args) => run::run(args).await,
         Command::Validate { files } => validate::run(&files),
     }
 }

@@ -5,7 +5,7 @@
 use std::fmt;
 
 /// One problem in a swarm file.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct ConfigError {
     /// Where in the structure, e.g. `agents[1].backend`, `topology.planner[0]`;
     /// empty for the whole file.

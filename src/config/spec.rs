@@ -189,7 +189,9 @@ pub struct ObjectSpec {
 }
 
 /// A directed topology edge: `from` may send to `to`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 pub struct Edge {
     /// Sender endpoint.
     pub from: String,

@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::config::ConfigErrors;
 
 /// An edge that could not be added or removed, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct EdgeError {
     /// Sender.
     pub from: String,

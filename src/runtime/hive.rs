@@ -346,6 +346,25 @@ impl Hive {
         Ok(self.bus.recent(q.limit, keep).iter().map(|e| crate::store::StoredEvent::from(&**e)).collect())
     }
 
+    /// Whether events, overlays and tasks are stored (a data directory).
+    pub fn has_store(&self) -> bool {
+        self.durability.is_some()
+    }
+
+    /// Stored events with `after < seq < upto`, oldest first, at most
+    /// `limit` (empty without a store): the part of a replay the ring no
+    /// longer holds.
+    pub async fn stored_events_after(
+        &self,
+        after: u64,
+        upto: u64,
+        limit: usize,
+    ) -> Result<Vec<crate::store::StoredEvent>, HiveError> {
+        let Some(d) = &self.durability else { return Ok(Vec::new()) };
+        let store = d.store.clone();
+        blocking(move || store.events_after(after, upto, limit)).await
+    }
+
     /// Validation options matching this runtime's object kinds.
     pub fn validate_options(&self) -> ValidateOptions {
         ValidateOptions { object_kinds: self.kinds.names() }

@@ -11,7 +11,7 @@ use crate::config::{self, AgentSpec, Edge, ObjectSpec, SwarmSpec, ValidateOption
 
 /// One recorded change. Agent and object specs travel as swarm-file text
 /// (the tested round trip of the config module).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum OverlayOp {
     /// An agent (or group) was added with these edges.

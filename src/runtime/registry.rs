@@ -18,7 +18,7 @@ use crate::store::SwarmRecord;
 use crate::supervisor::{ExitReason, Shutdown, exit_of, spawn_error, stop_child};
 
 /// A registry entry as listed.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct SwarmSummary {
     /// Name.
     pub name: String,

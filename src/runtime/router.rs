@@ -120,7 +120,7 @@ impl EndpointSender {
 }
 
 /// One entry of the routed-message log.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RoutedMessage {
     /// When it was routed (ms since the epoch).
     pub timestamp_ms: u64,

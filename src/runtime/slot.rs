@@ -143,7 +143,7 @@ impl StatusCell {
 }
 
 /// One entry of an agent's history.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct HistoryEntry {
     /// When (ms since the epoch).
     pub timestamp_ms: u64,

@@ -86,7 +86,7 @@ pub struct SpawnRequest {
 }
 
 /// A worker as listed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct WorkerStatus {
     /// Worker id.
     pub id: String,

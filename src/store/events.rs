@@ -9,7 +9,7 @@ use super::{EVENTS, EVENTS_BY_AGENT, EVENTS_BY_SWARM, Store, StoreError};
 use crate::events::{Event, rfc3339_ms};
 
 /// An event as stored: its rendered fields (what the API returns).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StoredEvent {
     /// Sequence number.
     pub seq: u64,
@@ -203,6 +203,20 @@ impl Store {
             }
         }
         out.reverse();
+        Ok(out)
+    }
+
+    /// Events with `after < seq < upto`, oldest first, at most `limit`.
+    pub fn events_after(&self, after: u64, upto: u64, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
+        let tx = self.db().begin_read().map_err(StoreError::db)?;
+        let events = tx.open_table(EVENTS).map_err(StoreError::db)?;
+        let mut out = Vec::new();
+        if upto <= after.saturating_add(1) {
+            return Ok(out);
+        }
+        for item in events.range(after.saturating_add(1)..upto).map_err(StoreError::db)?.take(limit) {
+            out.push(decode(item.map_err(StoreError::db)?.1.value())?);
+        }
         Ok(out)
     }
 

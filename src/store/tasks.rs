@@ -9,7 +9,7 @@ use super::{Store, StoreError, TASKS};
 use crate::events::{Event, EventKind, OutputKind};
 
 /// A task as recorded.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TaskRecord {
     /// Task id (time-ordered: ids sort by creation).
     pub id: String,

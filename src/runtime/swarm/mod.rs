@@ -92,7 +92,7 @@ impl AgentProbe {
 }
 
 /// Result of scaling a group.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ScaleResult {
     /// Members started.
     pub added: Vec<String>,
@@ -103,7 +103,7 @@ pub struct ScaleResult {
 }
 
 /// A member that could not be started.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ScaleFailure {
     /// Member name.
     pub name: String,
@@ -112,7 +112,7 @@ pub struct ScaleFailure {
 }
 
 /// Result of a topology change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct EdgeChange {
     /// Edges added (already present ones are not counted).
     pub added: usize,

@@ -10,7 +10,7 @@ use crate::events::rfc3339_ms;
 use crate::runtime::slot::{AgentSlot, ObjectSlot};
 
 /// The state of a swarm in the registry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SwarmState {
     /// Running.
@@ -22,7 +22,7 @@ pub enum SwarmState {
 }
 
 /// One agent's status.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AgentStatus {
     /// Name.
     pub name: Arc<str>,
@@ -57,7 +57,7 @@ pub struct AgentStatus {
 }
 
 /// One object's status.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ObjectStatus {
     /// Name.
     pub name: Arc<str>,
@@ -74,7 +74,7 @@ pub struct ObjectStatus {
 }
 
 /// A swarm's status.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SwarmStatus {
     /// Name.
     pub name: String,
@@ -99,7 +99,7 @@ pub struct SwarmStatus {
 }
 
 /// A scale group's size.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct GroupStatus {
     /// Base name.
     pub name: String,
@@ -108,7 +108,7 @@ pub struct GroupStatus {
 }
 
 /// Supervision settings as shown in status.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SupervisionView {
     /// Strategy word.
     pub strategy: &'static str,

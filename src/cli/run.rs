@@ -1,4 +1,4 @@
-//! `hive up FILE`: run one swarm in the foreground, printing its events,
+//! `hive run FILE`: run one swarm in the foreground, printing its events,
 //! until Ctrl-C (graceful stop) or until the swarm fails (exit 1).
 
 use std::path::PathBuf;
@@ -12,7 +12,7 @@ use tokio::sync::broadcast::error::RecvError;
 use super::print::event_line;
 
 #[derive(Args, Debug)]
-pub(crate) struct UpArgs {
+pub(crate) struct RunArgs {
     /// The swarm file (TOML, or JSON by extension).
     file: PathBuf,
     /// Send a task once the swarm runs, as AGENT=TEXT (repeatable).
@@ -38,7 +38,7 @@ pub(crate) struct UpArgs {
     fresh: bool,
 }
 
-pub(crate) async fn run(args: UpArgs) -> ExitCode {
+pub(crate) async fn run(args: RunArgs) -> ExitCode {
     let mut signals = match Shutdown::listen() {
         Ok(s) => s,
         Err(e) => {
@@ -163,18 +163,18 @@ pub(crate) async fn run(args: UpArgs) -> ExitCode {
 
 /// SIGINT and SIGTERM, listened to from the moment this is created (a
 /// signal that comes before the event loop is still seen, not fatal).
-struct Shutdown {
+pub(crate) struct Shutdown {
     int: tokio::signal::unix::Signal,
     term: tokio::signal::unix::Signal,
 }
 
 impl Shutdown {
-    fn listen() -> std::io::Result<Self> {
+    pub(crate) fn listen() -> std::io::Result<Self> {
         use tokio::signal::unix::{SignalKind, signal};
         Ok(Self { int: signal(SignalKind::interrupt())?, term: signal(SignalKind::terminate())? })
     }
 
-    async fn recv(&mut self) {
+    pub(crate) async fn recv(&mut self) {
         tokio::select! {
             _ = self.int.recv() => {}
             _ = self.term.recv() => {}

@@ -1,0 +1,153 @@
+//! `hive serve`: the daemon. It opens (or creates) the store, restores every
+//! swarm recorded as running, starts the swarm files given with `--swarm`
+//! (a swarm already restored is left as its users left it), and serves the
+//! HTTP API until SIGINT/SIGTERM, when it closes the streams, finishes the
+//! requests in flight and shuts the runtime down (swarms stay recorded as
+//! running and come back at the next start).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Args;
+use hive::http::{AppState, ServerConfig};
+use hive::runtime::WorkerOptions;
+use hive::{Hive, HiveOptions, config};
+use serde::Deserialize;
+
+use super::run::Shutdown;
+
+#[derive(Args, Debug)]
+pub(crate) struct ServeArgs {
+    /// Start this swarm file (repeatable); one already restored from the store is kept as it was left.
+    #[arg(long = "swarm", value_name = "FILE")]
+    swarms: Vec<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:4000, or the config's server.listen].
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// Store directory (DIR/hive.redb) [default: .hive, or the config's store.data_dir].
+    #[arg(long, value_name = "DIR", conflicts_with = "in_memory")]
+    data_dir: Option<PathBuf>,
+    /// Keep nothing on disk.
+    #[arg(long)]
+    in_memory: bool,
+    /// Daemon config file (TOML: [server], [workers], [store]).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+/// The daemon config file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct DaemonConfig {
+    server: ServerConfig,
+    workers: WorkersConfig,
+    store: StoreConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct WorkersConfig {
+    /// Globs of programs `POST /api/v1/agents/spawn` may start.
+    spawn_allow: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct StoreConfig {
+    data_dir: Option<PathBuf>,
+}
+
+fn load_config(path: Option<&Path>) -> Result<DaemonConfig, String> {
+    let Some(path) = path else { return Ok(DaemonConfig::default()) };
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+pub(crate) async fn run(args: ServeArgs) -> ExitCode {
+    let mut signals = match Shutdown::listen() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("hive: cannot listen for signals: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut cfg = match load_config(args.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("hive: config: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(l) = args.listen {
+        cfg.server.listen = l;
+    }
+    if let Ok(t) = std::env::var("HIVE_TOKEN")
+        && !t.is_empty()
+    {
+        cfg.server.token = Some(t);
+    }
+    let data_dir = (!args.in_memory)
+        .then(|| args.data_dir.clone().or(cfg.store.data_dir.clone()).unwrap_or_else(|| PathBuf::from(".hive")));
+    let opts = HiveOptions {
+        data_dir: data_dir.clone(),
+        workers: WorkerOptions { spawn_allow: cfg.workers.spawn_allow.clone(), ..WorkerOptions::default() },
+        ..HiveOptions::default()
+    };
+    let listener = match tokio::net::TcpListener::bind(cfg.server.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("hive: cannot listen on {}: {e}", cfg.server.listen);
+            return ExitCode::FAILURE;
+        }
+    };
+    let hive = match Hive::start(opts).await {
+        Ok(h) => Arc::new(h),
+        Err(e) => {
+            eprintln!("hive: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    for file in &args.swarms {
+        if let Err(why) = start_file(&hive, file).await {
+            eprintln!("hive: {why}");
+            hive.shutdown().await;
+            return ExitCode::FAILURE;
+        }
+    }
+    let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let auth = if cfg.server.token.is_some() { "bearer token" } else { "loopback clients only" };
+    let store = data_dir.as_ref().map_or("in memory".to_string(), |d| d.join("hive.redb").display().to_string());
+    eprintln!("hive: serving http://{addr} ({auth}); store: {store}; docs: http://{addr}/docs");
+    tracing::info!(%addr, "listening");
+    let state = AppState::new(hive.clone(), cfg.server);
+    let served = hive::http::serve(listener, state, async move { signals.recv().await }).await;
+    eprintln!("hive: shutting down");
+    hive.shutdown().await;
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hive: server error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Starts a swarm file unless the store already brought that swarm back.
+async fn start_file(hive: &Hive, file: &Path) -> Result<(), String> {
+    let spec = config::parse_file(file, &hive.validate_options())
+        .map_err(|errors| errors.0.iter().map(|e| format!("{}:{e}", file.display())).collect::<Vec<_>>().join("\n"))?;
+    if hive.swarm(&spec.name).await.is_ok() {
+        eprintln!(
+            "hive: swarm '{}' was restored with its runtime changes; {} was not applied again",
+            spec.name,
+            file.display()
+        );
+        return Ok(());
+    }
+    let name = spec.name.clone();
+    hive.start_swarm(spec).await.map_err(|e| format!("swarm '{name}': {e}"))?;
+    eprintln!("hive: swarm '{name}' started from {}", file.display());
+    Ok(())
+}

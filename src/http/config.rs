@@ -1,0 +1,64 @@
+//! The daemon's HTTP settings: where it listens, who may call it, and the
+//! bounds on what they send. Read from the `[server]` table of the config
+//! file (`hive serve --config FILE`); every field has a safe default.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// HTTP settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on (default `127.0.0.1:4000`).
+    pub listen: SocketAddr,
+    /// Bearer token. Without one, only loopback clients are served.
+    pub token: Option<String>,
+    /// Largest request body in bytes (default 1 MiB); larger → 413.
+    pub body_limit: usize,
+    /// Per-client rate limit.
+    pub rate_limit: RateLimit,
+    /// Origins allowed by CORS (`["*"]` = any); empty = no CORS headers.
+    pub cors_origins: Vec<String>,
+    /// The only directory `config_path` may name files in (default `swarms`).
+    pub swarm_dir: PathBuf,
+    /// The only directory skill files are read from and written to (default `skills`).
+    pub skills_dir: PathBuf,
+    /// Seconds a Phoenix socket may stay silent before it is closed (default 60).
+    pub ws_heartbeat_timeout_s: u64,
+    /// Most WebSocket connections at once (default 10 000); more → 503.
+    pub max_websockets: usize,
+}
+
+/// A token bucket per client IP address.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimit {
+    /// Sustained requests per second per client; 0 turns the limit off.
+    pub per_second: u32,
+    /// Requests a client may make in a burst above the sustained rate.
+    pub burst: u32,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        Self { per_second: 200, burst: 400 }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 4000)),
+            token: None,
+            body_limit: 1 << 20,
+            rate_limit: RateLimit::default(),
+            cors_origins: Vec::new(),
+            swarm_dir: PathBuf::from("swarms"),
+            skills_dir: PathBuf::from("skills"),
+            ws_heartbeat_timeout_s: 60,
+            max_websockets: 10_000,
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! The HTTP and WebSocket adapter: turns REST and WebSocket calls into calls
+//! of the runtime's library API ([`crate::Hive`]).
+//!
+//! It owns the request pipeline: CORS (allowlist) → rate limit (per client
+//! IP, 429 + `Retry-After`) → auth (bearer token, or loopback only) → body
+//! limit (413) → handler. Every refusal, including malformed input caught
+//! before a handler runs, is answered in one error shape ([`ApiError`]);
+//! no client mistake yields a 500. The OpenAPI 3.1 document is generated
+//! from the handlers and served at `/openapi.json`, with Swagger UI (bundled,
+//! no internet needed) at `/docs`.
+
+// An ApiError is ~140 bytes; it is built once per refused request, never on
+// a hot path, so boxing it would buy nothing.
+#![allow(clippy::result_large_err)]
+
+mod auth;
+pub mod config;
+mod error;
+mod extract;
+mod limit;
+mod page;
+mod paths;
+mod routes;
+mod ws_events;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, Method, StatusCode};
+use axum::response::IntoResponse;
+use tokio::sync::{Semaphore, watch};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use utoipa::openapi::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use config::{RateLimit, ServerConfig};
+pub use error::{ApiError, ErrorBody};
+
+use crate::Hive;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The runtime.
+    pub hive: Arc<Hive>,
+    /// HTTP settings.
+    pub cfg: Arc<ServerConfig>,
+    limiter: limit::Limiter,
+    ws_slots: Arc<Semaphore>,
+    /// Turns true when the daemon stops; streams close then.
+    pub(crate) shutdown: watch::Receiver<bool>,
+    stop: Arc<watch::Sender<bool>>,
+    started: Instant,
+}
+
+impl AppState {
+    /// State for `hive` with `cfg`.
+    pub fn new(hive: Arc<Hive>, cfg: ServerConfig) -> Self {
+        let (stop, shutdown) = watch::channel(false);
+        Self {
+            limiter: limit::Limiter::new(cfg.rate_limit),
+            ws_slots: Arc::new(Semaphore::new(cfg.max_websockets)),
+            cfg: Arc::new(cfg),
+            hive,
+            shutdown,
+            stop: Arc::new(stop),
+            started: Instant::now(),
+        }
+    }
+
+    /// Tells every open WebSocket to close (the server is stopping).
+    pub fn close_streams(&self) {
+        let _ = self.stop.send(true);
+    }
+
+    /// A slot for one more WebSocket, or 503.
+    pub(crate) fn websocket_permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+        self.ws_slots.clone().try_acquire_owned().map_err(|_| ApiError {
+            retry_after: Some(5),
+            ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "HIVE_BUSY", "too many WebSocket connections")
+        })
+    }
+}
+
+/// Every route with its OpenAPI description.
+fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi_base())
+        .merge(routes::meta::router())
+        .merge(routes::swarms::router())
+        .merge(routes::agents::router())
+        .merge(routes::topology::router())
+        .merge(routes::objects::router())
+        .merge(routes::events::router())
+        .merge(routes::v1::router())
+        .routes(routes!(ws_events::ws_events))
+}
+
+fn openapi_base() -> OpenApi {
+    use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+    let mut api = utoipa::openapi::OpenApiBuilder::new()
+        .info(
+            utoipa::openapi::InfoBuilder::new()
+                .title("Hive")
+                .version(env!("CARGO_PKG_VERSION"))
+                .description(Some(
+                    "An Erlang/OTP-style supervision runtime for swarms of agents. Every error is \
+                     `{error, error_code, details}`. With a token configured, send `Authorization: Bearer <token>`; \
+                     without one only loopback clients are served.",
+                ))
+                .build(),
+        )
+        .build();
+    let components = api.components.get_or_insert_with(Default::default);
+    components
+        .add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+    api.security = Some(vec![utoipa::openapi::security::SecurityRequirement::new("bearer", Vec::<String>::new())]);
+    api
+}
+
+/// The OpenAPI document.
+pub fn openapi() -> OpenApi {
+    api_router().split_for_parts().1
+}
+
+/// The whole application: routes, docs and the request pipeline.
+pub fn app(state: AppState) -> Router {
+    let (router, api) = api_router().split_for_parts();
+    let api = Arc::new(api);
+    let docs = utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", (*api).clone());
+    let cors = cors(&state.cfg.cors_origins);
+    let mut app = router
+        .merge(docs)
+        .fallback(|| async { ApiError::not_found("no such route").into_response() })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "HIVE_METHOD_NOT_ALLOWED",
+                "method not allowed for this route",
+            )
+            .into_response()
+        })
+        .layer(DefaultBodyLimit::max(state.cfg.body_limit))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), limit::enforce))
+        .with_state(state);
+    if let Some(c) = cors {
+        app = app.layer(c);
+    }
+    app
+}
+
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+            .allow_headers([axum::http::header::AUTHORIZATION, axum::http::header::CONTENT_TYPE])
+            .max_age(Duration::from_secs(3600)),
+    )
+}
+
+/// Serves `state` on `listener` until `shutdown` resolves; then closes the
+/// streams and waits for requests in flight.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let limiter = state.limiter.clone();
+    let forget = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            limiter.forget_idle();
+        }
+    });
+    let closer = state.clone();
+    let app = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    let r = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            closer.close_streams();
+        })
+        .await;
+    forget.abort();
+    r
+}

@@ -1,0 +1,175 @@
+//! Event and message-log routes: `/api/events` and its swarm- and
+//! agent-scoped forms, and a swarm's routed-message log. Filter words are
+//! checked; an unknown value is a 400 that lists the valid ones.
+
+use axum::extract::State;
+use axum::response::IntoResponse;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::agents::{LimitQuery, LogPage};
+use crate::events::{EventFilter, FilterError};
+use crate::http::AppState;
+use crate::http::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::extract::{ApiPath, ApiQuery};
+use crate::http::page::limit;
+use crate::runtime::RoutedMessage;
+use crate::store::{EventQuery, StoredEvent};
+
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(all_events))
+        .routes(routes!(swarm_events))
+        .routes(routes!(agent_events))
+        .routes(routes!(messages))
+}
+
+/// Event filters.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EventParams {
+    /// `debug`, `info`, `warning` or `error`.
+    pub level: Option<String>,
+    /// `swarm`, `agent`, `object`, `routing`, `backend`, `worker`, `task` or `system`.
+    pub category: Option<String>,
+    /// Only this swarm.
+    pub swarm: Option<String>,
+    /// Only this agent or object (with `swarm`).
+    pub agent: Option<String>,
+    /// Only this event type (see `docs/events.md`).
+    pub event_type: Option<String>,
+    /// Only events of the last N minutes.
+    pub minutes: Option<u64>,
+    /// Only events after this sequence number.
+    pub since: Option<u64>,
+    /// Newest events to return (default 100, at most 1000).
+    pub limit: Option<usize>,
+    /// WebSocket only: the token (read by the auth layer, not a filter).
+    #[allow(dead_code)]
+    pub token: Option<String>,
+}
+
+pub(crate) fn filter_error(e: FilterError) -> ApiError {
+    ApiError::new(axum::http::StatusCode::BAD_REQUEST, "HIVE_BAD_FILTER", e.to_string())
+        .with_details(serde_json::json!({"field": e.field, "value": e.value, "valid": e.valid}))
+}
+
+impl EventParams {
+    /// The checked filter (for live streams).
+    pub(crate) fn filter(&self) -> ApiResult<EventFilter> {
+        if self.agent.is_some() && self.swarm.is_none() {
+            return Err(ApiError::bad_request("'agent' needs 'swarm'"));
+        }
+        Ok(EventFilter {
+            swarm: self.swarm.clone(),
+            agent: self.agent.clone(),
+            level: self.level.as_deref().map(EventFilter::parse_level).transpose().map_err(filter_error)?,
+            category: self.category.as_deref().map(EventFilter::parse_category).transpose().map_err(filter_error)?,
+            event_type: self
+                .event_type
+                .as_deref()
+                .map(EventFilter::parse_event_type)
+                .transpose()
+                .map_err(filter_error)?,
+            since: self.since,
+        })
+    }
+
+    /// The checked store query.
+    fn query(&self) -> ApiResult<EventQuery> {
+        let f = self.filter()?;
+        let after_ms = self.minutes.map(|m| crate::events::now_ms().saturating_sub(m.saturating_mul(60_000)));
+        Ok(EventQuery {
+            swarm: f.swarm,
+            agent: f.agent,
+            level: f.level.map(|l| l.as_str().to_string()),
+            category: f.category.map(|c| c.as_str().to_string()),
+            event_type: f.event_type.map(str::to_string),
+            since: f.since,
+            after_ms,
+            limit: limit(self.limit)?,
+        })
+    }
+}
+
+/// Events, newest `limit` matching, oldest first, with the filters echoed.
+#[derive(Debug, Serialize, ToSchema)]
+struct EventList {
+    items: Vec<StoredEvent>,
+    count: usize,
+    filters: Value,
+}
+
+async fn run(st: &AppState, p: EventParams) -> ApiResult<EventList> {
+    let q = p.query()?;
+    let filters = serde_json::json!({
+        "level": q.level, "category": q.category, "swarm": q.swarm, "agent": q.agent,
+        "event_type": q.event_type, "minutes": p.minutes, "since": q.since, "limit": q.limit,
+    });
+    let items = st.hive.query_events(q).await?;
+    Ok(EventList { count: items.len(), items, filters })
+}
+
+/// Queries events (from the store: everything retention keeps).
+#[utoipa::path(get, path = "/api/events", tag = "events", params(EventParams),
+    responses((status = 200, body = EventList), (status = 400, body = ErrorBody)))]
+async fn all_events(State(st): State<AppState>, ApiQuery(p): ApiQuery<EventParams>) -> ApiResult<impl IntoResponse> {
+    Ok(axum::Json(run(&st, p).await?))
+}
+
+/// Queries one swarm's events.
+#[utoipa::path(get, path = "/api/swarms/{name}/events", tag = "events", params(("name" = String, Path), EventParams),
+    responses((status = 200, body = EventList), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn swarm_events(
+    State(st): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(mut p): ApiQuery<EventParams>,
+) -> ApiResult<impl IntoResponse> {
+    st.hive.swarm_summary(&name).await?;
+    p.swarm = Some(name);
+    Ok(axum::Json(run(&st, p).await?))
+}
+
+/// Queries one agent's events.
+#[utoipa::path(get, path = "/api/swarms/{name}/agents/{agent}/events", tag = "events",
+    params(("name" = String, Path), ("agent" = String, Path), EventParams),
+    responses((status = 200, body = EventList), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn agent_events(
+    State(st): State<AppState>,
+    ApiPath((name, agent)): ApiPath<(String, String)>,
+    ApiQuery(mut p): ApiQuery<EventParams>,
+) -> ApiResult<impl IntoResponse> {
+    st.hive.swarm_summary(&name).await?;
+    if let Ok(swarm) = st.hive.swarm(&name).await {
+        // A running swarm knows its endpoints; a removed agent may still have events.
+        if swarm.agent_status(&agent).await.is_err() && swarm.object_state(&agent).await.is_err() {
+            let known = st.hive.query_events(EventQuery {
+                swarm: Some(name.clone()),
+                agent: Some(agent.clone()),
+                limit: 1,
+                ..Default::default()
+            });
+            if known.await?.is_empty() {
+                return Err(crate::HiveError::agent(&agent).into());
+            }
+        }
+    }
+    p.swarm = Some(name);
+    p.agent = Some(agent);
+    Ok(axum::Json(run(&st, p).await?))
+}
+
+/// The swarm's routed-message log (who sent what to whom), newest `limit`.
+#[utoipa::path(get, path = "/api/swarms/{name}/messages", tag = "events", params(("name" = String, Path), LimitQuery),
+    responses((status = 200, body = LogPage<RoutedMessage>), (status = 404, body = ErrorBody)))]
+async fn messages(
+    State(st): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(q): ApiQuery<LimitQuery>,
+) -> ApiResult<impl IntoResponse> {
+    Ok(axum::Json(LogPage::of(st.hive.swarm(&name).await?.messages(limit(q.limit)?).await?)))
+}

@@ -1,0 +1,162 @@
+//! Descriptive routes: the API index, health, config validation, and the
+//! skill files under the skills directory.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::swarms::ConfigSource;
+use crate::config::SwarmSpec;
+use crate::http::AppState;
+use crate::http::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::extract::{ApiJson, ApiPath};
+use crate::http::paths::confined;
+
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(index))
+        .routes(routes!(health))
+        .routes(routes!(validate))
+        .routes(routes!(list_skills))
+        .routes(routes!(get_skill))
+}
+
+/// Name, version, endpoint index and the WebSocket protocols.
+#[utoipa::path(get, path = "/", tag = "meta", responses((status = 200, body = Value)))]
+async fn index() -> impl IntoResponse {
+    axum::Json(json!({
+        "name": "hive",
+        "version": env!("CARGO_PKG_VERSION"),
+        "description": env!("CARGO_PKG_DESCRIPTION"),
+        "endpoints": {
+            "swarms": "/api/swarms", "events": "/api/events", "skills": "/api/skills",
+            "validate": "/api/config/validate", "workers": "/api/v1/agents", "tasks": "/api/v1/tasks",
+            "health": "/health", "openapi": "/openapi.json", "docs": "/docs",
+        },
+        "websocket": {
+            "url": "/swarm/websocket", "vsn": "2.0.0", "topic": "swarm:{swarm_name}",
+            "client_events": ["send_task", "get_status", "subscribe_logs", "unsubscribe_logs",
+                "subscribe_events", "unsubscribe_events"],
+            "server_events": ["agent_output", "message_routed", "message_broadcast", "agent_status",
+                "swarm_started", "swarm_stopped", "agent_added", "agent_removed", "topology_changed",
+                "log_entry", "event"],
+        },
+        "event_stream": {"url": "/ws/events", "params": ["swarm", "agent", "level", "category", "event_type", "since"]},
+    }))
+}
+
+/// Liveness, with no auth.
+#[utoipa::path(get, path = "/health", tag = "meta", responses((status = 200, body = Value)))]
+async fn health(State(st): State<AppState>) -> ApiResult<impl IntoResponse> {
+    let swarms = st.hive.list_swarms().await?;
+    let running = swarms.iter().filter(|s| s.state == crate::runtime::SwarmState::Running).count();
+    Ok(axum::Json(json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_s": st.started.elapsed().as_secs(),
+        "swarms_running": running,
+        "last_event_seq": st.hive.events().next_seq().saturating_sub(1),
+    })))
+}
+
+/// What a valid config holds.
+pub(crate) fn summary(spec: &SwarmSpec) -> Value {
+    json!({
+        "name": spec.name,
+        "agent_count": spec.agents.len(),
+        "object_count": spec.objects.len(),
+        "topology_edges": spec.topology.len(),
+        "agents": spec.agents.iter().map(|a| json!({
+            "name": a.name, "backend": a.backend.kind(), "replicas": a.replicas,
+            "skills": a.skills, "model": a.model,
+        })).collect::<Vec<_>>(),
+        "objects": spec.objects.iter().map(|o| json!({"name": o.name, "kind": o.kind})).collect::<Vec<_>>(),
+        "topology": spec.topology,
+    })
+}
+
+/// Validates a swarm config without starting it: `{valid: true, config}`,
+/// or 400 with `{valid: false, errors: [{path, line, column, message}]}`.
+#[utoipa::path(post, path = "/api/config/validate", tag = "meta", request_body = ConfigSource,
+    responses((status = 200, body = Value), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+async fn validate(State(st): State<AppState>, ApiJson(src): ApiJson<ConfigSource>) -> ApiResult<Response> {
+    match src.load(&st) {
+        Ok(spec) => Ok(axum::Json(json!({"valid": true, "config": summary(&spec)})).into_response()),
+        Err(e) if e.code == "HIVE_INVALID_CONFIG" => {
+            let mut body = e.body();
+            body["valid"] = json!(false);
+            body["errors"] = e.details["errors"].clone();
+            Ok((StatusCode::BAD_REQUEST, axum::Json(body)).into_response())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// A skill file.
+#[derive(Debug, Serialize, ToSchema)]
+struct SkillEntry {
+    /// File name without `.md`.
+    name: String,
+    /// Path relative to the skills directory.
+    relative_path: String,
+    /// Its subdirectory (`default` at the root).
+    category: String,
+    /// Bytes.
+    size: u64,
+}
+
+fn walk(root: &std::path::Path, dir: &std::path::Path, out: &mut Vec<SkillEntry>, depth: usize) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    for entry in rd.flatten() {
+        let path = entry.path();
+        let Ok(meta) = entry.metadata() else { continue };
+        if meta.is_dir() && depth < 8 {
+            walk(root, &path, out, depth + 1);
+        } else if meta.is_file() && out.len() < 10_000 {
+            let rel = path.strip_prefix(root).unwrap_or(&path);
+            let category = rel.parent().filter(|p| !p.as_os_str().is_empty());
+            out.push(SkillEntry {
+                name: path.file_stem().unwrap_or_default().to_string_lossy().into_owned(),
+                relative_path: rel.display().to_string(),
+                category: category.map_or("default".into(), |c| c.display().to_string()),
+                size: meta.len(),
+            });
+        }
+    }
+}
+
+/// Skill files under the skills directory.
+#[utoipa::path(get, path = "/api/skills", tag = "meta", responses((status = 200, body = Value)))]
+async fn list_skills(State(st): State<AppState>) -> ApiResult<impl IntoResponse> {
+    let root = st.cfg.skills_dir.clone();
+    let mut items = tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        walk(&root, &root, &mut out, 0);
+        out
+    })
+    .await
+    .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    items.sort_by(|a, b| a.relative_path.cmp(&b.relative_path));
+    let base = st.cfg.skills_dir.display().to_string();
+    Ok(axum::Json(json!({"items": items, "total": items.len(), "base_path": base})))
+}
+
+/// A skill's content, by relative path (`.md` optional).
+#[utoipa::path(get, path = "/api/skills/{name}", tag = "meta", params(("name" = String, Path)),
+    responses((status = 200, body = Value), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn get_skill(State(st): State<AppState>, ApiPath(name): ApiPath<String>) -> ApiResult<impl IntoResponse> {
+    let mut path = confined(&st.cfg.skills_dir, &name)?;
+    if !path.is_file() && !name.ends_with(".md") {
+        path = confined(&st.cfg.skills_dir, &format!("{name}.md"))?;
+    }
+    let content = tokio::fs::read_to_string(&path)
+        .await
+        .map_err(|_| ApiError::from(crate::HiveError::NotFound { kind: "skill", name: name.clone() }))?;
+    Ok(axum::Json(json!({"name": name, "path": path.display().to_string(), "size": content.len(), "content": content})))
+}

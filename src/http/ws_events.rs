@@ -1,0 +1,179 @@
+//! The plain event stream, `GET /ws/events`: one JSON event per text
+//! message, filtered by `swarm`, `agent`, `level`, `category`, `event_type`.
+//!
+//! Guarantees:
+//! * `since=<seq>` replays every stored event after `seq`, then continues
+//!   live, with no gap and no duplicate (the ring and the live receiver are
+//!   taken in one step; what the ring no longer holds is read from the store);
+//! * a client that falls more than `max_lag` events behind is sent
+//!   `{"type":"lagged","missed_from":seq}` and the socket is closed: it
+//!   reconnects with `since=seq-1`. Memory per client is bounded by the
+//!   bus's lag bound, never by the client's speed;
+//! * without a store, events that left the ring are announced as
+//!   `{"type":"gap","from":a,"to":b}` (they cannot be replayed);
+//! * a send that makes no progress for 30 s closes the socket.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::response::{IntoResponse, Response};
+use futures::{Sink, SinkExt, Stream, StreamExt};
+use serde_json::json;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::AppState;
+use super::error::ApiResult;
+use super::extract::ApiQuery;
+use super::routes::events::EventParams;
+use crate::events::{Event, EventFilter};
+
+/// Longest a single send may wait for the client.
+const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+/// Events read from the store per page during a replay.
+const REPLAY_PAGE: usize = 1000;
+
+/// Streams events over a WebSocket.
+#[utoipa::path(get, path = "/ws/events", tag = "streams", params(EventParams),
+    responses((status = 101, description = "WebSocket: one event per message"),
+        (status = 400, body = crate::http::ErrorBody), (status = 503, body = crate::http::ErrorBody)))]
+pub(crate) async fn ws_events(
+    State(st): State<AppState>,
+    ApiQuery(p): ApiQuery<EventParams>,
+    ws: WebSocketUpgrade,
+) -> ApiResult<Response> {
+    let filter = p.filter()?;
+    let permit = st.websocket_permit()?;
+    Ok(ws
+        .max_message_size(64 * 1024)
+        .on_upgrade(move |socket: WebSocket| async move {
+            let (sink, stream) = socket.split();
+            let _permit = permit;
+            pump(st, filter, sink, stream).await;
+        })
+        .into_response())
+}
+
+fn text(v: serde_json::Value) -> Message {
+    Message::Text(v.to_string().into())
+}
+
+fn event_text(e: &Event) -> Message {
+    Message::Text(serde_json::to_string(e).unwrap_or_default().into())
+}
+
+async fn send<S>(sink: &mut S, m: Message) -> bool
+where
+    S: Sink<Message> + Unpin,
+{
+    matches!(tokio::time::timeout(SEND_TIMEOUT, sink.send(m)).await, Ok(Ok(())))
+}
+
+/// The stream of one client: replay, then live. Generic over the socket's
+/// halves so it can be driven by channels in tests.
+pub(crate) async fn pump<S, R>(st: AppState, filter: EventFilter, mut sink: S, mut stream: R)
+where
+    S: Sink<Message> + Unpin,
+    R: Stream<Item = Result<Message, axum::Error>> + Unpin,
+{
+    let bus = st.hive.events().clone();
+    let mut sub = bus.subscribe_since(filter.since.unwrap_or_else(|| bus.next_seq().saturating_sub(1)));
+    let mut last = filter.since.unwrap_or(0);
+    if !sub.complete {
+        let first_held = sub.backlog.first().map_or_else(|| bus.next_seq(), |e| e.seq);
+        if !replay_stored(&st, &filter, &mut sink, &mut last, first_held).await {
+            return;
+        }
+    }
+    for e in std::mem::take(&mut sub.backlog) {
+        if e.seq > last && filter.matches(&e) && !send(&mut sink, event_text(&e)).await {
+            return;
+        }
+        last = last.max(e.seq);
+    }
+    let mut shutdown = st.shutdown.clone();
+    loop {
+        tokio::select! {
+            r = sub.live.recv() => match r {
+                Ok(e) => {
+                    if e.seq <= last {
+                        continue;
+                    }
+                    last = e.seq;
+                    if !filter.matches(&e) {
+                        continue;
+                    }
+                    if sink.feed(event_text(&e)).await.is_err() {
+                        return;
+                    }
+                    // Drain what is ready, then flush once.
+                    for _ in 0..256 {
+                        match sub.live.try_recv() {
+                            Ok(e) if e.seq > last => {
+                                last = e.seq;
+                                if filter.matches(&e) && sink.feed(event_text(&e)).await.is_err() {
+                                    return;
+                                }
+                            }
+                            Ok(_) => {}
+                            Err(_) => break,
+                        }
+                    }
+                    if !matches!(tokio::time::timeout(SEND_TIMEOUT, sink.flush()).await, Ok(Ok(()))) {
+                        return;
+                    }
+                }
+                Err(RecvError::Lagged(_)) => {
+                    let _ = send(&mut sink, text(json!({"type": "lagged", "missed_from": last + 1}))).await;
+                    let _ = sink.close().await;
+                    return;
+                }
+                Err(RecvError::Closed) => break,
+            },
+            m = stream.next() => match m {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => {} // pings are answered by the socket; other input is ignored
+            },
+            _ = shutdown.changed() => break,
+        }
+    }
+    let _ = sink.close().await;
+}
+
+/// Sends stored events in `(last, upto)`; false if the client went away.
+async fn replay_stored<S>(st: &AppState, filter: &EventFilter, sink: &mut S, last: &mut u64, upto: u64) -> bool
+where
+    S: Sink<Message> + Unpin,
+{
+    if !st.hive.has_store() {
+        let gap = json!({"type": "gap", "from": *last + 1, "to": upto.saturating_sub(1)});
+        *last = upto.saturating_sub(1);
+        return send(sink, text(gap)).await;
+    }
+    while *last + 1 < upto {
+        let page = match st.hive.stored_events_after(*last, upto, REPLAY_PAGE).await {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = send(sink, text(json!({"type": "error", "message": e.to_string()}))).await;
+                return false;
+            }
+        };
+        let Some(end) = page.last().map(|e| e.seq) else { break };
+        for e in page {
+            if matches_stored(filter, &e) && !send(sink, text(e.to_json())).await {
+                return false;
+            }
+        }
+        *last = end;
+    }
+    *last = (*last).max(upto.saturating_sub(1));
+    true
+}
+
+fn matches_stored(f: &EventFilter, e: &crate::store::StoredEvent) -> bool {
+    f.swarm.as_deref().is_none_or(|s| e.swarm.as_deref() == Some(s))
+        && f.agent.as_deref().is_none_or(|a| e.agent.as_deref() == Some(a))
+        && f.level.is_none_or(|l| e.level == l.as_str())
+        && f.category.is_none_or(|c| e.category == c.as_str())
+        && f.event_type.is_none_or(|t| e.event_type == t)
+}
