@@ -16,6 +16,7 @@
 use std::time::Duration;
 
 use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::{IntoResponse, Response};
 use futures::{Sink, SinkExt, Stream, StreamExt};
@@ -23,7 +24,7 @@ use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::AppState;
-use super::error::ApiResult;
+use super::error::{ApiError, ApiResult};
 use super::extract::ApiQuery;
 use super::routes::events::EventParams;
 use crate::events::{Event, EventFilter};
@@ -40,9 +41,10 @@ const REPLAY_PAGE: usize = 1000;
 pub(crate) async fn ws_events(
     State(st): State<AppState>,
     ApiQuery(p): ApiQuery<EventParams>,
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
     let filter = p.filter()?;
+    let ws = ws.map_err(not_a_websocket)?;
     let permit = st.websocket_permit()?;
     Ok(ws
         .max_message_size(64 * 1024)
@@ -52,6 +54,15 @@ pub(crate) async fn ws_events(
             pump(st, filter, sink, stream).await;
         })
         .into_response())
+}
+
+/// The error for a plain HTTP request to a WebSocket route.
+pub(crate) fn not_a_websocket(r: WebSocketUpgradeRejection) -> ApiError {
+    ApiError::new(
+        r.status(),
+        "HIVE_NOT_A_WEBSOCKET",
+        format!("this route is a WebSocket; connect with a WebSocket client ({})", r.body_text()),
+    )
 }
 
 fn text(v: serde_json::Value) -> Message {
