@@ -11,6 +11,8 @@
 //!   bus's lag bound, never by the client's speed;
 //! * without a store, events that left the ring are announced as
 //!   `{"type":"gap","from":a,"to":b}` (they cannot be replayed);
+//! * the subscription is taken before the handshake is answered: every
+//!   event emitted after the client sees the socket open is delivered;
 //! * a send that makes no progress for 30 s closes the socket.
 
 use std::time::Duration;
@@ -27,7 +29,7 @@ use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::extract::ApiQuery;
 use super::routes::events::EventParams;
-use crate::events::{Event, EventFilter};
+use crate::events::{Event, EventFilter, Subscription};
 
 /// Longest a single send may wait for the client.
 const SEND_TIMEOUT: Duration = Duration::from_secs(30);
@@ -46,12 +48,16 @@ pub(crate) async fn ws_events(
     let filter = p.filter()?;
     let ws = ws.map_err(not_a_websocket)?;
     let permit = st.websocket_permit()?;
+    // Subscribed before the handshake answer: every event emitted after the
+    // client sees the socket open is delivered.
+    let bus = st.hive.events();
+    let sub = bus.subscribe_since(filter.since.unwrap_or_else(|| bus.next_seq().saturating_sub(1)));
     Ok(ws
         .max_message_size(64 * 1024)
         .on_upgrade(move |socket: WebSocket| async move {
             let (sink, stream) = socket.split();
             let _permit = permit;
-            pump(st, filter, sink, stream).await;
+            pump(st, filter, sub, sink, stream).await;
         })
         .into_response())
 }
@@ -82,13 +88,12 @@ where
 
 /// The stream of one client: replay, then live. Generic over the socket's
 /// halves so it can be driven by channels in tests.
-pub(crate) async fn pump<S, R>(st: AppState, filter: EventFilter, mut sink: S, mut stream: R)
+pub(crate) async fn pump<S, R>(st: AppState, filter: EventFilter, mut sub: Subscription, mut sink: S, mut stream: R)
 where
     S: Sink<Message> + Unpin,
     R: Stream<Item = Result<Message, axum::Error>> + Unpin,
 {
     let bus = st.hive.events().clone();
-    let mut sub = bus.subscribe_since(filter.since.unwrap_or_else(|| bus.next_seq().saturating_sub(1)));
     let mut last = filter.since.unwrap_or(0);
     if !sub.complete {
         let first_held = sub.backlog.first().map_or_else(|| bus.next_seq(), |e| e.seq);
