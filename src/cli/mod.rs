@@ -1,5 +1,6 @@
 //! The CLI: argument parsing and one module per command.
 
+mod bench;
 mod print;
 mod run;
 mod serve;
@@ -24,6 +25,9 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Run one swarm in the foreground, without a daemon, printing its events (Ctrl-C stops it).
     Run(run::RunArgs),
+    /// End-to-end load scenarios against a daemon in a second process.
+    #[command(subcommand)]
+    Bench(bench::BenchCmd),
     /// Check swarm files; prints every error with its line and column.
     Validate {
         /// Swarm files (TOML, or JSON by extension).
@@ -43,6 +47,7 @@ pub(crate) fn init_tracing() {
 pub(crate) async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Serve(args) => serve::run(args).await,
+        Command::Bench(cmd) => bench::run(cmd).await,
         Command::Run(args) => run::run(args).await,
         Command::Validate { files } => validate::run(&files),
     }

@@ -1,0 +1,105 @@
+//! The daemon under test: `hive serve` in a child process (in memory, rate
+//! limit high enough never to refuse, one bench swarm), killed on drop.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The bench swarm: a sender and a receiver of routed messages, plus the
+/// demo-sized status the HTTP bench reads.
+pub(crate) const SWARM: &str = r#"
+name = "bench"
+[[agents]]
+name = "source"
+backend = "mock"
+[[agents]]
+name = "sink"
+backend = "mock"
+[[agents]]
+name = "worker"
+backend = "mock"
+replicas = 3
+[[objects]]
+name = "board"
+kind = "kv"
+[topology]
+source = ["sink", "worker", "board"]
+"#;
+
+/// A running daemon.
+pub(crate) struct Daemon {
+    child: Option<Child>,
+    pub(crate) url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    /// Starts `hive serve` with the bench swarm; waits until it listens.
+    pub(crate) fn spawn() -> Result<Self, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let swarm = dir.path().join("bench.toml");
+        let config = dir.path().join("hive.toml");
+        std::fs::write(&swarm, SWARM).map_err(|e| e.to_string())?;
+        // The limiter stays in the path, with a quota no bench reaches.
+        let cfg = "[server]\nrate_limit = { per_second = 100000000, burst = 100000000 }\nmax_websockets = 100000\n";
+        std::fs::write(&config, cfg).map_err(|e| e.to_string())?;
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let mut child = Command::new(exe)
+            .args(["serve", "--in-memory", "--listen", "127.0.0.1:0", "--swarm"])
+            .arg(&swarm)
+            .arg("--config")
+            .arg(&config)
+            .env_remove("HIVE_TOKEN")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start the daemon: {e}"))?;
+        let stderr = child.stderr.take().expect("piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("hive: serving ") {
+                    let _ = tx.send(rest.split_whitespace().next().unwrap_or_default().to_string());
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let url = loop {
+            match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(u) => break u,
+                Err(_) if Instant::now() > deadline => {
+                    let _ = child.kill();
+                    return Err("the daemon did not start listening within 30 s".into());
+                }
+                Err(_) => {
+                    if let Ok(Some(status)) = child.try_wait() {
+                        return Err(format!("the daemon exited: {status}"));
+                    }
+                }
+            }
+        };
+        eprintln!("bench: daemon pid {} at {url}", child.id());
+        Ok(Self { child: Some(child), url, _dir: dir })
+    }
+
+    /// The daemon's process id.
+    pub(crate) fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ =
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.id() as i32), nix::sys::signal::Signal::SIGTERM);
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Peak resident memory of a process in KiB (Linux `/proc`), if readable.
+pub(crate) fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.split_whitespace().next()?.parse().ok())
+}

@@ -1,0 +1,104 @@
+//! `hive bench http`: `GET /api/swarms/NAME` from many keep-alive HTTP/1.1
+//! connections (hyper's client connection, no pooling layer) for a fixed
+//! time; prints requests/s and latency percentiles.
+
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+
+use super::daemon::Daemon;
+use super::percentile;
+
+#[derive(Args, Debug)]
+pub(crate) struct HttpArgs {
+    /// A running daemon (default: start one in a child process).
+    #[arg(long)]
+    url: Option<String>,
+    /// The swarm whose status is read.
+    #[arg(long, default_value = "bench")]
+    swarm: String,
+    /// Concurrent keep-alive connections.
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// How long to load the daemon.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    duration: Duration,
+    /// Bearer token (env HIVE_TOKEN).
+    #[arg(long, env = "HIVE_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+}
+
+struct Tally {
+    ok: u64,
+    failed: u64,
+    latencies_us: Vec<u64>,
+}
+
+async fn connection(addr: String, path: String, token: Option<String>, until: Instant) -> Result<Tally, String> {
+    let stream = tokio::net::TcpStream::connect(&addr).await.map_err(|e| format!("connect {addr}: {e}"))?;
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    let (mut tx, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
+    tokio::spawn(conn);
+    let mut t = Tally { ok: 0, failed: 0, latencies_us: Vec::with_capacity(100_000) };
+    while Instant::now() < until {
+        let mut req = hyper::Request::get(&path).header("host", &addr);
+        if let Some(tok) = &token {
+            req = req.header("authorization", format!("Bearer {tok}"));
+        }
+        let req = req.body(Empty::<Bytes>::new()).map_err(|e| e.to_string())?;
+        let start = Instant::now();
+        tx.ready().await.map_err(|e| e.to_string())?;
+        let res = tx.send_request(req).await.map_err(|e| e.to_string())?;
+        let ok = res.status().is_success();
+        let _ = res.into_body().collect().await.map_err(|e| e.to_string())?;
+        t.latencies_us.push(start.elapsed().as_micros() as u64);
+        if ok { t.ok += 1 } else { t.failed += 1 }
+    }
+    Ok(t)
+}
+
+pub(crate) async fn run(a: HttpArgs) -> Result<(), String> {
+    super::raise_fd_limit();
+    let daemon = match &a.url {
+        Some(_) => None,
+        None => Some(Daemon::spawn()?),
+    };
+    let url = a.url.clone().or_else(|| daemon.as_ref().map(|d| d.url.clone())).unwrap_or_default();
+    let addr = url.trim_start_matches("http://").trim_end_matches('/').to_string();
+    let path = format!("/api/swarms/{}", a.swarm);
+    // Warm up: one request, and fail early with a clear message.
+    let probe = connection(addr.clone(), path.clone(), a.token.clone(), Instant::now()).await?;
+    drop(probe);
+    let until = Instant::now() + a.duration;
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..a.connections)
+        .map(|_| tokio::spawn(connection(addr.clone(), path.clone(), a.token.clone(), until)))
+        .collect();
+    let (mut ok, mut failed, mut lat) = (0u64, 0u64, Vec::new());
+    for t in tasks {
+        let t = t.await.map_err(|e| e.to_string())??;
+        ok += t.ok;
+        failed += t.failed;
+        lat.extend(t.latencies_us);
+    }
+    let secs = started.elapsed().as_secs_f64();
+    lat.sort_unstable();
+    println!("GET {path}: {} connections for {:.1} s", a.connections, secs);
+    println!(
+        "  {:.0} requests/s ({ok} ok, {failed} not 2xx); latency p50 {} µs, p99 {} µs, max {} µs",
+        ok as f64 / secs,
+        percentile(&lat, 50.0),
+        percentile(&lat, 99.0),
+        lat.last().copied().unwrap_or(0)
+    );
+    if let Some(kib) = daemon.as_ref().and_then(|d| d.pid()).and_then(super::daemon::peak_rss_kib) {
+        println!("  daemon peak RSS {:.1} MiB", kib as f64 / 1024.0);
+    }
+    if failed > 0 {
+        return Err(format!("{failed} requests were not answered 2xx"));
+    }
+    Ok(())
+}
