@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use common::DEADLINE;
 use futures::{SinkExt, StreamExt};
+use hive::events::{BusOptions, EventKind, OutputKind};
 use hive::http::{AppState, ServerConfig};
 use hive::{Hive, HiveOptions};
 use serde_json::{Value, json};
@@ -38,7 +39,11 @@ struct Server {
 
 impl Server {
     async fn start(cfg: ServerConfig, swarm_toml: &str) -> Server {
-        let hive = Arc::new(Hive::start(HiveOptions::default()).await.expect("runtime starts"));
+        Self::start_with(HiveOptions::default(), cfg, swarm_toml).await
+    }
+
+    async fn start_with(opts: HiveOptions, cfg: ServerConfig, swarm_toml: &str) -> Server {
+        let hive = Arc::new(Hive::start(opts).await.expect("runtime starts"));
         let spec = hive::config::parse_toml(swarm_toml, &hive.validate_options()).expect("valid swarm");
         hive.start_swarm(spec).await.expect("swarm starts");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -368,4 +373,34 @@ async fn stopping_the_server_closes_every_socket() {
     assert_eq!(next(&mut a).await, None);
     assert_eq!(next(&mut b).await, None);
     drop(hive);
+}
+
+#[tokio::test]
+async fn a_client_that_falls_behind_gets_a_lagged_push_and_continues() {
+    let opts = HiveOptions { bus: BusOptions { ring_capacity: 1024, max_lag: 4 }, ..HiveOptions::default() };
+    let server = Server::start_with(opts, ServerConfig::default(), DEMO).await;
+    let mut ws = server.connect().await;
+    join(&mut ws, "demo", "1").await;
+    // The client reads nothing while far more than the socket buffers hold is
+    // published: the server's writes stall, its bus receiver falls behind.
+    let bus = server.hive.events();
+    let (swarm, agent): (Arc<str>, Arc<str>) = ("demo".into(), "worker".into());
+    let big = "x".repeat(128 * 1024);
+    let n = 256;
+    for i in 0..n {
+        let content = if i == n - 1 { "last".to_string() } else { big.clone() };
+        bus.emit(
+            Some(&swarm),
+            Some(&agent),
+            EventKind::AgentOutput { task_id: None, output: OutputKind::Raw, content },
+        );
+    }
+    let (_, lagged) = until(&mut ws, |f| f[3] == "lagged").await;
+    assert_eq!((&lagged[0], &lagged[1], &lagged[2]), (&json!("1"), &Value::Null, &json!("swarm:demo")), "{lagged}");
+    assert!(lagged[4]["missed"].as_u64().unwrap() > 0, "{lagged}");
+    assert!(lagged[4]["missed_from"].as_u64().unwrap() > 0, "{lagged}");
+    // The socket carries on with newer events.
+    until(&mut ws, |f| f[3] == "agent_output" && f[4]["content"] == "last").await;
+    heartbeat(&mut ws, "h").await;
+    server.stop().await;
 }
