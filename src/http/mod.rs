@@ -20,6 +20,7 @@ mod extract;
 mod limit;
 mod page;
 mod paths;
+mod phoenix;
 mod routes;
 mod ws_events;
 
@@ -97,6 +98,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(routes::events::router())
         .merge(routes::v1::router())
         .routes(routes!(ws_events::ws_events))
+        .routes(routes!(phoenix::socket))
 }
 
 fn openapi_base() -> OpenApi {
