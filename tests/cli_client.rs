@@ -29,7 +29,10 @@ struct Daemon {
 impl Daemon {
     fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut cmd = hive();
-        cmd.args(["serve", "--listen", "127.0.0.1:0"]).args(args).envs(env.iter().copied());
+        cmd.arg("serve").args(args).envs(env.iter().copied());
+        if !args.contains(&"--listen") {
+            cmd.args(["--listen", "127.0.0.1:0"]);
+        }
         let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = mpsc::channel();
@@ -330,6 +333,30 @@ fn with_a_data_dir_tasks_are_followed_by_record_and_swarms_purged() {
     let purged = d.run(&["down", "demo", "--purge"]).ok().stdout;
     assert!(purged.contains("swarm 'demo' purged"), "{purged}");
     d.run(&["status", "demo"]).fails(1, "HIVE_SWARM_NOT_FOUND");
+    d.stop();
+}
+
+#[test]
+fn events_follow_reconnects_when_the_daemon_comes_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    // A fixed port, so that the second daemon answers at the same URL.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let args = ["--data-dir", data, "--listen", &addr];
+    let d = Daemon::start(&args, &[]);
+    d.run(&["up", demo()]).ok();
+    let first = d.run(&["task", "demo", "worker_1", "one"]).ok().stdout.trim().to_string();
+    let mut f = Follower::start(d.hive().args(["events", "demo", "-f", "--since", "0"]));
+    f.until("the first task's end", |l| l.contains(&format!("task {first} completed")));
+    d.stop();
+
+    let d = Daemon::start(&args, &[]);
+    let second = d.run(&["task", "demo", "worker_1", "two"]).ok().stdout.trim().to_string();
+    f.until("the second task's end, after reconnecting", |l| l.contains(&format!("task {second} completed")));
+    let firsts = f.seen.iter().filter(|l| l.contains(&format!("task {first} completed"))).count();
+    assert_eq!(firsts, 1, "nothing is repeated: {:#?}", f.seen);
+    drop(f);
     d.stop();
 }
 
