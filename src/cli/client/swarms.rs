@@ -181,6 +181,8 @@ pub(crate) struct TaskArgs {
 
 /// `hive task NAME AGENT TEXT [--wait]`.
 pub(crate) async fn task(c: &Client, a: &TaskArgs) -> Result<(), ClientError> {
+    // Where the event log stands before the task: its end comes after.
+    let before = if a.wait { c.get(&["health"], &[]).await?["last_event_seq"].as_u64() } else { None };
     let v = c.post(&["api", "swarms", &a.name, "agents", &a.agent, "task"], &json!({"task": a.text})).await?;
     let id = str_of(&v, "task_id").to_string();
     if !a.wait {
@@ -200,7 +202,7 @@ pub(crate) async fn task(c: &Client, a: &TaskArgs) -> Result<(), ClientError> {
         let (status, detail, body) = match c.get(&["api", "v1", "tasks", &id], &[]).await {
             Ok(t) => (str_of(&t, "status").to_string(), t.get("content").and_then(Value::as_str).map(String::from), t),
             // No store: tasks are not recorded; the swarm's events tell how it ended.
-            Err(e) if e.code() == Some("HIVE_UNAVAILABLE") => task_from_events(c, &a.name, &id).await?,
+            Err(e) if e.code() == Some("HIVE_UNAVAILABLE") => task_from_events(c, &a.name, &id, before).await?,
             Err(e) => return Err(e),
         };
         if matches!(status.as_str(), "ok" | "error" | "cancelled") {
@@ -227,8 +229,16 @@ pub(crate) async fn task(c: &Client, a: &TaskArgs) -> Result<(), ClientError> {
 
 /// How a task ended according to the swarm's events (`pending` while it has
 /// not): (status, detail, the event).
-async fn task_from_events(c: &Client, swarm: &str, id: &str) -> Result<(String, Option<String>, Value), ClientError> {
-    let q = [("category", "task".to_string()), ("limit", "1000".to_string())];
+async fn task_from_events(
+    c: &Client,
+    swarm: &str,
+    id: &str,
+    since: Option<u64>,
+) -> Result<(String, Option<String>, Value), ClientError> {
+    let mut q = vec![("category", "task".to_string()), ("limit", "1000".to_string())];
+    if let Some(s) = since {
+        q.push(("since", s.to_string()));
+    }
     let v = c.get(&["api", "swarms", swarm, "events"], &q).await?;
     for e in v["items"].as_array().into_iter().flatten() {
         let meta: Value = match e.get("metadata") {
