@@ -1,6 +1,7 @@
 //! The CLI: argument parsing and one module per command.
 
 mod bench;
+mod client;
 mod print;
 mod run;
 mod serve;
@@ -10,6 +11,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use client::swarms::{EdgeArg, TaskArgs, parse_edge};
+use client::{Client, ClientError, ClientOpts};
 
 /// Hive: an Erlang/OTP-style supervision runtime for swarms of agents.
 #[derive(Parser, Debug)]
@@ -17,6 +20,8 @@ use clap::{Parser, Subcommand};
 pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    client: ClientOpts,
 }
 
 #[derive(Subcommand, Debug)]
@@ -34,6 +39,67 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// List the daemon's swarms.
+    Ps,
+    /// Show a swarm: agents, objects, groups, topology, restarts, failure reason.
+    Status {
+        /// The swarm.
+        name: String,
+    },
+    /// Start a swarm file on the daemon (TOML, or JSON by extension).
+    Up {
+        /// The swarm file.
+        file: PathBuf,
+    },
+    /// Stop a swarm.
+    Down {
+        /// The swarm.
+        name: String,
+        /// Also delete its stored overlay, events and tasks.
+        #[arg(long)]
+        purge: bool,
+    },
+    /// Scale a group to N members.
+    Scale {
+        /// The swarm.
+        name: String,
+        /// The scale group.
+        group: String,
+        /// Members wanted (0 or more).
+        n: u32,
+    },
+    /// Give an agent a task; prints the task id.
+    Task(TaskArgs),
+    /// Show a swarm's edges, or add and remove some (all or nothing).
+    Topology {
+        /// The swarm.
+        name: String,
+        /// Add the edge FROM:TO (repeatable).
+        #[arg(long, value_name = "FROM:TO", value_parser = parse_edge)]
+        add: Vec<EdgeArg>,
+        /// Remove the edge FROM:TO (repeatable).
+        #[arg(long, value_name = "FROM:TO", value_parser = parse_edge)]
+        remove: Vec<EdgeArg>,
+    },
+    /// Show events (all, or one swarm's); -f follows the live stream.
+    Events(client::events::EventsArgs),
+    /// Spawn a standalone JSONL worker; prints its id.
+    Spawn(client::workers::SpawnArgs),
+    /// Stop a standalone worker.
+    Kill {
+        /// The worker id.
+        id: String,
+    },
+    /// List the standalone workers.
+    Workers,
+    /// Print a swarm's effective config (seed plus runtime changes) as a swarm file.
+    Snapshot {
+        /// The swarm.
+        name: String,
+        /// Write it to FILE instead of stdout.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
 }
 
 /// Logs go to stderr, filtered by `RUST_LOG` (default: warnings).
@@ -50,5 +116,35 @@ pub(crate) async fn run(cli: Cli) -> ExitCode {
         Command::Bench(cmd) => bench::run(cmd).await,
         Command::Run(args) => run::run(args).await,
         Command::Validate { files } => validate::run(&files),
+        command => {
+            let json = cli.client.json;
+            match client_command(&cli.client, command).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => e.report(json),
+            }
+        }
+    }
+}
+
+/// Runs a command against the daemon.
+async fn client_command(opts: &ClientOpts, command: Command) -> Result<(), ClientError> {
+    use client::{events, swarms, workers};
+    let c = &Client::new(opts)?;
+    match command {
+        Command::Ps => swarms::ps(c).await,
+        Command::Status { name } => swarms::status(c, &name).await,
+        Command::Up { file } => swarms::up(c, &file).await,
+        Command::Down { name, purge } => swarms::down(c, &name, purge).await,
+        Command::Scale { name, group, n } => swarms::scale(c, &name, &group, n).await,
+        Command::Task(a) => swarms::task(c, &a).await,
+        Command::Topology { name, add, remove } => swarms::topology(c, &name, &add, &remove).await,
+        Command::Events(a) => events::run(c, &a).await,
+        Command::Spawn(a) => workers::spawn(c, &a).await,
+        Command::Kill { id } => workers::kill(c, &id).await,
+        Command::Workers => workers::list(c).await,
+        Command::Snapshot { name, output } => swarms::snapshot(c, &name, output.as_ref()).await,
+        Command::Serve(_) | Command::Run(_) | Command::Bench(_) | Command::Validate { .. } => {
+            unreachable!("handled by run")
+        }
     }
 }

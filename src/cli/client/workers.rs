@@ -1,0 +1,95 @@
+//! Standalone JSONL workers: `spawn`, `kill`, `workers`.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use serde_json::json;
+
+use super::table::Table;
+use super::{Client, ClientError, cell, str_of};
+
+/// `hive spawn` arguments.
+#[derive(Args, Debug)]
+pub(crate) struct SpawnArgs {
+    /// Extra environment variable (repeatable).
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
+    env: Vec<(String, String)>,
+    /// Working directory of the worker.
+    #[arg(long, value_name = "DIR")]
+    cwd: Option<String>,
+    /// Restart type.
+    #[arg(long, value_parser = ["permanent", "transient", "temporary"])]
+    restart: Option<String>,
+    /// The program (the daemon's `spawn_allow` must permit it).
+    path: PathBuf,
+    /// Its arguments.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<String>,
+}
+
+fn parse_env(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.into(), v.into())),
+        _ => Err(format!("'{s}' is not KEY=VALUE")),
+    }
+}
+
+/// `hive spawn PATH [ARGS]...`: prints the worker id.
+pub(crate) async fn spawn(c: &Client, a: &SpawnArgs) -> Result<(), ClientError> {
+    let mut opts = json!({"env": a.env.iter().cloned().collect::<std::collections::BTreeMap<_, _>>()});
+    if let Some(cwd) = &a.cwd {
+        opts["cwd"] = json!(cwd);
+    }
+    if let Some(r) = &a.restart {
+        opts["restart"] = json!(r);
+    }
+    let body = json!({"worker_path": a.path.to_string_lossy(), "args": a.args, "opts": opts});
+    let v = c.post(&["api", "v1", "agents", "spawn"], &body).await?;
+    if c.json {
+        c.print_json(&v);
+    } else {
+        println!("{}", str_of(&v, "id"));
+    }
+    Ok(())
+}
+
+/// `hive kill ID`.
+pub(crate) async fn kill(c: &Client, id: &str) -> Result<(), ClientError> {
+    let v = c.delete(&["api", "v1", "agents", id, "kill"], &[]).await?;
+    if c.json {
+        c.print_json(&v);
+    } else {
+        println!("worker {id} killed");
+    }
+    Ok(())
+}
+
+/// `hive workers`: the standalone workers.
+pub(crate) async fn list(c: &Client) -> Result<(), ClientError> {
+    let v = c.get(&["api", "v1", "agents"], &[("per_page", "1000".into())]).await?;
+    if c.json {
+        c.print_json(&v);
+        return Ok(());
+    }
+    let mut t = Table::new(&["ID", "STATE", "PID", "RESTARTS", "DONE", "FAILED", "SPAWNED", "PROGRAM"]);
+    for w in v["items"].as_array().into_iter().flatten() {
+        let args: Vec<&str> = w["args"].as_array().into_iter().flatten().filter_map(|a| a.as_str()).collect();
+        let program = std::iter::once(str_of(w, "worker_path")).chain(args).collect::<Vec<_>>().join(" ");
+        t.row(vec![
+            cell(w, "id"),
+            cell(w, "state"),
+            cell(w, "pid"),
+            cell(w, "restarts"),
+            cell(w, "tasks_completed"),
+            cell(w, "tasks_failed"),
+            cell(w, "spawned_at"),
+            program,
+        ]);
+    }
+    if t.is_empty() {
+        println!("no workers");
+    } else {
+        t.print();
+    }
+    Ok(())
+}
