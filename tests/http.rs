@@ -83,6 +83,8 @@ async fn a_swarm_lives_its_whole_life_over_rest() {
     // Events and logs.
     let (_, ev) = d.get("/api/swarms/demo/events?event_type=task_completed").await;
     assert!(ev["count"].as_u64().unwrap() >= 1, "{ev}");
+    let e = &ev["items"][0];
+    assert!(e["timestamp"].is_string() && e["metadata"].is_object() && e["seq"].is_u64(), "the §4 shape: {e}");
     let (_, ev) = d.get("/api/swarms/demo/agents/worker_1/events?limit=5").await;
     assert!(ev["items"].as_array().unwrap().iter().all(|e| e["agent"] == "worker_1"));
     let (code, _) = d.get("/api/swarms/demo/agents/worker_1/logs").await;

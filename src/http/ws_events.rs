@@ -54,6 +54,8 @@ pub(crate) async fn ws_events(
     let sub = bus.subscribe_since(filter.since.unwrap_or_else(|| bus.next_seq().saturating_sub(1)));
     Ok(ws
         .max_message_size(64 * 1024)
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(16 * 1024)
         .on_upgrade(move |socket: WebSocket| async move {
             let (sink, stream) = socket.split();
             let _permit = permit;

@@ -13,9 +13,10 @@ use super::percentile;
 
 #[derive(Args, Debug)]
 pub(crate) struct HttpArgs {
-    /// A running daemon (default: start one in a child process).
-    #[arg(long)]
-    url: Option<String>,
+    /// A running daemon's URL (default: start one in a child process);
+    /// its token is read from HIVE_TOKEN.
+    #[arg(long, value_name = "URL")]
+    against: Option<String>,
     /// The swarm whose status is read.
     #[arg(long, default_value = "bench")]
     swarm: String,
@@ -25,9 +26,6 @@ pub(crate) struct HttpArgs {
     /// How long to load the daemon.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     duration: Duration,
-    /// Bearer token (env HIVE_TOKEN).
-    #[arg(long, env = "HIVE_TOKEN", hide_env_values = true)]
-    token: Option<String>,
 }
 
 struct Tally {
@@ -62,20 +60,21 @@ async fn connection(addr: String, path: String, token: Option<String>, until: In
 
 pub(crate) async fn run(a: HttpArgs) -> Result<(), String> {
     super::raise_fd_limit();
-    let daemon = match &a.url {
+    let token = super::token(&a.against);
+    let daemon = match &a.against {
         Some(_) => None,
         None => Some(Daemon::spawn()?),
     };
-    let url = a.url.clone().or_else(|| daemon.as_ref().map(|d| d.url.clone())).unwrap_or_default();
+    let url = a.against.clone().or_else(|| daemon.as_ref().map(|d| d.url.clone())).unwrap_or_default();
     let addr = url.trim_start_matches("http://").trim_end_matches('/').to_string();
     let path = format!("/api/swarms/{}", a.swarm);
     // Warm up: one request, and fail early with a clear message.
-    let probe = connection(addr.clone(), path.clone(), a.token.clone(), Instant::now()).await?;
+    let probe = connection(addr.clone(), path.clone(), token.clone(), Instant::now()).await?;
     drop(probe);
     let until = Instant::now() + a.duration;
     let started = Instant::now();
     let tasks: Vec<_> = (0..a.connections)
-        .map(|_| tokio::spawn(connection(addr.clone(), path.clone(), a.token.clone(), until)))
+        .map(|_| tokio::spawn(connection(addr.clone(), path.clone(), token.clone(), until)))
         .collect();
     let (mut ok, mut failed, mut lat) = (0u64, 0u64, Vec::new());
     for t in tasks {

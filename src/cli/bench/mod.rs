@@ -42,6 +42,12 @@ pub(crate) fn percentile(sorted: &[u64], p: f64) -> u64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
+/// The token for a daemon named with `--against` (HIVE_TOKEN); none for
+/// the daemon the bench starts itself.
+pub(crate) fn token(against: &Option<String>) -> Option<String> {
+    against.as_ref().and_then(|_| std::env::var("HIVE_TOKEN").ok()).filter(|t| !t.is_empty())
+}
+
 /// Raises the open-file limit to its hard maximum (many sockets).
 pub(crate) fn raise_fd_limit() {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};

@@ -19,9 +19,10 @@ use super::percentile;
 
 #[derive(Args, Debug)]
 pub(crate) struct WsArgs {
-    /// A running daemon with the bench swarm (default: start one in a child process).
-    #[arg(long)]
-    url: Option<String>,
+    /// A running daemon's URL, with the bench swarm (default: start one in a
+    /// child process); its token is read from HIVE_TOKEN.
+    #[arg(long, value_name = "URL")]
+    against: Option<String>,
     /// WebSocket subscribers.
     #[arg(long, default_value_t = 1000)]
     subscribers: usize,
@@ -31,9 +32,6 @@ pub(crate) struct WsArgs {
     /// How long to produce.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     duration: Duration,
-    /// Bearer token (env HIVE_TOKEN).
-    #[arg(long, env = "HIVE_TOKEN", hide_env_values = true)]
-    token: Option<String>,
 }
 
 fn now_us() -> u64 {
@@ -95,14 +93,15 @@ async fn receive(mut ws: Socket, expected: Arc<AtomicU64>, done: Arc<tokio::sync
 
 pub(crate) async fn run(a: WsArgs) -> Result<(), String> {
     super::raise_fd_limit();
-    let daemon = match &a.url {
+    let token = super::token(&a.against);
+    let daemon = match &a.against {
         Some(_) => None,
         None => Some(Daemon::spawn()?),
     };
-    let url = a.url.clone().or_else(|| daemon.as_ref().map(|d| d.url.clone())).unwrap_or_default();
+    let url = a.against.clone().or_else(|| daemon.as_ref().map(|d| d.url.clone())).unwrap_or_default();
     let addr = url.trim_start_matches("http://").trim_end_matches('/').to_string();
-    let token = a.token.as_deref().map(|t| format!("&token={t}")).unwrap_or_default();
-    let ws_url = format!("ws://{addr}/ws/events?swarm=bench&event_type=message_routed{token}");
+    let token_query = token.as_deref().map(|t| format!("&token={t}")).unwrap_or_default();
+    let ws_url = format!("ws://{addr}/ws/events?swarm=bench&event_type=message_routed{token_query}");
 
     let expected = Arc::new(AtomicU64::new(u64::MAX));
     let done = Arc::new(tokio::sync::Notify::new());
@@ -122,34 +121,18 @@ pub(crate) async fn run(a: WsArgs) -> Result<(), String> {
     }
     eprintln!("bench: {} subscribers connected in {:.2} s", a.subscribers, t0.elapsed().as_secs_f64());
 
-    // The producer: one keep-alive connection, a fixed rate.
-    let stream = tokio::net::TcpStream::connect(&addr).await.map_err(|e| e.to_string())?;
-    stream.set_nodelay(true).map_err(|e| e.to_string())?;
-    let (mut tx, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
-    tokio::spawn(conn);
-    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(a.rate.max(1))));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    // Producers: a few keep-alive connections, each at its share of the
+    // rate, so one slow answer does not hold the rate back.
+    let producers = 4usize.min(a.rate.max(1) as usize);
     let until = Instant::now() + a.duration;
+    let per = f64::from(a.rate.max(1)) / producers as f64;
+    let mut handles = Vec::new();
+    for _ in 0..producers {
+        handles.push(tokio::spawn(produce(addr.clone(), token.clone(), per, until)));
+    }
     let mut sent = 0u64;
-    while Instant::now() < until {
-        tick.tick().await;
-        let body = format!(r#"{{"from":"source","to":"sink","content":"{}"}}"#, now_us());
-        let mut req = hyper::Request::post("/api/swarms/bench/message")
-            .header("host", &addr)
-            .header("content-type", "application/json");
-        if let Some(t) = &a.token {
-            req = req.header("authorization", format!("Bearer {t}"));
-        }
-        let req = req.body(Full::new(Bytes::from(body))).map_err(|e| e.to_string())?;
-        tx.ready().await.map_err(|e| e.to_string())?;
-        let res = tx.send_request(req).await.map_err(|e| e.to_string())?;
-        let status = res.status();
-        let text = res.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
-        if !status.is_success() {
-            return Err(format!("routing failed: {status} {}", String::from_utf8_lossy(&text)));
-        }
-        sent += 1;
+    for h in handles {
+        sent += h.await.map_err(|e| e.to_string())??;
     }
     expected.store(sent, Ordering::Release);
     done.notify_waiters();
@@ -193,4 +176,36 @@ pub(crate) async fn run(a: WsArgs) -> Result<(), String> {
         return Err(format!("{} events were not delivered", expected_total - delivered));
     }
     Ok(())
+}
+
+/// Routes messages at `rate` per second until `until`; returns how many.
+async fn produce(addr: String, token: Option<String>, rate: f64, until: Instant) -> Result<u64, String> {
+    let stream = tokio::net::TcpStream::connect(&addr).await.map_err(|e| e.to_string())?;
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    let (mut tx, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
+    tokio::spawn(conn);
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut sent = 0u64;
+    while Instant::now() < until {
+        tick.tick().await;
+        let body = format!(r#"{{"from":"source","to":"sink","content":"{}"}}"#, now_us());
+        let mut req = hyper::Request::post("/api/swarms/bench/message")
+            .header("host", &addr)
+            .header("content-type", "application/json");
+        if let Some(t) = &token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let req = req.body(Full::new(Bytes::from(body))).map_err(|e| e.to_string())?;
+        tx.ready().await.map_err(|e| e.to_string())?;
+        let res = tx.send_request(req).await.map_err(|e| e.to_string())?;
+        let status = res.status();
+        let text = res.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+        if !status.is_success() {
+            return Err(format!("routing failed: {status} {}", String::from_utf8_lossy(&text)));
+        }
+        sent += 1;
+    }
+    Ok(sent)
 }

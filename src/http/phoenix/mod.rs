@@ -89,6 +89,8 @@ pub(crate) async fn socket(
     let permit = st.websocket_permit()?;
     Ok(ws
         .max_message_size(MAX_FRAME)
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(16 * 1024)
         .max_frame_size(MAX_FRAME)
         .on_upgrade(move |socket: WebSocket| async move {
             let (sink, stream) = socket.split();

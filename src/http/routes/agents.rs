@@ -182,7 +182,7 @@ async fn history(
 /// An agent's output and log lines (`agent_output` and `log` events).
 #[utoipa::path(get, path = "/api/swarms/{name}/agents/{agent}/logs", tag = "agents",
     params(("name" = String, Path), ("agent" = String, Path), LimitQuery),
-    responses((status = 200, body = LogPage<crate::store::StoredEvent>), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = LogPage<super::events::EventJson>), (status = 404, body = ErrorBody)))]
 async fn logs(
     State(st): State<AppState>,
     ApiPath((name, agent)): ApiPath<(String, String)>,
@@ -203,7 +203,8 @@ async fn logs(
     }
     items.sort_by_key(|e| e.seq);
     let skip = items.len().saturating_sub(n);
-    Ok(axum::Json(LogPage::of(items.split_off(skip))))
+    let items = items.split_off(skip).into_iter().map(super::events::EventJson::from).collect();
+    Ok(axum::Json(LogPage::<super::events::EventJson>::of(items)))
 }
 
 /// A skill file of an agent.

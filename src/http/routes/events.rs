@@ -96,10 +96,43 @@ impl EventParams {
     }
 }
 
+/// One event as every API returns it (PROTOCOLS.md §4): the same object
+/// `/ws/events` sends.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct EventJson {
+    seq: u64,
+    /// RFC 3339 with milliseconds.
+    timestamp: String,
+    level: String,
+    category: String,
+    swarm: Option<String>,
+    agent: Option<String>,
+    event_type: String,
+    message: String,
+    /// Type-specific fields (see `docs/events.md`).
+    metadata: Value,
+}
+
+impl From<StoredEvent> for EventJson {
+    fn from(e: StoredEvent) -> Self {
+        Self {
+            timestamp: crate::events::rfc3339_ms(e.timestamp_ms),
+            metadata: serde_json::from_str(&e.metadata).unwrap_or_default(),
+            seq: e.seq,
+            level: e.level,
+            category: e.category,
+            swarm: e.swarm,
+            agent: e.agent,
+            event_type: e.event_type,
+            message: e.message,
+        }
+    }
+}
+
 /// Events, newest `limit` matching, oldest first, with the filters echoed.
 #[derive(Debug, Serialize, ToSchema)]
 struct EventList {
-    items: Vec<StoredEvent>,
+    items: Vec<EventJson>,
     count: usize,
     filters: Value,
 }
@@ -110,7 +143,7 @@ async fn run(st: &AppState, p: EventParams) -> ApiResult<EventList> {
         "level": q.level, "category": q.category, "swarm": q.swarm, "agent": q.agent,
         "event_type": q.event_type, "minutes": p.minutes, "since": q.since, "limit": q.limit,
     });
-    let items = st.hive.query_events(q).await?;
+    let items: Vec<EventJson> = st.hive.query_events(q).await?.into_iter().map(EventJson::from).collect();
     Ok(EventList { count: items.len(), items, filters })
 }
 
