@@ -64,7 +64,9 @@ impl Default for Retention {
 
 /// The threads that keep the store: writer, event flusher, pruner.
 struct Durability {
-    store: crate::store::Store,
+    /// Taken at shutdown, so the data file closes even while the `Hive` is
+    /// still shared.
+    store: std::sync::Mutex<Option<crate::store::Store>>,
     writer: crate::store::Writer,
     /// Taken by the first shutdown.
     threads: std::sync::Mutex<Option<StoreThreads>>,
@@ -96,6 +98,10 @@ fn start_pruner(
         })
         .expect("spawn the event pruner thread");
     (stop, handle)
+}
+
+fn no_tasks() -> HiveError {
+    HiveError::Unavailable("tasks are recorded only with a data directory".into())
 }
 
 /// Runs a store call on the blocking pool (redb is synchronous; a commit
@@ -214,11 +220,11 @@ impl Hive {
                 pruner: start_pruner(store.clone(), opts.retention),
                 writer_thread,
             })),
-            store,
+            store: std::sync::Mutex::new(Some(store)),
         });
         let hive = Self { root, durability, registry_name, pool_name, bus, kinds: opts.kinds };
-        if let Some(d) = &hive.durability {
-            hive.restore(&d.store.clone(), opts.restore_only.as_deref()).await?;
+        if let Some(store) = hive.store()? {
+            hive.restore(&store, opts.restore_only.as_deref()).await?;
         }
         Ok(hive)
     }
@@ -298,21 +304,14 @@ impl Hive {
 
     /// A recorded task (needs a data directory).
     pub async fn task(&self, id: &str) -> Result<crate::store::TaskRecord, HiveError> {
-        let d = self
-            .durability
-            .as_ref()
-            .ok_or_else(|| HiveError::Unavailable("tasks are recorded only with a data directory".into()))?;
-        let (store, key) = (d.store.clone(), id.to_string());
+        let store = self.store()?.ok_or_else(no_tasks)?;
+        let key = id.to_string();
         blocking(move || store.task(&key)).await?.ok_or_else(|| HiveError::NotFound { kind: "task", name: id.into() })
     }
 
     /// Recorded tasks with one of `statuses` (all if empty), oldest first.
     pub async fn tasks(&self, statuses: &[&str]) -> Result<Vec<crate::store::TaskRecord>, HiveError> {
-        let d = self
-            .durability
-            .as_ref()
-            .ok_or_else(|| HiveError::Unavailable("tasks are recorded only with a data directory".into()))?;
-        let store = d.store.clone();
+        let store = self.store()?.ok_or_else(no_tasks)?;
         let statuses: Vec<String> = statuses.iter().map(|s| s.to_string()).collect();
         blocking(move || {
             let refs: Vec<&str> = statuses.iter().map(String::as_str).collect();
@@ -330,8 +329,7 @@ impl Hive {
     /// when the runtime has one (everything kept by retention), else from the
     /// in-memory ring.
     pub async fn query_events(&self, q: crate::store::EventQuery) -> Result<Vec<crate::store::StoredEvent>, HiveError> {
-        if let Some(d) = &self.durability {
-            let store = d.store.clone();
+        if let Some(store) = self.store()? {
             return blocking(move || store.query_events(&q)).await;
         }
         let keep = |e: &crate::events::Event| {
@@ -344,6 +342,15 @@ impl Hive {
                 && q.event_type.as_deref().is_none_or(|t| e.event_type() == t)
         };
         Ok(self.bus.recent(q.limit, keep).iter().map(|e| crate::store::StoredEvent::from(&**e)).collect())
+    }
+
+    /// The store, if the runtime has one (an error once it has shut down).
+    fn store(&self) -> Result<Option<crate::store::Store>, HiveError> {
+        let Some(d) = &self.durability else { return Ok(None) };
+        match &*d.store.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some(s) => Ok(Some(s.clone())),
+            None => Err(HiveError::Unavailable("the runtime has shut down".into())),
+        }
     }
 
     /// Whether events, overlays and tasks are stored (a data directory).
@@ -360,8 +367,7 @@ impl Hive {
         upto: u64,
         limit: usize,
     ) -> Result<Vec<crate::store::StoredEvent>, HiveError> {
-        let Some(d) = &self.durability else { return Ok(Vec::new()) };
-        let store = d.store.clone();
+        let Some(store) = self.store()? else { return Ok(Vec::new()) };
         blocking(move || store.events_after(after, upto, limit)).await
     }
 
@@ -446,17 +452,17 @@ impl Hive {
     /// Deletes a swarm's stored data once every event emitted so far is
     /// committed (so its last events, e.g. the stop, go too).
     async fn purge_stored(&self, name: &str) -> Result<usize, HiveError> {
-        let Some(d) = &self.durability else { return Ok(0) };
+        let Some(store) = self.store()? else { return Ok(0) };
         let target = self.bus.next_seq().saturating_sub(1);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
-            let store = d.store.clone();
+            let store = store.clone();
             if blocking(move || store.last_seq()).await? >= target || tokio::time::Instant::now() > deadline {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        let (store, name) = (d.store.clone(), name.to_string());
+        let name = name.to_string();
         blocking(move || store.purge_swarm(&name)).await
     }
 
@@ -479,9 +485,9 @@ impl Hive {
             self.purge_stored(name).await?;
             return self.start_swarm(seed).await;
         }
-        let effective = match (effective, &self.durability) {
+        let effective = match (effective, self.store()?) {
             (Some(spec), _) => spec,
-            (None, Some(d)) => self.replayed(&d.store.clone(), name, &seed).await?,
+            (None, Some(store)) => self.replayed(&store, name, &seed).await?,
             (None, None) => seed,
         };
         let actor = ractor::call!(self.registry()?, RegistryMsg::Restore, effective, seed_toml)??;
@@ -546,6 +552,8 @@ impl Hive {
         let _ = self.root.stop_and_wait(Some("shutdown".into()), None).await;
         let Some(d) = &self.durability else { return };
         let Some(t) = d.threads.lock().unwrap_or_else(|p| p.into_inner()).take() else { return };
+        // Our handle goes now; the threads' handles go when they end.
+        d.store.lock().unwrap_or_else(|p| p.into_inner()).take();
         // The last events (the stops) are committed before we return; every
         // writer handle went with the actors, so the writer drains and exits.
         self.bus.close();

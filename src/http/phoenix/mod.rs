@@ -75,7 +75,7 @@ pub(crate) struct SocketParams {
 pub(crate) async fn socket(
     State(st): State<AppState>,
     ApiQuery(p): ApiQuery<SocketParams>,
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
     if let Some(v) = p.vsn.as_deref()
         && !v.starts_with("2.")
@@ -86,6 +86,7 @@ pub(crate) async fn socket(
             format!("unsupported vsn '{v}': only 2.0.0 (JSON array frames) is served"),
         ));
     }
+    let ws = ws.map_err(crate::http::ws_events::not_a_websocket)?;
     let permit = st.websocket_permit()?;
     Ok(ws
         .max_message_size(MAX_FRAME)
