@@ -47,6 +47,7 @@ async fn index() -> impl IntoResponse {
                 "log_entry", "event"],
         },
         "event_stream": {"url": "/ws/events", "params": ["swarm", "agent", "level", "category", "event_type", "since"]},
+        "docs": {"openapi": "/openapi.json", "interactive": "/docs", "protocols": "docs/api.md, docs/protocol-websocket.md"},
     }))
 }
 
