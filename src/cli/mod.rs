@@ -112,7 +112,7 @@ pub(crate) fn init_tracing() {
 /// Runs the parsed command.
 pub(crate) async fn run(cli: Cli) -> ExitCode {
     match cli.command {
-        Command::Serve(args) => serve::run(args).await,
+        Command::Serve(args) => serve::run(args, cli.client.token.clone()).await,
         Command::Bench(cmd) => bench::run(cmd).await,
         Command::Run(args) => run::run(args).await,
         Command::Validate { files } => validate::run(&files),

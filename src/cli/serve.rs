@@ -65,7 +65,8 @@ fn load_config(path: Option<&Path>) -> Result<DaemonConfig, String> {
     toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-pub(crate) async fn run(args: ServeArgs) -> ExitCode {
+/// `token` is `--token` or `HIVE_TOKEN` (the same option the client commands read).
+pub(crate) async fn run(args: ServeArgs, token: Option<String>) -> ExitCode {
     let mut signals = match Shutdown::listen() {
         Ok(s) => s,
         Err(e) => {
@@ -83,9 +84,7 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
     if let Some(l) = args.listen {
         cfg.server.listen = l;
     }
-    if let Ok(t) = std::env::var("HIVE_TOKEN")
-        && !t.is_empty()
-    {
+    if let Some(t) = token.filter(|t| !t.is_empty()) {
         cfg.server.token = Some(t);
     }
     let data_dir = (!args.in_memory)
