@@ -281,13 +281,20 @@ async fn standalone_workers_spawn_only_when_allowed() {
     let echo = format!("{}/actors/echo.py", env!("CARGO_MANIFEST_DIR"));
     let (c, b) = d.post("/api/v1/agents/spawn", json!({"worker_path": echo, "opts": {"restart": "sometimes"}})).await;
     assert_error(c, &b, 400, "HIVE_BAD_REQUEST");
-    let (c, b) = d.post("/api/v1/agents/spawn", json!({"worker_path": echo})).await;
+    let slow = json!({"worker_path": echo, "opts": {"env": {"ECHO_TOKEN_DELAY_MS": "500"}}});
+    let (c, b) = d.post("/api/v1/agents/spawn", slow).await;
     assert_eq!(c, 201, "{b}");
     let id = b["id"].as_str().unwrap().to_string();
     let (_, list) = d.get("/api/v1/agents?page=1&per_page=10").await;
     assert_eq!((list["total"].as_u64(), list["page"].as_u64()), (Some(1), Some(1)), "{list}");
-    let (c, t) = d.post(&format!("/api/v1/agents/{id}/task"), json!({"prompt": "hi"})).await;
+    let (c, t) = d.post(&format!("/api/v1/agents/{id}/task"), json!({"prompt": "one two three four"})).await;
     assert_eq!(c, 202, "{t}");
+    // A worker's task is recorded like a swarm task, and can be cancelled.
+    let task = format!("/api/v1/tasks/{}", t["task_id"].as_str().unwrap());
+    common_eventually(&d, &task, |b| b["status"] == "in_progress").await;
+    let (c, b) = d.delete(&task).await;
+    assert_eq!((c, &b["status"]), (200, &json!("cancelled")), "{b}");
+    common_eventually(&d, &task, |b| b["status"] == "cancelled").await;
     let (c, k) = d.delete(&format!("/api/v1/agents/{id}/kill")).await;
     assert_eq!((c, &k["status"]), (200, &json!("killed")), "{k}");
     let (c, b) = d.delete(&format!("/api/v1/agents/{id}/kill")).await;

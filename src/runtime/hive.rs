@@ -190,12 +190,13 @@ impl Hive {
         };
         let pool_name = registry_name.replace(".registry", ".workers");
         let (name, pbus, wopts) = (pool_name.clone(), bus.clone(), opts.workers.clone());
+        let pool_store = store.as_ref().map(|(_, w, _, _)| w.clone());
         let pool = ChildSpec {
             id: "workers".into(),
             restart: Restart::Permanent,
             shutdown: Shutdown::Infinity,
             start: Arc::new(move |sup| {
-                let args = PoolArgs { opts: wopts.clone(), bus: pbus.clone() };
+                let args = PoolArgs { opts: wopts.clone(), bus: pbus.clone(), store: pool_store.clone() };
                 let name = name.clone();
                 Box::pin(async move {
                     let (r, _) =
@@ -539,6 +540,12 @@ impl Hive {
     /// kill timeout) and forgets it.
     pub async fn kill_worker(&self, id: &str) -> Result<(), HiveError> {
         ractor::call!(self.pool()?, PoolMsg::Kill, id.to_string())?
+    }
+
+    /// Cancels a queued or running task of a worker.
+    pub async fn cancel_worker_task(&self, id: &str, task_id: &str) -> Result<(), HiveError> {
+        let (slot, ctx) = ractor::call!(self.pool()?, PoolMsg::Cancel, id.to_string())??;
+        super::swarm::cancel_on(&ctx, &slot, task_id).await
     }
 
     /// Queues a task for a worker; returns the task id.

@@ -113,6 +113,9 @@ pub(super) enum PoolMsg {
     Get(String, RpcReplyPort<Result<WorkerStatus, HiveError>>),
     Kill(String, RpcReplyPort<Result<(), HiveError>>),
     Task(String, String, RpcReplyPort<Result<Arc<str>, HiveError>>),
+    /// The slot and context of a worker, to cancel one of its tasks outside
+    /// the pool's handler (the cancel waits on the worker).
+    Cancel(String, RpcReplyPort<Result<(Arc<AgentSlot>, SwarmCtx), HiveError>>),
 }
 
 /// Start arguments of the pool.
@@ -121,6 +124,8 @@ pub(super) struct PoolArgs {
     pub opts: WorkerOptions,
     /// The event bus.
     pub bus: EventBus,
+    /// The store's writer: tasks are recorded like swarm tasks.
+    pub store: Option<crate::store::Writer>,
 }
 
 struct Entry {
@@ -138,6 +143,7 @@ pub(super) struct WorkerPool;
 /// The pool's state.
 pub(super) struct PoolState {
     opts: WorkerOptions,
+    store: Option<crate::store::Writer>,
     ctx: SwarmCtx,
     workers: BTreeMap<String, Entry>,
     by_sup: HashMap<ractor::ActorId, String>,
@@ -174,7 +180,14 @@ impl Actor for WorkerPool {
             bus: a.bus,
             max_line_bytes: a.opts.max_line_bytes,
         };
-        Ok(PoolState { opts: a.opts, ctx, workers: BTreeMap::new(), by_sup: HashMap::new(), next_id: 1 })
+        Ok(PoolState {
+            opts: a.opts,
+            store: a.store,
+            ctx,
+            workers: BTreeMap::new(),
+            by_sup: HashMap::new(),
+            next_id: 1,
+        })
     }
 
     async fn post_stop(&self, _: ActorRef<PoolMsg>, s: &mut PoolState) -> Result<(), ActorProcessingErr> {
@@ -205,7 +218,15 @@ impl Actor for WorkerPool {
                 let _ = reply.send(s.kill(&id).await);
             }
             PoolMsg::Task(id, content, reply) => {
-                let _ = reply.send(s.task(&id, content));
+                let _ = reply.send(s.task(&id, content).await);
+            }
+            PoolMsg::Cancel(id, reply) => {
+                let r = s
+                    .workers
+                    .get(&id)
+                    .map(|e| (e.slot.clone(), s.ctx.clone()))
+                    .ok_or(HiveError::NotFound { kind: "worker", name: id });
+                let _ = reply.send(r);
             }
         }
         Ok(())
@@ -368,7 +389,10 @@ impl PoolState {
         Ok(())
     }
 
-    fn task(&self, id: &str, content: String) -> Result<Arc<str>, HiveError> {
+    /// Queues a task; with a store, its record is written (durably) first,
+    /// so `GET /api/v1/tasks/{id}` follows it like a swarm task. (Workers are
+    /// not restored after a restart; their queued tasks then end `not_restored`.)
+    async fn task(&self, id: &str, content: String) -> Result<Arc<str>, HiveError> {
         let entry = self.workers.get(id).ok_or_else(|| HiveError::NotFound { kind: "worker", name: id.into() })?;
         if entry.sup.is_none() || entry.slot.is_retired() {
             return Err(HiveError::Conflict(format!("worker '{id}' is not running")));
@@ -378,14 +402,40 @@ impl PoolState {
         }
         let task_id: Arc<str> = uuid::Uuid::now_v7().to_string().into();
         let from: Arc<str> = "user".into();
+        let mut record = self.store.as_ref().map(|_| {
+            let now = crate::events::now_ms();
+            crate::store::TaskRecord {
+                id: task_id.to_string(),
+                swarm: WORKERS_SWARM.into(),
+                target: entry.slot.name.to_string(),
+                content: content.clone(),
+                from: from.to_string(),
+                status: "queued".into(),
+                attempts: 0,
+                created_ms: now,
+                updated_ms: now,
+                result: None,
+                error: None,
+            }
+        });
+        if let (Some(store), Some(r)) = (&self.store, &record) {
+            store
+                .put_task(r.clone())
+                .await
+                .map_err(|e| HiveError::Unavailable(format!("the task could not be recorded durably: {e}")))?;
+        }
         let task = Task { id: task_id.clone(), content, from: from.clone() };
-        entry
-            .slot
-            .mailbox
-            .push_with(Envelope::Task(task), || {
-                self.ctx.emit(&entry.slot.name, EventKind::TaskQueued { task_id: task_id.clone(), from });
-            })
-            .map_err(|_| HiveError::Full(format!("worker '{id}' inbox is full")))?;
+        let queued = entry.slot.mailbox.push_with(Envelope::Task(task), || {
+            self.ctx.emit(&entry.slot.name, EventKind::TaskQueued { task_id: task_id.clone(), from });
+        });
+        if queued.is_err() {
+            if let (Some(store), Some(mut r)) = (self.store.clone(), record.take()) {
+                r.status = "error".into();
+                r.error = Some(format!("worker '{id}' inbox is full"));
+                tokio::spawn(async move { store.put_task(r).await });
+            }
+            return Err(HiveError::Full(format!("worker '{id}' inbox is full")));
+        }
         Ok(task_id)
     }
 }

@@ -224,10 +224,9 @@ async fn cancel_task(State(st): State<AppState>, ApiPath(id): ApiPath<String>) -
         return Err(crate::HiveError::Conflict(format!("task {id} has already ended ({})", t.status)).into());
     }
     if t.swarm == WORKERS_SWARM {
-        return Err(
-            crate::HiveError::Conflict("tasks of standalone workers end with the worker; kill it".into()).into()
-        );
+        st.hive.cancel_worker_task(&t.target, &id).await?;
+    } else {
+        st.hive.swarm(&t.swarm).await?.cancel_task(&t.target, &id).await?;
     }
-    st.hive.swarm(&t.swarm).await?.cancel_task(&t.target, &id).await?;
     Ok(axum::Json(json!({"status": "cancelled", "task_id": id})))
 }

@@ -8,7 +8,7 @@
 //! emits `swarm_failed` and stops with the reason, which the registry keeps.
 
 mod ops;
-pub(super) use ops::MAX_CONTENT_BYTES;
+pub(super) use ops::{MAX_CONTENT_BYTES, cancel_on};
 mod status;
 mod tree;
 

@@ -19,6 +19,7 @@ use crate::runtime::mailbox::{Envelope, Task};
 use crate::runtime::object::ObjectMsg;
 use crate::runtime::router::RouterMsg;
 use crate::runtime::slot::{AgentSlot, ObjectSlot};
+use crate::runtime::swarm_ctx::SwarmCtx;
 use crate::runtime::table::{Endpoint, RouteError, RoutingTable};
 use crate::supervisor::{SupervisorError, SupervisorMsg};
 
@@ -29,6 +30,28 @@ pub(crate) const MAX_CONTENT_BYTES: usize = 1 << 20;
 /// stopped reading stdin may be stuck in a write; the swarm never is.
 fn agent_call_ms(slot: &AgentSlot) -> u64 {
     slot.spec.kill_timeout_ms.clamp(1_000, 10_000)
+}
+
+/// Cancels task `task_id` of the agent in `slot`: the running incarnation
+/// cancels it (it may hold the task); without one (restarting), only a
+/// queued task can be, here. `NotFound` if the agent has no such task.
+pub(in crate::runtime) async fn cancel_on(ctx: &SwarmCtx, slot: &AgentSlot, task_id: &str) -> Result<(), HiveError> {
+    let by_actor = match slot.actor() {
+        Some(actor) => ractor::call_t!(actor, AgentMsg::Cancel, agent_call_ms(slot), task_id.into()).ok(),
+        None => None,
+    };
+    let found = match by_actor {
+        Some(found) => found,
+        None => {
+            let queued = slot.mailbox.remove_task(task_id);
+            if queued {
+                slot.status.task_done(false);
+                ctx.emit(&slot.name, EventKind::TaskCancelled { task_id: task_id.into() });
+            }
+            queued
+        }
+    };
+    found.then_some(()).ok_or_else(|| HiveError::NotFound { kind: "task", name: task_id.into() })
 }
 
 impl SwarmRun {
@@ -573,24 +596,7 @@ impl SwarmRun {
 
     pub(super) async fn cancel_task(&self, agent: &str, task_id: &str) -> Result<(), HiveError> {
         let slot = self.task_target(agent)?;
-        // The running incarnation cancels (it may hold the task); without one
-        // (restarting), only a queued task can be cancelled.
-        let by_actor = match slot.actor() {
-            Some(actor) => ractor::call_t!(actor, AgentMsg::Cancel, agent_call_ms(&slot), task_id.into()).ok(),
-            None => None,
-        };
-        let found = match by_actor {
-            Some(found) => found,
-            None => {
-                let queued = slot.mailbox.remove_task(task_id);
-                if queued {
-                    slot.status.task_done(false);
-                    self.shared.ctx.emit(&slot.name, EventKind::TaskCancelled { task_id: task_id.into() });
-                }
-                queued
-            }
-        };
-        found.then_some(()).ok_or_else(|| HiveError::NotFound { kind: "task", name: task_id.into() })
+        cancel_on(&self.shared.ctx, &slot, task_id).await
     }
 
     pub(super) fn send_message(&self, from: String, to: String, content: String, reply: Reply<usize>) {
