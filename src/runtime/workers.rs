@@ -402,22 +402,10 @@ impl PoolState {
         }
         let task_id: Arc<str> = uuid::Uuid::now_v7().to_string().into();
         let from: Arc<str> = "user".into();
-        let mut record = self.store.as_ref().map(|_| {
-            let now = crate::events::now_ms();
-            crate::store::TaskRecord {
-                id: task_id.to_string(),
-                swarm: WORKERS_SWARM.into(),
-                target: entry.slot.name.to_string(),
-                content: content.clone(),
-                from: from.to_string(),
-                status: "queued".into(),
-                attempts: 0,
-                created_ms: now,
-                updated_ms: now,
-                result: None,
-                error: None,
-            }
-        });
+        let mut record = self
+            .store
+            .as_ref()
+            .map(|_| crate::store::TaskRecord::queued(&task_id, WORKERS_SWARM, &entry.slot.name, &content, &from));
         if let (Some(store), Some(r)) = (&self.store, &record) {
             store
                 .put_task(r.clone())

@@ -36,6 +36,24 @@ pub struct TaskRecord {
 }
 
 impl TaskRecord {
+    /// A new task's record: `queued`, created now.
+    pub fn queued(id: &str, swarm: &str, target: &str, content: &str, from: &str) -> Self {
+        let now = crate::events::now_ms();
+        Self {
+            id: id.into(),
+            swarm: swarm.into(),
+            target: target.into(),
+            content: content.into(),
+            from: from.into(),
+            status: "queued".into(),
+            attempts: 0,
+            created_ms: now,
+            updated_ms: now,
+            result: None,
+            error: None,
+        }
+    }
+
     /// Whether the task has ended.
     pub fn is_final(&self) -> bool {
         matches!(self.status.as_str(), "ok" | "error" | "cancelled")

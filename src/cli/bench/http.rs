@@ -5,11 +5,9 @@
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use http_body_util::{BodyExt, Empty};
-use hyper::body::Bytes;
 
 use super::daemon::Daemon;
-use super::percentile;
+use super::{Conn, percentile};
 
 #[derive(Args, Debug)]
 pub(crate) struct HttpArgs {
@@ -35,27 +33,21 @@ struct Tally {
 }
 
 async fn connection(addr: String, path: String, token: Option<String>, until: Instant) -> Result<Tally, String> {
-    let stream = tokio::net::TcpStream::connect(&addr).await.map_err(|e| format!("connect {addr}: {e}"))?;
-    stream.set_nodelay(true).map_err(|e| e.to_string())?;
-    let (mut tx, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
-    tokio::spawn(conn);
+    let mut conn = Conn::open(&addr, token).await?;
     let mut t = Tally { ok: 0, failed: 0, latencies_us: Vec::with_capacity(100_000) };
-    while Instant::now() < until {
-        let mut req = hyper::Request::get(&path).header("host", &addr);
-        if let Some(tok) = &token {
-            req = req.header("authorization", format!("Bearer {tok}"));
-        }
-        let req = req.body(Empty::<Bytes>::new()).map_err(|e| e.to_string())?;
+    loop {
         let start = Instant::now();
-        tx.ready().await.map_err(|e| e.to_string())?;
-        let res = tx.send_request(req).await.map_err(|e| e.to_string())?;
-        let ok = res.status().is_success();
-        let _ = res.into_body().collect().await.map_err(|e| e.to_string())?;
+        let (status, _) = conn.request(hyper::Method::GET, &path, None).await?;
         t.latencies_us.push(start.elapsed().as_micros() as u64);
-        if ok { t.ok += 1 } else { t.failed += 1 }
+        if status.is_success() {
+            t.ok += 1
+        } else {
+            t.failed += 1
+        }
+        if Instant::now() >= until {
+            return Ok(t);
+        }
     }
-    Ok(t)
 }
 
 pub(crate) async fn run(a: HttpArgs) -> Result<(), String> {
@@ -68,7 +60,7 @@ pub(crate) async fn run(a: HttpArgs) -> Result<(), String> {
     let url = a.against.clone().or_else(|| daemon.as_ref().map(|d| d.url.clone())).unwrap_or_default();
     let addr = url.trim_start_matches("http://").trim_end_matches('/').to_string();
     let path = format!("/api/swarms/{}", a.swarm);
-    // Warm up: one request, and fail early with a clear message.
+    // Warm up: one request (the loop runs at least once), and fail early with a clear message.
     let probe = connection(addr.clone(), path.clone(), token.clone(), Instant::now()).await?;
     drop(probe);
     let until = Instant::now() + a.duration;

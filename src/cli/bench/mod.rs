@@ -33,6 +33,51 @@ pub(crate) async fn run(cmd: BenchCmd) -> ExitCode {
     }
 }
 
+/// One keep-alive HTTP/1.1 connection (hyper's client connection, no
+/// pooling layer): the cheapest load generator hyper offers.
+pub(crate) struct Conn {
+    tx: hyper::client::conn::http1::SendRequest<http_body_util::Full<hyper::body::Bytes>>,
+    addr: String,
+    token: Option<String>,
+}
+
+impl Conn {
+    /// Connects to `addr` (host:port).
+    pub(crate) async fn open(addr: &str, token: Option<String>) -> Result<Self, String> {
+        let stream = tokio::net::TcpStream::connect(addr).await.map_err(|e| format!("connect {addr}: {e}"))?;
+        stream.set_nodelay(true).map_err(|e| e.to_string())?;
+        let (tx, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio::spawn(conn);
+        Ok(Self { tx, addr: addr.to_string(), token })
+    }
+
+    /// Sends one request and reads the whole answer.
+    pub(crate) async fn request(
+        &mut self,
+        method: hyper::Method,
+        path: &str,
+        body: Option<String>,
+    ) -> Result<(hyper::StatusCode, hyper::body::Bytes), String> {
+        use http_body_util::BodyExt;
+        let mut req = hyper::Request::builder().method(method).uri(path).header("host", &self.addr);
+        if let Some(t) = &self.token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        if body.is_some() {
+            req = req.header("content-type", "application/json");
+        }
+        let body = http_body_util::Full::new(hyper::body::Bytes::from(body.unwrap_or_default()));
+        let req = req.body(body).map_err(|e| e.to_string())?;
+        self.tx.ready().await.map_err(|e| e.to_string())?;
+        let res = self.tx.send_request(req).await.map_err(|e| e.to_string())?;
+        let status = res.status();
+        let bytes = res.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+        Ok((status, bytes))
+    }
+}
+
 /// Percentile of sorted samples (`p` in 0..=100).
 pub(crate) fn percentile(sorted: &[u64], p: f64) -> u64 {
     if sorted.is_empty() {

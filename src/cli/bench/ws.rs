@@ -10,12 +10,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Args;
 use futures::StreamExt;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::daemon::Daemon;
-use super::percentile;
+use super::{Conn, percentile};
 
 #[derive(Args, Debug)]
 pub(crate) struct WsArgs {
@@ -180,28 +178,14 @@ pub(crate) async fn run(a: WsArgs) -> Result<(), String> {
 
 /// Routes messages at `rate` per second until `until`; returns how many.
 async fn produce(addr: String, token: Option<String>, rate: f64, until: Instant) -> Result<u64, String> {
-    let stream = tokio::net::TcpStream::connect(&addr).await.map_err(|e| e.to_string())?;
-    stream.set_nodelay(true).map_err(|e| e.to_string())?;
-    let (mut tx, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
-    tokio::spawn(conn);
+    let mut conn = Conn::open(&addr, token).await?;
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut sent = 0u64;
     while Instant::now() < until {
         tick.tick().await;
         let body = format!(r#"{{"from":"source","to":"sink","content":"{}"}}"#, now_us());
-        let mut req = hyper::Request::post("/api/swarms/bench/message")
-            .header("host", &addr)
-            .header("content-type", "application/json");
-        if let Some(t) = &token {
-            req = req.header("authorization", format!("Bearer {t}"));
-        }
-        let req = req.body(Full::new(Bytes::from(body))).map_err(|e| e.to_string())?;
-        tx.ready().await.map_err(|e| e.to_string())?;
-        let res = tx.send_request(req).await.map_err(|e| e.to_string())?;
-        let status = res.status();
-        let text = res.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+        let (status, text) = conn.request(hyper::Method::POST, "/api/swarms/bench/message", Some(body)).await?;
         if !status.is_success() {
             return Err(format!("routing failed: {status} {}", String::from_utf8_lossy(&text)));
         }

@@ -389,20 +389,8 @@ impl SwarmRun {
     async fn send_task(&self, agent: &str, content: String, from: &str) -> Result<Arc<str>, HiveError> {
         let (slot, task) = self.prepare_task(agent, content, from)?;
         let Some(store) = &self.store else { return self.enqueue(&slot, task) };
-        let now = now_ms();
-        let mut record = crate::store::TaskRecord {
-            id: task.id.to_string(),
-            swarm: self.spec.name.clone(),
-            target: slot.name.to_string(),
-            content: task.content.clone(),
-            from: task.from.to_string(),
-            status: "queued".into(),
-            attempts: 0,
-            created_ms: now,
-            updated_ms: now,
-            result: None,
-            error: None,
-        };
+        let mut record =
+            crate::store::TaskRecord::queued(&task.id, &self.spec.name, &slot.name, &task.content, &task.from);
         store
             .put_task(record.clone())
             .await
