@@ -11,6 +11,7 @@
 
 pub mod config;
 pub mod events;
+pub mod gateway;
 pub mod objects;
 pub mod runtime;
 pub mod supervisor;

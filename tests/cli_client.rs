@@ -29,7 +29,7 @@ struct Daemon {
 impl Daemon {
     fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut cmd = hive();
-        cmd.arg("serve").args(args).envs(env.iter().copied());
+        cmd.arg("serve").args(["--zmq", "tcp://127.0.0.1:0"]).args(args).envs(env.iter().copied());
         if !args.contains(&"--listen") {
             cmd.args(["--listen", "127.0.0.1:0"]);
         }

@@ -32,7 +32,10 @@ pub(crate) struct ServeArgs {
     /// Keep nothing on disk.
     #[arg(long)]
     in_memory: bool,
-    /// Daemon config file (TOML: [server], [workers], [store]).
+    /// Where the ZeroMQ gateway binds [default: tcp://127.0.0.1:5555, or the config's gateway.endpoint].
+    #[arg(long, value_name = "ENDPOINT")]
+    zmq: Option<String>,
+    /// Daemon config file (TOML: [server], [workers], [store], [gateway]).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
 }
@@ -44,6 +47,46 @@ pub(crate) struct DaemonConfig {
     server: ServerConfig,
     workers: WorkersConfig,
     store: StoreConfig,
+    gateway: GatewayConfig,
+}
+
+/// `[gateway]`: the ZeroMQ worker gateway (on by default).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct GatewayConfig {
+    enabled: bool,
+    endpoint: String,
+    token: Option<String>,
+    heartbeat_timeout_ms: u64,
+    max_attempts: u32,
+    task_timeout_ms: u64,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        let d = hive::gateway::GatewayOptions::default();
+        Self {
+            enabled: true,
+            endpoint: d.endpoint,
+            token: None,
+            heartbeat_timeout_ms: d.heartbeat_timeout.as_millis() as u64,
+            max_attempts: d.max_attempts,
+            task_timeout_ms: d.task_timeout.as_millis() as u64,
+        }
+    }
+}
+
+impl GatewayConfig {
+    fn options(&self) -> Option<hive::gateway::GatewayOptions> {
+        self.enabled.then(|| hive::gateway::GatewayOptions {
+            endpoint: self.endpoint.clone(),
+            token: self.token.clone().or_else(|| std::env::var("HIVE_WORKER_TOKEN").ok().filter(|t| !t.is_empty())),
+            heartbeat_timeout: std::time::Duration::from_millis(self.heartbeat_timeout_ms.max(100)),
+            max_attempts: self.max_attempts.max(1),
+            task_timeout: std::time::Duration::from_millis(self.task_timeout_ms.max(1)),
+            ..Default::default()
+        })
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -92,6 +135,12 @@ pub(crate) async fn run(args: ServeArgs, token: Option<String>) -> ExitCode {
     let opts = HiveOptions {
         data_dir: data_dir.clone(),
         workers: WorkerOptions { spawn_allow: cfg.workers.spawn_allow.clone(), ..WorkerOptions::default() },
+        gateway: {
+            if let Some(z) = &args.zmq {
+                cfg.gateway.endpoint = z.clone();
+            }
+            cfg.gateway.options()
+        },
         ..HiveOptions::default()
     };
     let listener = match tokio::net::TcpListener::bind(cfg.server.listen).await {
@@ -119,6 +168,11 @@ pub(crate) async fn run(args: ServeArgs, token: Option<String>) -> ExitCode {
     let auth = if cfg.server.token.is_some() { "bearer token" } else { "loopback clients only" };
     let store = data_dir.as_ref().map_or("in memory".to_string(), |d| d.join("hive.redb").display().to_string());
     eprintln!("hive: serving http://{addr} ({auth}); store: {store}; docs: http://{addr}/docs");
+    if let Ok(z) = hive.zmq_status().await
+        && z.enabled
+    {
+        eprintln!("hive: ZeroMQ workers connect to {}", z.endpoint);
+    }
     tracing::info!(%addr, "listening");
     let state = AppState::new(hive.clone(), cfg.server);
     let served = hive::http::serve(listener, state, async move { signals.recv().await }).await;

@@ -122,6 +122,13 @@ pub enum EventKind {
     TaskCancelled { task_id: Arc<str> },
     AgentOutput { task_id: Option<Arc<str>>, output: OutputKind, content: String },
     Log { level: Level, message: String },
+    WorkerConnected { capabilities: Vec<String>, slots: u32 },
+    WorkerDisconnected { reason: String, requeued: usize },
+    WorkerRejected { reason: String },
+    WorkerMaintenance { accepting: bool },
+    FrameRejected { reason: String },
+    TaskRequeued { task_id: Arc<str>, attempt: u32 },
+    ResultIgnored { task_id: Arc<str>, reason: String },
 }
 
 /// Longest content preview carried in routing metadata.
@@ -173,11 +180,18 @@ impl EventKind {
             TaskCancelled { .. } => "task_cancelled",
             AgentOutput { .. } => "agent_output",
             Log { .. } => "log_entry",
+            WorkerConnected { .. } => "worker_connected",
+            WorkerDisconnected { .. } => "worker_disconnected",
+            WorkerRejected { .. } => "worker_rejected",
+            WorkerMaintenance { .. } => "worker_maintenance",
+            FrameRejected { .. } => "frame_rejected",
+            TaskRequeued { .. } => "task_requeued",
+            ResultIgnored { .. } => "result_ignored",
         }
     }
 
     /// Every `event_type` word, for filter validation.
-    pub const TYPES: [&'static str; 30] = [
+    pub const TYPES: [&'static str; 37] = [
         "swarm_started",
         "swarm_stopped",
         "swarm_failed",
@@ -208,6 +222,13 @@ impl EventKind {
         "task_cancelled",
         "agent_output",
         "log_entry",
+        "worker_connected",
+        "worker_disconnected",
+        "worker_rejected",
+        "worker_maintenance",
+        "frame_rejected",
+        "task_requeued",
+        "result_ignored",
     ];
 
     /// The event's level.
@@ -215,7 +236,14 @@ impl EventKind {
         use EventKind::*;
         match self {
             SwarmFailed { .. } | SupervisorGaveUp { .. } | TaskFailed { .. } => Level::Error,
-            AgentExited { .. } | ObjectExited { .. } | RouteDenied { .. } => Level::Warning,
+            AgentExited { .. }
+            | ObjectExited { .. }
+            | RouteDenied { .. }
+            | WorkerDisconnected { .. }
+            | WorkerRejected { .. }
+            | FrameRejected { .. }
+            | TaskRequeued { .. }
+            | ResultIgnored { .. } => Level::Warning,
             AgentOutput { output: OutputKind::Token, .. }
             | MessageRouted { .. }
             | ObjectReplied { .. }
@@ -255,8 +283,15 @@ impl EventKind {
             | TaskStarted { .. }
             | TaskCompleted { .. }
             | TaskFailed { .. }
-            | TaskCancelled { .. } => Category::Task,
+            | TaskCancelled { .. }
+            | TaskRequeued { .. }
+            | ResultIgnored { .. } => Category::Task,
             Log { .. } => Category::Backend,
+            WorkerConnected { .. }
+            | WorkerDisconnected { .. }
+            | WorkerRejected { .. }
+            | WorkerMaintenance { .. }
+            | FrameRejected { .. } => Category::Worker,
         }
     }
 
@@ -307,6 +342,18 @@ impl EventKind {
             TaskCancelled { task_id } => format!("task {task_id} cancelled"),
             AgentOutput { content, .. } => preview(content).to_string(),
             Log { message, .. } => message.clone(),
+            WorkerConnected { capabilities, slots } => {
+                format!("worker connected with {slots} slot(s), capabilities [{}]", capabilities.join(", "))
+            }
+            WorkerDisconnected { reason, requeued } => {
+                format!("worker disconnected ({reason}); {requeued} task(s) requeued")
+            }
+            WorkerRejected { reason } => format!("worker refused: {reason}"),
+            WorkerMaintenance { accepting: true } => "worker accepts tasks again".into(),
+            WorkerMaintenance { accepting: false } => "worker draining: no new tasks".into(),
+            FrameRejected { reason } => format!("frame rejected: {reason}"),
+            TaskRequeued { task_id, attempt } => format!("task {task_id} requeued (attempt {attempt})"),
+            ResultIgnored { task_id, reason } => format!("a result for task {task_id} was ignored: {reason}"),
         }
     }
 
@@ -353,6 +400,12 @@ impl EventKind {
                 json!({"task_id": task_id, "kind": output, "content": content})
             }
             Log { level, .. } => json!({"level": level}),
+            WorkerConnected { capabilities, slots } => json!({"capabilities": capabilities, "slots": slots}),
+            WorkerDisconnected { reason, requeued } => json!({"reason": reason, "requeued": requeued}),
+            WorkerRejected { reason } | FrameRejected { reason } => json!({"reason": reason}),
+            WorkerMaintenance { accepting } => json!({"accepting": accepting}),
+            TaskRequeued { task_id, attempt } => json!({"task_id": task_id, "attempt": attempt}),
+            ResultIgnored { task_id, reason } => json!({"task_id": task_id, "reason": reason}),
         }
     }
 }
@@ -397,6 +450,13 @@ mod tests {
             TaskCancelled { task_id: s.clone() },
             AgentOutput { task_id: None, output: OutputKind::Raw, content: "c".into() },
             Log { level: Level::Warning, message: "m".into() },
+            WorkerConnected { capabilities: vec!["x".into()], slots: 1 },
+            WorkerDisconnected { reason: "r".into(), requeued: 0 },
+            WorkerRejected { reason: "r".into() },
+            WorkerMaintenance { accepting: false },
+            FrameRejected { reason: "r".into() },
+            TaskRequeued { task_id: s.clone(), attempt: 1 },
+            ResultIgnored { task_id: s.clone(), reason: "r".into() },
         ]
     }
 

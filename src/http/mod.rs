@@ -40,6 +40,7 @@ use utoipa_axum::routes;
 
 pub use config::{RateLimit, ServerConfig};
 pub use error::{ApiError, ErrorBody};
+pub(crate) use auth::token_matches;
 
 use crate::Hive;
 
@@ -97,6 +98,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(routes::objects::router())
         .merge(routes::events::router())
         .merge(routes::v1::router())
+        .merge(routes::zmq::router())
         .routes(routes!(ws_events::ws_events))
         .routes(routes!(phoenix::socket))
 }

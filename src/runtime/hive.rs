@@ -42,6 +42,8 @@ pub struct HiveOptions {
     pub retention: Retention,
     /// Restore only these swarms (all recorded as running when `None`).
     pub restore_only: Option<Vec<String>>,
+    /// The ZeroMQ worker gateway and dispatcher (off when `None`).
+    pub gateway: Option<crate::gateway::GatewayOptions>,
 }
 
 /// Retention of stored events: the newest `max_events`, none older than
@@ -125,6 +127,7 @@ pub struct Hive {
     pool_name: String,
     bus: EventBus,
     kinds: ObjectKinds,
+    dispatcher_name: Option<String>,
 }
 
 /// How a task ended, as [`SwarmHandle::run_task`] reports it.
@@ -205,10 +208,37 @@ impl Hive {
                 })
             }),
         };
+        let mut children = vec![registry, pool];
+        let dispatcher_name = opts.gateway.as_ref().map(|_| registry_name.replace(".registry", ".dispatcher"));
+        if let (Some(gw), Some(name)) = (opts.gateway.clone(), dispatcher_name.clone()) {
+            let dbus = bus.clone();
+            let writer = store.as_ref().map(|(_, w, _, _)| w.clone());
+            let reader = store.as_ref().map(|(s, _, _, _)| s.clone());
+            children.push(ChildSpec {
+                id: "dispatcher".into(),
+                restart: Restart::Permanent,
+                shutdown: Shutdown::Infinity,
+                start: Arc::new(move |sup| {
+                    let args = crate::gateway::DispatcherArgs {
+                        opts: gw.clone(),
+                        bus: dbus.clone(),
+                        writer: writer.clone(),
+                        reader: reader.clone(),
+                    };
+                    let name = name.clone();
+                    Box::pin(async move {
+                        let (r, _) = Actor::spawn_linked(Some(name), crate::gateway::Dispatcher, args, sup)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        Ok(r.get_cell())
+                    })
+                }),
+            });
+        }
         let args = SupervisorArgs {
             strategy: Strategy::OneForOne,
             intensity: Intensity::default(),
-            children: vec![registry, pool],
+            children,
             hooks: Arc::new(crate::supervisor::NoHooks),
         };
         let (root, _) = Actor::spawn(None, Supervisor, args)
@@ -223,7 +253,7 @@ impl Hive {
             })),
             store: std::sync::Mutex::new(Some(store)),
         });
-        let hive = Self { root, durability, registry_name, pool_name, bus, kinds: opts.kinds };
+        let hive = Self { root, durability, registry_name, pool_name, bus, kinds: opts.kinds, dispatcher_name };
         if let Some(store) = hive.store()? {
             hive.restore(&store, opts.restore_only.as_deref()).await?;
         }
@@ -271,7 +301,9 @@ impl Hive {
         let reader = store.clone();
         let open = blocking(move || reader.tasks(&["queued", "in_progress"])).await?;
         // Tasks of swarms left out of this restore stay recorded as they are.
-        for t in open.into_iter().filter(|t| only.is_none_or(|names| names.contains(&t.swarm))) {
+        // Dispatched tasks are the dispatcher's: it reloads them itself.
+        let mine = |t: &crate::store::TaskRecord| t.swarm != crate::gateway::DISPATCH_SWARM;
+        for t in open.into_iter().filter(|t| mine(t) && only.is_none_or(|names| names.contains(&t.swarm))) {
             let (swarm_name, agent): (Arc<str>, Arc<str>) = (t.swarm.as_str().into(), t.target.as_str().into());
             let requeued = match (t.status.as_str(), self.swarm(&t.swarm).await) {
                 ("queued", Ok(swarm)) => swarm
@@ -551,6 +583,71 @@ impl Hive {
     /// Queues a task for a worker; returns the task id.
     pub async fn worker_task(&self, id: &str, content: &str) -> Result<Arc<str>, HiveError> {
         ractor::call!(self.pool()?, PoolMsg::Task, id.to_string(), content.to_string())?
+    }
+
+    fn dispatcher(&self) -> Result<ActorRef<crate::gateway::DispatcherMsg>, HiveError> {
+        let name = self
+            .dispatcher_name
+            .clone()
+            .ok_or_else(|| HiveError::Unavailable("the ZeroMQ gateway is disabled".into()))?;
+        ractor::registry::where_is(name)
+            .map(ActorRef::from)
+            .ok_or_else(|| HiveError::Unavailable("the dispatcher is restarting".into()))
+    }
+
+    /// Whether the ZeroMQ gateway runs.
+    pub fn gateway_enabled(&self) -> bool {
+        self.dispatcher_name.is_some()
+    }
+
+    /// Queues a task for the ZeroMQ workers (recorded first, with a store);
+    /// with `subscribe`, also returns its updates (tokens, then the end).
+    pub async fn dispatch(
+        &self,
+        req: crate::gateway::DispatchRequest,
+        subscribe: bool,
+    ) -> Result<(Arc<str>, Option<tokio::sync::mpsc::Receiver<crate::gateway::TaskUpdate>>), HiveError> {
+        use crate::gateway::DispatcherMsg;
+        ractor::call!(self.dispatcher()?, DispatcherMsg::Submit, req, subscribe)?
+    }
+
+    /// Updates of a dispatched task that has not ended.
+    pub async fn follow_dispatched(
+        &self,
+        task_id: &str,
+    ) -> Result<tokio::sync::mpsc::Receiver<crate::gateway::TaskUpdate>, HiveError> {
+        ractor::call!(self.dispatcher()?, crate::gateway::DispatcherMsg::Subscribe, task_id.to_string())?
+    }
+
+    /// Cancels a dispatched task (its worker gets `cancel`).
+    pub async fn cancel_dispatched(&self, task_id: &str) -> Result<(), HiveError> {
+        ractor::call!(self.dispatcher()?, crate::gateway::DispatcherMsg::Cancel, task_id.to_string())?
+    }
+
+    /// The connected ZeroMQ workers.
+    pub async fn zmq_workers(&self) -> Result<Vec<crate::gateway::ZmqWorker>, HiveError> {
+        Ok(ractor::call!(self.dispatcher()?, crate::gateway::DispatcherMsg::Workers)?)
+    }
+
+    /// The gateway's state (`enabled: false` when it is off).
+    pub async fn zmq_status(&self) -> Result<crate::gateway::GatewayStatus, HiveError> {
+        if !self.gateway_enabled() {
+            return Ok(crate::gateway::GatewayStatus {
+                enabled: false,
+                endpoint: String::new(),
+                port: 0,
+                connected: 0,
+                queue_depth: 0,
+                running: 0,
+            });
+        }
+        Ok(ractor::call!(self.dispatcher()?, crate::gateway::DispatcherMsg::Status)?)
+    }
+
+    /// Maintenance: `false` drains a worker (running tasks finish, no new
+    /// ones), `true` makes it accept tasks again.
+    pub async fn set_worker_accepting(&self, worker_id: &str, accepting: bool) -> Result<(), HiveError> {
+        ractor::call!(self.dispatcher()?, crate::gateway::DispatcherMsg::Accepting, worker_id.to_string(), accepting)?
     }
 
     /// Stops every swarm (newest first) and the runtime. Safe to call from

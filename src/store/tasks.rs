@@ -33,6 +33,18 @@ pub struct TaskRecord {
     pub result: Option<String>,
     /// The error code and message, when `error`.
     pub error: Option<String>,
+    /// Dispatched tasks: priority (1 highest).
+    #[serde(default)]
+    pub priority: Option<u8>,
+    /// Dispatched tasks: capabilities the worker needs.
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+    /// Dispatched tasks: model override.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Dispatched tasks: extra context.
+    #[serde(default)]
+    pub context: Option<String>,
 }
 
 impl TaskRecord {
@@ -51,6 +63,10 @@ impl TaskRecord {
             updated_ms: now,
             result: None,
             error: None,
+            priority: None,
+            capabilities: Vec::new(),
+            model: None,
+            context: None,
         }
     }
 
@@ -91,6 +107,7 @@ pub(super) fn follow(tx: &WriteTransaction, events: &[std::sync::Arc<Event>]) ->
             | EventKind::TaskCompleted { task_id }
             | EventKind::TaskFailed { task_id, .. }
             | EventKind::TaskCancelled { task_id }
+            | EventKind::TaskRequeued { task_id, .. }
             | EventKind::AgentOutput { task_id: Some(task_id), output: OutputKind::Result, .. } => task_id,
             _ => continue,
         };
@@ -109,6 +126,7 @@ pub(super) fn follow(tx: &WriteTransaction, events: &[std::sync::Arc<Event>]) ->
                 r.error = Some(format!("{code}: {message}"));
             }
             EventKind::TaskCancelled { .. } => r.status = "cancelled".into(),
+            EventKind::TaskRequeued { .. } => r.status = "queued".into(),
             _ => {}
         }
         r.updated_ms = e.timestamp_ms;

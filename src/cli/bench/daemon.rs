@@ -45,7 +45,7 @@ impl Daemon {
         std::fs::write(&config, cfg).map_err(|e| e.to_string())?;
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
         let mut child = Command::new(exe)
-            .args(["serve", "--in-memory", "--listen", "127.0.0.1:0", "--swarm"])
+            .args(["serve", "--in-memory", "--listen", "127.0.0.1:0", "--zmq", "tcp://127.0.0.1:0", "--swarm"])
             .arg(&swarm)
             .arg("--config")
             .arg(&config)

@@ -8,3 +8,4 @@ pub(crate) mod objects;
 pub(crate) mod swarms;
 pub(crate) mod topology;
 pub(crate) mod v1;
+pub(crate) mod zmq;

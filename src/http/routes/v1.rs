@@ -225,6 +225,8 @@ async fn cancel_task(State(st): State<AppState>, ApiPath(id): ApiPath<String>) -
     }
     if t.swarm == WORKERS_SWARM {
         st.hive.cancel_worker_task(&t.target, &id).await?;
+    } else if t.swarm == crate::gateway::DISPATCH_SWARM {
+        st.hive.cancel_dispatched(&id).await?;
     } else {
         st.hive.swarm(&t.swarm).await?.cancel_task(&t.target, &id).await?;
     }

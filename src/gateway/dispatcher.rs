@@ -1,0 +1,653 @@
+//! The dispatcher actor: the queue, the workers and their assignments (see
+//! the module doc of `gateway` for its guarantees). It binds the ROUTER
+//! socket in `pre_start`, and reloads the recorded tasks that were waiting
+//! or running (a restarted daemon, or a restarted dispatcher, goes on with
+//! them; a running one counts as an attempt).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use serde_json::Value;
+use tokio::sync::{mpsc, watch};
+
+use super::conn::{Conn, ConnArgs};
+use super::protocol::{self, GatewayMsg, WorkerMsg};
+use super::queue::{Candidate, QueueKey, TaskQueue, choose};
+use super::socket::{self, Inbound, Outbound};
+use super::{DISPATCH_SWARM, DispatchRequest, GatewayOptions, GatewayStatus, TaskUpdate, ZmqWorker};
+use crate::HiveError;
+use crate::events::{EventBus, EventKind, Level, OutputKind, now_ms};
+use crate::store::TaskRecord;
+use crate::supervisor::exit_of;
+
+/// Longest prompt accepted.
+const MAX_PROMPT_BYTES: usize = 1 << 20;
+
+/// What a submit answers: the task id, and its updates when asked for.
+pub(crate) type Submitted = (Arc<str>, Option<mpsc::Receiver<TaskUpdate>>);
+
+/// Messages of the dispatcher.
+pub(crate) enum DispatcherMsg {
+    /// A decoded frame from the socket.
+    Frame(Inbound),
+    /// A new task; `true` = also return its updates.
+    Submit(DispatchRequest, bool, RpcReplyPort<Result<Submitted, HiveError>>),
+    /// A task's record was written (or not).
+    Recorded(Arc<str>, Result<(), String>),
+    /// Updates of a live task.
+    Subscribe(String, RpcReplyPort<Result<mpsc::Receiver<TaskUpdate>, HiveError>>),
+    /// Cancel a waiting or running task.
+    Cancel(String, RpcReplyPort<Result<(), HiveError>>),
+    /// Maintenance: `false` = drain, `true` = accept again.
+    Accepting(String, bool, RpcReplyPort<Result<(), HiveError>>),
+    /// Connected workers.
+    Workers(RpcReplyPort<Vec<ZmqWorker>>),
+    /// The gateway's state.
+    Status(RpcReplyPort<GatewayStatus>),
+    /// Time to expire deadlines.
+    Tick,
+}
+
+/// Start arguments.
+pub(crate) struct DispatcherArgs {
+    pub(crate) opts: GatewayOptions,
+    pub(crate) bus: EventBus,
+    pub(crate) writer: Option<crate::store::Writer>,
+    pub(crate) reader: Option<crate::store::Store>,
+}
+
+struct Task {
+    id: Arc<str>,
+    prompt: String,
+    model: Option<String>,
+    context: Option<String>,
+    priority: u8,
+    caps: Vec<String>,
+    key: QueueKey,
+    attempts: u32,
+    deadline: Instant,
+    swarm: Arc<str>,
+    agent: Option<String>,
+    worker: Option<Arc<str>>,
+    subs: Vec<mpsc::Sender<TaskUpdate>>,
+    /// The submitter, answered once the record is written.
+    pending: Option<(RpcReplyPort<Result<Submitted, HiveError>>, Option<mpsc::Receiver<TaskUpdate>>)>,
+}
+
+struct Worker {
+    id: Arc<str>,
+    identity: Arc<[u8]>,
+    empty_delimiter: bool,
+    caps: HashSet<String>,
+    caps_list: Vec<String>,
+    slots: u32,
+    running: HashSet<Arc<str>>,
+    accepting: bool,
+    connected_at: u64,
+    last_seen: Arc<AtomicU64>,
+    last_assigned: u64,
+    tags: Value,
+}
+
+/// The dispatcher's state.
+pub(crate) struct State {
+    args: DispatcherArgs,
+    out: mpsc::Sender<Outbound>,
+    endpoint: String,
+    stop: watch::Sender<bool>,
+    tasks: HashMap<Arc<str>, Task>,
+    queue: TaskQueue,
+    deadlines: BTreeMap<(Instant, Arc<str>), ()>,
+    workers: HashMap<Arc<str>, Worker>,
+    by_identity: HashMap<Arc<[u8]>, Arc<str>>,
+    by_conn: HashMap<ractor::ActorId, Arc<str>>,
+    seq: u64,
+    clock: u64,
+    swarm: Arc<str>,
+}
+
+/// The dispatcher actor.
+pub(crate) struct Dispatcher;
+
+impl Actor for Dispatcher {
+    type Msg = DispatcherMsg;
+    type State = State;
+    type Arguments = DispatcherArgs;
+
+    async fn pre_start(&self, myself: ActorRef<DispatcherMsg>, args: DispatcherArgs) -> Result<State, ActorProcessingErr> {
+        let (stop, stopped) = watch::channel(false);
+        let (out, endpoint) = socket::start(&args.opts.endpoint, myself.clone(), args.bus.clone(), stopped)?;
+        myself.send_interval(Duration::from_millis(100), || DispatcherMsg::Tick);
+        let mut s = State {
+            args,
+            out,
+            endpoint,
+            stop,
+            tasks: HashMap::new(),
+            queue: TaskQueue::default(),
+            deadlines: BTreeMap::new(),
+            workers: HashMap::new(),
+            by_identity: HashMap::new(),
+            by_conn: HashMap::new(),
+            seq: 0,
+            clock: 0,
+            swarm: DISPATCH_SWARM.into(),
+        };
+        s.reload().await;
+        Ok(s)
+    }
+
+    async fn post_stop(&self, _: ActorRef<DispatcherMsg>, s: &mut State) -> Result<(), ActorProcessingErr> {
+        let _ = s.stop.send(true);
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<DispatcherMsg>,
+        msg: DispatcherMsg,
+        s: &mut State,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            DispatcherMsg::Frame(f) => s.frame(&myself, f).await,
+            DispatcherMsg::Submit(req, subscribe, reply) => s.submit(&myself, req, subscribe, reply),
+            DispatcherMsg::Recorded(id, r) => s.recorded(id, r).await,
+            DispatcherMsg::Subscribe(id, reply) => {
+                let r = match s.tasks.get_mut(&*id) {
+                    Some(t) => {
+                        let (tx, rx) = mpsc::channel(4096);
+                        t.subs.push(tx);
+                        Ok(rx)
+                    }
+                    None => Err(HiveError::NotFound { kind: "task", name: id }),
+                };
+                let _ = reply.send(r);
+            }
+            DispatcherMsg::Cancel(id, reply) => {
+                let r = s.cancel(&id).await;
+                let _ = reply.send(r);
+            }
+            DispatcherMsg::Accepting(id, on, reply) => {
+                let r = match s.workers.get_mut(&*id) {
+                    Some(w) => {
+                        w.accepting = on;
+                        let id = w.id.clone();
+                        s.emit(Some(&id), EventKind::WorkerMaintenance { accepting: on });
+                        Ok(())
+                    }
+                    None => Err(HiveError::NotFound { kind: "worker", name: id }),
+                };
+                if on {
+                    s.dispatch().await;
+                }
+                let _ = reply.send(r);
+            }
+            DispatcherMsg::Workers(reply) => {
+                let mut list: Vec<ZmqWorker> = s.workers.values().map(view).collect();
+                list.sort_by(|a, b| a.worker_id.cmp(&b.worker_id));
+                let _ = reply.send(list);
+            }
+            DispatcherMsg::Status(reply) => {
+                let _ = reply.send(GatewayStatus {
+                    enabled: true,
+                    port: s.endpoint.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(0),
+                    endpoint: s.endpoint.clone(),
+                    connected: s.workers.len(),
+                    queue_depth: s.queue.len(),
+                    running: s.workers.values().map(|w| w.running.len()).sum(),
+                });
+            }
+            DispatcherMsg::Tick => s.expire().await,
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        _: ActorRef<DispatcherMsg>,
+        e: SupervisionEvent,
+        s: &mut State,
+    ) -> Result<(), ActorProcessingErr> {
+        if let Some((cell, reason)) = exit_of(e)
+            && let Some(id) = s.by_conn.remove(&cell.get_id())
+        {
+            let why = match reason {
+                crate::supervisor::ExitReason::Failed(r) => r,
+                other => other.to_string(),
+            };
+            s.worker_gone(&id, &why).await;
+        }
+        Ok(())
+    }
+}
+
+fn view(w: &Worker) -> ZmqWorker {
+    let status = if !w.accepting {
+        "draining"
+    } else if w.running.len() as u32 >= w.slots {
+        "busy"
+    } else {
+        "ready"
+    };
+    let mut running: Vec<String> = w.running.iter().map(|t| t.to_string()).collect();
+    running.sort();
+    ZmqWorker {
+        worker_id: w.id.to_string(),
+        status,
+        capabilities: w.caps_list.clone(),
+        slots: w.slots,
+        current_task: running.first().cloned(),
+        running,
+        connected_at: w.connected_at,
+        last_heartbeat: w.last_seen.load(Ordering::Relaxed),
+        tags: w.tags.clone(),
+    }
+}
+
+impl State {
+    fn emit(&self, agent: Option<&Arc<str>>, kind: EventKind) {
+        self.args.bus.emit(Some(&self.swarm), agent, kind);
+    }
+
+    fn emit_task(&self, t: &Task, kind: EventKind) {
+        let agent: Option<Arc<str>> = t.agent.as_deref().map(Into::into).or_else(|| t.worker.clone());
+        self.args.bus.emit(Some(&t.swarm), agent.as_ref(), kind);
+    }
+
+    async fn send(&self, w: &Worker, msg: &GatewayMsg<'_>) {
+        let o = Outbound {
+            identity: w.identity.clone(),
+            empty_delimiter: w.empty_delimiter,
+            payload: protocol::encode(msg),
+        };
+        let _ = self.out.send(o).await;
+    }
+
+    async fn reject(&self, identity: Arc<[u8]>, empty_delimiter: bool, reason: &str) {
+        let o = Outbound { identity, empty_delimiter, payload: protocol::encode(&GatewayMsg::Rejected { reason }) };
+        let _ = self.out.send(o).await;
+        self.emit(None, EventKind::WorkerRejected { reason: reason.into() });
+    }
+
+    async fn frame(&mut self, myself: &ActorRef<DispatcherMsg>, f: Inbound) {
+        let known = self.by_identity.get(&f.identity).cloned();
+        if let Some(id) = &known
+            && let Some(w) = self.workers.get(id)
+        {
+            w.last_seen.store(now_ms(), Ordering::Relaxed);
+        }
+        match (f.msg, known) {
+            (WorkerMsg::Ready { worker_id, capabilities, slots, token, tags }, None) => {
+                self.register(myself, f.identity, f.empty_delimiter, worker_id, capabilities, slots, token, tags).await
+            }
+            (WorkerMsg::Ready { .. } | WorkerMsg::Heartbeat { .. }, Some(_)) => self.dispatch().await,
+            (WorkerMsg::Heartbeat { worker_id }, None) => {
+                self.reject(f.identity, f.empty_delimiter, &format!("worker '{worker_id}' is not registered: send ready"))
+                    .await
+            }
+            (_, None) => self.emit(
+                None,
+                EventKind::FrameRejected {
+                    reason: format!("worker {} is not registered", String::from_utf8_lossy(&f.identity)),
+                },
+            ),
+            (WorkerMsg::Log { level, message }, Some(id)) => {
+                let level = crate::events::EventFilter::parse_level(&level).unwrap_or(Level::Info);
+                self.emit(Some(&id), EventKind::Log { level, message });
+            }
+            (WorkerMsg::Token { task_id, content }, Some(id)) => match self.owned(&task_id, &id) {
+                Some(t) => {
+                    for s in &t.subs {
+                        let _ = s.try_send(TaskUpdate::Token(content.clone()));
+                    }
+                    let kind = EventKind::AgentOutput { task_id: Some(t.id.clone()), output: OutputKind::Token, content };
+                    self.emit_task(t, kind);
+                }
+                None => self.ignored(&task_id, &id),
+            },
+            (WorkerMsg::Result { task_id, content, status }, Some(id)) => {
+                if self.owned(&task_id, &id).is_none() {
+                    return self.ignored(&task_id, &id);
+                }
+                let ok = status.as_deref().is_none_or(|s| s == "ok");
+                let status = if ok { "ok" } else { "error" };
+                self.finish(&task_id, status, content, "worker_error").await;
+                self.dispatch().await;
+            }
+            (WorkerMsg::Error { task_id, message }, Some(id)) => {
+                if self.owned(&task_id, &id).is_none() {
+                    return self.ignored(&task_id, &id);
+                }
+                let code = if message == "cancelled" { "cancelled" } else { "worker_error" };
+                self.finish(&task_id, "error", message, code).await;
+                self.dispatch().await;
+            }
+        }
+    }
+
+    /// The task, if worker `id` is the one running it.
+    fn owned(&self, task_id: &str, id: &Arc<str>) -> Option<&Task> {
+        self.tasks.get(task_id).filter(|t| t.worker.as_ref() == Some(id))
+    }
+
+    fn ignored(&self, task_id: &str, worker: &Arc<str>) {
+        let reason = match self.tasks.get(task_id) {
+            Some(_) => "the task was reassigned to another worker",
+            None => "the task has already ended (completed, cancelled, timed out or unknown)",
+        };
+        self.emit(Some(worker), EventKind::ResultIgnored { task_id: task_id.into(), reason: reason.into() });
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn register(
+        &mut self,
+        myself: &ActorRef<DispatcherMsg>,
+        identity: Arc<[u8]>,
+        empty_delimiter: bool,
+        worker_id: String,
+        capabilities: Vec<String>,
+        slots: Option<u32>,
+        token: Option<String>,
+        tags: BTreeMap<String, Value>,
+    ) {
+        if let Some(expected) = &self.args.opts.token
+            && !token.as_deref().is_some_and(|t| crate::http::token_matches(t, expected))
+        {
+            return self.reject(identity, empty_delimiter, "bad token").await;
+        }
+        if *identity != *worker_id.as_bytes() {
+            return self.reject(identity, empty_delimiter, "worker_id must equal the socket identity").await;
+        }
+        if self.workers.contains_key(worker_id.as_str()) {
+            return self.reject(identity, empty_delimiter, "duplicate worker id").await;
+        }
+        if self.workers.len() >= self.args.opts.max_workers {
+            return self.reject(identity, empty_delimiter, "the gateway is full").await;
+        }
+        let slots = slots.unwrap_or(1).clamp(1, 10_000);
+        let last_seen = Arc::new(AtomicU64::new(now_ms()));
+        let args = ConnArgs { last_seen: last_seen.clone(), timeout: self.args.opts.heartbeat_timeout };
+        let conn = match Actor::spawn_linked(None, Conn, args, myself.get_cell()).await {
+            Ok((c, _)) => c,
+            Err(e) => return self.reject(identity, empty_delimiter, &format!("internal: {e}")).await,
+        };
+        let id: Arc<str> = worker_id.into();
+        self.by_conn.insert(conn.get_id(), id.clone());
+        self.by_identity.insert(identity.clone(), id.clone());
+        self.clock += 1;
+        let caps: HashSet<String> = capabilities.iter().cloned().collect();
+        self.emit(Some(&id), EventKind::WorkerConnected { capabilities: capabilities.clone(), slots });
+        self.workers.insert(
+            id.clone(),
+            Worker {
+                id,
+                identity,
+                empty_delimiter,
+                caps,
+                caps_list: capabilities,
+                slots,
+                running: HashSet::new(),
+                accepting: true,
+                connected_at: now_ms(),
+                last_seen,
+                last_assigned: self.clock,
+                tags: serde_json::to_value(tags).unwrap_or_default(),
+            },
+        );
+        self.dispatch().await;
+    }
+
+    fn submit(
+        &mut self,
+        myself: &ActorRef<DispatcherMsg>,
+        req: DispatchRequest,
+        subscribe: bool,
+        reply: RpcReplyPort<Result<Submitted, HiveError>>,
+    ) {
+        if self.tasks.len() >= self.args.opts.max_queue {
+            let _ = reply.send(Err(HiveError::Full("the dispatch queue is full".into())));
+            return;
+        }
+        if req.prompt.len() > MAX_PROMPT_BYTES {
+            let _ = reply.send(Err(HiveError::BadRequest("the prompt is over 1 MiB".into())));
+            return;
+        }
+        let id: Arc<str> = uuid::Uuid::now_v7().to_string().into();
+        let swarm: Arc<str> = req.swarm.as_deref().map(Into::into).unwrap_or_else(|| self.swarm.clone());
+        let record = self.args.writer.as_ref().map(|_| {
+            let mut r = TaskRecord::queued(&id, &swarm, req.agent.as_deref().unwrap_or(""), &req.prompt, "api");
+            r.priority = req.priority;
+            r.capabilities = req.capabilities.clone();
+            r.model = req.model.clone();
+            r.context = req.context.clone();
+            r
+        });
+        self.seq += 1;
+        let timeout = req.timeout.unwrap_or(self.args.opts.task_timeout);
+        let mut task = Task {
+            id: id.clone(),
+            prompt: req.prompt,
+            model: req.model,
+            context: req.context,
+            priority: req.priority.unwrap_or(5).max(1),
+            caps: req.capabilities,
+            key: (0, 0),
+            attempts: 0,
+            deadline: Instant::now() + timeout,
+            swarm,
+            agent: req.agent,
+            worker: None,
+            subs: Vec::new(),
+            pending: None,
+        };
+        task.key = (task.priority, self.seq);
+        let updates = subscribe.then(|| {
+            let (tx, rx) = mpsc::channel(4096);
+            task.subs.push(tx);
+            rx
+        });
+        task.pending = Some((reply, updates));
+        self.tasks.insert(id.clone(), task);
+        match (record, self.args.writer.clone()) {
+            (Some(r), Some(w)) => {
+                let me = myself.clone();
+                tokio::spawn(async move {
+                    let done = w.put_task(r).await.map_err(|e| e.to_string());
+                    let _ = me.cast(DispatcherMsg::Recorded(id, done));
+                });
+            }
+            _ => {
+                let _ = myself.cast(DispatcherMsg::Recorded(id, Ok(())));
+            }
+        }
+    }
+
+    async fn recorded(&mut self, id: Arc<str>, r: Result<(), String>) {
+        let Some(t) = self.tasks.get_mut(&id) else { return };
+        let Some((reply, updates)) = t.pending.take() else { return };
+        if let Err(e) = r {
+            self.tasks.remove(&id);
+            let _ = reply.send(Err(HiveError::Unavailable(format!("the task could not be recorded durably: {e}"))));
+            return;
+        }
+        let (key, deadline) = (t.key, t.deadline);
+        self.queue.push(key, id.clone());
+        self.deadlines.insert((deadline, id.clone()), ());
+        let t = &self.tasks[&id];
+        self.emit_task(t, EventKind::TaskQueued { task_id: id.clone(), from: "api".into() });
+        let _ = reply.send(Ok((id, updates)));
+        self.dispatch().await;
+    }
+
+    /// Assigns waiting tasks to free workers, in queue order.
+    async fn dispatch(&mut self) {
+        let mut free: u32 = self
+            .workers
+            .values()
+            .filter(|w| w.accepting)
+            .map(|w| w.slots.saturating_sub(w.running.len() as u32))
+            .sum();
+        if free == 0 || self.queue.len() == 0 {
+            return;
+        }
+        let head: Vec<(QueueKey, Arc<str>)> = self.queue.head(4096).map(|(k, v)| (*k, v.clone())).collect();
+        for (key, id) in head {
+            if free == 0 {
+                break;
+            }
+            let Some(task) = self.tasks.get(&id) else {
+                self.queue.remove(&key);
+                continue;
+            };
+            let candidates = self.workers.values().map(|w| Candidate {
+                id: &w.id,
+                capabilities: &w.caps,
+                free: w.slots.saturating_sub(w.running.len() as u32),
+                accepting: w.accepting,
+                last_assigned: w.last_assigned,
+            });
+            let Some(wid) = choose(candidates, &task.caps).cloned() else { continue };
+            self.queue.remove(&key);
+            self.clock += 1;
+            let w = self.workers.get_mut(&wid).expect("chosen from the table");
+            w.running.insert(id.clone());
+            w.last_assigned = self.clock;
+            let t = self.tasks.get_mut(&id).expect("checked above");
+            t.worker = Some(wid.clone());
+            t.attempts += 1;
+            free -= 1;
+            let (t, w) = (&self.tasks[&id], &self.workers[&wid]);
+            let msg = GatewayMsg::Task {
+                task_id: &t.id,
+                prompt: &t.prompt,
+                model: t.model.as_deref(),
+                context: t.context.as_deref(),
+                priority: t.priority,
+                swarm: (*t.swarm != *DISPATCH_SWARM).then_some(&*t.swarm),
+                agent: t.agent.as_deref(),
+            };
+            self.send(w, &msg).await;
+            self.emit_task(t, EventKind::TaskStarted { task_id: id.clone() });
+        }
+    }
+
+    /// Ends a task once: events, subscribers, the worker's slot.
+    async fn finish(&mut self, id: &str, status: &'static str, content: String, code: &str) {
+        let Some(t) = self.tasks.remove(id) else { return };
+        self.queue.remove(&t.key);
+        self.deadlines.remove(&(t.deadline, t.id.clone()));
+        if let Some(w) = t.worker.as_ref().and_then(|w| self.workers.get_mut(w)) {
+            w.running.remove(&t.id);
+        }
+        match (status, code) {
+            ("ok", _) => {
+                let out = EventKind::AgentOutput {
+                    task_id: Some(t.id.clone()),
+                    output: OutputKind::Result,
+                    content: content.clone(),
+                };
+                self.emit_task(&t, out);
+                self.emit_task(&t, EventKind::TaskCompleted { task_id: t.id.clone() });
+            }
+            ("cancelled", _) => self.emit_task(&t, EventKind::TaskCancelled { task_id: t.id.clone() }),
+            _ => self.emit_task(
+                &t,
+                EventKind::TaskFailed { task_id: t.id.clone(), code: code.into(), message: content.clone() },
+            ),
+        }
+        let done = TaskUpdate::Done { status, content };
+        for s in t.subs {
+            if let Err(mpsc::error::TrySendError::Full(d)) = s.try_send(done.clone()) {
+                tokio::spawn(async move { s.send(d).await });
+            }
+        }
+    }
+
+    async fn cancel(&mut self, id: &str) -> Result<(), HiveError> {
+        let Some(t) = self.tasks.get(id) else {
+            return Err(HiveError::NotFound { kind: "task", name: id.into() });
+        };
+        if t.pending.is_some() {
+            return Err(HiveError::Conflict(format!("task {id} is being recorded; try again")));
+        }
+        if let Some(w) = t.worker.as_ref().and_then(|w| self.workers.get(w)) {
+            self.send(w, &GatewayMsg::Cancel { task_id: id }).await;
+        }
+        self.finish(id, "cancelled", "cancelled".into(), "cancelled").await;
+        self.dispatch().await;
+        Ok(())
+    }
+
+    async fn expire(&mut self) {
+        let now = Instant::now();
+        let due: Vec<Arc<str>> = self.deadlines.range(..(now, Arc::from(""))).map(|((_, id), _)| id.clone()).collect();
+        for id in due {
+            if let Some(w) = self.tasks.get(&id).and_then(|t| t.worker.as_ref()).and_then(|w| self.workers.get(w)) {
+                self.send(w, &GatewayMsg::Cancel { task_id: &id }).await;
+            }
+            self.finish(&id, "error", "the task did not finish within its timeout".into(), "timeout").await;
+        }
+        self.dispatch().await;
+    }
+
+    async fn worker_gone(&mut self, id: &Arc<str>, why: &str) {
+        let Some(w) = self.workers.remove(id) else { return };
+        self.by_identity.remove(&w.identity);
+        let mut running: Vec<Arc<str>> = w.running.into_iter().collect();
+        running.sort();
+        let mut requeued = 0;
+        for tid in running {
+            let Some(t) = self.tasks.get_mut(&tid) else { continue };
+            t.worker = None;
+            if t.attempts >= self.args.opts.max_attempts {
+                let msg = format!("its worker was lost {} time(s) (last: {why})", t.attempts);
+                self.finish(&tid, "error", msg, "worker_lost").await;
+            } else {
+                let (key, attempt) = (t.key, t.attempts + 1);
+                self.queue.push(key, tid.clone());
+                requeued += 1;
+                let t = &self.tasks[&tid];
+                self.emit_task(t, EventKind::TaskRequeued { task_id: tid.clone(), attempt });
+            }
+        }
+        self.emit(Some(id), EventKind::WorkerDisconnected { reason: why.into(), requeued });
+        self.dispatch().await;
+    }
+
+    /// Brings back the recorded tasks that were waiting or running.
+    async fn reload(&mut self) {
+        let Some(store) = self.args.reader.clone() else { return };
+        let open = tokio::task::spawn_blocking(move || store.tasks(&["queued", "in_progress"])).await;
+        let Ok(Ok(open)) = open else { return };
+        for r in open.into_iter().filter(|r| r.swarm == DISPATCH_SWARM) {
+            let id: Arc<str> = r.id.as_str().into();
+            self.seq += 1;
+            let priority = r.priority.unwrap_or(5).max(1);
+            let t = Task {
+                id: id.clone(),
+                prompt: r.content,
+                model: r.model,
+                context: r.context,
+                priority,
+                caps: r.capabilities,
+                key: (priority, self.seq),
+                attempts: r.attempts,
+                deadline: Instant::now() + self.args.opts.task_timeout,
+                swarm: self.swarm.clone(),
+                agent: None,
+                worker: None,
+                subs: Vec::new(),
+                pending: None,
+            };
+            self.queue.push(t.key, id.clone());
+            self.deadlines.insert((t.deadline, id.clone()), ());
+            if r.status == "in_progress" {
+                self.emit_task(&t, EventKind::TaskRequeued { task_id: id.clone(), attempt: r.attempts + 1 });
+            }
+            self.tasks.insert(id, t);
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! The ZeroMQ worker gateway and the task dispatcher.
+//!
+//! Workers on any machine connect a DEALER socket to the gateway's ROUTER
+//! (PROTOCOLS.md §2) and take tasks. The dispatcher (one actor) owns the
+//! queue and the assignments; each connected worker has its own supervised
+//! connection actor that owns its liveness (`conn.rs`). Guarantees:
+//! * a task is recorded in the store before it is queued (with a data dir);
+//! * the highest-priority task (1 highest, FIFO within a priority) goes to
+//!   a ready worker with a free slot and every needed capability, the one
+//!   idle longest first;
+//! * a task completes at most once: a result for a task that was
+//!   reassigned, cancelled, timed out or already ended is ignored, with a
+//!   `result_ignored` event;
+//! * a task whose worker dies (silent for `heartbeat_timeout`) is requeued
+//!   with its place in the queue, up to `max_attempts`, then fails with
+//!   `worker_lost`;
+//! * a draining worker (`off`) keeps its running tasks and gets no new one;
+//! * malformed frames become `frame_rejected` events; nothing a worker sends
+//!   can crash the gateway.
+
+mod conn;
+mod dispatcher;
+pub mod protocol;
+mod queue;
+mod socket;
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+pub(crate) use dispatcher::{Dispatcher, DispatcherArgs, DispatcherMsg};
+
+/// Why a worker's connection ended when it went silent.
+pub const HEARTBEAT_TIMEOUT: &str = conn::HEARTBEAT_TIMEOUT;
+
+/// The swarm name of dispatched tasks' events and records.
+pub const DISPATCH_SWARM: &str = "_dispatch";
+
+/// Settings of the gateway.
+#[derive(Debug, Clone)]
+pub struct GatewayOptions {
+    /// Where the ROUTER binds (default `tcp://127.0.0.1:5555`; port 0 = any).
+    pub endpoint: String,
+    /// The token workers must send in `ready` (none = no check).
+    pub token: Option<String>,
+    /// A worker silent this long is dead (default 5 s).
+    pub heartbeat_timeout: Duration,
+    /// Attempts before a task whose workers keep dying fails (default 3).
+    pub max_attempts: u32,
+    /// Default per-task timeout (default 300 s).
+    pub task_timeout: Duration,
+    /// Most tasks waiting (default 100 000); more → `Full`.
+    pub max_queue: usize,
+    /// Most connected workers (default 10 000).
+    pub max_workers: usize,
+}
+
+impl Default for GatewayOptions {
+    fn default() -> Self {
+        Self {
+            endpoint: "tcp://127.0.0.1:5555".into(),
+            token: None,
+            heartbeat_timeout: Duration::from_secs(5),
+            max_attempts: 3,
+            task_timeout: Duration::from_secs(300),
+            max_queue: 100_000,
+            max_workers: 10_000,
+        }
+    }
+}
+
+/// A task to dispatch.
+#[derive(Debug, Clone, Default)]
+pub struct DispatchRequest {
+    /// What to do.
+    pub prompt: String,
+    /// Model override.
+    pub model: Option<String>,
+    /// Extra context.
+    pub context: Option<String>,
+    /// 1 (highest) to 255; default 5.
+    pub priority: Option<u8>,
+    /// Capabilities the worker must have.
+    pub capabilities: Vec<String>,
+    /// Timeout (default: the gateway's).
+    pub timeout: Option<Duration>,
+    /// For a swarm agent's task: its swarm and agent.
+    pub swarm: Option<String>,
+    /// The agent.
+    pub agent: Option<String>,
+}
+
+/// What a subscriber to a task hears.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TaskUpdate {
+    /// Partial output.
+    Token(String),
+    /// The end: `ok`, `error` or `cancelled`, with the result or the error.
+    Done {
+        /// `ok`, `error` or `cancelled`.
+        status: &'static str,
+        /// The result, or the error message.
+        content: String,
+    },
+}
+
+/// A connected worker as listed.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ZmqWorker {
+    /// Its id.
+    pub worker_id: String,
+    /// `ready` (a free slot), `busy` (every slot taken) or `draining` (off).
+    pub status: &'static str,
+    /// What it can do.
+    pub capabilities: Vec<String>,
+    /// Tasks it runs at once.
+    pub slots: u32,
+    /// Tasks it is running.
+    pub running: Vec<String>,
+    /// ms since the epoch.
+    pub connected_at: u64,
+    /// ms since the epoch.
+    pub last_heartbeat: u64,
+    /// One of the tasks it runs (Sol compatibility).
+    pub current_task: Option<String>,
+    /// Free-form metadata it sent.
+    pub tags: serde_json::Value,
+}
+
+/// The gateway's state.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct GatewayStatus {
+    /// The gateway runs.
+    pub enabled: bool,
+    /// Where the ROUTER is bound.
+    pub endpoint: String,
+    /// Its port.
+    pub port: u16,
+    /// Connected workers.
+    pub connected: usize,
+    /// Tasks waiting.
+    pub queue_depth: usize,
+    /// Tasks running on workers.
+    pub running: usize,
+}

@@ -1,0 +1,169 @@
+//! The ZeroMQ wire protocol (PROTOCOLS.md §2): one msgpack map per payload,
+//! with a `type` key. Decoding never panics: anything that is not msgpack,
+//! not a map, of an unknown type or missing a field is an error that says
+//! which (the gateway turns it into a `frame_rejected` event).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Largest payload accepted from a worker.
+pub const MAX_FRAME_BYTES: usize = 1 << 20;
+
+/// A message from a worker.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum WorkerMsg {
+    /// Register, or: alive with free slots.
+    Ready {
+        /// The worker's id (its socket identity).
+        worker_id: String,
+        /// What it can do.
+        #[serde(default)]
+        capabilities: Vec<String>,
+        /// Tasks it runs at once (default 1).
+        slots: Option<u32>,
+        /// The gateway's worker token, when one is configured.
+        token: Option<String>,
+        /// Free-form metadata.
+        #[serde(default)]
+        tags: BTreeMap<String, serde_json::Value>,
+    },
+    /// Alive (while busy).
+    Heartbeat {
+        /// The worker's id.
+        worker_id: String,
+    },
+    /// Partial output.
+    Token {
+        /// The task.
+        task_id: String,
+        /// The piece.
+        content: String,
+    },
+    /// Done.
+    Result {
+        /// The task.
+        task_id: String,
+        /// The result.
+        content: String,
+        /// `ok` (anything else is a failure).
+        status: Option<String>,
+    },
+    /// Failed.
+    Error {
+        /// The task.
+        task_id: String,
+        /// Why.
+        message: String,
+    },
+    /// A log line.
+    Log {
+        /// `debug`, `info`, `warning` or `error`.
+        level: String,
+        /// The line.
+        message: String,
+    },
+}
+
+/// A message to a worker.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum GatewayMsg<'a> {
+    /// Run this.
+    Task {
+        /// The task.
+        task_id: &'a str,
+        /// What to do.
+        prompt: &'a str,
+        /// Model override.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        model: Option<&'a str>,
+        /// Extra context.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        context: Option<&'a str>,
+        /// 1 (highest) ..
+        priority: u8,
+        /// The swarm, for a swarm agent's task.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        swarm: Option<&'a str>,
+        /// The agent, for a swarm agent's task.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        agent: Option<&'a str>,
+    },
+    /// Abort it.
+    Cancel {
+        /// The task.
+        task_id: &'a str,
+    },
+    /// Registration refused.
+    Rejected {
+        /// Why.
+        reason: &'a str,
+    },
+}
+
+/// Decodes a worker's payload.
+pub fn decode(payload: &[u8]) -> Result<WorkerMsg, String> {
+    if payload.len() > MAX_FRAME_BYTES {
+        return Err(format!("payload of {} bytes is over {MAX_FRAME_BYTES}", payload.len()));
+    }
+    match payload.first() {
+        // fixmap, map16, map32
+        Some(0x80..=0x8f | 0xde | 0xdf) => {}
+        Some(_) => return Err("the payload is not a msgpack map".into()),
+        None => return Err("empty payload".into()),
+    }
+    rmp_serde::from_slice(payload).map_err(|e| format!("invalid message: {e}"))
+}
+
+/// Encodes a message for a worker (a msgpack map with string keys).
+pub fn encode(msg: &GatewayMsg<'_>) -> Vec<u8> {
+    rmp_serde::to_vec_named(msg).expect("gateway messages always encode")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(v: serde_json::Value) -> Vec<u8> {
+        rmp_serde::to_vec_named(&v).unwrap()
+    }
+
+    #[test]
+    fn worker_messages_decode_with_defaults() {
+        let m = decode(&map(serde_json::json!({"type": "ready", "worker_id": "w1", "capabilities": ["a"]}))).unwrap();
+        assert_eq!(
+            m,
+            WorkerMsg::Ready {
+                worker_id: "w1".into(),
+                capabilities: vec!["a".into()],
+                slots: None,
+                token: None,
+                tags: BTreeMap::new()
+            }
+        );
+        let m = decode(&map(serde_json::json!({"type": "result", "task_id": "t", "content": "c", "extra": 1})));
+        assert!(matches!(m, Ok(WorkerMsg::Result { .. })), "extra fields are ignored");
+    }
+
+    #[test]
+    fn garbage_is_an_error_that_says_why() {
+        assert!(decode(b"").unwrap_err().contains("empty"));
+        assert!(decode(b"\x93\x01\x02\x03").unwrap_err().contains("not a msgpack map"));
+        assert!(decode(b"\xff\xfe").unwrap_err().contains("not a msgpack map"));
+        let e = decode(&map(serde_json::json!({"type": "launch"}))).unwrap_err();
+        assert!(e.contains("launch"), "{e}");
+        let e = decode(&map(serde_json::json!({"type": "result", "content": "c"}))).unwrap_err();
+        assert!(e.contains("task_id"), "{e}");
+        assert!(decode(&map(serde_json::json!({"worker_id": "w"}))).is_err(), "no type");
+        assert!(decode(&[0x81, 0xa4]).is_err(), "truncated");
+    }
+
+    #[test]
+    fn gateway_messages_are_maps_with_a_type() {
+        let b = encode(&GatewayMsg::Cancel { task_id: "t1" });
+        let v: serde_json::Value = rmp_serde::from_slice(&b).unwrap();
+        assert_eq!(v, serde_json::json!({"type": "cancel", "task_id": "t1"}));
+    }
+}

@@ -1,0 +1,320 @@
+//! The gateway routes of the Sol API: ZeroMQ workers, their maintenance
+//! switch, dispatch (sync, async, stream over SSE, webhook) and orchestrate.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::gateway::{DispatchRequest, GatewayStatus, TaskUpdate, ZmqWorker};
+use crate::http::AppState;
+use crate::http::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::http::page::{V1Page, V1PageQuery};
+
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_workers))
+        .routes(routes!(status))
+        .routes(routes!(worker_off))
+        .routes(routes!(worker_on))
+        .routes(routes!(dispatch))
+        .routes(routes!(orchestrate))
+}
+
+/// Connected ZeroMQ workers.
+#[utoipa::path(get, path = "/api/v1/zmq/workers", tag = "gateway", params(V1PageQuery),
+    responses((status = 200, body = V1Page<ZmqWorker>), (status = 503, body = ErrorBody)))]
+async fn list_workers(State(st): State<AppState>, ApiQuery(q): ApiQuery<V1PageQuery>) -> ApiResult<impl IntoResponse> {
+    Ok(axum::Json(q.apply(st.hive.zmq_workers().await?)?))
+}
+
+/// The gateway's state.
+#[utoipa::path(get, path = "/api/v1/zmq/status", tag = "gateway", responses((status = 200, body = GatewayStatus)))]
+async fn status(State(st): State<AppState>) -> ApiResult<impl IntoResponse> {
+    Ok(axum::Json(st.hive.zmq_status().await?))
+}
+
+/// Maintenance on: the worker finishes its running tasks and gets no new one.
+#[utoipa::path(post, path = "/api/v1/zmq/workers/{id}/off", tag = "gateway", params(("id" = String, Path)),
+    responses((status = 200, body = Value), (status = 404, body = ErrorBody)))]
+async fn worker_off(State(st): State<AppState>, ApiPath(id): ApiPath<String>) -> ApiResult<impl IntoResponse> {
+    st.hive.set_worker_accepting(&id, false).await?;
+    Ok(axum::Json(json!({"worker_id": id, "accepting": false})))
+}
+
+/// Maintenance off: the worker takes tasks again.
+#[utoipa::path(post, path = "/api/v1/zmq/workers/{id}/on", tag = "gateway", params(("id" = String, Path)),
+    responses((status = 200, body = Value), (status = 404, body = ErrorBody)))]
+async fn worker_on(State(st): State<AppState>, ApiPath(id): ApiPath<String>) -> ApiResult<impl IntoResponse> {
+    st.hive.set_worker_accepting(&id, true).await?;
+    Ok(axum::Json(json!({"worker_id": id, "accepting": true})))
+}
+
+/// Where a webhook result goes.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct Webhook {
+    /// `http://` or `https://` URL.
+    url: String,
+    /// Extra headers.
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+}
+
+/// A task for the workers.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct DispatchBody {
+    prompt: String,
+    model: Option<String>,
+    context: Option<String>,
+    /// 1 (highest) to 255; default 5.
+    priority: Option<u8>,
+    /// Capabilities the worker must have.
+    #[serde(default)]
+    capabilities: Vec<String>,
+    /// Same as `mode: "stream"`.
+    #[serde(default)]
+    stream: bool,
+    /// `sync` (default: wait and answer the result), `async` (answer the id at
+    /// once), `stream` (SSE) or `webhook` (POST the result to `webhook.url`).
+    mode: Option<String>,
+    webhook: Option<Webhook>,
+    /// Per-task timeout in ms (default: the gateway's).
+    timeout_ms: Option<u64>,
+}
+
+impl DispatchBody {
+    fn request(&self) -> ApiResult<DispatchRequest> {
+        if self.prompt.is_empty() {
+            return Err(ApiError::bad_request("'prompt' must not be empty"));
+        }
+        if self.priority == Some(0) {
+            return Err(ApiError::bad_request("'priority' runs from 1 (highest) to 255"));
+        }
+        Ok(DispatchRequest {
+            prompt: self.prompt.clone(),
+            model: self.model.clone(),
+            context: self.context.clone(),
+            priority: self.priority,
+            capabilities: self.capabilities.clone(),
+            timeout: self.timeout_ms.map(Duration::from_millis),
+            swarm: None,
+            agent: None,
+        })
+    }
+}
+
+/// Waits for a task's end (tokens are skipped); `None` if `wait` passes first.
+async fn wait_done(rx: &mut tokio::sync::mpsc::Receiver<TaskUpdate>, wait: Duration) -> Option<(&'static str, String)> {
+    let until = tokio::time::Instant::now() + wait;
+    loop {
+        match tokio::time::timeout_at(until, rx.recv()).await {
+            Ok(Some(TaskUpdate::Done { status, content })) => return Some((status, content)),
+            Ok(Some(TaskUpdate::Token(_))) => {}
+            Ok(None) | Err(_) => return None,
+        }
+    }
+}
+
+/// Dispatches a task to a ZeroMQ worker.
+#[utoipa::path(post, path = "/api/v1/zmq/dispatch", tag = "gateway", request_body = DispatchBody,
+    responses((status = 200, description = "sync: {task_id, status, content}", body = Value),
+        (status = 202, description = "async/webhook, or sync past its wait: {task_id, status}", body = Value),
+        (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn dispatch(State(st): State<AppState>, ApiJson(b): ApiJson<DispatchBody>) -> ApiResult<Response> {
+    let req = b.request()?;
+    let mode = match (b.mode.as_deref(), b.stream) {
+        (None, true) | (Some("stream"), _) => "stream",
+        (None, false) | (Some("sync"), _) => "sync",
+        (Some("async"), _) => "async",
+        (Some("webhook"), _) => "webhook",
+        (Some(other), _) => {
+            return Err(ApiError::bad_request(format!(
+                "unknown mode '{other}'; valid values: sync, async, stream, webhook"
+            )));
+        }
+    };
+    let hook = match (mode, &b.webhook) {
+        ("webhook", Some(h)) if h.url.starts_with("http://") || h.url.starts_with("https://") => Some(h),
+        ("webhook", Some(_)) => return Err(ApiError::bad_request("'webhook.url' must be an http:// or https:// URL")),
+        ("webhook", None) => return Err(ApiError::bad_request("mode 'webhook' needs 'webhook': {url, headers}")),
+        _ => None,
+    };
+    let wait = req.timeout.unwrap_or(Duration::from_secs(300));
+    let (id, updates) = st.hive.dispatch(req, mode != "async").await?;
+    let mut rx = updates.unwrap_or_else(|| tokio::sync::mpsc::channel(1).1);
+    match mode {
+        "async" => Ok((StatusCode::ACCEPTED, axum::Json(json!({"status": "queued", "task_id": id}))).into_response()),
+        "sync" => match wait_done(&mut rx, wait).await {
+            Some((status, content)) => Ok(axum::Json(json!({"task_id": id, "status": status, "content": content}))
+                .into_response()),
+            None => Ok((StatusCode::ACCEPTED, axum::Json(json!({"status": "in_progress", "task_id": id}))).into_response()),
+        },
+        "webhook" => {
+            let hook = hook.expect("checked above");
+            let (url, headers) = (hook.url.clone(), hook.headers.clone());
+            let (hive, tid) = (st.hive.clone(), id.clone());
+            tokio::spawn(async move {
+                let (status, content) =
+                    wait_done(&mut rx, wait).await.unwrap_or(("error", "the task did not finish in time".into()));
+                let body = json!({"task_id": tid, "status": status, "content": content});
+                deliver(&hive, &url, &headers, &body).await;
+            });
+            Ok((StatusCode::ACCEPTED, axum::Json(json!({"status": "queued", "task_id": id, "webhook": hook.url})))
+                .into_response())
+        }
+        _ => {
+            let tid = id.clone();
+            let events = futures::stream::unfold((rx, false), move |(mut rx, ended)| {
+                let tid = tid.clone();
+                async move {
+                    if ended {
+                        return None;
+                    }
+                    let e = match rx.recv().await? {
+                        TaskUpdate::Token(c) => Event::default().event("token").data(json!({"content": c}).to_string()),
+                        TaskUpdate::Done { status, content } => {
+                            let name = if status == "ok" { "result" } else { "error" };
+                            let data = json!({"task_id": tid, "status": status, "content": content});
+                            return Some((Ok::<_, Infallible>(Event::default().event(name).data(data.to_string())), (rx, true)));
+                        }
+                    };
+                    Some((Ok(e), (rx, false)))
+                }
+            });
+            Ok(Sse::new(events).keep_alive(KeepAlive::default()).into_response())
+        }
+    }
+}
+
+/// POSTs a result to a webhook: up to 4 attempts (0.5, 1, 2 s apart);
+/// each failure and the outcome are log events.
+async fn deliver(hive: &crate::Hive, url: &str, headers: &BTreeMap<String, String>, body: &Value) {
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap_or_default();
+    let swarm: std::sync::Arc<str> = crate::gateway::DISPATCH_SWARM.into();
+    let log = |level, message: String| {
+        hive.events().emit(Some(&swarm), None, crate::events::EventKind::Log { level, message });
+    };
+    let mut wait = Duration::from_millis(500);
+    for attempt in 1..=4 {
+        let mut req = client.post(url).json(body);
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        match req.send().await {
+            Ok(r) if r.status().is_success() => {
+                log(crate::events::Level::Info, format!("webhook {url} got task {}", body["task_id"]));
+                return;
+            }
+            Ok(r) => log(crate::events::Level::Warning, format!("webhook {url} answered {} (attempt {attempt})", r.status())),
+            Err(e) => log(crate::events::Level::Warning, format!("webhook {url} failed: {e} (attempt {attempt})")),
+        }
+        tokio::time::sleep(wait).await;
+        wait *= 2;
+    }
+    log(crate::events::Level::Error, format!("webhook {url} gave up on task {}", body["task_id"]));
+}
+
+/// One task of an orchestration.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct OrchestrateTask {
+    prompt: String,
+    model: Option<String>,
+    #[serde(default)]
+    capabilities: Vec<String>,
+    priority: Option<u8>,
+}
+
+/// Several tasks, run together or one after another.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct OrchestrateBody {
+    tasks: Vec<OrchestrateTask>,
+    /// `parallel` (default) or `sequential`.
+    strategy: Option<String>,
+    /// `direct` (default) or `workflow` (sequential; each result is the next task's context).
+    mode: Option<String>,
+    /// Overall timeout in ms (default 120 000).
+    timeout: Option<u64>,
+    /// Model for every task without its own.
+    model: Option<String>,
+}
+
+/// Runs several tasks: in parallel, in sequence, or as a workflow.
+#[utoipa::path(post, path = "/api/v1/orchestrate", tag = "gateway", request_body = OrchestrateBody,
+    responses((status = 200, description = "{status, results: [{task_id, status, content}]}", body = Value),
+        (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn orchestrate(State(st): State<AppState>, ApiJson(b): ApiJson<OrchestrateBody>) -> ApiResult<impl IntoResponse> {
+    if b.tasks.is_empty() || b.tasks.len() > 100 {
+        return Err(ApiError::bad_request("'tasks' must hold 1 to 100 tasks"));
+    }
+    let workflow = match b.mode.as_deref().unwrap_or("direct") {
+        "direct" => false,
+        "workflow" => true,
+        other => return Err(ApiError::bad_request(format!("unknown mode '{other}'; valid values: direct, workflow"))),
+    };
+    let parallel = match b.strategy.as_deref().unwrap_or(if workflow { "sequential" } else { "parallel" }) {
+        "parallel" if workflow => return Err(ApiError::bad_request("a workflow runs sequentially")),
+        "parallel" => true,
+        "sequential" => false,
+        other => {
+            return Err(ApiError::bad_request(format!("unknown strategy '{other}'; valid values: parallel, sequential")));
+        }
+    };
+    let until = tokio::time::Instant::now() + Duration::from_millis(b.timeout.unwrap_or(120_000));
+    let request = |t: &OrchestrateTask, context: Option<String>| DispatchRequest {
+        prompt: t.prompt.clone(),
+        model: t.model.clone().or_else(|| b.model.clone()),
+        context,
+        priority: t.priority,
+        capabilities: t.capabilities.clone(),
+        ..Default::default()
+    };
+    let mut results = Vec::new();
+    let mut all_ok = true;
+    if parallel {
+        let mut started = Vec::new();
+        for t in &b.tasks {
+            started.push(st.hive.dispatch(request(t, None), true).await?);
+        }
+        for (id, rx) in started {
+            let mut rx = rx.expect("subscribed");
+            let left = until.saturating_duration_since(tokio::time::Instant::now());
+            let (status, content) = wait_done(&mut rx, left).await.unwrap_or(("timeout", String::new()));
+            all_ok &= status == "ok";
+            results.push(json!({"task_id": id, "status": status, "content": content}));
+        }
+    } else {
+        let mut context = None;
+        for t in &b.tasks {
+            let (id, rx) = st.hive.dispatch(request(t, context.take()), true).await?;
+            let mut rx = rx.expect("subscribed");
+            let left = until.saturating_duration_since(tokio::time::Instant::now());
+            let (status, content) = wait_done(&mut rx, left).await.unwrap_or(("timeout", String::new()));
+            results.push(json!({"task_id": id, "status": status, "content": content}));
+            if status != "ok" {
+                all_ok = false;
+                break;
+            }
+            if workflow {
+                context = Some(content);
+            }
+        }
+    }
+    let timed_out = results.iter().any(|r| r["status"] == "timeout");
+    let status = if all_ok { "ok" } else if timed_out { "timeout" } else { "error" };
+    Ok(axum::Json(json!({"status": status, "strategy": if parallel { "parallel" } else { "sequential" },
+        "mode": if workflow { "workflow" } else { "direct" }, "results": results})))
+}
