@@ -117,7 +117,11 @@ impl Actor for Dispatcher {
     type State = State;
     type Arguments = DispatcherArgs;
 
-    async fn pre_start(&self, myself: ActorRef<DispatcherMsg>, args: DispatcherArgs) -> Result<State, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        myself: ActorRef<DispatcherMsg>,
+        args: DispatcherArgs,
+    ) -> Result<State, ActorProcessingErr> {
         let (stop, stopped) = watch::channel(false);
         let (out, endpoint) = socket::start(&args.opts.endpoint, myself.clone(), args.bus.clone(), stopped)?;
         myself.send_interval(Duration::from_millis(100), || DispatcherMsg::Tick);
@@ -285,8 +289,12 @@ impl State {
             }
             (WorkerMsg::Ready { .. } | WorkerMsg::Heartbeat { .. }, Some(_)) => self.dispatch().await,
             (WorkerMsg::Heartbeat { worker_id }, None) => {
-                self.reject(f.identity, f.empty_delimiter, &format!("worker '{worker_id}' is not registered: send ready"))
-                    .await
+                self.reject(
+                    f.identity,
+                    f.empty_delimiter,
+                    &format!("worker '{worker_id}' is not registered: send ready"),
+                )
+                .await
             }
             (_, None) => self.emit(
                 None,
@@ -303,7 +311,8 @@ impl State {
                     for s in &t.subs {
                         let _ = s.try_send(TaskUpdate::Token(content.clone()));
                     }
-                    let kind = EventKind::AgentOutput { task_id: Some(t.id.clone()), output: OutputKind::Token, content };
+                    let kind =
+                        EventKind::AgentOutput { task_id: Some(t.id.clone()), output: OutputKind::Token, content };
                     self.emit_task(t, kind);
                 }
                 None => self.ignored(&task_id, &id),
@@ -484,12 +493,8 @@ impl State {
 
     /// Assigns waiting tasks to free workers, in queue order.
     async fn dispatch(&mut self) {
-        let mut free: u32 = self
-            .workers
-            .values()
-            .filter(|w| w.accepting)
-            .map(|w| w.slots.saturating_sub(w.running.len() as u32))
-            .sum();
+        let mut free: u32 =
+            self.workers.values().filter(|w| w.accepting).map(|w| w.slots.saturating_sub(w.running.len() as u32)).sum();
         if free == 0 || self.queue.len() == 0 {
             return;
         }

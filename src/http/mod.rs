@@ -38,9 +38,9 @@ use utoipa::openapi::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub(crate) use auth::token_matches;
 pub use config::{RateLimit, ServerConfig};
 pub use error::{ApiError, ErrorBody};
-pub(crate) use auth::token_matches;
 
 use crate::Hive;
 

@@ -157,9 +157,12 @@ async fn dispatch(State(st): State<AppState>, ApiJson(b): ApiJson<DispatchBody>)
     match mode {
         "async" => Ok((StatusCode::ACCEPTED, axum::Json(json!({"status": "queued", "task_id": id}))).into_response()),
         "sync" => match wait_done(&mut rx, wait).await {
-            Some((status, content)) => Ok(axum::Json(json!({"task_id": id, "status": status, "content": content}))
-                .into_response()),
-            None => Ok((StatusCode::ACCEPTED, axum::Json(json!({"status": "in_progress", "task_id": id}))).into_response()),
+            Some((status, content)) => {
+                Ok(axum::Json(json!({"task_id": id, "status": status, "content": content})).into_response())
+            }
+            None => {
+                Ok((StatusCode::ACCEPTED, axum::Json(json!({"status": "in_progress", "task_id": id}))).into_response())
+            }
         },
         "webhook" => {
             let hook = hook.expect("checked above");
@@ -187,7 +190,10 @@ async fn dispatch(State(st): State<AppState>, ApiJson(b): ApiJson<DispatchBody>)
                         TaskUpdate::Done { status, content } => {
                             let name = if status == "ok" { "result" } else { "error" };
                             let data = json!({"task_id": tid, "status": status, "content": content});
-                            return Some((Ok::<_, Infallible>(Event::default().event(name).data(data.to_string())), (rx, true)));
+                            return Some((
+                                Ok::<_, Infallible>(Event::default().event(name).data(data.to_string())),
+                                (rx, true),
+                            ));
                         }
                     };
                     Some((Ok(e), (rx, false)))
@@ -217,7 +223,9 @@ async fn deliver(hive: &crate::Hive, url: &str, headers: &BTreeMap<String, Strin
                 log(crate::events::Level::Info, format!("webhook {url} got task {}", body["task_id"]));
                 return;
             }
-            Ok(r) => log(crate::events::Level::Warning, format!("webhook {url} answered {} (attempt {attempt})", r.status())),
+            Ok(r) => {
+                log(crate::events::Level::Warning, format!("webhook {url} answered {} (attempt {attempt})", r.status()))
+            }
             Err(e) => log(crate::events::Level::Warning, format!("webhook {url} failed: {e} (attempt {attempt})")),
         }
         tokio::time::sleep(wait).await;
@@ -270,7 +278,9 @@ async fn orchestrate(State(st): State<AppState>, ApiJson(b): ApiJson<Orchestrate
         "parallel" => true,
         "sequential" => false,
         other => {
-            return Err(ApiError::bad_request(format!("unknown strategy '{other}'; valid values: parallel, sequential")));
+            return Err(ApiError::bad_request(format!(
+                "unknown strategy '{other}'; valid values: parallel, sequential"
+            )));
         }
     };
     let until = tokio::time::Instant::now() + Duration::from_millis(b.timeout.unwrap_or(120_000));
@@ -314,7 +324,13 @@ async fn orchestrate(State(st): State<AppState>, ApiJson(b): ApiJson<Orchestrate
         }
     }
     let timed_out = results.iter().any(|r| r["status"] == "timeout");
-    let status = if all_ok { "ok" } else if timed_out { "timeout" } else { "error" };
+    let status = if all_ok {
+        "ok"
+    } else if timed_out {
+        "timeout"
+    } else {
+        "error"
+    };
     Ok(axum::Json(json!({"status": status, "strategy": if parallel { "parallel" } else { "sequential" },
         "mode": if workflow { "workflow" } else { "direct" }, "results": results})))
 }

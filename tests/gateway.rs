@@ -1,0 +1,339 @@
+//! The ZeroMQ gateway end to end: real ROUTER/DEALER sockets on 127.0.0.1,
+//! workers written here with tmq, the REST API on a real server.
+
+mod http_common;
+
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use hive::gateway::GatewayOptions;
+use http_common::{Daemon, cfg};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+/// A test worker: a task owns the DEALER socket, sends heartbeats every
+/// 100 ms, and relays frames both ways. Dropping `kill` (or calling
+/// `die`) ends it at once: no goodbye, like a crash.
+struct Worker {
+    id: String,
+    rx: mpsc::Receiver<Value>,
+    tx: mpsc::Sender<Value>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Worker {
+    async fn connect(endpoint: &str, id: &str, caps: &[&str], slots: u32) -> Self {
+        let ready = json!({"type": "ready", "worker_id": id, "capabilities": caps, "slots": slots});
+        Self::connect_with(endpoint, id, ready, true).await
+    }
+
+    async fn connect_with(endpoint: &str, id: &str, ready: Value, heartbeat: bool) -> Self {
+        let ctx = tmq::Context::new();
+        let sock = tmq::dealer(&ctx).set_identity(id.as_bytes()).set_linger(0).connect(endpoint).unwrap();
+        let (mut sink, mut stream) = sock.split();
+        let (in_tx, rx) = mpsc::channel::<Value>(10_000);
+        let (tx, mut out_rx) = mpsc::channel::<Value>(10_000);
+        let wid = id.to_string();
+        let task = tokio::spawn(async move {
+            let _ctx = ctx;
+            let frame = |v: &Value| tmq::Multipart::from(vec![tmq::Message::from(rmp_serde::to_vec_named(v).unwrap())]);
+            sink.send(frame(&ready)).await.unwrap();
+            let mut beat = tokio::time::interval(Duration::from_millis(100));
+            loop {
+                tokio::select! {
+                    m = stream.next() => match m {
+                        Some(Ok(mut parts)) => {
+                            let payload = parts.pop_back().unwrap();
+                            let _ = in_tx.send(rmp_serde::from_slice(&payload).unwrap()).await;
+                        }
+                        _ => return,
+                    },
+                    o = out_rx.recv() => match o {
+                        Some(v) if v == json!("raw-garbage") => {
+                            sink.send(tmq::Multipart::from(vec![tmq::Message::from(&b"\xc1\xff"[..])])).await.unwrap();
+                        }
+                        Some(v) => sink.send(frame(&v)).await.unwrap(),
+                        None => return,
+                    },
+                    _ = beat.tick(), if heartbeat => {
+                        sink.send(frame(&json!({"type": "heartbeat", "worker_id": wid}))).await.unwrap();
+                    }
+                }
+            }
+        });
+        Self { id: id.into(), rx, tx, task }
+    }
+
+    async fn next(&mut self) -> Value {
+        tokio::time::timeout(Duration::from_secs(10), self.rx.recv()).await.expect("a frame within 10 s").unwrap()
+    }
+
+    async fn send(&self, v: Value) {
+        self.tx.send(v).await.unwrap();
+    }
+
+    async fn result(&self, task_id: &Value, content: &str) {
+        self.send(json!({"type": "result", "task_id": task_id, "content": content})).await;
+    }
+
+    fn die(self) {
+        self.task.abort();
+    }
+}
+
+async fn daemon(opts: GatewayOptions) -> (Daemon, String) {
+    let gw = GatewayOptions { endpoint: "tcp://127.0.0.1:0".into(), ..opts };
+    let d = Daemon::start_with(cfg(), hive::HiveOptions { gateway: Some(gw), ..Default::default() }).await;
+    let endpoint = d.hive.zmq_status().await.unwrap().endpoint;
+    (d, endpoint)
+}
+
+async fn until_workers(d: &Daemon, n: u64) {
+    wait(d, "/api/v1/zmq/status", |b| b["connected"].as_u64() == Some(n)).await;
+}
+
+async fn wait(d: &Daemon, path: &str, ok: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, b) = d.get(path).await;
+        if ok(&b) {
+            return b;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out on {path}: {b}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn dispatch(d: &Daemon, body: Value) -> String {
+    let (c, b) = d.post("/api/v1/zmq/dispatch", body).await;
+    assert_eq!(c, 202, "{b}");
+    b["task_id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn tokens_stream_over_sse_then_the_result() {
+    let (d, ep) = daemon(GatewayOptions::default()).await;
+    let mut w = Worker::connect(&ep, "w1", &["llm"], 1).await;
+    until_workers(&d, 1).await;
+    let http = d.http.clone();
+    let url = d.url("/api/v1/zmq/dispatch");
+    let sse = tokio::spawn(async move {
+        let r = http.post(url).json(&json!({"prompt": "hello", "stream": true})).send().await.unwrap();
+        assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+        r.text().await.unwrap()
+    });
+    let task = w.next().await;
+    assert_eq!((&task["type"], &task["prompt"]), (&json!("task"), &json!("hello")), "{task}");
+    for t in ["hel", "lo"] {
+        w.send(json!({"type": "token", "task_id": task["task_id"], "content": t})).await;
+    }
+    w.result(&task["task_id"], "HELLO").await;
+    let body = tokio::time::timeout(Duration::from_secs(10), sse).await.unwrap().unwrap();
+    let expected = format!(
+        "event: token\ndata: {{\"content\":\"hel\"}}\n\nevent: token\ndata: {{\"content\":\"lo\"}}\n\nevent: result\ndata: {}\n\n",
+        json!({"task_id": task["task_id"], "status": "ok", "content": "HELLO"})
+    );
+    assert_eq!(body, expected);
+    let (_, rec) = d.get(&format!("/api/v1/tasks/{}", task["task_id"].as_str().unwrap())).await;
+    assert_eq!((&rec["status"], &rec["content"]), (&json!("ok"), &json!("HELLO")), "{rec}");
+    d.shutdown().await;
+}
+
+#[tokio::test]
+async fn sync_mode_answers_the_result_and_both_framings_work() {
+    let (d, ep) = daemon(GatewayOptions::default()).await;
+    // A worker that sends [b"", payload] gets answers with the empty frame.
+    let ctx = tmq::Context::new();
+    let sock = tmq::dealer(&ctx).set_identity(b"framed").set_linger(0).connect(&ep).unwrap();
+    let (mut sink, mut stream) = sock.split();
+    let ready = rmp_serde::to_vec_named(&json!({"type": "ready", "worker_id": "framed"})).unwrap();
+    sink.send(tmq::Multipart::from(vec![tmq::Message::new(), tmq::Message::from(ready)])).await.unwrap();
+    until_workers(&d, 1).await;
+    let http = d.http.clone();
+    let url = d.url("/api/v1/zmq/dispatch");
+    let call = tokio::spawn(async move { http.post(url).json(&json!({"prompt": "p"})).send().await.unwrap() });
+    let parts = tokio::time::timeout(Duration::from_secs(10), stream.next()).await.unwrap().unwrap().unwrap();
+    assert_eq!(parts.len(), 2, "answered in the framing the worker used");
+    assert!(parts[0].is_empty());
+    let task: Value = rmp_serde::from_slice(&parts[1]).unwrap();
+    let result =
+        rmp_serde::to_vec_named(&json!({"type": "result", "task_id": task["task_id"], "content": "r"})).unwrap();
+    sink.send(tmq::Multipart::from(vec![tmq::Message::new(), tmq::Message::from(result)])).await.unwrap();
+    let r = call.await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let b: Value = r.json().await.unwrap();
+    assert_eq!((&b["status"], &b["content"]), (&json!("ok"), &json!("r")), "{b}");
+    d.shutdown().await;
+}
+
+#[tokio::test]
+async fn cancel_reaches_the_worker_and_a_late_result_is_ignored() {
+    let (d, ep) = daemon(GatewayOptions::default()).await;
+    let mut w = Worker::connect(&ep, "w1", &[], 1).await;
+    until_workers(&d, 1).await;
+    let id = dispatch(&d, json!({"prompt": "long", "mode": "async"})).await;
+    let task = w.next().await;
+    assert_eq!(task["task_id"], id);
+    let (c, b) = d.delete(&format!("/api/v1/tasks/{id}")).await;
+    assert_eq!((c, &b["status"]), (200, &json!("cancelled")), "{b}");
+    let cancel = w.next().await;
+    assert_eq!(cancel, json!({"type": "cancel", "task_id": id}));
+    w.result(&task["task_id"], "too late").await;
+    wait(&d, &format!("/api/events?event_type=result_ignored&swarm=_dispatch"), |b| b["count"] == 1).await;
+    let rec = wait(&d, &format!("/api/v1/tasks/{id}"), |b| b["status"] == "cancelled").await;
+    assert_ne!(rec["content"], "too late");
+    d.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_worker_killed_mid_task_loses_it_to_another_worker_and_it_completes_once() {
+    let opts = GatewayOptions { heartbeat_timeout: Duration::from_millis(400), ..Default::default() };
+    let (d, ep) = daemon(opts).await;
+    let mut w1 = Worker::connect(&ep, "w1", &[], 1).await;
+    until_workers(&d, 1).await;
+    let id = dispatch(&d, json!({"prompt": "p", "mode": "async"})).await;
+    assert_eq!(w1.next().await["task_id"], id);
+    let mut w2 = Worker::connect(&ep, "w2", &[], 1).await;
+    until_workers(&d, 2).await;
+    w1.die();
+    let again = w2.next().await;
+    assert_eq!(again["task_id"], id, "requeued to the live worker");
+    w2.result(&again["task_id"], "done").await;
+    let rec = wait(&d, &format!("/api/v1/tasks/{id}"), |b| b["status"] == "ok").await;
+    assert_eq!((rec["attempts"].as_u64(), &rec["content"]), (Some(2), &json!("done")), "{rec}");
+    let (_, ev) = d.get("/api/events?swarm=_dispatch&event_type=task_completed").await;
+    assert_eq!(ev["count"], 1, "completed once: {ev}");
+    let (_, ev) = d.get("/api/events?swarm=_dispatch&event_type=worker_disconnected").await;
+    assert_eq!(ev["items"][0]["metadata"]["reason"], "heartbeat_timeout", "{ev}");
+    assert_eq!(ev["items"][0]["metadata"]["requeued"], 1, "{ev}");
+    d.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_task_whose_workers_keep_dying_fails_with_worker_lost() {
+    let opts = GatewayOptions { heartbeat_timeout: Duration::from_millis(300), max_attempts: 2, ..Default::default() };
+    let (d, ep) = daemon(opts).await;
+    let id = dispatch(&d, json!({"prompt": "cursed", "mode": "async"})).await;
+    for n in 0..2 {
+        let mut w = Worker::connect(&ep, &format!("doomed{n}"), &[], 1).await;
+        assert_eq!(w.next().await["task_id"], id);
+        w.die();
+    }
+    let rec = wait(&d, &format!("/api/v1/tasks/{id}"), |b| b["status"] == "error").await;
+    assert!(rec["content"].as_str().unwrap().starts_with("worker_lost"), "{rec}");
+    d.shutdown().await;
+}
+
+#[tokio::test]
+async fn garbage_from_a_worker_is_recorded_and_the_gateway_keeps_serving() {
+    let opts = GatewayOptions { token: Some("wt".into()), ..Default::default() };
+    let (d, ep) = daemon(opts).await;
+    // No token, then a bad one: rejected.
+    let mut bad = Worker::connect_with(&ep, "intruder", json!({"type": "ready", "worker_id": "intruder"}), false).await;
+    assert_eq!(bad.next().await, json!({"type": "rejected", "reason": "bad token"}));
+    let ready = json!({"type": "ready", "worker_id": "good", "token": "wt"});
+    let mut good = Worker::connect_with(&ep, "good", ready.clone(), true).await;
+    until_workers(&d, 1).await;
+    // The same id again from another socket identity is refused.
+    let dup = json!({"type": "ready", "worker_id": "good", "token": "wt"});
+    let mut imposter = Worker::connect_with(&ep, "good2", dup, false).await;
+    assert_eq!(imposter.next().await["type"], "rejected");
+    for junk in [json!("raw-garbage"), json!([1, 2, 3]), json!({"type": "explode"}), json!({"type": "result"})] {
+        good.send(junk).await;
+    }
+    wait(&d, "/api/events?event_type=frame_rejected", |b| b["count"].as_u64() == Some(4)).await;
+    let id = dispatch(&d, json!({"prompt": "still fine", "mode": "async"})).await;
+    let t = good.next().await;
+    assert_eq!(t["task_id"], id);
+    good.result(&t["task_id"], "yes").await;
+    wait(&d, &format!("/api/v1/tasks/{id}"), |b| b["status"] == "ok").await;
+    d.shutdown().await;
+}
+
+#[tokio::test]
+async fn priority_orders_the_queue_and_a_draining_worker_takes_nothing_new() {
+    let (d, ep) = daemon(GatewayOptions::default()).await;
+    let mut w = Worker::connect(&ep, "w1", &["py"], 1).await;
+    until_workers(&d, 1).await;
+    let first = dispatch(&d, json!({"prompt": "first", "mode": "async"})).await;
+    let t = w.next().await;
+    assert_eq!(t["task_id"], first);
+    // Drain: the running task finishes, nothing new arrives.
+    let (c, _) = d.post("/api/v1/zmq/workers/w1/off", json!(null)).await;
+    assert_eq!(c, 200);
+    let (_, ws) = d.get("/api/v1/zmq/workers").await;
+    assert_eq!(ws["items"][0]["status"], "draining", "{ws}");
+    let mut ids = Vec::new();
+    for (p, prio) in [("low", 9), ("high", 1), ("mid", 5), ("high2", 1)] {
+        ids.push((dispatch(&d, json!({"prompt": p, "priority": prio, "mode": "async"})).await, p));
+    }
+    let gpu = dispatch(&d, json!({"prompt": "gpu only", "capabilities": ["gpu"], "mode": "async"})).await;
+    w.result(&t["task_id"], "ok").await;
+    wait(&d, &format!("/api/v1/tasks/{first}"), |b| b["status"] == "ok").await;
+    let (_, status) = d.get("/api/v1/zmq/status").await;
+    assert_eq!((status["queue_depth"].as_u64(), status["running"].as_u64()), (Some(5), Some(0)), "{status}");
+    d.post("/api/v1/zmq/workers/w1/on", json!(null)).await;
+    let mut order = Vec::new();
+    for _ in 0..4 {
+        let t = w.next().await;
+        order.push(t["prompt"].as_str().unwrap().to_string());
+        w.result(&t["task_id"], "ok").await;
+    }
+    assert_eq!(order, ["high", "high2", "mid", "low"], "priority, then FIFO");
+    let (_, rec) = d.get(&format!("/api/v1/tasks/{gpu}")).await;
+    assert_eq!(rec["status"], "queued", "no worker has the capability: {rec}");
+    d.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_hundred_workers_connect_and_share_the_work() {
+    let (d, ep) = daemon(GatewayOptions::default()).await;
+    let mut workers = Vec::new();
+    for i in 0..100 {
+        workers.push(Worker::connect(&ep, &format!("w{i:03}"), &[], 1).await);
+    }
+    until_workers(&d, 100).await;
+    let (_, page) = d.get("/api/v1/zmq/workers?per_page=10&page=10").await;
+    assert_eq!((page["total"].as_u64(), page["items"][0]["worker_id"].as_str()), (Some(100), Some("w090")), "{page}");
+    let mut ids = Vec::new();
+    for i in 0..100 {
+        ids.push(dispatch(&d, json!({"prompt": format!("t{i}"), "mode": "async"})).await);
+    }
+    // One slot each: every worker gets exactly one task.
+    for w in &mut workers {
+        let t = w.next().await;
+        w.result(&t["task_id"], &w.id.clone()).await;
+    }
+    for id in ids {
+        wait(&d, &format!("/api/v1/tasks/{id}"), |b| b["status"] == "ok").await;
+    }
+    d.shutdown().await;
+}
+
+#[tokio::test]
+async fn orchestrate_runs_parallel_and_workflow() {
+    let (d, ep) = daemon(GatewayOptions::default()).await;
+    let mut w = Worker::connect(&ep, "w1", &[], 4).await;
+    until_workers(&d, 1).await;
+    let echo = tokio::spawn(async move {
+        loop {
+            let t = w.next().await;
+            let content = format!("{}+{}", t["prompt"].as_str().unwrap(), t["context"].as_str().unwrap_or("-"));
+            w.result(&t["task_id"], &content).await;
+        }
+    });
+    let (c, b) = d
+        .post("/api/v1/orchestrate", json!({"tasks": [{"prompt": "a"}, {"prompt": "b"}], "strategy": "parallel"}))
+        .await;
+    assert_eq!((c, &b["status"]), (200, &json!("ok")), "{b}");
+    let contents: Vec<&str> = b["results"].as_array().unwrap().iter().map(|r| r["content"].as_str().unwrap()).collect();
+    assert_eq!(contents, ["a+-", "b+-"]);
+    let (_, b) =
+        d.post("/api/v1/orchestrate", json!({"tasks": [{"prompt": "a"}, {"prompt": "b"}], "mode": "workflow"})).await;
+    let last = b["results"][1]["content"].as_str().unwrap();
+    assert_eq!(last, "b+a+-", "the first result is the second task's context: {b}");
+    let (c, b) = d.post("/api/v1/orchestrate", json!({"tasks": [], "strategy": "parallel"})).await;
+    assert_eq!((c, &b["error_code"]), (400, &json!("HIVE_BAD_REQUEST")));
+    echo.abort();
+    d.shutdown().await;
+}
