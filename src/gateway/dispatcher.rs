@@ -256,7 +256,12 @@ impl State {
         self.args.bus.emit(Some(&self.swarm), agent, kind);
     }
 
+    /// A task's lifecycle event. A swarm agent's task is quiet here: the
+    /// agent reports its own lifecycle (only requeues are told).
     fn emit_task(&self, t: &Task, kind: EventKind) {
+        if t.agent.is_some() && !matches!(kind, EventKind::TaskRequeued { .. }) {
+            return;
+        }
         let agent: Option<Arc<str>> = t.agent.as_deref().map(Into::into).or_else(|| t.worker.clone());
         self.args.bus.emit(Some(&t.swarm), agent.as_ref(), kind);
     }
@@ -426,7 +431,8 @@ impl State {
         }
         let id: Arc<str> = uuid::Uuid::now_v7().to_string().into();
         let swarm: Arc<str> = req.swarm.as_deref().map(Into::into).unwrap_or_else(|| self.swarm.clone());
-        let record = self.args.writer.as_ref().map(|_| {
+        // A swarm agent's task is recorded by its swarm, under the agent's own id.
+        let record = self.args.writer.as_ref().filter(|_| req.agent.is_none()).map(|_| {
             let mut r = TaskRecord::queued(&id, &swarm, req.agent.as_deref().unwrap_or(""), &req.prompt, "api");
             r.priority = req.priority;
             r.capabilities = req.capabilities.clone();
@@ -460,7 +466,7 @@ impl State {
         });
         task.pending = Some((reply, updates));
         self.tasks.insert(id.clone(), task);
-        match (record, self.args.writer.clone()) {
+        match (record, self.args.writer.clone().filter(|_| self.tasks[&id].agent.is_none())) {
             (Some(r), Some(w)) => {
                 let me = myself.clone();
                 tokio::spawn(async move {

@@ -41,6 +41,8 @@ pub enum AgentMsg {
     Cancel(Arc<str>, RpcReplyPort<bool>),
     /// Pause (true) or resume (false); answers whether the state changed.
     Pause(bool, RpcReplyPort<Result<bool, String>>),
+    /// The dispatcher finished the zmq task with this id: status and content.
+    ZmqDone(Arc<str>, &'static str, String),
 }
 
 struct ActorWaker(ActorRef<AgentMsg>);
@@ -65,6 +67,7 @@ pub(super) struct Agent;
 enum Backend {
     Mock(MockBackend),
     Stdio(StdioBackend),
+    Zmq(super::zmq_agent::ZmqBackend),
 }
 
 /// An agent incarnation's state.
@@ -100,7 +103,7 @@ impl Actor for Agent {
                 let b = StdioBackend::spawn(&a.ctx, &a.slot, incarnation, &myself).await?;
                 (Backend::Stdio(b), false)
             }
-            BackendSpec::Zmq(_) => return Err("the zmq backend is not available in this build".into()),
+            BackendSpec::Zmq(z) => (Backend::Zmq(super::zmq_agent::ZmqBackend::new(&a.ctx, &z.capabilities)?), true),
         };
         a.slot.status.set_state(if ready { AgentState::Idle } else { AgentState::Starting });
         *a.slot.actor.lock().unwrap_or_else(|p| p.into_inner()) = Some(myself.clone());
@@ -156,6 +159,15 @@ impl Actor for Agent {
                 }
             }
             AgentMsg::Child(e) => run.on_child(&myself, e).await?,
+            AgentMsg::ZmqDone(id, status, content) => {
+                if let (Some(task), Backend::Zmq(z)) = (&run.current, &mut run.backend)
+                    && task.id == id
+                {
+                    let outcome = z.finish(status, content);
+                    run.complete(outcome);
+                    run.drain(&myself).await;
+                }
+            }
             AgentMsg::Cancel(id, reply) => {
                 let found = run.cancel(&id).await;
                 let _ = reply.send(found);
@@ -262,6 +274,9 @@ impl AgentRun {
                 self.ctx.emit(&self.slot.name, EventKind::TaskStarted { task_id: task.id.clone() });
                 let outcome = match &mut self.backend {
                     Backend::Mock(m) => m.start(&task, myself),
+                    Backend::Zmq(z) => {
+                        z.start(&task, self.slot.spec.model.as_deref(), &self.ctx, &self.slot.name, myself).await
+                    }
                     Backend::Stdio(s) => {
                         if s.start(&task, self.slot.spec.model.as_deref()).await {
                             TaskOutcome::Pending
@@ -288,6 +303,8 @@ impl AgentRun {
                     Backend::Stdio(s) => {
                         s.message(&m).await;
                     }
+                    // ZeroMQ workers take tasks only; the message stays in the history.
+                    Backend::Zmq(_) => {}
                 }
             }
             Envelope::Denied { to, reason } => {
@@ -375,8 +392,12 @@ impl AgentRun {
     async fn cancel(&mut self, id: &str) -> bool {
         let running = self.current.as_ref().is_some_and(|t| &*t.id == id);
         let found = if running {
-            if let Backend::Stdio(b) = &self.backend {
-                b.cancel(id).await;
+            match &mut self.backend {
+                Backend::Stdio(b) => {
+                    b.cancel(id).await;
+                }
+                Backend::Zmq(z) => z.cancel().await,
+                Backend::Mock(_) => {}
             }
             self.current = None;
             self.slot.mailbox.set_in_flight(None);

@@ -171,6 +171,8 @@ impl Hive {
         let reader = store.as_ref().map(|(s, _, _, _)| s.clone());
         let registry_name = format!("hive-{}.registry", INSTANCE.fetch_add(1, Ordering::Relaxed));
         let (name, rbus, kinds, limits) = (registry_name.clone(), bus.clone(), opts.kinds.clone(), opts.limits);
+        let dispatcher_name = opts.gateway.as_ref().map(|_| registry_name.replace(".registry", ".dispatcher"));
+        let rdispatcher: Option<Arc<str>> = dispatcher_name.as_deref().map(Into::into);
         let registry = ChildSpec {
             id: "swarms".into(),
             restart: Restart::Permanent,
@@ -182,6 +184,7 @@ impl Hive {
                     limits,
                     store: writer.clone(),
                     reader: reader.clone(),
+                    dispatcher: rdispatcher.clone(),
                 };
                 let name = name.clone();
                 Box::pin(async move {
@@ -209,7 +212,6 @@ impl Hive {
             }),
         };
         let mut children = vec![registry, pool];
-        let dispatcher_name = opts.gateway.as_ref().map(|_| registry_name.replace(".registry", ".dispatcher"));
         if let (Some(gw), Some(name)) = (opts.gateway.clone(), dispatcher_name.clone()) {
             let dbus = bus.clone();
             let writer = store.as_ref().map(|(_, w, _, _)| w.clone());

@@ -20,6 +20,7 @@ mod swarm;
 mod swarm_ctx;
 mod table;
 mod workers;
+mod zmq_agent;
 
 pub use error::{EdgeError, HiveError};
 pub use hive::{Hive, HiveOptions, Retention, SwarmHandle, TaskOutcome};

@@ -6,6 +6,7 @@
 //! Stopping a swarm stops its tree gracefully (reverse start order).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 
@@ -65,6 +66,8 @@ pub(super) struct RegistryArgs {
     pub store: Option<crate::store::Writer>,
     /// The store itself, for reads.
     pub reader: Option<crate::store::Store>,
+    /// The dispatcher's registry name, when the gateway runs.
+    pub dispatcher: Option<Arc<str>>,
 }
 
 struct Entry {
@@ -306,6 +309,7 @@ impl RegistryState {
             kinds: self.args.kinds.clone(),
             limits: self.args.limits,
             store: self.args.store.clone(),
+            dispatcher: self.args.dispatcher.clone(),
         };
         let (actor, _) = Actor::spawn_linked(None, Swarm, args, myself.get_cell())
             .await

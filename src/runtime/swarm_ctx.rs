@@ -17,6 +17,8 @@ pub(super) struct SwarmCtx {
     pub router: Arc<RouterCell>,
     /// Bound of a line from a stdio child.
     pub max_line_bytes: usize,
+    /// The dispatcher's registry name, when the gateway runs (zmq agents).
+    pub dispatcher: Option<Arc<str>>,
 }
 
 impl SwarmCtx {

@@ -179,6 +179,7 @@ impl Actor for WorkerPool {
             swarm: WORKERS_SWARM.into(),
             bus: a.bus,
             max_line_bytes: a.opts.max_line_bytes,
+            dispatcher: None,
         };
         Ok(PoolState {
             opts: a.opts,

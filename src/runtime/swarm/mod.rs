@@ -59,6 +59,8 @@ pub(super) struct SwarmArgs {
     pub limits: SwarmLimits,
     /// Where applied changes are recorded (the overlay), if durable.
     pub store: Option<crate::store::Writer>,
+    /// The dispatcher's registry name, when the gateway runs.
+    pub dispatcher: Option<Arc<str>>,
 }
 
 /// Reads one agent's status without a message round trip: its published
@@ -216,6 +218,7 @@ impl Actor for Swarm {
             swarm: name,
             bus: a.bus,
             max_line_bytes: a.limits.max_line_bytes,
+            dispatcher: a.dispatcher.clone(),
         };
         let shared = Arc::new(SwarmShared {
             ctx,

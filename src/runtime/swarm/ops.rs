@@ -204,9 +204,6 @@ impl SwarmRun {
         connections: Vec<String>,
         incoming: Vec<String>,
     ) -> Result<Vec<String>, HiveError> {
-        if let crate::config::BackendSpec::Zmq(_) = spec.backend {
-            return Err(HiveError::BadRequest("the zmq backend is not available in this build".into()));
-        }
         let names: Vec<String> = match spec.replicas {
             None => vec![spec.name.clone()],
             Some(n) => (1..=n).map(|i| member_name(&spec.name, i)).collect(),
