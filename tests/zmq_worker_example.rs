@@ -45,6 +45,13 @@ impl Drop for Worker {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+        if std::thread::panicking()
+            && let Some(mut err) = self.0.stderr.take()
+        {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut err, &mut text);
+            eprintln!("zmq_worker stderr:\n{text}");
+        }
     }
 }
 
@@ -66,6 +73,10 @@ struct Gateway {
     router: tmq::router::Router,
     /// Every message received so far: (identity, decoded payload).
     seen: Vec<(String, Value)>,
+    /// Whether the last message came as `[identity, "", payload]`; answers use the same framing.
+    empty_framing: bool,
+    /// How many messages came as `[identity, payload]`.
+    plain_seen: usize,
     worker: Worker,
 }
 
@@ -85,7 +96,7 @@ impl Gateway {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn the zmq_worker example");
-        Gateway { router, seen: Vec::new(), worker: Worker(child) }
+        Gateway { router, seen: Vec::new(), empty_framing: false, plain_seen: 0, worker: Worker(child) }
     }
 
     /// The next message from any worker: (identity, payload map). Both framings are accepted.
@@ -97,11 +108,13 @@ impl Gateway {
             Err(_) => panic!("timed out; last messages: {:?}", &self.seen[self.seen.len().saturating_sub(10)..]),
         };
         let frames: Vec<Vec<u8>> = frames.iter().map(|m| m.to_vec()).collect();
-        let payload = match frames.as_slice() {
-            [_, p] => p,
-            [_, e, p] if e.is_empty() => p,
+        let (payload, empty) = match frames.as_slice() {
+            [_, p] => (p, false),
+            [_, e, p] if e.is_empty() => (p, true),
             _ => panic!("unexpected frames {frames:?}"),
         };
+        self.empty_framing = empty;
+        self.plain_seen += usize::from(!empty);
         let identity = String::from_utf8(frames[0].clone()).expect("utf-8 identity");
         let value: Value = rmp_serde::from_slice(payload).expect("msgpack payload");
         assert!(value["type"].is_string(), "payload without a string type: {value}");
@@ -129,7 +142,10 @@ impl Gateway {
 
     async fn send(&mut self, identity: &str, msg: Value) {
         let payload = rmp_serde::to_vec_named(&msg).expect("encode");
-        let frames = vec![identity.as_bytes().to_vec(), payload];
+        let mut frames = vec![identity.as_bytes().to_vec(), payload];
+        if self.empty_framing {
+            frames.insert(1, Vec::new());
+        }
         timeout(DEADLINE, self.router.send(frames)).await.expect("send timed out").expect("send");
     }
 }
@@ -157,9 +173,14 @@ async fn two_workers_register_stream_tokens_and_survive_unknown_cancels() {
     for id in &ready {
         gw.send(id, json!({"type": "task", "task_id": format!("t-{id}"), "prompt": prompt, "model": "m"})).await;
     }
+    // The two results may come in either order.
+    let end = Instant::now() + DEADLINE;
+    while gw.seen.iter().filter(|(_, v)| v["type"] == "result").count() < 2 {
+        gw.recv(end).await;
+    }
     for id in &ready {
         let task_id = json!(format!("t-{id}"));
-        let ((from, result), _) = gw.expect("a result", |_, v| is(v, "result", &task_id)).await;
+        let (from, result) = gw.seen.iter().find(|(_, v)| is(v, "result", &task_id)).expect("its result").clone();
         assert_eq!(from, *id, "answered by the worker it was sent to");
         assert_eq!(result, json!({"type": "result", "task_id": task_id, "content": prompt, "status": "ok"}));
         let tokens: Vec<&Value> =
@@ -177,6 +198,17 @@ async fn two_workers_register_stream_tokens_and_survive_unknown_cancels() {
     let ((_, result), _) = gw.expect("result 42", |_, v| is(v, "result", &json!(42))).await;
     assert_eq!(result["content"], "again");
     assert!(gw.worker.0.try_wait().expect("try_wait").is_none(), "worker still running");
+}
+
+#[tokio::test]
+async fn empty_framing_is_used_for_every_message() {
+    let mut gw = Gateway::start(&["--id", "fr", "--framing", "empty", "--tokens", "1", "--heartbeat-ms", "50"]);
+    gw.expect("ready", |_, v| v["type"] == "ready").await;
+    gw.send("fr-1", json!({"type": "task", "task_id": "f", "prompt": "p q"})).await;
+    gw.expect("result", |_, v| is(v, "result", &json!("f"))).await;
+    gw.expect("heartbeat", |_, v| v["type"] == "heartbeat").await;
+    assert_eq!(gw.plain_seen, 0, "every message came as [identity, \"\", payload]: {:?}", gw.seen);
+    assert!(gw.seen.iter().any(|(_, v)| is(v, "token", &json!("f"))));
 }
 
 #[tokio::test]
