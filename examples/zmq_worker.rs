@@ -7,7 +7,8 @@
 //! prompt (echo), `status` `ok`. With `--delay-ms D` a task stays in flight D ms before it is
 //! answered; at most `--slots` tasks are in flight per worker, the others wait in arrival order.
 //! `cancel` drops a task still in flight or waiting and answers `error` `cancelled` (a cancel for
-//! a task that is not here gets a `debug` `log`); `rejected` prints the reason on stderr and exits
+//! a task that is not here gets a `debug` `log`); a task that does not decode gets `error`
+//! `unusable task: ...`; `rejected` prints the reason on stderr and exits
 //! the process with status 3; SIGINT/SIGTERM fail the tasks in flight (`worker shutting down`)
 //! and exit 0.
 //!
@@ -245,7 +246,20 @@ impl Worker {
         let msg: Incoming<'_> = match rmp_serde::from_slice(payload) {
             Ok(m) => m,
             Err(e) => {
-                self.log("warning", &format!("unusable payload of {} bytes: {e}", payload.len()));
+                // A task whose fields do not decode (say a prompt that is not a string) still gets
+                // an answer, so that the gateway does not wait for it.
+                #[derive(Deserialize)]
+                struct TaskOnly {
+                    #[serde(rename = "type")]
+                    kind: String,
+                    task_id: TaskId,
+                }
+                match rmp_serde::from_slice::<TaskOnly>(payload) {
+                    Ok(t) if t.kind == "task" => {
+                        self.push(&Out::Error { task_id: &t.task_id, message: &format!("unusable task: {e}") })
+                    }
+                    _ => self.log("warning", &format!("unusable payload of {} bytes: {e}", payload.len())),
+                }
                 return;
             }
         };

@@ -197,6 +197,10 @@ async fn two_workers_register_stream_tokens_and_survive_unknown_cancels() {
     gw.send("ex-1", json!({"type": "task", "task_id": 42, "prompt": "again"})).await;
     let ((_, result), _) = gw.expect("result 42", |_, v| is(v, "result", &json!(42))).await;
     assert_eq!(result["content"], "again");
+    // A task it cannot decode is answered with an error rather than left hanging.
+    gw.send("ex-2", json!({"type": "task", "task_id": "bad", "prompt": ["not", "text"]})).await;
+    let ((_, err), _) = gw.expect("error for bad", |_, v| is(v, "error", &json!("bad"))).await;
+    assert!(err["message"].as_str().unwrap().starts_with("unusable task"), "{err}");
     assert!(gw.worker.0.try_wait().expect("try_wait").is_none(), "worker still running");
 }
 
