@@ -8,9 +8,8 @@
 //! answered; at most `--slots` tasks are in flight per worker, the others wait in arrival order.
 //! `cancel` drops a task still in flight or waiting and answers `error` `cancelled` (a cancel for
 //! a task that is not here gets a `debug` `log`); a task that does not decode gets `error`
-//! `unusable task: ...`; `rejected` prints the reason on stderr and exits
-//! the process with status 3; SIGINT/SIGTERM fail the tasks in flight (`worker shutting down`)
-//! and exit 0.
+//! `unusable task: ...`; `rejected` prints the reason on stderr and exits the process with status
+//! 3; SIGINT/SIGTERM fail the tasks in flight (`worker shutting down`) and exit 0.
 //!
 //! Speed: every wake-up drains the socket without blocking (up to `BATCH` messages), handles the
 //! whole batch, then writes every answer straight to the socket, awaiting only when its send
