@@ -337,3 +337,41 @@ async fn orchestrate_runs_parallel_and_workflow() {
     echo.abort();
     d.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_zmq_agent_runs_its_tasks_on_a_worker_with_its_capabilities() {
+    let (d, ep) = daemon(GatewayOptions::default()).await;
+    let mut cpu = Worker::connect(&ep, "cpu", &["py"], 1).await;
+    let mut gpu = Worker::connect(&ep, "gpu", &["py", "gpu"], 1).await;
+    until_workers(&d, 2).await;
+    d.create("name = \"z\"\n[[agents]]\nname = \"vision\"\nbackend = \"zmq\"\ncapabilities = [\"gpu\"]\n").await;
+    let mut bus = d.hive.events().subscribe();
+    let (c, t) = d.post("/api/swarms/z/agents/vision/task", json!({"task": "look"})).await;
+    assert_eq!(c, 202, "{t}");
+    let task = gpu.next().await;
+    assert_eq!((&task["prompt"], &task["swarm"], &task["agent"]), (&json!("look"), &json!("z"), &json!("vision")));
+    gpu.send(json!({"type": "token", "task_id": task["task_id"], "content": "a cat"})).await;
+    gpu.result(&task["task_id"], "a cat on a mat").await;
+    let id = t["task_id"].as_str().unwrap();
+    let rec = wait(&d, &format!("/api/v1/tasks/{id}"), |b| b["status"] == "ok").await;
+    assert_eq!((&rec["content"], &rec["agent"]), (&json!("a cat on a mat"), &json!("vision")), "{rec}");
+    // Tokens are live-only events (not stored): read them from the bus.
+    let mut kinds = Vec::new();
+    while let Ok(e) = bus.try_recv() {
+        if e.event_type() == "agent_output" && e.agent.as_deref() == Some("vision") {
+            kinds.push(e.kind.metadata()["kind"].as_str().unwrap().to_string());
+        }
+    }
+    assert_eq!(kinds, ["token", "result"]);
+    // The agent's own lifecycle is the only one reported (no duplicate from the dispatcher).
+    let (_, done) = d.get("/api/events?event_type=task_completed").await;
+    assert_eq!(done["count"], 1, "{done}");
+    // Cancel through the agent reaches the worker.
+    let (_, t2) = d.post("/api/swarms/z/agents/vision/task", json!({"task": "again"})).await;
+    let task2 = gpu.next().await;
+    let (c, _) = d.delete(&format!("/api/v1/tasks/{}", t2["task_id"].as_str().unwrap())).await;
+    assert_eq!(c, 200);
+    assert_eq!(gpu.next().await, json!({"type": "cancel", "task_id": task2["task_id"]}));
+    assert!(cpu.rx.try_recv().is_err(), "the worker without the capability got nothing");
+    d.shutdown().await;
+}
