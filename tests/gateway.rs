@@ -375,3 +375,33 @@ async fn a_zmq_agent_runs_its_tasks_on_a_worker_with_its_capabilities() {
     assert!(cpu.rx.try_recv().is_err(), "the worker without the capability got nothing");
     d.shutdown().await;
 }
+
+#[tokio::test]
+async fn standalone_jsonl_workers_take_dispatched_tasks_from_the_same_pool() {
+    let echo = format!("{}/actors/echo.py", env!("CARGO_MANIFEST_DIR"));
+    let gw = GatewayOptions { endpoint: "tcp://127.0.0.1:0".into(), ..Default::default() };
+    let opts = hive::HiveOptions {
+        gateway: Some(gw),
+        workers: hive::runtime::WorkerOptions { spawn_allow: vec![echo.clone()], ..Default::default() },
+        ..Default::default()
+    };
+    let d = Daemon::start_with(cfg(), opts).await;
+    let spawn = json!({"worker_path": echo, "opts": {"capabilities": ["jsonl"]}});
+    let (c, b) = d.post("/api/v1/agents/spawn", spawn).await;
+    assert_eq!(c, 201, "{b}");
+    let local = format!("local/{}", b["id"].as_str().unwrap());
+    let (_, ws) = d.get("/api/v1/zmq/workers").await;
+    assert_eq!(
+        (&ws["items"][0]["worker_id"], &ws["items"][0]["tags"]["kind"]),
+        (&json!(local), &json!("jsonl")),
+        "{ws}"
+    );
+    let (c, r) = d.post("/api/v1/zmq/dispatch", json!({"prompt": "hello pool", "capabilities": ["jsonl"]})).await;
+    assert_eq!((c, &r["status"]), (200, &json!("ok")), "{r}");
+    assert!(r["content"].as_str().unwrap().contains("hello pool"), "{r}");
+    // Killing the worker takes it out of the pool.
+    let (c, _) = d.delete(&format!("/api/v1/agents/{}/kill", b["id"].as_str().unwrap())).await;
+    assert_eq!(c, 200);
+    wait(&d, "/api/v1/zmq/status", |b| b["connected"] == 0).await;
+    d.shutdown().await;
+}

@@ -52,6 +52,37 @@ pub(crate) enum DispatcherMsg {
     Status(RpcReplyPort<GatewayStatus>),
     /// Time to expire deadlines.
     Tick,
+    /// A standalone JSONL worker joins the pool: tasks reach it through `tx`.
+    AttachLocal(LocalWorker, RpcReplyPort<Result<(), HiveError>>),
+    /// What a local worker reports (token, result, error, log).
+    LocalFrame(Arc<str>, WorkerMsg),
+    /// A local worker is gone (killed, or failed); its tasks are requeued.
+    DetachLocal(Arc<str>, String),
+}
+
+/// A standalone JSONL worker offered to the dispatcher.
+pub(crate) struct LocalWorker {
+    pub(crate) id: Arc<str>,
+    pub(crate) capabilities: Vec<String>,
+    pub(crate) slots: u32,
+    pub(crate) tx: mpsc::Sender<LocalCmd>,
+}
+
+/// What the dispatcher asks of a local worker.
+#[derive(Debug)]
+pub(crate) enum LocalCmd {
+    /// Run this task (the dispatcher's id).
+    Task { task_id: Arc<str>, prompt: String },
+    /// Abort it.
+    Cancel(Arc<str>),
+}
+
+/// How the dispatcher reaches a worker.
+enum Link {
+    /// A ZeroMQ DEALER, answered in the framing it used.
+    Zmq { identity: Arc<[u8]>, empty_delimiter: bool },
+    /// A standalone JSONL worker of the pool.
+    Local(mpsc::Sender<LocalCmd>),
 }
 
 /// Start arguments.
@@ -82,8 +113,7 @@ struct Task {
 
 struct Worker {
     id: Arc<str>,
-    identity: Arc<[u8]>,
-    empty_delimiter: bool,
+    link: Link,
     caps: HashSet<String>,
     caps_list: Vec<String>,
     slots: u32,
@@ -208,6 +238,17 @@ impl Actor for Dispatcher {
                 });
             }
             DispatcherMsg::Tick => s.expire().await,
+            DispatcherMsg::AttachLocal(w, reply) => {
+                let r = s.attach_local(w);
+                let _ = reply.send(r);
+                s.dispatch().await;
+            }
+            DispatcherMsg::LocalFrame(id, msg) => {
+                if s.workers.contains_key(&id) {
+                    s.from_worker(id, msg).await;
+                }
+            }
+            DispatcherMsg::DetachLocal(id, why) => s.worker_gone(&id, &why).await,
         }
         Ok(())
     }
@@ -270,12 +311,52 @@ impl State {
     }
 
     async fn send(&self, w: &Worker, msg: &GatewayMsg<'_>) {
-        let o = Outbound {
-            identity: w.identity.clone(),
-            empty_delimiter: w.empty_delimiter,
-            payload: protocol::encode(msg),
-        };
-        let _ = self.out.send(o).await;
+        match &w.link {
+            Link::Zmq { identity, empty_delimiter } => {
+                let o = Outbound {
+                    identity: identity.clone(),
+                    empty_delimiter: *empty_delimiter,
+                    payload: protocol::encode(msg),
+                };
+                let _ = self.out.send(o).await;
+            }
+            Link::Local(tx) => {
+                let cmd = match msg {
+                    GatewayMsg::Task { task_id, prompt, .. } => {
+                        LocalCmd::Task { task_id: (*task_id).into(), prompt: prompt.to_string() }
+                    }
+                    GatewayMsg::Cancel { task_id } => LocalCmd::Cancel((*task_id).into()),
+                    GatewayMsg::Rejected { .. } => return,
+                };
+                let _ = tx.send(cmd).await;
+            }
+        }
+    }
+
+    fn attach_local(&mut self, w: LocalWorker) -> Result<(), HiveError> {
+        if self.workers.contains_key(&w.id) {
+            return Err(HiveError::Conflict(format!("worker id '{}' is taken", w.id)));
+        }
+        self.clock += 1;
+        let slots = w.slots.max(1);
+        self.emit(Some(&w.id), EventKind::WorkerConnected { capabilities: w.capabilities.clone(), slots });
+        self.workers.insert(
+            w.id.clone(),
+            Worker {
+                id: w.id,
+                link: Link::Local(w.tx),
+                caps: w.capabilities.iter().cloned().collect(),
+                caps_list: w.capabilities,
+                slots,
+                running: HashSet::new(),
+                accepting: true,
+                connected_at: now_ms(),
+                last_seen: Arc::new(AtomicU64::new(now_ms())),
+                last_assigned: self.clock,
+                tags: serde_json::json!({"kind": "jsonl"}),
+            },
+        );
+        Ok(())
     }
 
     async fn reject(&self, identity: Arc<[u8]>, empty_delimiter: bool, reason: &str) {
@@ -310,6 +391,18 @@ impl State {
                     reason: format!("worker {} is not registered", String::from_utf8_lossy(&f.identity)),
                 },
             ),
+            (msg, Some(id)) => self.from_worker(id, msg).await,
+        }
+    }
+
+    /// A message from a registered worker (ZeroMQ or local).
+    async fn from_worker(&mut self, id: Arc<str>, msg: WorkerMsg) {
+        if let Some(w) = self.workers.get(&id) {
+            w.last_seen.store(now_ms(), Ordering::Relaxed);
+        }
+        match (msg, Some(id)) {
+            (WorkerMsg::Ready { .. } | WorkerMsg::Heartbeat { .. }, _) => self.dispatch().await,
+            (_, None) => {}
             (WorkerMsg::Log { level, message }, Some(id)) => {
                 let level = crate::events::EventFilter::parse_level(&level).unwrap_or(Level::Info);
                 self.emit(Some(&id), EventKind::Log { level, message });
@@ -401,8 +494,7 @@ impl State {
             id.clone(),
             Worker {
                 id,
-                identity,
-                empty_delimiter,
+                link: Link::Zmq { identity, empty_delimiter },
                 caps,
                 caps_list: capabilities,
                 slots,
@@ -609,7 +701,9 @@ impl State {
 
     async fn worker_gone(&mut self, id: &Arc<str>, why: &str) {
         let Some(w) = self.workers.remove(id) else { return };
-        self.by_identity.remove(&w.identity);
+        if let Link::Zmq { identity, .. } = &w.link {
+            self.by_identity.remove(identity);
+        }
         let mut running: Vec<Arc<str>> = w.running.into_iter().collect();
         running.sort();
         let mut requeued = 0;

@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-pub(crate) use dispatcher::{Dispatcher, DispatcherArgs, DispatcherMsg};
+pub(crate) use dispatcher::{Dispatcher, DispatcherArgs, DispatcherMsg, LocalCmd, LocalWorker};
 
 /// Why a worker's connection ended when it went silent.
 pub const HEARTBEAT_TIMEOUT: &str = conn::HEARTBEAT_TIMEOUT;

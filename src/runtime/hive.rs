@@ -173,6 +173,7 @@ impl Hive {
         let (name, rbus, kinds, limits) = (registry_name.clone(), bus.clone(), opts.kinds.clone(), opts.limits);
         let dispatcher_name = opts.gateway.as_ref().map(|_| registry_name.replace(".registry", ".dispatcher"));
         let rdispatcher: Option<Arc<str>> = dispatcher_name.as_deref().map(Into::into);
+        let pdispatcher = rdispatcher.clone();
         let registry = ChildSpec {
             id: "swarms".into(),
             restart: Restart::Permanent,
@@ -202,7 +203,12 @@ impl Hive {
             restart: Restart::Permanent,
             shutdown: Shutdown::Infinity,
             start: Arc::new(move |sup| {
-                let args = PoolArgs { opts: wopts.clone(), bus: pbus.clone(), store: pool_store.clone() };
+                let args = PoolArgs {
+                    opts: wopts.clone(),
+                    bus: pbus.clone(),
+                    store: pool_store.clone(),
+                    dispatcher: pdispatcher.clone(),
+                };
                 let name = name.clone();
                 Box::pin(async move {
                     let (r, _) =

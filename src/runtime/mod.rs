@@ -7,6 +7,7 @@
 mod agent;
 mod error;
 mod hive;
+mod local_link;
 mod mailbox;
 mod mock;
 mod object;

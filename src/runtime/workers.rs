@@ -83,6 +83,8 @@ pub struct SpawnRequest {
     pub restart: Restart,
     /// Graceful-stop timeout before SIGKILL (default 5 s).
     pub kill_timeout_ms: Option<u64>,
+    /// What it can do, for dispatched tasks that need capabilities.
+    pub capabilities: Vec<String>,
 }
 
 /// A worker as listed.
@@ -126,6 +128,8 @@ pub(super) struct PoolArgs {
     pub bus: EventBus,
     /// The store's writer: tasks are recorded like swarm tasks.
     pub store: Option<crate::store::Writer>,
+    /// The dispatcher's name: workers also take dispatched tasks.
+    pub dispatcher: Option<Arc<str>>,
 }
 
 struct Entry {
@@ -143,6 +147,7 @@ pub(super) struct WorkerPool;
 /// The pool's state.
 pub(super) struct PoolState {
     opts: WorkerOptions,
+    dispatcher: Option<Arc<str>>,
     store: Option<crate::store::Writer>,
     ctx: SwarmCtx,
     workers: BTreeMap<String, Entry>,
@@ -184,6 +189,7 @@ impl Actor for WorkerPool {
         Ok(PoolState {
             opts: a.opts,
             store: a.store,
+            dispatcher: a.dispatcher,
             ctx,
             workers: BTreeMap::new(),
             by_sup: HashMap::new(),
@@ -243,6 +249,9 @@ impl Actor for WorkerPool {
         let Some(id) = s.by_sup.remove(&cell.get_id()) else { return Ok(()) };
         if let Some(entry) = s.workers.get_mut(&id) {
             entry.sup = None;
+            if let Some(d) = &s.dispatcher {
+                super::local_link::detach(d, &id, "the worker failed");
+            }
             entry.slot.status.set_state(AgentState::Stopped);
             retire(&s.ctx, &entry.slot, "agent_stopped", "the worker failed and is not restarted");
             entry.failure = Some(match reason {
@@ -365,6 +374,12 @@ impl PoolState {
         };
         self.by_sup.insert(sup.get_id(), id.clone());
         self.ctx.emit(&slot.name, EventKind::AgentAdded { backend: "stdio", group: None });
+        if let Some(d) = &self.dispatcher
+            && let Err(e) = super::local_link::attach(d, &self.ctx, slot.clone(), req.capabilities.clone()).await
+        {
+            let message = format!("worker {id} does not take dispatched tasks: {e}");
+            self.ctx.emit(&slot.name, EventKind::Log { level: crate::events::Level::Warning, message });
+        }
         let entry =
             Entry { slot, sup: Some(sup), path: path_s, args: req.args, spawned_at_ms: now_ms(), failure: None };
         self.workers.insert(id.clone(), entry);
@@ -384,6 +399,9 @@ impl PoolState {
         if let Some(sup) = entry.sup.take() {
             self.by_sup.remove(&sup.get_id());
             stop_child(sup.get_cell(), Shutdown::Infinity).await;
+        }
+        if let Some(d) = &self.dispatcher {
+            super::local_link::detach(d, id, "killed");
         }
         retire(&self.ctx, &entry.slot, "agent_removed", "the worker was killed before running this task");
         self.ctx.emit(&entry.slot.name, EventKind::AgentRemoved);

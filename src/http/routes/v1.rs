@@ -53,6 +53,10 @@ struct SpawnOpts {
     restart: Option<String>,
     /// Graceful-stop timeout before SIGKILL, in ms (default 5000).
     kill_timeout_ms: Option<u64>,
+    /// Capabilities, for tasks dispatched through the gateway (the worker
+    /// also takes them, as `local/<id>`).
+    #[serde(default)]
+    capabilities: Vec<String>,
 }
 
 /// What to spawn.
@@ -90,6 +94,7 @@ async fn spawn_worker(State(st): State<AppState>, ApiJson(b): ApiJson<SpawnBody>
         cwd: b.opts.cwd,
         restart,
         kill_timeout_ms: b.opts.kill_timeout_ms,
+        capabilities: b.opts.capabilities,
     };
     let id = st.hive.spawn_worker(req).await?;
     Ok((StatusCode::CREATED, axum::Json(json!({"status": "spawned", "id": id}))).into_response())

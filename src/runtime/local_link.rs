@@ -1,0 +1,107 @@
+//! One pool: a standalone JSONL worker also takes tasks from the dispatcher,
+//! next to the ZeroMQ workers. This link is a small task per worker: it
+//! queues the dispatcher's tasks in the worker's mailbox (under the
+//! dispatcher's task id), and reports what the worker says about them
+//! (tokens, result, error) back to the dispatcher as if a ZeroMQ worker had
+//! sent it. The dispatcher knows the worker as `local/<id>`, with one slot
+//! (a stdio agent runs one task at a time); when the worker is killed or
+//! fails, the pool detaches it and its task is requeued.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use ractor::ActorRef;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::mailbox::{Envelope, Task};
+use super::slot::AgentSlot;
+use super::swarm_ctx::SwarmCtx;
+use crate::HiveError;
+use crate::events::{EventKind, OutputKind};
+use crate::gateway::protocol::WorkerMsg;
+use crate::gateway::{DispatcherMsg, LocalCmd, LocalWorker};
+
+/// The dispatcher's name for a pool worker.
+pub(super) fn local_id(worker: &str) -> Arc<str> {
+    format!("local/{worker}").into()
+}
+
+fn dispatcher(name: &str) -> Option<ActorRef<DispatcherMsg>> {
+    ractor::registry::where_is(name.to_string()).map(ActorRef::from)
+}
+
+/// Offers the worker in `slot` to the dispatcher and starts its link.
+pub(super) async fn attach(
+    name: &str,
+    ctx: &SwarmCtx,
+    slot: Arc<AgentSlot>,
+    capabilities: Vec<String>,
+) -> Result<(), HiveError> {
+    let d = dispatcher(name).ok_or_else(|| HiveError::Unavailable("the dispatcher is restarting".into()))?;
+    let id = local_id(&slot.name);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<LocalCmd>(1024);
+    let mut bus = ctx.bus.subscribe();
+    let w = LocalWorker { id: id.clone(), capabilities, slots: 1, tx };
+    ractor::call!(d, DispatcherMsg::AttachLocal, w)??;
+    let ctx = ctx.clone();
+    tokio::spawn(async move {
+        let mut mine: HashSet<Arc<str>> = HashSet::new();
+        let say = |msg: WorkerMsg| {
+            let _ = d.cast(DispatcherMsg::LocalFrame(id.clone(), msg));
+        };
+        loop {
+            tokio::select! {
+                cmd = rx.recv() => match cmd {
+                    None => return,
+                    Some(LocalCmd::Task { task_id, prompt }) => {
+                        mine.insert(task_id.clone());
+                        let task = Task { id: task_id.clone(), content: prompt, from: "dispatcher".into() };
+                        let queued = slot.mailbox.push_with(Envelope::Task(task), || {
+                            ctx.emit(&slot.name, EventKind::TaskQueued { task_id: task_id.clone(), from: "dispatcher".into() });
+                        });
+                        if queued.is_err() {
+                            mine.remove(&task_id);
+                            say(WorkerMsg::Error { task_id: task_id.to_string(), message: "the worker's inbox is full".into() });
+                        }
+                    }
+                    Some(LocalCmd::Cancel(task_id)) => {
+                        mine.remove(&task_id);
+                        let _ = super::swarm::cancel_on(&ctx, &slot, &task_id).await;
+                    }
+                },
+                e = bus.recv() => match e {
+                    Ok(e) if e.swarm.as_deref() == Some(&*ctx.swarm) && e.agent.as_deref() == Some(&*slot.name) => {
+                        match &e.kind {
+                            EventKind::AgentOutput { task_id: Some(t), output, content } if mine.contains(t) => {
+                                let task_id = t.to_string();
+                                if matches!(output, OutputKind::Result) {
+                                    mine.remove(t);
+                                    say(WorkerMsg::Result { task_id, content: content.clone(), status: None });
+                                } else if matches!(output, OutputKind::Token) {
+                                    say(WorkerMsg::Token { task_id, content: content.clone() });
+                                }
+                            }
+                            EventKind::TaskFailed { task_id, code, message } if mine.remove(task_id) => {
+                                say(WorkerMsg::Error { task_id: task_id.to_string(), message: format!("{code}: {message}") });
+                            }
+                            EventKind::TaskCancelled { task_id } if mine.remove(task_id) => {
+                                say(WorkerMsg::Error { task_id: task_id.to_string(), message: "cancelled".into() });
+                            }
+                            _ => {}
+                        }
+                    }
+                    Ok(_) | Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => return,
+                },
+            }
+        }
+    });
+    Ok(())
+}
+
+/// Tells the dispatcher the worker is gone (its task is requeued).
+pub(super) fn detach(name: &str, worker: &str, why: &str) {
+    if let Some(d) = dispatcher(name) {
+        let _ = d.cast(DispatcherMsg::DetachLocal(local_id(worker), why.into()));
+    }
+}
