@@ -245,7 +245,7 @@ impl Actor for Dispatcher {
             }
             DispatcherMsg::LocalFrame(id, msg) => {
                 if s.workers.contains_key(&id) {
-                    s.from_worker(id, msg).await;
+                    s.worker_said(id, msg).await;
                 }
             }
             DispatcherMsg::DetachLocal(id, why) => s.worker_gone(&id, &why).await,
@@ -391,12 +391,12 @@ impl State {
                     reason: format!("worker {} is not registered", String::from_utf8_lossy(&f.identity)),
                 },
             ),
-            (msg, Some(id)) => self.from_worker(id, msg).await,
+            (msg, Some(id)) => self.worker_said(id, msg).await,
         }
     }
 
     /// A message from a registered worker (ZeroMQ or local).
-    async fn from_worker(&mut self, id: Arc<str>, msg: WorkerMsg) {
+    async fn worker_said(&mut self, id: Arc<str>, msg: WorkerMsg) {
         if let Some(w) = self.workers.get(&id) {
             w.last_seen.store(now_ms(), Ordering::Relaxed);
         }
