@@ -405,3 +405,50 @@ async fn standalone_jsonl_workers_take_dispatched_tasks_from_the_same_pool() {
     wait(&d, "/api/v1/zmq/status", |b| b["connected"] == 0).await;
     d.shutdown().await;
 }
+
+#[tokio::test]
+async fn webhook_mode_posts_the_result_with_the_headers_and_retries() {
+    use std::sync::{Arc, Mutex};
+    // A receiver that fails the first delivery, then records.
+    let got: Arc<Mutex<Vec<(Option<String>, Value)>>> = Arc::default();
+    let calls = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let (g, n) = (got.clone(), calls.clone());
+    let hook = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap, axum::Json(body): axum::Json<Value>| {
+            let (g, n) = (g.clone(), n.clone());
+            async move {
+                if n.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                    return axum::http::StatusCode::INTERNAL_SERVER_ERROR;
+                }
+                let h = headers.get("x-secret").map(|v| v.to_str().unwrap().to_string());
+                g.lock().unwrap().push((h, body));
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, hook).await });
+
+    let (d, ep) = daemon(GatewayOptions::default()).await;
+    let mut w = Worker::connect(&ep, "w1", &[], 1).await;
+    until_workers(&d, 1).await;
+    let body = json!({"prompt": "p", "mode": "webhook", "webhook": {"url": url, "headers": {"x-secret": "s"}}});
+    let (c, b) = d.post("/api/v1/zmq/dispatch", body).await;
+    assert_eq!(c, 202, "{b}");
+    let t = w.next().await;
+    w.result(&t["task_id"], "delivered").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while got.lock().unwrap().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "the webhook was not delivered");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (h, body) = got.lock().unwrap()[0].clone();
+    assert_eq!(h.as_deref(), Some("s"));
+    assert_eq!(body, json!({"task_id": b["task_id"], "status": "ok", "content": "delivered"}));
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2, "one failure, one retry");
+    let (c, e) = d.post("/api/v1/zmq/dispatch", json!({"prompt": "p", "mode": "webhook"})).await;
+    assert_eq!((c, &e["error_code"]), (400, &json!("HIVE_BAD_REQUEST")));
+    d.shutdown().await;
+}
