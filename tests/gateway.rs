@@ -410,7 +410,8 @@ async fn standalone_jsonl_workers_take_dispatched_tasks_from_the_same_pool() {
 async fn webhook_mode_posts_the_result_with_the_headers_and_retries() {
     use std::sync::{Arc, Mutex};
     // A receiver that fails the first delivery, then records.
-    let got: Arc<Mutex<Vec<(Option<String>, Value)>>> = Arc::default();
+    type Deliveries = Arc<Mutex<Vec<(Option<String>, Value)>>>;
+    let got: Deliveries = Arc::default();
     let calls = Arc::new(std::sync::atomic::AtomicU32::new(0));
     let (g, n) = (got.clone(), calls.clone());
     let hook = axum::Router::new().route(
