@@ -453,3 +453,31 @@ async fn webhook_mode_posts_the_result_with_the_headers_and_retries() {
     assert_eq!((c, &e["error_code"]), (400, &json!("HIVE_BAD_REQUEST")));
     d.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_queued_dispatched_task_survives_a_restart_of_the_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = || hive::HiveOptions {
+        data_dir: Some(dir.path().to_path_buf()),
+        gateway: Some(GatewayOptions { endpoint: "tcp://127.0.0.1:0".into(), ..Default::default() }),
+        ..Default::default()
+    };
+    let h = hive::Hive::start(opts()).await.unwrap();
+    let req = hive::gateway::DispatchRequest { prompt: "later".into(), priority: Some(2), ..Default::default() };
+    let (id, _) = h.dispatch(req, false).await.unwrap();
+    h.shutdown().await;
+    drop(h);
+    let h = hive::Hive::start(opts()).await.unwrap();
+    let ep = h.zmq_status().await.unwrap().endpoint;
+    assert_eq!(h.zmq_status().await.unwrap().queue_depth, 1);
+    let mut w = Worker::connect(&ep, "late", &[], 1).await;
+    let t = w.next().await;
+    assert_eq!((t["task_id"].as_str(), &t["priority"]), (Some(&*id), &json!(2)), "{t}");
+    w.result(&t["task_id"], "done").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while h.task(&id).await.unwrap().status != "ok" {
+        assert!(tokio::time::Instant::now() < deadline, "the restored task did not complete");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    h.shutdown().await;
+}
