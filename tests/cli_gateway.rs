@@ -260,7 +260,8 @@ fn dispatch_stream_tasks_and_maintenance_through_a_real_worker() {
     assert!(shown.lines().any(|l| l.starts_with("content") && l.ends_with(" hello world")), "{shown}");
     let list = d.run(&["tasks"]).ok().stdout;
     assert!(list.lines().next().unwrap().starts_with("TASK"), "{list}");
-    assert!(list.lines().any(|l| l.starts_with(&id) && l.contains(" ok ") && l.ends_with("hello world")), "{list}");
+    let row = list.lines().find(|l| l.starts_with(&id)).unwrap_or_else(|| panic!("{list}"));
+    assert!(row.contains(" ok ") && row.contains(" _dispatch ") && row.ends_with("hello world"), "{list}");
     let errors = d.run(&["--json", "tasks", "--status", "error"]).ok().json();
     assert!(errors["items"].as_array().unwrap().iter().all(|t| t["status"] == "error"), "{errors}");
     assert_eq!(d.run(&["--json", "tasks", "--limit", "1"]).ok().json()["items"].as_array().unwrap().len(), 1);

@@ -47,6 +47,15 @@ fn time_of(v: &Value, k: &str) -> String {
     v[k].as_u64().map_or("-".into(), when)
 }
 
+/// `swarm/agent`, or the swarm alone when there is no agent (gateway tasks).
+fn where_of(task: &Value) -> String {
+    match (str_of(task, "swarm"), str_of(task, "agent")) {
+        ("", "") => "-".into(),
+        (swarm, "") => swarm.into(),
+        (swarm, agent) => format!("{swarm}/{agent}"),
+    }
+}
+
 /// At most `n` characters of `s` on one line (`…` when cut).
 fn truncate(s: &str, n: usize) -> String {
     let one_line = s.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -73,7 +82,7 @@ async fn list(c: &Client, a: &TasksArgs) -> Result<(), ClientError> {
         t.row(vec![
             cell(task, "task_id"),
             cell(task, "status"),
-            format!("{}/{}", str_of(task, "swarm"), str_of(task, "agent")),
+            where_of(task),
             cell(task, "attempts"),
             time_of(task, "created_at"),
             truncate(str_of(task, "content"), 50),
@@ -111,6 +120,7 @@ async fn show(c: &Client, id: &str) -> Result<(), ClientError> {
         ("content", cell(&v, "content")),
     ];
     for (k, val) in rows {
+        let val = if val.is_empty() { "-".into() } else { val };
         println!("{k:<10}{val}");
     }
     Ok(())
