@@ -90,8 +90,12 @@ enum Command {
         /// The worker id.
         id: String,
     },
-    /// List the standalone workers.
-    Workers,
+    /// List the ZeroMQ gateway's workers and the standalone JSONL workers; `off|on ID` drains or resumes a ZeroMQ worker.
+    Workers(client::workers::WorkersArgs),
+    /// Send a prompt to a ZeroMQ worker through the gateway; prints the result (or, with --async, the task id).
+    Dispatch(client::gateway::DispatchArgs),
+    /// List recorded tasks, show one (`tasks ID`), or cancel one (`tasks cancel ID`).
+    Tasks(client::tasks::TasksArgs),
     /// Print a swarm's effective config (seed plus runtime changes) as a swarm file.
     Snapshot {
         /// The swarm.
@@ -128,7 +132,7 @@ pub(crate) async fn run(cli: Cli) -> ExitCode {
 
 /// Runs a command against the daemon.
 async fn client_command(opts: &ClientOpts, command: Command) -> Result<(), ClientError> {
-    use client::{events, swarms, workers};
+    use client::{events, gateway, swarms, tasks, workers};
     let c = &Client::new(opts)?;
     match command {
         Command::Ps => swarms::ps(c).await,
@@ -141,7 +145,9 @@ async fn client_command(opts: &ClientOpts, command: Command) -> Result<(), Clien
         Command::Events(a) => events::run(c, &a).await,
         Command::Spawn(a) => workers::spawn(c, &a).await,
         Command::Kill { id } => workers::kill(c, &id).await,
-        Command::Workers => workers::list(c).await,
+        Command::Workers(a) => workers::run(c, &a).await,
+        Command::Dispatch(a) => gateway::dispatch(c, &a).await,
+        Command::Tasks(a) => tasks::run(c, &a).await,
         Command::Snapshot { name, output } => swarms::snapshot(c, &name, output.as_ref()).await,
         Command::Serve(_) | Command::Run(_) | Command::Bench(_) | Command::Validate { .. } => {
             unreachable!("handled by run")

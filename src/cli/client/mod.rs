@@ -3,8 +3,10 @@
 //! one module per command group.
 
 pub(crate) mod events;
+pub(crate) mod gateway;
 pub(crate) mod swarms;
 pub(crate) mod table;
+pub(crate) mod tasks;
 pub(crate) mod workers;
 
 use std::process::ExitCode;
@@ -42,6 +44,8 @@ pub(crate) enum ClientError {
 /// An error answer of the daemon.
 #[derive(Debug)]
 pub(crate) struct Refusal {
+    /// The HTTP status.
+    pub status: u16,
     /// `error`: a sentence.
     pub message: String,
     /// `error_code`: `HIVE_...`.
@@ -58,6 +62,7 @@ impl Refusal {
         let body: Value = serde_json::from_slice(bytes).unwrap_or(Value::Null);
         let s = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_string);
         ClientError::Api(Box::new(Refusal {
+            status,
             message: s("error").unwrap_or_else(|| format!("HTTP {status}")),
             code: s("error_code").unwrap_or_else(|| format!("HTTP_{status}")),
             details: body.get("details").cloned().unwrap_or(Value::Null),
@@ -84,7 +89,7 @@ impl ClientError {
                 return ExitCode::from(2);
             }
             Self::Api(r) => {
-                let Refusal { message, code, details, body } = &**r;
+                let Refusal { message, code, details, body, .. } = &**r;
                 if json {
                     println!("{body}");
                 }
@@ -178,7 +183,23 @@ impl Client {
         query: &Query<'_>,
         body: Option<&Value>,
     ) -> Result<reqwest::Response, ClientError> {
+        self.send_within(method, segments, query, body, None).await
+    }
+
+    /// [`Client::send`] with its own time limit (answer and body included)
+    /// instead of the client's 120 s.
+    async fn send_within(
+        &self,
+        method: Method,
+        segments: &[&str],
+        query: &Query<'_>,
+        body: Option<&Value>,
+        timeout: Option<Duration>,
+    ) -> Result<reqwest::Response, ClientError> {
         let mut req = self.http.request(method, self.url(segments, query));
+        if let Some(t) = timeout {
+            req = req.timeout(t);
+        }
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
         }

@@ -1,12 +1,44 @@
-//! Standalone JSONL workers: `spawn`, `kill`, `workers`.
+//! Workers: `spawn` and `kill` (standalone JSONL workers), `workers` (the
+//! ZeroMQ gateway's workers and the JSONL ones), `workers off|on ID`.
 
 use std::path::PathBuf;
 
-use clap::Args;
-use serde_json::json;
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
 
+use super::gateway::{switch, zmq_table, zmq_workers};
 use super::table::Table;
 use super::{Client, ClientError, cell, str_of};
+
+/// `hive workers` arguments.
+#[derive(Args, Debug)]
+pub(crate) struct WorkersArgs {
+    #[command(subcommand)]
+    cmd: Option<WorkersCmd>,
+}
+
+#[derive(Subcommand, Debug)]
+enum WorkersCmd {
+    /// Maintenance on: the ZeroMQ worker finishes its running tasks and gets no new one.
+    Off {
+        /// The worker id.
+        id: String,
+    },
+    /// Maintenance off: the ZeroMQ worker takes tasks again.
+    On {
+        /// The worker id.
+        id: String,
+    },
+}
+
+/// `hive workers [off|on ID]`.
+pub(crate) async fn run(c: &Client, a: &WorkersArgs) -> Result<(), ClientError> {
+    match &a.cmd {
+        Some(WorkersCmd::Off { id }) => switch(c, id, false).await,
+        Some(WorkersCmd::On { id }) => switch(c, id, true).await,
+        None => list(c).await,
+    }
+}
 
 /// `hive spawn` arguments.
 #[derive(Args, Debug)]
@@ -64,13 +96,36 @@ pub(crate) async fn kill(c: &Client, id: &str) -> Result<(), ClientError> {
     Ok(())
 }
 
-/// `hive workers`: the standalone workers.
-pub(crate) async fn list(c: &Client) -> Result<(), ClientError> {
-    let v = c.get(&["api", "v1", "agents"], &[("per_page", "1000".into())]).await?;
+/// `hive workers`: the ZeroMQ workers, then the standalone JSONL workers.
+async fn list(c: &Client) -> Result<(), ClientError> {
+    let zmq = zmq_workers(c).await?;
+    let jsonl = c.get(&["api", "v1", "agents"], &[("per_page", "1000".into())]).await?;
     if c.json {
-        c.print_json(&v);
+        let zmq = zmq.unwrap_or(Value::Null);
+        c.print_json(&json!({"zmq": zmq, "jsonl": jsonl}));
         return Ok(());
     }
+    println!("ZeroMQ workers:");
+    match zmq {
+        Err(note) => println!("{note}"),
+        Ok(v) => {
+            let t = zmq_table(&v);
+            if t.is_empty() { println!("no ZeroMQ workers") } else { t.print() }
+        }
+    }
+    println!();
+    println!("JSONL workers:");
+    let t = jsonl_table(&jsonl);
+    if t.is_empty() {
+        println!("no JSONL workers");
+    } else {
+        t.print();
+    }
+    Ok(())
+}
+
+/// The standalone workers' table.
+fn jsonl_table(v: &Value) -> Table {
     let mut t = Table::new(&["ID", "STATE", "PID", "RESTARTS", "DONE", "FAILED", "SPAWNED", "PROGRAM"]);
     for w in v["items"].as_array().into_iter().flatten() {
         let args: Vec<&str> = w["args"].as_array().into_iter().flatten().filter_map(|a| a.as_str()).collect();
@@ -86,10 +141,5 @@ pub(crate) async fn list(c: &Client) -> Result<(), ClientError> {
             program,
         ]);
     }
-    if t.is_empty() {
-        println!("no workers");
-    } else {
-        t.print();
-    }
-    Ok(())
+    t
 }
