@@ -121,6 +121,15 @@ pub(crate) async fn run(cli: Cli) -> ExitCode {
         Command::Run(args) => run::run(args).await,
         Command::Validate { files } => validate::run(&files),
         command => {
+            // A client is a Unix filter: a closed pipe (`hive ps | head -1`)
+            // ends it quietly instead of panicking in println!. (Not for the
+            // daemon: it writes to agents' pipes and must see EPIPE.)
+            // SAFETY: restores the default disposition of one signal; no
+            // handler of ours is replaced.
+            unsafe {
+                let _ =
+                    nix::sys::signal::signal(nix::sys::signal::Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl);
+            }
             let json = cli.client.json;
             match client_command(&cli.client, command).await {
                 Ok(()) => ExitCode::SUCCESS,
