@@ -481,3 +481,19 @@ async fn a_queued_dispatched_task_survives_a_restart_of_the_runtime() {
     }
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_task_past_its_timeout_fails_and_its_worker_is_told_to_cancel() {
+    let (d, ep) = daemon(GatewayOptions::default()).await;
+    let mut w = Worker::connect(&ep, "slow", &[], 1).await;
+    until_workers(&d, 1).await;
+    let id = dispatch(&d, json!({"prompt": "forever", "mode": "async", "timeout_ms": 300})).await;
+    assert_eq!(w.next().await["task_id"], id);
+    assert_eq!(w.next().await, json!({"type": "cancel", "task_id": id}), "the worker is told");
+    let rec = wait(&d, &format!("/api/v1/tasks/{id}"), |b| b["status"] == "error").await;
+    assert!(rec["content"].as_str().unwrap().starts_with("timeout"), "{rec}");
+    // Its slot is free again.
+    let next = dispatch(&d, json!({"prompt": "next", "mode": "async"})).await;
+    assert_eq!(w.next().await["task_id"], next);
+    d.shutdown().await;
+}
