@@ -1,8 +1,7 @@
 //! The `hive` client commands against a real daemon (`hive serve`), each as
 //! its own process, with every wait bounded by a deadline.
 
-use std::io::{BufRead, BufReader, Read};
-
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -11,13 +10,8 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::Value;
 
-const DEADLINE: Duration = Duration::from_secs(30);
-
-fn hive() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_hive"));
-    c.env_remove("HIVE_TOKEN").env_remove("HIVE_URL");
-    c
-}
+mod cli_common;
+use cli_common::*;
 
 /// A running `hive serve`, stopped with SIGTERM by [`Daemon::stop`] (killed
 /// if a test fails first).
@@ -95,56 +89,6 @@ impl Drop for Daemon {
             let _ = self.child.wait();
         }
     }
-}
-
-/// A finished client command.
-struct Out {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    fn ok(self) -> Self {
-        assert_eq!(self.code, Some(0), "stdout: {}\nstderr: {}", self.stdout, self.stderr);
-        self
-    }
-
-    fn fails(self, code: i32, stderr_has: &str) -> Self {
-        assert_eq!(self.code, Some(code), "stdout: {}\nstderr: {}", self.stdout, self.stderr);
-        assert!(self.stderr.contains(stderr_has), "no '{stderr_has}' in stderr: {}", self.stderr);
-        self
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
-    }
-}
-
-/// Runs a command with a deadline (killed and reported past it).
-fn run(cmd: &mut Command) -> Out {
-    let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let read = |mut r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = r.read_to_string(&mut s);
-            s
-        })
-    };
-    let out = read(Box::new(child.stdout.take().unwrap()));
-    let err = read(Box::new(child.stderr.take().unwrap()));
-    let deadline = Instant::now() + DEADLINE;
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("{cmd:?} did not finish within {DEADLINE:?}; stderr {}", err.join().unwrap_or_default());
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    Out { code: status.code(), stdout: out.join().unwrap(), stderr: err.join().unwrap() }
 }
 
 /// A follower process (`events -f`) whose stdout lines arrive on a channel.
