@@ -70,7 +70,11 @@ impl ZmqBackend {
             while let Some(u) = rx.recv().await {
                 match u {
                     TaskUpdate::Token(content) => {
-                        let kind = EventKind::AgentOutput { task_id: Some(task_id.clone()), output: OutputKind::Token, content };
+                        let kind = EventKind::AgentOutput {
+                            task_id: Some(task_id.clone()),
+                            output: OutputKind::Token,
+                            content,
+                        };
                         ctx.emit(&agent, kind);
                     }
                     TaskUpdate::Done { status, content } => {
