@@ -179,7 +179,7 @@ async fn cancel_reaches_the_worker_and_a_late_result_is_ignored() {
     let cancel = w.next().await;
     assert_eq!(cancel, json!({"type": "cancel", "task_id": id}));
     w.result(&task["task_id"], "too late").await;
-    wait(&d, &format!("/api/events?event_type=result_ignored&swarm=_dispatch"), |b| b["count"] == 1).await;
+    wait(&d, "/api/events?event_type=result_ignored&swarm=_dispatch", |b| b["count"] == 1).await;
     let rec = wait(&d, &format!("/api/v1/tasks/{id}"), |b| b["status"] == "cancelled").await;
     assert_ne!(rec["content"], "too late");
     d.shutdown().await;

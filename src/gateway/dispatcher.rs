@@ -29,6 +29,9 @@ const MAX_PROMPT_BYTES: usize = 1 << 20;
 /// What a submit answers: the task id, and its updates when asked for.
 pub(crate) type Submitted = (Arc<str>, Option<mpsc::Receiver<TaskUpdate>>);
 
+/// A submitter waiting for its task's record: its reply port and updates.
+type Pending = (RpcReplyPort<Result<Submitted, HiveError>>, Option<mpsc::Receiver<TaskUpdate>>);
+
 /// Messages of the dispatcher.
 pub(crate) enum DispatcherMsg {
     /// A decoded frame from the socket.
@@ -74,7 +77,7 @@ struct Task {
     worker: Option<Arc<str>>,
     subs: Vec<mpsc::Sender<TaskUpdate>>,
     /// The submitter, answered once the record is written.
-    pending: Option<(RpcReplyPort<Result<Submitted, HiveError>>, Option<mpsc::Receiver<TaskUpdate>>)>,
+    pending: Option<Pending>,
 }
 
 struct Worker {
