@@ -1,11 +1,13 @@
 //! `hive bench`: end-to-end load scenarios against a real daemon in a
 //! second process. Each one starts `hive serve` (in memory, with a bench
 //! swarm) unless `--url` names a running daemon, drives it over real
-//! sockets, and prints medians and percentiles.
+//! sockets, and prints medians and percentiles. `zmq` runs the runtime in
+//! process instead, against worker processes.
 
 mod daemon;
 mod http;
 mod ws;
+mod zmq;
 
 use std::process::ExitCode;
 
@@ -17,12 +19,15 @@ pub(crate) enum BenchCmd {
     Http(http::HttpArgs),
     /// Many /ws/events subscribers to one swarm while it routes messages at a fixed rate; delivery and latency.
     Ws(ws::WsArgs),
+    /// The ZeroMQ gateway in process against a worker process: tasks/s, and dispatch vs raw ROUTER round trips.
+    Zmq(zmq::ZmqArgs),
 }
 
 pub(crate) async fn run(cmd: BenchCmd) -> ExitCode {
     let r = match cmd {
         BenchCmd::Http(a) => http::run(a).await,
         BenchCmd::Ws(a) => ws::run(a).await,
+        BenchCmd::Zmq(a) => zmq::run(a).await,
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
