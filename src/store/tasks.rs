@@ -98,9 +98,13 @@ pub(super) fn put(tx: &WriteTransaction, r: &TaskRecord) -> Result<(), StoreErro
 }
 
 /// Applies the task events of a batch to the recorded tasks (unknown ids
-/// are not recorded tasks and are skipped).
+/// are not recorded tasks and are skipped). Each task is read and written
+/// once per batch, however many of its events the batch holds.
 pub(super) fn follow(tx: &WriteTransaction, events: &[std::sync::Arc<Event>]) -> Result<(), StoreError> {
     let mut t = tx.open_table(TASKS).map_err(StoreError::db)?;
+    // In first-touch order; `None` = not a recorded task.
+    let mut touched: Vec<(&str, Option<TaskRecord>)> = Vec::new();
+    let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     for e in events {
         let id: &str = match &e.kind {
             EventKind::TaskStarted { task_id }
@@ -111,9 +115,19 @@ pub(super) fn follow(tx: &WriteTransaction, events: &[std::sync::Arc<Event>]) ->
             | EventKind::AgentOutput { task_id: Some(task_id), output: OutputKind::Result, .. } => task_id,
             _ => continue,
         };
-        let Some(raw) = t.get(id).map_err(StoreError::db)? else { continue };
-        let mut r = decode(raw.value())?;
-        drop(raw);
+        let slot = match index.get(id) {
+            Some(&i) => i,
+            None => {
+                let r = match t.get(id).map_err(StoreError::db)? {
+                    Some(raw) => Some(decode(raw.value())?),
+                    None => None,
+                };
+                touched.push((id, r));
+                index.insert(id, touched.len() - 1);
+                touched.len() - 1
+            }
+        };
+        let Some(r) = touched[slot].1.as_mut() else { continue };
         match &e.kind {
             EventKind::TaskStarted { .. } => {
                 r.status = "in_progress".into();
@@ -130,7 +144,11 @@ pub(super) fn follow(tx: &WriteTransaction, events: &[std::sync::Arc<Event>]) ->
             _ => {}
         }
         r.updated_ms = e.timestamp_ms;
-        t.insert(id, encode(&r)?.as_slice()).map_err(StoreError::db)?;
+    }
+    for (id, r) in touched {
+        if let Some(r) = r {
+            t.insert(id, encode(&r)?.as_slice()).map_err(StoreError::db)?;
+        }
     }
     Ok(())
 }
