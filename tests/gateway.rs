@@ -432,9 +432,16 @@ async fn webhook_mode_posts_the_result_with_the_headers_and_retries() {
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, hook).await });
 
-    let (d, ep) = daemon(GatewayOptions::default()).await;
+    let gw = GatewayOptions { endpoint: "tcp://127.0.0.1:0".into(), ..Default::default() };
+    let allow = hive::http::ServerConfig { webhook_allow: vec![url.clone()], ..cfg() };
+    let d = Daemon::start_with(allow, hive::HiveOptions { gateway: Some(gw), ..Default::default() }).await;
+    let ep = d.hive.zmq_status().await.unwrap().endpoint;
     let mut w = Worker::connect(&ep, "w1", &[], 1).await;
     until_workers(&d, 1).await;
+    // Only allowed prefixes: nothing else can be made a target.
+    let other = json!({"prompt": "p", "mode": "webhook", "webhook": {"url": "http://169.254.169.254/latest"}});
+    let (c, e) = d.post("/api/v1/zmq/dispatch", other).await;
+    assert_eq!((c, &e["error_code"]), (403, &json!("HIVE_FORBIDDEN")), "{e}");
     let body = json!({"prompt": "p", "mode": "webhook", "webhook": {"url": url, "headers": {"x-secret": "s"}}});
     let (c, b) = d.post("/api/v1/zmq/dispatch", body).await;
     assert_eq!(c, 202, "{b}");

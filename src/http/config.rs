@@ -29,6 +29,10 @@ pub struct ServerConfig {
     pub ws_heartbeat_timeout_s: u64,
     /// Most WebSocket connections at once (default 10 000); more → 503.
     pub max_websockets: usize,
+    /// URL prefixes dispatch webhooks may be POSTed to (e.g.
+    /// `https://hooks.example.com/`); empty = webhook mode is refused (403),
+    /// so the daemon cannot be made to call arbitrary addresses.
+    pub webhook_allow: Vec<String>,
 }
 
 /// A token bucket per client IP address.
@@ -59,6 +63,7 @@ impl Default for ServerConfig {
             skills_dir: PathBuf::from("skills"),
             ws_heartbeat_timeout_s: 60,
             max_websockets: 10_000,
+            webhook_allow: Vec::new(),
         }
     }
 }

@@ -146,8 +146,16 @@ async fn dispatch(State(st): State<AppState>, ApiJson(b): ApiJson<DispatchBody>)
         }
     };
     let hook = match (mode, &b.webhook) {
-        ("webhook", Some(h)) if h.url.starts_with("http://") || h.url.starts_with("https://") => Some(h),
-        ("webhook", Some(_)) => return Err(ApiError::bad_request("'webhook.url' must be an http:// or https:// URL")),
+        ("webhook", Some(h)) if !(h.url.starts_with("http://") || h.url.starts_with("https://")) => {
+            return Err(ApiError::bad_request("'webhook.url' must be an http:// or https:// URL"));
+        }
+        ("webhook", Some(h)) if !st.cfg.webhook_allow.iter().any(|p| h.url.starts_with(p.as_str())) => {
+            return Err(ApiError::forbidden(format!(
+                "webhook URL '{}' is not allowed: the daemon's [server] webhook_allow lists the URL prefixes it may call",
+                h.url
+            )));
+        }
+        ("webhook", Some(h)) => Some(h),
         ("webhook", None) => return Err(ApiError::bad_request("mode 'webhook' needs 'webhook': {url, headers}")),
         _ => None,
     };
