@@ -5,7 +5,8 @@
 //! (tokens, result, error) back to the dispatcher as if a ZeroMQ worker had
 //! sent it. The dispatcher knows the worker as `local/<id>`, with one slot
 //! (a stdio agent runs one task at a time); when the worker is killed or
-//! fails, the pool detaches it and its task is requeued.
+//! fails, the pool detaches it and its task is requeued. If the link falls
+//! behind the event bus, it looks for its tasks' ends in the bus's ring.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use super::mailbox::{Envelope, Task};
 use super::slot::AgentSlot;
 use super::swarm_ctx::SwarmCtx;
 use crate::HiveError;
-use crate::events::{EventKind, OutputKind};
+use crate::events::{Event, EventKind, OutputKind};
 use crate::gateway::protocol::WorkerMsg;
 use crate::gateway::{DispatcherMsg, LocalCmd, LocalWorker};
 
@@ -70,33 +71,54 @@ pub(super) async fn attach(
                     }
                 },
                 e = bus.recv() => match e {
-                    Ok(e) if e.swarm.as_deref() == Some(&*ctx.swarm) && e.agent.as_deref() == Some(&*slot.name) => {
-                        match &e.kind {
-                            EventKind::AgentOutput { task_id: Some(t), output, content } if mine.contains(t) => {
-                                let task_id = t.to_string();
-                                if matches!(output, OutputKind::Result) {
-                                    mine.remove(t);
-                                    say(WorkerMsg::Result { task_id, content: content.clone(), status: None });
-                                } else if matches!(output, OutputKind::Token) {
-                                    say(WorkerMsg::Token { task_id, content: content.clone() });
-                                }
-                            }
-                            EventKind::TaskFailed { task_id, code, message } if mine.remove(task_id) => {
-                                say(WorkerMsg::Error { task_id: task_id.to_string(), message: format!("{code}: {message}") });
-                            }
-                            EventKind::TaskCancelled { task_id } if mine.remove(task_id) => {
-                                say(WorkerMsg::Error { task_id: task_id.to_string(), message: "cancelled".into() });
-                            }
-                            _ => {}
+                    Ok(e) => report(&e, &ctx, &slot, &mut mine, &say),
+                    Err(RecvError::Lagged(_)) => {
+                        // The ends of our tasks may be among the skipped events: the ring has them.
+                        let ours = |e: &Event| is_end(e) && e.agent.as_deref() == Some(&*slot.name);
+                        for e in ctx.bus.recent(usize::MAX, ours) {
+                            report(&e, &ctx, &slot, &mut mine, &say);
                         }
                     }
-                    Ok(_) | Err(RecvError::Lagged(_)) => {}
                     Err(RecvError::Closed) => return,
                 },
             }
         }
     });
     Ok(())
+}
+
+fn is_end(e: &Event) -> bool {
+    matches!(
+        e.kind,
+        EventKind::AgentOutput { output: OutputKind::Result, .. }
+            | EventKind::TaskFailed { .. }
+            | EventKind::TaskCancelled { .. }
+    )
+}
+
+/// Reports what the worker said about one of the dispatcher's tasks.
+fn report(e: &Event, ctx: &SwarmCtx, slot: &AgentSlot, mine: &mut HashSet<Arc<str>>, say: &impl Fn(WorkerMsg)) {
+    if e.swarm.as_deref() != Some(&*ctx.swarm) || e.agent.as_deref() != Some(&*slot.name) {
+        return;
+    }
+    match &e.kind {
+        EventKind::AgentOutput { task_id: Some(t), output, content } if mine.contains(t) => {
+            let task_id = t.to_string();
+            if matches!(output, OutputKind::Result) {
+                mine.remove(t);
+                say(WorkerMsg::Result { task_id, content: content.clone(), status: None });
+            } else if matches!(output, OutputKind::Token) {
+                say(WorkerMsg::Token { task_id, content: content.clone() });
+            }
+        }
+        EventKind::TaskFailed { task_id, code, message } if mine.remove(task_id) => {
+            say(WorkerMsg::Error { task_id: task_id.to_string(), message: format!("{code}: {message}") });
+        }
+        EventKind::TaskCancelled { task_id } if mine.remove(task_id) => {
+            say(WorkerMsg::Error { task_id: task_id.to_string(), message: "cancelled".into() });
+        }
+        _ => {}
+    }
 }
 
 /// Tells the dispatcher the worker is gone (its task is requeued).
