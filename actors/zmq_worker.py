@@ -36,7 +36,8 @@ Gateway -> worker:
 - ``cancel`` ``{task_id}``: a running or queued task is stopped and answered
   with ``error`` ``cancelled``; an unknown id gets a debug log line;
 - ``rejected`` ``{reason}``: the reason is printed on stderr and the worker
-  exits with status 3.
+  exits with status 3 — except "... is not registered ..." (the gateway
+  restarted, or declared this worker dead): then it sends ``ready`` again.
 
 Anything else (not msgpack, not a map, no string type, unknown type, missing
 fields) gets a warning ``log`` line; the worker never crashes on input.
@@ -203,6 +204,11 @@ class Worker:
             self.on_task(msg)
         elif kind == "cancel":
             self.on_cancel(msg)
+        elif kind == "rejected" and "not registered" in str(msg.get("reason", "")):
+            # The gateway restarted, or declared us dead: register again.
+            sys.stderr.write("zmq_worker %s: registering again (%s)\n" % (self.worker_id, msg.get("reason", "")))
+            sys.stderr.flush()
+            self.ready()
         elif kind == "rejected":
             sys.stderr.write("zmq_worker %s: rejected: %s\n" % (self.worker_id, msg.get("reason", "")))
             sys.stderr.flush()

@@ -268,6 +268,11 @@ impl Worker {
                 None => self.push(&Out::Error { task_id: &task_id, message: "task has no prompt" }),
             },
             ("cancel", Some(task_id)) => self.on_cancel(task_id),
+            ("rejected", _) if msg.reason.as_deref().is_some_and(|r| r.contains("not registered")) => {
+                // The gateway restarted, or declared this worker dead: register again.
+                eprintln!("zmq_worker {}: registering again", self.id);
+                self.ready();
+            }
             ("rejected", _) => {
                 eprintln!("zmq_worker {}: rejected: {}", self.id, msg.reason.as_deref().unwrap_or(""));
                 std::process::exit(EXIT_REJECTED);

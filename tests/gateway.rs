@@ -504,3 +504,54 @@ async fn a_task_past_its_timeout_fails_and_its_worker_is_told_to_cancel() {
     assert_eq!(w.next().await["task_id"], next);
     d.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_reference_worker_registers_again_after_the_gateway_restarts() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let endpoint = format!("tcp://127.0.0.1:{port}");
+    let opts = || hive::HiveOptions {
+        gateway: Some(GatewayOptions { endpoint: endpoint.clone(), ..Default::default() }),
+        ..Default::default()
+    };
+    let h = hive::Hive::start(opts()).await.unwrap();
+    let worker = format!("{}/actors/zmq_worker.py", env!("CARGO_MANIFEST_DIR"));
+    let mut child = std::process::Command::new("python3")
+        .args([worker.as_str(), "--connect", &endpoint, "--id", "phoenix", "--heartbeat-ms", "100"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !listed(&h).await {
+        assert!(tokio::time::Instant::now() < deadline, "the worker did not register");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    h.shutdown().await;
+    drop(h);
+    let h = hive::Hive::start(opts()).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !listed(&h).await {
+        assert!(child.try_wait().unwrap().is_none(), "the worker exited instead of registering again");
+        assert!(tokio::time::Instant::now() < deadline, "the worker did not register with the new gateway");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (id, rx) =
+        h.dispatch(hive::gateway::DispatchRequest { prompt: "back".into(), ..Default::default() }, true).await.unwrap();
+    let mut rx = rx.unwrap();
+    let done = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Some(hive::gateway::TaskUpdate::Done { status, content }) = rx.recv().await {
+                return (status, content);
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("task {id} did not finish"));
+    assert_eq!(done, ("ok", "back".to_string()));
+    let _ = child.kill();
+    let _ = child.wait();
+    h.shutdown().await;
+}
+
+async fn listed(h: &hive::Hive) -> bool {
+    h.zmq_workers().await.unwrap().iter().any(|w| w.worker_id == "phoenix")
+}
