@@ -140,6 +140,8 @@ pub(crate) struct State {
     seq: u64,
     clock: u64,
     swarm: Arc<str>,
+    /// Frames the socket handed over and this actor has not handled yet.
+    frames: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// The dispatcher actor.
@@ -156,7 +158,9 @@ impl Actor for Dispatcher {
         args: DispatcherArgs,
     ) -> Result<State, ActorProcessingErr> {
         let (stop, stopped) = watch::channel(false);
-        let (out, endpoint) = socket::start(&args.opts.endpoint, myself.clone(), args.bus.clone(), stopped)?;
+        let frames = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (out, endpoint) =
+            socket::start(&args.opts.endpoint, myself.clone(), args.bus.clone(), stopped, frames.clone())?;
         myself.send_interval(Duration::from_millis(100), || DispatcherMsg::Tick);
         let mut s = State {
             args,
@@ -172,6 +176,7 @@ impl Actor for Dispatcher {
             seq: 0,
             clock: 0,
             swarm: DISPATCH_SWARM.into(),
+            frames,
         };
         s.reload().await;
         Ok(s)
@@ -189,7 +194,10 @@ impl Actor for Dispatcher {
         s: &mut State,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            DispatcherMsg::Frame(f) => s.frame(&myself, f).await,
+            DispatcherMsg::Frame(f) => {
+                s.frames.fetch_sub(1, Ordering::Relaxed);
+                s.frame(&myself, f).await
+            }
             DispatcherMsg::Submit(req, subscribe, reply) => s.submit(&myself, req, subscribe, reply),
             DispatcherMsg::Recorded(id, r) => s.recorded(id, r).await,
             DispatcherMsg::Subscribe(id, reply) => {

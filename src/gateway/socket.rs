@@ -5,6 +5,7 @@
 //! framing the worker used, in batches (feed, then one flush).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures::{SinkExt, StreamExt};
 use ractor::ActorRef;
@@ -14,6 +15,11 @@ use tokio::sync::{mpsc, watch};
 use super::dispatcher::DispatcherMsg;
 use super::protocol::{self, WorkerMsg};
 use crate::events::{EventBus, EventKind};
+
+/// Frames handed to the dispatcher and not yet handled, at most; past it
+/// the socket stops reading (ZeroMQ's high-water mark then holds the
+/// workers back): a flooding worker cannot grow the dispatcher's mailbox.
+pub(crate) const MAX_PENDING_FRAMES: usize = 65_536;
 
 /// A frame to send.
 pub(crate) struct Outbound {
@@ -37,6 +43,7 @@ pub(crate) fn start(
     dispatcher: ActorRef<DispatcherMsg>,
     bus: EventBus,
     mut stop: watch::Receiver<bool>,
+    pending: Arc<AtomicUsize>,
 ) -> Result<(mpsc::Sender<Outbound>, String), String> {
     // ZeroMQ spells "any port" `*`; accept the usual `:0` too.
     let endpoint = &match endpoint.strip_suffix(":0") {
@@ -56,9 +63,18 @@ pub(crate) fn start(
     tokio::spawn(async move {
         let _ctx = ctx;
         loop {
+            let room = pending.load(Ordering::Relaxed) < MAX_PENDING_FRAMES;
             tokio::select! {
-                frame = stream.next() => match frame {
-                    Some(Ok(parts)) => inbound(parts, &dispatcher, &bus),
+                // Full: look again in a moment (outbound frames still flow).
+                _ = tokio::time::sleep(std::time::Duration::from_millis(1)), if !room => {}
+                frame = stream.next(), if room => match frame {
+                    Some(Ok(parts)) => {
+                        // Counted before the hand-over: the dispatcher may handle it at once.
+                        pending.fetch_add(1, Ordering::Relaxed);
+                        if !inbound(parts, &dispatcher, &bus) {
+                            pending.fetch_sub(1, Ordering::Relaxed);
+                        }
+                    }
                     Some(Err(e)) => {
                         tracing::warn!(error = %e, "gateway socket read failed");
                     }
@@ -98,27 +114,30 @@ fn multipart(o: Outbound) -> Multipart {
     Multipart(parts)
 }
 
-fn inbound(parts: Multipart, dispatcher: &ActorRef<DispatcherMsg>, bus: &EventBus) {
+/// Decodes a frame and hands it to the dispatcher; true if it was handed.
+fn inbound(parts: Multipart, dispatcher: &ActorRef<DispatcherMsg>, bus: &EventBus) -> bool {
     let mut parts = parts.0;
     let reject = |why: String| {
         bus.emit(None, None, EventKind::FrameRejected { reason: why });
     };
-    let Some(identity) = parts.pop_front() else { return };
+    let Some(identity) = parts.pop_front() else { return false };
     let identity: Arc<[u8]> = identity.to_vec().into();
     let (empty_delimiter, payload) = match (parts.pop_front(), parts.pop_front(), parts.is_empty()) {
         (Some(p), None, _) => (false, p),
         (Some(d), Some(p), true) if d.is_empty() => (true, p),
         _ => {
-            return reject(format!(
+            reject(format!(
                 "worker {}: frames must be [payload] or [\"\", payload]",
                 String::from_utf8_lossy(&identity)
             ));
+            return false;
         }
     };
     match protocol::decode(&payload) {
-        Ok(msg) => {
-            let _ = dispatcher.cast(DispatcherMsg::Frame(Inbound { identity, empty_delimiter, msg }));
+        Ok(msg) => dispatcher.cast(DispatcherMsg::Frame(Inbound { identity, empty_delimiter, msg })).is_ok(),
+        Err(why) => {
+            reject(format!("worker {}: {why}", String::from_utf8_lossy(&identity)));
+            false
         }
-        Err(why) => reject(format!("worker {}: {why}", String::from_utf8_lossy(&identity))),
     }
 }
