@@ -69,7 +69,6 @@ import argparse
 import heapq
 import itertools
 import os
-import re
 import signal
 import sys
 import time
@@ -87,22 +86,8 @@ MAX_POLL_MS = 100  # upper bound on one poll, so a signal is seen promptly
 LINGER_MS = 500
 PREVIEW_CHARS = 120
 
-_WORD = re.compile(r"\S+\s*")
-
-
-def tokenize(text):
-    """Split into words, each with the whitespace that follows it.
-
-    Leading whitespace is glued to the first token, so that
-    ``"".join(tokenize(t)) == t`` always holds (same rule as echo.py).
-    """
-    tokens = _WORD.findall(text)
-    if not tokens:
-        return [text] if text else []
-    lead = len(text) - len(text.lstrip())
-    if lead:
-        tokens[0] = text[:lead] + tokens[0]
-    return tokens
+# Words are streamed as echo.py streams them (the same split).
+from echo import tokenize  # noqa: E402  (a sibling file; the script's directory is on sys.path)
 
 
 def preview(value):

@@ -2,28 +2,13 @@
 //! its worker processes. The example is built first (`cargo build --example zmq_worker`, a no-op
 //! after `cargo test --all-targets`), for this test's profile.
 
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const DEADLINE: Duration = Duration::from_secs(120);
 
-fn example_binary() -> PathBuf {
-    // target/<profile>/deps/bench_zmq-HASH -> target/<profile>
-    let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe.parent().and_then(|d| d.parent()).expect("target/<profile>").to_path_buf();
-    let mut cmd = Command::new(env!("CARGO"));
-    cmd.args(["build", "--quiet", "--example", "zmq_worker"]).current_dir(env!("CARGO_MANIFEST_DIR"));
-    if profile_dir.file_name().is_some_and(|n| n == "release") {
-        cmd.arg("--release");
-    }
-    if let Some(target_dir) = profile_dir.parent() {
-        cmd.env("CARGO_TARGET_DIR", target_dir);
-    }
-    let status = cmd.status().expect("run cargo build --example zmq_worker");
-    assert!(status.success(), "cargo build --example zmq_worker failed: {status}");
-    profile_dir.join("examples").join("zmq_worker")
-}
+mod zmq_common;
+use zmq_common::example_binary;
 
 #[test]
 fn bench_zmq_runs_every_task_and_both_round_trips() {

@@ -4,92 +4,12 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
 use serde_json::Value;
 
 mod cli_common;
 use cli_common::*;
-
-/// A running `hive serve`, stopped with SIGTERM by [`Daemon::stop`] (killed
-/// if a test fails first).
-struct Daemon {
-    child: Child,
-    url: String,
-}
-
-impl Daemon {
-    fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut cmd = hive();
-        cmd.arg("serve").args(["--zmq", "tcp://127.0.0.1:0"]).args(args).envs(env.iter().copied());
-        if !args.contains(&"--listen") {
-            cmd.args(["--listen", "127.0.0.1:0"]);
-        }
-        let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let deadline = Instant::now() + DEADLINE;
-        let mut seen = Vec::new();
-        let url = loop {
-            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(line) => {
-                    if let Some(rest) = line.strip_prefix("hive: serving ") {
-                        break rest.split_whitespace().next().unwrap().to_string();
-                    }
-                    seen.push(line);
-                }
-                Err(_) => {
-                    let _ = child.kill();
-                    panic!("the daemon did not announce its address within {DEADLINE:?}: {seen:?}");
-                }
-            }
-        };
-        // Keep draining stderr so the daemon never blocks on it.
-        std::thread::spawn(move || for _ in rx {});
-        Daemon { child, url }
-    }
-
-    /// The client, pointed at this daemon.
-    fn hive(&self) -> Command {
-        let mut c = hive();
-        c.env("HIVE_URL", &self.url);
-        c
-    }
-
-    /// Runs a client command to its end.
-    fn run(&self, args: &[&str]) -> Out {
-        run(self.hive().args(args))
-    }
-
-    fn stop(mut self) {
-        kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM).unwrap();
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                assert!(status.success(), "daemon exited with {status:?}");
-                return;
-            }
-            assert!(Instant::now() < deadline, "the daemon did not stop within {DEADLINE:?} of SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
 
 /// A follower process (`events -f`) whose stdout lines arrive on a channel.
 struct Follower {
@@ -141,7 +61,7 @@ fn demo() -> &'static str {
 
 #[test]
 fn a_swarm_is_driven_end_to_end_through_the_client() {
-    let d = Daemon::start(&["--in-memory"], &[]);
+    let d = Daemon::start(&["--in-memory"], &[], false);
     assert_eq!(d.run(&["ps"]).ok().stdout.trim(), "no swarms");
 
     let up = d.run(&["up", demo()]).ok();
@@ -228,7 +148,7 @@ fn a_swarm_is_driven_end_to_end_through_the_client() {
 
 #[test]
 fn events_follow_replays_then_streams_live() {
-    let d = Daemon::start(&["--in-memory"], &[]);
+    let d = Daemon::start(&["--in-memory"], &[], false);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("pair.json");
     std::fs::write(
@@ -264,7 +184,7 @@ fn events_follow_replays_then_streams_live() {
 fn with_a_data_dir_tasks_are_followed_by_record_and_swarms_purged() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap();
-    let d = Daemon::start(&["--data-dir", data], &[]);
+    let d = Daemon::start(&["--data-dir", data], &[], false);
     d.run(&["up", demo()]).ok();
     let out = d.run(&["task", "demo", "worker_1", "hello", "--wait"]).ok().stdout;
     let lines: Vec<&str> = out.lines().collect();
@@ -288,14 +208,14 @@ fn events_follow_reconnects_when_the_daemon_comes_back() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let addr = format!("127.0.0.1:{port}");
     let args = ["--data-dir", data, "--listen", &addr];
-    let d = Daemon::start(&args, &[]);
+    let d = Daemon::start(&args, &[], false);
     d.run(&["up", demo()]).ok();
     let first = d.run(&["task", "demo", "worker_1", "one"]).ok().stdout.trim().to_string();
     let mut f = Follower::start(d.hive().args(["events", "demo", "-f", "--since", "0"]));
     f.until("the first task's end", |l| l.contains(&format!("task {first} completed")));
     d.stop();
 
-    let d = Daemon::start(&args, &[]);
+    let d = Daemon::start(&args, &[], false);
     let second = d.run(&["task", "demo", "worker_1", "two"]).ok().stdout.trim().to_string();
     f.until("the second task's end, after reconnecting", |l| l.contains(&format!("task {second} completed")));
     let firsts = f.seen.iter().filter(|l| l.contains(&format!("task {first} completed"))).count();
@@ -309,7 +229,7 @@ fn workers_are_spawned_listed_and_killed() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("hive.toml");
     std::fs::write(&cfg, "[workers]\nspawn_allow = [\"actors/*.py\"]\n").unwrap();
-    let d = Daemon::start(&["--in-memory", "--config", cfg.to_str().unwrap()], &[]);
+    let d = Daemon::start(&["--in-memory", "--config", cfg.to_str().unwrap()], &[], false);
     let id = d.run(&["spawn", "actors/echo.py"]).ok().stdout.trim().to_string();
     assert!(!id.is_empty());
     let list = d.run(&["workers"]).ok().stdout;
@@ -335,7 +255,7 @@ fn no_daemon_is_exit_2_with_a_hint() {
 
 #[test]
 fn a_daemon_with_a_token_refuses_clients_without_it() {
-    let d = Daemon::start(&["--in-memory"], &[("HIVE_TOKEN", "s3cret")]);
+    let d = Daemon::start(&["--in-memory"], &[("HIVE_TOKEN", "s3cret")], false);
     d.run(&["ps"]).fails(1, "HIVE_UNAUTHORIZED");
     d.run(&["--token", "wrong", "ps"]).fails(1, "HIVE_UNAUTHORIZED");
     d.run(&["events", "-f"]).fails(1, "HIVE_UNAUTHORIZED");

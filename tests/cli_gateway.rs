@@ -5,94 +5,13 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
 use serde_json::Value;
 
 mod cli_common;
 use cli_common::*;
-
-/// Sends SIGTERM and waits (with a deadline) for the process to end; answers its status.
-fn terminate(child: &mut Child, what: &str) -> std::process::ExitStatus {
-    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("{what} did not stop within {DEADLINE:?} of SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// A running `hive serve` with its HTTP URL and ZeroMQ endpoint (if enabled).
-struct Daemon {
-    child: Child,
-    url: String,
-    endpoint: Option<String>,
-}
-
-impl Daemon {
-    /// Starts it; with `gateway`, waits for the ZeroMQ endpoint too.
-    fn start(args: &[&str], gateway: bool) -> Self {
-        let mut cmd = hive();
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--zmq", "tcp://127.0.0.1:0"]).args(args);
-        let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let deadline = Instant::now() + DEADLINE;
-        let mut seen = Vec::new();
-        let mut url = None;
-        let mut endpoint = None;
-        while url.is_none() || (gateway && endpoint.is_none()) {
-            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(line) => {
-                    if let Some(rest) = line.strip_prefix("hive: serving ") {
-                        url = Some(rest.split_whitespace().next().unwrap().to_string());
-                    } else if let Some(rest) = line.strip_prefix("hive: ZeroMQ workers connect to ") {
-                        endpoint = Some(rest.trim().to_string());
-                    }
-                    seen.push(line);
-                }
-                Err(_) => {
-                    let _ = child.kill();
-                    panic!("the daemon did not announce its addresses within {DEADLINE:?}: {seen:?}");
-                }
-            }
-        }
-        std::thread::spawn(move || for _ in rx {});
-        Daemon { child, url: url.unwrap(), endpoint }
-    }
-
-    fn run(&self, args: &[&str]) -> Out {
-        run(hive().env("HIVE_URL", &self.url).args(args))
-    }
-
-    fn stop(mut self) {
-        let status = terminate(&mut self.child, "the daemon");
-        assert!(status.success(), "daemon exited with {status:?}");
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
 
 /// A running `actors/zmq_worker.py`; its stderr is kept for failure messages.
 struct Worker {
@@ -163,7 +82,7 @@ fn zmq_worker(d: &Daemon, id: &str) -> Option<Value> {
 #[test]
 fn dispatch_stream_tasks_and_maintenance_through_a_real_worker() {
     let dir = tempfile::tempdir().unwrap();
-    let d = Daemon::start(&["--data-dir", dir.path().to_str().unwrap()], true);
+    let d = Daemon::start(&["--data-dir", dir.path().to_str().unwrap()], &[], true);
     let endpoint = d.endpoint.clone().expect("the gateway runs");
 
     let none = d.run(&["workers"]).ok().stdout;
@@ -240,7 +159,7 @@ fn workers_without_a_gateway_say_so() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("hive.toml");
     std::fs::write(&cfg, "[gateway]\nenabled = false\n").unwrap();
-    let d = Daemon::start(&["--in-memory", "--config", cfg.to_str().unwrap()], false);
+    let d = Daemon::start(&["--in-memory", "--config", cfg.to_str().unwrap()], &[], false);
     let text = d.run(&["workers"]).ok().stdout;
     assert!(text.contains("the ZeroMQ gateway is disabled") && text.contains("no JSONL workers"), "{text}");
     let v = d.run(&["workers", "--json"]).ok().json();

@@ -2,9 +2,7 @@
 //! the gateway. The example binary is built by `cargo test --all-targets`; the test runs
 //! `cargo build --example zmq_worker` once more (a no-op then) so it also works on its own.
 
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
@@ -13,30 +11,8 @@ use tokio::time::{Instant, timeout};
 
 const DEADLINE: Duration = Duration::from_secs(10);
 
-/// Path of the example binary, built (once per test process) for this test's profile.
-fn example_binary() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            // target/<profile>/deps/zmq_worker_example-HASH -> target/<profile>
-            let exe = std::env::current_exe().expect("test executable path");
-            let profile_dir = exe.parent().and_then(|d| d.parent()).expect("target/<profile>").to_path_buf();
-            let mut cmd = Command::new(env!("CARGO"));
-            cmd.args(["build", "--quiet", "--example", "zmq_worker"]).current_dir(env!("CARGO_MANIFEST_DIR"));
-            if profile_dir.file_name().is_some_and(|n| n == "release") {
-                cmd.arg("--release");
-            }
-            if let Some(target_dir) = profile_dir.parent() {
-                cmd.env("CARGO_TARGET_DIR", target_dir);
-            }
-            let status = cmd.status().expect("run cargo build --example zmq_worker");
-            assert!(status.success(), "cargo build --example zmq_worker failed: {status}");
-            let bin = profile_dir.join("examples").join("zmq_worker");
-            assert!(bin.exists(), "{} missing after the build", bin.display());
-            bin
-        })
-        .clone()
-}
+mod zmq_common;
+use zmq_common::example_binary;
 
 /// Kills the worker process when the test ends, however it ends.
 struct Worker(Child);

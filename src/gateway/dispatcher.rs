@@ -375,16 +375,10 @@ impl State {
 
     async fn frame(&mut self, myself: &ActorRef<DispatcherMsg>, f: Inbound) {
         let known = self.by_identity.get(&f.identity).cloned();
-        if let Some(id) = &known
-            && let Some(w) = self.workers.get(id)
-        {
-            w.last_seen.store(now_ms(), Ordering::Relaxed);
-        }
         match (f.msg, known) {
             (WorkerMsg::Ready { worker_id, capabilities, slots, token, tags }, None) => {
                 self.register(myself, f.identity, f.empty_delimiter, worker_id, capabilities, slots, token, tags).await
             }
-            (WorkerMsg::Ready { .. } | WorkerMsg::Heartbeat { .. }, Some(_)) => self.dispatch().await,
             (WorkerMsg::Heartbeat { worker_id }, None) => {
                 self.reject(
                     f.identity,
@@ -408,14 +402,13 @@ impl State {
         if let Some(w) = self.workers.get(&id) {
             w.last_seen.store(now_ms(), Ordering::Relaxed);
         }
-        match (msg, Some(id)) {
+        match (msg, id) {
             (WorkerMsg::Ready { .. } | WorkerMsg::Heartbeat { .. }, _) => self.dispatch().await,
-            (_, None) => {}
-            (WorkerMsg::Log { level, message }, Some(id)) => {
+            (WorkerMsg::Log { level, message }, id) => {
                 let level = crate::events::EventFilter::parse_level(&level).unwrap_or(Level::Info);
                 self.emit(Some(&id), EventKind::Log { level, message });
             }
-            (WorkerMsg::Token { task_id, content }, Some(id)) => match self.owned(&task_id, &id) {
+            (WorkerMsg::Token { task_id, content }, id) => match self.owned(&task_id, &id) {
                 Some(t) => {
                     for s in &t.subs {
                         let _ = s.try_send(TaskUpdate::Token(content.clone()));
@@ -426,7 +419,7 @@ impl State {
                 }
                 None => self.ignored(&task_id, &id),
             },
-            (WorkerMsg::Result { task_id, content, status }, Some(id)) => {
+            (WorkerMsg::Result { task_id, content, status }, id) => {
                 if self.owned(&task_id, &id).is_none() {
                     return self.ignored(&task_id, &id);
                 }
@@ -435,7 +428,7 @@ impl State {
                 self.finish(&task_id, status, content, "worker_error").await;
                 self.dispatch().await;
             }
-            (WorkerMsg::Error { task_id, message }, Some(id)) => {
+            (WorkerMsg::Error { task_id, message }, id) => {
                 if self.owned(&task_id, &id).is_none() {
                     return self.ignored(&task_id, &id);
                 }

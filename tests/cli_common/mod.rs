@@ -1,10 +1,15 @@
-//! Shared helpers of the CLI tests: the binary, and running a command with
-//! a deadline (killed and reported past it).
+//! Shared helpers of the CLI tests: the binary, a real daemon (`hive serve`)
+//! on free ports, and running a command with a deadline (killed and
+//! reported past it).
 #![allow(dead_code)]
 
-use std::io::Read;
-use std::process::{Command, Stdio};
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 
 use serde_json::Value;
 
@@ -64,4 +69,96 @@ pub fn run(cmd: &mut Command) -> Out {
         std::thread::sleep(Duration::from_millis(10));
     };
     Out { code: status.code(), stdout: out.join().unwrap(), stderr: err.join().unwrap() }
+}
+
+/// Sends SIGTERM and waits (with a deadline) for the process to end; answers its status.
+pub fn terminate(child: &mut Child, what: &str) -> std::process::ExitStatus {
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{what} did not stop within {DEADLINE:?} of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A running `hive serve` with its HTTP URL and ZeroMQ endpoint (if enabled).
+pub struct Daemon {
+    pub child: Child,
+    pub url: String,
+    pub endpoint: Option<String>,
+}
+
+impl Daemon {
+    /// Starts it (on free ports unless `args` say `--listen`), with `env`;
+    /// with `gateway`, waits for the ZeroMQ endpoint too.
+    pub fn start(args: &[&str], env: &[(&str, &str)], gateway: bool) -> Self {
+        let mut cmd = hive();
+        cmd.args(["serve", "--zmq", "tcp://127.0.0.1:0"]).args(args).envs(env.iter().copied());
+        if !args.contains(&"--listen") {
+            cmd.args(["--listen", "127.0.0.1:0"]);
+        }
+        let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + DEADLINE;
+        let mut seen = Vec::new();
+        let mut url = None;
+        let mut endpoint = None;
+        while url.is_none() || (gateway && endpoint.is_none()) {
+            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(line) => {
+                    if let Some(rest) = line.strip_prefix("hive: serving ") {
+                        url = Some(rest.split_whitespace().next().unwrap().to_string());
+                    } else if let Some(rest) = line.strip_prefix("hive: ZeroMQ workers connect to ") {
+                        endpoint = Some(rest.trim().to_string());
+                    }
+                    seen.push(line);
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("the daemon did not announce its addresses within {DEADLINE:?}: {seen:?}");
+                }
+            }
+        }
+        std::thread::spawn(move || for _ in rx {});
+        Daemon { child, url: url.unwrap(), endpoint }
+    }
+
+    /// The client, pointed at this daemon.
+    pub fn hive(&self) -> Command {
+        let mut c = hive();
+        c.env("HIVE_URL", &self.url);
+        c
+    }
+
+    /// Runs a client command to its end.
+    pub fn run(&self, args: &[&str]) -> Out {
+        run(self.hive().args(args))
+    }
+
+    /// SIGTERM, then a clean exit within the deadline.
+    pub fn stop(mut self) {
+        let status = terminate(&mut self.child, "the daemon");
+        assert!(status.success(), "daemon exited with {status:?}");
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }

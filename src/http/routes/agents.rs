@@ -203,8 +203,8 @@ async fn logs(
     }
     items.sort_by_key(|e| e.seq);
     let skip = items.len().saturating_sub(n);
-    let items = items.split_off(skip).into_iter().map(super::events::EventJson::from).collect();
-    Ok(axum::Json(LogPage::<super::events::EventJson>::of(items)))
+    let items: Vec<Value> = items.split_off(skip).iter().map(crate::store::StoredEvent::to_json).collect();
+    Ok(axum::Json(LogPage::of(items)))
 }
 
 /// A skill file of an agent.

@@ -97,8 +97,9 @@ impl EventParams {
 }
 
 /// One event as every API returns it (PROTOCOLS.md §4): the same object
-/// `/ws/events` sends.
+/// `/ws/events` sends. The schema of [`StoredEvent::to_json`], which renders it.
 #[derive(Debug, Serialize, ToSchema)]
+#[allow(dead_code)] // documents the shape for OpenAPI; values come from `to_json`
 pub(crate) struct EventJson {
     seq: u64,
     /// RFC 3339 with milliseconds.
@@ -113,26 +114,11 @@ pub(crate) struct EventJson {
     metadata: Value,
 }
 
-impl From<StoredEvent> for EventJson {
-    fn from(e: StoredEvent) -> Self {
-        Self {
-            timestamp: crate::events::rfc3339_ms(e.timestamp_ms),
-            metadata: serde_json::from_str(&e.metadata).unwrap_or_default(),
-            seq: e.seq,
-            level: e.level,
-            category: e.category,
-            swarm: e.swarm,
-            agent: e.agent,
-            event_type: e.event_type,
-            message: e.message,
-        }
-    }
-}
-
 /// Events, newest `limit` matching, oldest first, with the filters echoed.
 #[derive(Debug, Serialize, ToSchema)]
 struct EventList {
-    items: Vec<EventJson>,
+    #[schema(value_type = Vec<EventJson>)]
+    items: Vec<Value>,
     count: usize,
     filters: Value,
 }
@@ -143,7 +129,7 @@ async fn run(st: &AppState, p: EventParams) -> ApiResult<EventList> {
         "level": q.level, "category": q.category, "swarm": q.swarm, "agent": q.agent,
         "event_type": q.event_type, "minutes": p.minutes, "since": q.since, "limit": q.limit,
     });
-    let items: Vec<EventJson> = st.hive.query_events(q).await?.into_iter().map(EventJson::from).collect();
+    let items: Vec<Value> = st.hive.query_events(q).await?.iter().map(StoredEvent::to_json).collect();
     Ok(EventList { count: items.len(), items, filters })
 }
 
