@@ -23,7 +23,7 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::{IntoResponse, Response};
 use futures::{Sink, SinkExt, Stream, StreamExt};
 use serde_json::json;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
@@ -125,6 +125,8 @@ where
                         return;
                     }
                     // Drain what is ready, then flush once.
+                    // Drain what is ready (a lag seen here counts like one seen by recv).
+                    let mut lagged = false;
                     for _ in 0..256 {
                         match sub.live.try_recv() {
                             Ok(e) if e.seq > last => {
@@ -134,18 +136,21 @@ where
                                 }
                             }
                             Ok(_) => {}
+                            Err(TryRecvError::Lagged(_)) => {
+                                lagged = true;
+                                break;
+                            }
                             Err(_) => break,
                         }
                     }
                     if !matches!(tokio::time::timeout(SEND_TIMEOUT, sink.flush()).await, Ok(Ok(()))) {
                         return;
                     }
+                    if lagged {
+                        return lag_notice(&mut sink, last).await;
+                    }
                 }
-                Err(RecvError::Lagged(_)) => {
-                    let _ = send(&mut sink, text(json!({"type": "lagged", "missed_from": last + 1}))).await;
-                    let _ = sink.close().await;
-                    return;
-                }
+                Err(RecvError::Lagged(_)) => return lag_notice(&mut sink, last).await,
                 Err(RecvError::Closed) => break,
             },
             m = stream.next() => match m {
@@ -155,6 +160,15 @@ where
             _ = shutdown.changed() => break,
         }
     }
+    let _ = sink.close().await;
+}
+
+/// Tells the client it fell behind after `last`, and closes the socket.
+async fn lag_notice<S>(sink: &mut S, last: u64)
+where
+    S: Sink<Message> + Unpin,
+{
+    let _ = send(sink, text(json!({"type": "lagged", "missed_from": last + 1}))).await;
     let _ = sink.close().await;
 }
 
