@@ -471,7 +471,7 @@ async fn a_queued_dispatched_task_survives_a_restart_of_the_runtime() {
     };
     let h = hive::Hive::start(opts()).await.unwrap();
     let req = hive::gateway::DispatchRequest { prompt: "later".into(), priority: Some(2), ..Default::default() };
-    let (id, _) = h.dispatch(req, false).await.unwrap();
+    let (id, _) = h.dispatch(req, hive::gateway::Submit::Queue).await.unwrap();
     h.shutdown().await;
     drop(h);
     let h = hive::Hive::start(opts()).await.unwrap();
@@ -486,6 +486,85 @@ async fn a_queued_dispatched_task_survives_a_restart_of_the_runtime() {
         assert!(tokio::time::Instant::now() < deadline, "the restored task did not complete");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    h.shutdown().await;
+}
+
+/// A task's record is committed before any of its events, whichever way it
+/// was submitted: the flusher's transaction that stores a task's events also
+/// updates its record, so an event that landed first would leave the record
+/// stuck at `queued` (and the task would run again after a restart).
+#[tokio::test]
+async fn every_dispatched_task_is_recorded_before_its_events_and_ends_recorded_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = || hive::HiveOptions {
+        data_dir: Some(dir.path().to_path_buf()),
+        gateway: Some(GatewayOptions { endpoint: "tcp://127.0.0.1:0".into(), ..Default::default() }),
+        ..Default::default()
+    };
+    let h = hive::Hive::start(opts()).await.unwrap();
+    let ep = h.zmq_status().await.unwrap().endpoint;
+    let mut w = Worker::connect(&ep, "quick", &[], 1).await;
+    while h.zmq_status().await.unwrap().connected != 1 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Acknowledged submitters are answered only once the record is durable.
+    let req = |p: &str| hive::gateway::DispatchRequest { prompt: p.into(), ..Default::default() };
+    let (queued, _) = h.dispatch(req("acknowledged"), hive::gateway::Submit::Queue).await.unwrap();
+    assert_eq!(h.task(&queued).await.unwrap().status, "queued", "recorded before the answer");
+    let t = w.next().await;
+    w.result(&t["task_id"], "acknowledged").await;
+    // Followed tasks start at once; their worker answers faster than a commit.
+    let mut ids = vec![queued.to_string()];
+    for i in 0..100 {
+        let prompt = format!("followed {i}");
+        let (id, rx) = h.dispatch(req(&prompt), hive::gateway::Submit::Follow).await.unwrap();
+        let t = w.next().await;
+        assert_eq!(t["task_id"], json!(*id));
+        w.result(&t["task_id"], &prompt).await;
+        let mut rx = rx.unwrap();
+        loop {
+            match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.expect("done within 10 s") {
+                Some(hive::gateway::TaskUpdate::Done { status, content }) => {
+                    assert_eq!((status, content), ("ok", prompt));
+                    break;
+                }
+                Some(_) => continue,
+                None => panic!("task {id} ended without a result"),
+            }
+        }
+        ids.push(id.to_string());
+    }
+    // Once the store has caught up, every record is final, and each task's
+    // events are stored in order: queued, started, result, completed.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    for id in &ids {
+        loop {
+            let r = h.task(id).await.unwrap();
+            if r.status == "ok" {
+                assert_eq!((r.attempts, r.result.is_some()), (1, true), "{r:?}");
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "task {id} stays '{}' in the store", r.status);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    let q = hive::store::EventQuery {
+        swarm: Some(hive::gateway::DISPATCH_SWARM.into()),
+        limit: 10_000,
+        ..Default::default()
+    };
+    let events = h.query_events(q).await.unwrap();
+    for id in &ids {
+        let kinds: Vec<&str> =
+            events.iter().filter(|e| e.metadata.contains(id.as_str())).map(|e| e.event_type.as_str()).collect();
+        assert_eq!(kinds, ["task_queued", "task_started", "agent_output", "task_completed"], "task {id}");
+    }
+    // Nothing is left to run again after a restart.
+    h.shutdown().await;
+    drop(h);
+    let h = hive::Hive::start(opts()).await.unwrap();
+    assert_eq!(h.zmq_status().await.unwrap().queue_depth, 0);
+    assert!(h.tasks(&["queued", "in_progress"]).await.unwrap().is_empty());
     h.shutdown().await;
 }
 
@@ -534,8 +613,13 @@ async fn the_reference_worker_registers_again_after_the_gateway_restarts() {
         assert!(tokio::time::Instant::now() < deadline, "the worker did not register with the new gateway");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let (id, rx) =
-        h.dispatch(hive::gateway::DispatchRequest { prompt: "back".into(), ..Default::default() }, true).await.unwrap();
+    let (id, rx) = h
+        .dispatch(
+            hive::gateway::DispatchRequest { prompt: "back".into(), ..Default::default() },
+            hive::gateway::Submit::Follow,
+        )
+        .await
+        .unwrap();
     let mut rx = rx.unwrap();
     let done = tokio::time::timeout(Duration::from_secs(10), async {
         loop {

@@ -17,7 +17,7 @@ use super::conn::{Conn, ConnArgs};
 use super::protocol::{self, GatewayMsg, WorkerMsg};
 use super::queue::{Candidate, QueueKey, TaskQueue, choose};
 use super::socket::{self, Inbound, Outbound};
-use super::{DISPATCH_SWARM, DispatchRequest, GatewayOptions, GatewayStatus, TaskUpdate, ZmqWorker};
+use super::{DISPATCH_SWARM, DispatchRequest, GatewayOptions, GatewayStatus, Submit, TaskUpdate, ZmqWorker};
 use crate::HiveError;
 use crate::events::{EventBus, EventKind, Level, OutputKind, now_ms};
 use crate::store::TaskRecord;
@@ -36,8 +36,8 @@ type Pending = (RpcReplyPort<Result<Submitted, HiveError>>, Option<mpsc::Receive
 pub(crate) enum DispatcherMsg {
     /// A decoded frame from the socket.
     Frame(Inbound),
-    /// A new task; `true` = also return its updates.
-    Submit(DispatchRequest, bool, RpcReplyPort<Result<Submitted, HiveError>>),
+    /// A new task, answered as `Submit` says.
+    Submit(DispatchRequest, Submit, RpcReplyPort<Result<Submitted, HiveError>>),
     /// A task's record was written (or not).
     Recorded(Arc<str>, Result<(), String>),
     /// Updates of a live task.
@@ -107,9 +107,14 @@ struct Task {
     agent: Option<String>,
     worker: Option<Arc<str>>,
     subs: Vec<mpsc::Sender<TaskUpdate>>,
-    /// The submitter, answered once the record is written.
+    /// The submitter, answered once the record is written (`Submit::Queue*`).
     pending: Option<Pending>,
 }
+
+/// Events of tasks whose record is being written, held back until it is
+/// committed so that the store never sees a task's events before its
+/// record (the flusher's transaction updates the record from them).
+type Held = std::sync::Mutex<HashMap<Arc<str>, Vec<(Arc<str>, Option<Arc<str>>, EventKind)>>>;
 
 struct Worker {
     id: Arc<str>,
@@ -142,6 +147,7 @@ pub(crate) struct State {
     swarm: Arc<str>,
     /// Frames the socket handed over and this actor has not handled yet.
     frames: Arc<std::sync::atomic::AtomicUsize>,
+    held: Held,
 }
 
 /// The dispatcher actor.
@@ -177,6 +183,7 @@ impl Actor for Dispatcher {
             clock: 0,
             swarm: DISPATCH_SWARM.into(),
             frames,
+            held: Held::default(),
         };
         s.reload().await;
         Ok(s)
@@ -198,7 +205,7 @@ impl Actor for Dispatcher {
                 s.frames.fetch_sub(1, Ordering::Relaxed);
                 s.frame(&myself, f).await
             }
-            DispatcherMsg::Submit(req, subscribe, reply) => s.submit(&myself, req, subscribe, reply),
+            DispatcherMsg::Submit(req, how, reply) => s.submit(&myself, req, how, reply).await,
             DispatcherMsg::Recorded(id, r) => s.recorded(id, r).await,
             DispatcherMsg::Subscribe(id, reply) => {
                 let r = match s.tasks.get_mut(&*id) {
@@ -315,6 +322,9 @@ impl State {
             return;
         }
         let agent: Option<Arc<str>> = t.agent.as_deref().map(Into::into).or_else(|| t.worker.clone());
+        if let Some(held) = self.held.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&t.id) {
+            return held.push((t.swarm.clone(), agent, kind));
+        }
         self.args.bus.emit(Some(&t.swarm), agent.as_ref(), kind);
     }
 
@@ -510,11 +520,11 @@ impl State {
         self.dispatch().await;
     }
 
-    fn submit(
+    async fn submit(
         &mut self,
         myself: &ActorRef<DispatcherMsg>,
         req: DispatchRequest,
-        subscribe: bool,
+        how: Submit,
         reply: RpcReplyPort<Result<Submitted, HiveError>>,
     ) {
         if self.tasks.len() >= self.args.opts.max_queue {
@@ -528,13 +538,13 @@ impl State {
         let id: Arc<str> = uuid::Uuid::now_v7().to_string().into();
         let swarm: Arc<str> = req.swarm.as_deref().map(Into::into).unwrap_or_else(|| self.swarm.clone());
         // A swarm agent's task is recorded by its swarm, under the agent's own id.
-        let record = self.args.writer.as_ref().filter(|_| req.agent.is_none()).map(|_| {
-            let mut r = TaskRecord::queued(&id, &swarm, req.agent.as_deref().unwrap_or(""), &req.prompt, "api");
+        let record = self.args.writer.clone().filter(|_| req.agent.is_none()).map(|w| {
+            let mut r = TaskRecord::queued(&id, &swarm, "", &req.prompt, "api");
             r.priority = req.priority;
             r.capabilities = req.capabilities.clone();
             r.model = req.model.clone();
             r.context = req.context.clone();
-            r
+            (w, r)
         });
         self.seq += 1;
         let timeout = req.timeout.unwrap_or(self.args.opts.task_timeout);
@@ -555,28 +565,47 @@ impl State {
             pending: None,
         };
         task.key = (task.priority, self.seq);
-        let updates = subscribe.then(|| {
+        let updates = how.follows().then(|| {
             let (tx, rx) = mpsc::channel(4096);
             task.subs.push(tx);
             rx
         });
-        task.pending = Some((reply, updates));
-        self.tasks.insert(id.clone(), task);
-        match (record, self.args.writer.clone().filter(|_| self.tasks[&id].agent.is_none())) {
-            (Some(r), Some(w)) => {
-                let me = myself.clone();
-                tokio::spawn(async move {
-                    let done = w.put_task(r).await.map_err(|e| e.to_string());
-                    let _ = me.cast(DispatcherMsg::Recorded(id, done));
-                });
+        let Some((writer, record)) = record else {
+            // Nothing to record: queued and answered at once.
+            self.tasks.insert(id.clone(), task);
+            let _ = reply.send(Ok((id.clone(), updates)));
+            return self.enqueue(&id).await;
+        };
+        self.held.lock().unwrap_or_else(|p| p.into_inner()).insert(id.clone(), Vec::new());
+        let me = myself.clone();
+        let rid = id.clone();
+        tokio::spawn(async move {
+            let done = writer.put_task(record).await.map_err(|e| e.to_string());
+            let _ = me.cast(DispatcherMsg::Recorded(rid, done));
+        });
+        match how {
+            Submit::Follow => {
+                self.tasks.insert(id.clone(), task);
+                let _ = reply.send(Ok((id.clone(), updates)));
+                self.enqueue(&id).await;
             }
-            _ => {
-                let _ = myself.cast(DispatcherMsg::Recorded(id, Ok(())));
+            Submit::Queue | Submit::QueueAndFollow => {
+                task.pending = Some((reply, updates));
+                self.tasks.insert(id, task);
             }
         }
     }
 
+    /// A task's record is committed (or could not be): its held events go
+    /// out, and a submitter waiting for the record is answered.
     async fn recorded(&mut self, id: Arc<str>, r: Result<(), String>) {
+        let held = self.held.lock().unwrap_or_else(|p| p.into_inner()).remove(&id).unwrap_or_default();
+        if let Err(e) = &r {
+            tracing::error!(task = %id, error = %e, "a dispatched task could not be recorded");
+        }
+        for (swarm, agent, kind) in held {
+            self.args.bus.emit(Some(&swarm), agent.as_ref(), kind);
+        }
         let Some(t) = self.tasks.get_mut(&id) else { return };
         let Some((reply, updates)) = t.pending.take() else { return };
         if let Err(e) = r {
@@ -584,12 +613,16 @@ impl State {
             let _ = reply.send(Err(HiveError::Unavailable(format!("the task could not be recorded durably: {e}"))));
             return;
         }
-        let (key, deadline) = (t.key, t.deadline);
-        self.queue.push(key, id.clone());
-        self.deadlines.insert((deadline, id.clone()), ());
-        let t = &self.tasks[&id];
+        let _ = reply.send(Ok((id.clone(), updates)));
+        self.enqueue(&id).await;
+    }
+
+    /// Puts a new task in the queue and under its deadline, and dispatches.
+    async fn enqueue(&mut self, id: &Arc<str>) {
+        let t = &self.tasks[id];
+        self.queue.push(t.key, id.clone());
+        self.deadlines.insert((t.deadline, id.clone()), ());
         self.emit_task(t, EventKind::TaskQueued { task_id: id.clone(), from: "api".into() });
-        let _ = reply.send(Ok((id, updates)));
         self.dispatch().await;
     }
 

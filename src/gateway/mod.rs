@@ -4,7 +4,12 @@
 //! (PROTOCOLS.md §2) and take tasks. The dispatcher (one actor) owns the
 //! queue and the assignments; each connected worker has its own supervised
 //! connection actor that owns its liveness (`conn.rs`). Guarantees:
-//! * a task is recorded in the store before it is queued (with a data dir);
+//! * with a data dir, every dispatched task is recorded in the store, and
+//!   its record is committed before any of its events: a caller that is
+//!   only acknowledged ([`Submit::Queue`], [`Submit::QueueAndFollow`]) is
+//!   answered once the record is durable; a caller that waits for the
+//!   result itself ([`Submit::Follow`]) is answered at once and the task
+//!   runs while its record is written;
 //! * the highest-priority task (1 highest, FIFO within a priority) goes to
 //!   a ready worker with a free slot and every needed capability, the one
 //!   idle longest first;
@@ -66,6 +71,31 @@ impl Default for GatewayOptions {
             max_queue: 100_000,
             max_workers: 10_000,
         }
+    }
+}
+
+/// When a submitter is answered, and whether it gets the task's updates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Submit {
+    /// Answered once the task is recorded durably; no updates. For callers
+    /// that acknowledge the task and leave (async mode).
+    Queue,
+    /// Answered once the task is recorded durably, with its updates. For
+    /// callers that acknowledge the task and deliver its result later
+    /// (webhook mode).
+    QueueAndFollow,
+    /// Answered at once, with its updates: the caller waits for the result
+    /// itself (sync and stream modes, orchestrate, swarm agents), so nothing
+    /// is acknowledged before the result. The record is still written, and
+    /// committed before any of the task's events, but the task does not
+    /// wait for the disk.
+    Follow,
+}
+
+impl Submit {
+    /// Whether the submitter gets the task's updates.
+    pub fn follows(self) -> bool {
+        !matches!(self, Submit::Queue)
     }
 }
 

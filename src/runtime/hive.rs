@@ -608,15 +608,17 @@ impl Hive {
         self.dispatcher_name.is_some()
     }
 
-    /// Queues a task for the ZeroMQ workers (recorded first, with a store);
-    /// with `subscribe`, also returns its updates (tokens, then the end).
+    /// Queues a task for the ZeroMQ workers. `how` says when the answer
+    /// comes (once the task is recorded, or at once for a caller that waits
+    /// for the result) and whether it carries the task's updates (tokens,
+    /// then the end); see [`crate::gateway::Submit`].
     pub async fn dispatch(
         &self,
         req: crate::gateway::DispatchRequest,
-        subscribe: bool,
+        how: crate::gateway::Submit,
     ) -> Result<(Arc<str>, Option<tokio::sync::mpsc::Receiver<crate::gateway::TaskUpdate>>), HiveError> {
         use crate::gateway::DispatcherMsg;
-        ractor::call!(self.dispatcher()?, DispatcherMsg::Submit, req, subscribe)?
+        ractor::call!(self.dispatcher()?, DispatcherMsg::Submit, req, how)?
     }
 
     /// Updates of a dispatched task that has not ended.

@@ -13,7 +13,7 @@ use super::agent::{AgentMsg, TaskOutcome};
 use super::mailbox::Task;
 use super::swarm_ctx::SwarmCtx;
 use crate::events::{EventKind, OutputKind};
-use crate::gateway::{DispatchRequest, DispatcherMsg, TaskUpdate};
+use crate::gateway::{DispatchRequest, DispatcherMsg, Submit, TaskUpdate};
 
 /// One agent incarnation's link to the dispatcher.
 pub(super) struct ZmqBackend {
@@ -58,7 +58,7 @@ impl ZmqBackend {
             agent: Some(agent.to_string()),
             ..Default::default()
         };
-        let (id, rx) = match ractor::call!(d, DispatcherMsg::Submit, req, true) {
+        let (id, rx) = match ractor::call!(d, DispatcherMsg::Submit, req, Submit::Follow) {
             Ok(Ok((id, Some(rx)))) => (id, rx),
             Ok(Err(e)) => return TaskOutcome::Failed("dispatch_refused".into(), e.to_string()),
             _ => return TaskOutcome::Failed("gateway_unavailable".into(), "the dispatcher did not answer".into()),

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use futures::{SinkExt, StreamExt};
-use hive::gateway::{DispatchRequest, GatewayOptions, TaskUpdate};
+use hive::gateway::{DispatchRequest, GatewayOptions, Submit, TaskUpdate};
 use hive::{Hive, HiveOptions};
 use tmq::AsZmqSocket;
 
@@ -179,7 +179,11 @@ async fn measure(hive: &Arc<Hive>, a: &ZmqArgs, bin: &Path) -> Result<(), String
     }
     eprintln!("bench: {} workers connected in {:.2} s", a.workers, t0.elapsed().as_secs_f64());
 
+    let t0 = Instant::now();
     let (elapsed, tally) = throughput(hive, a.tasks, a.in_flight.max(1)).await;
+    // Results reach their callers before the events that record them are
+    // committed: the run ends when the store has caught up too.
+    let durable = settled(hive).await;
     let rate = a.tasks as f64 / elapsed.as_secs_f64();
     println!("zmq gateway ({store}), {} workers × {} slots in one process:", a.workers, a.slots);
     println!(
@@ -189,6 +193,14 @@ async fn measure(hive: &Arc<Hive>, a: &ZmqArgs, bin: &Path) -> Result<(), String
         elapsed.as_secs_f64(),
         rate
     );
+    if a.data_dir.is_some() {
+        let total = durable.saturating_duration_since(t0).as_secs_f64();
+        println!(
+            "  every record and event committed {:.2} s after the start: {:.0} tasks/s to disk",
+            total,
+            a.tasks as f64 / total
+        );
+    }
     tally.check(a.tasks)?;
 
     let mut rtt = dispatch_rtt(hive, a.rtt_samples).await?;
@@ -250,7 +262,10 @@ async fn throughput(hive: &Arc<Hive>, tasks: u64, in_flight: usize) -> (Duration
                 }
                 let permit = permits.clone().acquire_owned().await.expect("never closed");
                 let prompt = format!("t{i}");
-                match hive.dispatch(DispatchRequest { prompt: prompt.clone(), ..Default::default() }, true).await {
+                match hive
+                    .dispatch(DispatchRequest { prompt: prompt.clone(), ..Default::default() }, Submit::Follow)
+                    .await
+                {
                     Ok((_, Some(rx))) => {
                         let tally = tally.clone();
                         tokio::spawn(async move {
@@ -278,6 +293,17 @@ async fn throughput(hive: &Arc<Hive>, tasks: u64, in_flight: usize) -> (Duration
     (t0.elapsed(), tally)
 }
 
+/// When every event emitted so far has been published, which a durable
+/// store does only once it is committed.
+async fn settled(hive: &Hive) -> Instant {
+    let last = hive.events().next_seq().saturating_sub(1);
+    let published = || hive.events().recent(1, |_| true).last().map_or(0, |e| e.seq);
+    while published() < last {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    Instant::now()
+}
+
 /// `samples` sequential dispatch → `Done` round trips, in ns.
 async fn dispatch_rtt(hive: &Hive, samples: usize) -> Result<Vec<u64>, String> {
     let mut out = Vec::with_capacity(samples);
@@ -285,7 +311,7 @@ async fn dispatch_rtt(hive: &Hive, samples: usize) -> Result<Vec<u64>, String> {
         let prompt = format!("r{i}");
         let t = Instant::now();
         let (_, rx) = hive
-            .dispatch(DispatchRequest { prompt: prompt.clone(), ..Default::default() }, true)
+            .dispatch(DispatchRequest { prompt: prompt.clone(), ..Default::default() }, Submit::Follow)
             .await
             .map_err(|e| format!("dispatch: {e}"))?;
         let rx = rx.ok_or("no updates")?;

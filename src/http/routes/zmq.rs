@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::gateway::{DispatchRequest, GatewayStatus, TaskUpdate, ZmqWorker};
+use crate::gateway::{DispatchRequest, GatewayStatus, Submit, TaskUpdate, ZmqWorker};
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
@@ -160,7 +160,12 @@ async fn dispatch(State(st): State<AppState>, ApiJson(b): ApiJson<DispatchBody>)
         _ => None,
     };
     let wait = req.timeout.unwrap_or(Duration::from_secs(300));
-    let (id, updates) = st.hive.dispatch(req, mode != "async").await?;
+    let how = match mode {
+        "async" => Submit::Queue,
+        "webhook" => Submit::QueueAndFollow,
+        _ => Submit::Follow,
+    };
+    let (id, updates) = st.hive.dispatch(req, how).await?;
     let mut rx = updates.unwrap_or_else(|| tokio::sync::mpsc::channel(1).1);
     match mode {
         "async" => Ok((StatusCode::ACCEPTED, axum::Json(json!({"status": "queued", "task_id": id}))).into_response()),
@@ -305,7 +310,7 @@ async fn orchestrate(State(st): State<AppState>, ApiJson(b): ApiJson<Orchestrate
     if parallel {
         let mut started = Vec::new();
         for t in &b.tasks {
-            started.push(st.hive.dispatch(request(t, None), true).await?);
+            started.push(st.hive.dispatch(request(t, None), Submit::Follow).await?);
         }
         for (id, rx) in started {
             let mut rx = rx.expect("subscribed");
@@ -317,7 +322,7 @@ async fn orchestrate(State(st): State<AppState>, ApiJson(b): ApiJson<Orchestrate
     } else {
         let mut context = None;
         for t in &b.tasks {
-            let (id, rx) = st.hive.dispatch(request(t, context.take()), true).await?;
+            let (id, rx) = st.hive.dispatch(request(t, context.take()), Submit::Follow).await?;
             let mut rx = rx.expect("subscribed");
             let left = until.saturating_duration_since(tokio::time::Instant::now());
             let (status, content) = wait_done(&mut rx, left).await.unwrap_or(("timeout", String::new()));
