@@ -288,6 +288,7 @@ async fn retention_prunes_stored_events_in_the_background() {
     let dir = tempfile::tempdir().unwrap();
     let retention = hive::runtime::Retention {
         max_events: 50,
+        max_tasks: 1000,
         max_age: std::time::Duration::from_secs(3600),
         interval: std::time::Duration::from_millis(50),
     };

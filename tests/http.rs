@@ -313,6 +313,12 @@ async fn tasks_are_listed_paged_and_cancelled() {
     }
     let (_, all) = common_list(&d, "/api/v1/tasks?per_page=2").await;
     assert_eq!((all["total"].as_u64(), all["items"].as_array().unwrap().len()), (Some(3), 2), "{all}");
+    assert_eq!(all["items"][0]["task_id"], json!(ids[2]), "newest first: {all}");
+    let (_, last) = d.get("/api/v1/tasks?per_page=2&page=2").await;
+    assert_eq!((&last["page"], &last["items"][0]["task_id"], &last["total"]), (&json!(2), &json!(ids[0]), &json!(3)));
+    let (_, queued) = d.get("/api/v1/tasks?status=queued").await;
+    let (_, running) = d.get("/api/v1/tasks?status=in_progress").await;
+    assert_eq!(queued["total"].as_u64().unwrap() + running["total"].as_u64().unwrap(), 3, "{queued} {running}");
     let (c, b) = d.delete(&format!("/api/v1/tasks/{}", ids[2])).await;
     assert_eq!((c, &b["status"]), (200, &json!("cancelled")), "{b}");
     common_eventually(&d, &format!("/api/v1/tasks/{}", ids[2]), |b| b["status"] == "cancelled").await;

@@ -83,17 +83,30 @@ impl PageQuery {
 }
 
 impl V1PageQuery {
-    /// Cuts a page out of `all`.
-    pub(crate) fn apply<T>(&self, all: Vec<T>) -> Result<V1Page<T>, ApiError> {
+    /// `(offset, per_page)` of the asked page, for lists cut at the source.
+    pub(crate) fn window(&self) -> Result<(usize, usize), ApiError> {
         let per_page = limit(self.per_page.or(self.limit))?;
         let offset = match (self.page, self.offset) {
             (Some(0), _) => return Err(ApiError::bad_request("page starts at 1")),
             (Some(p), _) => (p - 1).saturating_mul(per_page),
             (None, o) => o.unwrap_or(0),
         };
+        Ok((offset, per_page))
+    }
+
+    /// Cuts a page out of `all`.
+    pub(crate) fn apply<T>(&self, all: Vec<T>) -> Result<V1Page<T>, ApiError> {
+        let (offset, per_page) = self.window()?;
         let total = all.len();
         let items = all.into_iter().skip(offset).take(per_page).collect();
-        Ok(V1Page { items, total, page: offset / per_page + 1, per_page })
+        Ok(V1Page::cut(items, total, offset, per_page))
+    }
+}
+
+impl<T> V1Page<T> {
+    /// A page whose items were cut at `offset` (of `total`) by the source.
+    pub(crate) fn cut(items: Vec<T>, total: usize, offset: usize, per_page: usize) -> Self {
+        V1Page { items, total, page: offset / per_page + 1, per_page }
     }
 }
 

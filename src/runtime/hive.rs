@@ -46,12 +46,16 @@ pub struct HiveOptions {
     pub gateway: Option<crate::gateway::GatewayOptions>,
 }
 
-/// Retention of stored events: the newest `max_events`, none older than
-/// `max_age`, pruned every `interval` in the background.
+/// Retention of stored events and ended tasks: the newest `max_events`
+/// events and `max_tasks` ended tasks, none older than `max_age`, pruned
+/// every `interval` in the background (tasks still queued or running are
+/// always kept).
 #[derive(Debug, Clone, Copy)]
 pub struct Retention {
     /// Most events kept (default 1 000 000).
     pub max_events: u64,
+    /// Most ended tasks kept (default 1 000 000).
+    pub max_tasks: u64,
     /// Oldest event kept (default 7 days).
     pub max_age: Duration,
     /// How often the pruner runs (default 60 s).
@@ -60,7 +64,12 @@ pub struct Retention {
 
 impl Default for Retention {
     fn default() -> Self {
-        Self { max_events: 1_000_000, max_age: Duration::from_secs(7 * 24 * 3600), interval: Duration::from_secs(60) }
+        Self {
+            max_events: 1_000_000,
+            max_tasks: 1_000_000,
+            max_age: Duration::from_secs(7 * 24 * 3600),
+            interval: Duration::from_secs(60),
+        }
     }
 }
 
@@ -95,7 +104,7 @@ fn start_pruner(
                         break;
                     }
                 }
-                let _ = store.prune_tasks(oldest);
+                let _ = store.prune_tasks(oldest, r.max_tasks);
             }
         })
         .expect("spawn the event pruner thread");
@@ -348,6 +357,24 @@ impl Hive {
         let store = self.store()?.ok_or_else(no_tasks)?;
         let key = id.to_string();
         blocking(move || store.task(&key)).await?.ok_or_else(|| HiveError::NotFound { kind: "task", name: id.into() })
+    }
+
+    /// One page of the recorded tasks with one of `statuses` (all if
+    /// empty), newest first: at most `limit` after skipping `offset`, and how
+    /// many there are in all. Memory is bounded by the page.
+    pub async fn tasks_page(
+        &self,
+        statuses: &[&str],
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<crate::store::TaskRecord>, usize), HiveError> {
+        let store = self.store()?.ok_or_else(no_tasks)?;
+        let statuses: Vec<String> = statuses.iter().map(|s| s.to_string()).collect();
+        blocking(move || {
+            let refs: Vec<&str> = statuses.iter().map(String::as_str).collect();
+            store.tasks_page(&refs, offset, limit)
+        })
+        .await
     }
 
     /// Recorded tasks with one of `statuses` (all if empty), oldest first.

@@ -2,7 +2,7 @@
 //! durably before the task is queued; its status follows the task's events
 //! (updated by the flusher in the same transaction as those events).
 
-use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
 use super::{Store, StoreError, TASKS};
@@ -183,21 +183,79 @@ impl Store {
         Ok(out)
     }
 
-    /// Deletes ended tasks last changed before `min_updated_ms`.
-    pub fn prune_tasks(&self, min_updated_ms: u64) -> Result<usize, StoreError> {
-        let tx = self.db().begin_write().map_err(StoreError::db)?;
-        let mut n = 0;
-        tx.open_table(TASKS)
-            .map_err(StoreError::db)?
-            .retain(|_, v| {
-                let keep = decode(v).map(|r| !(r.is_final() && r.updated_ms < min_updated_ms)).unwrap_or(true);
-                if !keep {
-                    n += 1;
+    /// One page of the tasks whose status is in `statuses` (all if empty),
+    /// newest first: at most `limit` after skipping `offset`, with how many
+    /// match in all. Only the page is kept in memory; with no status filter
+    /// the skipped records are not even decoded.
+    pub fn tasks_page(
+        &self,
+        statuses: &[&str],
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<TaskRecord>, usize), StoreError> {
+        let tx = self.db().begin_read().map_err(StoreError::db)?;
+        let t = tx.open_table(TASKS).map_err(StoreError::db)?;
+        let mut out = Vec::new();
+        if statuses.is_empty() {
+            let total = t.len().map_err(StoreError::db)? as usize;
+            for item in t.iter().map_err(StoreError::db)?.rev().skip(offset).take(limit) {
+                out.push(decode(item.map_err(StoreError::db)?.1.value())?);
+            }
+            return Ok((out, total));
+        }
+        let mut total = 0;
+        for item in t.iter().map_err(StoreError::db)?.rev() {
+            let r = decode(item.map_err(StoreError::db)?.1.value())?;
+            if statuses.contains(&r.status.as_str()) {
+                if total >= offset && out.len() < limit {
+                    out.push(r);
                 }
-                keep
-            })
-            .map_err(StoreError::db)?;
+                total += 1;
+            }
+        }
+        Ok((out, total))
+    }
+
+    /// Deletes ended tasks: those last changed before `min_updated_ms`, and
+    /// the oldest beyond the newest `max_ended` ended ones. Queued and running
+    /// tasks are never deleted. Returns how many went.
+    pub fn prune_tasks(&self, min_updated_ms: u64, max_ended: u64) -> Result<usize, StoreError> {
+        let tx = self.db().begin_write().map_err(StoreError::db)?;
+        let mut gone = Vec::new();
+        {
+            let t = tx.open_table(TASKS).map_err(StoreError::db)?;
+            let ended = |item: Result<(redb::AccessGuard<&str>, redb::AccessGuard<&[u8]>), redb::StorageError>| {
+                let (k, v) = item.map_err(StoreError::db)?;
+                Ok::<_, StoreError>(
+                    decode(v.value()).ok().filter(TaskRecord::is_final).map(|r| (k.value().to_string(), r)),
+                )
+            };
+            // Counted only when the table could be over the bound.
+            let mut excess = 0;
+            if t.len().map_err(StoreError::db)? > max_ended {
+                let mut n = 0u64;
+                for item in t.iter().map_err(StoreError::db)? {
+                    n += u64::from(ended(item)?.is_some());
+                }
+                excess = n.saturating_sub(max_ended);
+            }
+            // Oldest first: ids are time-ordered.
+            for item in t.iter().map_err(StoreError::db)? {
+                let Some((k, r)) = ended(item)? else { continue };
+                if excess > 0 {
+                    excess -= 1;
+                    gone.push(k);
+                } else if r.updated_ms < min_updated_ms {
+                    gone.push(k);
+                }
+            }
+        }
+        let mut t = tx.open_table(TASKS).map_err(StoreError::db)?;
+        for k in &gone {
+            t.remove(k.as_str()).map_err(StoreError::db)?;
+        }
+        drop(t);
         tx.commit().map_err(StoreError::db)?;
-        Ok(n)
+        Ok(gone.len())
     }
 }

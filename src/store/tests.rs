@@ -168,3 +168,53 @@ fn an_unscoped_filtered_query_finds_a_rare_event_far_back() {
     let q = EventQuery { event_type: Some("task_failed".into()), limit: 10, ..EventQuery::default() };
     assert_eq!(seqs(&store.query_events(&q).unwrap()), [1]);
 }
+
+fn task(n: u64, status: &str, updated_ms: u64) -> TaskRecord {
+    // Ids sort by creation, like the UUIDv7 ids of the runtime.
+    let mut r = TaskRecord::queued(&format!("t{n:04}"), "s", "a", "x", "api");
+    r.status = status.into();
+    r.updated_ms = updated_ms;
+    r
+}
+
+#[test]
+fn a_page_of_tasks_is_cut_newest_first_with_the_total_of_its_filter() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    for n in 0..10 {
+        store.put_task(&task(n, if n % 2 == 0 { "ok" } else { "queued" }, n)).unwrap();
+    }
+    let ids = |v: Vec<TaskRecord>| v.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    let (page, total) = store.tasks_page(&[], 2, 3).unwrap();
+    assert_eq!((ids(page), total), (vec!["t0007".into(), "t0006".into(), "t0005".into()], 10));
+    let (page, total) = store.tasks_page(&["queued"], 1, 2).unwrap();
+    assert_eq!((ids(page), total), (vec!["t0007".into(), "t0005".into()], 5));
+    let (page, total) = store.tasks_page(&["ok"], 4, 10).unwrap();
+    assert_eq!((ids(page), total), (vec!["t0000".into()], 5));
+    assert_eq!(store.tasks_page(&["cancelled"], 0, 10).unwrap(), (vec![], 0));
+    assert_eq!(store.tasks_page(&[], 50, 10).unwrap().1, 10, "past the end: no items, the total still");
+}
+
+#[test]
+fn pruning_tasks_by_age_and_count_spares_unfinished_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    // t0000..t0009 ended at time n; t0010..t0012 still queued or running, old.
+    for n in 0..10 {
+        store.put_task(&task(n, "ok", n)).unwrap();
+    }
+    for (n, s) in [(10, "queued"), (11, "in_progress"), (12, "queued")] {
+        store.put_task(&task(n, s, 0)).unwrap();
+    }
+    let left = |s: &Store| s.tasks(&[]).unwrap().into_iter().map(|r| r.id).collect::<Vec<_>>();
+    // By age: ended before time 3.
+    assert_eq!(store.prune_tasks(3, 1000).unwrap(), 3);
+    assert_eq!(left(&store).len(), 10);
+    assert!(!left(&store).contains(&"t0002".to_string()));
+    // By count: the newest 4 ended tasks stay, unfinished ones always.
+    assert_eq!(store.prune_tasks(0, 4).unwrap(), 3);
+    assert_eq!(left(&store), ["t0006", "t0007", "t0008", "t0009", "t0010", "t0011", "t0012"]);
+    assert_eq!(store.prune_tasks(0, 4).unwrap(), 0, "nothing more to do");
+    assert_eq!(store.prune_tasks(u64::MAX, 0).unwrap(), 4);
+    assert_eq!(left(&store), ["t0010", "t0011", "t0012"]);
+}

@@ -206,10 +206,11 @@ async fn list_tasks(State(st): State<AppState>, ApiQuery(q): ApiQuery<TaskQuery>
             ));
         }
     };
-    let mut all: Vec<TaskView> = st.hive.tasks(&statuses).await?.into_iter().map(TaskView::from).collect();
-    all.reverse();
     let page = V1PageQuery { page: q.page, per_page: q.per_page, limit: q.limit, offset: q.offset };
-    Ok(axum::Json(page.apply(all)?))
+    let (offset, per_page) = page.window()?;
+    let (records, total) = st.hive.tasks_page(&statuses, offset, per_page).await?;
+    let items = records.into_iter().map(TaskView::from).collect();
+    Ok(axum::Json(V1Page::cut(items, total, offset, per_page)))
 }
 
 /// One task.
