@@ -47,12 +47,15 @@
 //! exists for `[[bin]]` targets only. So the benchmark runs
 //! `cargo build --release --example flood_agent --message-format=json` itself
 //! at start-up (a no-op when it is up to date; cargo has released its build
-//! lock by the time it runs a bench) and takes the executable path from
+//! lock by the time it runs a bench), and takes the executable path from
 //! cargo's own artifact message, which stays right whatever
 //! `CARGO_TARGET_DIR` says. If that build fails (the crate
 //! does not compile at the moment) a previously built
-//! `<target>/release/examples/flood_agent` next to this bench is used, with a
-//! warning. Setting `HIVE_FLOOD_AGENT=/path/to/binary` skips the build.
+//! `<target>/<profile>/examples/flood_agent` next to this bench is used, with a
+//! warning. Setting `HIVE_FLOOD_AGENT=/path/to/binary` skips the build. Run
+//! as a test (`cargo test --all-targets` passes no `--bench`), it builds the
+//! example in the dev profile instead, which that command has already built:
+//! a test run never compiles the whole tree a second time in release mode.
 //!
 //! Everything runs on one tokio runtime (multi-thread, 2 workers); each
 //! benchmark starts one [`Hive`] and reuses it for all its iterations. The
@@ -104,8 +107,11 @@ fn flood_agent() -> &'static Path {
 fn build_flood_agent() -> PathBuf {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
+    // criterion passes `--bench` under `cargo bench`, and nothing under `cargo test`.
+    let bench = std::env::args().any(|a| a == "--bench");
     let out = Command::new(cargo)
-        .args(["build", "--release", "--example", "flood_agent", "--message-format=json-render-diagnostics"])
+        .args(["build", "--example", "flood_agent", "--message-format=json-render-diagnostics"])
+        .args(bench.then_some("--release"))
         .arg("--manifest-path")
         .arg(&manifest)
         .stdin(Stdio::null())
