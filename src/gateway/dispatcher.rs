@@ -26,6 +26,10 @@ use crate::supervisor::exit_of;
 /// Longest prompt accepted.
 const MAX_PROMPT_BYTES: usize = 1 << 20;
 
+/// Events held for a task whose record is being written, beyond which its
+/// streamed tokens are not published as events (its lifecycle events always are).
+const MAX_HELD_EVENTS: usize = 1024;
+
 /// What a submit answers: the task id, and its updates when asked for.
 pub(crate) type Submitted = (Arc<str>, Option<mpsc::Receiver<TaskUpdate>>);
 
@@ -323,7 +327,13 @@ impl State {
         }
         let agent: Option<Arc<str>> = t.agent.as_deref().map(Into::into).or_else(|| t.worker.clone());
         if let Some(held) = self.held.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&t.id) {
-            return held.push((t.swarm.clone(), agent, kind));
+            // Bounded while the disk is slow: streamed tokens are not stored
+            // anyway, and the task's followers get them as updates.
+            let token = matches!(kind, EventKind::AgentOutput { output: OutputKind::Token, .. });
+            if !(token && held.len() >= MAX_HELD_EVENTS) {
+                held.push((t.swarm.clone(), agent, kind));
+            }
+            return;
         }
         self.args.bus.emit(Some(&t.swarm), agent.as_ref(), kind);
     }
