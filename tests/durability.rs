@@ -80,6 +80,15 @@ async fn a_restarted_runtime_brings_back_every_change_exactly() {
     let swarm = hive.swarm("keep").await.unwrap();
     let after = swarm.spec().await.unwrap();
     same(&before, &after);
+    // The log tells a user's stop from the runtime's.
+    let stops = EventQuery { event_type: Some("swarm_stopped".into()), limit: 10, ..EventQuery::default() };
+    let reasons: Vec<(Option<String>, String)> =
+        hive.query_events(stops).await.unwrap().into_iter().map(|e| (e.swarm, e.metadata)).collect();
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert_eq!(reasons[0].0.as_deref(), Some("gone"));
+    assert!(reasons[0].1.contains("\"requested\""), "{reasons:?}");
+    assert_eq!(reasons[1].0.as_deref(), Some("keep"));
+    assert!(reasons[1].1.contains("\"shutdown\""), "{reasons:?}");
     assert_eq!(swarm.status().await.unwrap().agents.len(), 5, "planner, worker_1..3, critic");
     // It runs, and further changes keep being recorded on top.
     assert!(swarm.send_message("worker_2", "board", r#"{"op":"keys"}"#).await.is_ok());

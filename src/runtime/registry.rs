@@ -106,11 +106,9 @@ impl Actor for Registry {
             s.swarms.values_mut().filter_map(|e| e.actor.take().map(|a| (e.started_at_ms, a))).collect();
         running.sort_by_key(|(t, _)| std::cmp::Reverse(*t));
         for (_, a) in running {
-            if s.args.store.is_some() {
-                // Recorded tasks come back with the swarm at the next start.
-                // A call, not a cast: a stop is handled before queued messages.
-                let _ = ractor::call_t!(a, SwarmMsg::KeepQueuedTasks, 5_000);
-            }
+            // Recorded tasks come back with the swarm at the next start.
+            // A call, not a cast: a stop is handled before queued messages.
+            let _ = ractor::call_t!(a, SwarmMsg::RuntimeShutdown, 5_000, s.args.store.is_some());
             stop_child(a.get_cell(), Shutdown::Infinity).await;
         }
         Ok(())

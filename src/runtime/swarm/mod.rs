@@ -186,9 +186,10 @@ pub(super) enum SwarmMsg {
         from: String,
         reply: Reply<()>,
     },
-    /// The runtime (not the user) is stopping this swarm and records its
-    /// tasks: queued ones are left to the restore instead of failed.
-    KeepQueuedTasks(RpcReplyPort<()>),
+    /// The runtime (not the user) is stopping this swarm: it stops with
+    /// reason `shutdown`; `true` = the runtime records its tasks, so queued
+    /// ones are left to the restore instead of failed.
+    RuntimeShutdown(bool, RpcReplyPort<()>),
 }
 
 /// The swarm actor.
@@ -204,6 +205,7 @@ pub(super) struct SwarmRun {
     started_at_ms: u64,
     store: Option<crate::store::Writer>,
     keep_queued_tasks: bool,
+    runtime_shutdown: bool,
 }
 
 impl Actor for Swarm {
@@ -236,6 +238,7 @@ impl Actor for Swarm {
             started_at_ms: now_ms(),
             store: a.store,
             keep_queued_tasks: false,
+            runtime_shutdown: false,
         };
         run.load(&a.spec)?;
         let top = tree::start_tree(myself.get_cell(), run.shared.clone(), run.spec.supervision).await?;
@@ -251,7 +254,10 @@ impl Actor for Swarm {
             if !run.keep_queued_tasks {
                 run.fail_queued_tasks("swarm_stopped", "the swarm stopped before running this task");
             }
-            run.shared.ctx.emit_swarm(EventKind::SwarmStopped { reason: "requested".into() });
+            // At a runtime shutdown a recorded swarm stays recorded as
+            // running, to come back at the next start.
+            let reason = if run.runtime_shutdown { "shutdown" } else { "requested" };
+            run.shared.ctx.emit_swarm(EventKind::SwarmStopped { reason: reason.into() });
         }
         Ok(())
     }
@@ -322,8 +328,9 @@ impl Actor for Swarm {
             SwarmMsg::SendTask { agent, content, from, reply } => {
                 let _ = reply.send(run.send_task(&agent, content, &from).await);
             }
-            SwarmMsg::KeepQueuedTasks(reply) => {
-                run.keep_queued_tasks = true;
+            SwarmMsg::RuntimeShutdown(keep_queued_tasks, reply) => {
+                run.runtime_shutdown = true;
+                run.keep_queued_tasks = keep_queued_tasks;
                 let _ = reply.send(());
             }
             SwarmMsg::Requeue { agent, task_id, content, from, reply } => {
