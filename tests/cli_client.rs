@@ -241,15 +241,18 @@ fn workers_are_spawned_listed_and_killed() {
 }
 
 #[test]
-fn no_daemon_is_exit_2_with_a_hint() {
+fn no_daemon_is_exit_3_with_a_hint_and_a_usage_error_is_exit_2() {
     // A port nothing listens on: bound, then released.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let url = format!("http://127.0.0.1:{port}");
     for args in [&["ps"][..], &["status", "demo"], &["events", "-f"], &["up", "swarms/demo.toml"]] {
         let out = run(hive().env("HIVE_URL", &url).args(args));
-        out.fails(2, &format!("no Hive daemon at {url} (start one with 'hive serve', or set HIVE_URL)"));
+        out.fails(3, &format!("no Hive daemon at {url} (start one with 'hive serve', or set HIVE_URL)"));
     }
     let out = run(hive().args(["--url", &url, "ps"]));
+    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    // A usage error is caught before any request: 2, whether or not a daemon runs.
+    let out = run(hive().env("HIVE_URL", &url).args(["topology", "demo", "--add", "a"]));
     assert_eq!(out.code, Some(2), "{}", out.stderr);
 }
 

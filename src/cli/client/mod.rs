@@ -80,13 +80,13 @@ impl ClientError {
         }
     }
 
-    /// Prints the error and answers the exit code: 2 when no daemon is
+    /// Prints the error and answers the exit code: 3 when no daemon is
     /// reachable, 1 otherwise. With `--json` a refusal's body goes to stdout.
     pub(crate) fn report(&self, json: bool) -> ExitCode {
         match self {
             Self::Unreachable(url) => {
                 eprintln!("hive: no Hive daemon at {url} (start one with 'hive serve', or set HIVE_URL)");
-                return ExitCode::from(2);
+                return ExitCode::from(3);
             }
             Self::Api(r) => {
                 let Refusal { message, code, details, body, .. } = &**r;
