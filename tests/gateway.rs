@@ -510,7 +510,8 @@ async fn every_dispatched_task_is_recorded_before_its_events_and_ends_recorded_o
     // Acknowledged submitters are answered only once the record is durable.
     let req = |p: &str| hive::gateway::DispatchRequest { prompt: p.into(), ..Default::default() };
     let (queued, _) = h.dispatch(req("acknowledged"), hive::gateway::Submit::Queue).await.unwrap();
-    assert_eq!(h.task(&queued).await.unwrap().status, "queued", "recorded before the answer");
+    let status = h.task(&queued).await.expect("recorded before the answer").status;
+    assert!(["queued", "in_progress"].contains(&status.as_str()), "{status}");
     let t = w.next().await;
     w.result(&t["task_id"], "acknowledged").await;
     // Followed tasks start at once; their worker answers faster than a commit.
