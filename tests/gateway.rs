@@ -104,6 +104,15 @@ async fn wait(d: &Daemon, path: &str, ok: impl Fn(&Value) -> bool) -> Value {
     }
 }
 
+/// A runtime with a store in `dir` and the gateway on a free port.
+fn durable(dir: &std::path::Path) -> hive::HiveOptions {
+    hive::HiveOptions {
+        data_dir: Some(dir.to_path_buf()),
+        gateway: Some(GatewayOptions { endpoint: "tcp://127.0.0.1:0".into(), ..Default::default() }),
+        ..Default::default()
+    }
+}
+
 async fn dispatch(d: &Daemon, body: Value) -> String {
     let (c, b) = d.post("/api/v1/zmq/dispatch", body).await;
     assert_eq!(c, 202, "{b}");
@@ -464,11 +473,7 @@ async fn webhook_mode_posts_the_result_with_the_headers_and_retries() {
 #[tokio::test]
 async fn a_queued_dispatched_task_survives_a_restart_of_the_runtime() {
     let dir = tempfile::tempdir().unwrap();
-    let opts = || hive::HiveOptions {
-        data_dir: Some(dir.path().to_path_buf()),
-        gateway: Some(GatewayOptions { endpoint: "tcp://127.0.0.1:0".into(), ..Default::default() }),
-        ..Default::default()
-    };
+    let opts = || durable(dir.path());
     let h = hive::Hive::start(opts()).await.unwrap();
     let req = hive::gateway::DispatchRequest { prompt: "later".into(), priority: Some(2), ..Default::default() };
     let (id, _) = h.dispatch(req, hive::gateway::Submit::Queue).await.unwrap();
@@ -496,11 +501,7 @@ async fn a_queued_dispatched_task_survives_a_restart_of_the_runtime() {
 #[tokio::test]
 async fn every_dispatched_task_is_recorded_before_its_events_and_ends_recorded_once() {
     let dir = tempfile::tempdir().unwrap();
-    let opts = || hive::HiveOptions {
-        data_dir: Some(dir.path().to_path_buf()),
-        gateway: Some(GatewayOptions { endpoint: "tcp://127.0.0.1:0".into(), ..Default::default() }),
-        ..Default::default()
-    };
+    let opts = || durable(dir.path());
     let h = hive::Hive::start(opts()).await.unwrap();
     let ep = h.zmq_status().await.unwrap().endpoint;
     let mut w = Worker::connect(&ep, "quick", &[], 1).await;
