@@ -423,7 +423,10 @@ impl State {
             w.last_seen.store(now_ms(), Ordering::Relaxed);
         }
         match (msg, id) {
-            (WorkerMsg::Ready { .. } | WorkerMsg::Heartbeat { .. }, _) => self.dispatch().await,
+            // A heartbeat frees no slot and adds no capability: nothing new
+            // can be placed, so it costs no scan of the queue.
+            (WorkerMsg::Heartbeat { .. }, _) => {}
+            (WorkerMsg::Ready { .. }, _) => self.dispatch().await,
             (WorkerMsg::Log { level, message }, id) => {
                 let level = crate::events::EventFilter::parse_level(&level).unwrap_or(Level::Info);
                 self.emit(Some(&id), EventKind::Log { level, message });
