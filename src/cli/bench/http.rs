@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 
-use super::daemon::Daemon;
 use super::{Conn, percentile};
 
 #[derive(Args, Debug)]
@@ -51,14 +50,7 @@ async fn connection(addr: String, path: String, token: Option<String>, until: In
 }
 
 pub(crate) async fn run(a: HttpArgs) -> Result<(), String> {
-    super::raise_fd_limit();
-    let token = super::token(&a.against);
-    let daemon = match &a.against {
-        Some(_) => None,
-        None => Some(Daemon::spawn()?),
-    };
-    let url = a.against.clone().or_else(|| daemon.as_ref().map(|d| d.url.clone())).unwrap_or_default();
-    let addr = url.trim_start_matches("http://").trim_end_matches('/').to_string();
+    let super::Target { daemon, addr, token } = super::Target::new(&a.against)?;
     let path = format!("/api/swarms/{}", a.swarm);
     // Warm up: one request (the loop runs at least once), and fail early with a clear message.
     let probe = connection(addr.clone(), path.clone(), token.clone(), Instant::now()).await?;

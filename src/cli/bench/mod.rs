@@ -92,10 +92,30 @@ pub(crate) fn percentile(sorted: &[u64], p: f64) -> u64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-/// The token for a daemon named with `--against` (HIVE_TOKEN); none for
-/// the daemon the bench starts itself.
-pub(crate) fn token(against: &Option<String>) -> Option<String> {
-    against.as_ref().and_then(|_| std::env::var("HIVE_TOKEN").ok()).filter(|t| !t.is_empty())
+/// The daemon a load bench drives: the one named with `--against`, or one
+/// it starts itself in a child process (kept alive by `daemon`).
+pub(crate) struct Target {
+    /// The daemon started here, if any.
+    pub daemon: Option<daemon::Daemon>,
+    /// `host:port`.
+    pub addr: String,
+    /// HIVE_TOKEN, for a daemon named with `--against` only.
+    pub token: Option<String>,
+}
+
+impl Target {
+    /// Raises the open-file limit (many sockets), then finds or starts the daemon.
+    pub(crate) fn new(against: &Option<String>) -> Result<Self, String> {
+        raise_fd_limit();
+        let token = against.as_ref().and_then(|_| std::env::var("HIVE_TOKEN").ok()).filter(|t| !t.is_empty());
+        let daemon = match against {
+            Some(_) => None,
+            None => Some(daemon::Daemon::spawn()?),
+        };
+        let url = against.clone().or_else(|| daemon.as_ref().map(|d| d.url.clone())).unwrap_or_default();
+        let addr = url.trim_start_matches("http://").trim_end_matches('/').to_string();
+        Ok(Self { daemon, addr, token })
+    }
 }
 
 /// Raises the open-file limit to its hard maximum (many sockets).

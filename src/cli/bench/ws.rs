@@ -12,7 +12,6 @@ use clap::Args;
 use futures::StreamExt;
 use tokio_tungstenite::tungstenite::Message;
 
-use super::daemon::Daemon;
 use super::{Conn, percentile};
 
 #[derive(Args, Debug)]
@@ -90,14 +89,7 @@ async fn receive(mut ws: Socket, expected: Arc<AtomicU64>, done: Arc<tokio::sync
 }
 
 pub(crate) async fn run(a: WsArgs) -> Result<(), String> {
-    super::raise_fd_limit();
-    let token = super::token(&a.against);
-    let daemon = match &a.against {
-        Some(_) => None,
-        None => Some(Daemon::spawn()?),
-    };
-    let url = a.against.clone().or_else(|| daemon.as_ref().map(|d| d.url.clone())).unwrap_or_default();
-    let addr = url.trim_start_matches("http://").trim_end_matches('/').to_string();
+    let super::Target { daemon, addr, token } = super::Target::new(&a.against)?;
     let token_query = token.as_deref().map(|t| format!("&token={t}")).unwrap_or_default();
     let ws_url = format!("ws://{addr}/ws/events?swarm=bench&event_type=message_routed{token_query}");
 
