@@ -134,7 +134,7 @@ pub enum EventKind {
 /// Longest content preview carried in routing metadata.
 const PREVIEW: usize = 200;
 
-fn preview(s: &str) -> &str {
+pub(crate) fn preview(s: &str) -> &str {
     if s.len() <= PREVIEW {
         return s;
     }

@@ -17,6 +17,7 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 
 pub use bus::{BusOptions, EventBus, MAX_PENDING, Subscription};
 pub use filter::{EventFilter, FilterError};
+pub(crate) use kind::preview;
 pub use kind::{Category, EventKind, Level, OutputKind};
 
 /// One event, as stored in the ring and sent to subscribers.

@@ -62,6 +62,12 @@ impl ApiError {
         self
     }
 
+    /// The same error, telling the client when to retry (`Retry-After`, seconds).
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
+
     /// The JSON body.
     pub fn body(&self) -> Value {
         json!({"error": self.message, "error_code": self.code, "details": self.details})
@@ -96,9 +102,7 @@ impl From<HiveError> for ApiError {
                 .with_details(json!({ "errors": errors })),
             HiveError::Forbidden(_) => Self::forbidden(message),
             HiveError::RouteDenied(_) => Self::new(StatusCode::FORBIDDEN, "HIVE_ROUTE_DENIED", message),
-            HiveError::Full(_) => {
-                Self { retry_after: Some(1), ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "HIVE_BUSY", message) }
-            }
+            HiveError::Full(_) => Self::new(StatusCode::SERVICE_UNAVAILABLE, "HIVE_BUSY", message).with_retry_after(1),
             HiveError::Unavailable(_) => Self::new(StatusCode::SERVICE_UNAVAILABLE, "HIVE_UNAVAILABLE", message),
         }
     }

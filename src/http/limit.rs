@@ -58,11 +58,9 @@ pub(crate) async fn enforce(
 ) -> Response {
     match state.limiter.check(peer.ip()) {
         Ok(()) => next.run(req).await,
-        Err(secs) => ApiError {
-            retry_after: Some(secs.max(1)),
-            ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "HIVE_RATE_LIMITED", "too many requests; slow down")
-        }
-        .into_response(),
+        Err(secs) => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "HIVE_RATE_LIMITED", "too many requests; slow down")
+            .with_retry_after(secs.max(1))
+            .into_response(),
     }
 }
 

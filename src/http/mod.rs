@@ -81,9 +81,9 @@ impl AppState {
 
     /// A slot for one more WebSocket, or 503.
     pub(crate) fn websocket_permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
-        self.ws_slots.clone().try_acquire_owned().map_err(|_| ApiError {
-            retry_after: Some(5),
-            ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "HIVE_BUSY", "too many WebSocket connections")
+        self.ws_slots.clone().try_acquire_owned().map_err(|_| {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "HIVE_BUSY", "too many WebSocket connections")
+                .with_retry_after(5)
         })
     }
 }
@@ -133,8 +133,7 @@ pub fn openapi() -> OpenApi {
 /// The whole application: routes, docs and the request pipeline.
 pub fn app(state: AppState) -> Router {
     let (router, api) = api_router().split_for_parts();
-    let api = Arc::new(api);
-    let docs = utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", (*api).clone());
+    let docs = utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", api);
     let cors = cors(&state.cfg.cors_origins);
     let mut app = router
         .merge(docs)

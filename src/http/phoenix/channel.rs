@@ -151,9 +151,9 @@ pub(crate) fn lifecycle(e: &Event) -> Option<(&'static str, Value)> {
         AgentOutput { task_id, output, content } => {
             ("agent_output", json!({"agent": agent, "content": content, "task_id": task_id, "kind": output}))
         }
-        MessageRouted { from, to, .. } => (
+        MessageRouted { from, to, content } => (
             "message_routed",
-            json!({"from": from, "to": to, "type": "message", "content_preview": e.kind.metadata()["content_preview"]}),
+            json!({"from": from, "to": to, "type": "message", "content_preview": crate::events::preview(content)}),
         ),
         MessageBroadcast { from, recipients } => ("message_broadcast", json!({"from": from, "recipients": recipients})),
         AgentStatus { state } => ("agent_status", json!({"agent": agent, "state": state})),

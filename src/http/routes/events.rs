@@ -162,8 +162,13 @@ async fn agent_events(
     ApiPath((name, agent)): ApiPath<(String, String)>,
     ApiQuery(mut p): ApiQuery<EventParams>,
 ) -> ApiResult<impl IntoResponse> {
-    st.hive.swarm_summary(&name).await?;
-    if let Ok(swarm) = st.hive.swarm(&name).await {
+    // One registry call: an unknown swarm is an error, a stopped one (Conflict) is fine.
+    let running = match st.hive.swarm(&name).await {
+        Ok(swarm) => Some(swarm),
+        Err(crate::HiveError::Conflict(_)) => None,
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(swarm) = running {
         // A running swarm knows its endpoints; a removed agent may still have events.
         if swarm.agent_status(&agent).await.is_err() && swarm.object_state(&agent).await.is_err() {
             let known = st.hive.query_events(EventQuery {

@@ -176,25 +176,25 @@ impl From<TaskRecord> for TaskView {
     }
 }
 
-/// `?status=&page=&per_page=`.
+/// `?status=` (with the page's `?page=&per_page=`).
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 struct TaskQuery {
     /// Only tasks with this status.
     status: Option<String>,
-    page: Option<usize>,
-    per_page: Option<usize>,
-    limit: Option<usize>,
-    offset: Option<usize>,
 }
 
 const STATUSES: [&str; 5] = ["queued", "in_progress", "ok", "error", "cancelled"];
 
 /// Recorded tasks, newest first.
-#[utoipa::path(get, path = "/api/v1/tasks", tag = "tasks", params(TaskQuery),
+#[utoipa::path(get, path = "/api/v1/tasks", tag = "tasks", params(TaskQuery, V1PageQuery),
     responses((status = 200, body = V1Page<TaskView>), (status = 400, body = ErrorBody),
         (status = 503, body = ErrorBody)))]
-async fn list_tasks(State(st): State<AppState>, ApiQuery(q): ApiQuery<TaskQuery>) -> ApiResult<impl IntoResponse> {
+async fn list_tasks(
+    State(st): State<AppState>,
+    ApiQuery(q): ApiQuery<TaskQuery>,
+    ApiQuery(page): ApiQuery<V1PageQuery>,
+) -> ApiResult<impl IntoResponse> {
     let statuses: Vec<&str> = match q.status.as_deref() {
         None => Vec::new(),
         Some(s) if STATUSES.contains(&s) => vec![s],
@@ -206,7 +206,6 @@ async fn list_tasks(State(st): State<AppState>, ApiQuery(q): ApiQuery<TaskQuery>
             ));
         }
     };
-    let page = V1PageQuery { page: q.page, per_page: q.per_page, limit: q.limit, offset: q.offset };
     let (offset, per_page) = page.window()?;
     let (records, total) = st.hive.tasks_page(&statuses, offset, per_page).await?;
     let items = records.into_iter().map(TaskView::from).collect();

@@ -220,7 +220,11 @@ async fn dispatch(State(st): State<AppState>, ApiJson(b): ApiJson<DispatchBody>)
 /// POSTs a result to a webhook: up to 4 attempts (0.5, 1, 2 s apart);
 /// each failure and the outcome are log events.
 async fn deliver(hive: &crate::Hive, url: &str, headers: &BTreeMap<String, String>, body: &Value) {
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap_or_default();
+    // One client for every delivery: its connection pool is reused.
+    static CLIENT: std::sync::LazyLock<reqwest::Client> = std::sync::LazyLock::new(|| {
+        reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap_or_default()
+    });
+    let client = &*CLIENT;
     let swarm: std::sync::Arc<str> = crate::gateway::DISPATCH_SWARM.into();
     let log = |level, message: String| {
         hive.events().emit(Some(&swarm), None, crate::events::EventKind::Log { level, message });
@@ -241,10 +245,25 @@ async fn deliver(hive: &crate::Hive, url: &str, headers: &BTreeMap<String, Strin
             }
             Err(e) => log(crate::events::Level::Warning, format!("webhook {url} failed: {e} (attempt {attempt})")),
         }
-        tokio::time::sleep(wait).await;
-        wait *= 2;
+        if attempt < 4 {
+            tokio::time::sleep(wait).await;
+            wait *= 2;
+        }
     }
     log(crate::events::Level::Error, format!("webhook {url} gave up on task {}", body["task_id"]));
+}
+
+/// Waits for a followed task until `until`, and adds its end to `results`.
+async fn ended(
+    (id, rx): (std::sync::Arc<str>, Option<tokio::sync::mpsc::Receiver<TaskUpdate>>),
+    until: tokio::time::Instant,
+    results: &mut Vec<Value>,
+) -> (&'static str, String) {
+    let mut rx = rx.expect("a followed task has updates");
+    let left = until.saturating_duration_since(tokio::time::Instant::now());
+    let (status, content) = wait_done(&mut rx, left).await.unwrap_or(("timeout", String::new()));
+    results.push(json!({"task_id": id, "status": status, "content": content}));
+    (status, content)
 }
 
 /// One task of an orchestration.
@@ -306,29 +325,25 @@ async fn orchestrate(State(st): State<AppState>, ApiJson(b): ApiJson<Orchestrate
         ..Default::default()
     };
     let mut results = Vec::new();
-    let mut all_ok = true;
+    let (mut all_ok, mut timed_out) = (true, false);
     if parallel {
         let mut started = Vec::new();
         for t in &b.tasks {
             started.push(st.hive.dispatch(request(t, None), Submit::Follow).await?);
         }
-        for (id, rx) in started {
-            let mut rx = rx.expect("subscribed");
-            let left = until.saturating_duration_since(tokio::time::Instant::now());
-            let (status, content) = wait_done(&mut rx, left).await.unwrap_or(("timeout", String::new()));
+        for d in started {
+            let (status, _) = ended(d, until, &mut results).await;
             all_ok &= status == "ok";
-            results.push(json!({"task_id": id, "status": status, "content": content}));
+            timed_out |= status == "timeout";
         }
     } else {
         let mut context = None;
         for t in &b.tasks {
-            let (id, rx) = st.hive.dispatch(request(t, context.take()), Submit::Follow).await?;
-            let mut rx = rx.expect("subscribed");
-            let left = until.saturating_duration_since(tokio::time::Instant::now());
-            let (status, content) = wait_done(&mut rx, left).await.unwrap_or(("timeout", String::new()));
-            results.push(json!({"task_id": id, "status": status, "content": content}));
+            let d = st.hive.dispatch(request(t, context.take()), Submit::Follow).await?;
+            let (status, content) = ended(d, until, &mut results).await;
             if status != "ok" {
                 all_ok = false;
+                timed_out = status == "timeout";
                 break;
             }
             if workflow {
@@ -336,7 +351,6 @@ async fn orchestrate(State(st): State<AppState>, ApiJson(b): ApiJson<Orchestrate
             }
         }
     }
-    let timed_out = results.iter().any(|r| r["status"] == "timeout");
     let status = if all_ok {
         "ok"
     } else if timed_out {
