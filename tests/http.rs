@@ -267,6 +267,28 @@ async fn skills_are_read_and_written_only_inside_the_skills_dir() {
 }
 
 #[tokio::test]
+async fn an_agents_logs_hold_its_output_and_its_log_lines() {
+    let d = Daemon::local().await;
+    let echo = format!("{}/actors/echo.py", env!("CARGO_MANIFEST_DIR"));
+    d.create(&format!(
+        "name = \"l\"\n[[agents]]\nname = \"e\"\nbackend = \"stdio\"\ncommand = [\"python3\", {echo:?}]\n"
+    ))
+    .await;
+    let (c, _) = d.post("/api/swarms/l/agents/e/task", json!({"task": "hello logs"})).await;
+    assert_eq!(c, 202);
+    // echo.py logs its environment at start (a log line) and streams the task (output).
+    let logs = common_eventually(&d, "/api/swarms/l/agents/e/logs", |b| {
+        let types: Vec<&str> =
+            b["items"].as_array().into_iter().flatten().filter_map(|e| e["event_type"].as_str()).collect();
+        types.contains(&"log_entry") && types.contains(&"agent_output")
+    })
+    .await;
+    let seqs: Vec<u64> = logs["items"].as_array().unwrap().iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "oldest first: {seqs:?}");
+    d.shutdown().await;
+}
+
+#[tokio::test]
 async fn standalone_workers_spawn_only_when_allowed() {
     let opts = hive::HiveOptions {
         workers: hive::runtime::WorkerOptions {

@@ -179,7 +179,7 @@ async fn history(
     Ok(axum::Json(LogPage::of(items)))
 }
 
-/// An agent's output and log lines (`agent_output` and `log` events).
+/// An agent's output and log lines (`agent_output` and `log_entry` events).
 #[utoipa::path(get, path = "/api/swarms/{name}/agents/{agent}/logs", tag = "agents",
     params(("name" = String, Path), ("agent" = String, Path), LimitQuery),
     responses((status = 200, body = LogPage<super::events::EventJson>), (status = 404, body = ErrorBody)))]
@@ -191,7 +191,7 @@ async fn logs(
     st.hive.swarm(&name).await?.agent_status(&agent).await?;
     let n = limit(q.limit)?;
     let mut items = Vec::new();
-    for t in ["agent_output", "log"] {
+    for t in ["agent_output", "log_entry"] {
         let query = EventQuery {
             swarm: Some(name.clone()),
             agent: Some(agent.clone()),
