@@ -513,8 +513,12 @@ async fn every_dispatched_task_is_recorded_before_its_events_and_ends_recorded_o
     let (queued, _) = h.dispatch(req("acknowledged"), hive::gateway::Submit::Queue).await.unwrap();
     let status = h.task(&queued).await.expect("recorded before the answer").status;
     assert!(["queued", "in_progress"].contains(&status.as_str()), "{status}");
+    // An acknowledged task can be followed afterwards.
+    let mut later = h.follow_dispatched(&queued).await.unwrap();
     let t = w.next().await;
     w.result(&t["task_id"], "acknowledged").await;
+    let end = tokio::time::timeout(Duration::from_secs(10), later.recv()).await.expect("its end within 10 s");
+    assert_eq!(end, Some(hive::gateway::TaskUpdate::Done { status: "ok", content: "acknowledged".into() }));
     // Followed tasks start at once; their worker answers faster than a commit.
     let mut ids = vec![queued.to_string()];
     for i in 0..100 {

@@ -102,8 +102,8 @@ struct Task {
     prompt: String,
     model: Option<String>,
     context: Option<String>,
-    priority: u8,
     caps: Vec<String>,
+    /// Its place in the queue: (priority, arrival).
     key: QueueKey,
     attempts: u32,
     deadline: Instant,
@@ -559,16 +559,14 @@ impl State {
             r.context = req.context.clone();
             (w, r)
         });
-        self.seq += 1;
         let timeout = req.timeout.unwrap_or(self.args.opts.task_timeout);
         let mut task = Task {
             id: id.clone(),
             prompt: req.prompt,
             model: req.model,
             context: req.context,
-            priority: req.priority.unwrap_or(5).max(1),
             caps: req.capabilities,
-            key: (0, 0),
+            key: self.place(req.priority),
             attempts: 0,
             deadline: Instant::now() + timeout,
             swarm,
@@ -577,7 +575,6 @@ impl State {
             subs: Vec::new(),
             pending: None,
         };
-        task.key = (task.priority, self.seq);
         let updates = how.follows().then(|| {
             let (tx, rx) = mpsc::channel(4096);
             task.subs.push(tx);
@@ -630,12 +627,23 @@ impl State {
         self.enqueue(&id).await;
     }
 
-    /// Puts a new task in the queue and under its deadline, and dispatches.
-    async fn enqueue(&mut self, id: &Arc<str>) {
+    /// A new task's place in the queue: its priority (default 5), then arrival.
+    fn place(&mut self, priority: Option<u8>) -> QueueKey {
+        self.seq += 1;
+        (priority.unwrap_or(5).max(1), self.seq)
+    }
+
+    /// Puts a task of the table in the queue and under its deadline.
+    fn wait_in_queue(&mut self, id: &Arc<str>) {
         let t = &self.tasks[id];
         self.queue.push(t.key, id.clone());
         self.deadlines.insert((t.deadline, id.clone()), ());
-        self.emit_task(t, EventKind::TaskQueued { task_id: id.clone(), from: "api".into() });
+    }
+
+    /// Queues a new task, tells it, and dispatches.
+    async fn enqueue(&mut self, id: &Arc<str>) {
+        self.wait_in_queue(id);
+        self.emit_task(&self.tasks[id], EventKind::TaskQueued { task_id: id.clone(), from: "api".into() });
         self.dispatch().await;
     }
 
@@ -646,15 +654,15 @@ impl State {
         if free == 0 || self.queue.len() == 0 {
             return;
         }
-        let head: Vec<(QueueKey, Arc<str>)> = self.queue.head(4096).map(|(k, v)| (*k, v.clone())).collect();
-        for (key, id) in head {
+        // At most the first 4096 waiting tasks are looked at, one at a time.
+        let mut cursor = None;
+        for _ in 0..4096 {
             if free == 0 {
                 break;
             }
-            let Some(task) = self.tasks.get(&id) else {
-                self.queue.remove(&key);
-                continue;
-            };
+            let Some((key, id)) = self.queue.next_after(cursor) else { break };
+            cursor = Some(key);
+            let task = &self.tasks[&id];
             let candidates = self.workers.values().map(|w| Candidate {
                 id: &w.id,
                 capabilities: &w.caps,
@@ -678,7 +686,7 @@ impl State {
                 prompt: &t.prompt,
                 model: t.model.as_deref(),
                 context: t.context.as_deref(),
-                priority: t.priority,
+                priority: t.key.0,
                 swarm: (*t.swarm != *DISPATCH_SWARM).then_some(&*t.swarm),
                 agent: t.agent.as_deref(),
             };
@@ -726,22 +734,27 @@ impl State {
         if t.pending.is_some() {
             return Err(HiveError::Conflict(format!("task {id} is being recorded; try again")));
         }
-        if let Some(w) = t.worker.as_ref().and_then(|w| self.workers.get(w)) {
-            self.send(w, &GatewayMsg::Cancel { task_id: id }).await;
-        }
-        self.finish(id, "cancelled", "cancelled".into(), "cancelled").await;
+        self.abort(id, "cancelled", "cancelled".into(), "cancelled").await;
         self.dispatch().await;
         Ok(())
+    }
+
+    /// Ends a task that may be running: its worker is told to cancel it.
+    async fn abort(&mut self, id: &str, status: &'static str, content: String, code: &str) {
+        if let Some(w) = self.tasks.get(id).and_then(|t| t.worker.as_ref()).and_then(|w| self.workers.get(w)) {
+            self.send(w, &GatewayMsg::Cancel { task_id: id }).await;
+        }
+        self.finish(id, status, content, code).await;
     }
 
     async fn expire(&mut self) {
         let now = Instant::now();
         let due: Vec<Arc<str>> = self.deadlines.range(..(now, Arc::from(""))).map(|((_, id), _)| id.clone()).collect();
+        if due.is_empty() {
+            return; // nothing freed: no reason to scan the queue
+        }
         for id in due {
-            if let Some(w) = self.tasks.get(&id).and_then(|t| t.worker.as_ref()).and_then(|w| self.workers.get(w)) {
-                self.send(w, &GatewayMsg::Cancel { task_id: &id }).await;
-            }
-            self.finish(&id, "error", "the task did not finish within its timeout".into(), "timeout").await;
+            self.abort(&id, "error", "the task did not finish within its timeout".into(), "timeout").await;
         }
         self.dispatch().await;
     }
@@ -779,16 +792,13 @@ impl State {
         let Ok(Ok(open)) = open else { return };
         for r in open.into_iter().filter(|r| r.swarm == DISPATCH_SWARM) {
             let id: Arc<str> = r.id.as_str().into();
-            self.seq += 1;
-            let priority = r.priority.unwrap_or(5).max(1);
             let t = Task {
                 id: id.clone(),
                 prompt: r.content,
                 model: r.model,
                 context: r.context,
-                priority,
                 caps: r.capabilities,
-                key: (priority, self.seq),
+                key: self.place(r.priority),
                 attempts: r.attempts,
                 deadline: Instant::now() + self.args.opts.task_timeout,
                 swarm: self.swarm.clone(),
@@ -797,12 +807,11 @@ impl State {
                 subs: Vec::new(),
                 pending: None,
             };
-            self.queue.push(t.key, id.clone());
-            self.deadlines.insert((t.deadline, id.clone()), ());
             if r.status == "in_progress" {
                 self.emit_task(&t, EventKind::TaskRequeued { task_id: id.clone(), attempt: r.attempts + 1 });
             }
-            self.tasks.insert(id, t);
+            self.tasks.insert(id.clone(), t);
+            self.wait_in_queue(&id);
         }
     }
 }

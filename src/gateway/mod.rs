@@ -35,6 +35,12 @@ use serde::Serialize;
 
 pub(crate) use dispatcher::{Dispatcher, DispatcherArgs, DispatcherMsg, LocalCmd, LocalWorker};
 
+/// The running dispatcher registered under `name`, if it is up (it may be
+/// restarting).
+pub(crate) fn dispatcher_ref(name: &str) -> Option<ractor::ActorRef<DispatcherMsg>> {
+    ractor::registry::where_is(name.to_string()).map(ractor::ActorRef::from)
+}
+
 /// Why a worker's connection ended when it went silent.
 pub const HEARTBEAT_TIMEOUT: &str = conn::HEARTBEAT_TIMEOUT;
 

@@ -28,9 +28,11 @@ impl TaskQueue {
         self.order.len()
     }
 
-    /// The first `n` waiting tasks, in order.
-    pub(crate) fn head(&self, n: usize) -> impl Iterator<Item = (&QueueKey, &Arc<str>)> {
-        self.order.iter().take(n)
+    /// The first waiting task after `key` (the first of all with `None`).
+    pub(crate) fn next_after(&self, key: Option<QueueKey>) -> Option<(QueueKey, Arc<str>)> {
+        use std::ops::Bound::{Excluded, Unbounded};
+        let lower = key.map_or(Unbounded, Excluded);
+        self.order.range((lower, Unbounded)).next().map(|(k, v)| (*k, v.clone()))
     }
 }
 
@@ -68,8 +70,9 @@ mod tests {
         q.push((1, 3), "b".into());
         q.push((5, 0), "c".into());
         q.push((1, 2), "d".into());
-        let order: Vec<&str> = q.head(10).map(|(_, id)| &**id).collect();
-        assert_eq!(order, ["d", "b", "c", "a"]);
+        let order: Vec<Arc<str>> =
+            std::iter::successors(q.next_after(None), |(k, _)| q.next_after(Some(*k))).map(|(_, id)| id).collect();
+        assert_eq!(order, ["d", "b", "c", "a"].map(Arc::<str>::from));
     }
 
     #[test]

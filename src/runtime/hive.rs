@@ -623,10 +623,9 @@ impl Hive {
     fn dispatcher(&self) -> Result<ActorRef<crate::gateway::DispatcherMsg>, HiveError> {
         let name = self
             .dispatcher_name
-            .clone()
+            .as_deref()
             .ok_or_else(|| HiveError::Unavailable("the ZeroMQ gateway is disabled".into()))?;
-        ractor::registry::where_is(name)
-            .map(ActorRef::from)
+        crate::gateway::dispatcher_ref(name)
             .ok_or_else(|| HiveError::Unavailable("the dispatcher is restarting".into()))
     }
 

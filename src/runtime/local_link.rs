@@ -11,7 +11,6 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use ractor::ActorRef;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::mailbox::{Envelope, Task};
@@ -27,10 +26,6 @@ pub(super) fn local_id(worker: &str) -> Arc<str> {
     format!("local/{worker}").into()
 }
 
-fn dispatcher(name: &str) -> Option<ActorRef<DispatcherMsg>> {
-    ractor::registry::where_is(name.to_string()).map(ActorRef::from)
-}
-
 /// Offers the worker in `slot` to the dispatcher and starts its link.
 pub(super) async fn attach(
     name: &str,
@@ -38,7 +33,8 @@ pub(super) async fn attach(
     slot: Arc<AgentSlot>,
     capabilities: Vec<String>,
 ) -> Result<(), HiveError> {
-    let d = dispatcher(name).ok_or_else(|| HiveError::Unavailable("the dispatcher is restarting".into()))?;
+    let d = crate::gateway::dispatcher_ref(name)
+        .ok_or_else(|| HiveError::Unavailable("the dispatcher is restarting".into()))?;
     let id = local_id(&slot.name);
     let (tx, mut rx) = tokio::sync::mpsc::channel::<LocalCmd>(1024);
     let mut bus = ctx.bus.subscribe();
@@ -123,7 +119,7 @@ fn report(e: &Event, ctx: &SwarmCtx, slot: &AgentSlot, mine: &mut HashSet<Arc<st
 
 /// Tells the dispatcher the worker is gone (its task is requeued).
 pub(super) fn detach(name: &str, worker: &str, why: &str) {
-    if let Some(d) = dispatcher(name) {
+    if let Some(d) = crate::gateway::dispatcher_ref(name) {
         let _ = d.cast(DispatcherMsg::DetachLocal(local_id(worker), why.into()));
     }
 }

@@ -34,7 +34,7 @@ impl ZmqBackend {
     }
 
     fn actor(&self) -> Option<ActorRef<DispatcherMsg>> {
-        ractor::registry::where_is(self.dispatcher.to_string()).map(ActorRef::from)
+        crate::gateway::dispatcher_ref(&self.dispatcher)
     }
 
     /// Hands the task to the dispatcher; its end comes back as

@@ -102,9 +102,8 @@ pub(super) fn put(tx: &WriteTransaction, r: &TaskRecord) -> Result<(), StoreErro
 /// once per batch, however many of its events the batch holds.
 pub(super) fn follow(tx: &WriteTransaction, events: &[std::sync::Arc<Event>]) -> Result<(), StoreError> {
     let mut t = tx.open_table(TASKS).map_err(StoreError::db)?;
-    // In first-touch order; `None` = not a recorded task.
-    let mut touched: Vec<(&str, Option<TaskRecord>)> = Vec::new();
-    let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    // Each touched task once; `None` = not a recorded task.
+    let mut touched: std::collections::HashMap<&str, Option<TaskRecord>> = std::collections::HashMap::new();
     for e in events {
         let id: &str = match &e.kind {
             EventKind::TaskStarted { task_id }
@@ -115,19 +114,13 @@ pub(super) fn follow(tx: &WriteTransaction, events: &[std::sync::Arc<Event>]) ->
             | EventKind::AgentOutput { task_id: Some(task_id), output: OutputKind::Result, .. } => task_id,
             _ => continue,
         };
-        let slot = match index.get(id) {
-            Some(&i) => i,
-            None => {
-                let r = match t.get(id).map_err(StoreError::db)? {
-                    Some(raw) => Some(decode(raw.value())?),
-                    None => None,
-                };
-                touched.push((id, r));
-                index.insert(id, touched.len() - 1);
-                touched.len() - 1
+        let r = match touched.entry(id) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(t.get(id).map_err(StoreError::db)?.map(|raw| decode(raw.value())).transpose()?)
             }
         };
-        let Some(r) = touched[slot].1.as_mut() else { continue };
+        let Some(r) = r.as_mut() else { continue };
         match &e.kind {
             EventKind::TaskStarted { .. } => {
                 r.status = "in_progress".into();
@@ -145,10 +138,8 @@ pub(super) fn follow(tx: &WriteTransaction, events: &[std::sync::Arc<Event>]) ->
         }
         r.updated_ms = e.timestamp_ms;
     }
-    for (id, r) in touched {
-        if let Some(r) = r {
-            t.insert(id, encode(&r)?.as_slice()).map_err(StoreError::db)?;
-        }
+    for (id, r) in touched.into_iter().filter_map(|(id, r)| Some((id, r?))) {
+        t.insert(id, encode(&r)?.as_slice()).map_err(StoreError::db)?;
     }
     Ok(())
 }
