@@ -89,19 +89,7 @@ async fn daemon(opts: GatewayOptions) -> (Daemon, String) {
 }
 
 async fn until_workers(d: &Daemon, n: u64) {
-    wait(d, "/api/v1/zmq/status", |b| b["connected"].as_u64() == Some(n)).await;
-}
-
-async fn wait(d: &Daemon, path: &str, ok: impl Fn(&Value) -> bool) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let (_, b) = d.get(path).await;
-        if ok(&b) {
-            return b;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "timed out on {path}: {b}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    d.get_until("/api/v1/zmq/status", |b| b["connected"].as_u64() == Some(n)).await;
 }
 
 /// A runtime with a store in `dir` and the gateway on a free port.
@@ -188,8 +176,8 @@ async fn cancel_reaches_the_worker_and_a_late_result_is_ignored() {
     let cancel = w.next().await;
     assert_eq!(cancel, json!({"type": "cancel", "task_id": id}));
     w.result(&task["task_id"], "too late").await;
-    wait(&d, "/api/events?event_type=result_ignored&swarm=_dispatch", |b| b["count"] == 1).await;
-    let rec = wait(&d, &format!("/api/v1/tasks/{id}"), |b| b["status"] == "cancelled").await;
+    d.get_until("/api/events?event_type=result_ignored&swarm=_dispatch", |b| b["count"] == 1).await;
+    let rec = d.get_until(&format!("/api/v1/tasks/{id}"), |b| b["status"] == "cancelled").await;
     assert_ne!(rec["content"], "too late");
     d.shutdown().await;
 }
@@ -208,7 +196,7 @@ async fn a_worker_killed_mid_task_loses_it_to_another_worker_and_it_completes_on
     let again = w2.next().await;
     assert_eq!(again["task_id"], id, "requeued to the live worker");
     w2.result(&again["task_id"], "done").await;
-    let rec = wait(&d, &format!("/api/v1/tasks/{id}"), |b| b["status"] == "ok").await;
+    let rec = d.get_until(&format!("/api/v1/tasks/{id}"), |b| b["status"] == "ok").await;
     assert_eq!((rec["attempts"].as_u64(), &rec["content"]), (Some(2), &json!("done")), "{rec}");
     let (_, ev) = d.get("/api/events?swarm=_dispatch&event_type=task_completed").await;
     assert_eq!(ev["count"], 1, "completed once: {ev}");
@@ -228,7 +216,7 @@ async fn a_task_whose_workers_keep_dying_fails_with_worker_lost() {
         assert_eq!(w.next().await["task_id"], id);
         w.die();
     }
-    let rec = wait(&d, &format!("/api/v1/tasks/{id}"), |b| b["status"] == "error").await;
+    let rec = d.get_until(&format!("/api/v1/tasks/{id}"), |b| b["status"] == "error").await;
     assert!(rec["content"].as_str().unwrap().starts_with("worker_lost"), "{rec}");
     d.shutdown().await;
 }
@@ -250,12 +238,12 @@ async fn garbage_from_a_worker_is_recorded_and_the_gateway_keeps_serving() {
     for junk in [json!("raw-garbage"), json!([1, 2, 3]), json!({"type": "explode"}), json!({"type": "result"})] {
         good.send(junk).await;
     }
-    wait(&d, "/api/events?event_type=frame_rejected", |b| b["count"].as_u64() == Some(4)).await;
+    d.get_until("/api/events?event_type=frame_rejected", |b| b["count"].as_u64() == Some(4)).await;
     let id = dispatch(&d, json!({"prompt": "still fine", "mode": "async"})).await;
     let t = good.next().await;
     assert_eq!(t["task_id"], id);
     good.result(&t["task_id"], "yes").await;
-    wait(&d, &format!("/api/v1/tasks/{id}"), |b| b["status"] == "ok").await;
+    d.get_until(&format!("/api/v1/tasks/{id}"), |b| b["status"] == "ok").await;
     d.shutdown().await;
 }
 
@@ -278,7 +266,7 @@ async fn priority_orders_the_queue_and_a_draining_worker_takes_nothing_new() {
     }
     let gpu = dispatch(&d, json!({"prompt": "gpu only", "capabilities": ["gpu"], "mode": "async"})).await;
     w.result(&t["task_id"], "ok").await;
-    wait(&d, &format!("/api/v1/tasks/{first}"), |b| b["status"] == "ok").await;
+    d.get_until(&format!("/api/v1/tasks/{first}"), |b| b["status"] == "ok").await;
     let (_, status) = d.get("/api/v1/zmq/status").await;
     assert_eq!((status["queue_depth"].as_u64(), status["running"].as_u64()), (Some(5), Some(0)), "{status}");
     d.post("/api/v1/zmq/workers/w1/on", json!(null)).await;
@@ -314,7 +302,7 @@ async fn a_hundred_workers_connect_and_share_the_work() {
         w.result(&t["task_id"], &w.id.clone()).await;
     }
     for id in ids {
-        wait(&d, &format!("/api/v1/tasks/{id}"), |b| b["status"] == "ok").await;
+        d.get_until(&format!("/api/v1/tasks/{id}"), |b| b["status"] == "ok").await;
     }
     d.shutdown().await;
 }
@@ -362,7 +350,7 @@ async fn a_zmq_agent_runs_its_tasks_on_a_worker_with_its_capabilities() {
     gpu.send(json!({"type": "token", "task_id": task["task_id"], "content": "a cat"})).await;
     gpu.result(&task["task_id"], "a cat on a mat").await;
     let id = t["task_id"].as_str().unwrap();
-    let rec = wait(&d, &format!("/api/v1/tasks/{id}"), |b| b["status"] == "ok").await;
+    let rec = d.get_until(&format!("/api/v1/tasks/{id}"), |b| b["status"] == "ok").await;
     assert_eq!((&rec["content"], &rec["agent"]), (&json!("a cat on a mat"), &json!("vision")), "{rec}");
     // Tokens are live-only events (not stored): read them from the bus.
     let mut kinds = Vec::new();
@@ -411,7 +399,7 @@ async fn standalone_jsonl_workers_take_dispatched_tasks_from_the_same_pool() {
     // Killing the worker takes it out of the pool.
     let (c, _) = d.delete(&format!("/api/v1/agents/{}/kill", b["id"].as_str().unwrap())).await;
     assert_eq!(c, 200);
-    wait(&d, "/api/v1/zmq/status", |b| b["connected"] == 0).await;
+    d.get_until("/api/v1/zmq/status", |b| b["connected"] == 0).await;
     d.shutdown().await;
 }
 
@@ -582,7 +570,7 @@ async fn a_task_past_its_timeout_fails_and_its_worker_is_told_to_cancel() {
     let id = dispatch(&d, json!({"prompt": "forever", "mode": "async", "timeout_ms": 300})).await;
     assert_eq!(w.next().await["task_id"], id);
     assert_eq!(w.next().await, json!({"type": "cancel", "task_id": id}), "the worker is told");
-    let rec = wait(&d, &format!("/api/v1/tasks/{id}"), |b| b["status"] == "error").await;
+    let rec = d.get_until(&format!("/api/v1/tasks/{id}"), |b| b["status"] == "error").await;
     assert!(rec["content"].as_str().unwrap().starts_with("timeout"), "{rec}");
     // Its slot is free again.
     let next = dispatch(&d, json!({"prompt": "next", "mode": "async"})).await;

@@ -23,7 +23,7 @@ async fn a_swarm_lives_its_whole_life_over_rest() {
     let (code, t) = d.post("/api/swarms/demo/agents/worker_1/task", json!({"task": "hello"})).await;
     assert_eq!(code, 202, "{t}");
     let id = t["task_id"].as_str().unwrap().to_string();
-    let done = common_eventually(&d, &format!("/api/v1/tasks/{id}"), |b| b["status"] == "ok").await;
+    let done = d.get_until(&format!("/api/v1/tasks/{id}"), |b| b["status"] == "ok").await;
     assert_eq!(done["content"], "done");
     assert_eq!(done["agent"], "worker_1");
 
@@ -113,18 +113,6 @@ async fn a_swarm_lives_its_whole_life_over_rest() {
     let (_, ev) = d.get("/api/events?swarm=demo").await;
     assert_eq!(ev["count"], 0, "purge deletes the swarm's events: {ev}");
     d.shutdown().await;
-}
-
-async fn common_eventually(d: &Daemon, path: &str, done: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let (code, body) = d.get(path).await;
-        if code == 200 && done(&body) {
-            return body;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting on {path}: {code} {body}");
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
 }
 
 #[tokio::test]
@@ -277,12 +265,13 @@ async fn an_agents_logs_hold_its_output_and_its_log_lines() {
     let (c, _) = d.post("/api/swarms/l/agents/e/task", json!({"task": "hello logs"})).await;
     assert_eq!(c, 202);
     // echo.py logs its environment at start (a log line) and streams the task (output).
-    let logs = common_eventually(&d, "/api/swarms/l/agents/e/logs", |b| {
-        let types: Vec<&str> =
-            b["items"].as_array().into_iter().flatten().filter_map(|e| e["event_type"].as_str()).collect();
-        types.contains(&"log_entry") && types.contains(&"agent_output")
-    })
-    .await;
+    let logs = d
+        .get_until("/api/swarms/l/agents/e/logs", |b| {
+            let types: Vec<&str> =
+                b["items"].as_array().into_iter().flatten().filter_map(|e| e["event_type"].as_str()).collect();
+            types.contains(&"log_entry") && types.contains(&"agent_output")
+        })
+        .await;
     let seqs: Vec<u64> = logs["items"].as_array().unwrap().iter().map(|e| e["seq"].as_u64().unwrap()).collect();
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "oldest first: {seqs:?}");
     d.shutdown().await;
@@ -313,10 +302,10 @@ async fn standalone_workers_spawn_only_when_allowed() {
     assert_eq!(c, 202, "{t}");
     // A worker's task is recorded like a swarm task, and can be cancelled.
     let task = format!("/api/v1/tasks/{}", t["task_id"].as_str().unwrap());
-    common_eventually(&d, &task, |b| b["status"] == "in_progress").await;
+    d.get_until(&task, |b| b["status"] == "in_progress").await;
     let (c, b) = d.delete(&task).await;
     assert_eq!((c, &b["status"]), (200, &json!("cancelled")), "{b}");
-    common_eventually(&d, &task, |b| b["status"] == "cancelled").await;
+    d.get_until(&task, |b| b["status"] == "cancelled").await;
     let (c, k) = d.delete(&format!("/api/v1/agents/{id}/kill")).await;
     assert_eq!((c, &k["status"]), (200, &json!("killed")), "{k}");
     let (c, b) = d.delete(&format!("/api/v1/agents/{id}/kill")).await;
@@ -333,7 +322,7 @@ async fn tasks_are_listed_paged_and_cancelled() {
         let (_, t) = d.post("/api/swarms/t/agents/slow/task", json!({"task": format!("t{i}")})).await;
         ids.push(t["task_id"].as_str().unwrap().to_string());
     }
-    let (_, all) = common_list(&d, "/api/v1/tasks?per_page=2").await;
+    let all = d.get_until("/api/v1/tasks?per_page=2", |b| b["total"].as_u64() == Some(3)).await;
     assert_eq!((all["total"].as_u64(), all["items"].as_array().unwrap().len()), (Some(3), 2), "{all}");
     assert_eq!(all["items"][0]["task_id"], json!(ids[2]), "newest first: {all}");
     let (_, last) = d.get("/api/v1/tasks?per_page=2&page=2").await;
@@ -343,13 +332,8 @@ async fn tasks_are_listed_paged_and_cancelled() {
     assert_eq!(queued["total"].as_u64().unwrap() + running["total"].as_u64().unwrap(), 3, "{queued} {running}");
     let (c, b) = d.delete(&format!("/api/v1/tasks/{}", ids[2])).await;
     assert_eq!((c, &b["status"]), (200, &json!("cancelled")), "{b}");
-    common_eventually(&d, &format!("/api/v1/tasks/{}", ids[2]), |b| b["status"] == "cancelled").await;
+    d.get_until(&format!("/api/v1/tasks/{}", ids[2]), |b| b["status"] == "cancelled").await;
     let (c, b) = d.delete(&format!("/api/v1/tasks/{}", ids[2])).await;
     assert_error(c, &b, 409, "HIVE_CONFLICT");
     d.shutdown().await;
-}
-
-async fn common_list(d: &Daemon, path: &str) -> (u16, serde_json::Value) {
-    common_eventually(d, path, |b| b["total"].as_u64() == Some(3)).await;
-    d.get(path).await
 }

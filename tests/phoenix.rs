@@ -9,18 +9,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::DEADLINE;
+use common::{DEADLINE, Ws, next};
 use futures::{SinkExt, StreamExt};
 use hive::events::{BusOptions, EventKind, OutputKind};
 use hive::http::{AppState, ServerConfig};
 use hive::{Hive, HiveOptions};
 use serde_json::{Value, json};
-use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 const DEMO: &str = r#"
 name = "demo"
@@ -77,18 +73,6 @@ async fn connect(url: &str) -> Ws {
 
 async fn send(ws: &mut Ws, frame: Value) {
     ws.send(Message::text(frame.to_string())).await.unwrap();
-}
-
-/// The next text frame as JSON; None once the socket is closed.
-async fn next(ws: &mut Ws) -> Option<Value> {
-    loop {
-        let m = tokio::time::timeout(DEADLINE, ws.next()).await.expect("a frame within the deadline");
-        match m {
-            Some(Ok(Message::Text(t))) => return Some(serde_json::from_str(&t).expect("server frames are JSON")),
-            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
-            Some(Ok(_)) => {}
-        }
-    }
 }
 
 /// Frames until one matches; returns the ones before it and the match.

@@ -2,32 +2,17 @@
 //! or duplicate (from the store when the ring no longer holds the events),
 //! and a slow client told it lagged instead of growing memory.
 
+mod common;
 mod http_common;
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use futures::StreamExt;
+use common::{Ws, next};
 use hive::events::{BusOptions, EventKind, Level};
 use http_common::{Daemon, cfg};
-use serde_json::Value;
-use tokio_tungstenite::tungstenite::Message;
-
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn connect(d: &Daemon, query: &str) -> Ws {
     tokio_tungstenite::connect_async(format!("ws://{}/ws/events?{query}", d.addr)).await.expect("socket opens").0
-}
-
-/// The next JSON message, within the deadline.
-async fn next(ws: &mut Ws) -> Option<Value> {
-    loop {
-        match tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("a message within 10 s") {
-            Some(Ok(Message::Text(t))) => return Some(serde_json::from_str(&t).unwrap()),
-            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
-            Some(Ok(_)) => {}
-        }
-    }
 }
 
 fn log(d: &Daemon, swarm: &str, i: usize) -> u64 {
@@ -121,7 +106,6 @@ async fn a_client_that_does_not_read_is_told_it_lagged_and_can_resume() {
 #[tokio::test]
 async fn without_a_store_a_replay_beyond_the_ring_announces_the_gap() {
     let opts = hive::HiveOptions { bus: BusOptions { ring_capacity: 16, max_lag: 1_000 }, ..Default::default() };
-    let dir = tempfile::tempdir().unwrap();
     let hive = Arc::new(hive::Hive::start(opts).await.unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -141,5 +125,4 @@ async fn without_a_store_a_replay_beyond_the_ring_announces_the_gap() {
     assert_eq!(gap["from"], 2);
     let next_seq = next(&mut ws).await.unwrap()["seq"].as_u64().unwrap();
     assert_eq!(next_seq, gap["to"].as_u64().unwrap() + 1, "the stream resumes right after the gap");
-    drop(dir);
 }

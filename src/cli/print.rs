@@ -1,17 +1,11 @@
 //! Readable one-line rendering of events for the terminal.
 
-use hive::events::{Event, Level};
+use hive::events::Event;
 use serde_json::Value;
 
 /// `12:00:01.234  info   demo/planner  task_completed  task … completed`
 pub(crate) fn event_line(e: &Event) -> String {
-    let level = match e.level() {
-        Level::Debug => "debug",
-        Level::Info => "info",
-        Level::Warning => "warning",
-        Level::Error => "error",
-    };
-    line(&e.timestamp(), level, e.swarm.as_deref(), e.agent.as_deref(), e.event_type(), e.kind.message())
+    line(&e.timestamp(), e.level().as_str(), e.swarm.as_deref(), e.agent.as_deref(), e.event_type(), e.kind.message())
 }
 
 /// The same line for an event read as JSON: the stream's shape (`timestamp`

@@ -47,6 +47,11 @@ impl Out {
 
 /// Runs a command with a deadline (killed and reported past it).
 pub fn run(cmd: &mut Command) -> Out {
+    run_within(cmd, DEADLINE)
+}
+
+/// [`run`] with its own deadline.
+pub fn run_within(cmd: &mut Command, limit: Duration) -> Out {
     let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let read = |mut r: Box<dyn Read + Send>| {
         std::thread::spawn(move || {
@@ -57,14 +62,14 @@ pub fn run(cmd: &mut Command) -> Out {
     };
     let out = read(Box::new(child.stdout.take().unwrap()));
     let err = read(Box::new(child.stderr.take().unwrap()));
-    let deadline = Instant::now() + DEADLINE;
+    let deadline = Instant::now() + limit;
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
             break s;
         }
         if Instant::now() > deadline {
             let _ = child.kill();
-            panic!("{cmd:?} did not finish within {DEADLINE:?}; stderr {}", err.join().unwrap_or_default());
+            panic!("{cmd:?} did not finish within {limit:?}; stderr {}", err.join().unwrap_or_default());
         }
         std::thread::sleep(Duration::from_millis(10));
     };

@@ -80,3 +80,19 @@ pub fn names_of(events: &[Arc<Event>], event_type: &str) -> Vec<String> {
 pub fn task_failed(e: &Event, task_id: &str, code: &str) -> bool {
     matches!(&e.kind, EventKind::TaskFailed { task_id: t, code: c, .. } if &**t == task_id && c == code)
 }
+
+/// A client WebSocket of the tests.
+pub type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The next text frame as JSON (within [`DEADLINE`]); None once the socket is closed.
+pub async fn next(ws: &mut Ws) -> Option<serde_json::Value> {
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        match tokio::time::timeout(DEADLINE, ws.next()).await.expect("a frame within the deadline") {
+            Some(Ok(Message::Text(t))) => return Some(serde_json::from_str(&t).expect("server frames are JSON")),
+            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
+            Some(Ok(_)) => {}
+        }
+    }
+}

@@ -97,6 +97,20 @@ impl Daemon {
     }
 
     /// Creates the demo swarm (or `toml`).
+    /// GETs `path` until it answers 200 with a body `done` accepts (10 s
+    /// deadline, then the test fails with the last answer).
+    pub async fn get_until(&self, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let (code, body) = self.get(path).await;
+            if code == 200 && done(&body) {
+                return body;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "timed out waiting on {path}: {code} {body}");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
     pub async fn create(&self, toml: &str) -> Value {
         let (code, body) = self.post("/api/swarms", serde_json::json!({"content": toml, "format": "toml"})).await;
         assert_eq!(code, 201, "{body}");

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use futures::{SinkExt, StreamExt};
+use hive::gateway::protocol::{self, GatewayMsg, WorkerMsg};
 use hive::gateway::{DispatchRequest, GatewayOptions, Submit, TaskUpdate};
 use hive::{Hive, HiveOptions};
 use tmq::AsZmqSocket;
@@ -58,17 +59,29 @@ fn worker_bin_beside(exe: &Path) -> Option<PathBuf> {
     Some(exe.parent()?.join("examples").join("zmq_worker"))
 }
 
-/// A `task` message as the gateway sends it.
+/// A `task` message, encoded by the gateway's own protocol code.
 fn task_payload(task_id: &str) -> Vec<u8> {
-    let msg = serde_json::json!({"type": "task", "task_id": task_id, "prompt": "x", "priority": 5});
-    rmp_serde::to_vec_named(&msg).expect("a JSON map encodes")
+    protocol::encode(&GatewayMsg::Task {
+        task_id,
+        prompt: "x",
+        model: None,
+        context: None,
+        priority: 5,
+        swarm: None,
+        agent: None,
+    })
 }
 
-/// `(type, task_id)` of a worker's payload, if it is a map with a type.
-fn kind_and_task(payload: &[u8]) -> Option<(String, Option<String>)> {
-    let v: serde_json::Value = rmp_serde::from_slice(payload).ok()?;
-    let kind = v.get("type")?.as_str()?.to_string();
-    Some((kind, v.get("task_id").and_then(|t| t.as_str()).map(String::from)))
+/// `(type, task_id)` of a worker's payload, decoded as the gateway decodes it.
+fn kind_and_task(payload: &[u8]) -> Option<(&'static str, Option<String>)> {
+    Some(match protocol::decode(payload).ok()? {
+        WorkerMsg::Ready { .. } => ("ready", None),
+        WorkerMsg::Heartbeat { .. } => ("heartbeat", None),
+        WorkerMsg::Token { task_id, .. } => ("token", Some(task_id)),
+        WorkerMsg::Result { task_id, .. } => ("result", Some(task_id)),
+        WorkerMsg::Error { task_id, .. } => ("error", Some(task_id)),
+        WorkerMsg::Log { .. } => ("log", None),
+    })
 }
 
 /// How the tasks of the throughput run ended.
@@ -388,7 +401,7 @@ mod tests {
         let v: serde_json::Value = rmp_serde::from_slice(&task_payload("t1")).unwrap();
         assert_eq!(v, serde_json::json!({"type": "task", "task_id": "t1", "prompt": "x", "priority": 5}));
         let r = rmp_serde::to_vec_named(&serde_json::json!({"type": "result", "task_id": "t1", "content": "x"}));
-        assert_eq!(kind_and_task(&r.unwrap()), Some(("result".into(), Some("t1".into()))));
+        assert_eq!(kind_and_task(&r.unwrap()), Some(("result", Some("t1".into()))));
         assert_eq!(kind_and_task(b"\x01"), None);
     }
 

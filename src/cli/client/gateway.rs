@@ -3,7 +3,7 @@
 //! over SSE).
 
 use std::io::Write;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use clap::Args;
 use futures::StreamExt;
@@ -50,7 +50,7 @@ pub(crate) fn zmq_table(v: &Value) -> Table {
 
 /// How long ago a time in ms since the epoch was: `3s ago`.
 fn ago(ms: u64) -> String {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
+    let now = hive::events::now_ms();
     format!("{} ago", humantime::format_duration(Duration::from_secs(now.saturating_sub(ms) / 1000)))
 }
 
@@ -126,11 +126,10 @@ pub(crate) async fn dispatch(c: &Client, a: &DispatchArgs) -> Result<(), ClientE
     }
     let limit = a.timeout.unwrap_or(SERVER_WAIT) + Duration::from_secs(10);
     let path = ["api", "v1", "zmq", "dispatch"];
+    let resp = c.send_within(Method::POST, &path, &[], Some(&body), Some(limit)).await?;
     if mode == "stream" {
-        let resp = c.send_within(Method::POST, &path, &[], Some(&body), Some(limit)).await?;
         return stream(c, resp).await;
     }
-    let resp = c.send_within(Method::POST, &path, &[], Some(&body), Some(limit)).await?;
     let v = c.json_of(resp).await?;
     if c.json {
         c.print_json(&v);

@@ -198,12 +198,21 @@ pub(crate) async fn task(c: &Client, a: &TaskArgs) -> Result<(), ClientError> {
     }
     let deadline = Instant::now() + a.timeout;
     let mut delay = Duration::from_millis(50);
+    // Learned from the first answer: without a store the daemon records no tasks.
+    let mut no_store = false;
     loop {
-        let (status, detail, body) = match c.get(&["api", "v1", "tasks", &id], &[]).await {
-            Ok(t) => (str_of(&t, "status").to_string(), t.get("content").and_then(Value::as_str).map(String::from), t),
-            // No store: tasks are not recorded; the swarm's events tell how it ended.
-            Err(e) if e.code() == Some("HIVE_UNAVAILABLE") => task_from_events(c, &a.name, &id, before).await?,
-            Err(e) => return Err(e),
+        let recorded = if no_store { None } else { Some(c.get(&["api", "v1", "tasks", &id], &[]).await) };
+        let (status, detail, body) = match recorded {
+            Some(Ok(t)) => {
+                (str_of(&t, "status").to_string(), t.get("content").and_then(Value::as_str).map(String::from), t)
+            }
+            // No store: the swarm's events tell how it ended.
+            Some(Err(e)) if e.code() == Some("HIVE_UNAVAILABLE") => {
+                no_store = true;
+                task_from_events(c, &a.name, &id, before).await?
+            }
+            None => task_from_events(c, &a.name, &id, before).await?,
+            Some(Err(e)) => return Err(e),
         };
         if matches!(status.as_str(), "ok" | "error" | "cancelled") {
             if c.json {
