@@ -182,30 +182,31 @@ where
         *last = upto.saturating_sub(1);
         return send(sink, text(gap)).await;
     }
+    // The filter, applied by the store on its indexes.
+    let q = crate::store::EventQuery {
+        swarm: filter.swarm.clone(),
+        agent: filter.agent.clone(),
+        level: filter.level.map(|l| l.as_str().into()),
+        category: filter.category.map(|c| c.as_str().into()),
+        event_type: filter.event_type.map(Into::into),
+        ..Default::default()
+    };
     while *last + 1 < upto {
-        let page = match st.hive.stored_events_after(*last, upto, REPLAY_PAGE).await {
+        let (page, read_to) = match st.hive.stored_events_after(q.clone(), *last, upto, REPLAY_PAGE).await {
             Ok(p) => p,
             Err(e) => {
                 let _ = send(sink, text(json!({"type": "error", "message": e.to_string()}))).await;
                 return false;
             }
         };
-        let Some(end) = page.last().map(|e| e.seq) else { break };
         for e in page {
-            if matches_stored(filter, &e) && !send(sink, text(e.to_json())).await {
+            if !send(sink, text(e.to_json())).await {
                 return false;
             }
         }
+        let Some(end) = read_to else { break };
         *last = end;
     }
     *last = (*last).max(upto.saturating_sub(1));
     true
-}
-
-fn matches_stored(f: &EventFilter, e: &crate::store::StoredEvent) -> bool {
-    f.swarm.as_deref().is_none_or(|s| e.swarm.as_deref() == Some(s))
-        && f.agent.as_deref().is_none_or(|a| e.agent.as_deref() == Some(a))
-        && f.level.is_none_or(|l| e.level == l.as_str())
-        && f.category.is_none_or(|c| e.category == c.as_str())
-        && f.event_type.is_none_or(|t| e.event_type == t)
 }

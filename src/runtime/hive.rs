@@ -426,17 +426,20 @@ impl Hive {
         self.durability.is_some()
     }
 
-    /// Stored events with `after < seq < upto`, oldest first, at most
-    /// `limit` (empty without a store): the part of a replay the ring no
-    /// longer holds.
+    /// Stored events with `after < seq < upto` that `q` keeps, oldest first,
+    /// reading at most `scan` entries, and the last sequence number read
+    /// (`None` once the range is exhausted; see
+    /// [`crate::store::Store::events_after`]): the part of a replay the ring
+    /// no longer holds. Empty without a store.
     pub async fn stored_events_after(
         &self,
+        q: crate::store::EventQuery,
         after: u64,
         upto: u64,
-        limit: usize,
-    ) -> Result<Vec<crate::store::StoredEvent>, HiveError> {
-        let Some(store) = self.store()? else { return Ok(Vec::new()) };
-        blocking(move || store.events_after(after, upto, limit)).await
+        scan: usize,
+    ) -> Result<(Vec<crate::store::StoredEvent>, Option<u64>), HiveError> {
+        let Some(store) = self.store()? else { return Ok((Vec::new(), None)) };
+        blocking(move || store.events_after(&q, after, upto, scan)).await
     }
 
     /// Validation options matching this runtime's object kinds.

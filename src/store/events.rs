@@ -206,18 +206,52 @@ impl Store {
         Ok(out)
     }
 
-    /// Events with `after < seq < upto`, oldest first, at most `limit`.
-    pub fn events_after(&self, after: u64, upto: u64, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
+    /// The events with `after < seq < upto` that `q` keeps (its swarm and
+    /// agent pick the index read, its level, category and type filter; its
+    /// `since`, `after_ms` and `limit` are not used), oldest first. Reads at
+    /// most `scan` entries: answers the matches and the last sequence number
+    /// read, or `None` once the range is exhausted.
+    pub fn events_after(
+        &self,
+        q: &EventQuery,
+        after: u64,
+        upto: u64,
+        scan: usize,
+    ) -> Result<(Vec<StoredEvent>, Option<u64>), StoreError> {
         let tx = self.db().begin_read().map_err(StoreError::db)?;
         let events = tx.open_table(EVENTS).map_err(StoreError::db)?;
-        let mut out = Vec::new();
-        if upto <= after.saturating_add(1) {
-            return Ok(out);
+        let (from, mut out) = (after.saturating_add(1), Vec::new());
+        if upto <= from {
+            return Ok((out, None));
         }
-        for item in events.range(after.saturating_add(1)..upto).map_err(StoreError::db)?.take(limit) {
-            out.push(decode(item.map_err(StoreError::db)?.1.value())?);
+        // The sequence numbers in range, in order, from the narrowest index.
+        let seqs: Vec<u64> = match (&q.swarm, &q.agent) {
+            (Some(s), Some(a)) => {
+                let idx = tx.open_table(EVENTS_BY_AGENT).map_err(StoreError::db)?;
+                let range = idx.range((s.as_str(), a.as_str(), from)..(s.as_str(), a.as_str(), upto));
+                range.map_err(StoreError::db)?.take(scan).map(|k| k.map(|(k, _)| k.value().2)).collect::<Result<_, _>>()
+            }
+            (Some(s), None) => {
+                let idx = tx.open_table(EVENTS_BY_SWARM).map_err(StoreError::db)?;
+                let range = idx.range((s.as_str(), from)..(s.as_str(), upto));
+                range.map_err(StoreError::db)?.take(scan).map(|k| k.map(|(k, _)| k.value().1)).collect::<Result<_, _>>()
+            }
+            (None, _) => {
+                let range = events.range(from..upto).map_err(StoreError::db)?;
+                range.take(scan).map(|k| k.map(|(k, _)| k.value())).collect::<Result<_, _>>()
+            }
         }
-        Ok(out)
+        .map_err(StoreError::db)?;
+        for &seq in &seqs {
+            if let Some(raw) = events.get(seq).map_err(StoreError::db)? {
+                let e = decode(raw.value())?;
+                if q.keeps(&e) && q.agent.as_deref().is_none_or(|a| e.agent.as_deref() == Some(a)) {
+                    out.push(e);
+                }
+            }
+        }
+        let last = (seqs.len() == scan).then(|| seqs.last().copied()).flatten();
+        Ok((out, last))
     }
 
     /// Deletes events beyond `max_count` (oldest first) and older than

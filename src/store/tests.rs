@@ -218,3 +218,36 @@ fn pruning_tasks_by_age_and_count_spares_unfinished_ones() {
     assert_eq!(store.prune_tasks(u64::MAX, 0).unwrap(), 4);
     assert_eq!(left(&store), ["t0010", "t0011", "t0012"]);
 }
+
+#[test]
+fn events_after_reads_the_narrowest_index_forward_and_says_where_it_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    // 1..=30: swarm a (agent x on odd seqs, level error on multiples of 3), swarm b on every 5th.
+    let events: Vec<StoredEvent> = (1..=30)
+        .map(|n| {
+            let swarm = if n % 5 == 0 { "b" } else { "a" };
+            let agent = (n % 2 == 1).then_some("x");
+            ev(n, n, Some(swarm), agent, if n % 3 == 0 { "error" } else { "info" })
+        })
+        .collect();
+    store.append_events(&events).unwrap();
+    let q = |swarm: Option<&str>, agent: Option<&str>, level: Option<&str>| EventQuery {
+        swarm: swarm.map(String::from),
+        agent: agent.map(String::from),
+        level: level.map(String::from),
+        ..Default::default()
+    };
+    // Everything in (10, 20), read 4 at a time: the caller resumes after `last`.
+    let (page, last) = store.events_after(&q(None, None, None), 10, 20, 4).unwrap();
+    assert_eq!((seqs(&page), last), (vec![11, 12, 13, 14], Some(14)));
+    let (page, last) = store.events_after(&q(None, None, None), 14, 20, 10).unwrap();
+    assert_eq!((seqs(&page), last), (vec![15, 16, 17, 18, 19], None), "exhausted");
+    // Swarm b through its index; swarm a's agent x through the agent index, errors only.
+    assert_eq!(seqs(&store.events_after(&q(Some("b"), None, None), 0, 31, 100).unwrap().0), [5, 10, 15, 20, 25, 30]);
+    let (page, last) = store.events_after(&q(Some("a"), Some("x"), Some("error")), 0, 31, 100).unwrap();
+    assert_eq!((seqs(&page), last), (vec![3, 9, 21, 27], None));
+    // An agent without a swarm is still a filter.
+    assert_eq!(seqs(&store.events_after(&q(None, Some("x"), None), 0, 8, 100).unwrap().0), [1, 3, 5, 7]);
+    assert_eq!(store.events_after(&q(None, None, None), 5, 6, 10).unwrap(), (vec![], None), "an empty range");
+}
