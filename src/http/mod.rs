@@ -30,8 +30,11 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::response::IntoResponse;
+use futures::stream::{SplitSink, SplitStream};
 use tokio::sync::{Semaphore, watch};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use utoipa::openapi::OpenApi;
@@ -79,14 +82,47 @@ impl AppState {
         let _ = self.stop.send(true);
     }
 
-    /// A slot for one more WebSocket, or 503.
-    pub(crate) fn websocket_permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
-        self.ws_slots.clone().try_acquire_owned().map_err(|_| {
+    /// Accepts a WebSocket: a plain HTTP request is `HIVE_NOT_A_WEBSOCKET`,
+    /// one over `max_websockets` is 503; the socket gets small buffers and
+    /// frames and messages of at most `max_message` bytes. `run` drives its
+    /// halves, and the slot is held until it returns.
+    pub(crate) fn websocket<F, Fut>(
+        &self,
+        ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+        max_message: usize,
+        run: F,
+    ) -> Result<axum::response::Response, ApiError>
+    where
+        F: FnOnce(SplitSink<WebSocket, Message>, SplitStream<WebSocket>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
+        let ws = ws.map_err(|r| {
+            ApiError::new(
+                r.status(),
+                "HIVE_NOT_A_WEBSOCKET",
+                format!("this route is a WebSocket; connect with a WebSocket client ({})", r.body_text()),
+            )
+        })?;
+        let permit = self.ws_slots.clone().try_acquire_owned().map_err(|_| {
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "HIVE_BUSY", "too many WebSocket connections")
                 .with_retry_after(5)
-        })
+        })?;
+        Ok(ws
+            .max_message_size(max_message)
+            .max_frame_size(max_message)
+            .read_buffer_size(4 * 1024)
+            .write_buffer_size(16 * 1024)
+            .on_upgrade(move |socket: WebSocket| async move {
+                let (sink, stream) = futures::StreamExt::split(socket);
+                let _permit = permit;
+                run(sink, stream).await;
+            })
+            .into_response())
     }
 }
+
+/// Longest a single WebSocket send may wait for the client.
+pub(crate) const WS_SEND_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Every route with its OpenAPI description.
 fn api_router() -> OpenApiRouter<AppState> {

@@ -15,24 +15,21 @@
 //!   event emitted after the client sees the socket open is delivered;
 //! * a send that makes no progress for 30 s closes the socket.
 
-use std::time::Duration;
-
 use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::response::{IntoResponse, Response};
+use axum::extract::ws::{Message, WebSocketUpgrade};
+use axum::response::Response;
 use futures::{Sink, SinkExt, Stream, StreamExt};
 use serde_json::json;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::AppState;
-use super::error::{ApiError, ApiResult};
+use super::error::ApiResult;
 use super::extract::ApiQuery;
 use super::routes::events::EventParams;
 use crate::events::{Event, EventFilter, Subscription};
 
-/// Longest a single send may wait for the client.
-const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+use super::WS_SEND_TIMEOUT as SEND_TIMEOUT;
 /// Events read from the store per page during a replay.
 const REPLAY_PAGE: usize = 1000;
 
@@ -46,31 +43,12 @@ pub(crate) async fn ws_events(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
     let filter = p.filter()?;
-    let ws = ws.map_err(not_a_websocket)?;
-    let permit = st.websocket_permit()?;
     // Subscribed before the handshake answer: every event emitted after the
     // client sees the socket open is delivered.
     let bus = st.hive.events();
     let sub = bus.subscribe_since(filter.since.unwrap_or_else(|| bus.next_seq().saturating_sub(1)));
-    Ok(ws
-        .max_message_size(64 * 1024)
-        .read_buffer_size(4 * 1024)
-        .write_buffer_size(16 * 1024)
-        .on_upgrade(move |socket: WebSocket| async move {
-            let (sink, stream) = socket.split();
-            let _permit = permit;
-            pump(st, filter, sub, sink, stream).await;
-        })
-        .into_response())
-}
-
-/// The error for a plain HTTP request to a WebSocket route.
-pub(crate) fn not_a_websocket(r: WebSocketUpgradeRejection) -> ApiError {
-    ApiError::new(
-        r.status(),
-        "HIVE_NOT_A_WEBSOCKET",
-        format!("this route is a WebSocket; connect with a WebSocket client ({})", r.body_text()),
-    )
+    let state = st.clone();
+    st.websocket(ws, 64 * 1024, move |sink, stream| pump(state, filter, sub, sink, stream))
 }
 
 fn text(v: serde_json::Value) -> Message {
@@ -113,34 +91,25 @@ where
     loop {
         tokio::select! {
             r = sub.live.recv() => match r {
-                Ok(e) => {
-                    if e.seq <= last {
-                        continue;
-                    }
-                    last = e.seq;
-                    if !filter.matches(&e) {
-                        continue;
-                    }
-                    if sink.feed(event_text(&e)).await.is_err() {
-                        return;
-                    }
-                    // Drain what is ready, then flush once.
-                    // Drain what is ready (a lag seen here counts like one seen by recv).
-                    let mut lagged = false;
-                    for _ in 0..256 {
+                Ok(first) => {
+                    // This event and what is ready after it (up to 256), then one
+                    // flush; a lag seen while draining counts like one seen by recv.
+                    let (mut next, mut lagged, mut drained) = (Some(first), false, 0);
+                    while let Some(e) = next.take() {
+                        if e.seq > last {
+                            last = e.seq;
+                            if filter.matches(&e) && sink.feed(event_text(&e)).await.is_err() {
+                                return;
+                            }
+                        }
+                        if drained == 256 {
+                            break;
+                        }
+                        drained += 1;
                         match sub.live.try_recv() {
-                            Ok(e) if e.seq > last => {
-                                last = e.seq;
-                                if filter.matches(&e) && sink.feed(event_text(&e)).await.is_err() {
-                                    return;
-                                }
-                            }
-                            Ok(_) => {}
-                            Err(TryRecvError::Lagged(_)) => {
-                                lagged = true;
-                                break;
-                            }
-                            Err(_) => break,
+                            Ok(e) => next = Some(e),
+                            Err(TryRecvError::Lagged(_)) => lagged = true,
+                            Err(_) => {}
                         }
                     }
                     if !matches!(tokio::time::timeout(SEND_TIMEOUT, sink.flush()).await, Ok(Ok(()))) {

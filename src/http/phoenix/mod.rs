@@ -27,9 +27,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use futures::{Sink, SinkExt, Stream, StreamExt};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -44,9 +44,8 @@ use super::error::{ApiError, ApiResult};
 use super::extract::ApiQuery;
 use crate::HiveError;
 use crate::events::Event;
+use crate::http::WS_SEND_TIMEOUT as SEND_TIMEOUT;
 
-/// Longest a batch of writes may wait for the client.
-const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest frame a client may send.
 pub(crate) const MAX_FRAME: usize = 64 * 1024;
 /// Most topics one socket may have joined at once.
@@ -86,19 +85,8 @@ pub(crate) async fn socket(
             format!("unsupported vsn '{v}': only 2.0.0 (JSON array frames) is served"),
         ));
     }
-    let ws = ws.map_err(crate::http::ws_events::not_a_websocket)?;
-    let permit = st.websocket_permit()?;
-    Ok(ws
-        .max_message_size(MAX_FRAME)
-        .read_buffer_size(4 * 1024)
-        .write_buffer_size(16 * 1024)
-        .max_frame_size(MAX_FRAME)
-        .on_upgrade(move |socket: WebSocket| async move {
-            let (sink, stream) = socket.split();
-            let _permit = permit;
-            run(st, sink, stream).await;
-        })
-        .into_response())
+    let state = st.clone();
+    st.websocket(ws, MAX_FRAME, move |sink, stream| run(state, sink, stream))
 }
 
 /// One socket: its joined topics (by swarm name) and its bus receiver,
