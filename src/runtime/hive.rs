@@ -155,6 +155,20 @@ pub enum TaskOutcome {
     Cancelled,
 }
 
+/// The task an event ends, and how: a result, a failure or a cancellation.
+pub(crate) fn task_end_of(e: &crate::events::Event) -> Option<(&Arc<str>, TaskOutcome)> {
+    match &e.kind {
+        EventKind::AgentOutput { task_id: Some(t), content, output: crate::events::OutputKind::Result } => {
+            Some((t, TaskOutcome::Completed(content.clone())))
+        }
+        EventKind::TaskFailed { task_id, code, message } => {
+            Some((task_id, TaskOutcome::Failed { code: code.clone(), message: message.clone() }))
+        }
+        EventKind::TaskCancelled { task_id } => Some((task_id, TaskOutcome::Cancelled)),
+        _ => None,
+    }
+}
+
 impl Hive {
     /// Starts a runtime.
     pub async fn start(opts: HiveOptions) -> Result<Self, HiveError> {
@@ -866,18 +880,7 @@ impl SwarmHandle {
 
     /// How task `id` ended, if `e` says so.
     fn task_end(e: &crate::events::Event, id: &str) -> Option<TaskOutcome> {
-        match &e.kind {
-            EventKind::AgentOutput { task_id: Some(t), content, output: crate::events::OutputKind::Result }
-                if &**t == id =>
-            {
-                Some(TaskOutcome::Completed(content.clone()))
-            }
-            EventKind::TaskFailed { task_id, code, message } if &**task_id == id => {
-                Some(TaskOutcome::Failed { code: code.clone(), message: message.clone() })
-            }
-            EventKind::TaskCancelled { task_id } if &**task_id == id => Some(TaskOutcome::Cancelled),
-            _ => None,
-        }
+        task_end_of(e).filter(|(t, _)| &***t == id).map(|(_, end)| end)
     }
 
     /// Cancels a queued or running task of an agent.

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use tokio::sync::broadcast::error::RecvError;
 
+use super::hive::{TaskOutcome, task_end_of};
 use super::mailbox::{Envelope, Task};
 use super::slot::AgentSlot;
 use super::swarm_ctx::SwarmCtx;
@@ -70,7 +71,7 @@ pub(super) async fn attach(
                     Ok(e) => report(&e, &ctx, &slot, &mut mine, &say),
                     Err(RecvError::Lagged(_)) => {
                         // The ends of our tasks may be among the skipped events: the ring has them.
-                        let ours = |e: &Event| is_end(e) && e.agent.as_deref() == Some(&*slot.name);
+                        let ours = |e: &Event| task_end_of(e).is_some() && e.agent.as_deref() == Some(&*slot.name);
                         for e in ctx.bus.recent(usize::MAX, ours) {
                             report(&e, &ctx, &slot, &mut mine, &say);
                         }
@@ -83,38 +84,26 @@ pub(super) async fn attach(
     Ok(())
 }
 
-fn is_end(e: &Event) -> bool {
-    matches!(
-        e.kind,
-        EventKind::AgentOutput { output: OutputKind::Result, .. }
-            | EventKind::TaskFailed { .. }
-            | EventKind::TaskCancelled { .. }
-    )
-}
-
 /// Reports what the worker said about one of the dispatcher's tasks.
 fn report(e: &Event, ctx: &SwarmCtx, slot: &AgentSlot, mine: &mut HashSet<Arc<str>>, say: &impl Fn(WorkerMsg)) {
     if e.swarm.as_deref() != Some(&*ctx.swarm) || e.agent.as_deref() != Some(&*slot.name) {
         return;
     }
-    match &e.kind {
-        EventKind::AgentOutput { task_id: Some(t), output, content } if mine.contains(t) => {
-            let task_id = t.to_string();
-            if matches!(output, OutputKind::Result) {
-                mine.remove(t);
-                say(WorkerMsg::Result { task_id, content: content.clone(), status: None });
-            } else if matches!(output, OutputKind::Token) {
-                say(WorkerMsg::Token { task_id, content: content.clone() });
-            }
-        }
-        EventKind::TaskFailed { task_id, code, message } if mine.remove(task_id) => {
-            say(WorkerMsg::Error { task_id: task_id.to_string(), message: format!("{code}: {message}") });
-        }
-        EventKind::TaskCancelled { task_id } if mine.remove(task_id) => {
-            say(WorkerMsg::Error { task_id: task_id.to_string(), message: "cancelled".into() });
-        }
-        _ => {}
+    if let EventKind::AgentOutput { task_id: Some(t), output: OutputKind::Token, content } = &e.kind
+        && mine.contains(t)
+    {
+        return say(WorkerMsg::Token { task_id: t.to_string(), content: content.clone() });
     }
+    let Some((t, end)) = task_end_of(e) else { return };
+    if !mine.remove(t) {
+        return;
+    }
+    let task_id = t.to_string();
+    say(match end {
+        TaskOutcome::Completed(content) => WorkerMsg::Result { task_id, content, status: None },
+        TaskOutcome::Failed { code, message } => WorkerMsg::Error { task_id, message: format!("{code}: {message}") },
+        TaskOutcome::Cancelled => WorkerMsg::Error { task_id, message: "cancelled".into() },
+    });
 }
 
 /// Tells the dispatcher the worker is gone (its task is requeued).
