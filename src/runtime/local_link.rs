@@ -14,8 +14,9 @@ use std::sync::Arc;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::hive::{TaskOutcome, task_end_of};
-use super::mailbox::{Envelope, Task};
+use super::mailbox::Task;
 use super::slot::AgentSlot;
+use super::swarm::enqueue_on;
 use super::swarm_ctx::SwarmCtx;
 use crate::HiveError;
 use crate::events::{Event, EventKind, OutputKind};
@@ -54,10 +55,7 @@ pub(super) async fn attach(
                     Some(LocalCmd::Task { task_id, prompt }) => {
                         mine.insert(task_id.clone());
                         let task = Task { id: task_id.clone(), content: prompt, from: "dispatcher".into() };
-                        let queued = slot.mailbox.push_with(Envelope::Task(task), || {
-                            ctx.emit(&slot.name, EventKind::TaskQueued { task_id: task_id.clone(), from: "dispatcher".into() });
-                        });
-                        if queued.is_err() {
+                        if enqueue_on(&ctx, &slot, task).is_err() {
                             mine.remove(&task_id);
                             say(WorkerMsg::Error { task_id: task_id.to_string(), message: "the worker's inbox is full".into() });
                         }

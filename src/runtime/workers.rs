@@ -20,10 +20,11 @@ use serde::Serialize;
 
 use super::agent::{child_spec, report_exit, retire};
 use super::error::HiveError;
-use super::mailbox::{Envelope, Task};
+use super::mailbox::Task;
 use super::router::RouterCell;
 use super::slot::{AgentSlot, AgentState};
 use super::swarm::AgentStatus;
+use super::swarm::{enqueue_on, record_then_queue};
 use super::swarm_ctx::SwarmCtx;
 use super::table::{Endpoint, RoutingTable};
 use crate::config::{AgentSpec, BackendSpec, DEFAULT_KILL_TIMEOUT_MS, LaunchSpec, StdioSpec};
@@ -419,31 +420,13 @@ impl PoolState {
         if content.len() > super::swarm::MAX_CONTENT_BYTES {
             return Err(HiveError::BadRequest("task content is over 1 MiB".into()));
         }
-        let task_id: Arc<str> = uuid::Uuid::now_v7().to_string().into();
-        let from: Arc<str> = "user".into();
-        let mut record = self
-            .store
-            .as_ref()
-            .map(|_| crate::store::TaskRecord::queued(&task_id, WORKERS_SWARM, &entry.slot.name, &content, &from));
-        if let (Some(store), Some(r)) = (&self.store, &record) {
-            store
-                .put_task(r.clone())
-                .await
-                .map_err(|e| HiveError::Unavailable(format!("the task could not be recorded durably: {e}")))?;
-        }
-        let task = Task { id: task_id.clone(), content, from: from.clone() };
-        let queued = entry.slot.mailbox.push_with(Envelope::Task(task), || {
-            self.ctx.emit(&entry.slot.name, EventKind::TaskQueued { task_id: task_id.clone(), from });
-        });
-        if queued.is_err() {
-            if let (Some(store), Some(mut r)) = (self.store.clone(), record.take()) {
-                r.status = "error".into();
-                r.error = Some(format!("worker '{id}' inbox is full"));
-                tokio::spawn(async move { store.put_task(r).await });
-            }
-            return Err(HiveError::Full(format!("worker '{id}' inbox is full")));
-        }
-        Ok(task_id)
+        let task = Task { id: uuid::Uuid::now_v7().to_string().into(), content, from: "user".into() };
+        let record = crate::store::TaskRecord::queued(&task.id, WORKERS_SWARM, &entry.slot.name, &task.content, "user");
+        record_then_queue(self.store.as_ref(), record, || {
+            enqueue_on(&self.ctx, &entry.slot, task)
+                .map_err(|()| HiveError::Full(format!("worker '{id}' inbox is full")))
+        })
+        .await
     }
 }
 

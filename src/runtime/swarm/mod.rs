@@ -8,7 +8,7 @@
 //! emits `swarm_failed` and stops with the reason, which the registry keeps.
 
 mod ops;
-pub(super) use ops::{MAX_CONTENT_BYTES, cancel_on};
+pub(super) use ops::{MAX_CONTENT_BYTES, cancel_on, enqueue_on, record_then_queue};
 mod status;
 mod tree;
 
@@ -398,20 +398,8 @@ impl SwarmRun {
     /// is queued, so that it is queued again after a crash.
     async fn send_task(&self, agent: &str, content: String, from: &str) -> Result<Arc<str>, HiveError> {
         let (slot, task) = self.prepare_task(agent, content, from)?;
-        let Some(store) = &self.store else { return self.enqueue(&slot, task) };
-        let mut record =
-            crate::store::TaskRecord::queued(&task.id, &self.spec.name, &slot.name, &task.content, &task.from);
-        store
-            .put_task(record.clone())
-            .await
-            .map_err(|e| HiveError::Unavailable(format!("the task could not be recorded durably: {e}")))?;
-        self.enqueue(&slot, task).inspect_err(|e| {
-            // Not queued after all: the record must not bring it back.
-            record.status = "error".into();
-            record.error = Some(e.to_string());
-            let store = store.clone();
-            tokio::spawn(async move { store.put_task(record).await });
-        })
+        let record = crate::store::TaskRecord::queued(&task.id, &self.spec.name, &slot.name, &task.content, &task.from);
+        record_then_queue(self.store.as_ref(), record, || self.enqueue(&slot, task)).await
     }
 
     /// Records an applied change in the overlay (durably, when the swarm has

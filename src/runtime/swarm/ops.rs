@@ -32,6 +32,39 @@ fn agent_call_ms(slot: &AgentSlot) -> u64 {
     slot.spec.kill_timeout_ms.clamp(1_000, 10_000)
 }
 
+/// Queues `task` in the agent's mailbox, telling `task_queued` before it can
+/// start; `Err` when the mailbox is full.
+pub(in crate::runtime) fn enqueue_on(ctx: &SwarmCtx, slot: &AgentSlot, task: Task) -> Result<Arc<str>, ()> {
+    let (id, from) = (task.id.clone(), task.from.clone());
+    slot.mailbox
+        .push_with(Envelope::Task(task), || {
+            ctx.emit(&slot.name, EventKind::TaskQueued { task_id: id.clone(), from });
+        })
+        .map_err(|_| ())?;
+    Ok(id)
+}
+
+/// Records a new task (durably, with a store) and then queues it with
+/// `enqueue`; if that fails, the record is marked `error` so that a restart
+/// does not bring the task back.
+pub(in crate::runtime) async fn record_then_queue(
+    store: Option<&crate::store::Writer>,
+    mut record: crate::store::TaskRecord,
+    enqueue: impl FnOnce() -> Result<Arc<str>, HiveError>,
+) -> Result<Arc<str>, HiveError> {
+    let Some(store) = store else { return enqueue() };
+    store
+        .put_task(record.clone())
+        .await
+        .map_err(|e| HiveError::Unavailable(format!("the task could not be recorded durably: {e}")))?;
+    enqueue().inspect_err(|e| {
+        record.status = "error".into();
+        record.error = Some(e.to_string());
+        let store = store.clone();
+        tokio::spawn(async move { store.put_task(record).await });
+    })
+}
+
 /// Cancels task `task_id` of the agent in `slot`: the running incarnation
 /// cancels it (it may hold the task); without one (restarting), only a
 /// queued task can be, here. `NotFound` if the agent has no such task.
@@ -582,13 +615,8 @@ impl SwarmRun {
 
     /// Queues a prepared (or restored) task; `task_queued` precedes its start.
     pub(super) fn enqueue(&self, slot: &AgentSlot, task: Task) -> Result<Arc<str>, HiveError> {
-        let (id, from) = (task.id.clone(), task.from.clone());
-        slot.mailbox
-            .push_with(Envelope::Task(task), || {
-                self.shared.ctx.emit(&slot.name, EventKind::TaskQueued { task_id: id.clone(), from });
-            })
-            .map_err(|_| HiveError::Full(format!("the mailbox of agent '{}' is full", slot.name)))?;
-        Ok(id)
+        enqueue_on(&self.shared.ctx, slot, task)
+            .map_err(|()| HiveError::Full(format!("the mailbox of agent '{}' is full", slot.name)))
     }
 
     pub(super) async fn cancel_task(&self, agent: &str, task_id: &str) -> Result<(), HiveError> {
