@@ -71,7 +71,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use hive::events::{Event, EventKind, OutputKind};
-use hive::runtime::TaskOutcome;
+use hive::task::TaskEnd;
 use hive::{Hive, HiveOptions, SwarmHandle};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -238,8 +238,8 @@ fn report(label: &str, samples: &[Duration]) -> Option<(Duration, Duration)> {
 
 /// One `run_task` of [`LINES`] tokens; checks the result came back.
 async fn flood_once(hive: &Hive, swarm: &SwarmHandle) {
-    let out = swarm.run_task(hive.events(), "flood", &LINES.to_string(), DEADLINE).await.expect("task ends");
-    assert_eq!(out, TaskOutcome::Completed(LINES.to_string()));
+    let out = swarm.run_task("flood", &LINES.to_string(), DEADLINE).await.expect("task ends");
+    assert_eq!(out, TaskEnd::Completed { content: LINES.to_string() });
 }
 
 /// One run with a side subscriber that only counts: how many token events a

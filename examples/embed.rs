@@ -17,7 +17,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let change = swarm.update_edges(vec![Edge::new("worker", "board")], vec![]).await?;
     println!("edges added: {}", change.added);
 
-    let outcome = swarm.run_task(hive.events(), "worker_5", "hello", Duration::from_secs(5)).await?;
+    let outcome = swarm.run_task("worker_5", "hello", Duration::from_secs(5)).await?;
     println!("worker_5: {outcome:?}");
 
     println!("--- snapshot ---\n{}", swarm.snapshot_toml().await?);

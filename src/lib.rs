@@ -15,6 +15,7 @@ pub mod gateway;
 pub mod objects;
 pub mod runtime;
 pub mod supervisor;
+pub mod task;
 
 pub use runtime::{Hive, HiveError, HiveOptions, SwarmHandle};
 pub mod http;

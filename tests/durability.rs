@@ -228,11 +228,11 @@ fn kill_9_during_mutations_keeps_every_acknowledged_change() {
         // The task that was running is not run twice; the queued ones are queued again.
         assert_eq!(tasks.len(), 3);
         let first = hive.task(&tasks[0]).await.unwrap();
-        assert_eq!(first.status, "error", "{first:?}");
+        assert_eq!(first.status.as_str(), "error", "{first:?}");
         assert!(first.error.as_deref().is_some_and(|e| e.starts_with("runtime_restarted")), "{first:?}");
         for id in &tasks[1..] {
             let t = hive.task(id).await.unwrap();
-            assert!(t.status == "queued" || t.status == "in_progress", "{t:?}");
+            assert!(matches!(t.status.as_str(), "queued" | "in_progress"), "{t:?}");
         }
         let slow = swarm.agent_status("slow").await.unwrap();
         assert_eq!((slow.current_task.as_deref(), slow.inbox), (Some(tasks[1].as_str()), 1));
@@ -384,13 +384,13 @@ async fn queued_tasks_come_back_after_a_restart_and_a_running_one_is_not_run_twi
     }
     assert_eq!(done, ids[1..].iter().cloned().collect(), "the queued tasks ran after the restart, with their ids");
     let first = hive.task(&ids[0]).await.unwrap();
-    assert_eq!(first.status, "error", "the task that was running is not run twice: {first:?}");
+    assert_eq!(first.status.as_str(), "error", "the task that was running is not run twice: {first:?}");
     assert_eq!(first.attempts, 1);
     for id in &ids[1..] {
         let t = hive.task(id).await.unwrap();
         assert_eq!((t.status.as_str(), t.result.as_deref()), ("ok", Some(t.content.as_str())));
     }
-    assert_eq!(hive.tasks(&["queued", "in_progress"]).await.unwrap().len(), 0);
+    assert_eq!(hive.tasks().list(&[hive::task::TaskStatus::Queued, hive::task::TaskStatus::Running]).await.unwrap().len(), 0);
     hive.shutdown().await;
 }
 
@@ -413,7 +413,7 @@ async fn restore_only_brings_back_the_named_swarms_and_leaves_the_others_recorde
     let hive = Hive::start(only).await.unwrap();
     let names: Vec<String> = hive.list_swarms().await.unwrap().into_iter().map(|s| s.name).collect();
     assert_eq!(names, ["a"]);
-    assert_eq!(hive.task(&queued).await.unwrap().status, "queued", "b's task waits for b's restore");
+    assert_eq!(hive.task(&queued).await.unwrap().status.as_str(), "queued", "b's task waits for b's restore");
     hive.shutdown().await;
 
     let hive = durable(dir.path()).await;

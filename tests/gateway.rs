@@ -475,17 +475,17 @@ async fn a_queued_dispatched_task_survives_a_restart_of_the_runtime() {
     assert_eq!((t["task_id"].as_str(), &t["priority"]), (Some(&*id), &json!(2)), "{t}");
     w.result(&t["task_id"], "done").await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while h.task(&id).await.unwrap().status != "ok" {
+    while h.task(&id).await.unwrap().status != hive::task::TaskStatus::Completed {
         assert!(tokio::time::Instant::now() < deadline, "the restored task did not complete");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     h.shutdown().await;
 }
 
-/// A task's record is committed before any of its events, whichever way it
-/// was submitted: the flusher's transaction that stores a task's events also
-/// updates its record, so an event that landed first would leave the record
-/// stuck at `queued` (and the task would run again after a restart).
+/// A task's record is written before any change of it, whichever way it
+/// was submitted (the task book hands the store its record first, then its
+/// changes, in order), and its events are stored in order; a record that
+/// missed its changes would stay `queued` (and run again after a restart).
 #[tokio::test]
 async fn every_dispatched_task_is_recorded_before_its_events_and_ends_recorded_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -505,8 +505,9 @@ async fn every_dispatched_task_is_recorded_before_its_events_and_ends_recorded_o
     let mut later = h.follow_dispatched(&queued).await.unwrap();
     let t = w.next().await;
     w.result(&t["task_id"], "acknowledged").await;
-    let end = tokio::time::timeout(Duration::from_secs(10), later.recv()).await.expect("its end within 10 s");
-    assert_eq!(end, Some(hive::gateway::TaskUpdate::Done { status: "ok", content: "acknowledged".into() }));
+    let end = tokio::time::timeout(Duration::from_secs(10), later.next()).await.expect("its end within 10 s");
+    let done = hive::task::TaskEnd::Completed { content: "acknowledged".into() };
+    assert_eq!(end, Some(hive::task::TaskUpdate::Done(done)));
     // Followed tasks start at once; their worker answers faster than a commit.
     let mut ids = vec![queued.to_string()];
     for i in 0..100 {
@@ -517,9 +518,9 @@ async fn every_dispatched_task_is_recorded_before_its_events_and_ends_recorded_o
         w.result(&t["task_id"], &prompt).await;
         let mut rx = rx.unwrap();
         loop {
-            match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.expect("done within 10 s") {
-                Some(hive::gateway::TaskUpdate::Done { status, content }) => {
-                    assert_eq!((status, content), ("ok", prompt));
+            match tokio::time::timeout(Duration::from_secs(10), rx.next()).await.expect("done within 10 s") {
+                Some(hive::task::TaskUpdate::Done(end)) => {
+                    assert_eq!(end, hive::task::TaskEnd::Completed { content: prompt });
                     break;
                 }
                 Some(_) => continue,
@@ -534,7 +535,7 @@ async fn every_dispatched_task_is_recorded_before_its_events_and_ends_recorded_o
     for id in &ids {
         loop {
             let r = h.task(id).await.unwrap();
-            if r.status == "ok" {
+            if r.status == hive::task::TaskStatus::Completed {
                 assert_eq!((r.attempts, r.result.is_some()), (1, true), "{r:?}");
                 break;
             }
@@ -558,7 +559,7 @@ async fn every_dispatched_task_is_recorded_before_its_events_and_ends_recorded_o
     drop(h);
     let h = hive::Hive::start(opts()).await.unwrap();
     assert_eq!(h.zmq_status().await.unwrap().queue_depth, 0);
-    assert!(h.tasks(&["queued", "in_progress"]).await.unwrap().is_empty());
+    assert!(h.tasks().list(&[hive::task::TaskStatus::Queued, hive::task::TaskStatus::Running]).await.unwrap().is_empty());
     h.shutdown().await;
 }
 
@@ -617,14 +618,14 @@ async fn the_reference_worker_registers_again_after_the_gateway_restarts() {
     let mut rx = rx.unwrap();
     let done = tokio::time::timeout(Duration::from_secs(10), async {
         loop {
-            if let Some(hive::gateway::TaskUpdate::Done { status, content }) = rx.recv().await {
-                return (status, content);
+            if let Some(hive::task::TaskUpdate::Done(end)) = rx.next().await {
+                return end;
             }
         }
     })
     .await
     .unwrap_or_else(|_| panic!("task {id} did not finish"));
-    assert_eq!(done, ("ok", "back".to_string()));
+    assert_eq!(done, hive::task::TaskEnd::Completed { content: "back".into() });
     let _ = child.kill();
     let _ = child.wait();
     h.shutdown().await;

@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use hive::runtime::TaskOutcome;
+use hive::task::TaskEnd;
 use hive::{Hive, HiveOptions};
 
 #[tokio::test]
@@ -24,8 +24,8 @@ planner = ["worker", "board"]
     )
     .unwrap();
     let swarm = hive.start_swarm(spec).await.unwrap();
-    let out = swarm.run_task(hive.events(), "worker_2", "hello", Duration::from_secs(5)).await.unwrap();
-    assert_eq!(out, TaskOutcome::Completed("hello".into()));
+    let out = swarm.run_task("worker_2", "hello", Duration::from_secs(5)).await.unwrap();
+    assert_eq!(out, TaskEnd::Completed { content: "hello".into() });
     assert_eq!(swarm.send_message("planner", "worker", "hi all").await.unwrap(), 2);
     let denied = swarm.send_message("worker_1", "planner", "back").await.unwrap_err();
     assert!(matches!(denied, hive::HiveError::RouteDenied(_)), "{denied:?}");

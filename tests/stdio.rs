@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use common::*;
 use hive::events::{EventKind, Level, OutputKind};
-use hive::runtime::{SwarmState, TaskOutcome};
+use hive::runtime::SwarmState;
+use hive::task::TaskEnd;
 
 fn agent(name: &str, command: &str, extra: &str) -> String {
     format!("[[agents]]\nname = \"{name}\"\nbackend = \"stdio\"\ncommand = {command}\n{extra}\n")
@@ -56,8 +57,8 @@ async fn echo_streams_tokens_then_the_result_with_hive_env() {
     let extra = "model = \"m1\"\nskills = [\"skills/a.md\", \"skills/b.md\"]\nenv = { ECHO_TOKEN_DELAY_MS = \"1\" }";
     let swarm = hive.start_swarm(spec(&hive, &swarm("env", &agent("echo", ECHO, extra), ""))).await.unwrap();
     let mut rx = hive.events().subscribe_since(0);
-    let out = swarm.run_task(hive.events(), "echo", "hello stdio world", DEADLINE).await.unwrap();
-    assert_eq!(out, TaskOutcome::Completed("hello stdio world".into()));
+    let out = swarm.run_task("echo", "hello stdio world", DEADLINE).await.unwrap();
+    assert_eq!(out, TaskEnd::Completed { content: "hello stdio world".into() });
     let mut events = rx.backlog.clone();
     events.extend(until(&mut rx.live, |e| e.event_type() == "task_completed").await);
     let tokens: String = events
@@ -106,8 +107,8 @@ async fn cancel_reaches_the_child_and_the_next_task_runs() {
     let events =
         until(&mut rx, |e| matches!(&e.kind, EventKind::Log { message, .. } if message.contains("not running"))).await;
     assert!(events.iter().any(|e| matches!(&e.kind, EventKind::TaskCancelled { task_id } if *task_id == slow)));
-    let out = swarm.run_task(hive.events(), "echo", "next", DEADLINE).await.unwrap();
-    assert_eq!(out, TaskOutcome::Completed("next".into()));
+    let out = swarm.run_task("echo", "next", DEADLINE).await.unwrap();
+    assert_eq!(out, TaskEnd::Completed { content: "next".into() });
     hive.shutdown().await;
 }
 
@@ -139,7 +140,7 @@ async fn kill_9_fails_the_task_in_flight_keeps_queued_ones_and_restarts() {
 async fn pause_stops_the_process_group_and_resume_continues_it() {
     let hive = hive().await;
     let swarm = hive.start_swarm(spec(&hive, &swarm("pause", &agent("echo", ECHO, ""), ""))).await.unwrap();
-    swarm.run_task(hive.events(), "echo", "warm up", DEADLINE).await.unwrap();
+    swarm.run_task("echo", "warm up", DEADLINE).await.unwrap();
     let pid = pid_of(&swarm, "echo").await;
     assert_eq!(swarm.pause().await.unwrap(), 1);
     eventually("stopped", || async { (proc_state(pid).as_deref() == Some("T")).then_some(()) }).await;
@@ -240,8 +241,8 @@ async fn a_command_that_does_not_exist_is_a_clear_start_error() {
 async fn survives(mode: &str, check: impl Fn(&[std::sync::Arc<hive::events::Event>]) -> bool) {
     let hive = hive().await;
     let swarm = hive.start_swarm(spec(&hive, &swarm("bad", &misbehave("m", mode, ""), ""))).await.unwrap();
-    let out = swarm.run_task(hive.events(), "m", "still alive", DEADLINE).await.unwrap();
-    assert_eq!(out, TaskOutcome::Completed("still alive".into()), "{mode}");
+    let out = swarm.run_task("m", "still alive", DEADLINE).await.unwrap();
+    assert_eq!(out, TaskEnd::Completed { content: "still alive".into() }, "{mode}");
     eventually(mode, || async { check(&hive.events().recent(usize::MAX, |_| true)).then_some(()) }).await;
     assert_eq!(swarm.agent_status("m").await.unwrap().restarts, 0, "{mode}: no restart needed");
     hive.shutdown().await;
@@ -305,7 +306,7 @@ async fn bwrap_launch_runs_the_agent_in_a_sandbox() {
     let cwd = std::env::current_dir().unwrap().display().to_string();
     let extra = format!("launch = \"bwrap\"\ncwd = \"{cwd}\"");
     let swarm = hive.start_swarm(spec(&hive, &swarm("sandbox", &agent("echo", ECHO, &extra), ""))).await.unwrap();
-    let out = swarm.run_task(hive.events(), "echo", "from the sandbox", DEADLINE).await.unwrap();
-    assert_eq!(out, TaskOutcome::Completed("from the sandbox".into()));
+    let out = swarm.run_task("echo", "from the sandbox", DEADLINE).await.unwrap();
+    assert_eq!(out, TaskEnd::Completed { content: "from the sandbox".into() });
     hive.shutdown().await;
 }

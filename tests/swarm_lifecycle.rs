@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use common::*;
 use hive::config::{self, Edge};
-use hive::runtime::{SwarmState, TaskOutcome};
+use hive::runtime::SwarmState;
+use hive::task::{FailCode, TaskEnd};
 
 fn crashy(name: &str, strategy: &str, max_restarts: u32) -> String {
     format!(
@@ -52,8 +53,8 @@ async fn crash_loop_fails_only_its_swarm_with_the_reason() {
     assert!(hive.swarm("bad").await.is_err());
 
     // The other swarm is untouched.
-    let out = good.run_task(hive.events(), "a", "still here", DEADLINE).await.unwrap();
-    assert_eq!(out, TaskOutcome::Completed("still here".into()));
+    let out = good.run_task("a", "still here", DEADLINE).await.unwrap();
+    assert_eq!(out, TaskEnd::Completed { content: "still here".into() });
     assert_eq!(hive.swarm_summary("good").await.unwrap().state, SwarmState::Running);
 
     // A failed swarm can be cleaned away and started again.
@@ -244,9 +245,9 @@ async fn mock_options_fail_every_nth_task_and_delay() {
     let toml = "name = \"m\"\n[[agents]]\nname = \"a\"\nmock = { fail_every = 2, delay_ms = 20, reply = \"R\" }\n";
     let swarm = hive.start_swarm(spec(&hive, toml)).await.unwrap();
     let t = Duration::from_secs(5);
-    assert_eq!(swarm.run_task(hive.events(), "a", "1", t).await.unwrap(), TaskOutcome::Completed("R".into()));
+    assert_eq!(swarm.run_task("a", "1", t).await.unwrap(), TaskEnd::Completed { content: "R".into() });
     assert!(
-        matches!(swarm.run_task(hive.events(), "a", "2", t).await.unwrap(), TaskOutcome::Failed { code, .. } if code == "mock_failure")
+        matches!(swarm.run_task("a", "2", t).await.unwrap(), TaskEnd::Failed { code: FailCode::MockFailure, .. })
     );
     // Cancel a task that is waiting behind a running one, then the running one.
     let running = swarm.send_task("a", "3").await.unwrap();

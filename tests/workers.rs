@@ -125,3 +125,68 @@ async fn env_that_would_bypass_spawn_allow_is_refused() {
     }
     assert!(hive.list_workers().await.unwrap().is_empty());
 }
+
+/// A standalone worker's dispatched tasks end once each, and none waits for
+/// its timeout, even while the event bus is flooded far past its ring and
+/// every subscriber lags: a task's end reaches its waiter through the task
+/// model, not through the bus.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dispatched_tasks_of_a_lagging_worker_link_all_end_once() {
+    use hive::gateway::{DispatchRequest, GatewayOptions, Submit};
+    let echo = format!("{}/actors/echo.py", env!("CARGO_MANIFEST_DIR"));
+    let gw = GatewayOptions {
+        endpoint: "tcp://127.0.0.1:0".into(),
+        task_timeout: Duration::from_secs(600),
+        ..Default::default()
+    };
+    let opts = HiveOptions {
+        gateway: Some(gw),
+        workers: WorkerOptions { spawn_allow: vec![echo.clone()], ..WorkerOptions::default() },
+        // A tiny ring and lag bound: every subscriber falls behind at once.
+        bus: BusOptions { ring_capacity: 32, max_lag: 8 },
+        ..HiveOptions::default()
+    };
+    let hive = std::sync::Arc::new(Hive::start(opts).await.unwrap());
+    let spawn = SpawnRequest { capabilities: vec!["jsonl".into()], ..req(&echo, &[]) };
+    hive.spawn_worker(spawn).await.unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flood = {
+        let (bus, stop) = (hive.events().clone(), stop.clone());
+        tokio::spawn(async move {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for _ in 0..256 {
+                    bus.emit(None, None, EventKind::Log { level: hive::events::Level::Debug, message: "flood".into() });
+                }
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    let mut waiting = Vec::new();
+    for i in 0..1000 {
+        let req = DispatchRequest {
+            prompt: format!("task {i}"),
+            capabilities: vec!["jsonl".into()],
+            ..Default::default()
+        };
+        let (id, updates) = hive.dispatch(req, Submit::Follow).await.unwrap();
+        waiting.push((id, updates.expect("followed")));
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    let mut ended = std::collections::HashSet::new();
+    for (id, mut rx) in waiting {
+        let end = loop {
+            match tokio::time::timeout_at(deadline, rx.next()).await {
+                Ok(Some(hive::task::TaskUpdate::Done(end))) => break end,
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("task {id}: its updates closed without an end"),
+                Err(_) => panic!("task {id} did not end: {} of 1000 ended before the deadline", ended.len()),
+            }
+        };
+        assert!(matches!(end, hive::task::TaskEnd::Completed { .. }), "task {id}: {end:?}");
+        assert!(ended.insert(id), "a task ended twice");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    flood.await.unwrap();
+    assert_eq!(ended.len(), 1000);
+    hive.shutdown().await;
+}

@@ -14,38 +14,27 @@ use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 
 use super::conn::{Conn, ConnArgs};
-use super::protocol::{self, GatewayMsg, WorkerMsg};
+use super::protocol::{self, GatewayMsg, ResultStatus, WorkerMsg};
 use super::queue::{Candidate, QueueKey, TaskQueue, choose};
 use super::socket::{self, Inbound, Outbound};
-use super::{DISPATCH_SWARM, DispatchRequest, GatewayOptions, GatewayStatus, Submit, TaskUpdate, ZmqWorker};
+use super::{DISPATCH_SWARM, DispatchRequest, Dispatched, GatewayOptions, GatewayStatus, Submit, WorkerState, ZmqWorker};
 use crate::HiveError;
 use crate::events::{EventBus, EventKind, Level, OutputKind, now_ms};
-use crate::store::TaskRecord;
 use crate::supervisor::exit_of;
+use crate::task::{FailCode, Follower, Journal, TaskBook, TaskEnd, TaskRecord, TaskStatus, Transport};
 
 /// Longest prompt accepted.
 const MAX_PROMPT_BYTES: usize = 1 << 20;
-
-/// Events held for a task whose record is being written, beyond which its
-/// streamed tokens are not published as events (its lifecycle events always are).
-const MAX_HELD_EVENTS: usize = 1024;
-
-/// What a submit answers: the task id, and its updates when asked for.
-pub(crate) type Submitted = (Arc<str>, Option<mpsc::Receiver<TaskUpdate>>);
-
-/// A submitter waiting for the record: its reply port and the updates to hand over.
-type Pending = (RpcReplyPort<Result<Submitted, HiveError>>, Option<mpsc::Receiver<TaskUpdate>>);
 
 /// Messages of the dispatcher.
 pub(crate) enum DispatcherMsg {
     /// A decoded frame from the socket.
     Frame(Inbound),
-    /// A new task, answered as `Submit` says.
-    Submit(DispatchRequest, Submit, RpcReplyPort<Result<Submitted, HiveError>>),
-    /// A task's record was written (or not).
-    Recorded(Arc<str>, Result<(), String>),
+    /// A new task, answered at once with its id, and its updates and its
+    /// record's durability as `Submit` says.
+    Submit(DispatchRequest, Submit, RpcReplyPort<Result<Dispatched, HiveError>>),
     /// Updates of a live task.
-    Subscribe(String, RpcReplyPort<Result<mpsc::Receiver<TaskUpdate>, HiveError>>),
+    Subscribe(String, RpcReplyPort<Result<Follower, HiveError>>),
     /// Cancel a waiting or running task.
     Cancel(String, RpcReplyPort<Result<(), HiveError>>),
     /// Maintenance: `false` = drain, `true` = accept again.
@@ -58,8 +47,10 @@ pub(crate) enum DispatcherMsg {
     Tick,
     /// A standalone JSONL worker joins the pool: tasks reach it through `tx`.
     AttachLocal(LocalWorker, RpcReplyPort<Result<(), HiveError>>),
-    /// What a local worker reports (token, result, error, log).
-    LocalFrame(Arc<str>, WorkerMsg),
+    /// A token a local worker reports for one of its tasks.
+    LocalToken(Arc<str>, Arc<str>, String),
+    /// How a local worker's agent ended one of its tasks.
+    LocalEnd(Arc<str>, Arc<str>, TaskEnd),
     /// A local worker is gone (killed, or failed); its tasks are requeued.
     DetachLocal(Arc<str>, String),
 }
@@ -93,7 +84,9 @@ enum Link {
 pub(crate) struct DispatcherArgs {
     pub(crate) opts: GatewayOptions,
     pub(crate) bus: EventBus,
-    pub(crate) writer: Option<crate::store::Writer>,
+    /// Where tasks are opened and ended (and, with a store, recorded).
+    pub(crate) tasks: TaskBook,
+    /// The store, to reload the tasks that were open.
     pub(crate) reader: Option<crate::store::Store>,
 }
 
@@ -110,15 +103,7 @@ struct Task {
     swarm: Arc<str>,
     agent: Option<String>,
     worker: Option<Arc<str>>,
-    subs: Vec<mpsc::Sender<TaskUpdate>>,
-    /// The submitter, answered once the record is written (`Submit::Queue*`).
-    pending: Option<Pending>,
 }
-
-/// Events of tasks whose record is being written, held back until it is
-/// committed so that the store never sees a task's events before its
-/// record (the flusher's transaction updates the record from them).
-type Held = std::sync::Mutex<HashMap<Arc<str>, Vec<(Arc<str>, Option<Arc<str>>, EventKind)>>>;
 
 struct Worker {
     id: Arc<str>,
@@ -151,10 +136,10 @@ pub(crate) struct State {
     swarm: Arc<str>,
     /// Frames the socket handed over and this actor has not handled yet.
     frames: Arc<std::sync::atomic::AtomicUsize>,
-    held: Held,
 }
 
 /// The dispatcher actor.
+#[derive(Clone, Copy)]
 pub(crate) struct Dispatcher;
 
 impl Actor for Dispatcher {
@@ -187,7 +172,6 @@ impl Actor for Dispatcher {
             clock: 0,
             swarm: DISPATCH_SWARM.into(),
             frames,
-            held: Held::default(),
         };
         s.reload().await;
         Ok(s)
@@ -209,16 +193,11 @@ impl Actor for Dispatcher {
                 s.frames.fetch_sub(1, Ordering::Relaxed);
                 s.frame(&myself, f).await
             }
-            DispatcherMsg::Submit(req, how, reply) => s.submit(&myself, req, how, reply).await,
-            DispatcherMsg::Recorded(id, r) => s.recorded(id, r).await,
+            DispatcherMsg::Submit(req, how, reply) => s.submit(req, how, reply).await,
             DispatcherMsg::Subscribe(id, reply) => {
-                let r = match s.tasks.get_mut(&*id) {
-                    Some(t) => {
-                        let (tx, rx) = mpsc::channel(4096);
-                        t.subs.push(tx);
-                        Ok(rx)
-                    }
-                    None => Err(HiveError::NotFound { kind: "task", name: id }),
+                let r = match s.tasks.contains_key(&*id) {
+                    true => s.args.tasks.follow(&id).ok_or(HiveError::NotFound { kind: "task", name: id }),
+                    false => Err(HiveError::NotFound { kind: "task", name: id }),
                 };
                 let _ = reply.send(r);
             }
@@ -262,9 +241,14 @@ impl Actor for Dispatcher {
                 let _ = reply.send(r);
                 s.dispatch().await;
             }
-            DispatcherMsg::LocalFrame(id, msg) => {
+            DispatcherMsg::LocalToken(id, task_id, content) => {
                 if s.workers.contains_key(&id) {
-                    s.worker_said(id, msg).await;
+                    s.worker_said(id, WorkerMsg::Token { task_id: task_id.to_string(), content }).await;
+                }
+            }
+            DispatcherMsg::LocalEnd(id, task_id, end) => {
+                if s.workers.contains_key(&id) {
+                    s.worker_ended(&id, &task_id, end).await;
                 }
             }
             DispatcherMsg::DetachLocal(id, why) => s.worker_gone(&id, &why).await,
@@ -293,11 +277,11 @@ impl Actor for Dispatcher {
 
 fn view(w: &Worker) -> ZmqWorker {
     let status = if !w.accepting {
-        "draining"
+        WorkerState::Draining
     } else if w.running.len() as u32 >= w.slots {
-        "busy"
+        WorkerState::Busy
     } else {
-        "ready"
+        WorkerState::Ready
     };
     let mut running: Vec<String> = w.running.iter().map(|t| t.to_string()).collect();
     running.sort();
@@ -326,15 +310,6 @@ impl State {
             return;
         }
         let agent: Option<Arc<str>> = t.agent.as_deref().map(Into::into).or_else(|| t.worker.clone());
-        if let Some(held) = self.held.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&t.id) {
-            // Bounded while the disk is slow: streamed tokens are not stored
-            // anyway, and the task's followers get them as updates.
-            let token = matches!(kind, EventKind::AgentOutput { output: OutputKind::Token, .. });
-            if !(token && held.len() >= MAX_HELD_EVENTS) {
-                held.push((t.swarm.clone(), agent, kind));
-            }
-            return;
-        }
         self.args.bus.emit(Some(&t.swarm), agent.as_ref(), kind);
     }
 
@@ -433,9 +408,7 @@ impl State {
             }
             (WorkerMsg::Token { task_id, content }, id) => match self.owned(&task_id, &id) {
                 Some(t) => {
-                    for s in &t.subs {
-                        let _ = s.try_send(TaskUpdate::Token(content.clone()));
-                    }
+                    self.args.tasks.token(&t.id, &content);
                     let kind =
                         EventKind::AgentOutput { task_id: Some(t.id.clone()), output: OutputKind::Token, content };
                     self.emit_task(t, kind);
@@ -443,23 +416,26 @@ impl State {
                 None => self.ignored(&task_id, &id),
             },
             (WorkerMsg::Result { task_id, content, status }, id) => {
-                if self.owned(&task_id, &id).is_none() {
-                    return self.ignored(&task_id, &id);
-                }
-                let ok = status.as_deref().is_none_or(|s| s == "ok");
-                let status = if ok { "ok" } else { "error" };
-                self.finish(&task_id, status, content, "worker_error").await;
-                self.dispatch().await;
+                let end = match status.unwrap_or(ResultStatus::Ok) {
+                    ResultStatus::Ok => TaskEnd::Completed { content },
+                    ResultStatus::Failed => TaskEnd::failed(FailCode::WorkerError, content),
+                };
+                self.worker_ended(&id, &task_id, end).await;
             }
-            (WorkerMsg::Error { task_id, message }, id) => {
-                if self.owned(&task_id, &id).is_none() {
-                    return self.ignored(&task_id, &id);
-                }
-                let code = if message == "cancelled" { "cancelled" } else { "worker_error" };
-                self.finish(&task_id, "error", message, code).await;
-                self.dispatch().await;
+            (WorkerMsg::Error { task_id, message, code }, id) => {
+                let code = code.as_deref().map_or(FailCode::WorkerError, FailCode::reported);
+                self.worker_ended(&id, &task_id, TaskEnd::Failed { code, message }).await;
             }
         }
+    }
+
+    /// A worker's end of a task it runs (ignored, and told, if it no longer does).
+    async fn worker_ended(&mut self, worker: &Arc<str>, task_id: &str, end: TaskEnd) {
+        if self.owned(task_id, worker).is_none() {
+            return self.ignored(task_id, worker);
+        }
+        self.finish(task_id, end).await;
+        self.dispatch().await;
     }
 
     /// The task, if worker `id` is the one running it.
@@ -533,13 +509,7 @@ impl State {
         self.dispatch().await;
     }
 
-    async fn submit(
-        &mut self,
-        myself: &ActorRef<DispatcherMsg>,
-        req: DispatchRequest,
-        how: Submit,
-        reply: RpcReplyPort<Result<Submitted, HiveError>>,
-    ) {
+    async fn submit(&mut self, req: DispatchRequest, how: Submit, reply: RpcReplyPort<Result<Dispatched, HiveError>>) {
         if self.tasks.len() >= self.args.opts.max_queue {
             let _ = reply.send(Err(HiveError::Full("the dispatch queue is full".into())));
             return;
@@ -550,17 +520,16 @@ impl State {
         }
         let id: Arc<str> = uuid::Uuid::now_v7().to_string().into();
         let swarm: Arc<str> = req.swarm.as_deref().map(Into::into).unwrap_or_else(|| self.swarm.clone());
+        let mut r = TaskRecord::queued(&id, Transport::Dispatch, &swarm, "", &req.prompt, "api");
+        r.priority = req.priority;
+        r.capabilities = req.capabilities.clone();
+        r.model = req.model.clone();
+        r.context = req.context.clone();
         // A swarm agent's task is recorded by its swarm, under the agent's own id.
-        let record = self.args.writer.clone().filter(|_| req.agent.is_none()).map(|w| {
-            let mut r = TaskRecord::queued(&id, &swarm, "", &req.prompt, "api");
-            r.priority = req.priority;
-            r.capabilities = req.capabilities.clone();
-            r.model = req.model.clone();
-            r.context = req.context.clone();
-            (w, r)
-        });
+        let journal = if req.agent.is_none() { Journal::Record } else { Journal::Skip };
+        let mut opened = self.args.tasks.open(r, journal, how.follows()).await;
         let timeout = req.timeout.unwrap_or(self.args.opts.task_timeout);
-        let mut task = Task {
+        let task = Task {
             id: id.clone(),
             prompt: req.prompt,
             model: req.model,
@@ -572,58 +541,16 @@ impl State {
             swarm,
             agent: req.agent,
             worker: None,
-            subs: Vec::new(),
-            pending: None,
         };
-        let updates = how.follows().then(|| {
-            let (tx, rx) = mpsc::channel(4096);
-            task.subs.push(tx);
-            rx
-        });
-        let Some((writer, record)) = record else {
-            // Nothing to record: queued and answered at once.
-            self.tasks.insert(id.clone(), task);
-            let _ = reply.send(Ok((id.clone(), updates)));
-            return self.enqueue(&id).await;
+        // A caller that waits for the result is not made to wait for the
+        // disk; one that is only acknowledged waits for the record. The
+        // book hands the record to the store before any change of it.
+        let durable = match how {
+            Submit::Follow => None,
+            Submit::Queue | Submit::QueueAndFollow => opened.durable.take(),
         };
-        self.held.lock().unwrap_or_else(|p| p.into_inner()).insert(id.clone(), Vec::new());
-        let me = myself.clone();
-        let rid = id.clone();
-        tokio::spawn(async move {
-            let done = writer.put_task(record).await.map_err(|e| e.to_string());
-            let _ = me.cast(DispatcherMsg::Recorded(rid, done));
-        });
-        match how {
-            Submit::Follow => {
-                self.tasks.insert(id.clone(), task);
-                let _ = reply.send(Ok((id.clone(), updates)));
-                self.enqueue(&id).await;
-            }
-            Submit::Queue | Submit::QueueAndFollow => {
-                task.pending = Some((reply, updates));
-                self.tasks.insert(id, task);
-            }
-        }
-    }
-
-    /// A task's record is committed (or could not be): its held events go
-    /// out, and a submitter waiting for the record is answered.
-    async fn recorded(&mut self, id: Arc<str>, r: Result<(), String>) {
-        let held = self.held.lock().unwrap_or_else(|p| p.into_inner()).remove(&id).unwrap_or_default();
-        if let Err(e) = &r {
-            tracing::error!(task = %id, error = %e, "a dispatched task could not be recorded");
-        }
-        for (swarm, agent, kind) in held {
-            self.args.bus.emit(Some(&swarm), agent.as_ref(), kind);
-        }
-        let Some(t) = self.tasks.get_mut(&id) else { return };
-        let Some((reply, updates)) = t.pending.take() else { return };
-        if let Err(e) = r {
-            self.tasks.remove(&id);
-            let _ = reply.send(Err(HiveError::Unavailable(format!("the task could not be recorded durably: {e}"))));
-            return;
-        }
-        let _ = reply.send(Ok((id.clone(), updates)));
+        self.tasks.insert(id.clone(), task);
+        let _ = reply.send(Ok(Dispatched { id: id.clone(), follower: opened.follower, durable }));
         self.enqueue(&id).await;
     }
 
@@ -680,6 +607,7 @@ impl State {
             t.worker = Some(wid.clone());
             t.attempts += 1;
             free -= 1;
+            self.args.tasks.started(&id);
             let (t, w) = (&self.tasks[&id], &self.workers[&wid]);
             let msg = GatewayMsg::Task {
                 task_id: &t.id,
@@ -695,56 +623,47 @@ impl State {
         }
     }
 
-    /// Ends a task once: events, subscribers, the worker's slot.
-    async fn finish(&mut self, id: &str, status: &'static str, content: String, code: &str) {
+    /// Ends a task once: the book (and so its followers), its events, the
+    /// worker's slot.
+    async fn finish(&mut self, id: &str, end: TaskEnd) {
         let Some(t) = self.tasks.remove(id) else { return };
         self.queue.remove(&t.key);
         self.deadlines.remove(&(t.deadline, t.id.clone()));
         if let Some(w) = t.worker.as_ref().and_then(|w| self.workers.get_mut(w)) {
             w.running.remove(&t.id);
         }
-        match (status, code) {
-            ("ok", _) => {
-                let out = EventKind::AgentOutput {
-                    task_id: Some(t.id.clone()),
-                    output: OutputKind::Result,
-                    content: content.clone(),
-                };
+        if !self.args.tasks.end(&t.id, end.clone()) {
+            return;
+        }
+        match end {
+            TaskEnd::Completed { content } => {
+                let out = EventKind::AgentOutput { task_id: Some(t.id.clone()), output: OutputKind::Result, content };
                 self.emit_task(&t, out);
                 self.emit_task(&t, EventKind::TaskCompleted { task_id: t.id.clone() });
             }
-            ("cancelled", _) => self.emit_task(&t, EventKind::TaskCancelled { task_id: t.id.clone() }),
-            _ => self.emit_task(
+            TaskEnd::Cancelled => self.emit_task(&t, EventKind::TaskCancelled { task_id: t.id.clone() }),
+            TaskEnd::Failed { code, message } => self.emit_task(
                 &t,
-                EventKind::TaskFailed { task_id: t.id.clone(), code: code.into(), message: content.clone() },
+                EventKind::TaskFailed { task_id: t.id.clone(), code: code.as_str().into(), message },
             ),
-        }
-        let done = TaskUpdate::Done { status, content };
-        for s in t.subs {
-            if let Err(mpsc::error::TrySendError::Full(d)) = s.try_send(done.clone()) {
-                tokio::spawn(async move { s.send(d).await });
-            }
         }
     }
 
     async fn cancel(&mut self, id: &str) -> Result<(), HiveError> {
-        let Some(t) = self.tasks.get(id) else {
+        if !self.tasks.contains_key(id) {
             return Err(HiveError::NotFound { kind: "task", name: id.into() });
-        };
-        if t.pending.is_some() {
-            return Err(HiveError::Conflict(format!("task {id} is being recorded; try again")));
         }
-        self.abort(id, "cancelled", "cancelled".into(), "cancelled").await;
+        self.abort(id, TaskEnd::Cancelled).await;
         self.dispatch().await;
         Ok(())
     }
 
     /// Ends a task that may be running: its worker is told to cancel it.
-    async fn abort(&mut self, id: &str, status: &'static str, content: String, code: &str) {
+    async fn abort(&mut self, id: &str, end: TaskEnd) {
         if let Some(w) = self.tasks.get(id).and_then(|t| t.worker.as_ref()).and_then(|w| self.workers.get(w)) {
             self.send(w, &GatewayMsg::Cancel { task_id: id }).await;
         }
-        self.finish(id, status, content, code).await;
+        self.finish(id, end).await;
     }
 
     async fn expire(&mut self) {
@@ -754,7 +673,8 @@ impl State {
             return; // nothing freed: no reason to scan the queue
         }
         for id in due {
-            self.abort(&id, "error", "the task did not finish within its timeout".into(), "timeout").await;
+            let end = TaskEnd::failed(FailCode::Timeout, "the task did not finish within its timeout");
+            self.abort(&id, end).await;
         }
         self.dispatch().await;
     }
@@ -772,11 +692,12 @@ impl State {
             t.worker = None;
             if t.attempts >= self.args.opts.max_attempts {
                 let msg = format!("its worker was lost {} time(s) (last: {why})", t.attempts);
-                self.finish(&tid, "error", msg, "worker_lost").await;
+                self.finish(&tid, TaskEnd::failed(FailCode::WorkerLost, msg)).await;
             } else {
                 let (key, attempt) = (t.key, t.attempts + 1);
                 self.queue.push(key, tid.clone());
                 requeued += 1;
+                self.args.tasks.requeued(&tid);
                 let t = &self.tasks[&tid];
                 self.emit_task(t, EventKind::TaskRequeued { task_id: tid.clone(), attempt });
             }
@@ -788,27 +709,29 @@ impl State {
     /// Brings back the recorded tasks that were waiting or running.
     async fn reload(&mut self) {
         let Some(store) = self.args.reader.clone() else { return };
-        let open = tokio::task::spawn_blocking(move || store.tasks(&["queued", "in_progress"])).await;
+        let open = tokio::task::spawn_blocking(move || store.tasks(&[TaskStatus::Queued, TaskStatus::Running])).await;
         let Ok(Ok(open)) = open else { return };
-        for r in open.into_iter().filter(|r| r.swarm == DISPATCH_SWARM) {
+        for r in open.into_iter().filter(|r| r.transport() == Transport::Dispatch) {
             let id: Arc<str> = r.id.as_str().into();
+            let running = r.status == TaskStatus::Running;
+            let attempts = r.attempts;
             let t = Task {
                 id: id.clone(),
-                prompt: r.content,
-                model: r.model,
-                context: r.context,
-                caps: r.capabilities,
+                prompt: r.content.clone(),
+                model: r.model.clone(),
+                context: r.context.clone(),
+                caps: r.capabilities.clone(),
                 key: self.place(r.priority),
-                attempts: r.attempts,
+                attempts,
                 deadline: Instant::now() + self.args.opts.task_timeout,
                 swarm: self.swarm.clone(),
                 agent: None,
                 worker: None,
-                subs: Vec::new(),
-                pending: None,
             };
-            if r.status == "in_progress" {
-                self.emit_task(&t, EventKind::TaskRequeued { task_id: id.clone(), attempt: r.attempts + 1 });
+            self.args.tasks.adopt(r);
+            if running {
+                self.args.tasks.requeued(&id);
+                self.emit_task(&t, EventKind::TaskRequeued { task_id: id.clone(), attempt: attempts + 1 });
             }
             self.tasks.insert(id.clone(), t);
             self.wait_in_queue(&id);

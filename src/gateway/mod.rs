@@ -126,18 +126,29 @@ pub struct DispatchRequest {
     pub agent: Option<String>,
 }
 
-/// What a subscriber to a task hears.
-#[derive(Debug, Clone, PartialEq)]
-pub enum TaskUpdate {
-    /// Partial output.
-    Token(String),
-    /// The end: `ok`, `error` or `cancelled`, with the result or the error.
-    Done {
-        /// `ok`, `error` or `cancelled`.
-        status: &'static str,
-        /// The result, or the error message.
-        content: String,
-    },
+pub use crate::task::TaskUpdate;
+
+/// A dispatched task, as the dispatcher answers a submit.
+pub struct Dispatched {
+    /// Its id.
+    pub id: std::sync::Arc<str>,
+    /// Its updates, when the submit follows it.
+    pub follower: Option<crate::task::Follower>,
+    /// Resolves once its record is durable, when the submitter must wait for
+    /// that before acknowledging it ([`Submit::Queue`], [`Submit::QueueAndFollow`]).
+    pub(crate) durable: Option<tokio::sync::oneshot::Receiver<Result<(), String>>>,
+}
+
+/// A connected worker's state, as listed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkerState {
+    /// It has a free slot.
+    Ready,
+    /// Every slot is taken.
+    Busy,
+    /// Maintenance: it finishes its tasks and gets no new one.
+    Draining,
 }
 
 /// A connected worker as listed.
@@ -146,7 +157,7 @@ pub struct ZmqWorker {
     /// Its id.
     pub worker_id: String,
     /// `ready` (a free slot), `busy` (every slot taken) or `draining` (off).
-    pub status: &'static str,
+    pub status: WorkerState,
     /// What it can do.
     pub capabilities: Vec<String>,
     /// Tasks it runs at once.

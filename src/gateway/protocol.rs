@@ -48,7 +48,7 @@ pub enum WorkerMsg {
         /// The result.
         content: String,
         /// `ok` (anything else is a failure).
-        status: Option<String>,
+        status: Option<ResultStatus>,
     },
     /// Failed.
     Error {
@@ -56,6 +56,10 @@ pub enum WorkerMsg {
         task_id: String,
         /// Why.
         message: String,
+        /// A failure code (default `worker_error`); a worker that gave up a
+        /// task it was told to cancel may say `cancelled`.
+        #[serde(default)]
+        code: Option<String>,
     },
     /// A log line.
     Log {
@@ -64,6 +68,17 @@ pub enum WorkerMsg {
         /// The line.
         message: String,
     },
+}
+
+/// The `status` of a worker's `result`: `ok`, or anything else (a failure).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResultStatus {
+    /// The task completed.
+    Ok,
+    /// Any other word: the task failed, with the content as its message.
+    #[serde(other)]
+    Failed,
 }
 
 /// A message to a worker.

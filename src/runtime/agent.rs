@@ -10,13 +10,18 @@
 //! (by the dying incarnation when it sees its process exit, else by the next
 //! one); one in flight at a graceful stop is failed with `agent_stopped`.
 //! Queued items stay queued for the next incarnation.
+//!
+//! Every end goes through [`end_task`]: to the task book for the agent's
+//! own tasks, to the dispatcher's link for dispatched ones (the task's
+//! [`TaskOwner`]); the events and counters follow only the end that took.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
-use super::mailbox::{Envelope, Task, Waker};
+use super::backend::{EndTx, Outcome};
+use super::mailbox::{Envelope, LinkReport, Task, TaskOwner, Waker};
 use super::mock::MockBackend;
 use super::process::ChildEvent;
 use super::slot::{AgentSlot, AgentState};
@@ -25,6 +30,7 @@ use super::swarm_ctx::SwarmCtx;
 use crate::config::BackendSpec;
 use crate::events::{EventKind, Level, OutputKind};
 use crate::supervisor::{ActorExit, ChildSpec, ExitReason, Shutdown, spawn_error};
+use crate::task::{FailCode, TaskEnd};
 
 /// Items handled per wake before yielding to other messages (stop, cancel).
 const BATCH: usize = 64;
@@ -41,8 +47,8 @@ pub enum AgentMsg {
     Cancel(Arc<str>, RpcReplyPort<bool>),
     /// Pause (true) or resume (false); answers whether the state changed.
     Pause(bool, RpcReplyPort<Result<bool, String>>),
-    /// The dispatcher finished the zmq task with this id: status and content.
-    ZmqDone(Arc<str>, &'static str, String),
+    /// The zmq backend's dispatch of the task with this id ended.
+    ZmqDone(Arc<str>, TaskEnd),
 }
 
 struct ActorWaker(ActorRef<AgentMsg>);
@@ -78,16 +84,25 @@ pub(super) struct AgentRun {
     current: Option<Task>,
     ready: bool,
     paused: bool,
+    /// A mock agent's delayed answer, aborted with the incarnation.
+    timer: Option<ractor::concurrency::JoinHandle<Result<(), ractor::MessagingErr<AgentMsg>>>>,
 }
 
-/// How a backend answered a task.
-pub(super) enum TaskOutcome {
-    /// Done now, with this result.
-    Done(String),
-    /// Failed now (code, message).
-    Failed(String, String),
-    /// Still running; the backend reports later.
-    Pending,
+impl Drop for AgentRun {
+    fn drop(&mut self) {
+        if let Some(t) = self.timer.take() {
+            t.abort();
+        }
+    }
+}
+
+/// The channel through which the zmq backend reports an end: a message to
+/// this incarnation.
+fn zmq_done(myself: &ActorRef<AgentMsg>) -> EndTx {
+    let me = myself.clone();
+    EndTx::new(move |id, end| {
+        let _ = me.cast(AgentMsg::ZmqDone(id, end));
+    })
 }
 
 impl Actor for Agent {
@@ -108,13 +123,14 @@ impl Actor for Agent {
         a.slot.status.set_state(if ready { AgentState::Idle } else { AgentState::Starting });
         *a.slot.actor.lock().unwrap_or_else(|p| p.into_inner()) = Some(myself.clone());
         a.ctx.emit(&a.slot.name, EventKind::AgentStarted { incarnation });
-        let mut run = AgentRun { slot: a.slot, ctx: a.ctx, backend, current: None, ready, paused: false };
+        let mut run = AgentRun { slot: a.slot, ctx: a.ctx, backend, current: None, ready, paused: false, timer: None };
         if run.slot.paused.load(std::sync::atomic::Ordering::Relaxed) {
             // Paused before this incarnation started: it starts paused.
             let _ = run.pause(true);
         }
         if let Some(lost) = run.slot.mailbox.attach(Arc::new(ActorWaker(myself))) {
-            run.fail(&lost, "agent_crashed", "the agent crashed while running this task");
+            let end = TaskEnd::failed(FailCode::AgentCrashed, "the agent crashed while running this task");
+            end_task(&run.ctx, &run.slot, &lost, end);
         }
         Ok(run)
     }
@@ -134,7 +150,8 @@ impl Actor for Agent {
         }
         if let Some(task) = run.current.take() {
             run.slot.mailbox.set_in_flight(None);
-            run.fail(&task, "agent_stopped", "the agent was stopped while running this task");
+            let end = TaskEnd::failed(FailCode::AgentStopped, "the agent was stopped while running this task");
+            end_task(&run.ctx, &run.slot, &task, end);
         }
         run.slot.status.set_state(AgentState::Stopped);
         run.ctx.emit(&run.slot.name, EventKind::AgentStopped);
@@ -153,18 +170,18 @@ impl Actor for Agent {
                 if let (Some(task), Backend::Mock(mock)) = (&run.current, &mut run.backend)
                     && task.id == id
                 {
-                    let outcome = mock.finish(task);
-                    run.complete(outcome);
+                    let end = mock.finish(task);
+                    run.complete(end);
                     run.drain(&myself).await;
                 }
             }
             AgentMsg::Child(e) => run.on_child(&myself, e).await?,
-            AgentMsg::ZmqDone(id, status, content) => {
+            AgentMsg::ZmqDone(id, end) => {
                 if let (Some(task), Backend::Zmq(z)) = (&run.current, &mut run.backend)
                     && task.id == id
                 {
-                    let outcome = z.finish(status, content);
-                    run.complete(outcome);
+                    z.finished();
+                    run.complete(end);
                     run.drain(&myself).await;
                 }
             }
@@ -211,7 +228,7 @@ pub(super) fn report_exit(ctx: &SwarmCtx, slot: &AgentSlot, reason: String, rest
     slot.status.set_state(if restarting { AgentState::Restarting } else { AgentState::Stopped });
     ctx.emit(&slot.name, EventKind::AgentExited { reason, restarting });
     if !restarting {
-        retire(ctx, slot, "agent_stopped", "the agent exited and is not restarted (restart type)");
+        retire(ctx, slot, FailCode::AgentStopped, "the agent exited and is not restarted (restart type)");
     }
 }
 
@@ -219,28 +236,20 @@ pub(super) fn report_exit(ctx: &SwarmCtx, slot: &AgentSlot, reason: String, rest
 /// still holds ends now — the one a dead incarnation was processing with
 /// `agent_crashed`, each queued one with `code`. Queued messages are counted
 /// in a warning event.
-pub(super) fn retire(ctx: &SwarmCtx, slot: &AgentSlot, code: &str, message: &str) {
+pub(super) fn retire(ctx: &SwarmCtx, slot: &AgentSlot, code: FailCode, message: &str) {
     slot.retired.store(true, std::sync::atomic::Ordering::Relaxed);
     if let Some(t) = slot.mailbox.take_in_flight() {
-        slot.status.task_done(false);
-        ctx.emit(
-            &slot.name,
-            EventKind::TaskFailed {
-                task_id: t.id,
-                code: "agent_crashed".into(),
-                message: "the agent died while running this task and is not restarted".into(),
-            },
+        let end = TaskEnd::failed(
+            FailCode::AgentCrashed,
+            "the agent died while running this task and is not restarted",
         );
+        end_task(ctx, slot, &t, end);
     }
     let mut dropped = 0;
     for item in slot.mailbox.drain() {
         match item {
             Envelope::Task(t) => {
-                slot.status.task_done(false);
-                ctx.emit(
-                    &slot.name,
-                    EventKind::TaskFailed { task_id: t.id, code: code.into(), message: message.into() },
-                );
+                end_task(ctx, slot, &t, TaskEnd::failed(code.clone(), message));
             }
             _ => dropped += 1,
         }
@@ -249,6 +258,43 @@ pub(super) fn retire(ctx: &SwarmCtx, slot: &AgentSlot, code: &str, message: &str
         let message = format!("{dropped} queued messages discarded with the agent");
         ctx.emit(&slot.name, EventKind::Log { level: Level::Warning, message });
     }
+}
+
+/// Ends `task` with `end`: reports it to the task's owner and, if that end
+/// took (a task ends once), counts it, remembers it and tells the events.
+/// Returns whether it took.
+pub(super) fn end_task(ctx: &SwarmCtx, slot: &AgentSlot, task: &Task, end: TaskEnd) -> bool {
+    let took = match &task.owner {
+        TaskOwner::Book => ctx.tasks.end(&task.id, end.clone()),
+        // The dispatcher decides; if its link is full or gone, the
+        // dispatcher ends the task itself (the worker's loss, a timeout).
+        TaskOwner::Link(link) => link.try_send(LinkReport::End(task.id.clone(), end.clone())).is_ok(),
+    };
+    if !took {
+        return false;
+    }
+    let id = task.id.clone();
+    match end {
+        TaskEnd::Completed { content } => {
+            slot.status.task_done(true);
+            slot.remember("result", id.clone(), content.as_str().into());
+            ctx.emit(
+                &slot.name,
+                EventKind::AgentOutput { task_id: Some(id.clone()), output: OutputKind::Result, content },
+            );
+            ctx.emit(&slot.name, EventKind::TaskCompleted { task_id: id });
+        }
+        TaskEnd::Failed { code, message } => {
+            slot.status.task_done(false);
+            slot.remember("error", id.clone(), message.as_str().into());
+            ctx.emit(&slot.name, EventKind::TaskFailed { task_id: id, code: code.as_str().into(), message });
+        }
+        TaskEnd::Cancelled => {
+            slot.status.task_done(false);
+            ctx.emit(&slot.name, EventKind::TaskCancelled { task_id: id });
+        }
+    }
+    true
 }
 
 impl AgentRun {
@@ -271,25 +317,36 @@ impl AgentRun {
                 self.slot.mailbox.set_in_flight(Some(task.clone()));
                 self.slot.status.set_state(AgentState::Busy);
                 self.slot.remember("task", task.from.clone(), task.content.as_str().into());
+                if let TaskOwner::Book = task.owner {
+                    self.ctx.tasks.started(&task.id);
+                }
                 self.ctx.emit(&self.slot.name, EventKind::TaskStarted { task_id: task.id.clone() });
                 let outcome = match &mut self.backend {
-                    Backend::Mock(m) => m.start(&task, myself),
+                    Backend::Mock(m) => m.start(&task),
                     Backend::Zmq(z) => {
-                        z.start(&task, self.slot.spec.model.as_deref(), &self.ctx, &self.slot.name, myself).await
+                        let done = zmq_done(myself);
+                        z.start(&task, self.slot.spec.model.as_deref(), &self.ctx, &self.slot.name, &done).await
                     }
                     Backend::Stdio(s) => {
                         if s.start(&task, self.slot.spec.model.as_deref()).await {
-                            TaskOutcome::Pending
+                            Outcome::Pending
                         } else {
-                            TaskOutcome::Failed(
-                                "agent_unreachable".into(),
-                                "the agent's process no longer reads its stdin".into(),
-                            )
+                            Outcome::Ended(TaskEnd::failed(
+                                FailCode::AgentUnreachable,
+                                "the agent's process no longer reads its stdin",
+                            ))
                         }
                     }
                 };
+                let id = task.id.clone();
                 self.current = Some(task);
-                self.complete(outcome);
+                match outcome {
+                    Outcome::Ended(end) => self.complete(end),
+                    Outcome::After(delay) => {
+                        self.timer = Some(myself.send_after(delay, move || AgentMsg::MockDone(id)));
+                    }
+                    Outcome::Pending => {}
+                }
             }
             Envelope::Message(m) => {
                 self.slot.status.message_received();
@@ -316,40 +373,24 @@ impl AgentRun {
         }
     }
 
-    /// Applies a backend's answer to the current task.
-    fn complete(&mut self, outcome: TaskOutcome) {
-        if matches!(outcome, TaskOutcome::Pending) {
-            return;
-        }
+    /// Ends the current task.
+    fn complete(&mut self, end: TaskEnd) {
         let Some(task) = self.current.take() else { return };
         self.slot.mailbox.set_in_flight(None);
         self.slot.status.set_state(AgentState::Idle);
-        match outcome {
-            TaskOutcome::Done(result) => {
-                self.slot.status.task_done(true);
-                self.slot.remember("result", task.id.clone(), result.as_str().into());
-                self.ctx.emit(
-                    &self.slot.name,
-                    EventKind::AgentOutput {
-                        task_id: Some(task.id.clone()),
-                        output: OutputKind::Result,
-                        content: result,
-                    },
-                );
-                self.ctx.emit(&self.slot.name, EventKind::TaskCompleted { task_id: task.id.clone() });
-            }
-            TaskOutcome::Failed(code, message) => self.fail(&task, &code, &message),
-            TaskOutcome::Pending => {}
-        }
+        end_task(&self.ctx, &self.slot, &task, end);
     }
 
-    fn fail(&self, task: &Task, code: &str, message: &str) {
-        self.slot.status.task_done(false);
-        self.slot.remember("error", task.id.clone(), message.into());
-        self.ctx.emit(
-            &self.slot.name,
-            EventKind::TaskFailed { task_id: task.id.clone(), code: code.to_string(), message: message.to_string() },
-        );
+    /// Reports a token of the current task to its owner (a link waits for room).
+    async fn token(&self, task: &Task, content: String) {
+        match &task.owner {
+            TaskOwner::Book => self.ctx.tasks.token(&task.id, &content),
+            TaskOwner::Link(link) => {
+                let _ = link.send(LinkReport::Token(task.id.clone(), content.clone())).await;
+            }
+        }
+        let kind = EventKind::AgentOutput { task_id: Some(task.id.clone()), output: OutputKind::Token, content };
+        self.ctx.emit(&self.slot.name, kind);
     }
 
     async fn on_child(&mut self, myself: &ActorRef<AgentMsg>, e: ChildEvent) -> Result<(), ActorProcessingErr> {
@@ -366,18 +407,24 @@ impl AgentRun {
                     self.drain(myself).await;
                 }
             }
-            Step::Finished(result) => {
-                self.complete(match result {
-                    Ok(content) => TaskOutcome::Done(content),
-                    Err((code, message)) => TaskOutcome::Failed(code, message),
-                });
+            Step::Token(task_id, content) => match self.current.as_ref().filter(|t| t.id == task_id) {
+                Some(task) => self.token(task, content).await,
+                // A token of a task that is not running: told, as before, but owned by nobody.
+                None => {
+                    let kind = EventKind::AgentOutput { task_id: Some(task_id), output: OutputKind::Token, content };
+                    self.ctx.emit(&self.slot.name, kind);
+                }
+            },
+            Step::Finished(end) => {
+                self.complete(end);
                 self.drain(myself).await;
             }
             Step::Died(why) => {
                 // Fail the task in hand now: if no restart follows, nobody else would.
                 if let Some(task) = self.current.take() {
                     self.slot.mailbox.set_in_flight(None);
-                    self.fail(&task, "agent_crashed", &format!("the agent's {}", why.text));
+                    let end = TaskEnd::failed(FailCode::AgentCrashed, format!("the agent's {}", why.text));
+                    end_task(&self.ctx, &self.slot, &task, end);
                 }
                 // Exiting by error skips post_stop: let go of the slot here.
                 self.slot.mailbox.detach();
@@ -391,26 +438,31 @@ impl AgentRun {
 
     async fn cancel(&mut self, id: &str) -> bool {
         let running = self.current.as_ref().is_some_and(|t| &*t.id == id);
-        let found = if running {
+        let task = if running {
             match &mut self.backend {
                 Backend::Stdio(b) => {
                     b.cancel(id).await;
                 }
                 Backend::Zmq(z) => z.cancel().await,
-                Backend::Mock(_) => {}
+                Backend::Mock(_) => {
+                    if let Some(t) = self.timer.take() {
+                        t.abort();
+                    }
+                }
             }
-            self.current = None;
             self.slot.mailbox.set_in_flight(None);
             self.slot.status.set_state(if self.paused { AgentState::Paused } else { AgentState::Idle });
-            true
+            self.current.take()
         } else {
             self.slot.mailbox.remove_task(id)
         };
-        if found {
-            self.slot.status.task_done(false);
-            self.ctx.emit(&self.slot.name, EventKind::TaskCancelled { task_id: id.into() });
+        match task {
+            Some(task) => {
+                end_task(&self.ctx, &self.slot, &task, TaskEnd::Cancelled);
+                true
+            }
+            None => false,
         }
-        found
     }
 
     fn pause(&mut self, pause: bool) -> Result<bool, String> {

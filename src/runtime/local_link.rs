@@ -1,63 +1,69 @@
 //! One pool: a standalone JSONL worker also takes tasks from the dispatcher,
 //! next to the ZeroMQ workers. This link is a small task per worker: it
 //! queues the dispatcher's tasks in the worker's mailbox (under the
-//! dispatcher's task id), and reports what the worker says about them
-//! (tokens, result, error) back to the dispatcher as if a ZeroMQ worker had
-//! sent it. The dispatcher knows the worker as `local/<id>`, with one slot
-//! (a stdio agent runs one task at a time); when the worker is killed or
-//! fails, the pool detaches it and its task is requeued. If the link falls
-//! behind the event bus, it looks for its tasks' ends in the bus's ring.
+//! dispatcher's task id, owned by the dispatcher: [`TaskOwner::Link`]), and
+//! hands what the worker's agent reports about them (tokens, its end)
+//! back to the dispatcher, which decides each task's end in the task book.
+//! The agent reports through a bounded channel: it never reads the event
+//! bus, so a link cannot fall behind it.
+//!
+//! The dispatcher knows the worker as `local/<id>`, with one slot (a stdio
+//! agent runs one task at a time); when the worker is killed or fails, the
+//! pool detaches it and its task is requeued. The pool owns the link: it
+//! keeps its handle, aborts it when the worker goes, and is told when it
+//! ends on its own (the dispatcher went away).
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use tokio::sync::broadcast::error::RecvError;
-
-use super::hive::{TaskOutcome, task_end_of};
-use super::mailbox::Task;
+use super::mailbox::{LinkReport, Task, TaskOwner};
 use super::slot::AgentSlot;
 use super::swarm::enqueue_on;
 use super::swarm_ctx::SwarmCtx;
 use crate::HiveError;
-use crate::events::{Event, EventKind, OutputKind};
-use crate::gateway::protocol::WorkerMsg;
 use crate::gateway::{DispatcherMsg, LocalCmd, LocalWorker};
+use crate::task::{FailCode, TaskEnd};
+
+/// Reports an agent may queue for its link before it waits.
+const REPORTS: usize = 1024;
 
 /// The dispatcher's name for a pool worker.
 pub(super) fn local_id(worker: &str) -> Arc<str> {
     format!("local/{worker}").into()
 }
 
-/// Offers the worker in `slot` to the dispatcher and starts its link.
+/// Offers the worker in `slot` to the dispatcher and starts its link;
+/// `ended` is called when the link ends on its own.
 pub(super) async fn attach(
     name: &str,
     ctx: &SwarmCtx,
     slot: Arc<AgentSlot>,
     capabilities: Vec<String>,
-) -> Result<(), HiveError> {
+    ended: impl FnOnce() + Send + 'static,
+) -> Result<tokio::task::JoinHandle<()>, HiveError> {
     let d = crate::gateway::dispatcher_ref(name)
         .ok_or_else(|| HiveError::Unavailable("the dispatcher is restarting".into()))?;
     let id = local_id(&slot.name);
     let (tx, mut rx) = tokio::sync::mpsc::channel::<LocalCmd>(1024);
-    let mut bus = ctx.bus.subscribe();
+    let (reports, mut reported) = tokio::sync::mpsc::channel::<LinkReport>(REPORTS);
     let w = LocalWorker { id: id.clone(), capabilities, slots: 1, tx };
     ractor::call!(d, DispatcherMsg::AttachLocal, w)??;
     let ctx = ctx.clone();
-    tokio::spawn(async move {
+    Ok(tokio::spawn(async move {
+        // The dispatcher's tasks given to the worker and not cancelled.
         let mut mine: HashSet<Arc<str>> = HashSet::new();
-        let say = |msg: WorkerMsg| {
-            let _ = d.cast(DispatcherMsg::LocalFrame(id.clone(), msg));
-        };
         loop {
             tokio::select! {
                 cmd = rx.recv() => match cmd {
-                    None => return,
+                    None => break,
                     Some(LocalCmd::Task { task_id, prompt }) => {
                         mine.insert(task_id.clone());
-                        let task = Task { id: task_id.clone(), content: prompt, from: "dispatcher".into() };
+                        let owner = TaskOwner::Link(reports.clone());
+                        let task = Task { id: task_id.clone(), content: prompt, from: "dispatcher".into(), owner };
                         if enqueue_on(&ctx, &slot, task).is_err() {
                             mine.remove(&task_id);
-                            say(WorkerMsg::Error { task_id: task_id.to_string(), message: "the worker's inbox is full".into() });
+                            let end = TaskEnd::failed(FailCode::Rejected, "the worker's inbox is full");
+                            let _ = d.cast(DispatcherMsg::LocalEnd(id.clone(), task_id, end));
                         }
                     }
                     Some(LocalCmd::Cancel(task_id)) => {
@@ -65,43 +71,20 @@ pub(super) async fn attach(
                         let _ = super::swarm::cancel_on(&ctx, &slot, &task_id).await;
                     }
                 },
-                e = bus.recv() => match e {
-                    Ok(e) => report(&e, &ctx, &slot, &mut mine, &say),
-                    Err(RecvError::Lagged(_)) => {
-                        // The ends of our tasks may be among the skipped events: the ring has them.
-                        let ours = |e: &Event| task_end_of(e).is_some() && e.agent.as_deref() == Some(&*slot.name);
-                        for e in ctx.bus.recent(usize::MAX, ours) {
-                            report(&e, &ctx, &slot, &mut mine, &say);
-                        }
+                r = reported.recv() => match r {
+                    None => break,
+                    Some(LinkReport::Token(task_id, content)) if mine.contains(&task_id) => {
+                        let _ = d.cast(DispatcherMsg::LocalToken(id.clone(), task_id, content));
                     }
-                    Err(RecvError::Closed) => return,
+                    Some(LinkReport::End(task_id, end)) if mine.remove(&task_id) => {
+                        let _ = d.cast(DispatcherMsg::LocalEnd(id.clone(), task_id, end));
+                    }
+                    Some(_) => {}
                 },
             }
         }
-    });
-    Ok(())
-}
-
-/// Reports what the worker said about one of the dispatcher's tasks.
-fn report(e: &Event, ctx: &SwarmCtx, slot: &AgentSlot, mine: &mut HashSet<Arc<str>>, say: &impl Fn(WorkerMsg)) {
-    if e.swarm.as_deref() != Some(&*ctx.swarm) || e.agent.as_deref() != Some(&*slot.name) {
-        return;
-    }
-    if let EventKind::AgentOutput { task_id: Some(t), output: OutputKind::Token, content } = &e.kind
-        && mine.contains(t)
-    {
-        return say(WorkerMsg::Token { task_id: t.to_string(), content: content.clone() });
-    }
-    let Some((t, end)) = task_end_of(e) else { return };
-    if !mine.remove(t) {
-        return;
-    }
-    let task_id = t.to_string();
-    say(match end {
-        TaskOutcome::Completed(content) => WorkerMsg::Result { task_id, content, status: None },
-        TaskOutcome::Failed { code, message } => WorkerMsg::Error { task_id, message: format!("{code}: {message}") },
-        TaskOutcome::Cancelled => WorkerMsg::Error { task_id, message: "cancelled".into() },
-    });
+        ended();
+    }))
 }
 
 /// Tells the dispatcher the worker is gone (its task is requeued).

@@ -35,6 +35,28 @@ pub struct Task {
     pub content: String,
     /// `user`, or the endpoint that sent it.
     pub from: Arc<str>,
+    /// Who decides how it ends.
+    pub owner: TaskOwner,
+}
+
+/// Who a task's tokens and end are reported to.
+#[derive(Debug, Clone)]
+pub enum TaskOwner {
+    /// The task book: the agent's own task (a swarm's, or a standalone
+    /// worker's), whose end the agent decides.
+    Book,
+    /// The dispatcher, through a standalone worker's link: the dispatcher
+    /// decides the end (timeouts, requeues), the agent reports to it.
+    Link(tokio::sync::mpsc::Sender<LinkReport>),
+}
+
+/// What an agent reports about a task the dispatcher owns.
+#[derive(Debug)]
+pub enum LinkReport {
+    /// Partial output.
+    Token(Arc<str>, String),
+    /// The agent's end of it.
+    End(Arc<str>, crate::task::TaskEnd),
 }
 
 /// A routed message.
@@ -201,12 +223,14 @@ impl Mailbox {
         self.lock().in_flight.as_ref().map(|t| t.id.clone())
     }
 
-    /// Removes a queued task; returns whether it was queued.
-    pub fn remove_task(&self, id: &str) -> bool {
+    /// Removes a queued task; returns it if it was queued.
+    pub fn remove_task(&self, id: &str) -> Option<Task> {
         let mut g = self.lock();
-        let before = g.tasks.len();
-        g.tasks.retain(|(_, e)| !matches!(e, Envelope::Task(t) if &*t.id == id));
-        g.tasks.len() != before
+        let at = g.tasks.iter().position(|(_, e)| matches!(e, Envelope::Task(t) if &*t.id == id))?;
+        match g.tasks.remove(at) {
+            Some((_, Envelope::Task(t))) => Some(t),
+            _ => None,
+        }
     }
 
     /// Items waiting (the one in flight excluded).
@@ -244,7 +268,7 @@ mod tests {
     }
 
     fn task(id: &str) -> Envelope {
-        Envelope::Task(Task { id: id.into(), content: String::new(), from: "user".into() })
+        Envelope::Task(Task { id: id.into(), content: String::new(), from: "user".into(), owner: TaskOwner::Book })
     }
 
     #[test]
@@ -322,8 +346,8 @@ mod tests {
     fn cancel_removes_a_queued_task() {
         let m = Mailbox::new(10);
         m.push(task("a")).unwrap();
-        assert!(m.remove_task("a"));
-        assert!(!m.remove_task("a"));
+        assert!(m.remove_task("a").is_some());
+        assert!(m.remove_task("a").is_none());
         assert!(m.is_empty());
     }
 }

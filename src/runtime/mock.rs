@@ -6,11 +6,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ractor::ActorRef;
-
-use super::agent::{AgentMsg, TaskOutcome};
+use super::backend::Outcome;
 use super::mailbox::{Message, Task};
 use crate::config::{AgentSpec, BackendSpec, MockSpec};
+use crate::task::{FailCode, TaskEnd};
 
 /// A mock backend's settings and task counter.
 pub(super) struct MockBackend {
@@ -34,25 +33,23 @@ impl MockBackend {
         }
     }
 
-    /// Starts a task: answers now, or schedules the answer after the delay.
-    pub(super) fn start(&mut self, task: &Task, myself: &ActorRef<AgentMsg>) -> TaskOutcome {
+    /// Starts a task: answers now, or after the delay.
+    pub(super) fn start(&mut self, task: &Task) -> Outcome {
         self.check_panic(&task.content);
         if self.spec.delay_ms > 0 {
-            let id = task.id.clone();
-            myself.send_after(Duration::from_millis(self.spec.delay_ms), move || AgentMsg::MockDone(id));
-            return TaskOutcome::Pending;
+            return Outcome::After(Duration::from_millis(self.spec.delay_ms));
         }
-        self.finish(task)
+        Outcome::Ended(self.finish(task))
     }
 
-    /// Produces the answer of a task.
-    pub(super) fn finish(&mut self, task: &Task) -> TaskOutcome {
+    /// Produces the end of a task.
+    pub(super) fn finish(&mut self, task: &Task) -> TaskEnd {
         self.tasks += 1;
         let every = u64::from(self.spec.fail_every);
         if every > 0 && self.tasks.is_multiple_of(every) {
-            return TaskOutcome::Failed("mock_failure".into(), format!("mock agent fails every task number {every}"));
+            return TaskEnd::failed(FailCode::MockFailure, format!("mock agent fails every task number {every}"));
         }
-        TaskOutcome::Done(self.spec.reply.clone().unwrap_or_else(|| task.content.clone()))
+        TaskEnd::Completed { content: self.spec.reply.clone().unwrap_or_else(|| task.content.clone()) }
     }
 
     /// Handles a routed message; returns content to broadcast, if relaying.

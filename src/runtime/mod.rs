@@ -5,6 +5,7 @@
 //! `docs/semantics.md` states what they guarantee.
 
 mod agent;
+mod backend;
 mod error;
 mod hive;
 mod local_link;
@@ -19,12 +20,19 @@ mod slot;
 mod stdio;
 mod swarm;
 mod swarm_ctx;
+mod swarm_handle;
 mod table;
 mod workers;
 mod zmq_agent;
 
 pub use error::{EdgeError, HiveError};
-pub use hive::{Hive, HiveOptions, Retention, SwarmHandle, TaskOutcome};
+pub use crate::store::Retention;
+pub use hive::{Dispatch, Events, Hive, HiveOptions, Swarms, Tasks, Workers};
+/// Orchestrate: several dispatched tasks under one timeout.
+pub mod orchestrate {
+    pub use super::hive::orchestrate::{MAX_TASKS, Mode, Outcome, Plan, Report, StepResult, Strategy};
+}
+pub use swarm_handle::SwarmHandle;
 pub use registry::SwarmSummary;
 pub use router::{EndpointSender, RoutedMessage};
 pub use slot::{AgentState, HistoryEntry};

@@ -68,6 +68,8 @@ pub(super) struct RegistryArgs {
     pub reader: Option<crate::store::Store>,
     /// The dispatcher's registry name, when the gateway runs.
     pub dispatcher: Option<Arc<str>>,
+    /// The task book.
+    pub tasks: crate::task::TaskBook,
 }
 
 struct Entry {
@@ -79,6 +81,7 @@ struct Entry {
 }
 
 /// The registry actor.
+#[derive(Clone, Copy)]
 pub(super) struct Registry;
 
 /// The registry's state.
@@ -308,6 +311,7 @@ impl RegistryState {
             limits: self.args.limits,
             store: self.args.store.clone(),
             dispatcher: self.args.dispatcher.clone(),
+            tasks: self.args.tasks.clone(),
         };
         let (actor, _) = Actor::spawn_linked(None, Swarm, args, myself.get_cell())
             .await

@@ -18,6 +18,7 @@ use super::slot::AgentSlot;
 use super::swarm_ctx::SwarmCtx;
 use crate::config::{BackendSpec, StdioSpec};
 use crate::events::{EventKind, Level, OutputKind};
+use crate::task::{FailCode, TaskEnd};
 
 /// What a child's line means for the agent.
 pub(super) enum Step {
@@ -25,8 +26,10 @@ pub(super) enum Step {
     Nothing,
     /// The child is ready for tasks.
     Ready,
-    /// The task with this id finished (result or error).
-    Finished(Result<String, (String, String)>),
+    /// A token of the task with this id.
+    Token(Arc<str>, String),
+    /// The current task ended (result or error).
+    Finished(TaskEnd),
     /// The process is gone (or useless): the incarnation must end.
     Died(ExitReasonText),
 }
@@ -172,12 +175,15 @@ impl StdioBackend {
         match line {
             FromChild::Ready { .. } => return Step::Ready,
             FromChild::Token { id, content } => {
-                let task_id = current.filter(|t| *t.id == *id).map(|t| t.id.clone()).or_else(|| Some(id.into()));
-                ctx.emit(who, EventKind::AgentOutput { task_id, output: OutputKind::Token, content: text(content) });
+                let task_id = current.filter(|t| *t.id == *id).map(|t| t.id.clone()).unwrap_or_else(|| id.into());
+                return Step::Token(task_id, text(content));
             }
-            FromChild::Result { id, content } if is_current(&id) => return Step::Finished(Ok(text(content))),
+            FromChild::Result { id, content } if is_current(&id) => {
+                return Step::Finished(TaskEnd::Completed { content: text(content) });
+            }
             FromChild::Error { id, message, code } if is_current(&id) => {
-                return Step::Finished(Err((code.unwrap_or_else(|| "agent_error".into()), message)));
+                let code = code.as_deref().map_or(FailCode::AgentError, FailCode::reported);
+                return Step::Finished(TaskEnd::Failed { code, message });
             }
             FromChild::Result { id, .. } | FromChild::Error { id, .. } => {
                 let message = format!("ignored an answer for task '{}', which is not running", cut(&id, 100));

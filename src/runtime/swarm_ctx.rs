@@ -1,5 +1,5 @@
-//! What every actor of a swarm shares: the swarm's name, the event bus and
-//! the router cell.
+//! What every actor of a swarm shares: the swarm's name, the event bus,
+//! the task book and the router cell.
 
 use std::sync::Arc;
 
@@ -19,6 +19,8 @@ pub(super) struct SwarmCtx {
     pub max_line_bytes: usize,
     /// The dispatcher's registry name, when the gateway runs (zmq agents).
     pub dispatcher: Option<Arc<str>>,
+    /// The task book: where the swarm's tasks are opened and ended.
+    pub tasks: crate::task::TaskBook,
 }
 
 impl SwarmCtx {

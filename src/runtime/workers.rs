@@ -20,11 +20,11 @@ use serde::Serialize;
 
 use super::agent::{child_spec, report_exit, retire};
 use super::error::HiveError;
-use super::mailbox::Task;
+use super::mailbox::{Task, TaskOwner};
 use super::router::RouterCell;
 use super::slot::{AgentSlot, AgentState};
 use super::swarm::AgentStatus;
-use super::swarm::{enqueue_on, record_then_queue};
+use super::swarm::{enqueue_on, open_then_queue};
 use super::swarm_ctx::SwarmCtx;
 use super::table::{Endpoint, RoutingTable};
 use crate::config::{AgentSpec, BackendSpec, DEFAULT_KILL_TIMEOUT_MS, LaunchSpec, StdioSpec};
@@ -119,6 +119,8 @@ pub(super) enum PoolMsg {
     /// The slot and context of a worker, to cancel one of its tasks outside
     /// the pool's handler (the cancel waits on the worker).
     Cancel(String, RpcReplyPort<Result<(Arc<AgentSlot>, SwarmCtx), HiveError>>),
+    /// A worker's dispatcher link ended on its own (the dispatcher went away).
+    LinkEnded(String),
 }
 
 /// Start arguments of the pool.
@@ -127,8 +129,9 @@ pub(super) struct PoolArgs {
     pub opts: WorkerOptions,
     /// The event bus.
     pub bus: EventBus,
-    /// The store's writer: tasks are recorded like swarm tasks.
-    pub store: Option<crate::store::Writer>,
+    /// The task book: workers' tasks are opened and ended there, like
+    /// swarm tasks.
+    pub tasks: crate::task::TaskBook,
     /// The dispatcher's name: workers also take dispatched tasks.
     pub dispatcher: Option<Arc<str>>,
 }
@@ -140,16 +143,18 @@ struct Entry {
     args: Vec<String>,
     spawned_at_ms: u64,
     failure: Option<String>,
+    /// Its dispatcher link, while it has one.
+    link: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// The pool actor.
+#[derive(Clone, Copy)]
 pub(super) struct WorkerPool;
 
 /// The pool's state.
 pub(super) struct PoolState {
     opts: WorkerOptions,
     dispatcher: Option<Arc<str>>,
-    store: Option<crate::store::Writer>,
     ctx: SwarmCtx,
     workers: BTreeMap<String, Entry>,
     by_sup: HashMap<ractor::ActorId, String>,
@@ -186,10 +191,10 @@ impl Actor for WorkerPool {
             bus: a.bus,
             max_line_bytes: a.opts.max_line_bytes,
             dispatcher: None,
+            tasks: a.tasks,
         };
         Ok(PoolState {
             opts: a.opts,
-            store: a.store,
             dispatcher: a.dispatcher,
             ctx,
             workers: BTreeMap::new(),
@@ -201,6 +206,9 @@ impl Actor for WorkerPool {
     async fn post_stop(&self, _: ActorRef<PoolMsg>, s: &mut PoolState) -> Result<(), ActorProcessingErr> {
         let sups: Vec<_> = s.workers.values_mut().rev().filter_map(|e| e.sup.take()).collect();
         futures::future::join_all(sups.into_iter().map(|sup| stop_child(sup.get_cell(), Shutdown::Infinity))).await;
+        for link in s.workers.values_mut().filter_map(|e| e.link.take()) {
+            link.abort();
+        }
         Ok(())
     }
 
@@ -236,6 +244,14 @@ impl Actor for WorkerPool {
                     .ok_or(HiveError::NotFound { kind: "worker", name: id });
                 let _ = reply.send(r);
             }
+            PoolMsg::LinkEnded(id) => {
+                if let Some(e) = s.workers.get_mut(&id)
+                    && e.link.take().is_some()
+                {
+                    let message = format!("worker {id} no longer takes dispatched tasks: the dispatcher went away");
+                    s.ctx.emit(&e.slot.name, EventKind::Log { level: crate::events::Level::Warning, message });
+                }
+            }
         }
         Ok(())
     }
@@ -253,8 +269,11 @@ impl Actor for WorkerPool {
             if let Some(d) = &s.dispatcher {
                 super::local_link::detach(d, &id, "the worker failed");
             }
+            if let Some(link) = entry.link.take() {
+                link.abort();
+            }
             entry.slot.status.set_state(AgentState::Stopped);
-            retire(&s.ctx, &entry.slot, "agent_stopped", "the worker failed and is not restarted");
+            retire(&s.ctx, &entry.slot, crate::task::FailCode::AgentStopped, "the worker failed and is not restarted");
             entry.failure = Some(match reason {
                 ExitReason::GaveUp(r) => r,
                 other => other.to_string(),
@@ -375,14 +394,22 @@ impl PoolState {
         };
         self.by_sup.insert(sup.get_id(), id.clone());
         self.ctx.emit(&slot.name, EventKind::AgentAdded { backend: "stdio", group: None });
-        if let Some(d) = &self.dispatcher
-            && let Err(e) = super::local_link::attach(d, &self.ctx, slot.clone(), req.capabilities.clone()).await
-        {
-            let message = format!("worker {id} does not take dispatched tasks: {e}");
-            self.ctx.emit(&slot.name, EventKind::Log { level: crate::events::Level::Warning, message });
+        let mut link = None;
+        if let Some(d) = &self.dispatcher {
+            let (pool, wid) = (myself.clone(), id.clone());
+            let ended = move || {
+                let _ = pool.cast(PoolMsg::LinkEnded(wid));
+            };
+            match super::local_link::attach(d, &self.ctx, slot.clone(), req.capabilities.clone(), ended).await {
+                Ok(handle) => link = Some(handle),
+                Err(e) => {
+                    let message = format!("worker {id} does not take dispatched tasks: {e}");
+                    self.ctx.emit(&slot.name, EventKind::Log { level: crate::events::Level::Warning, message });
+                }
+            }
         }
         let entry =
-            Entry { slot, sup: Some(sup), path: path_s, args: req.args, spawned_at_ms: now_ms(), failure: None };
+            Entry { slot, sup: Some(sup), path: path_s, args: req.args, spawned_at_ms: now_ms(), failure: None, link };
         self.workers.insert(id.clone(), entry);
         Ok(id)
     }
@@ -404,7 +431,10 @@ impl PoolState {
         if let Some(d) = &self.dispatcher {
             super::local_link::detach(d, id, "killed");
         }
-        retire(&self.ctx, &entry.slot, "agent_removed", "the worker was killed before running this task");
+        if let Some(link) = entry.link.take() {
+            link.abort();
+        }
+        retire(&self.ctx, &entry.slot, crate::task::FailCode::AgentRemoved, "the worker was killed before running this task");
         self.ctx.emit(&entry.slot.name, EventKind::AgentRemoved);
         Ok(())
     }
@@ -420,13 +450,22 @@ impl PoolState {
         if content.len() > super::swarm::MAX_CONTENT_BYTES {
             return Err(HiveError::BadRequest("task content is over 1 MiB".into()));
         }
-        let task = Task { id: uuid::Uuid::now_v7().to_string().into(), content, from: "user".into() };
-        let record = crate::store::TaskRecord::queued(&task.id, WORKERS_SWARM, &entry.slot.name, &task.content, "user");
-        record_then_queue(self.store.as_ref(), record, || {
+        let task =
+            Task { id: uuid::Uuid::now_v7().to_string().into(), content, from: "user".into(), owner: TaskOwner::Book };
+        let record = crate::task::TaskRecord::queued(
+            &task.id,
+            crate::task::Transport::Worker,
+            WORKERS_SWARM,
+            &entry.slot.name,
+            &task.content,
+            "user",
+        );
+        let (id, _) = open_then_queue(&self.ctx.tasks, record, false, || {
             enqueue_on(&self.ctx, &entry.slot, task)
                 .map_err(|()| HiveError::Full(format!("worker '{id}' inbox is full")))
         })
-        .await
+        .await?;
+        Ok(id)
     }
 }
 

@@ -4,23 +4,37 @@
 //! at a time, events, history); the dispatcher adds the worker side
 //! (priority, slots, requeue on a lost worker, timeouts). Tokens stream as
 //! the agent's `agent_output` token events.
+//!
+//! The dispatched task is followed through the task book; the follower runs
+//! in a task this backend owns (aborted with it), which reports the end
+//! through the agent's [`EndTx`] — a cancelled dispatch ends the agent's
+//! task `cancelled`, like any other transport.
 
 use std::sync::Arc;
 
 use ractor::ActorRef;
 
-use super::agent::{AgentMsg, TaskOutcome};
+use super::backend::{EndTx, Outcome};
 use super::mailbox::Task;
 use super::swarm_ctx::SwarmCtx;
 use crate::events::{EventKind, OutputKind};
-use crate::gateway::{DispatchRequest, DispatcherMsg, Submit, TaskUpdate};
+use crate::gateway::{DispatchRequest, DispatcherMsg, Submit};
+use crate::task::{FailCode, TaskEnd, TaskUpdate};
 
 /// One agent incarnation's link to the dispatcher.
 pub(super) struct ZmqBackend {
     dispatcher: Arc<str>,
     capabilities: Vec<String>,
-    /// The dispatcher's id of the running task.
-    current: Option<String>,
+    /// The dispatcher's id of the running task, and its follower.
+    current: Option<(Arc<str>, tokio::task::JoinHandle<()>)>,
+}
+
+impl Drop for ZmqBackend {
+    fn drop(&mut self) {
+        if let Some((_, follower)) = self.current.take() {
+            follower.abort();
+        }
+    }
 }
 
 impl ZmqBackend {
@@ -37,18 +51,17 @@ impl ZmqBackend {
         crate::gateway::dispatcher_ref(&self.dispatcher)
     }
 
-    /// Hands the task to the dispatcher; its end comes back as
-    /// [`AgentMsg::ZmqDone`].
+    /// Hands the task to the dispatcher; its end comes back through `done`.
     pub(super) async fn start(
         &mut self,
         task: &Task,
         model: Option<&str>,
         ctx: &SwarmCtx,
         agent: &Arc<str>,
-        myself: &ActorRef<AgentMsg>,
-    ) -> TaskOutcome {
+        done: &EndTx,
+    ) -> Outcome {
         let Some(d) = self.actor() else {
-            return TaskOutcome::Failed("gateway_unavailable".into(), "the dispatcher is restarting".into());
+            return Outcome::Ended(TaskEnd::failed(FailCode::GatewayUnavailable, "the dispatcher is restarting"));
         };
         let req = DispatchRequest {
             prompt: task.content.clone(),
@@ -58,18 +71,19 @@ impl ZmqBackend {
             agent: Some(agent.to_string()),
             ..Default::default()
         };
-        let (id, rx) = match ractor::call!(d, DispatcherMsg::Submit, req, Submit::Follow) {
-            Ok(Ok((id, Some(rx)))) => (id, rx),
-            Ok(Err(e)) => return TaskOutcome::Failed("dispatch_refused".into(), e.to_string()),
-            _ => return TaskOutcome::Failed("gateway_unavailable".into(), "the dispatcher did not answer".into()),
+        let (id, mut follower) = match ractor::call!(d, DispatcherMsg::Submit, req, Submit::Follow) {
+            Ok(Ok(crate::gateway::Dispatched { id, follower: Some(f), .. })) => (id, f),
+            Ok(Err(e)) => return Outcome::Ended(TaskEnd::failed(FailCode::DispatchRefused, e.to_string())),
+            _ => {
+                return Outcome::Ended(TaskEnd::failed(FailCode::GatewayUnavailable, "the dispatcher did not answer"));
+            }
         };
-        self.current = Some(id.to_string());
-        let (ctx, agent, me, task_id) = (ctx.clone(), agent.clone(), myself.clone(), task.id.clone());
-        tokio::spawn(async move {
-            let mut rx = rx;
-            while let Some(u) = rx.recv().await {
-                match u {
-                    TaskUpdate::Token(content) => {
+        let (ctx, agent, done, task_id) = (ctx.clone(), agent.clone(), done.clone(), task.id.clone());
+        let handle = tokio::spawn(async move {
+            loop {
+                match follower.next().await {
+                    Some(TaskUpdate::Token(content)) => {
+                        ctx.tasks.token(&task_id, &content);
                         let kind = EventKind::AgentOutput {
                             task_id: Some(task_id.clone()),
                             output: OutputKind::Token,
@@ -77,36 +91,31 @@ impl ZmqBackend {
                         };
                         ctx.emit(&agent, kind);
                     }
-                    TaskUpdate::Done { status, content } => {
-                        let _ = me.cast(AgentMsg::ZmqDone(task_id, status, content));
-                        return;
+                    Some(TaskUpdate::Missed(_)) => {}
+                    Some(TaskUpdate::Done(end)) => return done.send(task_id, end),
+                    None => {
+                        let end = TaskEnd::failed(FailCode::GatewayUnavailable, "the dispatcher stopped");
+                        return done.send(task_id, end);
                     }
                 }
             }
         });
-        TaskOutcome::Pending
+        self.current = Some((id, handle));
+        Outcome::Pending
     }
 
-    /// The outcome of a finished dispatch.
-    pub(super) fn finish(&mut self, status: &str, content: String) -> TaskOutcome {
+    /// The dispatch has ended (its follower reported it).
+    pub(super) fn finished(&mut self) {
         self.current = None;
-        match status {
-            "ok" => TaskOutcome::Done(content),
-            "cancelled" => TaskOutcome::Failed("cancelled".into(), content),
-            _ => {
-                let (code, message) = match content.split_once(": ") {
-                    Some((c, m)) if !c.contains(' ') => (c.to_string(), m.to_string()),
-                    _ => ("worker_error".into(), content),
-                };
-                TaskOutcome::Failed(code, message)
-            }
-        }
     }
 
     /// Cancels the running dispatch (its worker gets `cancel`).
     pub(super) async fn cancel(&mut self) {
-        if let (Some(id), Some(d)) = (self.current.take(), self.actor()) {
-            let _ = ractor::call!(d, DispatcherMsg::Cancel, id);
+        if let Some((id, follower)) = self.current.take() {
+            follower.abort();
+            if let Some(d) = self.actor() {
+                let _ = ractor::call!(d, DispatcherMsg::Cancel, id.to_string());
+            }
         }
     }
 }

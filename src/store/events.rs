@@ -86,6 +86,17 @@ pub struct EventQuery {
 }
 
 impl EventQuery {
+    /// Whether a live event (the bus's ring) matches every field of the query.
+    pub fn matches(&self, e: &Event) -> bool {
+        self.since.is_none_or(|s| e.seq > s)
+            && self.after_ms.is_none_or(|t| e.timestamp_ms >= t)
+            && self.swarm.as_deref().is_none_or(|s| e.swarm.as_deref() == Some(s))
+            && self.agent.as_deref().is_none_or(|a| e.agent.as_deref() == Some(a))
+            && self.level.as_deref().is_none_or(|l| e.level().as_str() == l)
+            && self.category.as_deref().is_none_or(|c| e.category().as_str() == c)
+            && self.event_type.as_deref().is_none_or(|t| e.event_type() == t)
+    }
+
     fn keeps(&self, e: &StoredEvent) -> bool {
         self.level.as_deref().is_none_or(|l| e.level == l)
             && self.category.as_deref().is_none_or(|c| e.category == c)
@@ -127,17 +138,11 @@ impl Store {
         tx.commit().map_err(StoreError::db)
     }
 
-    /// Appends events, applies the task events of `batch` to the tasks
-    /// table, and records the next sequence number, in one durable transaction.
-    pub(crate) fn commit_events(
-        &self,
-        events: &[StoredEvent],
-        batch: &[std::sync::Arc<Event>],
-        next_seq: u64,
-    ) -> Result<(), StoreError> {
+    /// Appends events and records the next sequence number, in one
+    /// durable transaction.
+    pub(crate) fn commit_events(&self, events: &[StoredEvent], next_seq: u64) -> Result<(), StoreError> {
         let tx = self.db().begin_write().map_err(StoreError::db)?;
         append(&tx, events)?;
-        super::tasks::follow(&tx, batch)?;
         {
             let mut meta = tx.open_table(super::META).map_err(StoreError::db)?;
             let old = meta.get("next_seq").map_err(StoreError::db)?.map(|v| v.value()).unwrap_or(1);

@@ -31,7 +31,7 @@ impl Flusher {
                     // A failed commit is retried: publishing uncommitted events
                     // is what this thread exists to prevent.
                     let mut delay = Duration::from_millis(10);
-                    while let Err(e) = store.commit_events(&durable, &batch, next) {
+                    while let Err(e) = store.commit_events(&durable, next) {
                         tracing::error!(error = %e, "storing events failed; retrying");
                         std::thread::sleep(delay);
                         delay = (delay * 2).min(Duration::from_secs(5));

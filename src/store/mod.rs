@@ -1,10 +1,6 @@
 //! The durable store: one redb file that holds the event log, the swarm
 //! registry, each swarm's overlay (the ordered log of runtime changes) and
-//! the tasks table.
-//!
-//! Status (issue 4 in progress): with a data directory the runtime records
-//! every swarm and every applied change here and restores running swarms at
-//! start; events are not stored yet (the bus still publishes from memory).
+//! the tasks table; [`StoreService`] runs the threads that keep it.
 //!
 //! Guarantees:
 //! * a write returns only after its transaction is committed with
@@ -19,6 +15,7 @@
 mod events;
 mod flusher;
 mod overlay;
+mod service;
 mod tasks;
 mod writer;
 
@@ -30,7 +27,8 @@ use redb::{Database, ReadableDatabase, TableDefinition};
 pub use events::{EventQuery, StoredEvent};
 pub use flusher::{Flusher, is_ephemeral};
 pub use overlay::SwarmRecord;
-pub use tasks::TaskRecord;
+pub use service::{Retention, StoreService};
+pub use crate::task::TaskRecord;
 pub use writer::{Writer, WriterOptions, WriterThread};
 
 /// File name of the store inside the data directory.

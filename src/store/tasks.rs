@@ -1,80 +1,17 @@
-//! The tasks table: one record per task sent to a swarm agent, written
-//! durably before the task is queued; its status follows the task's events
-//! (updated by the flusher in the same transaction as those events).
+//! The tasks table: one [`TaskRecord`] per task, keyed by its id. The
+//! records are written from the task book's journal ([`Journaled`]), in the
+//! order the book saw them: a new task's record first, then each change of
+//! its lifecycle, read, applied and written back in the writer's
+//! transaction. The store records what the task model says; it derives
+//! nothing from events.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransaction};
-use serde::{Deserialize, Serialize};
 
 use super::{Store, StoreError, TASKS};
-use crate::events::{Event, EventKind, OutputKind};
-
-/// A task as recorded.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct TaskRecord {
-    /// Task id (time-ordered: ids sort by creation).
-    pub id: String,
-    /// Swarm of the target agent.
-    pub swarm: String,
-    /// Target agent.
-    pub target: String,
-    /// What to do.
-    pub content: String,
-    /// Who sent it.
-    pub from: String,
-    /// `queued`, `in_progress`, `ok`, `error` or `cancelled`.
-    pub status: String,
-    /// Times it was started.
-    pub attempts: u32,
-    /// Created (ms since the epoch).
-    pub created_ms: u64,
-    /// Last change (ms since the epoch).
-    pub updated_ms: u64,
-    /// The result, when `ok`.
-    pub result: Option<String>,
-    /// The error code and message, when `error`.
-    pub error: Option<String>,
-    /// Dispatched tasks: priority (1 highest).
-    #[serde(default)]
-    pub priority: Option<u8>,
-    /// Dispatched tasks: capabilities the worker needs.
-    #[serde(default)]
-    pub capabilities: Vec<String>,
-    /// Dispatched tasks: model override.
-    #[serde(default)]
-    pub model: Option<String>,
-    /// Dispatched tasks: extra context.
-    #[serde(default)]
-    pub context: Option<String>,
-}
-
-impl TaskRecord {
-    /// A new task's record: `queued`, created now.
-    pub fn queued(id: &str, swarm: &str, target: &str, content: &str, from: &str) -> Self {
-        let now = crate::events::now_ms();
-        Self {
-            id: id.into(),
-            swarm: swarm.into(),
-            target: target.into(),
-            content: content.into(),
-            from: from.into(),
-            status: "queued".into(),
-            attempts: 0,
-            created_ms: now,
-            updated_ms: now,
-            result: None,
-            error: None,
-            priority: None,
-            capabilities: Vec::new(),
-            model: None,
-            context: None,
-        }
-    }
-
-    /// Whether the task has ended.
-    pub fn is_final(&self) -> bool {
-        matches!(self.status.as_str(), "ok" | "error" | "cancelled")
-    }
-}
+use crate::task::{Journaled, TaskRecord, TaskStatus};
 
 fn encode(r: &TaskRecord) -> Result<Vec<u8>, StoreError> {
     rmp_serde::to_vec(r).map_err(|e| StoreError(format!("encode task: {e}")))
@@ -97,46 +34,30 @@ pub(super) fn put(tx: &WriteTransaction, r: &TaskRecord) -> Result<(), StoreErro
     Ok(())
 }
 
-/// Applies the task events of a batch to the recorded tasks (unknown ids
-/// are not recorded tasks and are skipped). Each task is read and written
-/// once per batch, however many of its events the batch holds.
-pub(super) fn follow(tx: &WriteTransaction, events: &[std::sync::Arc<Event>]) -> Result<(), StoreError> {
+/// Applies the book's journal entries of a batch, in order. Each record
+/// is read and written once per batch, however many entries it has; a
+/// change of an unknown task (pruned, or purged with its swarm) is skipped.
+pub(super) fn apply(tx: &WriteTransaction, batch: &[Journaled]) -> Result<(), StoreError> {
     let mut t = tx.open_table(TASKS).map_err(StoreError::db)?;
     // Each touched task once; `None` = not a recorded task.
-    let mut touched: std::collections::HashMap<&str, Option<TaskRecord>> = std::collections::HashMap::new();
-    for e in events {
-        let id: &str = match &e.kind {
-            EventKind::TaskStarted { task_id }
-            | EventKind::TaskCompleted { task_id }
-            | EventKind::TaskFailed { task_id, .. }
-            | EventKind::TaskCancelled { task_id }
-            | EventKind::TaskRequeued { task_id, .. }
-            | EventKind::AgentOutput { task_id: Some(task_id), output: OutputKind::Result, .. } => task_id,
-            _ => continue,
-        };
-        let r = match touched.entry(id) {
-            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(t.get(id).map_err(StoreError::db)?.map(|raw| decode(raw.value())).transpose()?)
+    let mut touched: HashMap<&str, Option<TaskRecord>> = HashMap::new();
+    for j in batch {
+        match j {
+            Journaled::Put(r, _) => {
+                touched.insert(r.id.as_str(), Some(r.clone()));
             }
-        };
-        let Some(r) = r.as_mut() else { continue };
-        match &e.kind {
-            EventKind::TaskStarted { .. } => {
-                r.status = "in_progress".into();
-                r.attempts += 1;
+            Journaled::Change(id, change, at) => {
+                let r = match touched.entry(id) {
+                    Entry::Occupied(o) => o.into_mut(),
+                    Entry::Vacant(v) => {
+                        v.insert(t.get(&**id).map_err(StoreError::db)?.map(|raw| decode(raw.value())).transpose()?)
+                    }
+                };
+                if let Some(r) = r.as_mut() {
+                    r.apply(change, *at);
+                }
             }
-            EventKind::AgentOutput { content, .. } => r.result = Some(content.clone()),
-            EventKind::TaskCompleted { .. } => r.status = "ok".into(),
-            EventKind::TaskFailed { code, message, .. } => {
-                r.status = "error".into();
-                r.error = Some(format!("{code}: {message}"));
-            }
-            EventKind::TaskCancelled { .. } => r.status = "cancelled".into(),
-            EventKind::TaskRequeued { .. } => r.status = "queued".into(),
-            _ => {}
         }
-        r.updated_ms = e.timestamp_ms;
     }
     for (id, r) in touched.into_iter().filter_map(|(id, r)| Some((id, r?))) {
         t.insert(id, encode(&r)?.as_slice()).map_err(StoreError::db)?;
@@ -160,14 +81,14 @@ impl Store {
     }
 
     /// Every task whose status is in `statuses` (all if empty), oldest first.
-    pub fn tasks(&self, statuses: &[&str]) -> Result<Vec<TaskRecord>, StoreError> {
+    pub fn tasks(&self, statuses: &[TaskStatus]) -> Result<Vec<TaskRecord>, StoreError> {
         let tx = self.db().begin_read().map_err(StoreError::db)?;
         let t = tx.open_table(TASKS).map_err(StoreError::db)?;
         let mut out = Vec::new();
         for item in t.iter().map_err(StoreError::db)? {
             let (_, v) = item.map_err(StoreError::db)?;
             let r = decode(v.value())?;
-            if statuses.is_empty() || statuses.contains(&r.status.as_str()) {
+            if statuses.is_empty() || statuses.contains(&r.status) {
                 out.push(r);
             }
         }
@@ -180,7 +101,7 @@ impl Store {
     /// the skipped records are not even decoded.
     pub fn tasks_page(
         &self,
-        statuses: &[&str],
+        statuses: &[TaskStatus],
         offset: usize,
         limit: usize,
     ) -> Result<(Vec<TaskRecord>, usize), StoreError> {
@@ -197,7 +118,7 @@ impl Store {
         let mut total = 0;
         for item in t.iter().map_err(StoreError::db)?.rev() {
             let r = decode(item.map_err(StoreError::db)?.1.value())?;
-            if statuses.contains(&r.status.as_str()) {
+            if statuses.contains(&r.status) {
                 if total >= offset && out.len() < limit {
                     out.push(r);
                 }

@@ -171,8 +171,8 @@ fn an_unscoped_filtered_query_finds_a_rare_event_far_back() {
 
 fn task(n: u64, status: &str, updated_ms: u64) -> TaskRecord {
     // Ids sort by creation, like the UUIDv7 ids of the runtime.
-    let mut r = TaskRecord::queued(&format!("t{n:04}"), "s", "a", "x", "api");
-    r.status = status.into();
+    let mut r = TaskRecord::queued(&format!("t{n:04}"), crate::task::Transport::Agent, "s", "a", "x", "api");
+    r.status = crate::task::TaskStatus::parse(status).expect("a status");
     r.updated_ms = updated_ms;
     r
 }
@@ -187,11 +187,11 @@ fn a_page_of_tasks_is_cut_newest_first_with_the_total_of_its_filter() {
     let ids = |v: Vec<TaskRecord>| v.into_iter().map(|r| r.id).collect::<Vec<_>>();
     let (page, total) = store.tasks_page(&[], 2, 3).unwrap();
     assert_eq!((ids(page), total), (vec!["t0007".into(), "t0006".into(), "t0005".into()], 10));
-    let (page, total) = store.tasks_page(&["queued"], 1, 2).unwrap();
+    let (page, total) = store.tasks_page(&[crate::task::TaskStatus::Queued], 1, 2).unwrap();
     assert_eq!((ids(page), total), (vec!["t0007".into(), "t0005".into()], 5));
-    let (page, total) = store.tasks_page(&["ok"], 4, 10).unwrap();
+    let (page, total) = store.tasks_page(&[crate::task::TaskStatus::Completed], 4, 10).unwrap();
     assert_eq!((ids(page), total), (vec!["t0000".into()], 5));
-    assert_eq!(store.tasks_page(&["cancelled"], 0, 10).unwrap(), (vec![], 0));
+    assert_eq!(store.tasks_page(&[crate::task::TaskStatus::Cancelled], 0, 10).unwrap(), (vec![], 0));
     assert_eq!(store.tasks_page(&[], 50, 10).unwrap().1, 10, "past the end: no items, the total still");
 }
 

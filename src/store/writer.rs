@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::events::{StoredEvent, append};
 use super::overlay::{SwarmRecord, append_op, clear_op, put_swarm};
 use super::{Store, StoreError, TaskRecord};
+use crate::task::Journaled;
 
 /// Bounds of the writer.
 #[derive(Debug, Clone, Copy)]
@@ -35,6 +36,8 @@ enum Job {
     ClearOverlay(String, oneshot::Sender<Result<(), StoreError>>),
     Reseed(SwarmRecord, oneshot::Sender<Result<(), StoreError>>),
     Task(TaskRecord, oneshot::Sender<Result<(), StoreError>>),
+    /// The task book's journal entries, in order (their puts carry their own acks).
+    Journal(Vec<Journaled>),
     Shutdown,
 }
 
@@ -106,6 +109,13 @@ impl Writer {
         self.submit(|ack| Job::Task(record, ack)).await
     }
 
+    /// Hands the task book's journal entries to the writer, in order; each
+    /// put's sender learns when it is durable. Waits while the writer's
+    /// queue is full.
+    pub async fn journal(&self, batch: Vec<Journaled>) -> Result<(), StoreError> {
+        self.tx.send(Job::Journal(batch)).await.map_err(|_| StoreError("the store writer has stopped".into()))
+    }
+
     /// Writes a swarm record; returns once durable.
     pub async fn put_swarm(&self, record: SwarmRecord) -> Result<(), StoreError> {
         self.submit(|ack| Job::Swarm(record, ack)).await
@@ -139,6 +149,7 @@ fn commit(store: &Store, batch: Vec<Job>) {
     enum Ack {
         Unit(oneshot::Sender<Result<(), StoreError>>),
         Index(oneshot::Sender<Result<u64, StoreError>>),
+        Put(oneshot::Sender<Result<(), String>>),
     }
     let mut acks = Vec::with_capacity(batch.len());
     let mut events = Vec::new();
@@ -146,6 +157,7 @@ fn commit(store: &Store, batch: Vec<Job>) {
     let mut swarms = Vec::new();
     let mut clears = Vec::new();
     let mut tasks = Vec::new();
+    let mut journal: Vec<Journaled> = Vec::new();
     for job in batch {
         match job {
             Job::Events(mut e, ack) => {
@@ -164,6 +176,16 @@ fn commit(store: &Store, batch: Vec<Job>) {
             Job::Task(r, ack) => {
                 tasks.push(r);
                 acks.push(Ack::Unit(ack));
+            }
+            Job::Journal(mut j) => {
+                for entry in &mut j {
+                    if let Journaled::Put(_, ack) = entry
+                        && let Some(ack) = ack.take()
+                    {
+                        acks.push(Ack::Put(ack));
+                    }
+                }
+                journal.append(&mut j);
             }
             Job::Reseed(r, ack) => {
                 clears.push(r.name.clone());
@@ -189,6 +211,7 @@ fn commit(store: &Store, batch: Vec<Job>) {
         for t in &tasks {
             super::tasks::put(&tx, t)?;
         }
+        super::tasks::apply(&tx, &journal)?;
         let mut indexes = Vec::with_capacity(overlay.len());
         for (swarm, op) in &overlay {
             indexes.push(append_op(&tx, swarm, op)?);
@@ -205,6 +228,9 @@ fn commit(store: &Store, batch: Vec<Job>) {
         match a {
             Ack::Unit(s) => {
                 let _ = s.send(result.as_ref().map(|_| ()).map_err(Clone::clone));
+            }
+            Ack::Put(s) => {
+                let _ = s.send(result.as_ref().map(|_| ()).map_err(|e| e.to_string()));
             }
             Ack::Index(s) => {
                 let r = match &mut indexes {

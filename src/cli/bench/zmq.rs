@@ -243,12 +243,12 @@ async fn measure(hive: &Arc<Hive>, a: &ZmqArgs, bin: &Path) -> Result<(), String
 
 /// Follows one task to its end: how many `Done` it got, and whether each
 /// was `ok` with `want` as content.
-async fn follow(mut rx: tokio::sync::mpsc::Receiver<TaskUpdate>, want: &str) -> (u32, bool) {
+async fn follow(mut f: hive::task::Follower, want: &str) -> (u32, bool) {
     let (mut done, mut ok) = (0u32, true);
-    while let Some(u) = rx.recv().await {
-        if let TaskUpdate::Done { status, content } = u {
+    while let Some(u) = f.next().await {
+        if let TaskUpdate::Done(end) = u {
             done += 1;
-            ok &= status == "ok" && content == want;
+            ok &= matches!(end, hive::task::TaskEnd::Completed { content } if content == want);
         }
     }
     (done, ok)

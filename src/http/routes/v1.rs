@@ -17,8 +17,8 @@ use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::http::page::{V1Page, V1PageQuery};
-use crate::runtime::{SpawnRequest, WORKERS_SWARM, WorkerStatus};
-use crate::store::TaskRecord;
+use crate::runtime::{SpawnRequest, WorkerStatus};
+use crate::task::{FailCode, TaskRecord, TaskStatus};
 use crate::supervisor::Restart;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -144,9 +144,13 @@ async fn worker_task(
 pub(crate) struct TaskView {
     task_id: String,
     /// `queued`, `in_progress`, `ok`, `error` or `cancelled`.
-    status: String,
-    /// The result (when `ok`) or the error (when `error`).
+    status: TaskStatus,
+    /// The result (when `ok`) or the error as `code: message` (when `error`).
     content: Option<String>,
+    /// The failure code, when `error`.
+    error_code: Option<FailCode>,
+    /// The failure message, when `error`.
+    error_message: Option<String>,
     /// What was asked.
     prompt: String,
     swarm: String,
@@ -163,6 +167,8 @@ impl From<TaskRecord> for TaskView {
     fn from(t: TaskRecord) -> Self {
         Self {
             content: t.result.or(t.error),
+            error_code: t.error_code,
+            error_message: t.error_message,
             task_id: t.id,
             status: t.status,
             prompt: t.content,
@@ -184,7 +190,6 @@ struct TaskQuery {
     status: Option<String>,
 }
 
-const STATUSES: [&str; 5] = ["queued", "in_progress", "ok", "error", "cancelled"];
 
 /// Recorded tasks, newest first.
 #[utoipa::path(get, path = "/api/v1/tasks", tag = "tasks", params(TaskQuery, V1PageQuery),
@@ -195,16 +200,19 @@ async fn list_tasks(
     ApiQuery(q): ApiQuery<TaskQuery>,
     ApiQuery(page): ApiQuery<V1PageQuery>,
 ) -> ApiResult<impl IntoResponse> {
-    let statuses: Vec<&str> = match q.status.as_deref() {
+    let statuses: Vec<TaskStatus> = match q.status.as_deref() {
         None => Vec::new(),
-        Some(s) if STATUSES.contains(&s) => vec![s],
-        Some(s) => {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "HIVE_BAD_FILTER",
-                format!("unknown status '{s}'; valid values: {}", STATUSES.join(", ")),
-            ));
-        }
+        Some(s) => match TaskStatus::parse(s) {
+            Some(st) => vec![st],
+            None => {
+                let valid: Vec<&str> = TaskStatus::ALL.iter().map(|s| s.as_str()).collect();
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "HIVE_BAD_FILTER",
+                    format!("unknown status '{s}'; valid values: {}", valid.join(", ")),
+                ));
+            }
+        },
     };
     let (offset, per_page) = page.window()?;
     let (records, total) = st.hive.tasks_page(&statuses, offset, per_page).await?;
@@ -224,16 +232,6 @@ async fn get_task(State(st): State<AppState>, ApiPath(id): ApiPath<String>) -> A
     responses((status = 200, description = "{status: cancelled}", body = serde_json::Value),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn cancel_task(State(st): State<AppState>, ApiPath(id): ApiPath<String>) -> ApiResult<impl IntoResponse> {
-    let t = st.hive.task(&id).await?;
-    if t.is_final() {
-        return Err(crate::HiveError::Conflict(format!("task {id} has already ended ({})", t.status)).into());
-    }
-    if t.swarm == WORKERS_SWARM {
-        st.hive.cancel_worker_task(&t.target, &id).await?;
-    } else if t.swarm == crate::gateway::DISPATCH_SWARM {
-        st.hive.cancel_dispatched(&id).await?;
-    } else {
-        st.hive.swarm(&t.swarm).await?.cancel_task(&t.target, &id).await?;
-    }
+    st.hive.tasks().cancel(&id).await?;
     Ok(axum::Json(json!({"status": "cancelled", "task_id": id})))
 }

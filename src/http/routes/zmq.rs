@@ -15,7 +15,9 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::gateway::{DispatchRequest, GatewayStatus, Submit, TaskUpdate, ZmqWorker};
+use crate::gateway::{DispatchRequest, GatewayStatus, Submit, ZmqWorker};
+use crate::runtime::orchestrate::{Mode, Plan, Report, Strategy};
+use crate::task::{TaskEnd, TaskUpdate};
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
@@ -116,15 +118,13 @@ impl DispatchBody {
 }
 
 /// Waits for a task's end (tokens are skipped); `None` if `wait` passes first.
-async fn wait_done(rx: &mut tokio::sync::mpsc::Receiver<TaskUpdate>, wait: Duration) -> Option<(&'static str, String)> {
-    let until = tokio::time::Instant::now() + wait;
-    loop {
-        match tokio::time::timeout_at(until, rx.recv()).await {
-            Ok(Some(TaskUpdate::Done { status, content })) => return Some((status, content)),
-            Ok(Some(TaskUpdate::Token(_))) => {}
-            Ok(None) | Err(_) => return None,
-        }
-    }
+async fn wait_done(f: crate::task::Follower, wait: Duration) -> Option<TaskEnd> {
+    tokio::time::timeout(wait, f.end()).await.ok().flatten()
+}
+
+/// The Sol-style answer for a task's end: `{task_id, status, content}`.
+fn end_json(id: &str, end: &TaskEnd) -> Value {
+    json!({"task_id": id, "status": end.status(), "content": end.content()})
 }
 
 /// Dispatches a task to a ZeroMQ worker.
@@ -165,14 +165,12 @@ async fn dispatch(State(st): State<AppState>, ApiJson(b): ApiJson<DispatchBody>)
         "webhook" => Submit::QueueAndFollow,
         _ => Submit::Follow,
     };
-    let (id, updates) = st.hive.dispatch(req, how).await?;
-    let mut rx = updates.unwrap_or_else(|| tokio::sync::mpsc::channel(1).1);
+    let (id, follower) = st.hive.dispatch(req, how).await?;
+    let follower = follower.unwrap_or_else(crate::task::Follower::never);
     match mode {
         "async" => Ok((StatusCode::ACCEPTED, axum::Json(json!({"status": "queued", "task_id": id}))).into_response()),
-        "sync" => match wait_done(&mut rx, wait).await {
-            Some((status, content)) => {
-                Ok(axum::Json(json!({"task_id": id, "status": status, "content": content})).into_response())
-            }
+        "sync" => match wait_done(follower, wait).await {
+            Some(end) => Ok(axum::Json(end_json(&id, &end)).into_response()),
             None => {
                 Ok((StatusCode::ACCEPTED, axum::Json(json!({"status": "in_progress", "task_id": id}))).into_response())
             }
@@ -182,9 +180,10 @@ async fn dispatch(State(st): State<AppState>, ApiJson(b): ApiJson<DispatchBody>)
             let (url, headers) = (hook.url.clone(), hook.headers.clone());
             let (hive, tid) = (st.hive.clone(), id.clone());
             tokio::spawn(async move {
-                let (status, content) =
-                    wait_done(&mut rx, wait).await.unwrap_or(("error", "the task did not finish in time".into()));
-                let body = json!({"task_id": tid, "status": status, "content": content});
+                let body = match wait_done(follower, wait).await {
+                    Some(end) => end_json(&tid, &end),
+                    None => json!({"task_id": tid, "status": "error", "content": "the task did not finish in time"}),
+                };
                 deliver(&hive, &url, &headers, &body).await;
             });
             Ok((StatusCode::ACCEPTED, axum::Json(json!({"status": "queued", "task_id": id, "webhook": hook.url})))
@@ -192,24 +191,25 @@ async fn dispatch(State(st): State<AppState>, ApiJson(b): ApiJson<DispatchBody>)
         }
         _ => {
             let tid = id.clone();
-            let events = futures::stream::unfold((rx, false), move |(mut rx, ended)| {
+            let events = futures::stream::unfold((follower, false), move |(mut f, ended)| {
                 let tid = tid.clone();
                 async move {
                     if ended {
                         return None;
                     }
-                    let e = match rx.recv().await? {
+                    let e = match f.next().await? {
                         TaskUpdate::Token(c) => Event::default().event("token").data(json!({"content": c}).to_string()),
-                        TaskUpdate::Done { status, content } => {
-                            let name = if status == "ok" { "result" } else { "error" };
-                            let data = json!({"task_id": tid, "status": status, "content": content});
+                        TaskUpdate::Missed(n) => Event::default().event("lagged").data(json!({"missed": n}).to_string()),
+                        TaskUpdate::Done(end) => {
+                            let name = if end.status() == crate::task::TaskStatus::Completed { "result" } else { "error" };
+                            let data = end_json(&tid, &end);
                             return Some((
                                 Ok::<_, Infallible>(Event::default().event(name).data(data.to_string())),
-                                (rx, true),
+                                (f, true),
                             ));
                         }
                     };
-                    Some((Ok(e), (rx, false)))
+                    Some((Ok(e), (f, false)))
                 }
             });
             Ok(Sse::new(events).keep_alive(KeepAlive::default()).into_response())
@@ -253,19 +253,6 @@ async fn deliver(hive: &crate::Hive, url: &str, headers: &BTreeMap<String, Strin
     log(crate::events::Level::Error, format!("webhook {url} gave up on task {}", body["task_id"]));
 }
 
-/// Waits for a followed task until `until`, and adds its end to `results`.
-async fn ended(
-    (id, rx): (std::sync::Arc<str>, Option<tokio::sync::mpsc::Receiver<TaskUpdate>>),
-    until: tokio::time::Instant,
-    results: &mut Vec<Value>,
-) -> (&'static str, String) {
-    let mut rx = rx.expect("a followed task has updates");
-    let left = until.saturating_duration_since(tokio::time::Instant::now());
-    let (status, content) = wait_done(&mut rx, left).await.unwrap_or(("timeout", String::new()));
-    results.push(json!({"task_id": id, "status": status, "content": content}));
-    (status, content)
-}
-
 /// One task of an orchestration.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -292,72 +279,38 @@ struct OrchestrateBody {
     model: Option<String>,
 }
 
-/// Runs several tasks: in parallel, in sequence, or as a workflow.
+/// Runs several tasks: in parallel, in sequence, or as a workflow. At the
+/// overall timeout, the tasks still running are cancelled.
 #[utoipa::path(post, path = "/api/v1/orchestrate", tag = "gateway", request_body = OrchestrateBody,
-    responses((status = 200, description = "{status, results: [{task_id, status, content}]}", body = Value),
+    responses((status = 200, description = "{status, strategy, mode, results: [{task_id, status, content}]}", body = Report),
         (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn orchestrate(State(st): State<AppState>, ApiJson(b): ApiJson<OrchestrateBody>) -> ApiResult<impl IntoResponse> {
-    if b.tasks.is_empty() || b.tasks.len() > 100 {
-        return Err(ApiError::bad_request("'tasks' must hold 1 to 100 tasks"));
-    }
-    let workflow = match b.mode.as_deref().unwrap_or("direct") {
-        "direct" => false,
-        "workflow" => true,
+    let mode = match b.mode.as_deref().unwrap_or("direct") {
+        "direct" => Mode::Direct,
+        "workflow" => Mode::Workflow,
         other => return Err(ApiError::bad_request(format!("unknown mode '{other}'; valid values: direct, workflow"))),
     };
-    let parallel = match b.strategy.as_deref().unwrap_or(if workflow { "sequential" } else { "parallel" }) {
-        "parallel" if workflow => return Err(ApiError::bad_request("a workflow runs sequentially")),
-        "parallel" => true,
-        "sequential" => false,
+    let default = if mode == Mode::Workflow { "sequential" } else { "parallel" };
+    let strategy = match b.strategy.as_deref().unwrap_or(default) {
+        "parallel" => Strategy::Parallel,
+        "sequential" => Strategy::Sequential,
         other => {
             return Err(ApiError::bad_request(format!(
                 "unknown strategy '{other}'; valid values: parallel, sequential"
             )));
         }
     };
-    let until = tokio::time::Instant::now() + Duration::from_millis(b.timeout.unwrap_or(120_000));
-    let request = |t: &OrchestrateTask, context: Option<String>| DispatchRequest {
-        prompt: t.prompt.clone(),
-        model: t.model.clone().or_else(|| b.model.clone()),
-        context,
-        priority: t.priority,
-        capabilities: t.capabilities.clone(),
-        ..Default::default()
-    };
-    let mut results = Vec::new();
-    let (mut all_ok, mut timed_out) = (true, false);
-    if parallel {
-        let mut started = Vec::new();
-        for t in &b.tasks {
-            started.push(st.hive.dispatch(request(t, None), Submit::Follow).await?);
-        }
-        for d in started {
-            let (status, _) = ended(d, until, &mut results).await;
-            all_ok &= status == "ok";
-            timed_out |= status == "timeout";
-        }
-    } else {
-        let mut context = None;
-        for t in &b.tasks {
-            let d = st.hive.dispatch(request(t, context.take()), Submit::Follow).await?;
-            let (status, content) = ended(d, until, &mut results).await;
-            if status != "ok" {
-                all_ok = false;
-                timed_out = status == "timeout";
-                break;
-            }
-            if workflow {
-                context = Some(content);
-            }
-        }
-    }
-    let status = if all_ok {
-        "ok"
-    } else if timed_out {
-        "timeout"
-    } else {
-        "error"
-    };
-    Ok(axum::Json(json!({"status": status, "strategy": if parallel { "parallel" } else { "sequential" },
-        "mode": if workflow { "workflow" } else { "direct" }, "results": results})))
+    let tasks = b
+        .tasks
+        .iter()
+        .map(|t| DispatchRequest {
+            prompt: t.prompt.clone(),
+            model: t.model.clone().or_else(|| b.model.clone()),
+            priority: t.priority,
+            capabilities: t.capabilities.clone(),
+            ..Default::default()
+        })
+        .collect();
+    let timeout = Duration::from_millis(b.timeout.unwrap_or(120_000));
+    Ok(axum::Json(st.hive.gateway().orchestrate(Plan { tasks, strategy, mode, timeout }).await?))
 }

@@ -8,7 +8,7 @@
 //! emits `swarm_failed` and stops with the reason, which the registry keeps.
 
 mod ops;
-pub(super) use ops::{MAX_CONTENT_BYTES, cancel_on, enqueue_on, record_then_queue};
+pub(super) use ops::{MAX_CONTENT_BYTES, cancel_on, enqueue_on, open_then_queue};
 mod status;
 mod tree;
 
@@ -21,7 +21,7 @@ use serde_json::Value;
 pub use status::{AgentStatus, GroupStatus, ObjectStatus, SupervisionView, SwarmState, SwarmStatus};
 
 use super::error::HiveError;
-use super::mailbox::Task;
+use super::mailbox::{Task, TaskOwner};
 use super::overlay::OverlayOp;
 use super::router::{EndpointSender, RoutedMessage, RouterCell, RouterMsg};
 use super::slot::HistoryEntry;
@@ -61,6 +61,8 @@ pub(super) struct SwarmArgs {
     pub store: Option<crate::store::Writer>,
     /// The dispatcher's registry name, when the gateway runs.
     pub dispatcher: Option<Arc<str>>,
+    /// The task book.
+    pub tasks: crate::task::TaskBook,
 }
 
 /// Reads one agent's status without a message round trip: its published
@@ -162,7 +164,8 @@ pub(super) enum SwarmMsg {
         agent: String,
         content: String,
         from: String,
-        reply: Reply<Arc<str>>,
+        follow: bool,
+        reply: Reply<(Arc<str>, Option<crate::task::Follower>)>,
     },
     CancelTask {
         agent: String,
@@ -221,6 +224,7 @@ impl Actor for Swarm {
             bus: a.bus,
             max_line_bytes: a.limits.max_line_bytes,
             dispatcher: a.dispatcher.clone(),
+            tasks: a.tasks,
         };
         let shared = Arc::new(SwarmShared {
             ctx,
@@ -252,7 +256,7 @@ impl Actor for Swarm {
         if let Some(top) = run.top.take() {
             stop_child(top.get_cell(), crate::supervisor::Shutdown::Infinity).await;
             if !run.keep_queued_tasks {
-                run.fail_queued_tasks("swarm_stopped", "the swarm stopped before running this task");
+                run.fail_queued_tasks(crate::task::FailCode::SwarmStopped, "the swarm stopped before running this task");
             }
             // At a runtime shutdown a recorded swarm stays recorded as
             // running, to come back at the next start.
@@ -325,8 +329,8 @@ impl Actor for Swarm {
                 let r = run.persisted(r, OverlayOp::Scale { group, count: reached }).await;
                 let _ = reply.send(r);
             }
-            SwarmMsg::SendTask { agent, content, from, reply } => {
-                let _ = reply.send(run.send_task(&agent, content, &from).await);
+            SwarmMsg::SendTask { agent, content, from, follow, reply } => {
+                let _ = reply.send(run.send_task(&agent, content, &from, follow).await);
             }
             SwarmMsg::RuntimeShutdown(keep_queued_tasks, reply) => {
                 run.runtime_shutdown = true;
@@ -335,7 +339,8 @@ impl Actor for Swarm {
             }
             SwarmMsg::Requeue { agent, task_id, content, from, reply } => {
                 let r = run.task_target(&agent).and_then(|slot| {
-                    run.enqueue(&slot, Task { id: task_id.as_str().into(), content, from: from.as_str().into() })
+                    let task = Task { id: task_id.as_str().into(), content, from: from.as_str().into(), owner: TaskOwner::Book };
+                    run.enqueue(&slot, task)
                 });
                 let _ = reply.send(r.map(|_| ()));
             }
@@ -386,7 +391,7 @@ impl Actor for Swarm {
             ExitReason::GaveUp(r) => innermost(&r).to_string(),
             other => other.to_string(),
         };
-        run.fail_queued_tasks("swarm_failed", "the swarm failed before running this task");
+        run.fail_queued_tasks(crate::task::FailCode::SwarmFailed, "the swarm failed before running this task");
         run.shared.ctx.emit_swarm(EventKind::SwarmFailed { reason: reason.clone() });
         drop(myself);
         Err(Box::new(ActorExit(ExitReason::GaveUp(reason))))
@@ -394,12 +399,26 @@ impl Actor for Swarm {
 }
 
 impl SwarmRun {
-    /// Sends a task: with a store, its record is written (durably) before it
-    /// is queued, so that it is queued again after a crash.
-    async fn send_task(&self, agent: &str, content: String, from: &str) -> Result<Arc<str>, HiveError> {
+    /// Sends a task: it is opened in the task book (with a store, its
+    /// record is durable) before it is queued, so that it is queued again
+    /// after a crash.
+    async fn send_task(
+        &self,
+        agent: &str,
+        content: String,
+        from: &str,
+        follow: bool,
+    ) -> Result<(Arc<str>, Option<crate::task::Follower>), HiveError> {
         let (slot, task) = self.prepare_task(agent, content, from)?;
-        let record = crate::store::TaskRecord::queued(&task.id, &self.spec.name, &slot.name, &task.content, &task.from);
-        record_then_queue(self.store.as_ref(), record, || self.enqueue(&slot, task)).await
+        let record = crate::task::TaskRecord::queued(
+            &task.id,
+            crate::task::Transport::Agent,
+            &self.spec.name,
+            &slot.name,
+            &task.content,
+            &task.from,
+        );
+        open_then_queue(&self.shared.ctx.tasks, record, follow, || self.enqueue(&slot, task)).await
     }
 
     /// Records an applied change in the overlay (durably, when the swarm has

@@ -13,15 +13,16 @@ use super::{EdgeChange, Reply, ScaleFailure, ScaleResult, SwarmRun};
 use crate::config::{AgentSpec, Edge, MAX_AGENTS, MAX_OBJECTS, MAX_REPLICAS, ObjectSpec, SwarmSpec, member_name};
 use crate::events::{EventKind, rfc3339_ms};
 use crate::runtime::agent::AgentMsg;
-use crate::runtime::agent::{child_spec as agent_child, retire};
+use crate::runtime::agent::{child_spec as agent_child, end_task, retire};
 use crate::runtime::error::{EdgeError, HiveError};
-use crate::runtime::mailbox::{Envelope, Task};
+use crate::runtime::mailbox::{Envelope, Task, TaskOwner};
 use crate::runtime::object::ObjectMsg;
 use crate::runtime::router::RouterMsg;
 use crate::runtime::slot::{AgentSlot, ObjectSlot};
 use crate::runtime::swarm_ctx::SwarmCtx;
 use crate::runtime::table::{Endpoint, RouteError, RoutingTable};
 use crate::supervisor::{SupervisorError, SupervisorMsg};
+use crate::task::{FailCode, Follower, Journal, TaskBook, TaskEnd, TaskRecord};
 
 /// Largest task or message content accepted.
 pub(crate) const MAX_CONTENT_BYTES: usize = 1 << 20;
@@ -44,25 +45,29 @@ pub(in crate::runtime) fn enqueue_on(ctx: &SwarmCtx, slot: &AgentSlot, task: Tas
     Ok(id)
 }
 
-/// Records a new task (durably, with a store) and then queues it with
-/// `enqueue`; if that fails, the record is marked `error` so that a restart
-/// does not bring the task back.
-pub(in crate::runtime) async fn record_then_queue(
-    store: Option<&crate::store::Writer>,
-    mut record: crate::store::TaskRecord,
+/// Opens a new task in the book (its record durable first, with a store)
+/// and then queues it with `enqueue`; if that fails, the task ends
+/// `rejected`, so that a restart does not bring it back. With `follow`,
+/// the task's updates come with its id.
+pub(in crate::runtime) async fn open_then_queue(
+    book: &TaskBook,
+    record: TaskRecord,
+    follow: bool,
     enqueue: impl FnOnce() -> Result<Arc<str>, HiveError>,
-) -> Result<Arc<str>, HiveError> {
-    let Some(store) = store else { return enqueue() };
-    store
-        .put_task(record.clone())
-        .await
-        .map_err(|e| HiveError::Unavailable(format!("the task could not be recorded durably: {e}")))?;
-    enqueue().inspect_err(|e| {
-        record.status = "error".into();
-        record.error = Some(e.to_string());
-        let store = store.clone();
-        tokio::spawn(async move { store.put_task(record).await });
-    })
+) -> Result<(Arc<str>, Option<Follower>), HiveError> {
+    let id = record.id.clone();
+    let mut opened = book.open(record, Journal::Record, follow).await;
+    if let Err(e) = opened.durable().await {
+        book.end(&id, TaskEnd::failed(FailCode::Rejected, format!("not recorded: {e}")));
+        return Err(HiveError::Unavailable(format!("the task could not be recorded durably: {e}")));
+    }
+    match enqueue() {
+        Ok(id) => Ok((id, opened.follower)),
+        Err(e) => {
+            book.end(&id, TaskEnd::failed(FailCode::Rejected, e.to_string()));
+            Err(e)
+        }
+    }
 }
 
 /// Cancels task `task_id` of the agent in `slot`: the running incarnation
@@ -75,14 +80,10 @@ pub(in crate::runtime) async fn cancel_on(ctx: &SwarmCtx, slot: &AgentSlot, task
     };
     let found = match by_actor {
         Some(found) => found,
-        None => {
-            let queued = slot.mailbox.remove_task(task_id);
-            if queued {
-                slot.status.task_done(false);
-                ctx.emit(&slot.name, EventKind::TaskCancelled { task_id: task_id.into() });
-            }
-            queued
-        }
+        None => match slot.mailbox.remove_task(task_id) {
+            Some(task) => end_task(ctx, slot, &task, TaskEnd::Cancelled),
+            None => false,
+        },
     };
     found.then_some(()).ok_or_else(|| HiveError::NotFound { kind: "task", name: task_id.into() })
 }
@@ -256,7 +257,7 @@ impl SwarmRun {
         }
         let (started, failed) = self.start_agents(&slots).await?;
         if let Some((name, reason)) = failed.into_iter().next() {
-            self.stop_agents(&started, "agent_removed").await;
+            self.stop_agents(&started, FailCode::AgentRemoved).await;
             return Err(HiveError::BadRequest(format!("agent '{name}' failed to start: {reason}")));
         }
         self.spec.agents.push(spec);
@@ -317,22 +318,22 @@ impl SwarmRun {
 
     /// Unroutes, stops (in the given order) and forgets agents; their queued
     /// tasks fail with `code`.
-    async fn stop_agents(&mut self, slots: &[Arc<AgentSlot>], code: &str) {
+    async fn stop_agents(&mut self, slots: &[Arc<AgentSlot>], code: FailCode) {
         let names: Vec<Arc<str>> = slots.iter().map(|s| s.name.clone()).collect();
         let gone = self.unregister_agents(&names);
         if let Some(sup) = self.shared.agents_sup() {
             let _ = ractor::call!(sup, SupervisorMsg::TerminateChildren, names);
         }
         for slot in gone {
-            retire(&self.shared.ctx, &slot, code, "the agent was removed before running this task");
+            retire(&self.shared.ctx, &slot, code.clone(), "the agent was removed before running this task");
         }
     }
 
     /// Ends every queued task of every agent with a failure (the swarm is
     /// going away), so that each task has exactly one final event.
-    pub(super) fn fail_queued_tasks(&self, code: &str, message: &str) {
+    pub(super) fn fail_queued_tasks(&self, code: FailCode, message: &str) {
         for slot in self.shared.agent_slots() {
-            retire(&self.shared.ctx, &slot, code, message);
+            retire(&self.shared.ctx, &slot, code.clone(), message);
         }
     }
 
@@ -343,12 +344,12 @@ impl SwarmRun {
                     "'{name}' is a member of group '{g}'; scale the group instead"
                 )));
             }
-            self.stop_agents(&[slot], "agent_removed").await;
+            self.stop_agents(&[slot], FailCode::AgentRemoved).await;
         } else if self.group_spec(name).is_some() {
             let mut members: Vec<_> =
                 self.shared.agent_slots().into_iter().filter(|s| s.group.as_deref() == Some(name)).collect();
             members.reverse();
-            self.stop_agents(&members, "agent_removed").await;
+            self.stop_agents(&members, FailCode::AgentRemoved).await;
             let mut table = self.table();
             table.remove_group(name);
             self.publish(table);
@@ -547,7 +548,7 @@ impl SwarmRun {
         } else if count < current {
             let doomed: Vec<Arc<AgentSlot>> =
                 (count + 1..=current).rev().filter_map(|i| self.shared.agent(&member_name(group, i))).collect();
-            self.stop_agents(&doomed, "agent_removed").await;
+            self.stop_agents(&doomed, FailCode::AgentRemoved).await;
             result.removed = doomed.iter().map(|s| s.name.to_string()).collect();
             let gone: HashSet<&str> = result.removed.iter().map(String::as_str).collect();
             self.spec.topology.retain(|e| !gone.contains(e.from.as_str()) && !gone.contains(e.to.as_str()));
@@ -610,7 +611,7 @@ impl SwarmRun {
             return Err(HiveError::Conflict(format!("agent '{agent}' has stopped and will not be restarted")));
         }
         let id: Arc<str> = uuid::Uuid::now_v7().to_string().into();
-        Ok((slot, Task { id, content, from: from.into() }))
+        Ok((slot, Task { id, content, from: from.into(), owner: TaskOwner::Book }))
     }
 
     /// Queues a prepared (or restored) task; `task_queued` precedes its start.

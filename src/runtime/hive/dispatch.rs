@@ -1,0 +1,90 @@
+//! The dispatch handle: tasks for the ZeroMQ and pool workers (submit,
+//! follow, cancel), the connected workers and their maintenance switch, and
+//! the gateway's state. Each call is a message to the dispatcher.
+
+use std::sync::Arc;
+
+use ractor::ActorRef;
+
+use super::Hive;
+use crate::gateway::{DispatchRequest, DispatcherMsg, GatewayStatus, Submit, ZmqWorker};
+use crate::runtime::error::HiveError;
+use crate::task::Follower;
+
+/// The dispatcher of a runtime ([`Hive::gateway`]).
+pub struct Dispatch<'a>(pub(super) &'a Hive);
+
+impl Dispatch<'_> {
+    fn actor(&self) -> Result<ActorRef<DispatcherMsg>, HiveError> {
+        let name = self
+            .0
+            .dispatcher_name
+            .as_deref()
+            .ok_or_else(|| HiveError::Unavailable("the ZeroMQ gateway is disabled".into()))?;
+        crate::gateway::dispatcher_ref(name)
+            .ok_or_else(|| HiveError::Unavailable("the dispatcher is restarting".into()))
+    }
+
+    /// Whether the ZeroMQ gateway runs.
+    pub fn enabled(&self) -> bool {
+        self.0.dispatcher_name.is_some()
+    }
+
+    /// Queues a task for the workers. `how` says when the answer comes (once
+    /// the task is recorded, or at once for a caller that waits for the
+    /// result) and whether it carries the task's updates; see [`Submit`].
+    /// A task whose record could not be made durable is cancelled and
+    /// refused: nothing is acknowledged that was not committed.
+    pub async fn submit(
+        &self,
+        req: DispatchRequest,
+        how: Submit,
+    ) -> Result<(Arc<str>, Option<Follower>), HiveError> {
+        let actor = self.actor()?;
+        let d = ractor::call!(actor, DispatcherMsg::Submit, req, how)??;
+        if let Some(durable) = d.durable {
+            let recorded = durable.await.unwrap_or_else(|_| Err("the store stopped".into()));
+            if let Err(e) = recorded {
+                let _ = ractor::call!(actor, DispatcherMsg::Cancel, d.id.to_string());
+                return Err(HiveError::Unavailable(format!("the task could not be recorded durably: {e}")));
+            }
+        }
+        Ok((d.id, d.follower))
+    }
+
+    /// Updates of a dispatched task that has not ended.
+    pub async fn follow(&self, task_id: &str) -> Result<Follower, HiveError> {
+        ractor::call!(self.actor()?, DispatcherMsg::Subscribe, task_id.to_string())?
+    }
+
+    /// Cancels a dispatched task (its worker gets `cancel`).
+    pub async fn cancel(&self, task_id: &str) -> Result<(), HiveError> {
+        ractor::call!(self.actor()?, DispatcherMsg::Cancel, task_id.to_string())?
+    }
+
+    /// The connected workers (ZeroMQ, and pool workers as `local/<id>`).
+    pub async fn workers(&self) -> Result<Vec<ZmqWorker>, HiveError> {
+        Ok(ractor::call!(self.actor()?, DispatcherMsg::Workers)?)
+    }
+
+    /// The gateway's state (`enabled: false` when it is off).
+    pub async fn status(&self) -> Result<GatewayStatus, HiveError> {
+        if !self.enabled() {
+            return Ok(GatewayStatus {
+                enabled: false,
+                endpoint: String::new(),
+                port: 0,
+                connected: 0,
+                queue_depth: 0,
+                running: 0,
+            });
+        }
+        Ok(ractor::call!(self.actor()?, DispatcherMsg::Status)?)
+    }
+
+    /// Maintenance: `false` drains a worker (running tasks finish, no new
+    /// ones), `true` makes it accept tasks again.
+    pub async fn set_accepting(&self, worker_id: &str, accepting: bool) -> Result<(), HiveError> {
+        ractor::call!(self.actor()?, DispatcherMsg::Accepting, worker_id.to_string(), accepting)?
+    }
+}

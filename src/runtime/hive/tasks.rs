@@ -1,0 +1,66 @@
+//! The tasks handle: every task's record, whatever its transport, from the
+//! store when the runtime has one, else from the task book's memory; its
+//! end, awaited; and its cancel, routed by its recorded transport.
+
+use super::{Hive, blocking};
+use crate::runtime::error::HiveError;
+use crate::task::{TaskEnd, TaskRecord, TaskStatus, Transport};
+
+/// The tasks of a runtime ([`Hive::tasks`]).
+pub struct Tasks<'a>(pub(super) &'a Hive);
+
+impl Tasks<'_> {
+    /// One task's record.
+    pub async fn get(&self, id: &str) -> Result<TaskRecord, HiveError> {
+        let not_found = || HiveError::NotFound { kind: "task", name: id.into() };
+        let Some(store) = self.0.store()? else { return self.0.book.get(id).ok_or_else(not_found) };
+        let key = id.to_string();
+        blocking(move || store.task(&key)).await?.ok_or_else(not_found)
+    }
+
+    /// One page of the tasks with one of `statuses` (all if empty), newest
+    /// first: at most `limit` after skipping `offset`, and how many there
+    /// are in all. Memory is bounded by the page (by the book without a store).
+    pub async fn page(
+        &self,
+        statuses: &[TaskStatus],
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<TaskRecord>, usize), HiveError> {
+        let Some(store) = self.0.store()? else { return Ok(self.0.book.page(statuses, offset, limit)) };
+        let statuses = statuses.to_vec();
+        blocking(move || store.tasks_page(&statuses, offset, limit)).await
+    }
+
+    /// The tasks with one of `statuses` (all if empty), oldest first.
+    pub async fn list(&self, statuses: &[TaskStatus]) -> Result<Vec<TaskRecord>, HiveError> {
+        let Some(store) = self.0.store()? else {
+            let (mut all, _) = self.0.book.page(statuses, 0, usize::MAX);
+            all.reverse();
+            return Ok(all);
+        };
+        let statuses = statuses.to_vec();
+        blocking(move || store.tasks(&statuses)).await
+    }
+
+    /// Waits for a task's end (the book's, so only while it is open or
+    /// still remembered).
+    pub async fn wait(&self, id: &str) -> Result<TaskEnd, HiveError> {
+        let follower = self.0.book.follow(id).ok_or_else(|| HiveError::NotFound { kind: "task", name: id.into() })?;
+        follower.end().await.ok_or_else(|| HiveError::Unavailable("the runtime stopped before the task ended".into()))
+    }
+
+    /// Cancels a queued or running task, through the transport that runs
+    /// it: `Conflict` if it has ended, `NotFound` if it is unknown.
+    pub async fn cancel(&self, id: &str) -> Result<(), HiveError> {
+        let t = self.get(id).await?;
+        if t.is_final() {
+            return Err(HiveError::Conflict(format!("task {id} has already ended ({})", t.status)));
+        }
+        match t.transport() {
+            Transport::Worker => self.0.workers().cancel(&t.target, id).await,
+            Transport::Dispatch => self.0.gateway().cancel(id).await,
+            Transport::Agent => self.0.swarms().get(&t.swarm).await?.cancel_task(&t.target, id).await,
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! The store at work: the threads and tasks that keep it, started together
+//! and shut down together, in the one order that loses nothing.
+//!
+//! * the writer thread (group commit of every write);
+//! * the event flusher thread (durable events, then publication);
+//! * the pruner thread (retention of events and ended tasks);
+//! * the journal task, which hands the task book's records and changes to
+//!   the writer in the order the book saw them.
+//!
+//! [`StoreService::shutdown`] closes the bus and the book, waits until the
+//! flusher and the journal have handed over everything, then stops the
+//! writer once it has committed it, and joins every thread.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use super::{Flusher, Store, Writer, WriterThread};
+use crate::events::EventBus;
+use crate::task::TaskBook;
+
+/// Retention of stored events and ended tasks: the newest `max_events`
+/// events and `max_tasks` ended tasks, none older than `max_age`, pruned
+/// every `interval` in the background (tasks still queued or running are
+/// always kept).
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    /// Most events kept (default 1 000 000).
+    pub max_events: u64,
+    /// Most ended tasks kept (default 1 000 000).
+    pub max_tasks: u64,
+    /// Oldest event kept (default 7 days).
+    pub max_age: Duration,
+    /// How often the pruner runs (default 60 s).
+    pub interval: Duration,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            max_events: 1_000_000,
+            max_tasks: 1_000_000,
+            max_age: Duration::from_secs(7 * 24 * 3600),
+            interval: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The running store.
+pub struct StoreService {
+    /// Taken at shutdown, so the data file closes even while the service is
+    /// still shared.
+    store: Mutex<Option<Store>>,
+    writer: Writer,
+    /// Taken by the first shutdown.
+    threads: Mutex<Option<Threads>>,
+}
+
+struct Threads {
+    writer: WriterThread,
+    flusher: Flusher,
+    pruner: (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>),
+    journal: tokio::task::JoinHandle<()>,
+}
+
+impl StoreService {
+    /// Starts the writer, the flusher of `bus` (a durable bus), the pruner
+    /// and the journal of `book`. Needs a tokio runtime (the journal task).
+    pub fn start(store: Store, bus: &EventBus, book: &TaskBook, retention: Retention) -> Self {
+        let (writer, writer_thread) = Writer::start(store.clone(), Default::default());
+        let journal = {
+            let (book, writer) = (book.clone(), writer.clone());
+            tokio::spawn(async move {
+                while let Some(batch) = book.take_journal().await {
+                    if let Err(e) = writer.journal(batch).await {
+                        tracing::error!(error = %e, "the task journal stopped: the writer is gone");
+                        return;
+                    }
+                }
+            })
+        };
+        let threads = Threads {
+            writer: writer_thread,
+            flusher: Flusher::start(store.clone(), bus.clone()),
+            pruner: start_pruner(store.clone(), retention),
+            journal,
+        };
+        Self { store: Mutex::new(Some(store)), writer, threads: Mutex::new(Some(threads)) }
+    }
+
+    /// The store; `None` once it has shut down.
+    pub fn store(&self) -> Option<Store> {
+        self.store.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The writer.
+    pub fn writer(&self) -> &Writer {
+        &self.writer
+    }
+
+    /// Stores what is left and stops every thread; calls after the first
+    /// return at once. Every producer of events and tasks must have stopped.
+    pub async fn shutdown(&self, bus: &EventBus, book: &TaskBook) {
+        let Some(t) = self.threads.lock().unwrap_or_else(|p| p.into_inner()).take() else { return };
+        // Our handle goes now; the threads' handles go when they end.
+        self.store.lock().unwrap_or_else(|p| p.into_inner()).take();
+        bus.close();
+        book.close();
+        if let Err(e) = t.journal.await {
+            tracing::error!(error = %e, "the task journal ended abnormally");
+        }
+        self.writer.shutdown().await;
+        let _ = t.pruner.0.send(());
+        let _ = tokio::task::spawn_blocking(move || {
+            t.flusher.join();
+            t.writer.join();
+            let _ = t.pruner.1.join();
+        })
+        .await;
+    }
+}
+
+fn start_pruner(store: Store, r: Retention) -> (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>) {
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let handle = std::thread::Builder::new()
+        .name("hive-event-pruner".into())
+        .spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(r.interval) {
+                let oldest = crate::events::now_ms().saturating_sub(r.max_age.as_millis() as u64);
+                while let Ok(n) = store.prune_events(r.max_events, oldest, 10_000) {
+                    if n == 0 {
+                        break;
+                    }
+                }
+                let _ = store.prune_tasks(oldest, r.max_tasks);
+            }
+        })
+        .expect("spawn the event pruner thread");
+    (stop, handle)
+}

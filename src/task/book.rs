@@ -1,0 +1,468 @@
+//! The task book: the one place a task's lifecycle is decided. Every
+//! transport (mock, stdio and zmq agents, standalone JSONL workers, the
+//! dispatcher's ZeroMQ and pool workers) reports into it — started,
+//! requeued, tokens, the end — and every waiter (a synchronous REST call, an
+//! SSE stream, a webhook, orchestrate, a zmq agent, the standalone-worker
+//! link) learns from it. Nobody reads the event bus to find out how a task
+//! ended.
+//!
+//! Guarantees:
+//! * a task ends once: [`TaskBook::end`] returns `true` to the one caller
+//!   that ended it and `false` to every later one, whose end is dropped;
+//! * a follower gets the task's tokens in order while it keeps up; one that
+//!   falls behind is told how many it missed ([`TaskUpdate::Missed`]), and
+//!   always gets the end whole, after every token it was given;
+//! * open tasks are kept until they end; ended ones are kept in memory up to
+//!   [`BookOptions::max_ended`] (oldest forgotten first), so a runtime
+//!   without a data directory still answers for recent tasks;
+//! * with a journal (the store), every new record and every change is
+//!   handed to it in the order it happened here, so a record is always
+//!   written before its changes; a new task waits (asynchronously) while
+//!   more than [`MAX_JOURNAL`] entries wait for the journal.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{Notify, mpsc, oneshot};
+
+use super::model::{TaskEnd, TaskStatus, TaskUpdate};
+use super::record::{TaskChange, TaskRecord};
+use crate::events::now_ms;
+
+/// Entries waiting for the journal beyond which new tasks wait.
+pub const MAX_JOURNAL: usize = 65_536;
+
+/// Tokens buffered per follower before it is counted as missing them.
+pub const FOLLOWER_TOKENS: usize = 4_096;
+
+/// Bounds of the book.
+#[derive(Debug, Clone, Copy)]
+pub struct BookOptions {
+    /// Ended tasks kept in memory (default 10 000).
+    pub max_ended: usize,
+}
+
+impl Default for BookOptions {
+    fn default() -> Self {
+        Self { max_ended: 10_000 }
+    }
+}
+
+/// What the journal (the store) is handed, in order.
+#[derive(Debug)]
+pub enum Journaled {
+    /// A new task's record; the sender, if any, learns when it is durable.
+    Put(TaskRecord, Option<oneshot::Sender<Result<(), String>>>),
+    /// A change of a recorded task, stamped with its time.
+    Change(Arc<str>, TaskChange, u64),
+}
+
+/// Whether and how a new task is recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Journal {
+    /// Recorded (when the book has a journal); the caller may wait for it.
+    Record,
+    /// Kept in memory only: a part of another recorded task (a zmq agent's
+    /// dispatch runs under the agent's own recorded task).
+    Skip,
+}
+
+/// A new task, as [`TaskBook::open`] answers.
+pub struct Opened {
+    /// Resolves once the record is durable (`None`: nothing to wait for).
+    pub durable: Option<oneshot::Receiver<Result<(), String>>>,
+    /// The task's updates, when asked for.
+    pub follower: Option<Follower>,
+}
+
+impl Opened {
+    /// Waits until the record is durable (at once without a journal).
+    pub async fn durable(&mut self) -> Result<(), String> {
+        match self.durable.take() {
+            None => Ok(()),
+            Some(rx) => rx.await.unwrap_or_else(|_| Err("the store stopped before recording the task".into())),
+        }
+    }
+}
+
+/// The task book. Cheap to clone.
+#[derive(Clone)]
+pub struct TaskBook {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    state: Mutex<State>,
+    opts: BookOptions,
+    /// Wakes the journal's reader.
+    journal_ready: Notify,
+    /// Wakes new tasks waiting for room in the journal.
+    room: Notify,
+}
+
+struct State {
+    open: HashMap<Arc<str>, Entry>,
+    ended: HashMap<Arc<str>, TaskRecord>,
+    ended_order: VecDeque<Arc<str>>,
+    /// `None`: the book has no journal.
+    journal: Option<VecDeque<Journaled>>,
+    closed: bool,
+}
+
+struct Entry {
+    record: TaskRecord,
+    journaled: bool,
+    followers: Vec<FollowTx>,
+}
+
+struct FollowTx {
+    tokens: mpsc::Sender<String>,
+    missed: Arc<AtomicU64>,
+    end: oneshot::Sender<TaskEnd>,
+}
+
+impl TaskBook {
+    /// A book; `journaled` when a store records the tasks.
+    pub fn new(opts: BookOptions, journaled: bool) -> Self {
+        let state = State {
+            open: HashMap::new(),
+            ended: HashMap::new(),
+            ended_order: VecDeque::new(),
+            journal: journaled.then(VecDeque::new),
+            closed: false,
+        };
+        let inner = Inner { state: Mutex::new(state), opts, journal_ready: Notify::new(), room: Notify::new() };
+        Self { inner: Arc::new(inner) }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether a journal records the tasks.
+    pub fn is_journaled(&self) -> bool {
+        self.state().journal.is_some()
+    }
+
+    /// Registers a new task (`queued`) and hands its record to the journal;
+    /// with `follow`, its updates come with the answer (so none is missed).
+    /// Waits while the journal is over [`MAX_JOURNAL`].
+    pub async fn open(&self, record: TaskRecord, journal: Journal, follow: bool) -> Opened {
+        loop {
+            let room = self.inner.room.notified();
+            if self.state().journal.as_ref().is_none_or(|j| j.len() < MAX_JOURNAL) {
+                break;
+            }
+            room.await;
+        }
+        let mut st = self.state();
+        let id: Arc<str> = record.id.as_str().into();
+        let journaled = journal == Journal::Record && st.journal.is_some();
+        let durable = if journaled {
+            let (tx, rx) = oneshot::channel();
+            st.journal.as_mut().expect("journaled").push_back(Journaled::Put(record.clone(), Some(tx)));
+            self.inner.journal_ready.notify_one();
+            Some(rx)
+        } else {
+            None
+        };
+        let mut entry = Entry { record, journaled, followers: Vec::new() };
+        let follower = follow.then(|| follower_of(&mut entry));
+        st.open.insert(id, entry);
+        Opened { durable, follower }
+    }
+
+    /// Registers an open task read back from the store (a restart): it is
+    /// not written again.
+    pub fn adopt(&self, record: TaskRecord) {
+        let mut st = self.state();
+        let journaled = st.journal.is_some();
+        st.open.insert(record.id.as_str().into(), Entry { record, journaled, followers: Vec::new() });
+    }
+
+    /// The task started (one more attempt); `false` if it is not open.
+    pub fn started(&self, id: &str) -> bool {
+        self.change(id, TaskChange::Started)
+    }
+
+    /// The task is back in the queue; `false` if it is not open.
+    pub fn requeued(&self, id: &str) -> bool {
+        self.change(id, TaskChange::Requeued)
+    }
+
+    fn change(&self, id: &str, change: TaskChange) -> bool {
+        let mut st = self.state();
+        let now = now_ms();
+        let Some(e) = st.open.get_mut(id) else { return false };
+        e.record.apply(&change, now);
+        let journaled = e.journaled;
+        if journaled {
+            self.journal(&mut st, Journaled::Change(id.into(), change, now));
+        }
+        true
+    }
+
+    fn journal(&self, st: &mut State, j: Journaled) {
+        if let Some(q) = st.journal.as_mut() {
+            q.push_back(j);
+            self.inner.journal_ready.notify_one();
+        }
+    }
+
+    /// A token of an open task, to its followers (one that is behind
+    /// counts it as missed).
+    pub fn token(&self, id: &str, content: &str) {
+        let st = self.state();
+        let Some(e) = st.open.get(id) else { return };
+        for f in &e.followers {
+            if f.tokens.try_send(content.to_string()).is_err() {
+                f.missed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Ends an open task: `true` for the call that ended it, `false` when
+    /// it had already ended (or is unknown), in which case `end` is dropped.
+    pub fn end(&self, id: &str, end: TaskEnd) -> bool {
+        let mut st = self.state();
+        let Some(mut e) = st.open.remove(id) else { return false };
+        let now = now_ms();
+        let change = TaskChange::Ended(end.clone());
+        e.record.apply(&change, now);
+        if e.journaled {
+            self.journal(&mut st, Journaled::Change(id.into(), change, now));
+        }
+        for f in e.followers {
+            let _ = f.end.send(end.clone());
+        }
+        let key: Arc<str> = id.into();
+        st.ended.insert(key.clone(), e.record);
+        st.ended_order.push_back(key);
+        while st.ended_order.len() > self.inner.opts.max_ended {
+            if let Some(old) = st.ended_order.pop_front() {
+                st.ended.remove(&old);
+            }
+        }
+        true
+    }
+
+    /// The updates of a task: an open one's from now on, an ended one's
+    /// end at once; `None` if the book does not know it.
+    pub fn follow(&self, id: &str) -> Option<Follower> {
+        let mut st = self.state();
+        if let Some(e) = st.open.get_mut(id) {
+            return Some(follower_of(e));
+        }
+        let end = st.ended.get(id)?.end()?;
+        let (tokens_tx, tokens) = mpsc::channel(1);
+        drop(tokens_tx);
+        let (tx, rx) = oneshot::channel();
+        let _ = tx.send(end);
+        Some(Follower { tokens, tokens_open: false, missed: Arc::default(), reported: 0, end: Some(rx) })
+    }
+
+    /// A task's record as the book has it (open, or ended and still kept).
+    pub fn get(&self, id: &str) -> Option<TaskRecord> {
+        let st = self.state();
+        st.open.get(id).map(|e| e.record.clone()).or_else(|| st.ended.get(id).cloned())
+    }
+
+    /// The records the book holds with one of `statuses` (all if empty),
+    /// newest first: at most `limit` after skipping `offset`, and how many
+    /// match in all.
+    pub fn page(&self, statuses: &[TaskStatus], offset: usize, limit: usize) -> (Vec<TaskRecord>, usize) {
+        let st = self.state();
+        let keep = |r: &&TaskRecord| statuses.is_empty() || statuses.contains(&r.status);
+        let mut all: Vec<&TaskRecord> =
+            st.open.values().map(|e| &e.record).chain(st.ended.values()).filter(keep).collect();
+        all.sort_unstable_by(|a, b| b.id.cmp(&a.id));
+        let total = all.len();
+        (all.into_iter().skip(offset).take(limit).cloned().collect(), total)
+    }
+
+    /// The open tasks' ids that `keep` selects.
+    pub fn open_ids(&self, keep: impl Fn(&TaskRecord) -> bool) -> Vec<Arc<str>> {
+        self.state().open.iter().filter(|(_, e)| keep(&e.record)).map(|(id, _)| id.clone()).collect()
+    }
+
+    /// For the journal's reader: waits for entries and takes them all, in
+    /// order; `None` once the book is closed and nothing is left.
+    pub async fn take_journal(&self) -> Option<Vec<Journaled>> {
+        loop {
+            let ready = self.inner.journal_ready.notified();
+            {
+                let mut st = self.state();
+                let closed = st.closed;
+                match st.journal.as_mut() {
+                    None => return None,
+                    Some(q) if !q.is_empty() => {
+                        let batch: Vec<Journaled> = q.drain(..).collect();
+                        drop(st);
+                        self.inner.room.notify_waiters();
+                        return Some(batch);
+                    }
+                    Some(_) if closed => return None,
+                    Some(_) => {}
+                }
+            }
+            ready.await;
+        }
+    }
+
+    /// No more entries will be journaled: the journal's reader ends once it
+    /// has taken what is left.
+    pub fn close(&self) {
+        self.state().closed = true;
+        self.inner.journal_ready.notify_one();
+    }
+}
+
+fn follower_of(e: &mut Entry) -> Follower {
+    let (tokens_tx, tokens) = mpsc::channel(FOLLOWER_TOKENS);
+    let (end_tx, end) = oneshot::channel();
+    let missed = Arc::new(AtomicU64::new(0));
+    e.followers.push(FollowTx { tokens: tokens_tx, missed: missed.clone(), end: end_tx });
+    Follower { tokens, tokens_open: true, missed, reported: 0, end: Some(end) }
+}
+
+/// The updates of one task, for one waiter.
+pub struct Follower {
+    tokens: mpsc::Receiver<String>,
+    tokens_open: bool,
+    missed: Arc<AtomicU64>,
+    reported: u64,
+    end: Option<oneshot::Receiver<TaskEnd>>,
+}
+
+impl Follower {
+    /// A follower of nothing: it hears no update and no end.
+    pub fn never() -> Self {
+        let (_, tokens) = mpsc::channel(1);
+        Self { tokens, tokens_open: false, missed: Arc::default(), reported: 0, end: None }
+    }
+
+    /// The next update: a token, how many were missed, then the end;
+    /// `None` after the end (or if the book dropped the task unended, at
+    /// shutdown).
+    pub async fn next(&mut self) -> Option<TaskUpdate> {
+        loop {
+            if let Ok(t) = self.tokens.try_recv() {
+                return Some(TaskUpdate::Token(t));
+            }
+            let missed = self.missed.load(Ordering::Relaxed);
+            if missed > self.reported {
+                let n = missed - self.reported;
+                self.reported = missed;
+                return Some(TaskUpdate::Missed(n));
+            }
+            let end = self.end.as_mut()?;
+            if !self.tokens_open {
+                let r = end.await;
+                self.end = None;
+                return r.ok().map(TaskUpdate::Done);
+            }
+            tokio::select! {
+                biased;
+                t = self.tokens.recv() => match t {
+                    Some(t) => return Some(TaskUpdate::Token(t)),
+                    None => self.tokens_open = false,
+                },
+                r = end => {
+                    self.end = None;
+                    // Tokens sent before the end come first.
+                    if let Ok(t) = self.tokens.try_recv() {
+                        let (tx, rx) = oneshot::channel();
+                        if let Ok(e) = r {
+                            let _ = tx.send(e);
+                        }
+                        self.end = Some(rx);
+                        return Some(TaskUpdate::Token(t));
+                    }
+                    return r.ok().map(TaskUpdate::Done);
+                }
+            }
+        }
+    }
+
+    /// The end, skipping tokens; `None` if the task was dropped unended.
+    pub async fn end(mut self) -> Option<TaskEnd> {
+        self.tokens.close();
+        self.end.take()?.await.ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::task::{FailCode, Transport};
+
+    fn rec(id: &str) -> TaskRecord {
+        TaskRecord::queued(id, Transport::Agent, "s", "a", "x", "user")
+    }
+
+    #[tokio::test]
+    async fn a_task_ends_once_and_its_follower_gets_tokens_then_the_end() {
+        let book = TaskBook::new(BookOptions::default(), false);
+        let mut f = book.open(rec("t1"), Journal::Record, true).await.follower.unwrap();
+        assert!(book.started("t1"));
+        book.token("t1", "a");
+        book.token("t1", "b");
+        assert!(book.end("t1", TaskEnd::Completed { content: "ab".into() }));
+        assert!(!book.end("t1", TaskEnd::Cancelled), "a second end is refused");
+        assert_eq!(f.next().await, Some(TaskUpdate::Token("a".into())));
+        assert_eq!(f.next().await, Some(TaskUpdate::Token("b".into())));
+        assert_eq!(f.next().await, Some(TaskUpdate::Done(TaskEnd::Completed { content: "ab".into() })));
+        assert_eq!(f.next().await, None);
+        let r = book.get("t1").unwrap();
+        assert_eq!((r.status, r.attempts, r.result.as_deref()), (TaskStatus::Completed, 1, Some("ab")));
+        // A late follower gets the end at once.
+        assert_eq!(book.follow("t1").unwrap().end().await, Some(TaskEnd::Completed { content: "ab".into() }));
+    }
+
+    #[tokio::test]
+    async fn a_follower_that_falls_behind_is_told_how_many_tokens_it_missed_and_gets_the_end_whole() {
+        let book = TaskBook::new(BookOptions::default(), false);
+        let mut f = book.open(rec("t"), Journal::Record, true).await.follower.unwrap();
+        for i in 0..FOLLOWER_TOKENS + 10 {
+            book.token("t", &i.to_string());
+        }
+        book.end("t", TaskEnd::failed(FailCode::Timeout, "late"));
+        let (mut tokens, mut missed, mut end) = (0, 0, None);
+        while let Some(u) = f.next().await {
+            match u {
+                TaskUpdate::Token(_) => tokens += 1,
+                TaskUpdate::Missed(n) => missed += n,
+                TaskUpdate::Done(e) => end = Some(e),
+            }
+        }
+        assert_eq!((tokens, missed), (FOLLOWER_TOKENS, 10));
+        assert_eq!(end, Some(TaskEnd::failed(FailCode::Timeout, "late")));
+    }
+
+    #[tokio::test]
+    async fn the_journal_gets_each_record_before_its_changes_and_ended_tasks_are_bounded() {
+        let book = TaskBook::new(BookOptions { max_ended: 2 }, true);
+        for id in ["a", "b", "c"] {
+            book.open(rec(id), Journal::Record, false).await;
+            book.started(id);
+            book.end(id, TaskEnd::Cancelled);
+        }
+        book.open(rec("m"), Journal::Skip, false).await;
+        book.end("m", TaskEnd::Cancelled);
+        let batch = book.take_journal().await.unwrap();
+        let shape: Vec<String> = batch
+            .iter()
+            .map(|j| match j {
+                Journaled::Put(r, _) => format!("put {}", r.id),
+                Journaled::Change(id, c, _) => format!("{id} {c:?}"),
+            })
+            .collect();
+        assert_eq!(shape.len(), 9, "{shape:?}");
+        assert_eq!(&shape[..3], ["put a", "a Started", "a Ended(Cancelled)"]);
+        assert!(book.get("a").is_none(), "the oldest ended task is forgotten");
+        assert_eq!(book.page(&[TaskStatus::Cancelled], 0, 10).1, 2);
+        book.close();
+        assert!(book.take_journal().await.is_none());
+    }
+}

@@ -1,0 +1,20 @@
+//! The task: one typed lifecycle for everything Hive runs — a swarm agent's
+//! task, a standalone worker's, a dispatched one.
+//!
+//! * [`model`](TaskStatus): the status, the end, the failure codes and the
+//!   updates a follower hears;
+//! * [`TaskRecord`]: a task as recorded, and the [`TaskChange`]s applied
+//!   to it;
+//! * [`TaskBook`]: where transports report and waiters learn, with or
+//!   without a store behind it (the store reads the book's journal).
+//!
+//! This module sits below the runtime, the gateway and the store: it knows
+//! none of them.
+
+mod book;
+mod model;
+mod record;
+
+pub use book::{BookOptions, FOLLOWER_TOKENS, Follower, Journal, Journaled, MAX_JOURNAL, Opened, TaskBook};
+pub use model::{FailCode, MAX_CODE_BYTES, TaskEnd, TaskStatus, TaskUpdate, Transport};
+pub use record::{TaskChange, TaskRecord};

@@ -1,0 +1,155 @@
+//! A task as recorded: what was asked, by whom, of which transport, and
+//! where its lifecycle stands. The store keeps one per task (with a data
+//! directory); the [`TaskBook`](super::TaskBook) keeps the open ones and a
+//! bounded number of ended ones in memory either way.
+
+use serde::{Deserialize, Serialize};
+
+use super::model::{FailCode, TaskEnd, TaskStatus, Transport};
+
+/// A task as recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TaskRecord {
+    /// Task id (time-ordered: ids sort by creation).
+    pub id: String,
+    /// Swarm of the target agent (`_workers` for standalone workers,
+    /// `_dispatch` for dispatched tasks).
+    pub swarm: String,
+    /// Target agent or worker (empty for dispatched tasks).
+    pub target: String,
+    /// What to do.
+    pub content: String,
+    /// Who sent it.
+    pub from: String,
+    /// Where its lifecycle stands.
+    pub status: TaskStatus,
+    /// Times it was started.
+    pub attempts: u32,
+    /// Created (ms since the epoch).
+    pub created_ms: u64,
+    /// Last change (ms since the epoch).
+    pub updated_ms: u64,
+    /// The result, when completed.
+    pub result: Option<String>,
+    /// The error, when failed: `code: message` (as the API has always shown it).
+    pub error: Option<String>,
+    /// Dispatched tasks: priority (1 highest).
+    #[serde(default)]
+    pub priority: Option<u8>,
+    /// Dispatched tasks: capabilities the worker needs.
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+    /// Dispatched tasks: model override.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Dispatched tasks: extra context.
+    #[serde(default)]
+    pub context: Option<String>,
+    /// The failure code, when failed.
+    #[serde(default)]
+    pub error_code: Option<FailCode>,
+    /// The failure message, when failed.
+    #[serde(default)]
+    pub error_message: Option<String>,
+    /// The transport that runs it (`None` only in records written before
+    /// it was recorded; see [`TaskRecord::transport`]).
+    #[serde(default)]
+    pub transport: Option<Transport>,
+}
+
+impl TaskRecord {
+    /// A new task's record: `queued`, created now.
+    pub fn queued(id: &str, transport: Transport, swarm: &str, target: &str, content: &str, from: &str) -> Self {
+        let now = crate::events::now_ms();
+        Self {
+            id: id.into(),
+            swarm: swarm.into(),
+            target: target.into(),
+            content: content.into(),
+            from: from.into(),
+            status: TaskStatus::Queued,
+            attempts: 0,
+            created_ms: now,
+            updated_ms: now,
+            result: None,
+            error: None,
+            priority: None,
+            capabilities: Vec::new(),
+            model: None,
+            context: None,
+            error_code: None,
+            error_message: None,
+            transport: Some(transport),
+        }
+    }
+
+    /// Whether the task has ended.
+    pub fn is_final(&self) -> bool {
+        self.status.is_final()
+    }
+
+    /// The transport that runs it. Records from before the transport was
+    /// recorded name it by their swarm (the one place that reads it so).
+    pub fn transport(&self) -> Transport {
+        self.transport.unwrap_or(match self.swarm.as_str() {
+            LEGACY_WORKERS_SWARM => Transport::Worker,
+            LEGACY_DISPATCH_SWARM => Transport::Dispatch,
+            _ => Transport::Agent,
+        })
+    }
+
+    /// How it ended, if it has.
+    pub fn end(&self) -> Option<TaskEnd> {
+        match self.status {
+            TaskStatus::Completed => Some(TaskEnd::Completed { content: self.result.clone().unwrap_or_default() }),
+            TaskStatus::Failed => Some(TaskEnd::Failed {
+                code: self.error_code.clone().unwrap_or(FailCode::Reported("error".into())),
+                message: self.error_message.clone().or_else(|| self.error.clone()).unwrap_or_default(),
+            }),
+            TaskStatus::Cancelled => Some(TaskEnd::Cancelled),
+            TaskStatus::Queued | TaskStatus::Running => None,
+        }
+    }
+
+    /// Applies a change of its lifecycle, stamped `at_ms`.
+    pub fn apply(&mut self, change: &TaskChange, at_ms: u64) {
+        match change {
+            TaskChange::Started => {
+                self.status = TaskStatus::Running;
+                self.attempts += 1;
+            }
+            TaskChange::Requeued => self.status = TaskStatus::Queued,
+            TaskChange::Ended(end) => {
+                self.status = end.status();
+                match end {
+                    TaskEnd::Completed { content } => self.result = Some(content.clone()),
+                    TaskEnd::Failed { code, message } => {
+                        self.error = Some(format!("{code}: {message}"));
+                        self.error_code = Some(code.clone());
+                        self.error_message = Some(message.clone());
+                    }
+                    TaskEnd::Cancelled => {}
+                }
+            }
+        }
+        self.updated_ms = at_ms;
+    }
+}
+
+/// The swarm name of standalone workers' records written before records
+/// named their transport.
+const LEGACY_WORKERS_SWARM: &str = "_workers";
+/// The swarm name of dispatched tasks' records written before records
+/// named their transport.
+const LEGACY_DISPATCH_SWARM: &str = "_dispatch";
+
+/// One step of a task's lifecycle, as the store applies it to the record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TaskChange {
+    /// Started (one more attempt).
+    Started,
+    /// Back in the queue (its worker was lost).
+    Requeued,
+    /// Ended.
+    Ended(TaskEnd),
+}
