@@ -390,7 +390,10 @@ async fn queued_tasks_come_back_after_a_restart_and_a_running_one_is_not_run_twi
         let t = hive.task(id).await.unwrap();
         assert_eq!((t.status.as_str(), t.result.as_deref()), ("ok", Some(t.content.as_str())));
     }
-    assert_eq!(hive.tasks().list(&[hive::task::TaskStatus::Queued, hive::task::TaskStatus::Running]).await.unwrap().len(), 0);
+    assert_eq!(
+        hive.tasks().list(&[hive::task::TaskStatus::Queued, hive::task::TaskStatus::Running]).await.unwrap().len(),
+        0
+    );
     hive.shutdown().await;
 }
 

@@ -559,7 +559,9 @@ async fn every_dispatched_task_is_recorded_before_its_events_and_ends_recorded_o
     drop(h);
     let h = hive::Hive::start(opts()).await.unwrap();
     assert_eq!(h.zmq_status().await.unwrap().queue_depth, 0);
-    assert!(h.tasks().list(&[hive::task::TaskStatus::Queued, hive::task::TaskStatus::Running]).await.unwrap().is_empty());
+    assert!(
+        h.tasks().list(&[hive::task::TaskStatus::Queued, hive::task::TaskStatus::Running]).await.unwrap().is_empty()
+    );
     h.shutdown().await;
 }
 

@@ -246,9 +246,7 @@ async fn mock_options_fail_every_nth_task_and_delay() {
     let swarm = hive.start_swarm(spec(&hive, toml)).await.unwrap();
     let t = Duration::from_secs(5);
     assert_eq!(swarm.run_task("a", "1", t).await.unwrap(), TaskEnd::Completed { content: "R".into() });
-    assert!(
-        matches!(swarm.run_task("a", "2", t).await.unwrap(), TaskEnd::Failed { code: FailCode::MockFailure, .. })
-    );
+    assert!(matches!(swarm.run_task("a", "2", t).await.unwrap(), TaskEnd::Failed { code: FailCode::MockFailure, .. }));
     // Cancel a task that is waiting behind a running one, then the running one.
     let running = swarm.send_task("a", "3").await.unwrap();
     let queued = swarm.send_task("a", "4").await.unwrap();

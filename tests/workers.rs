@@ -163,11 +163,8 @@ async fn dispatched_tasks_of_a_lagging_worker_link_all_end_once() {
     };
     let mut waiting = Vec::new();
     for i in 0..1000 {
-        let req = DispatchRequest {
-            prompt: format!("task {i}"),
-            capabilities: vec!["jsonl".into()],
-            ..Default::default()
-        };
+        let req =
+            DispatchRequest { prompt: format!("task {i}"), capabilities: vec!["jsonl".into()], ..Default::default() };
         let (id, updates) = hive.dispatch(req, Submit::Follow).await.unwrap();
         waiting.push((id, updates.expect("followed")));
     }

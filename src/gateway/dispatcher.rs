@@ -17,7 +17,9 @@ use super::conn::{Conn, ConnArgs};
 use super::protocol::{self, GatewayMsg, ResultStatus, WorkerMsg};
 use super::queue::{Candidate, QueueKey, TaskQueue, choose};
 use super::socket::{self, Inbound, Outbound};
-use super::{DISPATCH_SWARM, DispatchRequest, Dispatched, GatewayOptions, GatewayStatus, Submit, WorkerState, ZmqWorker};
+use super::{
+    DISPATCH_SWARM, DispatchRequest, Dispatched, GatewayOptions, GatewayStatus, Submit, WorkerState, ZmqWorker,
+};
 use crate::HiveError;
 use crate::events::{EventBus, EventKind, Level, OutputKind, now_ms};
 use crate::supervisor::exit_of;
@@ -642,10 +644,9 @@ impl State {
                 self.emit_task(&t, EventKind::TaskCompleted { task_id: t.id.clone() });
             }
             TaskEnd::Cancelled => self.emit_task(&t, EventKind::TaskCancelled { task_id: t.id.clone() }),
-            TaskEnd::Failed { code, message } => self.emit_task(
-                &t,
-                EventKind::TaskFailed { task_id: t.id.clone(), code: code.as_str().into(), message },
-            ),
+            TaskEnd::Failed { code, message } => {
+                self.emit_task(&t, EventKind::TaskFailed { task_id: t.id.clone(), code: code.as_str().into(), message })
+            }
         }
     }
 

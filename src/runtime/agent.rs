@@ -239,10 +239,8 @@ pub(super) fn report_exit(ctx: &SwarmCtx, slot: &AgentSlot, reason: String, rest
 pub(super) fn retire(ctx: &SwarmCtx, slot: &AgentSlot, code: FailCode, message: &str) {
     slot.retired.store(true, std::sync::atomic::Ordering::Relaxed);
     if let Some(t) = slot.mailbox.take_in_flight() {
-        let end = TaskEnd::failed(
-            FailCode::AgentCrashed,
-            "the agent died while running this task and is not restarted",
-        );
+        let end =
+            TaskEnd::failed(FailCode::AgentCrashed, "the agent died while running this task and is not restarted");
         end_task(ctx, slot, &t, end);
     }
     let mut dropped = 0;

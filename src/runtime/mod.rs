@@ -25,14 +25,13 @@ mod table;
 mod workers;
 mod zmq_agent;
 
-pub use error::{EdgeError, HiveError};
 pub use crate::store::Retention;
+pub use error::{EdgeError, HiveError};
 pub use hive::{Dispatch, Events, Hive, HiveOptions, Swarms, Tasks, Workers};
 /// Orchestrate: several dispatched tasks under one timeout.
 pub mod orchestrate {
     pub use super::hive::orchestrate::{MAX_TASKS, Mode, Outcome, Plan, Report, StepResult, Strategy};
 }
-pub use swarm_handle::SwarmHandle;
 pub use registry::SwarmSummary;
 pub use router::{EndpointSender, RoutedMessage};
 pub use slot::{AgentState, HistoryEntry};
@@ -40,5 +39,6 @@ pub use swarm::{
     AgentProbe, AgentStatus, EdgeChange, GroupStatus, ObjectStatus, ScaleFailure, ScaleResult, SupervisionView,
     SwarmLimits, SwarmState, SwarmStatus,
 };
+pub use swarm_handle::SwarmHandle;
 pub use table::RouteError;
 pub use workers::{MAX_WORKERS, SpawnRequest, WORKERS_SWARM, WorkerOptions, WorkerStatus};

@@ -434,7 +434,12 @@ impl PoolState {
         if let Some(link) = entry.link.take() {
             link.abort();
         }
-        retire(&self.ctx, &entry.slot, crate::task::FailCode::AgentRemoved, "the worker was killed before running this task");
+        retire(
+            &self.ctx,
+            &entry.slot,
+            crate::task::FailCode::AgentRemoved,
+            "the worker was killed before running this task",
+        );
         self.ctx.emit(&entry.slot.name, EventKind::AgentRemoved);
         Ok(())
     }

@@ -24,11 +24,11 @@ use std::sync::Arc;
 
 use redb::{Database, ReadableDatabase, TableDefinition};
 
+pub use crate::task::TaskRecord;
 pub use events::{EventQuery, StoredEvent};
 pub use flusher::{Flusher, is_ephemeral};
 pub use overlay::SwarmRecord;
 pub use service::{Retention, StoreService};
-pub use crate::task::TaskRecord;
 pub use writer::{Writer, WriterOptions, WriterThread};
 
 /// File name of the store inside the data directory.

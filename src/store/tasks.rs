@@ -57,6 +57,7 @@ pub(super) fn apply(tx: &WriteTransaction, batch: &[Journaled]) -> Result<(), St
                     r.apply(change, *at);
                 }
             }
+            Journaled::Barrier(_) => {}
         }
     }
     for (id, r) in touched.into_iter().filter_map(|(id, r)| Some((id, r?))) {

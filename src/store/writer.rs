@@ -179,10 +179,17 @@ fn commit(store: &Store, batch: Vec<Job>) {
             }
             Job::Journal(mut j) => {
                 for entry in &mut j {
-                    if let Journaled::Put(_, ack) = entry
-                        && let Some(ack) = ack.take()
-                    {
-                        acks.push(Ack::Put(ack));
+                    match entry {
+                        Journaled::Put(_, ack) => {
+                            if let Some(ack) = ack.take() {
+                                acks.push(Ack::Put(ack));
+                            }
+                        }
+                        Journaled::Barrier(ack) => {
+                            let (stub, _) = oneshot::channel();
+                            acks.push(Ack::Put(std::mem::replace(ack, stub)));
+                        }
+                        Journaled::Change(..) => {}
                     }
                 }
                 journal.append(&mut j);

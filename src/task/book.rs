@@ -56,6 +56,8 @@ pub enum Journaled {
     Put(TaskRecord, Option<oneshot::Sender<Result<(), String>>>),
     /// A change of a recorded task, stamped with its time.
     Change(Arc<str>, TaskChange, u64),
+    /// Nothing to write: the sender learns when everything before it is durable.
+    Barrier(oneshot::Sender<Result<(), String>>),
 }
 
 /// Whether and how a new task is recorded.
@@ -171,6 +173,21 @@ impl TaskBook {
         let follower = follow.then(|| follower_of(&mut entry));
         st.open.insert(id, entry);
         Opened { durable, follower }
+    }
+
+    /// Waits until everything journaled before this call is durable (at
+    /// once without a journal).
+    pub async fn synced(&self) -> Result<(), String> {
+        let rx = {
+            let mut st = self.state();
+            if st.journal.is_none() {
+                return Ok(());
+            }
+            let (tx, rx) = oneshot::channel();
+            self.journal(&mut st, Journaled::Barrier(tx));
+            rx
+        };
+        rx.await.unwrap_or_else(|_| Err("the store stopped before recording the tasks".into()))
     }
 
     /// Registers an open task read back from the store (a restart): it is
@@ -456,6 +473,7 @@ mod tests {
             .map(|j| match j {
                 Journaled::Put(r, _) => format!("put {}", r.id),
                 Journaled::Change(id, c, _) => format!("{id} {c:?}"),
+                Journaled::Barrier(_) => "barrier".into(),
             })
             .collect();
         assert_eq!(shape.len(), 9, "{shape:?}");

@@ -18,8 +18,8 @@ use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::http::page::{V1Page, V1PageQuery};
 use crate::runtime::{SpawnRequest, WorkerStatus};
-use crate::task::{FailCode, TaskRecord, TaskStatus};
 use crate::supervisor::Restart;
+use crate::task::{FailCode, TaskRecord, TaskStatus};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -189,7 +189,6 @@ struct TaskQuery {
     /// Only tasks with this status.
     status: Option<String>,
 }
-
 
 /// Recorded tasks, newest first.
 #[utoipa::path(get, path = "/api/v1/tasks", tag = "tasks", params(TaskQuery, V1PageQuery),

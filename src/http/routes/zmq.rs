@@ -16,12 +16,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::gateway::{DispatchRequest, GatewayStatus, Submit, ZmqWorker};
-use crate::runtime::orchestrate::{Mode, Plan, Report, Strategy};
-use crate::task::{TaskEnd, TaskUpdate};
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::http::page::{V1Page, V1PageQuery};
+use crate::runtime::orchestrate::{Mode, Plan, Report, Strategy};
+use crate::task::{TaskEnd, TaskUpdate};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -199,9 +199,12 @@ async fn dispatch(State(st): State<AppState>, ApiJson(b): ApiJson<DispatchBody>)
                     }
                     let e = match f.next().await? {
                         TaskUpdate::Token(c) => Event::default().event("token").data(json!({"content": c}).to_string()),
-                        TaskUpdate::Missed(n) => Event::default().event("lagged").data(json!({"missed": n}).to_string()),
+                        TaskUpdate::Missed(n) => {
+                            Event::default().event("lagged").data(json!({"missed": n}).to_string())
+                        }
                         TaskUpdate::Done(end) => {
-                            let name = if end.status() == crate::task::TaskStatus::Completed { "result" } else { "error" };
+                            let name =
+                                if end.status() == crate::task::TaskStatus::Completed { "result" } else { "error" };
                             let data = end_json(&tid, &end);
                             return Some((
                                 Ok::<_, Infallible>(Event::default().event(name).data(data.to_string())),

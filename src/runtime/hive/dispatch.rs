@@ -35,11 +35,7 @@ impl Dispatch<'_> {
     /// result) and whether it carries the task's updates; see [`Submit`].
     /// A task whose record could not be made durable is cancelled and
     /// refused: nothing is acknowledged that was not committed.
-    pub async fn submit(
-        &self,
-        req: DispatchRequest,
-        how: Submit,
-    ) -> Result<(Arc<str>, Option<Follower>), HiveError> {
+    pub async fn submit(&self, req: DispatchRequest, how: Submit) -> Result<(Arc<str>, Option<Follower>), HiveError> {
         let actor = self.actor()?;
         let d = ractor::call!(actor, DispatcherMsg::Submit, req, how)??;
         if let Some(durable) = d.durable {

@@ -166,16 +166,8 @@ impl Hive {
         let (root, _) = Actor::spawn(None, Supervisor, args)
             .await
             .map_err(|e| HiveError::Unavailable(format!("the runtime failed to start: {e}")))?;
-        let hive = Self {
-            root,
-            store: service,
-            registry_name,
-            pool_name,
-            dispatcher_name,
-            bus,
-            book,
-            kinds: opts.kinds,
-        };
+        let hive =
+            Self { root, store: service, registry_name, pool_name, dispatcher_name, bus, book, kinds: opts.kinds };
         if let Some(store) = hive.store()? {
             restore::restore(&hive, &store, opts.restore_only.as_deref()).await?;
         }

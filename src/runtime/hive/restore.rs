@@ -52,9 +52,8 @@ async fn restore_tasks(hive: &Hive, store: &Store, only: Option<&[String]>) -> R
     let reader = store.clone();
     let open = blocking(move || reader.tasks(&[TaskStatus::Queued, TaskStatus::Running])).await?;
     // Tasks of swarms left out of this restore stay recorded as they are.
-    let mine = |t: &TaskRecord| {
-        t.transport() != Transport::Dispatch && only.is_none_or(|names| names.contains(&t.swarm))
-    };
+    let mine =
+        |t: &TaskRecord| t.transport() != Transport::Dispatch && only.is_none_or(|names| names.contains(&t.swarm));
     for t in open.into_iter().filter(mine) {
         let (swarm_name, agent): (Arc<str>, Arc<str>) = (t.swarm.as_str().into(), t.target.as_str().into());
         let requeued = match (t.status, t.transport()) {
@@ -81,10 +80,12 @@ async fn restore_tasks(hive: &Hive, store: &Store, only: Option<&[String]>) -> R
             let code = if t.status == TaskStatus::Running { FailCode::RuntimeRestarted } else { FailCode::NotRestored };
             hive.book.adopt(t.clone());
             if hive.book.end(&t.id, TaskEnd::failed(code.clone(), why.clone())) {
-                let kind = EventKind::TaskFailed { task_id: t.id.as_str().into(), code: code.as_str().into(), message: why };
+                let kind =
+                    EventKind::TaskFailed { task_id: t.id.as_str().into(), code: code.as_str().into(), message: why };
                 hive.bus.emit(Some(&swarm_name), Some(&agent), kind);
             }
         }
     }
-    Ok(())
+    // Durable before start returns, then announced.
+    hive.book.synced().await.map_err(HiveError::Unavailable)
 }

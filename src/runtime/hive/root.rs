@@ -11,7 +11,12 @@ use crate::supervisor::{ChildSpec, Restart, Shutdown, spawn_error};
 
 /// A permanent root child: actor `A`, registered as `name`, started with
 /// the arguments `args` makes (again at each restart).
-pub(super) fn child<A>(id: &str, name: String, actor: A, args: impl Fn() -> A::Arguments + Send + Sync + 'static) -> ChildSpec
+pub(super) fn child<A>(
+    id: &str,
+    name: String,
+    actor: A,
+    args: impl Fn() -> A::Arguments + Send + Sync + 'static,
+) -> ChildSpec
 where
     A: Actor + Clone + Sync,
     A::Arguments: Send,

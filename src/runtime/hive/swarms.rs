@@ -146,5 +146,4 @@ impl Swarms<'_> {
         }
         Ok(effective)
     }
-
 }

@@ -44,5 +44,4 @@ impl Workers<'_> {
     pub async fn task(&self, id: &str, content: &str) -> Result<Arc<str>, HiveError> {
         ractor::call!(self.0.pool()?, PoolMsg::Task, id.to_string(), content.to_string())?
     }
-
 }

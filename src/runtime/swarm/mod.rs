@@ -256,7 +256,10 @@ impl Actor for Swarm {
         if let Some(top) = run.top.take() {
             stop_child(top.get_cell(), crate::supervisor::Shutdown::Infinity).await;
             if !run.keep_queued_tasks {
-                run.fail_queued_tasks(crate::task::FailCode::SwarmStopped, "the swarm stopped before running this task");
+                run.fail_queued_tasks(
+                    crate::task::FailCode::SwarmStopped,
+                    "the swarm stopped before running this task",
+                );
             }
             // At a runtime shutdown a recorded swarm stays recorded as
             // running, to come back at the next start.
@@ -339,7 +342,12 @@ impl Actor for Swarm {
             }
             SwarmMsg::Requeue { agent, task_id, content, from, reply } => {
                 let r = run.task_target(&agent).and_then(|slot| {
-                    let task = Task { id: task_id.as_str().into(), content, from: from.as_str().into(), owner: TaskOwner::Book };
+                    let task = Task {
+                        id: task_id.as_str().into(),
+                        content,
+                        from: from.as_str().into(),
+                        owner: TaskOwner::Book,
+                    };
                     run.enqueue(&slot, task)
                 });
                 let _ = reply.send(r.map(|_| ()));
