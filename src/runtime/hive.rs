@@ -242,6 +242,22 @@ impl Hive {
         };
         let mut children = vec![registry, pool];
         if let (Some(gw), Some(name)) = (opts.gateway.clone(), dispatcher_name.clone()) {
+            let (wname, wopts, wbus) = (crate::gateway::webhooks_name(&name), gw.webhooks.clone(), bus.clone());
+            children.push(ChildSpec {
+                id: "webhooks".into(),
+                restart: Restart::Permanent,
+                shutdown: Shutdown::Infinity,
+                start: Arc::new(move |sup| {
+                    let args = crate::gateway::WebhookArgs { opts: wopts.clone(), bus: wbus.clone() };
+                    let name = wname.clone();
+                    Box::pin(async move {
+                        let (r, _) = Actor::spawn_linked(Some(name), crate::gateway::Webhooks, args, sup)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        Ok(r.get_cell())
+                    })
+                }),
+            });
             let dbus = bus.clone();
             let writer = store.as_ref().map(|(_, w, _, _)| w.clone());
             let reader = store.as_ref().map(|(s, _, _, _)| s.clone());
@@ -662,6 +678,25 @@ impl Hive {
     ) -> Result<(Arc<str>, Option<tokio::sync::mpsc::Receiver<crate::gateway::TaskUpdate>>), HiveError> {
         use crate::gateway::DispatcherMsg;
         ractor::call!(self.dispatcher()?, DispatcherMsg::Submit, req, how)?
+    }
+
+    /// Dispatches a task whose result is POSTed to `hook` once it ends (or
+    /// once its timeout passes), by the runtime's webhook deliverer: only to
+    /// URLs under an allowed prefix (`Forbidden` else), at most so many at
+    /// once (`Full` beyond), retried (see [`crate::gateway::WebhookOptions`]).
+    /// Answered once the task is recorded, as [`Submit::QueueAndFollow`](crate::gateway::Submit).
+    pub async fn dispatch_webhook(
+        &self,
+        req: crate::gateway::DispatchRequest,
+        hook: crate::gateway::Webhook,
+    ) -> Result<Arc<str>, HiveError> {
+        let name = self.dispatcher_name.as_deref().unwrap_or_default();
+        let to = crate::gateway::webhooks_ref(name).ok_or_else(|| match self.dispatcher_name {
+            None => HiveError::Unavailable("the ZeroMQ gateway is disabled".into()),
+            Some(_) => HiveError::Unavailable("the webhook deliverer is restarting".into()),
+        })?;
+        let wait = req.timeout.unwrap_or(Duration::from_secs(300));
+        crate::gateway::dispatch_to(to, hook, wait, self.dispatch(req, crate::gateway::Submit::QueueAndFollow)).await
     }
 
     /// Updates of a dispatched task that has not ended.
