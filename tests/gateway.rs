@@ -546,14 +546,14 @@ async fn dispatch_and_orchestrate_modes_are_closed_enums() {
     let (d, _) = daemon(GatewayOptions::default()).await;
     let (c, e) = d.post("/api/v1/zmq/dispatch", json!({"prompt": "p", "mode": "later"})).await;
     assert_eq!(c, 400, "{e}");
-    assert!(e["message"].as_str().unwrap().contains("`sync`, `async`, `stream`, `webhook`"), "{e}");
+    assert!(e["error"].as_str().unwrap().contains("`sync`, `async`, `stream`, `webhook`"), "{e}");
     let tasks = json!([{"prompt": "a"}]);
     let (c, e) = d.post("/api/v1/orchestrate", json!({"tasks": tasks, "strategy": "random"})).await;
     assert_eq!(c, 400, "{e}");
-    assert!(e["message"].as_str().unwrap().contains("`parallel`, `sequential`"), "{e}");
+    assert!(e["error"].as_str().unwrap().contains("`parallel` or `sequential`"), "{e}");
     let (c, e) = d.post("/api/v1/orchestrate", json!({"tasks": tasks, "mode": "chain"})).await;
     assert_eq!(c, 400, "{e}");
-    assert!(e["message"].as_str().unwrap().contains("`direct`, `workflow`"), "{e}");
+    assert!(e["error"].as_str().unwrap().contains("`direct` or `workflow`"), "{e}");
     let (c, e) =
         d.post("/api/v1/orchestrate", json!({"tasks": tasks, "mode": "workflow", "strategy": "parallel"})).await;
     assert_eq!((c, &e["error_code"]), (400, &json!("HIVE_BAD_REQUEST")), "{e}");
