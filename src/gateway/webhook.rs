@@ -9,7 +9,8 @@
 //!   ([`WebhookOptions::allow`]; none by default) are accepted, else
 //!   `BadRequest` / `Forbidden`; redirects are not followed, so an allowed
 //!   URL cannot send the daemon elsewhere;
-//! * bounded: at most `max_running` POSTs run at once; at most
+//! * bounded: at most `max_running` deliveries run at once (POSTing or
+//!   backing off between attempts); at most
 //!   `max_waiting` more accepted deliveries wait (for their task's end, or
 //!   for a free slot); beyond that a delivery is refused with `Full`;
 //! * each delivery makes at most `attempts` attempts, `backoff` before the
