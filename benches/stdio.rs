@@ -237,7 +237,7 @@ fn report(label: &str, samples: &[Duration]) -> Option<(Duration, Duration)> {
 // ------------------------------------------------------------ jsonl_throughput
 
 /// One `run_task` of [`LINES`] tokens; checks the result came back.
-async fn flood_once(hive: &Hive, swarm: &SwarmHandle) {
+async fn flood_once(swarm: &SwarmHandle) {
     let out = swarm.run_task("flood", &LINES.to_string(), DEADLINE).await.expect("task ends");
     assert_eq!(out, TaskEnd::Completed { content: LINES.to_string() });
 }
@@ -261,7 +261,7 @@ async fn lag_check(hive: &Hive, swarm: &SwarmHandle) {
         }
     });
     let t0 = Instant::now();
-    flood_once(hive, swarm).await;
+    flood_once(swarm).await;
     let took = t0.elapsed();
     let (tokens, lagged) = counter.await.expect("counter");
     eprintln!(
@@ -330,7 +330,7 @@ fn jsonl_throughput(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("jsonl_throughput");
     g.throughput(Throughput::Elements(LINES)).sampling_mode(SamplingMode::Flat).sample_size(10);
-    g.bench_function("hive", |b| b.to_async(&rt).iter(|| flood_once(hive_ref, swarm)));
+    g.bench_function("hive", |b| b.to_async(&rt).iter(|| flood_once(swarm)));
 
     let mut pipe = rt.block_on(DirectPipe::start());
     let pipe_ref = &mut pipe;

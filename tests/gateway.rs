@@ -458,6 +458,119 @@ async fn webhook_mode_posts_the_result_with_the_headers_and_retries() {
     d.shutdown().await;
 }
 
+/// A TLS listener for axum: each accepted connection's handshake is done
+/// before it is served (one that fails is dropped).
+struct TlsListener {
+    tcp: tokio::net::TcpListener,
+    tls: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((tcp, addr)) = self.tcp.accept().await else { continue };
+            if let Ok(io) = self.tls.accept(tcp).await {
+                return (io, addr);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
+}
+
+/// A test CA (its PEM) and a TLS acceptor with a certificate it signed for 127.0.0.1.
+fn test_tls() -> (String, tokio_rustls::TlsAcceptor) {
+    use tokio_rustls::rustls;
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params.distinguished_name.push(rcgen::DnType::CommonName, "hive test CA");
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap().signed_by(&key, &ca).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.der().clone()], key)
+        .unwrap();
+    (ca.pem(), tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)))
+}
+
+#[tokio::test]
+async fn a_webhook_over_https_is_delivered_with_the_configured_ca() {
+    let (ca_pem, tls) = test_tls();
+    let (tx, mut got) = mpsc::channel::<Value>(4);
+    let hook = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(body).await;
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("https://{}/hook", tcp.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(TlsListener { tcp, tls }, hook).await });
+
+    let ca_dir = tempfile::tempdir().unwrap();
+    let ca = ca_dir.path().join("ca.pem");
+    std::fs::write(&ca, ca_pem).unwrap();
+    let gw = GatewayOptions { endpoint: "tcp://127.0.0.1:0".into(), ..Default::default() };
+    let server = hive::http::ServerConfig { webhook_allow: vec![url.clone()], webhook_ca: Some(ca), ..cfg() };
+    let d = Daemon::start_with(server, hive::HiveOptions { gateway: Some(gw), ..Default::default() }).await;
+    let ep = d.hive.zmq_status().await.unwrap().endpoint;
+    let mut w = Worker::connect(&ep, "w1", &[], 1).await;
+    until_workers(&d, 1).await;
+    let (c, b) =
+        d.post("/api/v1/zmq/dispatch", json!({"prompt": "p", "mode": "webhook", "webhook": {"url": url}})).await;
+    assert_eq!(c, 202, "{b}");
+    let t = w.next().await;
+    w.result(&t["task_id"], "over tls").await;
+    let body = tokio::time::timeout(Duration::from_secs(10), got.recv()).await.expect("delivered within 10 s");
+    assert_eq!(body, Some(json!({"task_id": b["task_id"], "status": "ok", "content": "over tls"})));
+    d.shutdown().await;
+}
+
+#[tokio::test]
+async fn dispatch_and_orchestrate_modes_are_closed_enums() {
+    let (d, _) = daemon(GatewayOptions::default()).await;
+    let (c, e) = d.post("/api/v1/zmq/dispatch", json!({"prompt": "p", "mode": "later"})).await;
+    assert_eq!(c, 400, "{e}");
+    assert!(e["error"].as_str().unwrap().contains("`sync`, `async`, `stream`, `webhook`"), "{e}");
+    let tasks = json!([{"prompt": "a"}]);
+    let (c, e) = d.post("/api/v1/orchestrate", json!({"tasks": tasks, "strategy": "random"})).await;
+    assert_eq!(c, 400, "{e}");
+    assert!(e["error"].as_str().unwrap().contains("`parallel` or `sequential`"), "{e}");
+    let (c, e) = d.post("/api/v1/orchestrate", json!({"tasks": tasks, "mode": "chain"})).await;
+    assert_eq!(c, 400, "{e}");
+    assert!(e["error"].as_str().unwrap().contains("`direct` or `workflow`"), "{e}");
+    let (c, e) =
+        d.post("/api/v1/orchestrate", json!({"tasks": tasks, "mode": "workflow", "strategy": "parallel"})).await;
+    assert_eq!((c, &e["error_code"]), (400, &json!("HIVE_BAD_REQUEST")), "{e}");
+    // The OpenAPI document lists the values.
+    let (_, doc) = d.get("/openapi.json").await;
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(
+        schemas["DispatchMode"]["enum"],
+        json!(["sync", "async", "stream", "webhook"]),
+        "{}",
+        schemas["DispatchMode"]
+    );
+    assert_eq!(schemas["Strategy"]["enum"], json!(["parallel", "sequential"]));
+    assert_eq!(schemas["OrchestrateMode"]["enum"], json!(["direct", "workflow"]));
+    d.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_queued_dispatched_task_survives_a_restart_of_the_runtime() {
     let dir = tempfile::tempdir().unwrap();

@@ -130,6 +130,13 @@ pub(crate) async fn run(args: ServeArgs, token: Option<String>) -> ExitCode {
     if let Some(t) = token.filter(|t| !t.is_empty()) {
         cfg.server.token = Some(t);
     }
+    let webhooks = match cfg.server.webhook_options() {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("hive: config: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let data_dir = (!args.in_memory)
         .then(|| args.data_dir.clone().or(cfg.store.data_dir.clone()).unwrap_or_else(|| PathBuf::from(".hive")));
     let opts = HiveOptions {
@@ -139,7 +146,7 @@ pub(crate) async fn run(args: ServeArgs, token: Option<String>) -> ExitCode {
             if let Some(z) = &args.zmq {
                 cfg.gateway.endpoint = z.clone();
             }
-            cfg.gateway.options()
+            cfg.gateway.options().map(|g| hive::gateway::GatewayOptions { webhooks, ..g })
         },
         ..HiveOptions::default()
     };

@@ -22,18 +22,24 @@
 //! * a draining worker (`off`) keeps its running tasks and gets no new one;
 //! * malformed frames become `frame_rejected` events; nothing a worker sends
 //!   can crash the gateway.
+//!
+//! Next to the dispatcher, one more supervised actor delivers webhook
+//! results (`webhook.rs`: allowed URLs only, bounded, retried).
 
 mod conn;
 mod dispatcher;
 pub mod protocol;
 mod queue;
 mod socket;
+mod webhook;
 
 use std::time::Duration;
 
 use serde::Serialize;
 
 pub(crate) use dispatcher::{Dispatcher, DispatcherArgs, DispatcherMsg, LocalCmd, LocalWorker};
+pub use webhook::{Delivery, Webhook, WebhookOptions};
+pub(crate) use webhook::{WebhookArgs, Webhooks, dispatch_to, webhooks_name, webhooks_ref};
 
 /// The running dispatcher registered under `name`, if it is up (it may be
 /// restarting).
@@ -64,6 +70,8 @@ pub struct GatewayOptions {
     pub max_queue: usize,
     /// Most connected workers (default 10 000).
     pub max_workers: usize,
+    /// Where dispatched tasks' results may be POSTed, and the bounds on it.
+    pub webhooks: WebhookOptions,
 }
 
 impl Default for GatewayOptions {
@@ -76,6 +84,7 @@ impl Default for GatewayOptions {
             task_timeout: Duration::from_secs(300),
             max_queue: 100_000,
             max_workers: 10_000,
+            webhooks: WebhookOptions::default(),
         }
     }
 }

@@ -31,8 +31,24 @@ pub struct ServerConfig {
     pub max_websockets: usize,
     /// URL prefixes dispatch webhooks may be POSTed to (e.g.
     /// `https://hooks.example.com/`); empty = webhook mode is refused (403),
-    /// so the daemon cannot be made to call arbitrary addresses.
+    /// so the daemon cannot be made to call arbitrary addresses. The runtime
+    /// enforces it ([`Self::webhook_options`] hands it over).
     pub webhook_allow: Vec<String>,
+    /// A PEM file of CA certificates trusted for `https://` webhooks besides
+    /// the system's (private deployments, tests).
+    pub webhook_ca: Option<PathBuf>,
+}
+
+impl ServerConfig {
+    /// The runtime's webhook settings from `webhook_allow` and
+    /// `webhook_ca` (read and checked here); the rest at their defaults.
+    pub fn webhook_options(&self) -> Result<crate::gateway::WebhookOptions, String> {
+        let opts = crate::gateway::WebhookOptions { allow: self.webhook_allow.clone(), ..Default::default() };
+        match &self.webhook_ca {
+            None => Ok(opts),
+            Some(path) => opts.trust_ca_file(path).map_err(|e| format!("webhook_ca: {e}")),
+        }
+    }
 }
 
 /// A token bucket per client IP address.
@@ -64,6 +80,7 @@ impl Default for ServerConfig {
             ws_heartbeat_timeout_s: 60,
             max_websockets: 10_000,
             webhook_allow: Vec::new(),
+            webhook_ca: None,
         }
     }
 }

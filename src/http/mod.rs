@@ -22,6 +22,7 @@ mod page;
 mod paths;
 mod phoenix;
 mod routes;
+mod skills;
 mod ws_events;
 
 use std::net::SocketAddr;

@@ -52,6 +52,10 @@ impl Daemon {
         if opts.data_dir.is_none() {
             opts.data_dir = Some(dir.path().join("data"));
         }
+        // As `hive serve` does: the [server] webhook settings go to the runtime.
+        if let Some(gw) = opts.gateway.as_mut() {
+            gw.webhooks = cfg.webhook_options().expect("webhook settings");
+        }
         let hive = Arc::new(Hive::start(opts).await.expect("runtime starts"));
         let listener = tokio::net::TcpListener::bind(cfg.listen).await.unwrap();
         let addr = listener.local_addr().unwrap();

@@ -14,7 +14,7 @@ use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::http::page::{Page, PageQuery, limit};
-use crate::http::paths::confined;
+use crate::http::skills::{self as skill_files, SkillFile};
 use crate::runtime::{AgentStatus, HistoryEntry, ScaleResult};
 use crate::store::EventQuery;
 
@@ -207,19 +207,6 @@ async fn logs(
     Ok(axum::Json(LogPage::of(items)))
 }
 
-/// A skill file of an agent.
-#[derive(Debug, Serialize, ToSchema)]
-struct SkillFile {
-    /// The name as listed in the agent's `skills`.
-    name: String,
-    /// Resolved path.
-    path: String,
-    /// Content, when it could be read.
-    content: Option<String>,
-    /// Why it could not be read.
-    error: Option<String>,
-}
-
 /// The contents of an agent's skill files (confined to the skills directory).
 #[utoipa::path(get, path = "/api/swarms/{name}/agents/{agent}/skills", tag = "agents",
     params(("name" = String, Path), ("agent" = String, Path)),
@@ -229,23 +216,7 @@ async fn skills(
     ApiPath((name, agent)): ApiPath<(String, String)>,
 ) -> ApiResult<impl IntoResponse> {
     let status = st.hive.swarm(&name).await?.agent_status(&agent).await?;
-    let items = status
-        .skills
-        .iter()
-        .map(|s| match confined(&st.cfg.skills_dir, s) {
-            Ok(path) => {
-                let read = std::fs::read_to_string(&path);
-                SkillFile {
-                    name: s.clone(),
-                    path: path.display().to_string(),
-                    error: read.as_ref().err().map(|e| e.to_string()),
-                    content: read.ok(),
-                }
-            }
-            Err(e) => SkillFile { name: s.clone(), path: s.clone(), content: None, error: Some(e.message) },
-        })
-        .collect();
-    Ok(axum::Json(LogPage::of(items)))
+    Ok(axum::Json(LogPage::of(skill_files::read_listed(&st.cfg.skills_dir, status.skills).await?)))
 }
 
 /// New content of a skill file.
@@ -277,11 +248,8 @@ async fn put_skill(
     let listed = status.skills.iter().find(|s| matches(s)).ok_or_else(|| {
         ApiError::from(crate::HiveError::NotFound { kind: "skill", name: format!("{agent}/{skill}") })
     })?;
-    let path = confined(&st.cfg.skills_dir, listed)?;
     let size = b.content.len();
-    tokio::fs::write(&path, b.content)
-        .await
-        .map_err(|e| ApiError::bad_request(format!("could not write {}: {e}", path.display())))?;
+    let path = skill_files::write(&st.cfg.skills_dir, listed, b.content).await?;
     Ok(axum::Json(json!({"status": "updated", "skill": listed, "path": path.display().to_string(), "size": size})))
 }
 

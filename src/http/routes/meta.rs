@@ -4,18 +4,16 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 use serde_json::{Value, json};
-use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::swarms::ConfigSource;
 use crate::config::SwarmSpec;
 use crate::http::AppState;
-use crate::http::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::error::{ApiResult, ErrorBody};
 use crate::http::extract::{ApiJson, ApiPath};
-use crate::http::paths::confined;
+use crate::http::skills;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -99,51 +97,10 @@ async fn validate(State(st): State<AppState>, ApiJson(src): ApiJson<ConfigSource
     }
 }
 
-/// A skill file.
-#[derive(Debug, Serialize, ToSchema)]
-struct SkillEntry {
-    /// File name without `.md`.
-    name: String,
-    /// Path relative to the skills directory.
-    relative_path: String,
-    /// Its subdirectory (`default` at the root).
-    category: String,
-    /// Bytes.
-    size: u64,
-}
-
-fn walk(root: &std::path::Path, dir: &std::path::Path, out: &mut Vec<SkillEntry>, depth: usize) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
-    for entry in rd.flatten() {
-        let path = entry.path();
-        let Ok(meta) = entry.metadata() else { continue };
-        if meta.is_dir() && depth < 8 {
-            walk(root, &path, out, depth + 1);
-        } else if meta.is_file() && out.len() < 10_000 {
-            let rel = path.strip_prefix(root).unwrap_or(&path);
-            let category = rel.parent().filter(|p| !p.as_os_str().is_empty());
-            out.push(SkillEntry {
-                name: path.file_stem().unwrap_or_default().to_string_lossy().into_owned(),
-                relative_path: rel.display().to_string(),
-                category: category.map_or("default".into(), |c| c.display().to_string()),
-                size: meta.len(),
-            });
-        }
-    }
-}
-
 /// Skill files under the skills directory.
 #[utoipa::path(get, path = "/api/skills", tag = "meta", responses((status = 200, body = Value)))]
 async fn list_skills(State(st): State<AppState>) -> ApiResult<impl IntoResponse> {
-    let root = st.cfg.skills_dir.clone();
-    let mut items = tokio::task::spawn_blocking(move || {
-        let mut out = Vec::new();
-        walk(&root, &root, &mut out, 0);
-        out
-    })
-    .await
-    .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    items.sort_by(|a, b| a.relative_path.cmp(&b.relative_path));
+    let items = skills::list(&st.cfg.skills_dir).await?;
     let base = st.cfg.skills_dir.display().to_string();
     Ok(axum::Json(json!({"items": items, "total": items.len(), "base_path": base})))
 }
@@ -152,12 +109,6 @@ async fn list_skills(State(st): State<AppState>) -> ApiResult<impl IntoResponse>
 #[utoipa::path(get, path = "/api/skills/{name}", tag = "meta", params(("name" = String, Path)),
     responses((status = 200, body = Value), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn get_skill(State(st): State<AppState>, ApiPath(name): ApiPath<String>) -> ApiResult<impl IntoResponse> {
-    let mut path = confined(&st.cfg.skills_dir, &name)?;
-    if !path.is_file() && !name.ends_with(".md") {
-        path = confined(&st.cfg.skills_dir, &format!("{name}.md"))?;
-    }
-    let content = tokio::fs::read_to_string(&path)
-        .await
-        .map_err(|_| ApiError::from(crate::HiveError::NotFound { kind: "skill", name: name.clone() }))?;
+    let (path, content) = skills::read(&st.cfg.skills_dir, &name).await?;
     Ok(axum::Json(json!({"name": name, "path": path.display().to_string(), "size": content.len(), "content": content})))
 }

@@ -1,7 +1,9 @@
 //! The gateway routes of the Sol API: ZeroMQ workers, their maintenance
 //! switch, dispatch (sync, async, stream over SSE, webhook) and orchestrate.
+//! Modes and strategies are closed enums of the request bodies (an unknown
+//! one is a 400 naming the valid values); webhook delivery is the runtime's
+//! ([`crate::Hive::dispatch_webhook`]).
 
-use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -15,13 +17,13 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::gateway::{DispatchRequest, GatewayStatus, Submit, ZmqWorker};
+use crate::gateway::{DispatchRequest, GatewayStatus, Submit, Webhook, ZmqWorker};
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::http::page::{V1Page, V1PageQuery};
 use crate::runtime::orchestrate::{Mode, Plan, Report, Strategy};
-use crate::task::{TaskEnd, TaskUpdate};
+use crate::task::{Follower, TaskEnd, TaskUpdate};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -62,15 +64,18 @@ async fn worker_on(State(st): State<AppState>, ApiPath(id): ApiPath<String>) -> 
     Ok(axum::Json(json!({"worker_id": id, "accepting": true})))
 }
 
-/// Where a webhook result goes.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-struct Webhook {
-    /// `http://` or `https://` URL.
-    url: String,
-    /// Extra headers.
-    #[serde(default)]
-    headers: BTreeMap<String, String>,
+/// How `POST /api/v1/zmq/dispatch` answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+enum DispatchMode {
+    /// Wait and answer the result (or 202 past the task's timeout).
+    Sync,
+    /// Answer the task id at once.
+    Async,
+    /// Server-sent events: tokens, then the result.
+    Stream,
+    /// Answer the task id; POST the result to `webhook.url`.
+    Webhook,
 }
 
 /// A task for the workers.
@@ -88,9 +93,8 @@ struct DispatchBody {
     /// Same as `mode: "stream"`.
     #[serde(default)]
     stream: bool,
-    /// `sync` (default: wait and answer the result), `async` (answer the id at
-    /// once), `stream` (SSE) or `webhook` (POST the result to `webhook.url`).
-    mode: Option<String>,
+    /// Default `sync` (`stream` with `"stream": true`).
+    mode: Option<DispatchMode>,
     webhook: Option<Webhook>,
     /// Per-task timeout in ms (default: the gateway's).
     timeout_ms: Option<u64>,
@@ -134,62 +138,34 @@ fn end_json(id: &str, end: &TaskEnd) -> Value {
         (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn dispatch(State(st): State<AppState>, ApiJson(b): ApiJson<DispatchBody>) -> ApiResult<Response> {
     let req = b.request()?;
-    let mode = match (b.mode.as_deref(), b.stream) {
-        (None, true) | (Some("stream"), _) => "stream",
-        (None, false) | (Some("sync"), _) => "sync",
-        (Some("async"), _) => "async",
-        (Some("webhook"), _) => "webhook",
-        (Some(other), _) => {
-            return Err(ApiError::bad_request(format!(
-                "unknown mode '{other}'; valid values: sync, async, stream, webhook"
-            )));
-        }
-    };
-    let hook = match (mode, &b.webhook) {
-        ("webhook", Some(h)) if !(h.url.starts_with("http://") || h.url.starts_with("https://")) => {
-            return Err(ApiError::bad_request("'webhook.url' must be an http:// or https:// URL"));
-        }
-        ("webhook", Some(h)) if !st.cfg.webhook_allow.iter().any(|p| h.url.starts_with(p.as_str())) => {
-            return Err(ApiError::forbidden(format!(
-                "webhook URL '{}' is not allowed: the daemon's [server] webhook_allow lists the URL prefixes it may call",
-                h.url
-            )));
-        }
-        ("webhook", Some(h)) => Some(h),
-        ("webhook", None) => return Err(ApiError::bad_request("mode 'webhook' needs 'webhook': {url, headers}")),
-        _ => None,
-    };
+    let mode = b.mode.unwrap_or(if b.stream { DispatchMode::Stream } else { DispatchMode::Sync });
     let wait = req.timeout.unwrap_or(Duration::from_secs(300));
-    let how = match mode {
-        "async" => Submit::Queue,
-        "webhook" => Submit::QueueAndFollow,
-        _ => Submit::Follow,
-    };
-    let (id, follower) = st.hive.dispatch(req, how).await?;
-    let follower = follower.unwrap_or_else(crate::task::Follower::never);
     match mode {
-        "async" => Ok((StatusCode::ACCEPTED, axum::Json(json!({"status": "queued", "task_id": id}))).into_response()),
-        "sync" => match wait_done(follower, wait).await {
-            Some(end) => Ok(axum::Json(end_json(&id, &end)).into_response()),
-            None => {
-                Ok((StatusCode::ACCEPTED, axum::Json(json!({"status": "in_progress", "task_id": id}))).into_response())
-            }
-        },
-        "webhook" => {
-            let hook = hook.expect("checked above");
-            let (url, headers) = (hook.url.clone(), hook.headers.clone());
-            let (hive, tid) = (st.hive.clone(), id.clone());
-            tokio::spawn(async move {
-                let body = match wait_done(follower, wait).await {
-                    Some(end) => end_json(&tid, &end),
-                    None => json!({"task_id": tid, "status": "error", "content": "the task did not finish in time"}),
-                };
-                deliver(&hive, &url, &headers, &body).await;
-            });
-            Ok((StatusCode::ACCEPTED, axum::Json(json!({"status": "queued", "task_id": id, "webhook": hook.url})))
+        DispatchMode::Webhook => {
+            let hook =
+                b.webhook.ok_or_else(|| ApiError::bad_request("mode 'webhook' needs 'webhook': {url, headers}"))?;
+            let url = hook.url.clone();
+            let id = st.hive.dispatch_webhook(req, hook).await?;
+            Ok((StatusCode::ACCEPTED, axum::Json(json!({"status": "queued", "task_id": id, "webhook": url})))
                 .into_response())
         }
-        _ => {
+        DispatchMode::Async => {
+            let (id, _) = st.hive.dispatch(req, Submit::Queue).await?;
+            Ok((StatusCode::ACCEPTED, axum::Json(json!({"status": "queued", "task_id": id}))).into_response())
+        }
+        DispatchMode::Sync => {
+            let (id, follower) = st.hive.dispatch(req, Submit::Follow).await?;
+            match wait_done(follower.unwrap_or_else(Follower::never), wait).await {
+                Some(end) => Ok(axum::Json(end_json(&id, &end)).into_response()),
+                None => {
+                    Ok((StatusCode::ACCEPTED, axum::Json(json!({"status": "in_progress", "task_id": id})))
+                        .into_response())
+                }
+            }
+        }
+        DispatchMode::Stream => {
+            let (id, follower) = st.hive.dispatch(req, Submit::Follow).await?;
+            let follower = follower.unwrap_or_else(Follower::never);
             let tid = id.clone();
             let events = futures::stream::unfold((follower, false), move |(mut f, ended)| {
                 let tid = tid.clone();
@@ -220,42 +196,6 @@ async fn dispatch(State(st): State<AppState>, ApiJson(b): ApiJson<DispatchBody>)
     }
 }
 
-/// POSTs a result to a webhook: up to 4 attempts (0.5, 1, 2 s apart);
-/// each failure and the outcome are log events.
-async fn deliver(hive: &crate::Hive, url: &str, headers: &BTreeMap<String, String>, body: &Value) {
-    // One client for every delivery: its connection pool is reused.
-    static CLIENT: std::sync::LazyLock<reqwest::Client> = std::sync::LazyLock::new(|| {
-        reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap_or_default()
-    });
-    let client = &*CLIENT;
-    let swarm: std::sync::Arc<str> = crate::gateway::DISPATCH_SWARM.into();
-    let log = |level, message: String| {
-        hive.events().emit(Some(&swarm), None, crate::events::EventKind::Log { level, message });
-    };
-    let mut wait = Duration::from_millis(500);
-    for attempt in 1..=4 {
-        let mut req = client.post(url).json(body);
-        for (k, v) in headers {
-            req = req.header(k, v);
-        }
-        match req.send().await {
-            Ok(r) if r.status().is_success() => {
-                log(crate::events::Level::Info, format!("webhook {url} got task {}", body["task_id"]));
-                return;
-            }
-            Ok(r) => {
-                log(crate::events::Level::Warning, format!("webhook {url} answered {} (attempt {attempt})", r.status()))
-            }
-            Err(e) => log(crate::events::Level::Warning, format!("webhook {url} failed: {e} (attempt {attempt})")),
-        }
-        if attempt < 4 {
-            tokio::time::sleep(wait).await;
-            wait *= 2;
-        }
-    }
-    log(crate::events::Level::Error, format!("webhook {url} gave up on task {}", body["task_id"]));
-}
-
 /// One task of an orchestration.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -272,10 +212,10 @@ struct OrchestrateTask {
 #[serde(deny_unknown_fields)]
 struct OrchestrateBody {
     tasks: Vec<OrchestrateTask>,
-    /// `parallel` (default) or `sequential`.
-    strategy: Option<String>,
-    /// `direct` (default) or `workflow` (sequential; each result is the next task's context).
-    mode: Option<String>,
+    /// Default `parallel` (`sequential` for a workflow).
+    strategy: Option<Strategy>,
+    /// Default `direct`.
+    mode: Option<Mode>,
     /// Overall timeout in ms (default 120 000).
     timeout: Option<u64>,
     /// Model for every task without its own.
@@ -288,21 +228,8 @@ struct OrchestrateBody {
     responses((status = 200, description = "{status, strategy, mode, results: [{task_id, status, content}]}", body = Report),
         (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn orchestrate(State(st): State<AppState>, ApiJson(b): ApiJson<OrchestrateBody>) -> ApiResult<impl IntoResponse> {
-    let mode = match b.mode.as_deref().unwrap_or("direct") {
-        "direct" => Mode::Direct,
-        "workflow" => Mode::Workflow,
-        other => return Err(ApiError::bad_request(format!("unknown mode '{other}'; valid values: direct, workflow"))),
-    };
-    let default = if mode == Mode::Workflow { "sequential" } else { "parallel" };
-    let strategy = match b.strategy.as_deref().unwrap_or(default) {
-        "parallel" => Strategy::Parallel,
-        "sequential" => Strategy::Sequential,
-        other => {
-            return Err(ApiError::bad_request(format!(
-                "unknown strategy '{other}'; valid values: parallel, sequential"
-            )));
-        }
-    };
+    let mode = b.mode.unwrap_or_default();
+    let strategy = b.strategy.unwrap_or(if mode == Mode::Workflow { Strategy::Sequential } else { Strategy::Parallel });
     let tasks = b
         .tasks
         .iter()

@@ -48,6 +48,25 @@ impl Dispatch<'_> {
         Ok((d.id, d.follower))
     }
 
+    /// Dispatches a task whose result is POSTed to `hook` once it ends (or
+    /// once its timeout passes), by the runtime's webhook deliverer: only to
+    /// URLs under an allowed prefix (`Forbidden` else), at most so many at
+    /// once (`Full` beyond), retried (see [`crate::gateway::WebhookOptions`]).
+    /// Answered once the task is recorded, as [`Submit::QueueAndFollow`].
+    pub async fn submit_webhook(
+        &self,
+        req: DispatchRequest,
+        hook: crate::gateway::Webhook,
+    ) -> Result<Arc<str>, HiveError> {
+        let name = self.0.dispatcher_name.as_deref().unwrap_or_default();
+        let to = crate::gateway::webhooks_ref(name).ok_or_else(|| match self.0.dispatcher_name {
+            None => HiveError::Unavailable("the ZeroMQ gateway is disabled".into()),
+            Some(_) => HiveError::Unavailable("the webhook deliverer is restarting".into()),
+        })?;
+        let wait = req.timeout.unwrap_or(std::time::Duration::from_secs(300));
+        crate::gateway::dispatch_to(to, hook, wait, self.submit(req, Submit::QueueAndFollow)).await
+    }
+
     /// Updates of a dispatched task that has not ended.
     pub async fn follow(&self, task_id: &str) -> Result<Follower, HiveError> {
         ractor::call!(self.actor()?, DispatcherMsg::Subscribe, task_id.to_string())?

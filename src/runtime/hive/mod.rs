@@ -147,6 +147,13 @@ impl Hive {
             }),
         ];
         if let (Some(gw), Some(name)) = (opts.gateway.clone(), dispatcher_name.clone()) {
+            let (wopts, wbus) = (gw.webhooks.clone(), bus.clone());
+            children.push(root::child(
+                "webhooks",
+                crate::gateway::webhooks_name(&name),
+                crate::gateway::Webhooks,
+                move || crate::gateway::WebhookArgs { opts: wopts.clone(), bus: wbus.clone() },
+            ));
             let (bus, book, reader) = (bus.clone(), book.clone(), reader.clone());
             children.push(root::child("dispatcher", name, crate::gateway::Dispatcher, move || {
                 crate::gateway::DispatcherArgs {
@@ -322,6 +329,14 @@ impl Hive {
     /// [`Dispatch::submit`].
     pub async fn dispatch(&self, req: DispatchRequest, how: Submit) -> Result<(Arc<str>, Option<Follower>), HiveError> {
         self.gateway().submit(req, how).await
+    }
+    /// [`Dispatch::submit_webhook`].
+    pub async fn dispatch_webhook(
+        &self,
+        req: DispatchRequest,
+        hook: crate::gateway::Webhook,
+    ) -> Result<Arc<str>, HiveError> {
+        self.gateway().submit_webhook(req, hook).await
     }
     /// [`Dispatch::follow`].
     pub async fn follow_dispatched(&self, task_id: &str) -> Result<Follower, HiveError> {
