@@ -198,8 +198,8 @@ async fn a_worker_killed_mid_task_loses_it_to_another_worker_and_it_completes_on
     w2.result(&again["task_id"], "done").await;
     let rec = d.get_until(&format!("/api/v1/tasks/{id}"), |b| b["status"] == "ok").await;
     assert_eq!((rec["attempts"].as_u64(), &rec["content"]), (Some(2), &json!("done")), "{rec}");
-    let (_, ev) = d.get("/api/events?swarm=_dispatch&event_type=task_completed").await;
-    assert_eq!(ev["count"], 1, "completed once: {ev}");
+    // The record is the task book's word; its events are stored just after.
+    d.get_until("/api/events?swarm=_dispatch&event_type=task_completed", |ev| ev["count"] == 1).await;
     let (_, ev) = d.get("/api/events?swarm=_dispatch&event_type=worker_disconnected").await;
     assert_eq!(ev["items"][0]["metadata"]["reason"], "heartbeat_timeout", "{ev}");
     assert_eq!(ev["items"][0]["metadata"]["requeued"], 1, "{ev}");
@@ -352,11 +352,16 @@ async fn a_zmq_agent_runs_its_tasks_on_a_worker_with_its_capabilities() {
     let id = t["task_id"].as_str().unwrap();
     let rec = d.get_until(&format!("/api/v1/tasks/{id}"), |b| b["status"] == "ok").await;
     assert_eq!((&rec["content"], &rec["agent"]), (&json!("a cat on a mat"), &json!("vision")), "{rec}");
-    // Tokens are live-only events (not stored): read them from the bus.
+    // Tokens are live-only events (not stored): read them from the bus,
+    // up to the agent's task_completed (which may follow the record).
     let mut kinds = Vec::new();
-    while let Ok(e) = bus.try_recv() {
+    loop {
+        let e = tokio::time::timeout(Duration::from_secs(10), bus.recv()).await.expect("events within 10 s").unwrap();
         if e.event_type() == "agent_output" && e.agent.as_deref() == Some("vision") {
             kinds.push(e.kind.metadata()["kind"].as_str().unwrap().to_string());
+        }
+        if e.event_type() == "task_completed" && e.agent.as_deref() == Some("vision") {
+            break;
         }
     }
     assert_eq!(kinds, ["token", "result"]);
@@ -661,17 +666,29 @@ async fn every_dispatched_task_is_recorded_before_its_events_and_ends_recorded_o
         limit: 10_000,
         ..Default::default()
     };
-    let events = h.query_events(q).await.unwrap();
+    // The end events follow the book's end; wait until every one is stored.
+    let events = loop {
+        let events = h.query_events(q.clone()).await.unwrap();
+        if events.iter().filter(|e| e.event_type == "task_completed").count() >= ids.len() {
+            break events;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the end events were not all stored");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
     for id in &ids {
         let kinds: Vec<&str> =
             events.iter().filter(|e| e.metadata.contains(id.as_str())).map(|e| e.event_type.as_str()).collect();
         assert_eq!(kinds, ["task_queued", "task_started", "agent_output", "task_completed"], "task {id}");
     }
-    // Nothing is left to run again after a restart.
+    // Nothing is left to run again after a restart, and the store has each end.
     h.shutdown().await;
     drop(h);
     let h = hive::Hive::start(opts()).await.unwrap();
     assert_eq!(h.zmq_status().await.unwrap().queue_depth, 0);
+    for id in &ids {
+        let r = h.task(id).await.unwrap();
+        assert_eq!((r.status, r.attempts, r.result.is_some()), (hive::task::TaskStatus::Completed, 1, true), "{r:?}");
+    }
     assert!(
         h.tasks().list(&[hive::task::TaskStatus::Queued, hive::task::TaskStatus::Running]).await.unwrap().is_empty()
     );
@@ -748,4 +765,52 @@ async fn the_reference_worker_registers_again_after_the_gateway_restarts() {
 
 async fn listed(h: &hive::Hive) -> bool {
     h.zmq_workers().await.unwrap().iter().any(|w| w.worker_id == "phoenix")
+}
+
+/// Orchestrate is a runtime call that owns its tasks: at its overall timeout
+/// every task it started and that still runs is cancelled (its worker gets
+/// `cancel`, its record ends `cancelled`), and when a later dispatch is
+/// refused the tasks already started are cancelled too.
+#[tokio::test]
+async fn orchestrate_cancels_what_still_runs_at_its_timeout_and_on_a_refused_dispatch() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start_with(cfg(), durable(dir.path())).await;
+    let ep = d.hive.zmq_status().await.unwrap().endpoint;
+    let mut w = Worker::connect(&ep, "silent", &[], 4).await;
+    until_workers(&d, 1).await;
+    let body = json!({"tasks": [{"prompt": "a"}, {"prompt": "b"}], "strategy": "parallel", "timeout": 300});
+    let orchestrate = {
+        let (http, url) = (d.http.clone(), d.url("/api/v1/orchestrate"));
+        tokio::spawn(async move { http.post(url).json(&body).send().await.unwrap().json::<Value>().await.unwrap() })
+    };
+    // The worker takes both and never answers.
+    let (a, b) = (w.next().await, w.next().await);
+    let report = tokio::time::timeout(Duration::from_secs(10), orchestrate).await.unwrap().unwrap();
+    assert_eq!(report["status"], "timeout", "{report}");
+    assert!(report["results"].as_array().unwrap().iter().all(|r| r["status"] == "timeout"), "{report}");
+    let mut cancelled = vec![w.next().await, w.next().await];
+    cancelled.sort_by_key(|c| c["task_id"].as_str().unwrap().to_string());
+    let mut ids = vec![a["task_id"].clone(), b["task_id"].clone()];
+    ids.sort_by_key(|v| v.as_str().unwrap().to_string());
+    for (c, id) in cancelled.iter().zip(&ids) {
+        assert_eq!(c, &json!({"type": "cancel", "task_id": id}));
+        let path = format!("/api/v1/tasks/{}", id.as_str().unwrap());
+        d.get_until(&path, |t| t["status"] == "cancelled").await;
+    }
+    // A dispatch refused mid-way (a prompt over 1 MiB) cancels the task already started.
+    use hive::runtime::orchestrate::{OrchestrateMode, Plan, Strategy};
+    let req = |p: String| hive::gateway::DispatchRequest { prompt: p, ..Default::default() };
+    let plan = Plan {
+        tasks: vec![req("first".into()), req("x".repeat((1 << 20) + 1))],
+        strategy: Strategy::Parallel,
+        mode: OrchestrateMode::Direct,
+        timeout: Duration::from_secs(60),
+    };
+    let refused = d.hive.gateway().orchestrate(plan).await;
+    assert!(matches!(refused, Err(hive::HiveError::BadRequest(_))), "{refused:?}");
+    let first = w.next().await;
+    assert_eq!(first["prompt"], "first");
+    assert_eq!(w.next().await, json!({"type": "cancel", "task_id": first["task_id"]}));
+    d.get_until(&format!("/api/v1/tasks/{}", first["task_id"].as_str().unwrap()), |t| t["status"] == "cancelled").await;
+    d.shutdown().await;
 }

@@ -30,7 +30,7 @@ pub use error::{EdgeError, HiveError};
 pub use hive::{Dispatch, Events, Hive, HiveOptions, Swarms, Tasks, Workers};
 /// Orchestrate: several dispatched tasks under one timeout.
 pub mod orchestrate {
-    pub use super::hive::orchestrate::{MAX_TASKS, Mode, Outcome, Plan, Report, StepResult, Strategy};
+    pub use super::hive::orchestrate::{MAX_TASKS, OrchestrateMode, Outcome, Plan, Report, StepResult, Strategy};
 }
 pub use registry::SwarmSummary;
 pub use router::{EndpointSender, RoutedMessage};

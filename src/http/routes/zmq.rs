@@ -22,7 +22,7 @@ use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::http::page::{V1Page, V1PageQuery};
-use crate::runtime::orchestrate::{Mode, Plan, Report, Strategy};
+use crate::runtime::orchestrate::{OrchestrateMode, Plan, Report, Strategy};
 use crate::task::{Follower, TaskEnd, TaskUpdate};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -215,7 +215,7 @@ struct OrchestrateBody {
     /// Default `parallel` (`sequential` for a workflow).
     strategy: Option<Strategy>,
     /// Default `direct`.
-    mode: Option<Mode>,
+    mode: Option<OrchestrateMode>,
     /// Overall timeout in ms (default 120 000).
     timeout: Option<u64>,
     /// Model for every task without its own.
@@ -229,7 +229,8 @@ struct OrchestrateBody {
         (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn orchestrate(State(st): State<AppState>, ApiJson(b): ApiJson<OrchestrateBody>) -> ApiResult<impl IntoResponse> {
     let mode = b.mode.unwrap_or_default();
-    let strategy = b.strategy.unwrap_or(if mode == Mode::Workflow { Strategy::Sequential } else { Strategy::Parallel });
+    let strategy =
+        b.strategy.unwrap_or(if mode == OrchestrateMode::Workflow { Strategy::Sequential } else { Strategy::Parallel });
     let tasks = b
         .tasks
         .iter()

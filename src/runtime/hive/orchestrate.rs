@@ -29,7 +29,7 @@ pub enum Strategy {
 /// What a task of an orchestration is given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum Mode {
+pub enum OrchestrateMode {
     /// Its own prompt only.
     #[default]
     Direct,
@@ -59,7 +59,7 @@ pub struct Plan {
     /// Parallel or sequential.
     pub strategy: Strategy,
     /// Direct or workflow (a workflow is sequential).
-    pub mode: Mode,
+    pub mode: OrchestrateMode,
     /// The overall timeout.
     pub timeout: Duration,
 }
@@ -85,7 +85,7 @@ pub struct Report {
     /// How it ran.
     pub strategy: Strategy,
     /// Direct or workflow.
-    pub mode: Mode,
+    pub mode: OrchestrateMode,
     /// The tasks that ran, in order (a sequence stops at the first that
     /// did not complete).
     pub results: Vec<StepResult>,
@@ -100,7 +100,7 @@ impl Dispatch<'_> {
         if plan.tasks.is_empty() || plan.tasks.len() > MAX_TASKS {
             return Err(HiveError::BadRequest(format!("'tasks' must hold 1 to {MAX_TASKS} tasks")));
         }
-        if plan.mode == Mode::Workflow && plan.strategy == Strategy::Parallel {
+        if plan.mode == OrchestrateMode::Workflow && plan.strategy == Strategy::Parallel {
             return Err(HiveError::BadRequest("a workflow runs sequentially".into()));
         }
         let until = tokio::time::Instant::now() + plan.timeout;
@@ -130,14 +130,14 @@ impl Dispatch<'_> {
             Strategy::Sequential => {
                 let mut context = None;
                 for mut req in plan.tasks {
-                    if plan.mode == Mode::Workflow {
+                    if plan.mode == OrchestrateMode::Workflow {
                         req.context = context.take().or(req.context);
                     }
                     let (id, f) = self.submit(req, Submit::Follow).await?;
                     let f = f.unwrap_or_else(|| self.follow_nothing());
                     let r = self.step(id, f, until).await;
                     let ok = r.status == Outcome::Ok;
-                    if ok && plan.mode == Mode::Workflow {
+                    if ok && plan.mode == OrchestrateMode::Workflow {
                         context = Some(r.content.clone());
                     }
                     results.push(r);

@@ -10,10 +10,15 @@ use crate::task::{TaskEnd, TaskRecord, TaskStatus, Transport};
 pub struct Tasks<'a>(pub(super) &'a Hive);
 
 impl Tasks<'_> {
-    /// One task's record.
+    /// One task's record: the book's while it holds the task (open, or
+    /// ended recently: the freshest word, even before the store has it),
+    /// else the store's.
     pub async fn get(&self, id: &str) -> Result<TaskRecord, HiveError> {
         let not_found = || HiveError::NotFound { kind: "task", name: id.into() };
-        let Some(store) = self.0.store()? else { return self.0.book.get(id).ok_or_else(not_found) };
+        if let Some(r) = self.0.book.get(id) {
+            return Ok(r);
+        }
+        let Some(store) = self.0.store()? else { return Err(not_found()) };
         let key = id.to_string();
         blocking(move || store.task(&key)).await?.ok_or_else(not_found)
     }
