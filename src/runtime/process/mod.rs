@@ -5,6 +5,10 @@
 //!
 //! Guarantees:
 //! * every stdout line is bounded (`max_line_bytes`); stderr lines too;
+//! * the child's events reach the owner through one bounded queue
+//!   ([`queue`]) that the readers wait on: a child that writes faster than
+//!   its owner reads is slowed (its pipe fills), and the memory it can take
+//!   is bounded by the queue, whatever it writes;
 //! * the owner learns of the exit only after the stdout lines written before
 //!   it were delivered (up to a short grace if grandchildren hold stdout);
 //! * when the leader exits, the rest of its process group is killed: no
@@ -14,10 +18,10 @@
 pub(crate) mod launch;
 pub(crate) mod lines;
 pub(crate) mod protocol;
+pub(crate) mod queue;
 
 use std::fmt;
 use std::process::Stdio;
-use std::sync::Arc;
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, killpg};
@@ -28,6 +32,7 @@ use tokio::sync::{mpsc, watch};
 
 use lines::{Line, LineReader};
 use protocol::{Parsed, ToChild};
+use queue::{EventQueue, Wake};
 
 /// Default bound of a stdout line (PROTOCOLS.md §1).
 pub(super) const DEFAULT_MAX_LINE_BYTES: usize = 1 << 20;
@@ -44,7 +49,7 @@ const CLOSED_STDOUT_GRACE: Duration = Duration::from_millis(500);
 
 /// How a child ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ExitInfo {
+pub(crate) struct ExitInfo {
     /// Exit code, if it exited.
     pub code: Option<i32>,
     /// Signal number, if a signal ended it.
@@ -53,7 +58,7 @@ pub struct ExitInfo {
 
 impl ExitInfo {
     /// Exited on its own with status 0.
-    pub fn success(&self) -> bool {
+    pub(crate) fn success(&self) -> bool {
         self.code == Some(0)
     }
 }
@@ -73,7 +78,7 @@ impl fmt::Display for ExitInfo {
 
 /// What the process reports to its owner.
 #[derive(Debug)]
-pub enum ChildEvent {
+pub(crate) enum ChildEvent {
     /// A stdout line.
     Stdout(Parsed),
     /// A stdout line over the bound was discarded.
@@ -85,9 +90,6 @@ pub enum ChildEvent {
     /// The process exited (after its stdout tail).
     Exited(ExitInfo),
 }
-
-/// Receives a child's events (typically: casts them to the owning actor).
-pub(crate) type Sink = Arc<dyn Fn(ChildEvent) + Send + Sync>;
 
 /// What to run.
 pub(crate) struct SpawnSpec {
@@ -106,11 +108,13 @@ pub(crate) struct ChildProcess {
     pgid: Pid,
     stdin: mpsc::Sender<Vec<u8>>,
     exit: watch::Receiver<Option<ExitInfo>>,
+    events: EventQueue,
 }
 
 impl ChildProcess {
-    /// Spawns the child in a new process group and starts its I/O tasks.
-    pub(crate) fn spawn(spec: SpawnSpec, sink: Sink) -> Result<Self, String> {
+    /// Spawns the child in a new process group and starts its I/O tasks;
+    /// `wake` is called when its events wait (see [`take_events`](Self::take_events)).
+    pub(crate) fn spawn(spec: SpawnSpec, wake: Wake) -> Result<Self, String> {
         let program = spec.argv.first().ok_or("empty command")?;
         let mut cmd = Command::new(program);
         cmd.args(&spec.argv[1..])
@@ -136,6 +140,7 @@ impl ChildProcess {
         let (stdin_tx, mut stdin_rx) = mpsc::channel::<Vec<u8>>(STDIN_QUEUE);
         let (exit_tx, exit_rx) = watch::channel(None);
         let (stdout_done_tx, stdout_done_rx) = tokio::sync::oneshot::channel::<()>();
+        let (sink, events) = queue::channel(wake);
 
         let mut stdin = child.stdin.take().expect("piped");
         tokio::spawn(async move {
@@ -152,16 +157,20 @@ impl ChildProcess {
         tokio::spawn(async move {
             let mut reader = LineReader::new(BufReader::with_capacity(64 << 10, stdout), max_line);
             while let Ok(Some(line)) = reader.next().await {
-                out_sink(match line {
+                let e = match line {
                     Line::Complete(bytes) => ChildEvent::Stdout(protocol::parse(&bytes)),
                     Line::TooLong(n) => ChildEvent::StdoutTooLong(n),
-                });
+                };
+                // Waits while the owner is behind: the child's pipe fills.
+                if !out_sink.send(e).await {
+                    return; // the owner is gone (it kills the child)
+                }
             }
             let _ = stdout_done_tx.send(());
             // EOF: fine if the process is exiting; a fault if it keeps running.
-            let exited = tokio::time::timeout(CLOSED_STDOUT_GRACE, out_exit.wait_for(Option::is_some)).await;
-            if exited.is_err() {
-                out_sink(ChildEvent::StdoutClosed);
+            let exited = tokio::time::timeout(CLOSED_STDOUT_GRACE, out_exit.wait_for(Option::is_some)).await.is_ok();
+            if !exited {
+                out_sink.send(ChildEvent::StdoutClosed).await;
             }
         });
 
@@ -170,10 +179,13 @@ impl ChildProcess {
         tokio::spawn(async move {
             let mut reader = LineReader::new(BufReader::new(stderr), MAX_STDERR_LINE);
             while let Ok(Some(line)) = reader.next().await {
-                err_sink(ChildEvent::Stderr(match line {
+                let e = ChildEvent::Stderr(match line {
                     Line::Complete(b) => String::from_utf8_lossy(&b).into_owned(),
                     Line::TooLong(n) => format!("(a stderr line of {n} bytes was discarded)"),
-                }));
+                });
+                if !err_sink.send(e).await {
+                    return;
+                }
             }
         });
 
@@ -190,10 +202,16 @@ impl ChildProcess {
             let _ = killpg(pgid, Signal::SIGKILL);
             let _ = exit_tx.send(Some(info));
             let _ = tokio::time::timeout(EXIT_GRACE, stdout_done_rx).await;
-            sink(ChildEvent::Exited(info));
+            sink.send(ChildEvent::Exited(info)).await;
         });
 
-        Ok(Self { pgid, stdin: stdin_tx, exit: exit_rx })
+        Ok(Self { pgid, stdin: stdin_tx, exit: exit_rx, events })
+    }
+
+    /// Takes up to `max` of the child's waiting events, in order (stdout,
+    /// stderr, and the exit last). Call it on each wake-up; see [`queue`].
+    pub(crate) fn take_events(&mut self, max: usize) -> Vec<ChildEvent> {
+        self.events.take(max)
     }
 
     /// The process (group) id.
@@ -220,12 +238,27 @@ impl ChildProcess {
         killpg(self.pgid, sig).map_err(|e| format!("cannot signal process group {}: {e}", self.pgid))
     }
 
+    /// Waits for the exit, discarding the child's events meanwhile (the
+    /// owner is stopping; a child writing while it shuts down is not blocked).
     async fn wait_exit(&mut self, timeout: Duration) -> Option<ExitInfo> {
-        let r = tokio::time::timeout(timeout, self.exit.wait_for(Option::is_some)).await;
-        match r {
-            Ok(Ok(v)) => *v,
-            _ => None,
-        }
+        let (exit, events) = (&mut self.exit, &mut self.events);
+        let exited = async {
+            let r = exit.wait_for(Option::is_some).await.map(|v| *v);
+            r.ok().flatten()
+        };
+        let discard = async {
+            while events.recv().await.is_some() {}
+            std::future::pending::<()>().await
+        };
+        tokio::time::timeout(timeout, async {
+            tokio::select! {
+                info = exited => info,
+                () = discard => None,
+            }
+        })
+        .await
+        .ok()
+        .flatten()
     }
 
     /// Stops the child: `shutdown` line, then SIGTERM to the group at half
