@@ -207,6 +207,7 @@ impl Actor for Dispatcher {
         match msg {
             DispatcherMsg::Frame(f) => {
                 s.frames.fetch_sub(1, Ordering::Relaxed);
+                s.args.bus.ready().await; // a worker's frames become events: wait while the disk is behind
                 s.frame(&myself, f).await
             }
             DispatcherMsg::Submit(req, how, reply) => s.submit(&myself, req, how, reply).await,
@@ -263,6 +264,7 @@ impl Actor for Dispatcher {
                 s.dispatch().await;
             }
             DispatcherMsg::LocalFrame(id, msg) => {
+                s.args.bus.ready().await;
                 if s.workers.contains_key(&id) {
                     s.worker_said(id, msg).await;
                 }

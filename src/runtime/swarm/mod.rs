@@ -326,6 +326,7 @@ impl Actor for Swarm {
                 let _ = reply.send(r);
             }
             SwarmMsg::SendTask { agent, content, from, reply } => {
+                run.shared.ctx.bus.ready().await; // wait while the disk is behind with events
                 let _ = reply.send(run.send_task(&agent, content, &from).await);
             }
             SwarmMsg::RuntimeShutdown(keep_queued_tasks, reply) => {
@@ -343,6 +344,7 @@ impl Actor for Swarm {
                 let _ = reply.send(run.cancel_task(&agent, &task_id).await);
             }
             SwarmMsg::SendMessage { from, to, content, reply } => {
+                run.shared.ctx.bus.ready().await;
                 run.send_message(from, to, content, reply);
             }
             SwarmMsg::Probe(name, reply) => {
