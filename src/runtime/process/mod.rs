@@ -10,7 +10,9 @@
 //!   its owner reads is slowed (its pipe fills), and the memory it can take
 //!   is bounded by the queue, whatever it writes;
 //! * the owner learns of the exit only after the stdout lines written before
-//!   it were delivered (up to a short grace if grandchildren hold stdout);
+//!   it were delivered, however long the owner takes to handle them (stdout
+//!   is read to EOF, or until it is silent for a short grace if a process
+//!   that left the group holds it);
 //! * when the leader exits, the rest of its process group is killed: no
 //!   orphaned grandchildren;
 //! * dropping the handle kills the group (an owner that is killed leaks nothing).
@@ -40,9 +42,10 @@ pub(super) const DEFAULT_MAX_LINE_BYTES: usize = 1 << 20;
 const MAX_STDERR_LINE: usize = 64 << 10;
 /// Lines waiting to be written to the child's stdin.
 const STDIN_QUEUE: usize = 1024;
-/// How long after the exit the stdout tail may still arrive. The group is
-/// SIGKILLed at the exit, so the pipe closes at once unless a process that
-/// left the group holds it; this bounds the wait for that case only.
+/// How long stdout may stay silent after the exit before the exit is
+/// reported without its EOF. The group is SIGKILLed at the exit, so the pipe
+/// closes at once unless a process that left the group holds it; this
+/// bounds the wait for that case only.
 const EXIT_GRACE: Duration = Duration::from_secs(2);
 /// How long stdout may stay closed while the process runs before it counts as dead.
 const CLOSED_STDOUT_GRACE: Duration = Duration::from_millis(500);
@@ -139,7 +142,6 @@ impl ChildProcess {
         let pgid = Pid::from_raw(pid as i32);
         let (stdin_tx, mut stdin_rx) = mpsc::channel::<Vec<u8>>(STDIN_QUEUE);
         let (exit_tx, exit_rx) = watch::channel(None);
-        let (stdout_done_tx, stdout_done_rx) = tokio::sync::oneshot::channel::<()>();
         let (sink, events) = queue::channel(wake);
 
         let mut stdin = child.stdin.take().expect("piped");
@@ -152,27 +154,7 @@ impl ChildProcess {
         });
 
         let stdout = child.stdout.take().expect("piped");
-        let (out_sink, mut out_exit) = (sink.clone(), exit_rx.clone());
-        let max_line = spec.max_line_bytes;
-        tokio::spawn(async move {
-            let mut reader = LineReader::new(BufReader::with_capacity(64 << 10, stdout), max_line);
-            while let Ok(Some(line)) = reader.next().await {
-                let e = match line {
-                    Line::Complete(bytes) => ChildEvent::Stdout(protocol::parse(&bytes)),
-                    Line::TooLong(n) => ChildEvent::StdoutTooLong(n),
-                };
-                // Waits while the owner is behind: the child's pipe fills.
-                if !out_sink.send(e).await {
-                    return; // the owner is gone (it kills the child)
-                }
-            }
-            let _ = stdout_done_tx.send(());
-            // EOF: fine if the process is exiting; a fault if it keeps running.
-            let exited = tokio::time::timeout(CLOSED_STDOUT_GRACE, out_exit.wait_for(Option::is_some)).await.is_ok();
-            if !exited {
-                out_sink.send(ChildEvent::StdoutClosed).await;
-            }
-        });
+        tokio::spawn(read_stdout(stdout, spec.max_line_bytes, sink.clone(), exit_rx.clone()));
 
         let stderr = child.stderr.take().expect("piped");
         let err_sink = sink.clone();
@@ -198,11 +180,10 @@ impl ChildProcess {
                 }
                 Err(_) => ExitInfo { code: None, signal: None },
             };
-            // The leader is gone: kill what it left in its group.
+            // The leader is gone: kill what it left in its group. The stdout
+            // reader reports the exit, after the last line.
             let _ = killpg(pgid, Signal::SIGKILL);
             let _ = exit_tx.send(Some(info));
-            let _ = tokio::time::timeout(EXIT_GRACE, stdout_done_rx).await;
-            sink.send(ChildEvent::Exited(info)).await;
         });
 
         Ok(Self { pgid, stdin: stdin_tx, exit: exit_rx, events })
@@ -281,10 +262,102 @@ impl ChildProcess {
     }
 }
 
+/// Reads stdout into the queue (waiting while the owner is behind: the
+/// child's pipe fills), then reports the exit after the last line. Once the
+/// exit is known, stdout is read until EOF or until it stays silent for
+/// [`EXIT_GRACE`] (a process that left the group may hold it); time spent
+/// waiting for the owner does not count as silence. EOF while the process
+/// keeps running is reported as [`ChildEvent::StdoutClosed`].
+async fn read_stdout(
+    stdout: tokio::process::ChildStdout,
+    max_line: usize,
+    sink: queue::EventSender,
+    mut exit: watch::Receiver<Option<ExitInfo>>,
+) {
+    let mut reader = LineReader::new(BufReader::with_capacity(64 << 10, stdout), max_line);
+    let mut exited = false;
+    loop {
+        let next = if exited {
+            match tokio::time::timeout(EXIT_GRACE, reader.next()).await {
+                Ok(next) => next,
+                Err(_) => break, // silent since the exit
+            }
+        } else {
+            // `next` keeps its partial line in the reader: cancelling it loses nothing.
+            tokio::select! {
+                next = reader.next() => next,
+                _ = exit.wait_for(Option::is_some) => {
+                    exited = true;
+                    continue;
+                }
+            }
+        };
+        let e = match next {
+            Ok(Some(Line::Complete(bytes))) => ChildEvent::Stdout(protocol::parse(&bytes)),
+            Ok(Some(Line::TooLong(n))) => ChildEvent::StdoutTooLong(n),
+            Ok(None) | Err(_) => break,
+        };
+        if !sink.send(e).await {
+            return; // the owner is gone (it kills the child)
+        }
+    }
+    // EOF: fine if the process is exiting; a fault if it keeps running.
+    let known = tokio::time::timeout(CLOSED_STDOUT_GRACE, exit.wait_for(Option::is_some)).await.is_ok();
+    if !known && !sink.send(ChildEvent::StdoutClosed).await {
+        return;
+    }
+    // The owner kills a child that closed stdout: its exit follows.
+    let info = match exit.wait_for(Option::is_some).await {
+        Ok(v) => *v,
+        Err(_) => None,
+    };
+    if let Some(info) = info {
+        sink.send(ChildEvent::Exited(info)).await;
+    }
+}
+
 impl Drop for ChildProcess {
     fn drop(&mut self) {
         if self.exited().is_none() {
             let _ = killpg(self.pgid, Signal::SIGKILL);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    // Real time (the crate's tokio has no test-util): the owner is away a
+    // second longer than the grace; the assertion is on order, not speed.
+    #[tokio::test]
+    async fn the_exit_follows_every_stdout_line_however_long_the_owner_takes() {
+        let script = "i=0; while [ $i -lt 300 ]; do echo line$i; i=$((i+1)); done; exit 3";
+        let spec = SpawnSpec {
+            argv: vec!["sh".into(), "-c".into(), script.into()],
+            env: Vec::new(),
+            cwd: None,
+            max_line_bytes: 1024,
+        };
+        let mut child = ChildProcess::spawn(spec, Arc::new(|| {})).unwrap();
+        let _ = child.exit.wait_for(Option::is_some).await;
+        // The owner is away longer than the grace while its queue is full.
+        tokio::time::sleep(EXIT_GRACE + Duration::from_secs(1)).await;
+        let mut lines = Vec::new();
+        loop {
+            let e = tokio::time::timeout(Duration::from_secs(10), child.events.recv()).await.unwrap().unwrap();
+            match e {
+                ChildEvent::Stdout(Parsed::Raw(l)) => lines.push(l),
+                ChildEvent::Exited(info) => {
+                    assert_eq!(info.code, Some(3));
+                    break;
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(lines.len(), 300, "every line before the exit");
+        assert_eq!(lines.last().map(String::as_str), Some("line299"));
     }
 }
