@@ -27,6 +27,9 @@ actors/echo.py does, ready line and settings included):
 - ``slow-ready N``: waits N ms, then ready, then serves like echo.
 - ``crash-after N``: serves like echo, but exits with code 1 (without an
   answer) when the N-th task starts.
+- ``flood N``: ready, then N MiB of plain-text (not JSON) stdout lines of
+  1 KiB each, written as fast as the pipe takes them, then a ``log`` line
+  ``flood done: N MiB`` at info, then serves like echo.
 
 An unknown mode or a bad N: a message on stderr, exit code 2.
 """
@@ -43,7 +46,7 @@ import echo
 USAGE = (
     "usage: misbehave.py MODE [N]\n"
     "modes: huge-line bad-utf8 garbage close-stdout ignore-sigterm fork-grandchildren\n"
-    "       exit-now stderr slow-ready N crash-after N\n"
+    "       exit-now stderr slow-ready N crash-after N flood N\n"
 )
 HUGE_LINE_BYTES = 10 * 1024 * 1024
 
@@ -165,6 +168,19 @@ def crash_after(n):
     return echo.serve(before_task=before_task)
 
 
+FLOOD_LINE = b"f" * 1023 + b"\n"
+
+
+def flood(mib):
+    echo.ready()
+    chunk = FLOOD_LINE * 256  # 256 KiB
+    for _ in range(mib * 4):
+        sys.stdout.buffer.write(chunk)
+    sys.stdout.buffer.flush()
+    echo.log("info", "flood done: %d MiB" % mib)
+    return echo.serve()
+
+
 MODES = {
     "huge-line": (huge_line, False),
     "bad-utf8": (bad_utf8, False),
@@ -176,6 +192,7 @@ MODES = {
     "stderr": (stderr, False),
     "slow-ready": (slow_ready, True),
     "crash-after": (crash_after, True),
+    "flood": (flood, True),
 }
 
 

@@ -256,6 +256,20 @@ class MisbehaveTest(unittest.TestCase):
         self.assertEqual(rc, 1)
         self.assertEqual([r["id"] for r in of_type(out, "result")], ["1"])
 
+    def test_flood_writes_n_mib_of_raw_lines_then_logs_done_and_serves(self):
+        p = subprocess.run([sys.executable, script("misbehave.py"), "flood", "2"],
+                           input=line(type="task", id="1", content="after").encode(),
+                           capture_output=True, timeout=DEADLINE, env=clean_env())
+        self.assertEqual(p.returncode, 0)
+        lines = p.stdout.split(b"\n")[:-1]
+        raw = [x for x in lines if not x.startswith(b"{")]
+        self.assertEqual(len(raw), 2 * 1024)
+        self.assertTrue(all(len(x) == 1023 for x in raw))
+        objs = [json.loads(x) for x in lines if x.startswith(b"{")]
+        self.assertEqual(objs[0]["type"], "ready")
+        self.assertIn("flood done: 2 MiB", [o.get("message") for o in of_type(objs, "log")])
+        self.assertEqual(of_type(objs, "result")[-1], {"type": "result", "id": "1", "content": "after"})
+
 
 if __name__ == "__main__":
     unittest.main()

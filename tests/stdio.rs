@@ -310,3 +310,54 @@ async fn bwrap_launch_runs_the_agent_in_a_sandbox() {
     assert_eq!(out, TaskEnd::Completed { content: "from the sandbox".into() });
     hive.shutdown().await;
 }
+
+/// This process's resident memory, in bytes.
+fn rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("procfs");
+    let kb = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).expect("VmRSS line");
+    kb.trim().trim_end_matches("kB").trim().parse::<u64>().expect("VmRSS in kB") * 1024
+}
+
+#[tokio::test]
+async fn a_child_flooding_stdout_is_slowed_and_the_runtime_memory_stays_bounded() {
+    const FLOOD_MIB: u64 = 400;
+    const GROWTH_BOUND: u64 = 100 << 20;
+    // A small ring: the runtime keeps at most 1 000 of the flood's 1 KiB events.
+    let opts = hive::HiveOptions {
+        bus: hive::events::BusOptions { ring_capacity: 1_000, max_lag: 1_000 },
+        ..hive::HiveOptions::default()
+    };
+    let hive = hive::Hive::start(opts).await.unwrap();
+    let command = format!("[\"python3\", \"actors/misbehave.py\", \"flood\", \"{FLOOD_MIB}\"]");
+    let before = rss();
+    let swarm = hive.start_swarm(spec(&hive, &swarm("flood", &agent("f", &command, ""), ""))).await.unwrap();
+    let pid = pid_of(&swarm, "f").await;
+    let raw = |e: &hive::events::Event| matches!(e.kind, EventKind::AgentOutput { output: OutputKind::Raw, .. });
+    eventually("the flood begins", || async { (!hive.events().recent(1, raw).is_empty()).then_some(()) }).await;
+
+    // The agent answers while lines wait for it: pause (a call to the agent
+    // actor, with its own timeout) stops the child, resume continues it.
+    assert_eq!(tokio::time::timeout(DEADLINE, swarm.pause()).await.unwrap().unwrap(), 1, "pause answered");
+    eventually("child stopped", || async { (proc_state(pid).as_deref() == Some("T")).then_some(()) }).await;
+    assert_eq!(tokio::time::timeout(DEADLINE, swarm.resume()).await.unwrap().unwrap(), 1, "resume answered");
+
+    // Until the child has written all of it: memory is sampled on the way.
+    let done = |e: &hive::events::Event| matches!(&e.kind, EventKind::Log { message, .. } if message.starts_with("flood done"));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
+    let mut peak = 0;
+    while hive.events().recent(1, done).is_empty() {
+        peak = peak.max(rss().saturating_sub(before));
+        assert!(peak < GROWTH_BOUND, "memory grew by {} MiB during the flood", peak >> 20);
+        assert!(tokio::time::Instant::now() < deadline, "the flood did not end");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eprintln!("flood of {FLOOD_MIB} MiB: memory grew by at most {} MiB", peak >> 20);
+
+    let status = tokio::time::timeout(DEADLINE, swarm.agent_status("f")).await.unwrap().unwrap();
+    assert_eq!(status.restarts, 0);
+    let out = swarm.run_task("f", "after the flood", DEADLINE).await.unwrap();
+    assert_eq!(out, TaskEnd::Completed { content: "after the flood".into() });
+    tokio::time::timeout(DEADLINE, hive.stop_swarm("flood")).await.unwrap().unwrap();
+    eventually("child reaped", || async { (!alive(pid)).then_some(()) }).await;
+    hive.shutdown().await;
+}

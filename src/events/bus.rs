@@ -12,13 +12,26 @@
 //!   bus never blocks on a slow subscriber and never grows for one);
 //! * in durable mode ([`EventBus::durable`]) an event is published (ring and
 //!   subscribers) only after the flusher has committed it, in sequence order:
-//!   no subscriber sees an event a crash can take back. At most
-//!   [`MAX_PENDING`] wait for their commit; an emitter waits beyond that.
+//!   no subscriber sees an event a crash can take back;
+//! * no emitter ever blocks a thread: [`EventBus::emit`] is sync and returns
+//!   at once. Backpressure from the disk is async: [`EventBus::ready`]
+//!   returns once fewer than [`MAX_PENDING`] events wait for their commit
+//!   (queued or being committed), woken by the flusher after each commit.
+//!
+//! What bounds the pending events: every producer that can emit at a high
+//! rate awaits [`EventBus::ready`] before each step of its work — an agent
+//! before each batch of child events and of mailbox items (at most 64), the
+//! router and objects before each message or batch, the dispatcher before
+//! each worker frame, a swarm before each task or message it is given. A
+//! step emits a bounded number of events, and each of those actors runs one
+//! step at a time, so pending events stay below [`MAX_PENDING`] plus a few
+//! steps' events per actor. Emitters outside those loops (lifecycle events,
+//! API operations) emit a handful of events per request and do not wait.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
 
-use tokio::sync::broadcast;
+use tokio::sync::{Notify, broadcast};
 
 use super::{Event, EventKind, now_ms};
 
@@ -47,8 +60,14 @@ struct Inner {
     state: Mutex<State>,
     tx: broadcast::Sender<Arc<Event>>,
     capacity: usize,
-    /// Signals the flusher (events pending) and emitters (room again).
+    /// Wakes the flusher (a std thread): events pending, or the bus closed.
     changed: Condvar,
+    /// Wakes producers waiting in [`EventBus::ready`]: a batch was
+    /// committed, or the bus closed.
+    room: Notify,
+    /// Durable mode: [`EventBus::ready`] waits while this many events wait
+    /// for their commit.
+    max_pending: usize,
 }
 
 struct State {
@@ -56,11 +75,20 @@ struct State {
     ring: VecDeque<Arc<Event>>,
     /// Durable mode: events numbered but not yet committed, in order.
     pending: Option<Vec<Arc<Event>>>,
+    /// Durable mode: events the flusher took and is committing.
+    committing: usize,
     closed: bool,
 }
 
-/// Most events waiting for their commit; an emitter waits beyond it
-/// (backpressure from the disk, never a silent drop).
+impl State {
+    /// Whether producers must wait for the disk.
+    fn over(&self, max_pending: usize) -> bool {
+        !self.closed && self.pending.as_ref().is_some_and(|p| p.len() + self.committing >= max_pending)
+    }
+}
+
+/// Most events waiting for their commit (queued or being committed) before
+/// [`EventBus::ready`] waits for the disk (backpressure, never a silent drop).
 pub const MAX_PENDING: usize = 262_144;
 
 /// A live subscription: events from the ring tail first, then live ones.
@@ -78,35 +106,64 @@ pub struct Subscription {
 impl EventBus {
     /// A bus with the given bounds.
     pub fn new(opts: BusOptions) -> Self {
-        Self::build(opts, 1, None)
+        Self::build(opts, 1, None, MAX_PENDING)
     }
 
     /// A bus whose events are published only after a flusher has committed
     /// them (see [`take_pending`](Self::take_pending)); numbering starts at
     /// `next_seq` (one past the last number ever used).
     pub fn durable(opts: BusOptions, next_seq: u64) -> Self {
-        Self::build(opts, next_seq.max(1), Some(Vec::new()))
+        Self::build(opts, next_seq.max(1), Some(Vec::new()), MAX_PENDING)
     }
 
-    fn build(opts: BusOptions, next_seq: u64, pending: Option<Vec<Arc<Event>>>) -> Self {
+    fn build(opts: BusOptions, next_seq: u64, pending: Option<Vec<Arc<Event>>>, max_pending: usize) -> Self {
         let (tx, _) = broadcast::channel(opts.max_lag.max(1));
         let ring = VecDeque::with_capacity(opts.ring_capacity.min(4096));
-        let state = State { next_seq, ring, pending, closed: false };
-        let inner =
-            Inner { state: Mutex::new(state), tx, capacity: opts.ring_capacity.max(1), changed: Condvar::new() };
+        let state = State { next_seq, ring, pending, committing: 0, closed: false };
+        let inner = Inner {
+            state: Mutex::new(state),
+            tx,
+            capacity: opts.ring_capacity.max(1),
+            changed: Condvar::new(),
+            room: Notify::new(),
+            max_pending: max_pending.max(1),
+        };
         Self { inner: Arc::new(inner) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Returns once fewer than [`MAX_PENDING`] events wait for their commit
+    /// (at once for a bus that is not durable, or closed). Producers that
+    /// can emit at a high rate await it before each step; it waits without
+    /// holding a thread, so the runtime's other tasks go on meanwhile.
+    pub async fn ready(&self) {
+        let max = self.inner.max_pending;
+        while self.lock().over(max) {
+            let notified = self.inner.room.notified();
+            let mut notified = std::pin::pin!(notified);
+            // Registered before the check: a commit in between is not missed.
+            notified.as_mut().enable();
+            if !self.lock().over(max) {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// Durable mode, for the flusher: waits for pending events and takes them
     /// all, in sequence order; `None` once the bus is closed and drained.
+    /// The taken events count as pending until [`publish`](Self::publish).
     pub fn take_pending(&self) -> Option<Vec<Arc<Event>>> {
-        let mut st = self.inner.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut st = self.lock();
         loop {
             let closed = st.closed;
             match st.pending.as_mut() {
                 Some(p) if !p.is_empty() => {
                     let batch = std::mem::take(p);
-                    self.inner.changed.notify_all();
+                    st.committing += batch.len();
                     return Some(batch);
                 }
                 Some(_) if !closed => st = self.inner.changed.wait(st).unwrap_or_else(|p| p.into_inner()),
@@ -115,18 +172,25 @@ impl EventBus {
         }
     }
 
-    /// Durable mode, for the flusher: publishes committed events (in order).
+    /// Durable mode, for the flusher: publishes committed events (in order)
+    /// and wakes the producers waiting for room.
     pub fn publish(&self, batch: Vec<Arc<Event>>) {
-        let mut st = self.inner.state.lock().unwrap_or_else(|p| p.into_inner());
-        for event in batch {
-            self.publish_locked(&mut st, event);
+        {
+            let mut st = self.lock();
+            st.committing = st.committing.saturating_sub(batch.len());
+            for event in batch {
+                self.publish_locked(&mut st, event);
+            }
         }
+        self.inner.room.notify_waiters();
     }
 
-    /// Durable mode: no more events; the flusher drains what is pending and stops.
+    /// Durable mode: no more events; the flusher drains what is pending and
+    /// stops, and nobody waits in [`ready`](Self::ready) any more.
     pub fn close(&self) {
-        self.inner.state.lock().unwrap_or_else(|p| p.into_inner()).closed = true;
+        self.lock().closed = true;
         self.inner.changed.notify_all();
+        self.inner.room.notify_waiters();
     }
 
     fn publish_locked(&self, st: &mut State, event: Arc<Event>) {
@@ -138,7 +202,9 @@ impl EventBus {
         let _ = self.inner.tx.send(event);
     }
 
-    /// Records an event and publishes it; returns its sequence number.
+    /// Records an event and publishes it (in durable mode: queues it for
+    /// the flusher); returns its sequence number. Never waits: see
+    /// [`ready`](Self::ready) for backpressure.
     pub fn emit(&self, swarm: Option<&Arc<str>>, agent: Option<&Arc<str>>, kind: EventKind) -> u64 {
         self.emit_at(now_ms(), swarm, agent, kind)
     }
@@ -152,10 +218,7 @@ impl EventBus {
         agent: Option<&Arc<str>>,
         kind: EventKind,
     ) -> u64 {
-        let mut st = self.inner.state.lock().unwrap_or_else(|p| p.into_inner());
-        while st.pending.as_ref().is_some_and(|p| p.len() >= MAX_PENDING) && !st.closed {
-            st = self.inner.changed.wait(st).unwrap_or_else(|p| p.into_inner());
-        }
+        let mut st = self.lock();
         let seq = st.next_seq;
         st.next_seq += 1;
         let event = Arc::new(Event { seq, timestamp_ms, swarm: swarm.cloned(), agent: agent.cloned(), kind });
@@ -174,7 +237,7 @@ impl EventBus {
 
     /// The sequence number the next event will get.
     pub fn next_seq(&self) -> u64 {
-        self.inner.state.lock().unwrap_or_else(|p| p.into_inner()).next_seq
+        self.lock().next_seq
     }
 
     /// A live receiver of future events.
@@ -186,7 +249,7 @@ impl EventBus {
     /// or duplicate between the two. `complete` tells whether the ring still
     /// held every event after `since`.
     pub fn subscribe_since(&self, since: u64) -> Subscription {
-        let st = self.inner.state.lock().unwrap_or_else(|p| p.into_inner());
+        let st = self.lock();
         let backlog = tail_after(&st.ring, since);
         let live = self.inner.tx.subscribe();
         let complete = st.ring.front().is_none_or(|e| e.seq <= since.saturating_add(1)) || since + 1 >= st.next_seq;
@@ -195,7 +258,7 @@ impl EventBus {
 
     /// The last `limit` events (oldest first) that match `keep`.
     pub fn recent(&self, limit: usize, keep: impl Fn(&Event) -> bool) -> Vec<Arc<Event>> {
-        let st = self.inner.state.lock().unwrap_or_else(|p| p.into_inner());
+        let st = self.lock();
         let mut out: Vec<Arc<Event>> = st.ring.iter().rev().filter(|e| keep(e)).take(limit).cloned().collect();
         out.reverse();
         out
@@ -203,7 +266,7 @@ impl EventBus {
 
     /// Sequence number of the oldest event still in the ring, if any.
     pub fn oldest_seq(&self) -> Option<u64> {
-        self.inner.state.lock().unwrap_or_else(|p| p.into_inner()).ring.front().map(|e| e.seq)
+        self.lock().ring.front().map(|e| e.seq)
     }
 }
 
@@ -227,6 +290,73 @@ mod tests {
 
     fn emit(b: &EventBus) -> u64 {
         b.emit(None, None, EventKind::AgentRemoved)
+    }
+
+    fn durable(max_pending: usize) -> EventBus {
+        EventBus::build(BusOptions { ring_capacity: 100, max_lag: 100 }, 1, Some(Vec::new()), max_pending)
+    }
+
+    /// A flusher thread that commits one batch each time it is told to.
+    fn flusher(b: &EventBus) -> (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>) {
+        let (go, gate) = std::sync::mpsc::channel::<()>();
+        let b = b.clone();
+        let t = std::thread::spawn(move || {
+            while let Some(batch) = b.take_pending() {
+                if gate.recv().is_err() {
+                    return;
+                }
+                b.publish(batch);
+            }
+        });
+        (go, t)
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_producer_over_the_bound_waits_without_holding_the_thread_and_resumes_after_the_commit() {
+        let b = durable(4);
+        // The sync emit never waits, even over the bound.
+        let seqs: Vec<u64> = (0..6).map(|_| emit(&b)).collect();
+        assert_eq!(seqs, [1, 2, 3, 4, 5, 6]);
+        // Started now, the flusher takes all six in one batch.
+        let (commit, flusher) = flusher(&b);
+        let producer = tokio::spawn({
+            let b = b.clone();
+            async move {
+                b.ready().await;
+                emit(&b)
+            }
+        });
+        // The one thread of this runtime is free: other tasks run and finish
+        // while the producer waits (taken events count until committed).
+        let mut rx = b.subscribe();
+        let other = tokio::spawn(async { (0..1000u64).sum::<u64>() });
+        assert_eq!(other.await.unwrap(), 499_500);
+        tokio::task::yield_now().await;
+        assert!(!producer.is_finished(), "six events wait for their commit: over the bound of four");
+        commit.send(()).unwrap();
+        let first = tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv()).await.unwrap().unwrap();
+        assert_eq!(first.seq, 1, "published only after the commit, in order");
+        let seq = tokio::time::timeout(std::time::Duration::from_secs(10), producer).await.unwrap().unwrap();
+        assert_eq!(seq, 7);
+        b.close();
+        drop(commit);
+        flusher.join().unwrap();
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn closing_the_bus_releases_waiting_producers() {
+        let b = durable(1);
+        emit(&b);
+        let producer = tokio::spawn({
+            let b = b.clone();
+            async move { b.ready().await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!producer.is_finished());
+        b.close();
+        tokio::time::timeout(std::time::Duration::from_secs(10), producer).await.unwrap().unwrap();
+        // A bus that is not durable never waits.
+        tokio::time::timeout(std::time::Duration::from_secs(10), bus(10, 10).ready()).await.unwrap();
     }
 
     #[test]

@@ -193,6 +193,7 @@ impl Actor for Dispatcher {
         match msg {
             DispatcherMsg::Frame(f) => {
                 s.frames.fetch_sub(1, Ordering::Relaxed);
+                s.args.bus.ready().await; // a worker's frames become events: wait while the disk is behind
                 s.frame(&myself, f).await
             }
             DispatcherMsg::Submit(req, how, reply) => s.submit(req, how, reply).await,
@@ -244,6 +245,7 @@ impl Actor for Dispatcher {
                 s.dispatch().await;
             }
             DispatcherMsg::LocalToken(id, task_id, content) => {
+                s.args.bus.ready().await;
                 if s.workers.contains_key(&id) {
                     s.worker_said(id, WorkerMsg::Token { task_id: task_id.to_string(), content }).await;
                 }

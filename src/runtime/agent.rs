@@ -41,8 +41,8 @@ pub enum AgentMsg {
     Wake,
     /// The mock backend finished the task with this id (after its delay).
     MockDone(Arc<str>),
-    /// Something happened to the stdio child.
-    Child(ChildEvent),
+    /// Events of the stdio child wait in its bounded queue (one wake-up per burst).
+    ChildEvents,
     /// Cancel a queued or running task; answers whether it was found.
     Cancel(Arc<str>, RpcReplyPort<bool>),
     /// Pause (true) or resume (false); answers whether the state changed.
@@ -175,7 +175,7 @@ impl Actor for Agent {
                     run.drain(&myself).await;
                 }
             }
-            AgentMsg::Child(e) => run.on_child(&myself, e).await?,
+            AgentMsg::ChildEvents => run.on_child_events(&myself).await?,
             AgentMsg::ZmqDone(id, end) => {
                 if let (Some(task), Backend::Zmq(z)) = (&run.current, &mut run.backend)
                     && task.id == id
@@ -302,6 +302,7 @@ impl AgentRun {
         if !self.ready || self.paused {
             return;
         }
+        self.ctx.bus.ready().await;
         for _ in 0..BATCH {
             let Some(item) = self.slot.mailbox.pop_next(self.current.is_none()) else { return };
             self.handle_item(myself, item).await;
@@ -389,6 +390,19 @@ impl AgentRun {
         }
         let kind = EventKind::AgentOutput { task_id: Some(task.id.clone()), output: OutputKind::Token, content };
         self.ctx.emit(&self.slot.name, kind);
+    }
+
+    /// Handles up to a batch of the child's waiting events (more wake the
+    /// actor again, after the messages that came meanwhile: stop, cancel,
+    /// pause). Waits first while the disk is behind with events.
+    async fn on_child_events(&mut self, myself: &ActorRef<AgentMsg>) -> Result<(), ActorProcessingErr> {
+        let Backend::Stdio(b) = &mut self.backend else { return Ok(()) };
+        let events = b.take_events(BATCH);
+        self.ctx.bus.ready().await;
+        for e in events {
+            self.on_child(myself, e).await?;
+        }
+        Ok(())
     }
 
     async fn on_child(&mut self, myself: &ActorRef<AgentMsg>, e: ChildEvent) -> Result<(), ActorProcessingErr> {

@@ -83,6 +83,7 @@ impl Actor for Object {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             ObjectMsg::Wake => {
+                run.ctx.bus.ready().await; // each item emits an event: wait while the disk is behind
                 for _ in 0..BATCH {
                     let Some(item) = run.slot.mailbox.pop() else {
                         return Ok(());

@@ -216,6 +216,9 @@ impl Actor for Router {
         msg: RouterMsg,
         s: &mut RouterState,
     ) -> Result<(), ActorProcessingErr> {
+        if matches!(msg, RouterMsg::Send { .. } | RouterMsg::Broadcast { .. }) {
+            s.bus.ready().await; // each message emits an event: wait while the disk is behind
+        }
         match msg {
             RouterMsg::Send { from, to, content, reply } => {
                 let r = s.table.resolve(&from, &to).and_then(|targets| s.deliver(&from, targets, &content, "direct"));

@@ -61,7 +61,8 @@ pub(super) struct StdioBackend {
 }
 
 impl StdioBackend {
-    /// Spawns the agent's process; its events become `AgentMsg::Child`.
+    /// Spawns the agent's process; `AgentMsg::ChildEvents` tells the agent
+    /// its events wait ([`take_events`](Self::take_events)).
     pub(super) async fn spawn(
         ctx: &SwarmCtx,
         slot: &AgentSlot,
@@ -75,8 +76,8 @@ impl StdioBackend {
         let container = format!("hive-{}-{}-{incarnation}", ctx.swarm, slot.name);
         let (argv, local_env) = launch::argv(spec, &env, &container);
         let me = myself.clone();
-        let sink = Arc::new(move |e: ChildEvent| {
-            let _ = me.cast(AgentMsg::Child(e));
+        let wake = Arc::new(move || {
+            let _ = me.cast(AgentMsg::ChildEvents);
         });
         let spawn = SpawnSpec {
             argv,
@@ -85,11 +86,16 @@ impl StdioBackend {
             max_line_bytes: ctx.max_line_bytes,
         };
         // fork/exec can stall under CPU pressure: keep it off the async workers.
-        let process = tokio::task::spawn_blocking(move || ChildProcess::spawn(spawn, sink))
+        let process = tokio::task::spawn_blocking(move || ChildProcess::spawn(spawn, wake))
             .await
             .map_err(|e| format!("spawning the process panicked: {e}"))??;
         slot.status.set_pid(process.pid());
         Ok(Self { process, messages: 0 })
+    }
+
+    /// Takes up to `max` of the child's waiting events, in order.
+    pub(super) fn take_events(&mut self, max: usize) -> Vec<ChildEvent> {
+        self.process.take_events(max)
     }
 
     /// Hands a task to the child.

@@ -8,7 +8,9 @@
 //! (symlinks and `..` removed), matches a `spawn_allow` glob; with no globs
 //! configured nothing may be spawned. Workers have no topology: a `send`
 //! from one is answered `denied`. Their events carry the swarm name
-//! `_workers` (which no swarm can have).
+//! `_workers` (which no swarm can have). The filesystem checks of a spawn
+//! (path resolution, the interpreter lookup) run in `spawn_blocking`, off
+//! the pool actor's thread.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -343,9 +345,19 @@ fn which(program: &str) -> Option<PathBuf> {
         .find(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
 }
 
+/// Runs filesystem calls off the async workers (a slow disk or NFS mount
+/// must not stall the runtime's threads).
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, HiveError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| HiveError::Unavailable(format!("a filesystem check failed: {e}")))
+}
+
 impl PoolState {
     async fn spawn(&mut self, myself: &ActorRef<PoolMsg>, req: SpawnRequest) -> Result<String, HiveError> {
-        let path = allowed(&req.worker_path, &self.opts.spawn_allow)?;
+        let path = blocking({
+            let (path, globs) = (req.worker_path.clone(), self.opts.spawn_allow.clone());
+            move || allowed(&path, &globs)
+        })
+        .await??;
         if self.workers.values().filter(|e| e.sup.is_some()).count() >= MAX_WORKERS {
             return Err(HiveError::Full(format!("the pool runs at most {MAX_WORKERS} workers")));
         }
@@ -357,8 +369,9 @@ impl PoolState {
         let path_s = path.to_string_lossy().into_owned();
         let mut command = if path_s.ends_with(".py") {
             // The interpreter is resolved in the daemon's PATH, never the request's.
-            let python =
-                which("python3").ok_or_else(|| HiveError::Unavailable("python3 is not on the daemon's PATH".into()))?;
+            let python = blocking(|| which("python3"))
+                .await?
+                .ok_or_else(|| HiveError::Unavailable("python3 is not on the daemon's PATH".into()))?;
             vec![python.to_string_lossy().into_owned(), path_s.clone()]
         } else {
             vec![path_s.clone()]

@@ -85,7 +85,7 @@ pub(crate) fn summary(spec: &SwarmSpec) -> Value {
     responses((status = 200, body = Value), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
 async fn validate(State(st): State<AppState>, ApiJson(src): ApiJson<ConfigSource>) -> ApiResult<Response> {
-    match src.load(&st) {
+    match src.load(&st).await {
         Ok(spec) => Ok(axum::Json(json!({"valid": true, "config": summary(&spec)})).into_response()),
         Err(e) if e.code == "HIVE_INVALID_CONFIG" => {
             let mut body = e.body();

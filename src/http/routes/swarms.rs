@@ -48,8 +48,9 @@ pub(crate) struct ConfigSource {
 }
 
 impl ConfigSource {
-    /// Reads and validates the config.
-    pub(crate) fn load(&self, st: &AppState) -> ApiResult<SwarmSpec> {
+    /// Reads and validates the config (a file in `spawn_blocking`, off the
+    /// async workers).
+    pub(crate) async fn load(&self, st: &AppState) -> ApiResult<SwarmSpec> {
         let opts = st.hive.validate_options();
         let invalid = |e: config::ConfigErrors| ApiError::from(crate::HiveError::InvalidConfig(e));
         match (&self.config, &self.content, &self.config_path) {
@@ -65,11 +66,17 @@ impl ConfigSource {
                 other => Err(ApiError::bad_request(format!("unknown format '{other}'; valid values: toml, json"))),
             },
             (None, None, Some(p)) => {
-                let path = confined(&st.cfg.swarm_dir, p)?;
-                if !path.is_file() {
-                    return Err(ApiError::not_found(format!("swarm file '{p}' not found")));
-                }
-                config::parse_file(&path, &opts).map_err(invalid)
+                let (dir, p) = (st.cfg.swarm_dir.clone(), p.clone());
+                let read = move || {
+                    let path = confined(&dir, &p)?;
+                    if !path.is_file() {
+                        return Err(ApiError::not_found(format!("swarm file '{p}' not found")));
+                    }
+                    config::parse_file(&path, &opts).map_err(invalid)
+                };
+                tokio::task::spawn_blocking(read).await.map_err(|e| {
+                    ApiError::from(crate::HiveError::Unavailable(format!("reading the file failed: {e}")))
+                })?
             }
             _ => Err(ApiError::bad_request("give exactly one of 'config', 'content' (with 'format') or 'config_path'")
                 .with_details(json!({"usage": {
@@ -113,7 +120,7 @@ async fn list_swarms(State(st): State<AppState>, ApiQuery(q): ApiQuery<PageQuery
         (status = 403, body = crate::http::ErrorBody), (status = 409, body = crate::http::ErrorBody),
         (status = 422, body = crate::http::ErrorBody)))]
 async fn create_swarm(State(st): State<AppState>, ApiJson(src): ApiJson<ConfigSource>) -> ApiResult<Response> {
-    let spec = src.load(&st)?;
+    let spec = src.load(&st).await?;
     let handle = st.hive.start_swarm(spec).await?;
     let status = handle.status().await?;
     let agents: Vec<&str> = status.agents.iter().map(|a| &*a.name).collect();

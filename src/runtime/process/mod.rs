@@ -5,8 +5,14 @@
 //!
 //! Guarantees:
 //! * every stdout line is bounded (`max_line_bytes`); stderr lines too;
+//! * the child's events reach the owner through one bounded queue
+//!   ([`queue`]) that the readers wait on: a child that writes faster than
+//!   its owner reads is slowed (its pipe fills), and the memory it can take
+//!   is bounded by the queue, whatever it writes;
 //! * the owner learns of the exit only after the stdout lines written before
-//!   it were delivered (up to a short grace if grandchildren hold stdout);
+//!   it were delivered, however long the owner takes to handle them (stdout
+//!   is read to EOF, or until it is silent for a short grace if a process
+//!   that left the group holds it);
 //! * when the leader exits, the rest of its process group is killed: no
 //!   orphaned grandchildren;
 //! * dropping the handle kills the group (an owner that is killed leaks nothing).
@@ -14,10 +20,10 @@
 pub(crate) mod launch;
 pub(crate) mod lines;
 pub(crate) mod protocol;
+pub(crate) mod queue;
 
 use std::fmt;
 use std::process::Stdio;
-use std::sync::Arc;
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, killpg};
@@ -28,6 +34,7 @@ use tokio::sync::{mpsc, watch};
 
 use lines::{Line, LineReader};
 use protocol::{Parsed, ToChild};
+use queue::{EventQueue, Wake};
 
 /// Default bound of a stdout line (PROTOCOLS.md §1).
 pub(super) const DEFAULT_MAX_LINE_BYTES: usize = 1 << 20;
@@ -35,16 +42,17 @@ pub(super) const DEFAULT_MAX_LINE_BYTES: usize = 1 << 20;
 const MAX_STDERR_LINE: usize = 64 << 10;
 /// Lines waiting to be written to the child's stdin.
 const STDIN_QUEUE: usize = 1024;
-/// How long after the exit the stdout tail may still arrive. The group is
-/// SIGKILLed at the exit, so the pipe closes at once unless a process that
-/// left the group holds it; this bounds the wait for that case only.
+/// How long stdout may stay silent after the exit before the exit is
+/// reported without its EOF. The group is SIGKILLed at the exit, so the pipe
+/// closes at once unless a process that left the group holds it; this
+/// bounds the wait for that case only.
 const EXIT_GRACE: Duration = Duration::from_secs(2);
 /// How long stdout may stay closed while the process runs before it counts as dead.
 const CLOSED_STDOUT_GRACE: Duration = Duration::from_millis(500);
 
 /// How a child ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ExitInfo {
+pub(crate) struct ExitInfo {
     /// Exit code, if it exited.
     pub code: Option<i32>,
     /// Signal number, if a signal ended it.
@@ -53,7 +61,7 @@ pub struct ExitInfo {
 
 impl ExitInfo {
     /// Exited on its own with status 0.
-    pub fn success(&self) -> bool {
+    pub(crate) fn success(&self) -> bool {
         self.code == Some(0)
     }
 }
@@ -73,7 +81,7 @@ impl fmt::Display for ExitInfo {
 
 /// What the process reports to its owner.
 #[derive(Debug)]
-pub enum ChildEvent {
+pub(crate) enum ChildEvent {
     /// A stdout line.
     Stdout(Parsed),
     /// A stdout line over the bound was discarded.
@@ -85,9 +93,6 @@ pub enum ChildEvent {
     /// The process exited (after its stdout tail).
     Exited(ExitInfo),
 }
-
-/// Receives a child's events (typically: casts them to the owning actor).
-pub(crate) type Sink = Arc<dyn Fn(ChildEvent) + Send + Sync>;
 
 /// What to run.
 pub(crate) struct SpawnSpec {
@@ -106,11 +111,13 @@ pub(crate) struct ChildProcess {
     pgid: Pid,
     stdin: mpsc::Sender<Vec<u8>>,
     exit: watch::Receiver<Option<ExitInfo>>,
+    events: EventQueue,
 }
 
 impl ChildProcess {
-    /// Spawns the child in a new process group and starts its I/O tasks.
-    pub(crate) fn spawn(spec: SpawnSpec, sink: Sink) -> Result<Self, String> {
+    /// Spawns the child in a new process group and starts its I/O tasks;
+    /// `wake` is called when its events wait (see [`take_events`](Self::take_events)).
+    pub(crate) fn spawn(spec: SpawnSpec, wake: Wake) -> Result<Self, String> {
         let program = spec.argv.first().ok_or("empty command")?;
         let mut cmd = Command::new(program);
         cmd.args(&spec.argv[1..])
@@ -135,7 +142,7 @@ impl ChildProcess {
         let pgid = Pid::from_raw(pid as i32);
         let (stdin_tx, mut stdin_rx) = mpsc::channel::<Vec<u8>>(STDIN_QUEUE);
         let (exit_tx, exit_rx) = watch::channel(None);
-        let (stdout_done_tx, stdout_done_rx) = tokio::sync::oneshot::channel::<()>();
+        let (sink, events) = queue::channel(wake);
 
         let mut stdin = child.stdin.take().expect("piped");
         tokio::spawn(async move {
@@ -147,33 +154,20 @@ impl ChildProcess {
         });
 
         let stdout = child.stdout.take().expect("piped");
-        let (out_sink, mut out_exit) = (sink.clone(), exit_rx.clone());
-        let max_line = spec.max_line_bytes;
-        tokio::spawn(async move {
-            let mut reader = LineReader::new(BufReader::with_capacity(64 << 10, stdout), max_line);
-            while let Ok(Some(line)) = reader.next().await {
-                out_sink(match line {
-                    Line::Complete(bytes) => ChildEvent::Stdout(protocol::parse(&bytes)),
-                    Line::TooLong(n) => ChildEvent::StdoutTooLong(n),
-                });
-            }
-            let _ = stdout_done_tx.send(());
-            // EOF: fine if the process is exiting; a fault if it keeps running.
-            let exited = tokio::time::timeout(CLOSED_STDOUT_GRACE, out_exit.wait_for(Option::is_some)).await;
-            if exited.is_err() {
-                out_sink(ChildEvent::StdoutClosed);
-            }
-        });
+        tokio::spawn(read_stdout(stdout, spec.max_line_bytes, sink.clone(), exit_rx.clone()));
 
         let stderr = child.stderr.take().expect("piped");
         let err_sink = sink.clone();
         tokio::spawn(async move {
             let mut reader = LineReader::new(BufReader::new(stderr), MAX_STDERR_LINE);
             while let Ok(Some(line)) = reader.next().await {
-                err_sink(ChildEvent::Stderr(match line {
+                let e = ChildEvent::Stderr(match line {
                     Line::Complete(b) => String::from_utf8_lossy(&b).into_owned(),
                     Line::TooLong(n) => format!("(a stderr line of {n} bytes was discarded)"),
-                }));
+                });
+                if !err_sink.send(e).await {
+                    return;
+                }
             }
         });
 
@@ -186,14 +180,19 @@ impl ChildProcess {
                 }
                 Err(_) => ExitInfo { code: None, signal: None },
             };
-            // The leader is gone: kill what it left in its group.
+            // The leader is gone: kill what it left in its group. The stdout
+            // reader reports the exit, after the last line.
             let _ = killpg(pgid, Signal::SIGKILL);
             let _ = exit_tx.send(Some(info));
-            let _ = tokio::time::timeout(EXIT_GRACE, stdout_done_rx).await;
-            sink(ChildEvent::Exited(info));
         });
 
-        Ok(Self { pgid, stdin: stdin_tx, exit: exit_rx })
+        Ok(Self { pgid, stdin: stdin_tx, exit: exit_rx, events })
+    }
+
+    /// Takes up to `max` of the child's waiting events, in order (stdout,
+    /// stderr, and the exit last). Call it on each wake-up; see [`queue`].
+    pub(crate) fn take_events(&mut self, max: usize) -> Vec<ChildEvent> {
+        self.events.take(max)
     }
 
     /// The process (group) id.
@@ -220,12 +219,27 @@ impl ChildProcess {
         killpg(self.pgid, sig).map_err(|e| format!("cannot signal process group {}: {e}", self.pgid))
     }
 
+    /// Waits for the exit, discarding the child's events meanwhile (the
+    /// owner is stopping; a child writing while it shuts down is not blocked).
     async fn wait_exit(&mut self, timeout: Duration) -> Option<ExitInfo> {
-        let r = tokio::time::timeout(timeout, self.exit.wait_for(Option::is_some)).await;
-        match r {
-            Ok(Ok(v)) => *v,
-            _ => None,
-        }
+        let (exit, events) = (&mut self.exit, &mut self.events);
+        let exited = async {
+            let r = exit.wait_for(Option::is_some).await.map(|v| *v);
+            r.ok().flatten()
+        };
+        let discard = async {
+            while events.recv().await.is_some() {}
+            std::future::pending::<()>().await
+        };
+        tokio::time::timeout(timeout, async {
+            tokio::select! {
+                info = exited => info,
+                () = discard => None,
+            }
+        })
+        .await
+        .ok()
+        .flatten()
     }
 
     /// Stops the child: `shutdown` line, then SIGTERM to the group at half
@@ -248,10 +262,102 @@ impl ChildProcess {
     }
 }
 
+/// Reads stdout into the queue (waiting while the owner is behind: the
+/// child's pipe fills), then reports the exit after the last line. Once the
+/// exit is known, stdout is read until EOF or until it stays silent for
+/// [`EXIT_GRACE`] (a process that left the group may hold it); time spent
+/// waiting for the owner does not count as silence. EOF while the process
+/// keeps running is reported as [`ChildEvent::StdoutClosed`].
+async fn read_stdout(
+    stdout: tokio::process::ChildStdout,
+    max_line: usize,
+    sink: queue::EventSender,
+    mut exit: watch::Receiver<Option<ExitInfo>>,
+) {
+    let mut reader = LineReader::new(BufReader::with_capacity(64 << 10, stdout), max_line);
+    let mut exited = false;
+    loop {
+        let next = if exited {
+            match tokio::time::timeout(EXIT_GRACE, reader.next()).await {
+                Ok(next) => next,
+                Err(_) => break, // silent since the exit
+            }
+        } else {
+            // `next` keeps its partial line in the reader: cancelling it loses nothing.
+            tokio::select! {
+                next = reader.next() => next,
+                _ = exit.wait_for(Option::is_some) => {
+                    exited = true;
+                    continue;
+                }
+            }
+        };
+        let e = match next {
+            Ok(Some(Line::Complete(bytes))) => ChildEvent::Stdout(protocol::parse(&bytes)),
+            Ok(Some(Line::TooLong(n))) => ChildEvent::StdoutTooLong(n),
+            Ok(None) | Err(_) => break,
+        };
+        if !sink.send(e).await {
+            return; // the owner is gone (it kills the child)
+        }
+    }
+    // EOF: fine if the process is exiting; a fault if it keeps running.
+    let known = tokio::time::timeout(CLOSED_STDOUT_GRACE, exit.wait_for(Option::is_some)).await.is_ok();
+    if !known && !sink.send(ChildEvent::StdoutClosed).await {
+        return;
+    }
+    // The owner kills a child that closed stdout: its exit follows.
+    let info = match exit.wait_for(Option::is_some).await {
+        Ok(v) => *v,
+        Err(_) => None,
+    };
+    if let Some(info) = info {
+        sink.send(ChildEvent::Exited(info)).await;
+    }
+}
+
 impl Drop for ChildProcess {
     fn drop(&mut self) {
         if self.exited().is_none() {
             let _ = killpg(self.pgid, Signal::SIGKILL);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    // Real time (the crate's tokio has no test-util): the owner is away a
+    // second longer than the grace; the assertion is on order, not speed.
+    #[tokio::test]
+    async fn the_exit_follows_every_stdout_line_however_long_the_owner_takes() {
+        let script = "i=0; while [ $i -lt 300 ]; do echo line$i; i=$((i+1)); done; exit 3";
+        let spec = SpawnSpec {
+            argv: vec!["sh".into(), "-c".into(), script.into()],
+            env: Vec::new(),
+            cwd: None,
+            max_line_bytes: 1024,
+        };
+        let mut child = ChildProcess::spawn(spec, Arc::new(|| {})).unwrap();
+        let _ = child.exit.wait_for(Option::is_some).await;
+        // The owner is away longer than the grace while its queue is full.
+        tokio::time::sleep(EXIT_GRACE + Duration::from_secs(1)).await;
+        let mut lines = Vec::new();
+        loop {
+            let e = tokio::time::timeout(Duration::from_secs(10), child.events.recv()).await.unwrap().unwrap();
+            match e {
+                ChildEvent::Stdout(Parsed::Raw(l)) => lines.push(l),
+                ChildEvent::Exited(info) => {
+                    assert_eq!(info.code, Some(3));
+                    break;
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(lines.len(), 300, "every line before the exit");
+        assert_eq!(lines.last().map(String::as_str), Some("line299"));
     }
 }

@@ -7,7 +7,7 @@ use serde_json::Value;
 /// A line from the child, understood.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub enum FromChild {
+pub(crate) enum FromChild {
     /// The child is up.
     Ready {
         #[serde(default)]
@@ -42,7 +42,7 @@ pub enum FromChild {
 
 /// What a stdout line turned out to be.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Parsed {
+pub(crate) enum Parsed {
     /// A protocol line.
     Line(FromChild),
     /// JSON, but not a protocol line (unknown type, missing field).

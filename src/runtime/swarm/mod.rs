@@ -333,6 +333,7 @@ impl Actor for Swarm {
                 let _ = reply.send(r);
             }
             SwarmMsg::SendTask { agent, content, from, follow, reply } => {
+                run.shared.ctx.bus.ready().await; // wait while the disk is behind with events
                 let _ = reply.send(run.send_task(&agent, content, &from, follow).await);
             }
             SwarmMsg::RuntimeShutdown(keep_queued_tasks, reply) => {
@@ -356,6 +357,7 @@ impl Actor for Swarm {
                 let _ = reply.send(run.cancel_task(&agent, &task_id).await);
             }
             SwarmMsg::SendMessage { from, to, content, reply } => {
+                run.shared.ctx.bus.ready().await;
                 run.send_message(from, to, content, reply);
             }
             SwarmMsg::Probe(name, reply) => {
