@@ -78,7 +78,9 @@ try:
     import msgpack
     import zmq
 except ImportError as e:  # pragma: no cover - depends on the machine
-    sys.stderr.write("zmq_worker.py needs pyzmq and msgpack (%s): pip install pyzmq msgpack\n" % e)
+    sys.stderr.write(
+        "zmq_worker.py needs pyzmq and msgpack (%s): pip install pyzmq msgpack (actors/requirements.txt)\n" % e
+    )
     sys.exit(2)
 
 EXIT_REJECTED = 3

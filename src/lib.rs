@@ -6,7 +6,12 @@
 //! * [`runtime`]: swarms as supervised trees (router, agents, objects) and
 //!   the [`runtime::Hive`] library API;
 //! * [`events`]: the event model and bus;
-//! * [`objects`]: object kinds (built-in and your own).
+//! * [`objects`]: object kinds (built-in and your own);
+//! * [`gateway`]: the ZeroMQ gateway and its task dispatcher;
+//! * [`task`]: the task as one typed lifecycle, and the task book;
+//! * [`store`]: the embedded redb store (swarms, events, tasks);
+//! * `http` (feature `server`, on by default): the HTTP and WebSocket
+//!   adapter that the `hive` daemon serves.
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod config;
@@ -14,9 +19,12 @@ pub mod events;
 pub mod gateway;
 pub mod objects;
 pub mod runtime;
+pub mod store;
 pub mod supervisor;
 pub mod task;
+mod token;
+
+#[cfg(feature = "server")]
+pub mod http;
 
 pub use runtime::{Hive, HiveError, HiveOptions, SwarmHandle};
-pub mod http;
-pub mod store;

@@ -2,6 +2,7 @@
 //! workers written here with tmq, the REST API on a real server.
 
 mod http_common;
+mod tools;
 
 use std::time::Duration;
 
@@ -10,6 +11,7 @@ use hive::gateway::GatewayOptions;
 use http_common::{Daemon, cfg};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
+use tools::Tool;
 
 /// A test worker: a task owns the DEALER socket, sends heartbeats every
 /// 100 ms, and relays frames both ways. Dropping `kill` (or calling
@@ -380,6 +382,9 @@ async fn a_zmq_agent_runs_its_tasks_on_a_worker_with_its_capabilities() {
 
 #[tokio::test]
 async fn standalone_jsonl_workers_take_dispatched_tasks_from_the_same_pool() {
+    if !tools::require(&[Tool::Python3]) {
+        return;
+    }
     let echo = format!("{}/actors/echo.py", env!("CARGO_MANIFEST_DIR"));
     let gw = GatewayOptions { endpoint: "tcp://127.0.0.1:0".into(), ..Default::default() };
     let opts = hive::HiveOptions {
@@ -713,6 +718,9 @@ async fn a_task_past_its_timeout_fails_and_its_worker_is_told_to_cancel() {
 
 #[tokio::test]
 async fn the_reference_worker_registers_again_after_the_gateway_restarts() {
+    if !tools::require(&[Tool::PyZmq]) {
+        return;
+    }
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let endpoint = format!("tcp://127.0.0.1:{port}");
     let opts = || hive::HiveOptions {

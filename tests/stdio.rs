@@ -2,6 +2,7 @@
 //! and every fault a child can commit (actors/misbehave.py).
 
 mod common;
+mod tools;
 
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use common::*;
 use hive::events::{EventKind, Level, OutputKind};
 use hive::runtime::SwarmState;
 use hive::task::TaskEnd;
+use tools::Tool;
 
 fn agent(name: &str, command: &str, extra: &str) -> String {
     format!("[[agents]]\nname = \"{name}\"\nbackend = \"stdio\"\ncommand = {command}\n{extra}\n")
@@ -114,7 +116,6 @@ async fn cancel_reaches_the_child_and_the_next_task_runs() {
 
 #[tokio::test]
 async fn kill_9_fails_the_task_in_flight_keeps_queued_ones_and_restarts() {
-    unsafe { std::env::set_var("RUST_BACKTRACE", "0") };
     let hive = hive().await;
     let extra = "env = { ECHO_TOKEN_DELAY_MS = \"300\" }";
     let swarm = hive.start_swarm(spec(&hive, &swarm("k9", &agent("echo", ECHO, extra), ""))).await.unwrap();
@@ -298,8 +299,7 @@ async fn a_child_that_closes_stdout_but_keeps_running_is_killed_and_restarted() 
 
 #[tokio::test]
 async fn bwrap_launch_runs_the_agent_in_a_sandbox() {
-    if std::process::Command::new("bwrap").arg("--version").output().is_err() {
-        eprintln!("SKIPPED: bwrap is not installed (CI installs bubblewrap)");
+    if !tools::require(&[Tool::Python3, Tool::Bwrap]) {
         return;
     }
     let hive = hive().await;

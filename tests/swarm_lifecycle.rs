@@ -33,7 +33,6 @@ name = "c"
 
 #[tokio::test]
 async fn crash_loop_fails_only_its_swarm_with_the_reason() {
-    unsafe { std::env::set_var("RUST_BACKTRACE", "0") };
     let hive = hive().await;
     let bad = hive.start_swarm(spec(&hive, &crashy("bad", "one_for_one", 2))).await.unwrap();
     let good = hive.start_swarm(spec(&hive, &crashy("good", "one_for_one", 2))).await.unwrap();
@@ -65,7 +64,6 @@ async fn crash_loop_fails_only_its_swarm_with_the_reason() {
 
 #[tokio::test]
 async fn task_in_flight_at_a_crash_fails_and_queued_tasks_survive() {
-    unsafe { std::env::set_var("RUST_BACKTRACE", "0") };
     let hive = hive().await;
     let swarm = hive.start_swarm(spec(&hive, &crashy("s", "one_for_one", 5))).await.unwrap();
     let mut rx = hive.events().subscribe();
@@ -116,7 +114,6 @@ async fn incarnations_after_crash(strategy: &str) -> BTreeSet<String> {
 
 #[tokio::test]
 async fn swarm_strategy_decides_which_agents_restart() {
-    unsafe { std::env::set_var("RUST_BACKTRACE", "0") };
     let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
     assert_eq!(incarnations_after_crash("one_for_one").await, set(&["b"]));
     assert_eq!(incarnations_after_crash("rest_for_one").await, set(&["b", "c"]));
@@ -321,7 +318,6 @@ async fn a_busy_agent_gets_messages_queued_behind_its_next_task() {
 
 #[tokio::test]
 async fn temporary_agent_that_crashes_ends_its_task_and_refuses_more() {
-    unsafe { std::env::set_var("RUST_BACKTRACE", "0") };
     let hive = hive().await;
     let toml = "name = \"tmp\"\n[[agents]]\nname = \"t\"\nrestart = \"temporary\"\nmock = { panic_on = \"boom\" }\n";
     let swarm = hive.start_swarm(spec(&hive, toml)).await.unwrap();

@@ -88,47 +88,230 @@ pub enum OutputKind {
     Raw,
 }
 
-/// What happened. Fields become the event's `metadata`.
+/// What happened. Each variant is one `event_type` (its name in snake case,
+/// `Log` = `log_entry`); its fields become the event's `metadata`, under the
+/// same names unless said otherwise (`docs/events.md` lists them all).
 #[derive(Debug, Clone, PartialEq)]
-#[allow(missing_docs)] // field names are the documented metadata keys
 pub enum EventKind {
-    SwarmStarted { agents: usize, objects: usize },
-    SwarmStopped { reason: String },
-    SwarmFailed { reason: String },
-    AgentAdded { backend: &'static str, group: Option<Arc<str>> },
+    /// A swarm started with its agents and objects.
+    SwarmStarted {
+        /// How many agents it started with.
+        agents: usize,
+        /// How many objects it started with.
+        objects: usize,
+    },
+    /// A swarm stopped.
+    SwarmStopped {
+        /// `requested` (through the API) or `shutdown` (the runtime stopped).
+        reason: String,
+    },
+    /// A swarm failed (a supervisor of it gave up).
+    SwarmFailed {
+        /// Why.
+        reason: String,
+    },
+    /// An agent was added to a running swarm.
+    AgentAdded {
+        /// Its backend (`mock`, `stdio`, `zmq`, ...).
+        backend: &'static str,
+        /// The scale group it belongs to, if any.
+        group: Option<Arc<str>>,
+    },
+    /// An agent was removed.
     AgentRemoved,
-    AgentStarted { incarnation: u32 },
-    AgentExited { reason: String, restarting: bool },
+    /// An agent (re)started.
+    AgentStarted {
+        /// 0 for the first start, then one more per restart.
+        incarnation: u32,
+    },
+    /// An agent exited without its supervisor asking it to.
+    AgentExited {
+        /// The exit reason.
+        reason: String,
+        /// Whether the supervisor restarts it.
+        restarting: bool,
+    },
+    /// An agent stopped gracefully, as its supervisor asked.
     AgentStopped,
-    AgentRestarted { restarts: u32 },
-    AgentStatus { state: &'static str },
-    GroupScaled { group: Arc<str>, from: u32, to: u32 },
-    ObjectAdded { kind: Arc<str> },
+    /// An agent's supervisor restarted it.
+    AgentRestarted {
+        /// Its restarts so far.
+        restarts: u32,
+    },
+    /// An agent's state changed.
+    AgentStatus {
+        /// The new state (`idle`, `busy`, ...).
+        state: &'static str,
+    },
+    /// A scale group changed size.
+    GroupScaled {
+        /// The group.
+        group: Arc<str>,
+        /// Its size before.
+        from: u32,
+        /// Its size after.
+        to: u32,
+    },
+    /// An object was added to a running swarm.
+    ObjectAdded {
+        /// Its kind (`kv`, `counter`, `queue`, or yours).
+        kind: Arc<str>,
+    },
+    /// An object was removed.
     ObjectRemoved,
+    /// An object's configuration changed.
     ObjectConfigured,
-    ObjectExited { reason: String, restarting: bool },
+    /// An object exited without its supervisor asking it to.
+    ObjectExited {
+        /// The exit reason.
+        reason: String,
+        /// Whether the supervisor restarts it.
+        restarting: bool,
+    },
+    /// An object stopped gracefully, as its supervisor asked.
     ObjectStopped,
-    ObjectRestarted { restarts: u32 },
-    SupervisorGaveUp { supervisor: &'static str, reason: String },
-    MessageRouted { from: Arc<str>, to: Arc<str>, content: Arc<str> },
-    MessageBroadcast { from: Arc<str>, recipients: usize },
-    RouteDenied { from: Arc<str>, to: Arc<str>, reason: String },
-    ObjectReplied { to: Arc<str>, ok: bool },
-    TopologyChanged { added: Vec<(String, String)>, removed: Vec<(String, String)> },
-    TaskQueued { task_id: Arc<str>, from: Arc<str> },
-    TaskStarted { task_id: Arc<str> },
-    TaskCompleted { task_id: Arc<str> },
-    TaskFailed { task_id: Arc<str>, code: String, message: String },
-    TaskCancelled { task_id: Arc<str> },
-    AgentOutput { task_id: Option<Arc<str>>, output: OutputKind, content: String },
-    Log { level: Level, message: String },
-    WorkerConnected { capabilities: Vec<String>, slots: u32 },
-    WorkerDisconnected { reason: String, requeued: usize },
-    WorkerRejected { reason: String },
-    WorkerMaintenance { accepting: bool },
-    FrameRejected { reason: String },
-    TaskRequeued { task_id: Arc<str>, attempt: u32 },
-    ResultIgnored { task_id: Arc<str>, reason: String },
+    /// An object's supervisor restarted it.
+    ObjectRestarted {
+        /// Its restarts so far.
+        restarts: u32,
+    },
+    /// A swarm's agents or objects supervisor reached its restart intensity.
+    SupervisorGaveUp {
+        /// Which supervisor (`agents`, `objects`, `worker`).
+        supervisor: &'static str,
+        /// Why it gave up.
+        reason: String,
+    },
+    /// The router delivered a message along an edge.
+    MessageRouted {
+        /// The sender.
+        from: Arc<str>,
+        /// The recipient.
+        to: Arc<str>,
+        /// The message; metadata carries its first 200 bytes as `content_preview`.
+        content: Arc<str>,
+    },
+    /// The router delivered a message to every neighbour of its sender.
+    MessageBroadcast {
+        /// The sender.
+        from: Arc<str>,
+        /// How many endpoints received it.
+        recipients: usize,
+    },
+    /// The router refused a message (no such edge, unknown endpoint, ...).
+    RouteDenied {
+        /// The sender.
+        from: Arc<str>,
+        /// The intended recipient.
+        to: Arc<str>,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// An object answered a request.
+    ObjectReplied {
+        /// Who asked.
+        to: Arc<str>,
+        /// Whether the request succeeded.
+        ok: bool,
+    },
+    /// Edges were added to or removed from a swarm's topology.
+    TopologyChanged {
+        /// The `[from, to]` edges added.
+        added: Vec<(String, String)>,
+        /// The `[from, to]` edges removed.
+        removed: Vec<(String, String)>,
+    },
+    /// A task was queued for an agent or worker.
+    TaskQueued {
+        /// The task.
+        task_id: Arc<str>,
+        /// Who sent it.
+        from: Arc<str>,
+    },
+    /// An agent or worker began a task.
+    TaskStarted {
+        /// The task.
+        task_id: Arc<str>,
+    },
+    /// A task ended with a result.
+    TaskCompleted {
+        /// The task.
+        task_id: Arc<str>,
+    },
+    /// A task failed.
+    TaskFailed {
+        /// The task.
+        task_id: Arc<str>,
+        /// The failure code (`timeout`, `agent_crashed`, ..., or a backend's own).
+        code: String,
+        /// What went wrong; metadata key `error`.
+        message: String,
+    },
+    /// A task was cancelled.
+    TaskCancelled {
+        /// The task.
+        task_id: Arc<str>,
+    },
+    /// An agent produced output.
+    AgentOutput {
+        /// The task it belongs to, if any.
+        task_id: Option<Arc<str>>,
+        /// A token, a result or a raw line; metadata key `kind`.
+        output: OutputKind,
+        /// The output itself.
+        content: String,
+    },
+    /// A backend logged something (`event_type` `log_entry`).
+    Log {
+        /// Its level, which is also the event's level.
+        level: Level,
+        /// The log line; it is the event's message.
+        message: String,
+    },
+    /// A ZeroMQ worker said hello and was accepted.
+    WorkerConnected {
+        /// What it can do (matched against a task's `capabilities`).
+        capabilities: Vec<String>,
+        /// How many tasks it takes at once.
+        slots: u32,
+    },
+    /// A ZeroMQ worker left or was declared gone.
+    WorkerDisconnected {
+        /// Why (`heartbeat_timeout`, or how its connection or local link ended).
+        reason: String,
+        /// How many of its tasks went back to the queue.
+        requeued: usize,
+    },
+    /// A ZeroMQ worker's hello was refused.
+    WorkerRejected {
+        /// Why (bad token, duplicate id, ...).
+        reason: String,
+    },
+    /// A ZeroMQ worker entered or left maintenance.
+    WorkerMaintenance {
+        /// Whether it takes new tasks now.
+        accepting: bool,
+    },
+    /// The gateway dropped a frame it could not read.
+    FrameRejected {
+        /// Why (not msgpack, not a map, unknown type, missing field).
+        reason: String,
+    },
+    /// A task went back to the queue: its worker was lost, or the daemon
+    /// restarted while the task ran.
+    TaskRequeued {
+        /// The task.
+        task_id: Arc<str>,
+        /// The attempt it is queued for (1 = the first).
+        attempt: u32,
+    },
+    /// A worker reported on a task it no longer holds; the report was dropped.
+    ResultIgnored {
+        /// The task.
+        task_id: Arc<str>,
+        /// Why (reassigned, cancelled or already ended).
+        reason: String,
+    },
 }
 
 /// Longest content preview carried in routing metadata.

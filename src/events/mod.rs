@@ -17,6 +17,7 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 
 pub use bus::{BusOptions, EventBus, MAX_PENDING, Subscription};
 pub use filter::{EventFilter, FilterError};
+#[cfg(feature = "server")]
 pub(crate) use kind::preview;
 pub use kind::{Category, EventKind, Level, OutputKind};
 

@@ -468,7 +468,7 @@ impl State {
         tags: BTreeMap<String, Value>,
     ) {
         if let Some(expected) = &self.args.opts.token
-            && !token.as_deref().is_some_and(|t| crate::http::token_matches(t, expected))
+            && !token.as_deref().is_some_and(|t| crate::token::matches(t, expected))
         {
             return self.reject(identity, empty_delimiter, "bad token").await;
         }

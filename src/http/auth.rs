@@ -2,7 +2,7 @@
 //! public ones (`GET /`, `GET /health`, the API docs) needs
 //! `Authorization: Bearer <token>`; WebSocket routes also accept `?token=`.
 //! Without a token, only loopback clients are served. Tokens are compared
-//! in constant time.
+//! in constant time (`src/token.rs`).
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -10,7 +10,6 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use subtle::ConstantTimeEq;
 
 use super::AppState;
 use super::error::ApiError;
@@ -66,12 +65,6 @@ fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// Constant-time token check (the length of the expected token may leak,
-/// its content does not).
-pub(crate) fn token_matches(given: &str, expected: &str) -> bool {
-    given.as_bytes().ct_eq(expected.as_bytes()).into()
-}
-
 /// The auth middleware.
 pub(crate) async fn require(
     State(state): State<AppState>,
@@ -99,7 +92,7 @@ pub(crate) async fn require(
                 .map(|t| t.trim().to_string());
             let given = bearer.or_else(|| if is_websocket(path) { query_token(req.uri().query()) } else { None });
             match given {
-                Some(t) if token_matches(&t, expected) => next.run(req).await,
+                Some(t) if crate::token::matches(&t, expected) => next.run(req).await,
                 Some(_) => ApiError::new(StatusCode::UNAUTHORIZED, "HIVE_UNAUTHORIZED", "the token is not valid")
                     .into_response(),
                 None => ApiError::new(
@@ -130,12 +123,5 @@ mod tests {
         assert!(is_loopback("::1".parse().unwrap()));
         assert!(is_loopback("::ffff:127.0.0.1".parse().unwrap()));
         assert!(!is_loopback("10.0.0.1".parse().unwrap()));
-    }
-
-    #[test]
-    fn tokens_compare_whole() {
-        assert!(token_matches("secret", "secret"));
-        assert!(!token_matches("secre", "secret"));
-        assert!(!token_matches("secret2", "secret"));
     }
 }

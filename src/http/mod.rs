@@ -42,7 +42,6 @@ use utoipa::openapi::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub(crate) use auth::token_matches;
 pub use config::{RateLimit, ServerConfig};
 pub use error::{ApiError, ErrorBody};
 

@@ -32,15 +32,19 @@ pub struct SwarmSummary {
 }
 
 /// Messages the registry handles.
-#[allow(missing_docs)]
 pub(super) enum RegistryMsg {
+    /// Start a new swarm from its spec; answers its actor.
     Start(SwarmSpec, RpcReplyPort<Result<ActorRef<SwarmMsg>, HiveError>>),
     /// Start a swarm restored from the store: the spec is its seed with the
     /// overlay replayed; the stored seed (given as TOML) and overlay are kept.
     Restore(SwarmSpec, String, RpcReplyPort<Result<ActorRef<SwarmMsg>, HiveError>>),
+    /// Stop a running swarm, by name (it stays known, as stopped).
     Stop(String, RpcReplyPort<Result<(), HiveError>>),
+    /// A running swarm's actor, by name.
     Get(String, RpcReplyPort<Result<ActorRef<SwarmMsg>, HiveError>>),
+    /// One swarm's summary, whatever its state; None if unknown.
     Summary(String, RpcReplyPort<Option<SwarmSummary>>),
+    /// Every known swarm's summary.
     List(RpcReplyPort<Vec<SwarmSummary>>),
     /// The recorded overlay of a swarm (needs a store).
     Overlay(String, RpcReplyPort<Result<Vec<crate::runtime::overlay::OverlayOp>, HiveError>>),

@@ -111,12 +111,16 @@ pub struct WorkerStatus {
 }
 
 /// Messages of the pool.
-#[allow(missing_docs)]
 pub(super) enum PoolMsg {
+    /// Spawn a worker (if `spawn_allow` permits its path); answers its id.
     Spawn(SpawnRequest, RpcReplyPort<Result<String, HiveError>>),
+    /// The status of every worker.
     List(RpcReplyPort<Vec<WorkerStatus>>),
+    /// The status of one worker, by id.
     Get(String, RpcReplyPort<Result<WorkerStatus, HiveError>>),
+    /// Stop a worker, by id.
     Kill(String, RpcReplyPort<Result<(), HiveError>>),
+    /// Queue a task (worker id, content) on a worker; answers the task id.
     Task(String, String, RpcReplyPort<Result<Arc<str>, HiveError>>),
     /// The slot and context of a worker, to cancel one of its tasks outside
     /// the pool's handler (the cancel waits on the worker).

@@ -155,6 +155,9 @@ impl Harness {
         self.settle().await;
     }
     /// Waits until every remaining child is running again (or the supervisor died).
+    /// Polls with a tokio sleep, not a yield: under paused time the clock only
+    /// moves when every task waits on a timer, so a yield loop would keep a
+    /// backoff from ever elapsing.
     async fn settle(&self) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         loop {
@@ -164,7 +167,7 @@ impl Harness {
                 _ => {}
             }
             assert!(tokio::time::Instant::now() < deadline, "children did not settle");
-            tokio::task::yield_now().await;
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
     }
     async fn children(&self) -> Vec<(String, u32)> {
@@ -276,7 +279,11 @@ async fn exceeding_intensity_stops_children_in_reverse_and_escalates() {
     assert!(h.hooks.events.lock().unwrap().last().unwrap().starts_with("gave_up:"));
 }
 
-#[tokio::test]
+// Paused time: the backoff is a tokio timer (ractor's send_after), so the
+// clock moves only as far as the test's waits take it. (The intensity window
+// is counted in std::time::Instant, which paused time does not move; this
+// test stays far inside it.)
+#[tokio::test(start_paused = true)]
 async fn backoff_delays_the_restart() {
     let intensity = Intensity {
         max_restarts: 5,
@@ -285,9 +292,15 @@ async fn backoff_delays_the_restart() {
         backoff_max: Duration::from_millis(50),
     };
     let h = harness(Strategy::OneForOne, intensity, &[("a", Restart::Permanent)]).await;
-    let started = std::time::Instant::now();
-    h.exit("a", Cmd::Panic).await;
-    assert!(started.elapsed() >= Duration::from_millis(50));
+    let cell = h.current("a");
+    cell.send_message(Cmd::Panic).unwrap();
+    cell.wait(None).await.unwrap();
+    let exited = tokio::time::Instant::now();
+    tokio::time::sleep(Duration::from_millis(49)).await;
+    let waiting = ractor::call!(h.sup, SupervisorMsg::WhichChildren).unwrap();
+    assert!(!waiting[0].running, "restarted before its 50 ms backoff");
+    h.settle().await;
+    assert!(exited.elapsed() >= Duration::from_millis(50));
     assert_eq!(h.children().await, [("a".to_string(), 1)]);
 }
 
@@ -304,7 +317,9 @@ async fn stopping_supervisor_stops_children_in_reverse_start_order() {
     assert_eq!(h.take_log(), ["stop:c", "stop:b", "stop:a"]);
 }
 
-#[tokio::test]
+// Paused time: the child sleeps 30 s on a tokio timer, the shutdown timeout
+// is 50 ms; a kill ends the wait at 50 ms of virtual time, no kill at 30 s.
+#[tokio::test(start_paused = true)]
 async fn child_exceeding_shutdown_timeout_is_killed() {
     let h = harness(Strategy::OneForOne, lots(), &[]).await;
     let slow = spec(
@@ -318,9 +333,9 @@ async fn child_exceeding_shutdown_timeout_is_killed() {
     ractor::call!(h.sup, SupervisorMsg::StartChild, slow).unwrap().unwrap();
     // Busy in a handler: the stop request waits behind it, so only the kill ends it.
     h.current("slow").send_message(Cmd::Sleep(Duration::from_secs(30))).unwrap();
-    let started = std::time::Instant::now();
+    let started = tokio::time::Instant::now();
     ractor::call!(h.sup, SupervisorMsg::TerminateChild, "slow".into()).unwrap().unwrap();
-    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(started.elapsed() < Duration::from_secs(30), "waited for the handler instead of killing it");
     // Killed: its post_stop never ran.
     assert_eq!(h.take_log(), ["start:slow"]);
     assert!(h.children().await.is_empty());

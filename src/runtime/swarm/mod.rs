@@ -126,67 +126,122 @@ pub struct EdgeChange {
 
 type Reply<T> = RpcReplyPort<Result<T, HiveError>>;
 
-/// Messages a swarm actor handles (the runtime's library API, 1:1).
-#[allow(missing_docs)]
+/// Messages a swarm actor handles (the runtime's library API, 1:1: each
+/// is one [`SwarmHandle`](crate::SwarmHandle) method). Changes of the swarm
+/// (agents, objects, edges, scale) are recorded in its overlay when a store
+/// is configured.
 pub(super) enum SwarmMsg {
+    /// The swarm's status.
     Status(RpcReplyPort<SwarmStatus>),
+    /// The effective spec: the seed with every runtime change applied.
     Spec(RpcReplyPort<SwarmSpec>),
+    /// Add an agent (or a scale group).
     AddAgent {
+        /// The agent.
         spec: AgentSpec,
+        /// Endpoints it gets edges to.
         connections: Vec<String>,
+        /// Endpoints that get edges to it.
         incoming: Vec<String>,
+        /// The names of the agents started.
         reply: Reply<Vec<String>>,
     },
+    /// Remove an agent (or every member of a group), by name; answers the removed names.
     RemoveAgent(String, Reply<Vec<String>>),
+    /// Restart an agent, by name.
     RestartAgent(String, Reply<()>),
+    /// An agent's live status, by name.
     AgentStatus(String, Reply<AgentStatus>),
+    /// An agent's last (at most `usize`) task history entries.
     History(String, usize, Reply<Vec<HistoryEntry>>),
+    /// Add an object.
     AddObject {
+        /// The object.
         spec: ObjectSpec,
+        /// Endpoints it gets edges to.
         connections: Vec<String>,
+        /// Endpoints that get edges to it.
         incoming: Vec<String>,
+        /// Done.
         reply: Reply<()>,
     },
+    /// Remove an object, by name.
     RemoveObject(String, Reply<()>),
+    /// An object's state as JSON, by name.
     ObjectState(String, Reply<Value>),
+    /// Give an object (by name) a new configuration.
     ConfigureObject(String, Value, Reply<()>),
+    /// Add and remove edges, all or nothing.
     UpdateEdges {
+        /// Edges to add.
         add: Vec<Edge>,
+        /// Edges to remove.
         remove: Vec<Edge>,
+        /// How many changed.
         reply: Reply<EdgeChange>,
     },
+    /// Grow or shrink a scale group.
     Scale {
+        /// The group.
         group: String,
+        /// Its new size.
         count: u64,
+        /// The members started and stopped.
         reply: Reply<ScaleResult>,
     },
+    /// Queue a task for an agent.
     SendTask {
+        /// The agent (not a group: tasks go to one member).
         agent: String,
+        /// The task's input.
         content: String,
+        /// Who sends it.
         from: String,
+        /// Whether the task's updates come with its id.
         follow: bool,
+        /// The task's id, and its updates when followed.
         reply: Reply<(Arc<str>, Option<crate::task::Follower>)>,
     },
+    /// Cancel one of an agent's tasks.
     CancelTask {
+        /// The agent.
         agent: String,
+        /// The task.
         task_id: String,
+        /// Done.
         reply: Reply<()>,
     },
+    /// Route a message along the topology.
     SendMessage {
+        /// The sending endpoint.
         from: String,
+        /// The receiving endpoint.
         to: String,
+        /// The message.
         content: String,
+        /// The number of recipients.
         reply: Reply<usize>,
     },
+    /// The last (at most `usize`) routed messages.
     Messages(usize, Reply<Vec<RoutedMessage>>),
+    /// A sender that speaks for the named endpoint.
     Sender(String, Reply<EndpointSender>),
+    /// Pause (`true`) or resume (`false`) every agent; answers how many changed.
     Pause(bool, Reply<usize>),
+    /// An actor-free reader of one agent's status, by name.
     Probe(String, Reply<AgentProbe>),
+    /// Queue a recorded task again under its own id (the restore after a
+    /// restart of the runtime).
     Requeue {
+        /// The agent.
         agent: String,
+        /// The task's id, as recorded.
         task_id: String,
+        /// The task's input.
         content: String,
+        /// Who sent it.
         from: String,
+        /// Done.
         reply: Reply<()>,
     },
     /// The runtime (not the user) is stopping this swarm: it stops with
