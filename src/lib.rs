@@ -16,6 +16,6 @@ pub mod objects;
 pub mod runtime;
 pub mod supervisor;
 
-pub use runtime::{Hive, HiveError, HiveOptions, SwarmHandle};
+pub use runtime::{ErrorCode, Hive, HiveError, HiveOptions, Resource, SwarmHandle};
 pub mod http;
 pub mod store;

@@ -218,7 +218,7 @@ impl Actor for Dispatcher {
                         t.subs.push(tx);
                         Ok(rx)
                     }
-                    None => Err(HiveError::NotFound { kind: "task", name: id }),
+                    None => Err(HiveError::task(id)),
                 };
                 let _ = reply.send(r);
             }
@@ -234,7 +234,7 @@ impl Actor for Dispatcher {
                         s.emit(Some(&id), EventKind::WorkerMaintenance { accepting: on });
                         Ok(())
                     }
-                    None => Err(HiveError::NotFound { kind: "worker", name: id }),
+                    None => Err(HiveError::worker(id)),
                 };
                 if on {
                     s.dispatch().await;
@@ -729,7 +729,7 @@ impl State {
 
     async fn cancel(&mut self, id: &str) -> Result<(), HiveError> {
         let Some(t) = self.tasks.get(id) else {
-            return Err(HiveError::NotFound { kind: "task", name: id.into() });
+            return Err(HiveError::task(id));
         };
         if t.pending.is_some() {
             return Err(HiveError::Conflict(format!("task {id} is being recorded; try again")));

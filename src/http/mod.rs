@@ -32,7 +32,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::http::{HeaderValue, Method, StatusCode};
+use axum::http::{HeaderValue, Method};
 use axum::response::IntoResponse;
 use futures::stream::{SplitSink, SplitStream};
 use tokio::sync::{Semaphore, watch};
@@ -45,6 +45,7 @@ pub(crate) use auth::token_matches;
 pub use config::{RateLimit, ServerConfig};
 pub use error::{ApiError, ErrorBody};
 
+use crate::ErrorCode;
 use crate::Hive;
 
 /// What every handler shares.
@@ -98,15 +99,16 @@ impl AppState {
     {
         let ws = ws.map_err(|r| {
             ApiError::new(
-                r.status(),
-                "HIVE_NOT_A_WEBSOCKET",
+                ErrorCode::NotAWebsocket,
                 format!("this route is a WebSocket; connect with a WebSocket client ({})", r.body_text()),
             )
+            .with_status(r.status())
         })?;
-        let permit = self.ws_slots.clone().try_acquire_owned().map_err(|_| {
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "HIVE_BUSY", "too many WebSocket connections")
-                .with_retry_after(5)
-        })?;
+        let permit = self
+            .ws_slots
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| ApiError::new(ErrorCode::Busy, "too many WebSocket connections").with_retry_after(5))?;
         Ok(ws
             .max_message_size(max_message)
             .max_frame_size(max_message)
@@ -175,12 +177,7 @@ pub fn app(state: AppState) -> Router {
         .merge(docs)
         .fallback(|| async { ApiError::not_found("no such route").into_response() })
         .method_not_allowed_fallback(|| async {
-            ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "HIVE_METHOD_NOT_ALLOWED",
-                "method not allowed for this route",
-            )
-            .into_response()
+            ApiError::new(ErrorCode::MethodNotAllowed, "method not allowed for this route").into_response()
         })
         .layer(DefaultBodyLimit::max(state.cfg.body_limit))
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require))

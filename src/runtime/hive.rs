@@ -370,7 +370,7 @@ impl Hive {
     pub async fn task(&self, id: &str) -> Result<crate::store::TaskRecord, HiveError> {
         let store = self.store()?.ok_or_else(no_tasks)?;
         let key = id.to_string();
-        blocking(move || store.task(&key)).await?.ok_or_else(|| HiveError::NotFound { kind: "task", name: id.into() })
+        blocking(move || store.task(&key)).await?.ok_or_else(|| HiveError::task(id))
     }
 
     /// One page of the recorded tasks with one of `statuses` (all if
@@ -493,8 +493,7 @@ impl Hive {
 
     /// One swarm's registry entry.
     pub async fn swarm_summary(&self, name: &str) -> Result<SwarmSummary, HiveError> {
-        ractor::call!(self.registry()?, RegistryMsg::Summary, name.to_string())?
-            .ok_or_else(|| HiveError::SwarmNotFound(name.into()))
+        ractor::call!(self.registry()?, RegistryMsg::Summary, name.to_string())?.ok_or_else(|| HiveError::swarm(name))
     }
 
     /// A swarm's recorded runtime changes, in order (needs a data directory).

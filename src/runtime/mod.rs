@@ -23,7 +23,7 @@ mod table;
 mod workers;
 mod zmq_agent;
 
-pub use error::{EdgeError, HiveError};
+pub use error::{EdgeError, ErrorCode, HiveError, Resource};
 pub use hive::{Hive, HiveOptions, Retention, SwarmHandle, TaskOutcome};
 pub use registry::SwarmSummary;
 pub use router::{EndpointSender, RoutedMessage};

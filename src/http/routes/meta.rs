@@ -11,6 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::swarms::ConfigSource;
+use crate::ErrorCode;
 use crate::config::SwarmSpec;
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
@@ -89,7 +90,7 @@ pub(crate) fn summary(spec: &SwarmSpec) -> Value {
 async fn validate(State(st): State<AppState>, ApiJson(src): ApiJson<ConfigSource>) -> ApiResult<Response> {
     match src.load(&st) {
         Ok(spec) => Ok(axum::Json(json!({"valid": true, "config": summary(&spec)})).into_response()),
-        Err(e) if e.code == "HIVE_INVALID_CONFIG" => {
+        Err(e) if e.code == ErrorCode::InvalidConfig => {
             let mut body = e.body();
             body["valid"] = json!(false);
             body["errors"] = e.details["errors"].clone();
@@ -158,6 +159,6 @@ async fn get_skill(State(st): State<AppState>, ApiPath(name): ApiPath<String>) -
     }
     let content = tokio::fs::read_to_string(&path)
         .await
-        .map_err(|_| ApiError::from(crate::HiveError::NotFound { kind: "skill", name: name.clone() }))?;
+        .map_err(|_| ApiError::from(crate::HiveError::not_found(crate::Resource::Skill, name.clone())))?;
     Ok(axum::Json(json!({"name": name, "path": path.display().to_string(), "size": content.len(), "content": content})))
 }

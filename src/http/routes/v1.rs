@@ -200,8 +200,7 @@ async fn list_tasks(
         Some(s) if STATUSES.contains(&s) => vec![s],
         Some(s) => {
             return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "HIVE_BAD_FILTER",
+                crate::ErrorCode::BadFilter,
                 format!("unknown status '{s}'; valid values: {}", STATUSES.join(", ")),
             ));
         }

@@ -14,7 +14,7 @@ use crate::config::{AgentSpec, Edge, MAX_AGENTS, MAX_OBJECTS, MAX_REPLICAS, Obje
 use crate::events::{EventKind, rfc3339_ms};
 use crate::runtime::agent::AgentMsg;
 use crate::runtime::agent::{child_spec as agent_child, retire};
-use crate::runtime::error::{EdgeError, HiveError};
+use crate::runtime::error::{EdgeError, HiveError, Resource};
 use crate::runtime::mailbox::{Envelope, Task};
 use crate::runtime::object::ObjectMsg;
 use crate::runtime::router::RouterMsg;
@@ -84,7 +84,7 @@ pub(in crate::runtime) async fn cancel_on(ctx: &SwarmCtx, slot: &AgentSlot, task
             queued
         }
     };
-    found.then_some(()).ok_or_else(|| HiveError::NotFound { kind: "task", name: task_id.into() })
+    found.then_some(()).ok_or_else(|| HiveError::task(task_id))
 }
 
 impl SwarmRun {
@@ -512,7 +512,7 @@ impl SwarmRun {
             return Err(if self.shared.agent(group).is_some() {
                 HiveError::BadRequest(format!("'{group}' is not a scale group (it has no replicas)"))
             } else {
-                HiveError::NotFound { kind: "group", name: group.into() }
+                HiveError::not_found(Resource::Group, group)
             });
         };
         let current = gspec.replicas.unwrap_or(0);
@@ -644,7 +644,7 @@ impl SwarmRun {
             });
             let r = match r {
                 Ok(Ok(n)) => Ok(n),
-                Ok(Err(RouteError::UnknownEndpoint(n))) => Err(HiveError::NotFound { kind: "endpoint", name: n }),
+                Ok(Err(RouteError::UnknownEndpoint(n))) => Err(HiveError::not_found(Resource::Endpoint, n)),
                 Ok(Err(e @ RouteError::Denied { .. })) => Err(HiveError::RouteDenied(e.to_string())),
                 Ok(Err(e @ RouteError::MailboxFull(_))) => Err(HiveError::Full(e.to_string())),
                 Err(e) => Err(HiveError::from(e)),
