@@ -18,6 +18,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::ConfigErrors;
+use crate::objects::ObjectError;
 
 /// What a [`HiveError::NotFound`] names. The serde name is the word used in
 /// messages (`agent 'x' not found`) and in REST's `details.kind`.
@@ -265,6 +266,13 @@ impl HiveError {
             Self::Full(_) => ErrorCode::Busy,
             Self::Unavailable(_) => ErrorCode::Unavailable,
         }
+    }
+}
+
+/// A configuration an object refused is a bad request, in the object's words.
+impl From<ObjectError> for HiveError {
+    fn from(e: ObjectError) -> Self {
+        Self::BadRequest(e.to_string())
     }
 }
 

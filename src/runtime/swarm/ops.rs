@@ -473,7 +473,7 @@ impl SwarmRun {
             return Err(HiveError::BadRequest("config must be a JSON object".into()));
         }
         let actor = slot.actor().ok_or_else(|| HiveError::Unavailable(format!("object '{name}' is restarting")))?;
-        ractor::call!(actor, ObjectMsg::Configure, config)?.map_err(HiveError::BadRequest)
+        ractor::call!(actor, ObjectMsg::Configure, config)?.map_err(HiveError::from)
     }
 
     pub(super) fn update_edges(&mut self, add: Vec<Edge>, remove: Vec<Edge>) -> Result<EdgeChange, HiveError> {
