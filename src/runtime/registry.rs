@@ -247,7 +247,11 @@ impl RegistryState {
             .await
             .map_err(|e| HiveError::Unavailable(e.to_string()))?
             .map_err(|e| HiveError::Unavailable(e.0))?;
-        raw.iter().map(|(_, b)| crate::runtime::overlay::OverlayOp::decode(b).map_err(HiveError::Unavailable)).collect()
+        raw.iter()
+            .map(|(_, b)| {
+                crate::runtime::overlay::OverlayOp::decode(b).map_err(|e| HiveError::Unavailable(e.to_string()))
+            })
+            .collect()
     }
 
     async fn clear_overlay(&mut self, name: &str) -> Result<(), HiveError> {

@@ -295,7 +295,7 @@ impl SwarmRun {
                     let _ = ractor::call!(sup, SupervisorMsg::TerminateChild, slot.name.clone());
                     failed.push((slot.name.to_string(), "an earlier member failed to start".into()));
                 }
-                Err(SupervisorError::StartFailed(_, why)) => failed.push((slot.name.to_string(), why)),
+                Err(SupervisorError::StartFailed(_, why)) => failed.push((slot.name.to_string(), why.0)),
                 Err(e) => failed.push((slot.name.to_string(), e.to_string())),
             }
         }
@@ -426,7 +426,7 @@ impl SwarmRun {
         if let Err(e) = started {
             write(&self.shared.objects).remove(std::slice::from_ref(&slot.name));
             let why = match e {
-                SupervisorError::StartFailed(_, why) => why,
+                SupervisorError::StartFailed(_, why) => why.0,
                 other => other.to_string(),
             };
             return Err(HiveError::BadRequest(format!("object '{}' failed to start: {why}", spec.name)));
