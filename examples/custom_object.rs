@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use hive::objects::{ObjectHandler, ObjectKind, ObjectKinds};
+use hive::objects::{ObjectError, ObjectHandler, ObjectKind, ObjectKinds};
 use hive::{Hive, HiveOptions, config};
 use serde_json::{Value, json};
 
@@ -26,28 +26,29 @@ impl ObjectKind for LedgerKind {
         "ledger"
     }
 
-    fn create(&self, config: &Value) -> Result<Box<dyn ObjectHandler>, String> {
+    fn create(&self, config: &Value) -> Result<Box<dyn ObjectHandler>, ObjectError> {
         let limit = config.get("limit").and_then(Value::as_i64).unwrap_or(1_000);
         Ok(Box::new(Ledger { limit, balances: BTreeMap::new() }))
     }
 }
 
 impl ObjectHandler for Ledger {
-    fn handle(&mut self, _from: &str, request: Value) -> Result<Value, String> {
-        let account = request["account"].as_str().ok_or("missing 'account'")?.to_string();
+    fn handle(&mut self, _from: &str, request: Value) -> Result<Value, ObjectError> {
+        let account = request["account"].as_str().ok_or_else(|| ObjectError::request("missing 'account'"))?;
         match request["op"].as_str() {
             Some("post") => {
-                let amount = request["amount"].as_i64().ok_or("missing integer 'amount'")?;
-                let balance = self.balances.entry(account).or_default();
-                let next = balance.checked_add(amount).ok_or("overflow")?;
+                let amount =
+                    request["amount"].as_i64().ok_or_else(|| ObjectError::request("missing integer 'amount'"))?;
+                let balance = self.balances.entry(account.to_string()).or_default();
+                let next = balance.checked_add(amount).ok_or_else(|| ObjectError::refused("overflow"))?;
                 if next.abs() > self.limit {
-                    return Err(format!("balance would exceed the limit of {}", self.limit));
+                    return Err(ObjectError::refused(format!("balance would exceed the limit of {}", self.limit)));
                 }
                 *balance = next;
                 Ok(json!({"balance": next}))
             }
-            Some("balance") => Ok(json!({"balance": self.balances.get(&account).copied().unwrap_or(0)})),
-            _ => Err("op must be 'post' or 'balance'".into()),
+            Some("balance") => Ok(json!({"balance": self.balances.get(account).copied().unwrap_or(0)})),
+            _ => Err(ObjectError::request("op must be 'post' or 'balance'")),
         }
     }
 
@@ -55,8 +56,11 @@ impl ObjectHandler for Ledger {
         json!({"balances": self.balances, "limit": self.limit})
     }
 
-    fn configure(&mut self, config: &Value) -> Result<(), String> {
-        self.limit = config.get("limit").and_then(Value::as_i64).ok_or("limit must be an integer")?;
+    fn configure(&mut self, config: &Value) -> Result<(), ObjectError> {
+        self.limit = config
+            .get("limit")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| ObjectError::config("limit must be an integer"))?;
         Ok(())
     }
 }

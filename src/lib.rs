@@ -27,4 +27,4 @@ mod token;
 #[cfg(feature = "server")]
 pub mod http;
 
-pub use runtime::{Hive, HiveError, HiveOptions, SwarmHandle};
+pub use runtime::{ErrorCode, Hive, HiveError, HiveOptions, Resource, SwarmHandle};

@@ -338,7 +338,10 @@ async fn overlay_can_be_read_and_cleared_into_the_seed() {
     hive.shutdown().await;
     let hive = durable(dir.path()).await;
     same(&expected, &hive.swarm("keep").await.unwrap().spec().await.unwrap());
-    assert!(matches!(hive.overlay("ghost").await, Err(hive::HiveError::SwarmNotFound(_))));
+    assert!(matches!(
+        hive.overlay("ghost").await,
+        Err(hive::HiveError::NotFound { resource: hive::Resource::Swarm, .. })
+    ));
     hive.shutdown().await;
     let mem = Hive::start(HiveOptions::default()).await.unwrap();
     mem.start_swarm(spec(&mem, SEED)).await.unwrap();

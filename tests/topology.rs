@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use common::*;
-use hive::HiveError;
 use hive::config::Edge;
+use hive::{HiveError, Resource};
 
 const SWARM: &str = r#"
 name = "topo"
@@ -167,9 +167,9 @@ async fn bad_runtime_changes_are_clear_errors_that_change_nothing() {
     let err = swarm.add_agent(agent("fresh"), vec!["ghost".into()], vec!["planner".into()]).await.unwrap_err();
     assert!(matches!(&err, HiveError::InvalidEdges(v) if v.len() == 1 && v[0].to == "ghost"), "{err:?}");
     assert!(matches!(swarm.scale("worker", 1_000_000).await, Err(HiveError::BadRequest(_))));
-    assert!(matches!(swarm.scale("nobody", 2).await, Err(HiveError::NotFound { kind: "group", .. })));
+    assert!(matches!(swarm.scale("nobody", 2).await, Err(HiveError::NotFound { resource: Resource::Group, .. })));
     assert!(matches!(swarm.scale("planner", 2).await, Err(HiveError::BadRequest(_))));
-    assert!(matches!(swarm.send_task("ghost", "x").await, Err(HiveError::NotFound { kind: "agent", .. })));
+    assert!(matches!(swarm.send_task("ghost", "x").await, Err(HiveError::NotFound { resource: Resource::Agent, .. })));
     assert!(matches!(swarm.send_task("worker", "x").await, Err(HiveError::BadRequest(_))));
     assert!(matches!(swarm.send_task("board", "x").await, Err(HiveError::BadRequest(_))));
     assert!(matches!(swarm.send_task("planner", &"x".repeat(2 << 20)).await, Err(HiveError::BadRequest(_))));

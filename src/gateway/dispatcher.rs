@@ -199,8 +199,8 @@ impl Actor for Dispatcher {
             DispatcherMsg::Submit(req, how, reply) => s.submit(req, how, reply).await,
             DispatcherMsg::Subscribe(id, reply) => {
                 let r = match s.tasks.contains_key(&*id) {
-                    true => s.args.tasks.follow(&id).ok_or(HiveError::NotFound { kind: "task", name: id }),
-                    false => Err(HiveError::NotFound { kind: "task", name: id }),
+                    true => s.args.tasks.follow(&id).ok_or(HiveError::task(id)),
+                    false => Err(HiveError::task(id)),
                 };
                 let _ = reply.send(r);
             }
@@ -216,7 +216,7 @@ impl Actor for Dispatcher {
                         s.emit(Some(&id), EventKind::WorkerMaintenance { accepting: on });
                         Ok(())
                     }
-                    None => Err(HiveError::NotFound { kind: "worker", name: id }),
+                    None => Err(HiveError::worker(id)),
                 };
                 if on {
                     s.dispatch().await;
@@ -654,7 +654,7 @@ impl State {
 
     async fn cancel(&mut self, id: &str) -> Result<(), HiveError> {
         if !self.tasks.contains_key(id) {
-            return Err(HiveError::NotFound { kind: "task", name: id.into() });
+            return Err(HiveError::task(id));
         }
         self.abort(id, TaskEnd::Cancelled).await;
         self.dispatch().await;

@@ -118,18 +118,35 @@ pub enum GatewayMsg<'a> {
     },
 }
 
+/// Why a worker's payload is not a message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// Over [`MAX_FRAME_BYTES`] (the size is given).
+    #[error("payload of {0} bytes is over {MAX_FRAME_BYTES}")]
+    TooLarge(usize),
+    /// No bytes.
+    #[error("empty payload")]
+    Empty,
+    /// Not a msgpack map.
+    #[error("the payload is not a msgpack map")]
+    NotAMap,
+    /// A map that is not a known message (the decoder's words).
+    #[error("invalid message: {0}")]
+    Invalid(String),
+}
+
 /// Decodes a worker's payload.
-pub fn decode(payload: &[u8]) -> Result<WorkerMsg, String> {
+pub fn decode(payload: &[u8]) -> Result<WorkerMsg, DecodeError> {
     if payload.len() > MAX_FRAME_BYTES {
-        return Err(format!("payload of {} bytes is over {MAX_FRAME_BYTES}", payload.len()));
+        return Err(DecodeError::TooLarge(payload.len()));
     }
     match payload.first() {
         // fixmap, map16, map32
         Some(0x80..=0x8f | 0xde | 0xdf) => {}
-        Some(_) => return Err("the payload is not a msgpack map".into()),
-        None => return Err("empty payload".into()),
+        Some(_) => return Err(DecodeError::NotAMap),
+        None => return Err(DecodeError::Empty),
     }
-    rmp_serde::from_slice(payload).map_err(|e| format!("invalid message: {e}"))
+    rmp_serde::from_slice(payload).map_err(|e| DecodeError::Invalid(e.to_string()))
 }
 
 /// Encodes a message for a worker (a msgpack map with string keys).
@@ -164,13 +181,13 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error_that_says_why() {
-        assert!(decode(b"").unwrap_err().contains("empty"));
-        assert!(decode(b"\x93\x01\x02\x03").unwrap_err().contains("not a msgpack map"));
-        assert!(decode(b"\xff\xfe").unwrap_err().contains("not a msgpack map"));
+        assert_eq!(decode(b"").unwrap_err(), DecodeError::Empty);
+        assert_eq!(decode(b"\x93\x01\x02\x03").unwrap_err(), DecodeError::NotAMap);
+        assert_eq!(decode(b"\xff\xfe").unwrap_err().to_string(), "the payload is not a msgpack map");
         let e = decode(&map(serde_json::json!({"type": "launch"}))).unwrap_err();
-        assert!(e.contains("launch"), "{e}");
+        assert!(matches!(&e, DecodeError::Invalid(m) if m.contains("launch")), "{e}");
         let e = decode(&map(serde_json::json!({"type": "result", "content": "c"}))).unwrap_err();
-        assert!(e.contains("task_id"), "{e}");
+        assert!(e.to_string().contains("task_id"), "{e}");
         assert!(decode(&map(serde_json::json!({"worker_id": "w"}))).is_err(), "no type");
         assert!(decode(&[0x81, 0xa4]).is_err(), "truncated");
     }

@@ -7,12 +7,12 @@
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::error::ApiError;
+use crate::ErrorCode;
 
 /// Routes anyone may read.
 pub(crate) fn is_public(path: &str) -> bool {
@@ -93,14 +93,11 @@ pub(crate) async fn require(
             let given = bearer.or_else(|| if is_websocket(path) { query_token(req.uri().query()) } else { None });
             match given {
                 Some(t) if crate::token::matches(&t, expected) => next.run(req).await,
-                Some(_) => ApiError::new(StatusCode::UNAUTHORIZED, "HIVE_UNAUTHORIZED", "the token is not valid")
-                    .into_response(),
-                None => ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "HIVE_UNAUTHORIZED",
-                    "a bearer token is required (Authorization: Bearer <token>)",
-                )
-                .into_response(),
+                Some(_) => ApiError::new(ErrorCode::Unauthorized, "the token is not valid").into_response(),
+                None => {
+                    ApiError::new(ErrorCode::Unauthorized, "a bearer token is required (Authorization: Bearer <token>)")
+                        .into_response()
+                }
             }
         }
     }

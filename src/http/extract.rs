@@ -11,6 +11,7 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
+use crate::ErrorCode;
 
 /// A JSON body.
 pub(crate) struct ApiJson<T>(pub T);
@@ -21,28 +22,29 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let bytes = Bytes::from_request(req, state).await.map_err(body_error)?;
         if bytes.is_empty() {
-            return Err(ApiError::new(StatusCode::BAD_REQUEST, "HIVE_INVALID_BODY", "the request body is empty"));
+            return Err(ApiError::new(ErrorCode::InvalidBody, "the request body is empty"));
         }
         let de = &mut serde_json::Deserializer::from_slice(&bytes);
         serde_path_to_error::deserialize(de).map(ApiJson).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner();
-            let code = if inner.is_syntax() || inner.is_eof() { "HIVE_MALFORMED_JSON" } else { "HIVE_INVALID_BODY" };
+            let code =
+                if inner.is_syntax() || inner.is_eof() { ErrorCode::MalformedJson } else { ErrorCode::InvalidBody };
             let message = if path.is_empty() || path == "." {
                 format!("invalid JSON body: {inner}")
             } else {
                 format!("invalid JSON body at '{path}': {inner}")
             };
-            ApiError::new(StatusCode::BAD_REQUEST, code, message).with_details(serde_json::json!({"path": path}))
+            ApiError::new(code, message).with_details(serde_json::json!({"path": path}))
         })
     }
 }
 
 fn body_error(r: BytesRejection) -> ApiError {
     if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "HIVE_TOO_LARGE", "the request body is larger than the limit")
+        ApiError::new(ErrorCode::TooLarge, "the request body is larger than the limit")
     } else {
-        ApiError::new(r.status(), "HIVE_INVALID_BODY", r.body_text())
+        ApiError::new(ErrorCode::InvalidBody, r.body_text()).with_status(r.status())
     }
 }
 
@@ -56,7 +58,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|q| ApiQuery(q.0))
-            .map_err(|e: QueryRejection| ApiError::new(StatusCode::BAD_REQUEST, "HIVE_BAD_QUERY", e.body_text()))
+            .map_err(|e: QueryRejection| ApiError::new(ErrorCode::BadQuery, e.body_text()))
     }
 }
 
@@ -70,6 +72,6 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|p| ApiPath(p.0))
-            .map_err(|e: PathRejection| ApiError::new(StatusCode::BAD_REQUEST, "HIVE_BAD_PATH", e.body_text()))
+            .map_err(|e: PathRejection| ApiError::new(ErrorCode::BadPath, e.body_text()))
     }
 }

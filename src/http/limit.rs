@@ -8,7 +8,6 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
@@ -17,6 +16,7 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 use super::AppState;
 use super::config::RateLimit;
 use super::error::ApiError;
+use crate::ErrorCode;
 
 /// A keyed limiter, or none when the limit is off.
 #[derive(Clone)]
@@ -58,7 +58,7 @@ pub(crate) async fn enforce(
 ) -> Response {
     match state.limiter.check(peer.ip()) {
         Ok(()) => next.run(req).await,
-        Err(secs) => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "HIVE_RATE_LIMITED", "too many requests; slow down")
+        Err(secs) => ApiError::new(ErrorCode::RateLimited, "too many requests; slow down")
             .with_retry_after(secs.max(1))
             .into_response(),
     }

@@ -1,9 +1,10 @@
 //! The HTTP and WebSocket adapter: turns REST and WebSocket calls into calls
 //! of the runtime's library API ([`crate::Hive`]).
 //!
-//! It owns the request pipeline: CORS (allowlist) → rate limit (per client
-//! IP, 429 + `Retry-After`) → auth (bearer token, or loopback only) → body
-//! limit (413) → handler. Every refusal, including malformed input caught
+//! It owns the request pipeline: request log (tower-http's trace layer:
+//! method, matched route, status, latency) → CORS (allowlist) → rate limit
+//! (per client IP, 429 + `Retry-After`) → auth (bearer token, or loopback
+//! only) → body limit (413) → handler. Every refusal, including malformed input caught
 //! before a handler runs, is answered in one error shape ([`ApiError`]);
 //! no client mistake yields a 500. The OpenAPI 3.1 document is generated
 //! from the handlers and served at `/openapi.json`, with Swagger UI (bundled,
@@ -31,13 +32,16 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::extract::MatchedPath;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::http::{HeaderValue, Method, StatusCode};
+use axum::http::{HeaderValue, Method};
 use axum::response::IntoResponse;
 use futures::stream::{SplitSink, SplitStream};
 use tokio::sync::{Semaphore, watch};
+use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
 use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::trace::{MakeSpan, OnResponse, TraceLayer};
 use utoipa::openapi::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -45,6 +49,7 @@ use utoipa_axum::routes;
 pub use config::{RateLimit, ServerConfig};
 pub use error::{ApiError, ErrorBody};
 
+use crate::ErrorCode;
 use crate::Hive;
 
 /// What every handler shares.
@@ -98,15 +103,16 @@ impl AppState {
     {
         let ws = ws.map_err(|r| {
             ApiError::new(
-                r.status(),
-                "HIVE_NOT_A_WEBSOCKET",
+                ErrorCode::NotAWebsocket,
                 format!("this route is a WebSocket; connect with a WebSocket client ({})", r.body_text()),
             )
+            .with_status(r.status())
         })?;
-        let permit = self.ws_slots.clone().try_acquire_owned().map_err(|_| {
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "HIVE_BUSY", "too many WebSocket connections")
-                .with_retry_after(5)
-        })?;
+        let permit = self
+            .ws_slots
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| ApiError::new(ErrorCode::Busy, "too many WebSocket connections").with_retry_after(5))?;
         Ok(ws
             .max_message_size(max_message)
             .max_frame_size(max_message)
@@ -175,12 +181,7 @@ pub fn app(state: AppState) -> Router {
         .merge(docs)
         .fallback(|| async { ApiError::not_found("no such route").into_response() })
         .method_not_allowed_fallback(|| async {
-            ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "HIVE_METHOD_NOT_ALLOWED",
-                "method not allowed for this route",
-            )
-            .into_response()
+            ApiError::new(ErrorCode::MethodNotAllowed, "method not allowed for this route").into_response()
         })
         .layer(DefaultBodyLimit::max(state.cfg.body_limit))
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require))
@@ -189,7 +190,40 @@ pub fn app(state: AppState) -> Router {
     if let Some(c) = cors {
         app = app.layer(c);
     }
-    app
+    app.layer(trace_layer())
+}
+
+/// Logs every request once, when its response starts: method, the matched
+/// route (`/api/swarms/{name}`, so names and ids do not make routes of their
+/// own; `-` when no route matched), status and latency. A 5xx is a warning,
+/// anything else `info`. The span is at `warn` so that a warning carries the
+/// method and route under the default `warn` filter.
+fn trace_layer() -> TraceLayer<
+    SharedClassifier<ServerErrorsAsFailures>,
+    impl MakeSpan<axum::body::Body> + Clone,
+    (),
+    impl OnResponse<axum::body::Body> + Clone,
+    (),
+    (),
+    (),
+> {
+    TraceLayer::new_for_http()
+        .make_span_with(|req: &axum::extract::Request| {
+            let route = req.extensions().get::<MatchedPath>().map_or("-", MatchedPath::as_str);
+            tracing::warn_span!("request", method = %req.method(), route = %route)
+        })
+        .on_request(())
+        .on_response(|res: &axum::response::Response, latency: Duration, _: &tracing::Span| {
+            let status = res.status().as_u16();
+            if res.status().is_server_error() {
+                tracing::warn!(status, ?latency, "request failed");
+            } else {
+                tracing::info!(status, ?latency, "request");
+            }
+        })
+        .on_body_chunk(())
+        .on_eos(())
+        .on_failure(())
 }
 
 fn cors(origins: &[String]) -> Option<CorsLayer> {

@@ -5,17 +5,12 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use axum::http::StatusCode;
-
 use super::error::ApiError;
+use crate::ErrorCode;
 
 fn outside(name: &str, base: &Path) -> ApiError {
-    ApiError::new(
-        StatusCode::FORBIDDEN,
-        "HIVE_PATH_FORBIDDEN",
-        format!("'{name}' is outside the allowed directory {}", base.display()),
-    )
-    .with_details(serde_json::json!({"path": name, "allowed_dir": base.display().to_string()}))
+    ApiError::new(ErrorCode::PathForbidden, format!("'{name}' is outside the allowed directory {}", base.display()))
+        .with_details(serde_json::json!({"path": name, "allowed_dir": base.display().to_string()}))
 }
 
 /// Resolves `name` inside `base`. The file need not exist (its parent must).
@@ -28,11 +23,7 @@ pub(crate) fn confined(base: &Path, name: &str) -> Result<PathBuf, ApiError> {
         return Err(outside(name, base));
     }
     let root = base.canonicalize().map_err(|e| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "HIVE_NOT_FOUND",
-            format!("the directory {} is not available: {e}", base.display()),
-        )
+        ApiError::new(ErrorCode::NotFound, format!("the directory {} is not available: {e}", base.display()))
     })?;
     let joined = root.join(rel);
     let resolved = match joined.canonicalize() {
@@ -64,7 +55,7 @@ mod tests {
         assert!(confined(&base, "new.md").is_ok(), "a file that does not exist yet");
         for bad in ["../secret", "/etc/passwd", "", "x/../../secret", "link"] {
             let e = confined(&base, bad).unwrap_err();
-            assert_eq!(e.status, StatusCode::FORBIDDEN, "{bad}");
+            assert_eq!(e.code, ErrorCode::PathForbidden, "{bad}");
         }
     }
 }

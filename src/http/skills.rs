@@ -77,7 +77,7 @@ pub(crate) async fn read(dir: &Path, name: &str) -> Result<(PathBuf, String), Ap
             path = confined(&dir, &format!("{name}.md"))?;
         }
         let content = std::fs::read_to_string(&path)
-            .map_err(|_| ApiError::from(crate::HiveError::NotFound { kind: "skill", name: name.clone() }))?;
+            .map_err(|_| ApiError::from(crate::HiveError::not_found(crate::Resource::Skill, name.clone())))?;
         Ok((path, content))
     })
     .await?

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::{ObjectHandler, ObjectKind, known_keys, op_of};
+use super::{ObjectError, ObjectHandler, ObjectKind, known_keys, op_of};
 
 /// Factory of `counter` objects.
 pub struct CounterKind;
@@ -13,11 +13,11 @@ struct Counter {
     value: i64,
 }
 
-fn initial(config: &Value) -> Result<i64, String> {
+fn initial(config: &Value) -> Result<i64, ObjectError> {
     known_keys(config, &["initial"])?;
     match config.get("initial") {
         None | Some(Value::Null) => Ok(0),
-        Some(v) => v.as_i64().ok_or_else(|| "config.initial must be an integer".into()),
+        Some(v) => v.as_i64().ok_or_else(|| ObjectError::config("config.initial must be an integer")),
     }
 }
 
@@ -25,31 +25,35 @@ impl ObjectKind for CounterKind {
     fn name(&self) -> &str {
         "counter"
     }
-    fn create(&self, config: &Value) -> Result<Box<dyn ObjectHandler>, String> {
+    fn create(&self, config: &Value) -> Result<Box<dyn ObjectHandler>, ObjectError> {
         let initial = initial(config)?;
         Ok(Box::new(Counter { initial, value: initial }))
     }
 }
 
 impl ObjectHandler for Counter {
-    fn handle(&mut self, _from: &str, req: Value) -> Result<Value, String> {
+    fn handle(&mut self, _from: &str, req: Value) -> Result<Value, ObjectError> {
         let by = match req.get("by") {
             None => 1,
-            Some(v) => v.as_i64().ok_or("'by' must be an integer")?,
+            Some(v) => v.as_i64().ok_or_else(|| ObjectError::request("'by' must be an integer"))?,
         };
         match op_of(&req)? {
-            "incr" => self.value = self.value.checked_add(by).ok_or("counter overflow")?,
-            "decr" => self.value = self.value.checked_sub(by).ok_or("counter overflow")?,
+            "incr" => {
+                self.value = self.value.checked_add(by).ok_or_else(|| ObjectError::refused("counter overflow"))?
+            }
+            "decr" => {
+                self.value = self.value.checked_sub(by).ok_or_else(|| ObjectError::refused("counter overflow"))?
+            }
             "reset" => self.value = self.initial,
             "get" => {}
-            op => return Err(format!("unknown op '{op}'; valid: incr, decr, get, reset")),
+            op => return Err(ObjectError::request(format!("unknown op '{op}'; valid: incr, decr, get, reset"))),
         }
         Ok(json!({"value": self.value}))
     }
     fn state(&self) -> Value {
         json!({"value": self.value, "initial": self.initial})
     }
-    fn configure(&mut self, config: &Value) -> Result<(), String> {
+    fn configure(&mut self, config: &Value) -> Result<(), ObjectError> {
         self.initial = initial(config)?;
         Ok(())
     }

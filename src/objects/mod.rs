@@ -8,7 +8,10 @@
 //! register it with [`ObjectKinds::register`]; see `examples/custom_object.rs`.
 //!
 //! An object's state lives in its handler; a restarted object starts again
-//! from its (current) configuration.
+//! from its (current) configuration. A handler refuses with an
+//! [`ObjectError`]; its text is what the sender gets back
+//! (`{"error": "<text>"}`), and the API answers a refused configuration as a
+//! bad request.
 
 mod counter;
 mod kv;
@@ -23,24 +26,58 @@ pub use counter::CounterKind;
 pub use kv::KvKind;
 pub use queue::QueueKind;
 
+/// Why an object refused a configuration or a request. The text (its
+/// `Display`) is what the sender, or the API client, is told.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ObjectError {
+    /// The configuration is not one this kind accepts.
+    #[error("{0}")]
+    BadConfig(String),
+    /// The request is malformed (no `op`, an unknown op, a missing field).
+    #[error("{0}")]
+    BadRequest(String),
+    /// A well-formed request the object's state refuses (full, overflow,
+    /// over a limit).
+    #[error("{0}")]
+    Refused(String),
+    /// The kind cannot take a new configuration while running.
+    #[error("this object kind cannot be reconfigured while running")]
+    NotReconfigurable,
+}
+
+impl ObjectError {
+    /// [`ObjectError::BadConfig`].
+    pub fn config(message: impl Into<String>) -> Self {
+        Self::BadConfig(message.into())
+    }
+    /// [`ObjectError::BadRequest`].
+    pub fn request(message: impl Into<String>) -> Self {
+        Self::BadRequest(message.into())
+    }
+    /// [`ObjectError::Refused`].
+    pub fn refused(message: impl Into<String>) -> Self {
+        Self::Refused(message.into())
+    }
+}
+
 /// A factory of objects of one kind.
 pub trait ObjectKind: Send + Sync + 'static {
     /// The kind's name, as written in swarm files (`kind = "..."`).
     fn name(&self) -> &str;
     /// Creates a live object from its configuration (a JSON object).
-    fn create(&self, config: &Value) -> Result<Box<dyn ObjectHandler>, String>;
+    fn create(&self, config: &Value) -> Result<Box<dyn ObjectHandler>, ObjectError>;
 }
 
 /// One live object. Runs inside its actor: never shared, never concurrent.
 pub trait ObjectHandler: Send + 'static {
     /// Handles a request from endpoint `from`; the answer goes back to it.
-    fn handle(&mut self, from: &str, request: Value) -> Result<Value, String>;
+    fn handle(&mut self, from: &str, request: Value) -> Result<Value, ObjectError>;
     /// The object's current state, for reading over the API.
     fn state(&self) -> Value;
     /// Applies a new configuration without losing state, if the kind can.
-    fn configure(&mut self, config: &Value) -> Result<(), String> {
+    fn configure(&mut self, config: &Value) -> Result<(), ObjectError> {
         let _ = config;
-        Err("this object kind cannot be reconfigured while running".into())
+        Err(ObjectError::NotReconfigurable)
     }
 }
 
@@ -79,32 +116,34 @@ impl ObjectKinds {
 }
 
 /// Reads the `op` of a request (`{"op": "get", ...}`) or a bare string request.
-pub(crate) fn op_of(request: &Value) -> Result<&str, String> {
+pub(crate) fn op_of(request: &Value) -> Result<&str, ObjectError> {
     match request {
         Value::String(s) => Ok(s.as_str()),
         Value::Object(m) => {
-            m.get("op").and_then(Value::as_str).ok_or_else(|| "request needs a string field 'op'".into())
+            m.get("op").and_then(Value::as_str).ok_or_else(|| ObjectError::request("request needs a string field 'op'"))
         }
-        _ => Err("request must be a JSON object with an 'op' field".into()),
+        _ => Err(ObjectError::request("request must be a JSON object with an 'op' field")),
     }
 }
 
 /// Reads an optional unsigned integer setting of a configuration.
-pub(crate) fn config_u64(config: &Value, key: &str, default: u64) -> Result<u64, String> {
+pub(crate) fn config_u64(config: &Value, key: &str, default: u64) -> Result<u64, ObjectError> {
     match config.get(key) {
         None | Some(Value::Null) => Ok(default),
-        Some(v) => v.as_u64().ok_or_else(|| format!("config.{key} must be a non-negative integer")),
+        Some(v) => {
+            v.as_u64().ok_or_else(|| ObjectError::config(format!("config.{key} must be a non-negative integer")))
+        }
     }
 }
 
 /// Rejects configuration keys a kind does not know.
-pub(crate) fn known_keys(config: &Value, keys: &[&str]) -> Result<(), String> {
+pub(crate) fn known_keys(config: &Value, keys: &[&str]) -> Result<(), ObjectError> {
     match config {
         Value::Null => Ok(()),
         Value::Object(m) => match m.keys().find(|k| !keys.contains(&k.as_str())) {
-            Some(k) => Err(format!("unknown config key '{k}'; valid keys: {}", keys.join(", "))),
+            Some(k) => Err(ObjectError::config(format!("unknown config key '{k}'; valid keys: {}", keys.join(", ")))),
             None => Ok(()),
         },
-        _ => Err("config must be a table".into()),
+        _ => Err(ObjectError::config("config must be a table")),
     }
 }

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 
 use serde_json::{Value, json};
 
-use super::{ObjectHandler, ObjectKind, config_u64, known_keys, op_of};
+use super::{ObjectError, ObjectHandler, ObjectKind, config_u64, known_keys, op_of};
 
 /// Factory of `queue` objects.
 pub struct QueueKind;
@@ -15,7 +15,7 @@ struct Queue {
     items: VecDeque<Value>,
 }
 
-fn max_len(config: &Value) -> Result<usize, String> {
+fn max_len(config: &Value) -> Result<usize, ObjectError> {
     known_keys(config, &["max_len"])?;
     Ok(config_u64(config, "max_len", 10_000)? as usize)
 }
@@ -24,17 +24,17 @@ impl ObjectKind for QueueKind {
     fn name(&self) -> &str {
         "queue"
     }
-    fn create(&self, config: &Value) -> Result<Box<dyn ObjectHandler>, String> {
+    fn create(&self, config: &Value) -> Result<Box<dyn ObjectHandler>, ObjectError> {
         Ok(Box::new(Queue { max_len: max_len(config)?, items: VecDeque::new() }))
     }
 }
 
 impl ObjectHandler for Queue {
-    fn handle(&mut self, _from: &str, req: Value) -> Result<Value, String> {
+    fn handle(&mut self, _from: &str, req: Value) -> Result<Value, ObjectError> {
         match op_of(&req)? {
             "push" => {
                 if self.items.len() >= self.max_len {
-                    return Err(format!("queue is full ({} items)", self.max_len));
+                    return Err(ObjectError::refused(format!("queue is full ({} items)", self.max_len)));
                 }
                 self.items.push_back(req.get("item").cloned().unwrap_or(Value::Null));
                 Ok(json!({"len": self.items.len()}))
@@ -42,13 +42,13 @@ impl ObjectHandler for Queue {
             "pop" => Ok(json!({"item": self.items.pop_front()})),
             "peek" => Ok(json!({"item": self.items.front()})),
             "len" => Ok(json!({"len": self.items.len()})),
-            op => Err(format!("unknown op '{op}'; valid: push, pop, peek, len")),
+            op => Err(ObjectError::request(format!("unknown op '{op}'; valid: push, pop, peek, len"))),
         }
     }
     fn state(&self) -> Value {
         json!({"items": self.items, "len": self.items.len(), "max_len": self.max_len})
     }
-    fn configure(&mut self, config: &Value) -> Result<(), String> {
+    fn configure(&mut self, config: &Value) -> Result<(), ObjectError> {
         self.max_len = max_len(config)?;
         Ok(())
     }

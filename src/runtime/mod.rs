@@ -26,7 +26,7 @@ mod workers;
 mod zmq_agent;
 
 pub use crate::store::Retention;
-pub use error::{EdgeError, HiveError};
+pub use error::{EdgeError, ErrorCode, HiveError, Resource};
 pub use hive::{Dispatch, Events, Hive, HiveOptions, Swarms, Tasks, Workers};
 /// Orchestrate: several dispatched tasks under one timeout.
 pub mod orchestrate {

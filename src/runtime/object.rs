@@ -11,7 +11,7 @@ use super::mailbox::{Envelope, Waker};
 use super::slot::{AgentState, ObjectSlot};
 use super::swarm_ctx::SwarmCtx;
 use crate::events::EventKind;
-use crate::objects::ObjectHandler;
+use crate::objects::{ObjectError, ObjectHandler};
 
 const BATCH: usize = 64;
 
@@ -22,7 +22,7 @@ pub enum ObjectMsg {
     /// The object's state.
     State(RpcReplyPort<Value>),
     /// Apply a new configuration.
-    Configure(Value, RpcReplyPort<Result<(), String>>),
+    Configure(Value, RpcReplyPort<Result<(), ObjectError>>),
 }
 
 struct ActorWaker(ActorRef<ObjectMsg>);
@@ -121,7 +121,7 @@ impl ObjectRun {
         let request = serde_json::from_str(&m.content).unwrap_or_else(|_| Value::String(m.content.to_string()));
         let (ok, answer) = match self.handler.handle(&m.from, request) {
             Ok(v) => (true, v),
-            Err(e) => (false, json!({"error": e})),
+            Err(e) => (false, json!({"error": e.to_string()})),
         };
         self.slot.status.task_done(ok);
         self.ctx.emit(&self.slot.name, EventKind::ObjectReplied { to: m.from.clone(), ok });

@@ -7,7 +7,37 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{self, AgentSpec, Edge, ObjectSpec, SwarmSpec, ValidateOptions, member_name};
+use super::error::Resource;
+use crate::config::{self, AgentSpec, ConfigErrors, Edge, ObjectSpec, SwarmSpec, ValidateOptions, member_name};
+
+/// Why an op could not be read or no longer applies to a spec.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum OverlayError {
+    /// The stored bytes are not an op.
+    #[error("unreadable overlay op: {0}")]
+    Unreadable(String),
+    /// The swarm file an op carries does not validate (any more).
+    #[error("{0}")]
+    InvalidConfig(ConfigErrors),
+    /// The swarm file an add op carries holds no agent (or object).
+    #[error("no {0} in an add_{0} op")]
+    Empty(Resource),
+    /// The op names an agent, group or object the spec does not have.
+    #[error("no {resource} '{name}'")]
+    Missing {
+        /// What is missing.
+        resource: Resource,
+        /// Its name.
+        name: String,
+    },
+    /// An object configuration that is not JSON.
+    #[error("{0}")]
+    BadObjectConfig(String),
+}
+
+fn missing(resource: Resource, name: &str) -> OverlayError {
+    OverlayError::Missing { resource, name: name.to_string() }
+}
 
 /// One recorded change. Agent and object specs travel as swarm-file text
 /// (the tested round trip of the config module).
@@ -94,8 +124,8 @@ impl OverlayOp {
     }
 
     /// Decodes from the store.
-    pub fn decode(bytes: &[u8]) -> Result<Self, String> {
-        rmp_serde::from_slice(bytes).map_err(|e| format!("unreadable overlay op: {e}"))
+    pub fn decode(bytes: &[u8]) -> Result<Self, OverlayError> {
+        rmp_serde::from_slice(bytes).map_err(|e| OverlayError::Unreadable(e.to_string()))
     }
 }
 
@@ -120,24 +150,24 @@ fn drop_edges_naming(spec: &mut SwarmSpec, names: &[String]) {
 }
 
 /// Applies one op to a spec, as the live swarm did.
-pub fn apply(spec: &mut SwarmSpec, op: &OverlayOp, opts: &ValidateOptions) -> Result<(), String> {
+pub fn apply(spec: &mut SwarmSpec, op: &OverlayOp, opts: &ValidateOptions) -> Result<(), OverlayError> {
     match op {
         OverlayOp::AddAgent { agent_toml, connections, incoming } => {
-            let mut held = config::parse_toml(agent_toml, opts).map_err(|e| e.to_string())?;
-            let agent = held.agents.pop().ok_or("no agent in an add_agent op")?;
+            let mut held = config::parse_toml(agent_toml, opts).map_err(OverlayError::InvalidConfig)?;
+            let agent = held.agents.pop().ok_or(OverlayError::Empty(Resource::Agent))?;
             push_edges(spec, edges_for(&agent.name, connections, incoming));
             spec.agents.push(agent);
         }
         OverlayOp::RemoveAgent { name } => {
-            let i = spec.agents.iter().position(|a| &a.name == name).ok_or(format!("no agent '{name}'"))?;
+            let i = spec.agents.iter().position(|a| &a.name == name).ok_or_else(|| missing(Resource::Agent, name))?;
             let a = spec.agents.remove(i);
             let mut names = vec![a.name.clone()];
             names.extend((1..=a.replicas.unwrap_or(0)).map(|i| member_name(&a.name, i)));
             drop_edges_naming(spec, &names);
         }
         OverlayOp::AddObject { object_toml, connections, incoming } => {
-            let mut held = config::parse_toml(object_toml, opts).map_err(|e| e.to_string())?;
-            let object = held.objects.pop().ok_or("no object in an add_object op")?;
+            let mut held = config::parse_toml(object_toml, opts).map_err(OverlayError::InvalidConfig)?;
+            let object = held.objects.pop().ok_or(OverlayError::Empty(Resource::Object))?;
             push_edges(spec, edges_for(&object.name, connections, incoming));
             spec.objects.push(object);
         }
@@ -150,15 +180,15 @@ pub fn apply(spec: &mut SwarmSpec, op: &OverlayOp, opts: &ValidateOptions) -> Re
             push_edges(spec, add.clone());
         }
         OverlayOp::Scale { group, count } => {
-            let g = spec.agents.iter_mut().find(|a| &a.name == group).ok_or(format!("no group '{group}'"))?;
+            let g = spec.agents.iter_mut().find(|a| &a.name == group).ok_or_else(|| missing(Resource::Group, group))?;
             let old = g.replicas.unwrap_or(0);
             g.replicas = Some(*count);
             let gone: Vec<String> = (*count + 1..=old).map(|i| member_name(group, i)).collect();
             drop_edges_naming(spec, &gone);
         }
         OverlayOp::ConfigureObject { name, config } => {
-            let o = spec.objects.iter_mut().find(|o| &o.name == name).ok_or(format!("no object '{name}'"))?;
-            o.config = serde_json::from_str(config).map_err(|e| e.to_string())?;
+            let o = spec.objects.iter_mut().find(|o| &o.name == name).ok_or_else(|| missing(Resource::Object, name))?;
+            o.config = serde_json::from_str(config).map_err(|e| OverlayError::BadObjectConfig(e.to_string()))?;
         }
     }
     Ok(())

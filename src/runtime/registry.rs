@@ -136,7 +136,7 @@ impl Actor for Registry {
             }
             RegistryMsg::Stop(name, reply) => {
                 let r = match s.swarms.get_mut(&name) {
-                    None => Err(HiveError::SwarmNotFound(name)),
+                    None => Err(HiveError::swarm(name)),
                     Some(e) => match e.actor.take() {
                         None => Err(HiveError::Conflict(format!("swarm '{name}' is not running"))),
                         Some(a) => {
@@ -151,7 +151,7 @@ impl Actor for Registry {
             }
             RegistryMsg::Get(name, reply) => {
                 let r = match s.swarms.get(&name) {
-                    None => Err(HiveError::SwarmNotFound(name)),
+                    None => Err(HiveError::swarm(name)),
                     Some(Entry { actor: Some(a), .. }) => Ok(a.clone()),
                     Some(e) => Err(HiveError::Conflict(match &e.failure {
                         Some(why) => format!("swarm '{name}' failed: {why}"),
@@ -179,12 +179,12 @@ impl Actor for Registry {
                 let _ = reply.send(gone);
             }
             RegistryMsg::Seed(name, reply) => {
-                let r = s.swarms.get(&name).map(|e| e.seed_toml.clone()).ok_or(HiveError::SwarmNotFound(name));
+                let r = s.swarms.get(&name).map(|e| e.seed_toml.clone()).ok_or(HiveError::swarm(name));
                 let _ = reply.send(r);
             }
             RegistryMsg::Forget(name, reply) => {
                 let r = match s.swarms.get(&name) {
-                    None => Err(HiveError::SwarmNotFound(name)),
+                    None => Err(HiveError::swarm(name)),
                     Some(e) if e.actor.is_some() => Err(HiveError::Conflict(format!("swarm '{name}' is running"))),
                     Some(_) => {
                         s.swarms.remove(&name);
@@ -246,7 +246,7 @@ fn summary(name: &str, e: &Entry) -> SwarmSummary {
 impl RegistryState {
     async fn overlay(&self, name: &str) -> Result<Vec<crate::runtime::overlay::OverlayOp>, HiveError> {
         if !self.swarms.contains_key(name) {
-            return Err(HiveError::SwarmNotFound(name.into()));
+            return Err(HiveError::swarm(name));
         }
         let store = self.args.reader.clone().ok_or_else(no_store)?;
         let name = name.to_string();
@@ -254,12 +254,16 @@ impl RegistryState {
             .await
             .map_err(|e| HiveError::Unavailable(e.to_string()))?
             .map_err(|e| HiveError::Unavailable(e.0))?;
-        raw.iter().map(|(_, b)| crate::runtime::overlay::OverlayOp::decode(b).map_err(HiveError::Unavailable)).collect()
+        raw.iter()
+            .map(|(_, b)| {
+                crate::runtime::overlay::OverlayOp::decode(b).map_err(|e| HiveError::Unavailable(e.to_string()))
+            })
+            .collect()
     }
 
     async fn clear_overlay(&mut self, name: &str) -> Result<(), HiveError> {
         let writer = self.args.store.clone().ok_or_else(no_store)?;
-        let entry = self.swarms.get(name).ok_or_else(|| HiveError::SwarmNotFound(name.into()))?;
+        let entry = self.swarms.get(name).ok_or_else(|| HiveError::swarm(name))?;
         let actor = entry.actor.clone().ok_or_else(|| HiveError::Conflict(format!("swarm '{name}' is not running")))?;
         let effective = ractor::call!(actor, SwarmMsg::Spec)?;
         let seed_toml = crate::config::to_toml(&effective);

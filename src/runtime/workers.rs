@@ -21,7 +21,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent
 use serde::Serialize;
 
 use super::agent::{child_spec, report_exit, retire};
-use super::error::HiveError;
+use super::error::{HiveError, Resource};
 use super::mailbox::{Task, TaskOwner};
 use super::router::RouterCell;
 use super::slot::{AgentSlot, AgentState};
@@ -232,8 +232,7 @@ impl Actor for WorkerPool {
                 let _ = reply.send(s.workers.iter().map(|(id, e)| status(id, e)).collect());
             }
             PoolMsg::Get(id, reply) => {
-                let r =
-                    s.workers.get(&id).map(|e| status(&id, e)).ok_or(HiveError::NotFound { kind: "worker", name: id });
+                let r = s.workers.get(&id).map(|e| status(&id, e)).ok_or(HiveError::worker(id));
                 let _ = reply.send(r);
             }
             PoolMsg::Kill(id, reply) => {
@@ -243,11 +242,7 @@ impl Actor for WorkerPool {
                 let _ = reply.send(s.task(&id, content).await);
             }
             PoolMsg::Cancel(id, reply) => {
-                let r = s
-                    .workers
-                    .get(&id)
-                    .map(|e| (e.slot.clone(), s.ctx.clone()))
-                    .ok_or(HiveError::NotFound { kind: "worker", name: id });
+                let r = s.workers.get(&id).map(|e| (e.slot.clone(), s.ctx.clone())).ok_or(HiveError::worker(id));
                 let _ = reply.send(r);
             }
             PoolMsg::LinkEnded(id) => {
@@ -307,8 +302,8 @@ fn allowed(path: &str, globs: &[String]) -> Result<PathBuf, HiveError> {
     if globs.is_empty() {
         return Err(HiveError::Forbidden("spawning workers is disabled: no spawn_allow globs are configured".into()));
     }
-    let resolved = std::fs::canonicalize(path)
-        .map_err(|e| HiveError::NotFound { kind: "worker_path", name: format!("{path} ({e})") })?;
+    let resolved =
+        std::fs::canonicalize(path).map_err(|e| HiveError::not_found(Resource::WorkerPath, format!("{path} ({e})")))?;
     if !resolved.is_file() {
         return Err(HiveError::BadRequest(format!("worker_path '{path}' is not a file")));
     }
@@ -438,8 +433,7 @@ impl PoolState {
     }
 
     async fn kill(&mut self, id: &str) -> Result<(), HiveError> {
-        let mut entry =
-            self.workers.remove(id).ok_or_else(|| HiveError::NotFound { kind: "worker", name: id.into() })?;
+        let mut entry = self.workers.remove(id).ok_or_else(|| HiveError::worker(id))?;
         self.unroute(id);
         if let Some(sup) = entry.sup.take() {
             self.by_sup.remove(&sup.get_id());
@@ -465,7 +459,7 @@ impl PoolState {
     /// so `GET /api/v1/tasks/{id}` follows it like a swarm task. (Workers are
     /// not restored after a restart; their queued tasks then end `not_restored`.)
     async fn task(&self, id: &str, content: String) -> Result<Arc<str>, HiveError> {
-        let entry = self.workers.get(id).ok_or_else(|| HiveError::NotFound { kind: "worker", name: id.into() })?;
+        let entry = self.workers.get(id).ok_or_else(|| HiveError::worker(id))?;
         if entry.sup.is_none() || entry.slot.is_retired() {
             return Err(HiveError::Conflict(format!("worker '{id}' is not running")));
         }

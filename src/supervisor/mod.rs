@@ -36,7 +36,25 @@ pub use stop::{ActorExit, exit_of, exit_reason_of_failure, exit_reason_of_stop, 
 pub use types::{ExitReason, Intensity, Restart, Shutdown, Strategy};
 
 /// The future a [`StartFn`] returns: the started, linked child, or why not.
-pub type StartFuture = Pin<Box<dyn Future<Output = Result<ActorCell, String>> + Send>>;
+pub type StartFuture = Pin<Box<dyn Future<Output = Result<ActorCell, StartError>> + Send>>;
+
+/// Why a child did not start: the actor's own reason (its `pre_start`
+/// error), in words. A failed spawn converts with `?`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct StartError(pub String);
+
+impl From<String> for StartError {
+    fn from(why: String) -> Self {
+        Self(why)
+    }
+}
+
+impl From<ractor::SpawnErr> for StartError {
+    fn from(e: ractor::SpawnErr) -> Self {
+        Self(spawn_error(&e))
+    }
+}
 
 /// Starts one incarnation of a child, linked to the given supervisor cell.
 pub type StartFn = Arc<dyn Fn(ActorCell) -> StartFuture + Send + Sync>;
@@ -105,7 +123,7 @@ pub enum SupervisorError {
     AlreadyExists(String),
     /// The child's start function failed.
     #[error("child '{0}' failed to start: {1}")]
-    StartFailed(String, String),
+    StartFailed(String, StartError),
 }
 
 /// What a supervisor reports about one child.

@@ -377,10 +377,10 @@ async fn child_that_fails_to_start_counts_against_intensity() {
                     *g
                 };
                 if n > 1 {
-                    return Err(format!("attempt {n} failed"));
+                    return Err(StartError(format!("attempt {n} failed")));
                 }
                 let args = TestArgs { id: "flaky".into(), log, stop_delay: Duration::ZERO };
-                let (r, _) = Actor::spawn_linked(None, TestChild, args, sup).await.map_err(|e| e.to_string())?;
+                let (r, _) = Actor::spawn_linked(None, TestChild, args, sup).await?;
                 cells.lock().unwrap().push(("flaky".into(), r.get_cell()));
                 Ok(r.get_cell())
             })

@@ -72,10 +72,10 @@ impl Refusal {
 }
 
 impl ClientError {
-    /// The daemon's error code, if it refused.
-    pub(crate) fn code(&self) -> Option<&str> {
+    /// The daemon's error code, if it refused with one this client knows.
+    pub(crate) fn code(&self) -> Option<hive::ErrorCode> {
         match self {
-            Self::Api(r) => Some(&r.code),
+            Self::Api(r) => serde_json::from_value(Value::String(r.code.clone())).ok(),
             _ => None,
         }
     }

@@ -207,7 +207,7 @@ pub(crate) async fn task(c: &Client, a: &TaskArgs) -> Result<(), ClientError> {
                 (str_of(&t, "status").to_string(), t.get("content").and_then(Value::as_str).map(String::from), t)
             }
             // No store: the swarm's events tell how it ended.
-            Some(Err(e)) if e.code() == Some("HIVE_UNAVAILABLE") => {
+            Some(Err(e)) if e.code() == Some(hive::ErrorCode::Unavailable) => {
                 no_store = true;
                 task_from_events(c, &a.name, &id, before).await?
             }

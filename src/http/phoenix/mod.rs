@@ -28,7 +28,6 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
-use axum::http::StatusCode;
 use axum::response::Response;
 use futures::{Sink, SinkExt, Stream, StreamExt};
 use serde::Deserialize;
@@ -42,6 +41,7 @@ use self::protocol::{Frame, PHOENIX_TOPIC, encode, error_reply, push, reply};
 use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::extract::ApiQuery;
+use crate::ErrorCode;
 use crate::HiveError;
 use crate::events::Event;
 use crate::http::WS_SEND_TIMEOUT as SEND_TIMEOUT;
@@ -80,8 +80,7 @@ pub(crate) async fn socket(
         && !v.starts_with("2.")
     {
         return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "HIVE_BAD_QUERY",
+            ErrorCode::BadQuery,
             format!("unsupported vsn '{v}': only 2.0.0 (JSON array frames) is served"),
         ));
     }
@@ -322,20 +321,8 @@ impl Socket {
     }
 }
 
-/// The error response for a runtime error: a stable `reason` word and the
-/// human message.
+/// The error response for a runtime error: its code's stable `reason` word
+/// (the same [`HiveError::code`] REST answers with) and the human message.
 fn hive_error(e: &HiveError) -> Value {
-    let reason = match e {
-        HiveError::InvalidConfig(_) => "invalid_config".to_string(),
-        HiveError::BadRequest(_) => "bad_request".into(),
-        HiveError::SwarmNotFound(_) => "swarm_not_found".into(),
-        HiveError::NotFound { kind, .. } => format!("{kind}_not_found"),
-        HiveError::Conflict(_) => "conflict".into(),
-        HiveError::InvalidEdges(_) => "invalid_edges".into(),
-        HiveError::Forbidden(_) => "forbidden".into(),
-        HiveError::RouteDenied(_) => "route_denied".into(),
-        HiveError::Full(_) => "queue_full".into(),
-        HiveError::Unavailable(_) => "unavailable".into(),
-    };
-    json!({"reason": reason, "message": e.to_string()})
+    json!({"reason": e.code().phoenix_reason(), "message": e.to_string()})
 }

@@ -246,7 +246,7 @@ async fn put_skill(
             || p.file_stem().is_some_and(|f| f == skill.as_str())
     };
     let listed = status.skills.iter().find(|s| matches(s)).ok_or_else(|| {
-        ApiError::from(crate::HiveError::NotFound { kind: "skill", name: format!("{agent}/{skill}") })
+        ApiError::from(crate::HiveError::not_found(crate::Resource::Skill, format!("{agent}/{skill}")))
     })?;
     let size = b.content.len();
     let path = skill_files::write(&st.cfg.skills_dir, listed, b.content).await?;

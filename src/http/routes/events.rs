@@ -11,6 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::agents::{LimitQuery, LogPage};
+use crate::ErrorCode;
 use crate::events::{EventFilter, FilterError};
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
@@ -54,7 +55,7 @@ pub(crate) struct EventParams {
 }
 
 pub(crate) fn filter_error(e: FilterError) -> ApiError {
-    ApiError::new(axum::http::StatusCode::BAD_REQUEST, "HIVE_BAD_FILTER", e.to_string())
+    ApiError::new(ErrorCode::BadFilter, e.to_string())
         .with_details(serde_json::json!({"field": e.field, "value": e.value, "valid": e.valid}))
 }
 

@@ -9,6 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::swarms::ConfigSource;
+use crate::ErrorCode;
 use crate::config::SwarmSpec;
 use crate::http::AppState;
 use crate::http::error::{ApiResult, ErrorBody};
@@ -87,7 +88,7 @@ pub(crate) fn summary(spec: &SwarmSpec) -> Value {
 async fn validate(State(st): State<AppState>, ApiJson(src): ApiJson<ConfigSource>) -> ApiResult<Response> {
     match src.load(&st).await {
         Ok(spec) => Ok(axum::Json(json!({"valid": true, "config": summary(&spec)})).into_response()),
-        Err(e) if e.code == "HIVE_INVALID_CONFIG" => {
+        Err(e) if e.code == ErrorCode::InvalidConfig => {
             let mut body = e.body();
             body["valid"] = json!(false);
             body["errors"] = e.details["errors"].clone();

@@ -1,7 +1,6 @@
 //! Topology routes: read the edges, add and remove them all or nothing.
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -9,6 +8,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::ErrorCode;
 use crate::config::Edge;
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
@@ -99,8 +99,7 @@ async fn patch_topology(
     let (add, remove) = (parse(&p.add, "add"), parse(&p.remove, "remove"));
     if !bad.is_empty() {
         return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "HIVE_INVALID_EDGES",
+            ErrorCode::InvalidEdges,
             format!("{} edge(s) could not be read; nothing was applied", bad.len()),
         )
         .with_details(json!({ "errors": bad })));

@@ -206,8 +206,7 @@ async fn list_tasks(
             None => {
                 let valid: Vec<&str> = TaskStatus::ALL.iter().map(|s| s.as_str()).collect();
                 return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "HIVE_BAD_FILTER",
+                    crate::ErrorCode::BadFilter,
                     format!("unknown status '{s}'; valid values: {}", valid.join(", ")),
                 ));
             }

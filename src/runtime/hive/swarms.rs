@@ -42,8 +42,7 @@ impl Swarms<'_> {
 
     /// One swarm's registry entry.
     pub async fn summary(&self, name: &str) -> Result<SwarmSummary, HiveError> {
-        ractor::call!(self.0.registry()?, RegistryMsg::Summary, name.to_string())?
-            .ok_or_else(|| HiveError::SwarmNotFound(name.into()))
+        ractor::call!(self.0.registry()?, RegistryMsg::Summary, name.to_string())?.ok_or_else(|| HiveError::swarm(name))
     }
 
     /// A swarm's recorded runtime changes, in order (needs a data directory).

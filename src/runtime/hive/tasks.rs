@@ -14,7 +14,7 @@ impl Tasks<'_> {
     /// ended recently: the freshest word, even before the store has it),
     /// else the store's.
     pub async fn get(&self, id: &str) -> Result<TaskRecord, HiveError> {
-        let not_found = || HiveError::NotFound { kind: "task", name: id.into() };
+        let not_found = || HiveError::task(id);
         if let Some(r) = self.0.book.get(id) {
             return Ok(r);
         }
@@ -51,7 +51,7 @@ impl Tasks<'_> {
     /// Waits for a task's end (the book's, so only while it is open or
     /// still remembered).
     pub async fn wait(&self, id: &str) -> Result<TaskEnd, HiveError> {
-        let follower = self.0.book.follow(id).ok_or_else(|| HiveError::NotFound { kind: "task", name: id.into() })?;
+        let follower = self.0.book.follow(id).ok_or_else(|| HiveError::task(id))?;
         follower.end().await.ok_or_else(|| HiveError::Unavailable("the runtime stopped before the task ended".into()))
     }
 

@@ -20,7 +20,7 @@ use serde_json::Value;
 
 pub use status::{AgentStatus, GroupStatus, ObjectStatus, SupervisionView, SwarmState, SwarmStatus};
 
-use super::error::HiveError;
+use super::error::{HiveError, Resource};
 use super::mailbox::{Task, TaskOwner};
 use super::overlay::OverlayOp;
 use super::router::{EndpointSender, RoutedMessage, RouterCell, RouterMsg};
@@ -426,7 +426,7 @@ impl Actor for Swarm {
                 let r = if run.shared.ctx.router.table().endpoint(&from).is_some() {
                     Ok(EndpointSender { cell: run.shared.ctx.router.clone(), from: from.as_str().into() })
                 } else {
-                    Err(HiveError::NotFound { kind: "endpoint", name: from })
+                    Err(HiveError::not_found(Resource::Endpoint, from))
                 };
                 let _ = reply.send(r);
             }

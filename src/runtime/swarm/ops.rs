@@ -14,7 +14,7 @@ use crate::config::{AgentSpec, Edge, MAX_AGENTS, MAX_OBJECTS, MAX_REPLICAS, Obje
 use crate::events::{EventKind, rfc3339_ms};
 use crate::runtime::agent::AgentMsg;
 use crate::runtime::agent::{child_spec as agent_child, end_task, retire};
-use crate::runtime::error::{EdgeError, HiveError};
+use crate::runtime::error::{EdgeError, HiveError, Resource};
 use crate::runtime::mailbox::{Envelope, Task, TaskOwner};
 use crate::runtime::object::ObjectMsg;
 use crate::runtime::router::RouterMsg;
@@ -85,7 +85,7 @@ pub(in crate::runtime) async fn cancel_on(ctx: &SwarmCtx, slot: &AgentSlot, task
             None => false,
         },
     };
-    found.then_some(()).ok_or_else(|| HiveError::NotFound { kind: "task", name: task_id.into() })
+    found.then_some(()).ok_or_else(|| HiveError::task(task_id))
 }
 
 impl SwarmRun {
@@ -296,7 +296,7 @@ impl SwarmRun {
                     let _ = ractor::call!(sup, SupervisorMsg::TerminateChild, slot.name.clone());
                     failed.push((slot.name.to_string(), "an earlier member failed to start".into()));
                 }
-                Err(SupervisorError::StartFailed(_, why)) => failed.push((slot.name.to_string(), why)),
+                Err(SupervisorError::StartFailed(_, why)) => failed.push((slot.name.to_string(), why.0)),
                 Err(e) => failed.push((slot.name.to_string(), e.to_string())),
             }
         }
@@ -427,7 +427,7 @@ impl SwarmRun {
         if let Err(e) = started {
             write(&self.shared.objects).remove(std::slice::from_ref(&slot.name));
             let why = match e {
-                SupervisorError::StartFailed(_, why) => why,
+                SupervisorError::StartFailed(_, why) => why.0,
                 other => other.to_string(),
             };
             return Err(HiveError::BadRequest(format!("object '{}' failed to start: {why}", spec.name)));
@@ -474,7 +474,7 @@ impl SwarmRun {
             return Err(HiveError::BadRequest("config must be a JSON object".into()));
         }
         let actor = slot.actor().ok_or_else(|| HiveError::Unavailable(format!("object '{name}' is restarting")))?;
-        ractor::call!(actor, ObjectMsg::Configure, config)?.map_err(HiveError::BadRequest)
+        ractor::call!(actor, ObjectMsg::Configure, config)?.map_err(HiveError::from)
     }
 
     pub(super) fn update_edges(&mut self, add: Vec<Edge>, remove: Vec<Edge>) -> Result<EdgeChange, HiveError> {
@@ -513,7 +513,7 @@ impl SwarmRun {
             return Err(if self.shared.agent(group).is_some() {
                 HiveError::BadRequest(format!("'{group}' is not a scale group (it has no replicas)"))
             } else {
-                HiveError::NotFound { kind: "group", name: group.into() }
+                HiveError::not_found(Resource::Group, group)
             });
         };
         let current = gspec.replicas.unwrap_or(0);
@@ -645,7 +645,7 @@ impl SwarmRun {
             });
             let r = match r {
                 Ok(Ok(n)) => Ok(n),
-                Ok(Err(RouteError::UnknownEndpoint(n))) => Err(HiveError::NotFound { kind: "endpoint", name: n }),
+                Ok(Err(RouteError::UnknownEndpoint(n))) => Err(HiveError::not_found(Resource::Endpoint, n)),
                 Ok(Err(e @ RouteError::Denied { .. })) => Err(HiveError::RouteDenied(e.to_string())),
                 Ok(Err(e @ RouteError::MailboxFull(_))) => Err(HiveError::Full(e.to_string())),
                 Err(e) => Err(HiveError::from(e)),
