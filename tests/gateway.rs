@@ -796,9 +796,9 @@ async fn orchestrate_cancels_what_still_runs_at_its_timeout_and_on_a_refused_dis
     let report = tokio::time::timeout(Duration::from_secs(10), orchestrate).await.unwrap().unwrap();
     assert_eq!(report["status"], "timeout", "{report}");
     assert!(report["results"].as_array().unwrap().iter().all(|r| r["status"] == "timeout"), "{report}");
-    let mut cancelled = vec![w.next().await, w.next().await];
+    let mut cancelled = [w.next().await, w.next().await];
     cancelled.sort_by_key(|c| c["task_id"].as_str().unwrap().to_string());
-    let mut ids = vec![a["task_id"].clone(), b["task_id"].clone()];
+    let mut ids = [a["task_id"].clone(), b["task_id"].clone()];
     ids.sort_by_key(|v| v.as_str().unwrap().to_string());
     for (c, id) in cancelled.iter().zip(&ids) {
         assert_eq!(c, &json!({"type": "cancel", "task_id": id}));

@@ -44,7 +44,7 @@ pub(super) fn apply(tx: &WriteTransaction, batch: &[Journaled]) -> Result<(), St
     for j in batch {
         match j {
             Journaled::Put(r, _) => {
-                touched.insert(r.id.as_str(), Some(r.clone()));
+                touched.insert(r.id.as_str(), Some((**r).clone()));
             }
             Journaled::Change(id, change, at) => {
                 let r = match touched.entry(id) {

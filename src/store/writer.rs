@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::events::{StoredEvent, append};
 use super::overlay::{SwarmRecord, append_op, clear_op, put_swarm};
-use super::{Store, StoreError, TaskRecord};
+use super::{Store, StoreError};
 use crate::task::Journaled;
 
 /// Bounds of the writer.
@@ -35,7 +35,6 @@ enum Job {
     Swarm(SwarmRecord, oneshot::Sender<Result<(), StoreError>>),
     ClearOverlay(String, oneshot::Sender<Result<(), StoreError>>),
     Reseed(SwarmRecord, oneshot::Sender<Result<(), StoreError>>),
-    Task(TaskRecord, oneshot::Sender<Result<(), StoreError>>),
     /// The task book's journal entries, in order (their puts carry their own acks).
     Journal(Vec<Journaled>),
     Shutdown,
@@ -104,11 +103,6 @@ impl Writer {
         self.submit(|ack| Job::Reseed(record, ack)).await
     }
 
-    /// Writes a task record; returns once durable.
-    pub async fn put_task(&self, record: TaskRecord) -> Result<(), StoreError> {
-        self.submit(|ack| Job::Task(record, ack)).await
-    }
-
     /// Hands the task book's journal entries to the writer, in order; each
     /// put's sender learns when it is durable. Waits while the writer's
     /// queue is full.
@@ -156,7 +150,6 @@ fn commit(store: &Store, batch: Vec<Job>) {
     let mut overlay = Vec::new();
     let mut swarms = Vec::new();
     let mut clears = Vec::new();
-    let mut tasks = Vec::new();
     let mut journal: Vec<Journaled> = Vec::new();
     for job in batch {
         match job {
@@ -173,10 +166,6 @@ fn commit(store: &Store, batch: Vec<Job>) {
                 acks.push(Ack::Unit(ack));
             }
             Job::Shutdown => {}
-            Job::Task(r, ack) => {
-                tasks.push(r);
-                acks.push(Ack::Unit(ack));
-            }
             Job::Journal(mut j) => {
                 for entry in &mut j {
                     match entry {
@@ -214,9 +203,6 @@ fn commit(store: &Store, batch: Vec<Job>) {
         }
         for swarm in &clears {
             clear_op(&tx, swarm)?;
-        }
-        for t in &tasks {
-            super::tasks::put(&tx, t)?;
         }
         super::tasks::apply(&tx, &journal)?;
         let mut indexes = Vec::with_capacity(overlay.len());

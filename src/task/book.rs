@@ -53,7 +53,7 @@ impl Default for BookOptions {
 #[derive(Debug)]
 pub enum Journaled {
     /// A new task's record; the sender, if any, learns when it is durable.
-    Put(TaskRecord, Option<oneshot::Sender<Result<(), String>>>),
+    Put(Box<TaskRecord>, Option<oneshot::Sender<Result<(), String>>>),
     /// A change of a recorded task, stamped with its time.
     Change(Arc<str>, TaskChange, u64),
     /// Nothing to write: the sender learns when everything before it is durable.
@@ -163,7 +163,7 @@ impl TaskBook {
         let journaled = journal == Journal::Record && st.journal.is_some();
         let durable = if journaled {
             let (tx, rx) = oneshot::channel();
-            st.journal.as_mut().expect("journaled").push_back(Journaled::Put(record.clone(), Some(tx)));
+            st.journal.as_mut().expect("journaled").push_back(Journaled::Put(Box::new(record.clone()), Some(tx)));
             self.inner.journal_ready.notify_one();
             Some(rx)
         } else {
