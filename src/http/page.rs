@@ -125,3 +125,26 @@ mod tests {
         assert_eq!((p.items, p.page, p.per_page), (vec![3, 4, 5], 2, 3));
     }
 }
+
+/// `?limit=` of log-like reads.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct LimitQuery {
+    /// Newest entries to return (default 100, at most 1000).
+    pub limit: Option<usize>,
+}
+
+/// Newest entries of a log, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct LogPage<T> {
+    /// The entries.
+    pub items: Vec<T>,
+    /// How many.
+    pub count: usize,
+}
+
+impl<T> LogPage<T> {
+    pub(crate) fn of(items: Vec<T>) -> Self {
+        Self { count: items.len(), items }
+    }
+}

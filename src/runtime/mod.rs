@@ -1,29 +1,24 @@
-//! The runtime: swarms as supervised actor trees.
+//! The runtime: swarms as supervised actor trees. The folders follow the
+//! tree that runs (`docs/architecture.md` draws it):
 //!
-//! [`Hive`] is the entry point; [`SwarmHandle`] the per-swarm API. The
-//! actors (registry, swarm, router, agent, object) live in the submodules;
-//! `docs/semantics.md` states what they guarantee.
+//! * `hive/`: the [`Hive`] façade, the root of the tree (`root.rs`), restore,
+//!   and one handle per area;
+//! * `registry.rs`: the swarm registry (one child of the root);
+//! * `swarm/`: a swarm actor and what runs under it — its router
+//!   (`swarm/router/`), its agents (`swarm/agent/`: the actor and its
+//!   backends), its objects (`swarm/object.rs`);
+//! * `workers/`: the standalone JSONL worker pool (another root child) and
+//!   each worker's link to the dispatcher.
+//!
+//! [`SwarmHandle`] is the per-swarm API; `docs/semantics.md` states what the
+//! actors guarantee.
 
-mod agent;
-mod backend;
 mod error;
 mod hive;
-mod local_link;
-mod mailbox;
-mod mock;
-mod object;
 pub mod overlay;
-mod process;
 mod registry;
-mod router;
-mod slot;
-mod stdio;
 mod swarm;
-mod swarm_ctx;
-mod swarm_handle;
-mod table;
 mod workers;
-mod zmq_agent;
 
 pub use crate::store::Retention;
 pub use error::{EdgeError, ErrorCode, HiveError, Resource};
@@ -33,12 +28,12 @@ pub mod orchestrate {
     pub use super::hive::orchestrate::{MAX_TASKS, OrchestrateMode, Outcome, Plan, Report, StepResult, Strategy};
 }
 pub use registry::SwarmSummary;
-pub use router::{EndpointSender, RoutedMessage};
-pub use slot::{AgentState, HistoryEntry};
+pub use swarm::handle::SwarmHandle;
+pub use swarm::router::table::RouteError;
+pub use swarm::router::{EndpointSender, RoutedMessage};
+pub use swarm::slot::{AgentState, HistoryEntry};
 pub use swarm::{
     AgentProbe, AgentStatus, EdgeChange, GroupStatus, ObjectStatus, ScaleFailure, ScaleResult, SupervisionView,
     SwarmLimits, SwarmState, SwarmStatus,
 };
-pub use swarm_handle::SwarmHandle;
-pub use table::RouteError;
 pub use workers::{MAX_WORKERS, SpawnRequest, WORKERS_SWARM, WorkerOptions, WorkerStatus};

@@ -7,8 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::error::Resource;
 use crate::config::{self, AgentSpec, ConfigErrors, Edge, ObjectSpec, SwarmSpec, ValidateOptions, member_name};
+use crate::runtime::error::Resource;
 
 /// Why an op could not be read or no longer applies to a spec.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -6,14 +6,14 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::http::page::{Page, PageQuery, limit};
+use crate::http::page::{LimitQuery, LogPage, Page, PageQuery, limit};
 use crate::http::skills::{self as skill_files, SkillFile};
 use crate::runtime::{AgentStatus, HistoryEntry, ScaleResult};
 use crate::store::EventQuery;
@@ -141,29 +141,6 @@ async fn restart_agent(
 ) -> ApiResult<impl IntoResponse> {
     st.hive.swarm(&name).await?.restart_agent(&agent).await?;
     Ok(axum::Json(json!({"status": "restarted", "swarm": name, "agent": agent})))
-}
-
-/// `?limit=` of log-like reads.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub(crate) struct LimitQuery {
-    /// Newest entries to return (default 100, at most 1000).
-    pub limit: Option<usize>,
-}
-
-/// Newest entries of a log, oldest first.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct LogPage<T> {
-    /// The entries.
-    pub items: Vec<T>,
-    /// How many.
-    pub count: usize,
-}
-
-impl<T> LogPage<T> {
-    pub(crate) fn of(items: Vec<T>) -> Self {
-        Self { count: items.len(), items }
-    }
 }
 
 /// An agent's history: tasks, messages, replies, results.

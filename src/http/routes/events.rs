@@ -10,13 +10,13 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::agents::{LimitQuery, LogPage};
 use crate::ErrorCode;
 use crate::events::{EventFilter, FilterError};
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{ApiPath, ApiQuery};
 use crate::http::page::limit;
+use crate::http::page::{LimitQuery, LogPage};
 use crate::runtime::RoutedMessage;
 use crate::store::{EventQuery, StoredEvent};
 

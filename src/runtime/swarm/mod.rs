@@ -7,8 +7,15 @@
 //! the order they arrive. When the swarm's tree gives up, the swarm actor
 //! emits `swarm_failed` and stops with the reason, which the registry keeps.
 
+pub(crate) mod agent;
+pub(crate) mod ctx;
+pub(crate) mod handle;
+pub(crate) mod mailbox;
+pub(crate) mod object;
 mod ops;
-pub(super) use ops::{MAX_CONTENT_BYTES, cancel_on, enqueue_on, open_then_queue};
+pub(crate) mod router;
+pub(crate) mod slot;
+pub(crate) use ops::{MAX_CONTENT_BYTES, cancel_on, enqueue_on, open_then_queue};
 mod status;
 mod tree;
 
@@ -20,15 +27,15 @@ use serde_json::Value;
 
 pub use status::{AgentStatus, GroupStatus, ObjectStatus, SupervisionView, SwarmState, SwarmStatus};
 
-use super::error::{HiveError, Resource};
-use super::mailbox::{Task, TaskOwner};
-use super::overlay::OverlayOp;
-use super::router::{EndpointSender, RoutedMessage, RouterCell, RouterMsg};
-use super::slot::HistoryEntry;
-use super::swarm_ctx::SwarmCtx;
 use crate::config::{AgentSpec, Edge, ObjectSpec, SwarmSpec};
 use crate::events::{EventBus, EventKind, now_ms};
 use crate::objects::ObjectKinds;
+use crate::runtime::error::{HiveError, Resource};
+use crate::runtime::overlay::OverlayOp;
+use crate::runtime::swarm::ctx::SwarmCtx;
+use crate::runtime::swarm::mailbox::{Task, TaskOwner};
+use crate::runtime::swarm::router::{EndpointSender, RoutedMessage, RouterCell, RouterMsg};
+use crate::runtime::swarm::slot::HistoryEntry;
 use crate::supervisor::{ActorExit, ExitReason, SupervisorMsg, exit_of, stop_child};
 use tree::{Slots, SwarmShared};
 
@@ -43,12 +50,12 @@ pub struct SwarmLimits {
 
 impl Default for SwarmLimits {
     fn default() -> Self {
-        Self { mailbox_capacity: 10_000, max_line_bytes: crate::runtime::process::DEFAULT_MAX_LINE_BYTES }
+        Self { mailbox_capacity: 10_000, max_line_bytes: crate::runtime::swarm::agent::process::DEFAULT_MAX_LINE_BYTES }
     }
 }
 
 /// Start arguments of a swarm actor.
-pub(super) struct SwarmArgs {
+pub(crate) struct SwarmArgs {
     /// The validated spec.
     pub spec: SwarmSpec,
     /// The event bus.
@@ -70,7 +77,7 @@ pub(super) struct SwarmArgs {
 /// for until that agent is removed (a later agent of the same name is new).
 #[derive(Clone)]
 pub struct AgentProbe {
-    slot: Arc<super::slot::AgentSlot>,
+    slot: Arc<crate::runtime::swarm::slot::AgentSlot>,
 }
 
 impl AgentProbe {
@@ -90,7 +97,7 @@ impl AgentProbe {
     }
 
     /// The agent's state.
-    pub fn state(&self) -> super::slot::AgentState {
+    pub fn state(&self) -> crate::runtime::swarm::slot::AgentState {
         self.slot.status.state()
     }
 }
@@ -130,7 +137,7 @@ type Reply<T> = RpcReplyPort<Result<T, HiveError>>;
 /// is one [`SwarmHandle`](crate::SwarmHandle) method). Changes of the swarm
 /// (agents, objects, edges, scale) are recorded in its overlay when a store
 /// is configured.
-pub(super) enum SwarmMsg {
+pub(crate) enum SwarmMsg {
     /// The swarm's status.
     Status(RpcReplyPort<SwarmStatus>),
     /// The effective spec: the seed with every runtime change applied.
@@ -251,10 +258,10 @@ pub(super) enum SwarmMsg {
 }
 
 /// The swarm actor.
-pub(super) struct Swarm;
+pub(crate) struct Swarm;
 
 /// A running swarm's state.
-pub(super) struct SwarmRun {
+pub(crate) struct SwarmRun {
     shared: Arc<SwarmShared>,
     spec: SwarmSpec,
     kinds: ObjectKinds,

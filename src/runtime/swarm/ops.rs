@@ -12,15 +12,15 @@ use super::tree::{object_child, write};
 use super::{EdgeChange, Reply, ScaleFailure, ScaleResult, SwarmRun};
 use crate::config::{AgentSpec, Edge, MAX_AGENTS, MAX_OBJECTS, MAX_REPLICAS, ObjectSpec, SwarmSpec, member_name};
 use crate::events::{EventKind, rfc3339_ms};
-use crate::runtime::agent::AgentMsg;
-use crate::runtime::agent::{child_spec as agent_child, end_task, retire};
 use crate::runtime::error::{EdgeError, HiveError, Resource};
-use crate::runtime::mailbox::{Envelope, Task, TaskOwner};
-use crate::runtime::object::ObjectMsg;
-use crate::runtime::router::RouterMsg;
-use crate::runtime::slot::{AgentSlot, ObjectSlot};
-use crate::runtime::swarm_ctx::SwarmCtx;
-use crate::runtime::table::{Endpoint, RouteError, RoutingTable};
+use crate::runtime::swarm::agent::AgentMsg;
+use crate::runtime::swarm::agent::{child_spec as agent_child, end_task, retire};
+use crate::runtime::swarm::ctx::SwarmCtx;
+use crate::runtime::swarm::mailbox::{Envelope, Task, TaskOwner};
+use crate::runtime::swarm::object::ObjectMsg;
+use crate::runtime::swarm::router::RouterMsg;
+use crate::runtime::swarm::router::table::{Endpoint, RouteError, RoutingTable};
+use crate::runtime::swarm::slot::{AgentSlot, ObjectSlot};
 use crate::supervisor::{SupervisorError, SupervisorMsg};
 use crate::task::{FailCode, Follower, Journal, TaskBook, TaskEnd, TaskRecord};
 
@@ -35,7 +35,7 @@ fn agent_call_ms(slot: &AgentSlot) -> u64 {
 
 /// Queues `task` in the agent's mailbox, telling `task_queued` before it can
 /// start; `Err` when the mailbox is full.
-pub(in crate::runtime) fn enqueue_on(ctx: &SwarmCtx, slot: &AgentSlot, task: Task) -> Result<Arc<str>, ()> {
+pub(crate) fn enqueue_on(ctx: &SwarmCtx, slot: &AgentSlot, task: Task) -> Result<Arc<str>, ()> {
     let (id, from) = (task.id.clone(), task.from.clone());
     slot.mailbox
         .push_with(Envelope::Task(task), || {
@@ -49,7 +49,7 @@ pub(in crate::runtime) fn enqueue_on(ctx: &SwarmCtx, slot: &AgentSlot, task: Tas
 /// and then queues it with `enqueue`; if that fails, the task ends
 /// `rejected`, so that a restart does not bring it back. With `follow`,
 /// the task's updates come with its id.
-pub(in crate::runtime) async fn open_then_queue(
+pub(crate) async fn open_then_queue(
     book: &TaskBook,
     record: TaskRecord,
     follow: bool,
@@ -73,8 +73,8 @@ pub(in crate::runtime) async fn open_then_queue(
 /// Cancels task `task_id` of the agent in `slot`: the running incarnation
 /// cancels it (it may hold the task); without one (restarting), only a
 /// queued task can be, here. `NotFound` if the agent has no such task.
-pub(in crate::runtime) async fn cancel_on(ctx: &SwarmCtx, slot: &AgentSlot, task_id: &str) -> Result<(), HiveError> {
-    let by_actor = match slot.actor() {
+pub(crate) async fn cancel_on(ctx: &SwarmCtx, slot: &AgentSlot, task_id: &str) -> Result<(), HiveError> {
+    let by_actor = match crate::runtime::swarm::agent::actor_of(slot) {
         Some(actor) => ractor::call_t!(actor, AgentMsg::Cancel, agent_call_ms(slot), task_id.into()).ok(),
         None => None,
     };
@@ -119,7 +119,7 @@ impl SwarmRun {
     }
 
     /// Loads the seed spec before the tree starts (no actors yet).
-    pub(super) fn load(&mut self, seed: &SwarmSpec) -> Result<(), HiveError> {
+    pub(crate) fn load(&mut self, seed: &SwarmSpec) -> Result<(), HiveError> {
         let mut table = self.table();
         for a in &seed.agents {
             let spec = Arc::new(a.clone());
@@ -152,7 +152,7 @@ impl SwarmRun {
         Ok(())
     }
 
-    pub(super) fn status(&self) -> SwarmStatus {
+    pub(crate) fn status(&self) -> SwarmStatus {
         let agents: Vec<AgentStatus> = self.shared.agent_slots().iter().map(|s| AgentStatus::of(s)).collect();
         let objects: Vec<ObjectStatus> = self.shared.object_slots().iter().map(|s| ObjectStatus::of(s)).collect();
         let restarts = agents.iter().map(|a| u64::from(a.restarts)).sum::<u64>()
@@ -177,7 +177,7 @@ impl SwarmRun {
     }
 
     /// The effective spec: seed plus every change since.
-    pub(super) fn effective_spec(&self) -> SwarmSpec {
+    pub(crate) fn effective_spec(&self) -> SwarmSpec {
         let mut spec = self.spec.clone();
         spec.objects = self.shared.object_slots().iter().map(|o| o.spec()).collect();
         spec
@@ -232,7 +232,7 @@ impl SwarmRun {
         Ok((table, edges))
     }
 
-    pub(super) async fn add_agent(
+    pub(crate) async fn add_agent(
         &mut self,
         spec: AgentSpec,
         connections: Vec<String>,
@@ -331,13 +331,13 @@ impl SwarmRun {
 
     /// Ends every queued task of every agent with a failure (the swarm is
     /// going away), so that each task has exactly one final event.
-    pub(super) fn fail_queued_tasks(&self, code: FailCode, message: &str) {
+    pub(crate) fn fail_queued_tasks(&self, code: FailCode, message: &str) {
         for slot in self.shared.agent_slots() {
             retire(&self.shared.ctx, &slot, code.clone(), message);
         }
     }
 
-    pub(super) async fn remove_agent(&mut self, name: &str) -> Result<Vec<String>, HiveError> {
+    pub(crate) async fn remove_agent(&mut self, name: &str) -> Result<Vec<String>, HiveError> {
         if let Some(slot) = self.shared.agent(name) {
             if let Some(g) = &slot.group {
                 return Err(HiveError::Conflict(format!(
@@ -379,7 +379,7 @@ impl SwarmRun {
         names
     }
 
-    pub(super) async fn restart_agent(&mut self, name: &str) -> Result<(), HiveError> {
+    pub(crate) async fn restart_agent(&mut self, name: &str) -> Result<(), HiveError> {
         if self.shared.agent(name).is_none() {
             return Err(HiveError::agent(name));
         }
@@ -406,7 +406,7 @@ impl SwarmRun {
         write(&self.shared.objects).insert(slot.name.clone(), slot.clone());
     }
 
-    pub(super) async fn add_object(
+    pub(crate) async fn add_object(
         &mut self,
         spec: ObjectSpec,
         connections: Vec<String>,
@@ -442,7 +442,7 @@ impl SwarmRun {
         Ok(())
     }
 
-    pub(super) async fn remove_object(&mut self, name: &str) -> Result<(), HiveError> {
+    pub(crate) async fn remove_object(&mut self, name: &str) -> Result<(), HiveError> {
         let slot = self.shared.object(name).ok_or_else(|| HiveError::object(name))?;
         let mut table = self.table();
         table.remove_endpoint(name);
@@ -462,22 +462,24 @@ impl SwarmRun {
         Ok(())
     }
 
-    pub(super) async fn object_state(&self, name: &str) -> Result<Value, HiveError> {
+    pub(crate) async fn object_state(&self, name: &str) -> Result<Value, HiveError> {
         let slot = self.shared.object(name).ok_or_else(|| HiveError::object(name))?;
-        let actor = slot.actor().ok_or_else(|| HiveError::Unavailable(format!("object '{name}' is restarting")))?;
+        let actor = crate::runtime::swarm::object::actor_of(&slot)
+            .ok_or_else(|| HiveError::Unavailable(format!("object '{name}' is restarting")))?;
         Ok(ractor::call!(actor, ObjectMsg::State)?)
     }
 
-    pub(super) async fn configure_object(&self, name: &str, config: Value) -> Result<(), HiveError> {
+    pub(crate) async fn configure_object(&self, name: &str, config: Value) -> Result<(), HiveError> {
         let slot = self.shared.object(name).ok_or_else(|| HiveError::object(name))?;
         if !config.is_object() {
             return Err(HiveError::BadRequest("config must be a JSON object".into()));
         }
-        let actor = slot.actor().ok_or_else(|| HiveError::Unavailable(format!("object '{name}' is restarting")))?;
+        let actor = crate::runtime::swarm::object::actor_of(&slot)
+            .ok_or_else(|| HiveError::Unavailable(format!("object '{name}' is restarting")))?;
         ractor::call!(actor, ObjectMsg::Configure, config)?.map_err(HiveError::from)
     }
 
-    pub(super) fn update_edges(&mut self, add: Vec<Edge>, remove: Vec<Edge>) -> Result<EdgeChange, HiveError> {
+    pub(crate) fn update_edges(&mut self, add: Vec<Edge>, remove: Vec<Edge>) -> Result<EdgeChange, HiveError> {
         let mut table = self.table();
         let mut bad = self.check_edges(&table, &add, &[]);
         bad.extend(remove.iter().filter(|e| !table.has_edge(&e.from, &e.to)).map(|e| EdgeError {
@@ -504,7 +506,7 @@ impl SwarmRun {
         Ok(change)
     }
 
-    pub(super) async fn scale(&mut self, group: &str, count: u64) -> Result<ScaleResult, HiveError> {
+    pub(crate) async fn scale(&mut self, group: &str, count: u64) -> Result<ScaleResult, HiveError> {
         if count > u64::from(MAX_REPLICAS) {
             return Err(HiveError::BadRequest(format!("count {count} is over the limit of {MAX_REPLICAS} replicas")));
         }
@@ -570,7 +572,7 @@ impl SwarmRun {
         }
     }
 
-    pub(super) fn task_target(&self, agent: &str) -> Result<Arc<AgentSlot>, HiveError> {
+    pub(crate) fn task_target(&self, agent: &str) -> Result<Arc<AgentSlot>, HiveError> {
         self.shared.agent(agent).ok_or_else(|| {
             if self.group_spec(agent).is_some() {
                 HiveError::BadRequest(format!("'{agent}' is a group; send the task to one of its members"))
@@ -583,10 +585,10 @@ impl SwarmRun {
     }
 
     /// Pauses (SIGSTOP) or resumes (SIGCONT) every agent; returns how many changed.
-    pub(super) async fn pause(&self, pause: bool) -> Result<usize, HiveError> {
+    pub(crate) async fn pause(&self, pause: bool) -> Result<usize, HiveError> {
         let mut changed = 0;
         for slot in self.shared.agent_slots() {
-            let Some(actor) = slot.actor() else { continue };
+            let Some(actor) = crate::runtime::swarm::agent::actor_of(&slot) else { continue };
             match ractor::call_t!(actor, AgentMsg::Pause, agent_call_ms(&slot), pause) {
                 Ok(Ok(true)) => changed += 1,
                 Ok(Ok(false)) | Err(_) => {}
@@ -597,7 +599,7 @@ impl SwarmRun {
     }
 
     /// Checks a task and gives it an id (nothing is queued yet).
-    pub(super) fn prepare_task(
+    pub(crate) fn prepare_task(
         &self,
         agent: &str,
         content: String,
@@ -615,17 +617,17 @@ impl SwarmRun {
     }
 
     /// Queues a prepared (or restored) task; `task_queued` precedes its start.
-    pub(super) fn enqueue(&self, slot: &AgentSlot, task: Task) -> Result<Arc<str>, HiveError> {
+    pub(crate) fn enqueue(&self, slot: &AgentSlot, task: Task) -> Result<Arc<str>, HiveError> {
         enqueue_on(&self.shared.ctx, slot, task)
             .map_err(|()| HiveError::Full(format!("the mailbox of agent '{}' is full", slot.name)))
     }
 
-    pub(super) async fn cancel_task(&self, agent: &str, task_id: &str) -> Result<(), HiveError> {
+    pub(crate) async fn cancel_task(&self, agent: &str, task_id: &str) -> Result<(), HiveError> {
         let slot = self.task_target(agent)?;
         cancel_on(&self.shared.ctx, &slot, task_id).await
     }
 
-    pub(super) fn send_message(&self, from: String, to: String, content: String, reply: Reply<usize>) {
+    pub(crate) fn send_message(&self, from: String, to: String, content: String, reply: Reply<usize>) {
         if content.len() > MAX_CONTENT_BYTES {
             let _ =
                 reply.send(Err(HiveError::BadRequest(format!("message content is over {MAX_CONTENT_BYTES} bytes"))));

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::config::{Edge, SupervisionSpec};
 use crate::events::rfc3339_ms;
-use crate::runtime::slot::{AgentSlot, ObjectSlot};
+use crate::runtime::swarm::slot::{AgentSlot, ObjectSlot};
 
 /// The state of a swarm in the registry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -132,7 +132,7 @@ impl From<&SupervisionSpec> for SupervisionView {
 }
 
 /// Renders ms-since-epoch as RFC 3339 (None for 0).
-pub(super) fn rfc3339(ms: u64) -> Option<String> {
+pub(crate) fn rfc3339(ms: u64) -> Option<String> {
     (ms > 0).then(|| rfc3339_ms(ms))
 }
 

@@ -21,18 +21,18 @@ use ractor::{Actor, ActorRef};
 
 use crate::config::SupervisionSpec;
 use crate::events::EventKind;
-use crate::runtime::agent::{child_spec as agent_child, report_exit};
-use crate::runtime::object::{Object, ObjectArgs};
-use crate::runtime::router::{Router, RouterArgs};
-use crate::runtime::slot::{AgentSlot, AgentState, ObjectSlot};
-use crate::runtime::swarm_ctx::SwarmCtx;
+use crate::runtime::swarm::agent::{child_spec as agent_child, report_exit};
+use crate::runtime::swarm::ctx::SwarmCtx;
+use crate::runtime::swarm::object::{Object, ObjectArgs};
+use crate::runtime::swarm::router::{Router, RouterArgs};
+use crate::runtime::swarm::slot::{AgentSlot, AgentState, ObjectSlot};
 use crate::supervisor::{
     ChildSpec, ExitReason, Intensity, Restart, Shutdown, Strategy, Supervisor, SupervisorArgs, SupervisorHooks,
     SupervisorMsg,
 };
 
 /// Slots in start order, with lookup by name.
-pub(super) struct Slots<T> {
+pub(crate) struct Slots<T> {
     /// In start (insertion) order.
     pub order: Vec<Arc<T>>,
     /// By name.
@@ -47,13 +47,13 @@ impl<T> Default for Slots<T> {
 
 impl<T> Slots<T> {
     /// Appends a slot.
-    pub(super) fn insert(&mut self, name: Arc<str>, slot: Arc<T>) {
+    pub(crate) fn insert(&mut self, name: Arc<str>, slot: Arc<T>) {
         self.order.push(slot.clone());
         self.by_name.insert(name, slot);
     }
 
     /// Removes the named slots.
-    pub(super) fn remove(&mut self, names: &[Arc<str>]) -> Vec<Arc<T>> {
+    pub(crate) fn remove(&mut self, names: &[Arc<str>]) -> Vec<Arc<T>> {
         let gone: Vec<Arc<T>> = names.iter().filter_map(|n| self.by_name.remove(n)).collect();
         self.order.retain(|s| !gone.iter().any(|g| Arc::ptr_eq(g, s)));
         gone
@@ -61,7 +61,7 @@ impl<T> Slots<T> {
 }
 
 /// What the swarm actor shares with its supervisors' start functions and hooks.
-pub(super) struct SwarmShared {
+pub(crate) struct SwarmShared {
     /// The swarm's context.
     pub ctx: SwarmCtx,
     /// Agents by name, in start order.
@@ -79,39 +79,39 @@ fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
 }
 
 /// Write access that survives a poisoned lock.
-pub(super) fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+pub(crate) fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     l.write().unwrap_or_else(|p| p.into_inner())
 }
 
 impl SwarmShared {
     /// The running agents supervisor.
-    pub(super) fn agents_sup(&self) -> Option<ActorRef<SupervisorMsg>> {
+    pub(crate) fn agents_sup(&self) -> Option<ActorRef<SupervisorMsg>> {
         read(&self.agents_sup).clone()
     }
     /// The running objects supervisor.
-    pub(super) fn objects_sup(&self) -> Option<ActorRef<SupervisorMsg>> {
+    pub(crate) fn objects_sup(&self) -> Option<ActorRef<SupervisorMsg>> {
         read(&self.objects_sup).clone()
     }
     /// An agent's slot.
-    pub(super) fn agent(&self, name: &str) -> Option<Arc<AgentSlot>> {
+    pub(crate) fn agent(&self, name: &str) -> Option<Arc<AgentSlot>> {
         read(&self.agents).by_name.get(name).cloned()
     }
     /// An object's slot.
-    pub(super) fn object(&self, name: &str) -> Option<Arc<ObjectSlot>> {
+    pub(crate) fn object(&self, name: &str) -> Option<Arc<ObjectSlot>> {
         read(&self.objects).by_name.get(name).cloned()
     }
     /// Every agent slot in start order.
-    pub(super) fn agent_slots(&self) -> Vec<Arc<AgentSlot>> {
+    pub(crate) fn agent_slots(&self) -> Vec<Arc<AgentSlot>> {
         read(&self.agents).order.clone()
     }
     /// Every object slot in start order.
-    pub(super) fn object_slots(&self) -> Vec<Arc<ObjectSlot>> {
+    pub(crate) fn object_slots(&self) -> Vec<Arc<ObjectSlot>> {
         read(&self.objects).order.clone()
     }
 }
 
 /// The intensity a swarm file asks for.
-pub(super) fn intensity_of(s: &SupervisionSpec) -> Intensity {
+pub(crate) fn intensity_of(s: &SupervisionSpec) -> Intensity {
     Intensity {
         max_restarts: s.max_restarts,
         window: Duration::from_secs(u64::from(s.max_seconds)),
@@ -121,7 +121,7 @@ pub(super) fn intensity_of(s: &SupervisionSpec) -> Intensity {
 }
 
 /// The child spec of one object.
-pub(super) fn object_child(slot: Arc<ObjectSlot>, ctx: SwarmCtx) -> ChildSpec {
+pub(crate) fn object_child(slot: Arc<ObjectSlot>, ctx: SwarmCtx) -> ChildSpec {
     ChildSpec {
         id: slot.name.clone(),
         restart: slot.spec().restart,
@@ -241,7 +241,7 @@ fn router_child(shared: Arc<SwarmShared>) -> ChildSpec {
 }
 
 /// Starts the swarm's top supervisor (and so the whole tree) linked to `swarm`.
-pub(super) async fn start_tree(
+pub(crate) async fn start_tree(
     swarm: ractor::ActorCell,
     shared: Arc<SwarmShared>,
     supervision: SupervisionSpec,

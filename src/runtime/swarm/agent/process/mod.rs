@@ -37,7 +37,7 @@ use protocol::{Parsed, ToChild};
 use queue::{EventQueue, Wake};
 
 /// Default bound of a stdout line (PROTOCOLS.md §1).
-pub(super) const DEFAULT_MAX_LINE_BYTES: usize = 1 << 20;
+pub(crate) const DEFAULT_MAX_LINE_BYTES: usize = 1 << 20;
 /// Bound of a stderr line.
 const MAX_STDERR_LINE: usize = 64 << 10;
 /// Lines waiting to be written to the child's stdin.

@@ -10,18 +10,18 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use ractor::ActorRef;
 
-use super::agent::AgentMsg;
-use super::mailbox::{Message, Task};
 use super::process::protocol::{FromChild, Parsed, ToChild, cut, text};
 use super::process::{ChildEvent, ChildProcess, ExitInfo, SpawnSpec, launch};
-use super::slot::AgentSlot;
-use super::swarm_ctx::SwarmCtx;
 use crate::config::{BackendSpec, StdioSpec};
 use crate::events::{EventKind, Level, OutputKind};
+use crate::runtime::swarm::agent::AgentMsg;
+use crate::runtime::swarm::ctx::SwarmCtx;
+use crate::runtime::swarm::mailbox::{Message, Task};
+use crate::runtime::swarm::slot::AgentSlot;
 use crate::task::{FailCode, TaskEnd};
 
 /// What a child's line means for the agent.
-pub(super) enum Step {
+pub(crate) enum Step {
     /// Nothing for the agent to do.
     Nothing,
     /// The child is ready for tasks.
@@ -35,15 +35,15 @@ pub(super) enum Step {
 }
 
 /// Why the process ended, and whether that counts as a normal exit.
-pub(super) struct ExitReasonText {
+pub(crate) struct ExitReasonText {
     /// Normal (exit code 0) or not.
-    pub(super) normal: bool,
+    pub(crate) normal: bool,
     /// Human text: "process exited with code 3".
-    pub(super) text: String,
+    pub(crate) text: String,
 }
 
 /// The environment Hive gives a child.
-pub(super) fn child_env(ctx: &SwarmCtx, slot: &AgentSlot, spec: &StdioSpec) -> Vec<(String, String)> {
+pub(crate) fn child_env(ctx: &SwarmCtx, slot: &AgentSlot, spec: &StdioSpec) -> Vec<(String, String)> {
     let mut env = vec![
         ("HIVE_SWARM".to_string(), ctx.swarm.to_string()),
         ("HIVE_AGENT".to_string(), slot.name.to_string()),
@@ -55,7 +55,7 @@ pub(super) fn child_env(ctx: &SwarmCtx, slot: &AgentSlot, spec: &StdioSpec) -> V
 }
 
 /// A stdio agent's process and protocol state.
-pub(super) struct StdioBackend {
+pub(crate) struct StdioBackend {
     process: ChildProcess,
     messages: u64,
 }
@@ -63,7 +63,7 @@ pub(super) struct StdioBackend {
 impl StdioBackend {
     /// Spawns the agent's process; `AgentMsg::ChildEvents` tells the agent
     /// its events wait ([`take_events`](Self::take_events)).
-    pub(super) async fn spawn(
+    pub(crate) async fn spawn(
         ctx: &SwarmCtx,
         slot: &AgentSlot,
         incarnation: u32,
@@ -94,45 +94,45 @@ impl StdioBackend {
     }
 
     /// Takes up to `max` of the child's waiting events, in order.
-    pub(super) fn take_events(&mut self, max: usize) -> Vec<ChildEvent> {
+    pub(crate) fn take_events(&mut self, max: usize) -> Vec<ChildEvent> {
         self.process.take_events(max)
     }
 
     /// Hands a task to the child.
-    pub(super) async fn start(&self, task: &Task, model: Option<&str>) -> bool {
+    pub(crate) async fn start(&self, task: &Task, model: Option<&str>) -> bool {
         let line = ToChild::Task { id: &task.id, content: &task.content, from: &task.from, model };
         self.process.send(&line).await
     }
 
     /// Delivers a routed message.
-    pub(super) async fn message(&mut self, m: &Message) -> bool {
+    pub(crate) async fn message(&mut self, m: &Message) -> bool {
         self.messages += 1;
         let id = format!("m{}", self.messages);
         self.process.send(&ToChild::Message { id: &id, from: &m.from, content: &m.content }).await
     }
 
     /// Tells the child a send was refused.
-    pub(super) async fn denied(&self, to: &str, reason: &str) -> bool {
+    pub(crate) async fn denied(&self, to: &str, reason: &str) -> bool {
         self.process.send(&ToChild::Denied { to, reason }).await
     }
 
     /// Tells the child to stop working on a task.
-    pub(super) async fn cancel(&self, id: &str) -> bool {
+    pub(crate) async fn cancel(&self, id: &str) -> bool {
         self.process.send(&ToChild::Cancel { id }).await
     }
 
     /// SIGSTOP / SIGCONT to the process group.
-    pub(super) fn pause(&self, pause: bool) -> Result<(), String> {
+    pub(crate) fn pause(&self, pause: bool) -> Result<(), String> {
         self.process.signal(if pause { Signal::SIGSTOP } else { Signal::SIGCONT })
     }
 
     /// Graceful stop within `timeout`; returns how the process ended.
-    pub(super) async fn stop(&mut self, timeout: Duration) -> Option<ExitInfo> {
+    pub(crate) async fn stop(&mut self, timeout: Duration) -> Option<ExitInfo> {
         self.process.stop(timeout).await
     }
 
     /// Interprets one event of the child.
-    pub(super) fn on_event(&mut self, ctx: &SwarmCtx, slot: &AgentSlot, current: Option<&Task>, e: ChildEvent) -> Step {
+    pub(crate) fn on_event(&mut self, ctx: &SwarmCtx, slot: &AgentSlot, current: Option<&Task>, e: ChildEvent) -> Step {
         let who = &slot.name;
         match e {
             ChildEvent::Stdout(Parsed::Line(line)) => self.on_line(ctx, slot, current, line),

@@ -16,25 +16,25 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use super::mailbox::{LinkReport, Task, TaskOwner};
-use super::slot::AgentSlot;
-use super::swarm::enqueue_on;
-use super::swarm_ctx::SwarmCtx;
 use crate::HiveError;
 use crate::gateway::{DispatcherMsg, LocalCmd, LocalWorker};
+use crate::runtime::swarm::ctx::SwarmCtx;
+use crate::runtime::swarm::enqueue_on;
+use crate::runtime::swarm::mailbox::{LinkReport, Task, TaskOwner};
+use crate::runtime::swarm::slot::AgentSlot;
 use crate::task::{FailCode, TaskEnd};
 
 /// Reports an agent may queue for its link before it waits.
 const REPORTS: usize = 1024;
 
 /// The dispatcher's name for a pool worker.
-pub(super) fn local_id(worker: &str) -> Arc<str> {
+pub(crate) fn local_id(worker: &str) -> Arc<str> {
     format!("local/{worker}").into()
 }
 
 /// Offers the worker in `slot` to the dispatcher and starts its link;
 /// `ended` is called when the link ends on its own.
-pub(super) async fn attach(
+pub(crate) async fn attach(
     name: &str,
     ctx: &SwarmCtx,
     slot: Arc<AgentSlot>,
@@ -68,7 +68,7 @@ pub(super) async fn attach(
                     }
                     Some(LocalCmd::Cancel(task_id)) => {
                         mine.remove(&task_id);
-                        let _ = super::swarm::cancel_on(&ctx, &slot, &task_id).await;
+                        let _ = crate::runtime::swarm::cancel_on(&ctx, &slot, &task_id).await;
                     }
                 },
                 r = reported.recv() => match r {
@@ -88,7 +88,7 @@ pub(super) async fn attach(
 }
 
 /// Tells the dispatcher the worker is gone (its task is requeued).
-pub(super) fn detach(name: &str, worker: &str, why: &str) {
+pub(crate) fn detach(name: &str, worker: &str, why: &str) {
     if let Some(d) = crate::gateway::dispatcher_ref(name) {
         let _ = d.cast(DispatcherMsg::DetachLocal(local_id(worker), why.into()));
     }

@@ -7,18 +7,18 @@ use std::time::Duration;
 use ractor::{ActorRef, RpcReplyPort, rpc::CallResult};
 use serde_json::Value;
 
-use super::error::HiveError;
-use super::router::{EndpointSender, RoutedMessage};
-use super::slot::HistoryEntry;
-use super::swarm::{AgentProbe, AgentStatus, EdgeChange, ScaleResult, SwarmMsg, SwarmStatus};
 use crate::config::{self, AgentSpec, Edge, ObjectSpec, SwarmSpec};
+use crate::runtime::error::HiveError;
+use crate::runtime::swarm::router::{EndpointSender, RoutedMessage};
+use crate::runtime::swarm::slot::HistoryEntry;
+use crate::runtime::swarm::{AgentProbe, AgentStatus, EdgeChange, ScaleResult, SwarmMsg, SwarmStatus};
 use crate::task::TaskEnd;
 
 /// A handle to a running swarm: the runtime API, one method per operation.
 #[derive(Clone)]
 pub struct SwarmHandle {
-    pub(super) name: String,
-    pub(super) actor: ActorRef<SwarmMsg>,
+    pub(crate) name: String,
+    pub(crate) actor: ActorRef<SwarmMsg>,
 }
 
 impl std::fmt::Debug for SwarmHandle {
@@ -35,7 +35,7 @@ impl SwarmHandle {
         &self.name
     }
 
-    pub(super) async fn ask<T: Send + 'static>(&self, f: impl FnOnce(Port<T>) -> SwarmMsg) -> Result<T, HiveError> {
+    pub(crate) async fn ask<T: Send + 'static>(&self, f: impl FnOnce(Port<T>) -> SwarmMsg) -> Result<T, HiveError> {
         match self.actor.call(f, None).await? {
             CallResult::Success(r) => r,
             _ => Err(HiveError::Unavailable(format!("swarm '{}' stopped", self.name))),

@@ -15,14 +15,14 @@ use std::sync::Arc;
 use ractor::ActorRef;
 
 use super::backend::{EndTx, Outcome};
-use super::mailbox::Task;
-use super::swarm_ctx::SwarmCtx;
 use crate::events::{EventKind, OutputKind};
 use crate::gateway::{DispatchRequest, DispatcherMsg, Submit};
+use crate::runtime::swarm::ctx::SwarmCtx;
+use crate::runtime::swarm::mailbox::Task;
 use crate::task::{FailCode, TaskEnd, TaskUpdate};
 
 /// One agent incarnation's link to the dispatcher.
-pub(super) struct ZmqBackend {
+pub(crate) struct ZmqBackend {
     dispatcher: Arc<str>,
     capabilities: Vec<String>,
     /// The dispatcher's id of the running task, and its follower.
@@ -39,7 +39,7 @@ impl Drop for ZmqBackend {
 
 impl ZmqBackend {
     /// A backend, or why not (no gateway).
-    pub(super) fn new(ctx: &SwarmCtx, capabilities: &[String]) -> Result<Self, String> {
+    pub(crate) fn new(ctx: &SwarmCtx, capabilities: &[String]) -> Result<Self, String> {
         let dispatcher = ctx
             .dispatcher
             .clone()
@@ -52,7 +52,7 @@ impl ZmqBackend {
     }
 
     /// Hands the task to the dispatcher; its end comes back through `done`.
-    pub(super) async fn start(
+    pub(crate) async fn start(
         &mut self,
         task: &Task,
         model: Option<&str>,
@@ -105,12 +105,12 @@ impl ZmqBackend {
     }
 
     /// The dispatch has ended (its follower reported it).
-    pub(super) fn finished(&mut self) {
+    pub(crate) fn finished(&mut self) {
         self.current = None;
     }
 
     /// Cancels the running dispatch (its worker gets `cancel`).
-    pub(super) async fn cancel(&mut self) {
+    pub(crate) async fn cancel(&mut self) {
         if let Some((id, follower)) = self.current.take() {
             follower.abort();
             if let Some(d) = self.actor() {

@@ -7,19 +7,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::backend::Outcome;
-use super::mailbox::{Message, Task};
 use crate::config::{AgentSpec, BackendSpec, MockSpec};
+use crate::runtime::swarm::mailbox::{Message, Task};
 use crate::task::{FailCode, TaskEnd};
 
 /// A mock backend's settings and task counter.
-pub(super) struct MockBackend {
+pub(crate) struct MockBackend {
     spec: MockSpec,
     tasks: u64,
 }
 
 impl MockBackend {
     /// The backend for an agent (non-mock specs get the default echo).
-    pub(super) fn new(spec: &AgentSpec) -> Self {
+    pub(crate) fn new(spec: &AgentSpec) -> Self {
         let spec = match &spec.backend {
             BackendSpec::Mock(m) => m.clone(),
             _ => MockSpec::default(),
@@ -38,7 +38,7 @@ impl MockBackend {
     }
 
     /// Starts a task: answers now, or after the delay.
-    pub(super) fn start(&mut self, task: &Task) -> Outcome {
+    pub(crate) fn start(&mut self, task: &Task) -> Outcome {
         self.check_panic(&task.content);
         if self.spec.delay_ms > 0 {
             return Outcome::After(Duration::from_millis(self.spec.delay_ms));
@@ -47,7 +47,7 @@ impl MockBackend {
     }
 
     /// Produces the end of a task.
-    pub(super) fn finish(&mut self, task: &Task) -> TaskEnd {
+    pub(crate) fn finish(&mut self, task: &Task) -> TaskEnd {
         self.tasks += 1;
         let every = u64::from(self.spec.fail_every);
         if every > 0 && self.tasks.is_multiple_of(every) {
@@ -57,7 +57,7 @@ impl MockBackend {
     }
 
     /// Handles a routed message; returns content to broadcast, if relaying.
-    pub(super) fn on_message(&mut self, m: &Message) -> Option<Arc<str>> {
+    pub(crate) fn on_message(&mut self, m: &Message) -> Option<Arc<str>> {
         self.check_panic(&m.content);
         (self.spec.relay && !m.reply).then(|| m.content.clone())
     }

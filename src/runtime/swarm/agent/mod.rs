@@ -15,28 +15,34 @@
 //! own tasks, to the dispatcher's link for dispatched ones (the task's
 //! [`TaskOwner`]); the events and counters follow only the end that took.
 
+pub(crate) mod backend;
+pub(crate) mod mock;
+pub(crate) mod process;
+pub(crate) mod stdio;
+pub(crate) mod zmq;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
-use super::backend::{EndTx, Outcome};
-use super::mailbox::{Envelope, LinkReport, Task, TaskOwner, Waker};
-use super::mock::MockBackend;
-use super::process::ChildEvent;
-use super::slot::{AgentSlot, AgentState};
-use super::stdio::{StdioBackend, Step};
-use super::swarm_ctx::SwarmCtx;
 use crate::config::BackendSpec;
 use crate::events::{EventKind, Level, OutputKind};
+use crate::runtime::swarm::ctx::SwarmCtx;
+use crate::runtime::swarm::mailbox::{Envelope, LinkReport, Task, TaskOwner, Waker};
+use crate::runtime::swarm::slot::{AgentSlot, AgentState};
 use crate::supervisor::{ActorExit, ChildSpec, ExitReason, Shutdown, spawn_error};
 use crate::task::{FailCode, TaskEnd};
+use backend::{EndTx, Outcome};
+use mock::MockBackend;
+use process::ChildEvent;
+use stdio::{StdioBackend, Step};
 
 /// Items handled per wake before yielding to other messages (stop, cancel).
 const BATCH: usize = 64;
 
 /// Messages an agent handles.
-pub enum AgentMsg {
+pub(crate) enum AgentMsg {
     /// Items wait in the mailbox.
     Wake,
     /// The mock backend finished the task with this id (after its delay).
@@ -60,7 +66,7 @@ impl Waker for ActorWaker {
 }
 
 /// Start arguments of an agent.
-pub(super) struct AgentArgs {
+pub(crate) struct AgentArgs {
     /// The agent's slot.
     pub slot: Arc<AgentSlot>,
     /// The swarm it runs in.
@@ -68,16 +74,16 @@ pub(super) struct AgentArgs {
 }
 
 /// The agent actor.
-pub(super) struct Agent;
+pub(crate) struct Agent;
 
 enum Backend {
     Mock(MockBackend),
     Stdio(StdioBackend),
-    Zmq(super::zmq_agent::ZmqBackend),
+    Zmq(zmq::ZmqBackend),
 }
 
 /// An agent incarnation's state.
-pub(super) struct AgentRun {
+pub(crate) struct AgentRun {
     slot: Arc<AgentSlot>,
     ctx: SwarmCtx,
     backend: Backend,
@@ -118,10 +124,10 @@ impl Actor for Agent {
                 let b = StdioBackend::spawn(&a.ctx, &a.slot, incarnation, &myself).await?;
                 (Backend::Stdio(b), false)
             }
-            BackendSpec::Zmq(z) => (Backend::Zmq(super::zmq_agent::ZmqBackend::new(&a.ctx, &z.capabilities)?), true),
+            BackendSpec::Zmq(z) => (Backend::Zmq(zmq::ZmqBackend::new(&a.ctx, &z.capabilities)?), true),
         };
         a.slot.status.set_state(if ready { AgentState::Idle } else { AgentState::Starting });
-        *a.slot.actor.lock().unwrap_or_else(|p| p.into_inner()) = Some(myself.clone());
+        *a.slot.actor.lock().unwrap_or_else(|p| p.into_inner()) = Some(myself.get_cell());
         a.ctx.emit(&a.slot.name, EventKind::AgentStarted { incarnation });
         let mut run = AgentRun { slot: a.slot, ctx: a.ctx, backend, current: None, ready, paused: false, timer: None };
         if run.slot.paused.load(std::sync::atomic::Ordering::Relaxed) {
@@ -204,8 +210,13 @@ impl Actor for Agent {
     }
 }
 
+/// The running incarnation of the agent in `slot`, if any.
+pub(crate) fn actor_of(slot: &AgentSlot) -> Option<ActorRef<AgentMsg>> {
+    slot.cell().map(ActorRef::from)
+}
+
 /// The supervisor child spec of an agent.
-pub(super) fn child_spec(slot: Arc<AgentSlot>, ctx: SwarmCtx) -> ChildSpec {
+pub(crate) fn child_spec(slot: Arc<AgentSlot>, ctx: SwarmCtx) -> ChildSpec {
     ChildSpec {
         id: slot.name.clone(),
         restart: slot.spec.restart,
@@ -224,7 +235,7 @@ pub(super) fn child_spec(slot: Arc<AgentSlot>, ctx: SwarmCtx) -> ChildSpec {
 
 /// Reports an exit the supervisor did not ask for: status, event, and — when
 /// no restart follows — the end of every queued task.
-pub(super) fn report_exit(ctx: &SwarmCtx, slot: &AgentSlot, reason: String, restarting: bool) {
+pub(crate) fn report_exit(ctx: &SwarmCtx, slot: &AgentSlot, reason: String, restarting: bool) {
     slot.status.set_state(if restarting { AgentState::Restarting } else { AgentState::Stopped });
     ctx.emit(&slot.name, EventKind::AgentExited { reason, restarting });
     if !restarting {
@@ -236,7 +247,7 @@ pub(super) fn report_exit(ctx: &SwarmCtx, slot: &AgentSlot, reason: String, rest
 /// still holds ends now — the one a dead incarnation was processing with
 /// `agent_crashed`, each queued one with `code`. Queued messages are counted
 /// in a warning event.
-pub(super) fn retire(ctx: &SwarmCtx, slot: &AgentSlot, code: FailCode, message: &str) {
+pub(crate) fn retire(ctx: &SwarmCtx, slot: &AgentSlot, code: FailCode, message: &str) {
     slot.retired.store(true, std::sync::atomic::Ordering::Relaxed);
     if let Some(t) = slot.mailbox.take_in_flight() {
         let end =
@@ -261,7 +272,7 @@ pub(super) fn retire(ctx: &SwarmCtx, slot: &AgentSlot, code: FailCode, message: 
 /// Ends `task` with `end`: reports it to the task's owner and, if that end
 /// took (a task ends once), counts it, remembers it and tells the events.
 /// Returns whether it took.
-pub(super) fn end_task(ctx: &SwarmCtx, slot: &AgentSlot, task: &Task, end: TaskEnd) -> bool {
+pub(crate) fn end_task(ctx: &SwarmCtx, slot: &AgentSlot, task: &Task, end: TaskEnd) -> bool {
     let took = match &task.owner {
         TaskOwner::Book => ctx.tasks.end(&task.id, end.clone()),
         // The dispatcher decides; if its link is full or gone, the

@@ -13,11 +13,11 @@ use std::collections::HashSet;
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::Arc;
 
-use super::mailbox::Mailbox;
+use crate::runtime::swarm::mailbox::Mailbox;
 
 /// A concrete endpoint that can receive messages.
 #[derive(Clone)]
-pub(super) struct Endpoint {
+pub(crate) struct Endpoint {
     /// The group it belongs to, for members.
     pub group: Option<Arc<str>>,
     /// Where its messages go.
@@ -26,11 +26,11 @@ pub(super) struct Endpoint {
 
 /// Concrete recipients of a message: each endpoint's name and mailbox.
 /// One inline: most messages have one recipient and cost no allocation here.
-pub(super) type Recipients = smallvec::SmallVec<[(Arc<str>, Arc<Mailbox>); 1]>;
+pub(crate) type Recipients = smallvec::SmallVec<[(Arc<str>, Arc<Mailbox>); 1]>;
 
 /// See the module documentation.
 #[derive(Clone, Default)]
-pub(super) struct RoutingTable {
+pub(crate) struct RoutingTable {
     endpoints: FxHashMap<Arc<str>, Endpoint>,
     groups: FxHashMap<Arc<str>, Vec<Arc<str>>>,
     /// Declared edges by sender, for membership (looked up by `&str`, no allocation).
@@ -60,7 +60,7 @@ pub enum RouteError {
 
 impl RoutingTable {
     /// Adds or replaces an endpoint.
-    pub(super) fn insert_endpoint(&mut self, name: Arc<str>, endpoint: Endpoint) {
+    pub(crate) fn insert_endpoint(&mut self, name: Arc<str>, endpoint: Endpoint) {
         if let Some(g) = &endpoint.group {
             let members = self.groups.entry(g.clone()).or_default();
             if !members.contains(&name) {
@@ -71,12 +71,12 @@ impl RoutingTable {
     }
 
     /// Declares an (initially empty) group.
-    pub(super) fn insert_group(&mut self, group: Arc<str>) {
+    pub(crate) fn insert_group(&mut self, group: Arc<str>) {
         self.groups.entry(group).or_default();
     }
 
     /// Removes an endpoint and every edge that names it.
-    pub(super) fn remove_endpoint(&mut self, name: &str) {
+    pub(crate) fn remove_endpoint(&mut self, name: &str) {
         if let Some(ep) = self.endpoints.remove(name)
             && let Some(g) = ep.group
             && let Some(members) = self.groups.get_mut(&g)
@@ -87,7 +87,7 @@ impl RoutingTable {
     }
 
     /// Removes a group (its members must be removed separately) and its edges.
-    pub(super) fn remove_group(&mut self, group: &str) {
+    pub(crate) fn remove_group(&mut self, group: &str) {
         self.groups.remove(group);
         self.remove_edges_of(group);
     }
@@ -105,22 +105,22 @@ impl RoutingTable {
     }
 
     /// Whether a name is an endpoint or a group.
-    pub(super) fn knows(&self, name: &str) -> bool {
+    pub(crate) fn knows(&self, name: &str) -> bool {
         self.endpoints.contains_key(name) || self.groups.contains_key(name)
     }
 
     /// The endpoint of that name, with its shared name.
-    pub(super) fn endpoint_entry(&self, name: &str) -> Option<(&Arc<str>, &Endpoint)> {
+    pub(crate) fn endpoint_entry(&self, name: &str) -> Option<(&Arc<str>, &Endpoint)> {
         self.endpoints.get_key_value(name)
     }
 
     /// The endpoint of that name.
-    pub(super) fn endpoint(&self, name: &str) -> Option<&Endpoint> {
+    pub(crate) fn endpoint(&self, name: &str) -> Option<&Endpoint> {
         self.endpoints.get(name)
     }
 
     /// Declares `from → to` (names must be known; checked by the caller).
-    pub(super) fn add_edge(&mut self, from: &str, to: &str) -> bool {
+    pub(crate) fn add_edge(&mut self, from: &str, to: &str) -> bool {
         if self.has_edge(from, to) {
             return false;
         }
@@ -131,7 +131,7 @@ impl RoutingTable {
     }
 
     /// Removes `from → to`; returns whether it existed.
-    pub(super) fn remove_edge(&mut self, from: &str, to: &str) -> bool {
+    pub(crate) fn remove_edge(&mut self, from: &str, to: &str) -> bool {
         let Some(tos) = self.adj.get_mut(from) else { return false };
         if !tos.remove(to) {
             return false;
@@ -149,13 +149,13 @@ impl RoutingTable {
     }
 
     /// Whether the edge is declared exactly as given.
-    pub(super) fn has_edge(&self, from: &str, to: &str) -> bool {
+    pub(crate) fn has_edge(&self, from: &str, to: &str) -> bool {
         self.adj.get(from).is_some_and(|tos| tos.contains(to))
     }
 
     /// The concrete recipients of a message `from → to` if the topology allows it.
     /// A group target means every current member.
-    pub(super) fn resolve(&self, from: &str, to: &str) -> Result<Recipients, RouteError> {
+    pub(crate) fn resolve(&self, from: &str, to: &str) -> Result<Recipients, RouteError> {
         let sender = self.endpoints.get(from).ok_or_else(|| RouteError::UnknownEndpoint(from.into()))?;
         let mut out = Recipients::new();
         let allowed = |t: &str| self.has_edge(from, t) || sender.group.as_deref().is_some_and(|g| self.has_edge(g, t));
@@ -177,7 +177,7 @@ impl RoutingTable {
 
     /// Every concrete endpoint `from` may send to (its out-edges and its
     /// group's, groups expanded), itself excluded.
-    pub(super) fn out_targets(&self, from: &str) -> Result<Recipients, RouteError> {
+    pub(crate) fn out_targets(&self, from: &str) -> Result<Recipients, RouteError> {
         let sender = self.endpoints.get(from).ok_or_else(|| RouteError::UnknownEndpoint(from.into()))?;
         let mut seen = HashSet::new();
         let mut out = Recipients::new();

@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::task::TaskEnd;
 
 /// How a backend answered a task it was handed.
-pub(super) enum Outcome {
+pub(crate) enum Outcome {
     /// Ended now.
     Ended(TaskEnd),
     /// Ends after this delay (a mock agent's `delay_ms`): the agent asks
@@ -22,16 +22,16 @@ pub(super) enum Outcome {
 
 /// Where a backend reports the end of a task that was [`Outcome::Pending`].
 #[derive(Clone)]
-pub(super) struct EndTx(Arc<dyn Fn(Arc<str>, TaskEnd) + Send + Sync>);
+pub(crate) struct EndTx(Arc<dyn Fn(Arc<str>, TaskEnd) + Send + Sync>);
 
 impl EndTx {
     /// A channel that calls `f` with each report.
-    pub(super) fn new(f: impl Fn(Arc<str>, TaskEnd) + Send + Sync + 'static) -> Self {
+    pub(crate) fn new(f: impl Fn(Arc<str>, TaskEnd) + Send + Sync + 'static) -> Self {
         Self(Arc::new(f))
     }
 
     /// Reports that task `id` ended.
-    pub(super) fn send(&self, id: Arc<str>, end: TaskEnd) {
+    pub(crate) fn send(&self, id: Arc<str>, end: TaskEnd) {
         (self.0)(id, end)
     }
 }

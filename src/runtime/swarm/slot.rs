@@ -10,19 +10,17 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use ractor::ActorRef;
+use ractor::ActorCell;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::agent::AgentMsg;
-use super::mailbox::Mailbox;
-use super::object::ObjectMsg;
 use crate::config::{AgentSpec, ObjectSpec};
 use crate::events::now_ms;
 use crate::objects::ObjectKind;
+use crate::runtime::swarm::mailbox::Mailbox;
 
 /// Entries kept in an agent's history.
-pub(super) const HISTORY_CAPACITY: usize = 200;
+pub(crate) const HISTORY_CAPACITY: usize = 200;
 
 /// The lifecycle state of an agent, as shown in its status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -167,8 +165,9 @@ pub struct AgentSlot {
     pub mailbox: Arc<Mailbox>,
     /// Its published status.
     pub status: StatusCell,
-    /// The running incarnation, if any.
-    pub actor: Mutex<Option<ActorRef<AgentMsg>>>,
+    /// The running incarnation, if any (the agent module knows its message
+    /// type: `agent::actor_of`).
+    pub actor: Mutex<Option<ActorCell>>,
     /// Set once the agent will never run again (exited without restart,
     /// removed, its swarm gone): it refuses new tasks.
     pub retired: std::sync::atomic::AtomicBool,
@@ -198,8 +197,8 @@ impl AgentSlot {
         self.retired.load(Ordering::Relaxed)
     }
 
-    /// The running incarnation, if any.
-    pub fn actor(&self) -> Option<ActorRef<AgentMsg>> {
+    /// The running incarnation's cell, if any.
+    pub fn cell(&self) -> Option<ActorCell> {
         self.actor.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
@@ -233,8 +232,9 @@ pub struct ObjectSlot {
     pub mailbox: Arc<Mailbox>,
     /// Its published status.
     pub status: StatusCell,
-    /// The running incarnation, if any.
-    pub actor: Mutex<Option<ActorRef<ObjectMsg>>>,
+    /// The running incarnation, if any (the object module knows its message
+    /// type: `object::actor_of`).
+    pub actor: Mutex<Option<ActorCell>>,
 }
 
 impl ObjectSlot {
@@ -250,8 +250,8 @@ impl ObjectSlot {
         }
     }
 
-    /// The running incarnation, if any.
-    pub fn actor(&self) -> Option<ActorRef<ObjectMsg>> {
+    /// The running incarnation's cell, if any.
+    pub fn cell(&self) -> Option<ActorCell> {
         self.actor.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 

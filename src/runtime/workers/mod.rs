@@ -12,6 +12,8 @@
 //! (path resolution, the interpreter lookup) run in `spawn_blocking`, off
 //! the pool actor's thread.
 
+mod link;
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,17 +22,17 @@ use std::time::Duration;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use serde::Serialize;
 
-use super::agent::{child_spec, report_exit, retire};
-use super::error::{HiveError, Resource};
-use super::mailbox::{Task, TaskOwner};
-use super::router::RouterCell;
-use super::slot::{AgentSlot, AgentState};
-use super::swarm::AgentStatus;
-use super::swarm::{enqueue_on, open_then_queue};
-use super::swarm_ctx::SwarmCtx;
-use super::table::{Endpoint, RoutingTable};
 use crate::config::{AgentSpec, BackendSpec, DEFAULT_KILL_TIMEOUT_MS, LaunchSpec, StdioSpec};
 use crate::events::{EventBus, EventKind, now_ms, rfc3339_ms};
+use crate::runtime::error::{HiveError, Resource};
+use crate::runtime::swarm::AgentStatus;
+use crate::runtime::swarm::agent::{child_spec, report_exit, retire};
+use crate::runtime::swarm::ctx::SwarmCtx;
+use crate::runtime::swarm::mailbox::{Task, TaskOwner};
+use crate::runtime::swarm::router::RouterCell;
+use crate::runtime::swarm::router::table::{Endpoint, RoutingTable};
+use crate::runtime::swarm::slot::{AgentSlot, AgentState};
+use crate::runtime::swarm::{enqueue_on, open_then_queue};
 use crate::supervisor::{
     ExitReason, Intensity, Restart, Shutdown, Strategy, Supervisor, SupervisorArgs, SupervisorHooks, SupervisorMsg,
     exit_of, spawn_error, stop_child,
@@ -66,7 +68,7 @@ impl Default for WorkerOptions {
                 backoff_max: Duration::from_secs(5),
             },
             mailbox_capacity: 10_000,
-            max_line_bytes: super::process::DEFAULT_MAX_LINE_BYTES,
+            max_line_bytes: crate::runtime::swarm::agent::process::DEFAULT_MAX_LINE_BYTES,
         }
     }
 }
@@ -111,7 +113,7 @@ pub struct WorkerStatus {
 }
 
 /// Messages of the pool.
-pub(super) enum PoolMsg {
+pub(crate) enum PoolMsg {
     /// Spawn a worker (if `spawn_allow` permits its path); answers its id.
     Spawn(SpawnRequest, RpcReplyPort<Result<String, HiveError>>),
     /// The status of every worker.
@@ -130,7 +132,7 @@ pub(super) enum PoolMsg {
 }
 
 /// Start arguments of the pool.
-pub(super) struct PoolArgs {
+pub(crate) struct PoolArgs {
     /// Settings.
     pub opts: WorkerOptions,
     /// The event bus.
@@ -155,10 +157,10 @@ struct Entry {
 
 /// The pool actor.
 #[derive(Clone, Copy)]
-pub(super) struct WorkerPool;
+pub(crate) struct WorkerPool;
 
 /// The pool's state.
-pub(super) struct PoolState {
+pub(crate) struct PoolState {
     opts: WorkerOptions,
     dispatcher: Option<Arc<str>>,
     ctx: SwarmCtx,
@@ -268,7 +270,7 @@ impl Actor for WorkerPool {
         if let Some(entry) = s.workers.get_mut(&id) {
             entry.sup = None;
             if let Some(d) = &s.dispatcher {
-                super::local_link::detach(d, &id, "the worker failed");
+                crate::runtime::workers::link::detach(d, &id, "the worker failed");
             }
             if let Some(link) = entry.link.take() {
                 link.abort();
@@ -412,7 +414,9 @@ impl PoolState {
             let ended = move || {
                 let _ = pool.cast(PoolMsg::LinkEnded(wid));
             };
-            match super::local_link::attach(d, &self.ctx, slot.clone(), req.capabilities.clone(), ended).await {
+            match crate::runtime::workers::link::attach(d, &self.ctx, slot.clone(), req.capabilities.clone(), ended)
+                .await
+            {
                 Ok(handle) => link = Some(handle),
                 Err(e) => {
                     let message = format!("worker {id} does not take dispatched tasks: {e}");
@@ -440,7 +444,7 @@ impl PoolState {
             stop_child(sup.get_cell(), Shutdown::Infinity).await;
         }
         if let Some(d) = &self.dispatcher {
-            super::local_link::detach(d, id, "killed");
+            crate::runtime::workers::link::detach(d, id, "killed");
         }
         if let Some(link) = entry.link.take() {
             link.abort();
@@ -463,7 +467,7 @@ impl PoolState {
         if entry.sup.is_none() || entry.slot.is_retired() {
             return Err(HiveError::Conflict(format!("worker '{id}' is not running")));
         }
-        if content.len() > super::swarm::MAX_CONTENT_BYTES {
+        if content.len() > crate::runtime::swarm::MAX_CONTENT_BYTES {
             return Err(HiveError::BadRequest("task content is over 1 MiB".into()));
         }
         let task =

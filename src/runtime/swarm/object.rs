@@ -7,16 +7,16 @@ use std::sync::Arc;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde_json::{Value, json};
 
-use super::mailbox::{Envelope, Waker};
-use super::slot::{AgentState, ObjectSlot};
-use super::swarm_ctx::SwarmCtx;
 use crate::events::EventKind;
 use crate::objects::{ObjectError, ObjectHandler};
+use crate::runtime::swarm::ctx::SwarmCtx;
+use crate::runtime::swarm::mailbox::{Envelope, Waker};
+use crate::runtime::swarm::slot::{AgentState, ObjectSlot};
 
 const BATCH: usize = 64;
 
 /// Messages an object handles.
-pub enum ObjectMsg {
+pub(crate) enum ObjectMsg {
     /// Items wait in the mailbox.
     Wake,
     /// The object's state.
@@ -32,8 +32,13 @@ impl Waker for ActorWaker {
     }
 }
 
+/// The running incarnation of the object in `slot`, if any.
+pub(crate) fn actor_of(slot: &ObjectSlot) -> Option<ActorRef<ObjectMsg>> {
+    slot.cell().map(ActorRef::from)
+}
+
 /// Start arguments of an object.
-pub(super) struct ObjectArgs {
+pub(crate) struct ObjectArgs {
     /// The object's slot.
     pub slot: Arc<ObjectSlot>,
     /// The swarm it lives in.
@@ -41,10 +46,10 @@ pub(super) struct ObjectArgs {
 }
 
 /// The object actor.
-pub(super) struct Object;
+pub(crate) struct Object;
 
 /// An object incarnation's state.
-pub(super) struct ObjectRun {
+pub(crate) struct ObjectRun {
     slot: Arc<ObjectSlot>,
     ctx: SwarmCtx,
     handler: Box<dyn ObjectHandler>,
@@ -62,7 +67,7 @@ impl Actor for Object {
             a.ctx.emit(&a.slot.name, EventKind::ObjectRestarted { restarts: incarnation });
         }
         a.slot.status.set_state(AgentState::Idle);
-        *a.slot.actor.lock().unwrap_or_else(|p| p.into_inner()) = Some(myself.clone());
+        *a.slot.actor.lock().unwrap_or_else(|p| p.into_inner()) = Some(myself.get_cell());
         a.slot.mailbox.attach(Arc::new(ActorWaker(myself)));
         Ok(ObjectRun { slot: a.slot, ctx: a.ctx, handler })
     }

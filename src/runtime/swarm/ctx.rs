@@ -3,12 +3,12 @@
 
 use std::sync::Arc;
 
-use super::router::RouterCell;
 use crate::events::{EventBus, EventKind};
+use crate::runtime::swarm::router::RouterCell;
 
 /// A swarm's shared context, cloned into each of its actors.
 #[derive(Clone)]
-pub(super) struct SwarmCtx {
+pub(crate) struct SwarmCtx {
     /// The swarm's name.
     pub swarm: Arc<str>,
     /// The event bus.
@@ -25,12 +25,12 @@ pub(super) struct SwarmCtx {
 
 impl SwarmCtx {
     /// Emits an event about endpoint `who` of this swarm.
-    pub(super) fn emit(&self, who: &Arc<str>, kind: EventKind) -> u64 {
+    pub(crate) fn emit(&self, who: &Arc<str>, kind: EventKind) -> u64 {
         self.bus.emit(Some(&self.swarm), Some(who), kind)
     }
 
     /// Emits an event about the swarm itself.
-    pub(super) fn emit_swarm(&self, kind: EventKind) -> u64 {
+    pub(crate) fn emit_swarm(&self, kind: EventKind) -> u64 {
         self.bus.emit(Some(&self.swarm), None, kind)
     }
 }

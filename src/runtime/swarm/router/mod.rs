@@ -7,22 +7,24 @@
 //! when it sent from inside the swarm) and `route_denied` records it.
 //! Messages from one sender are delivered in the order it sent them.
 
+pub(crate) mod table;
+
 use std::collections::VecDeque;
 use std::sync::{Arc, RwLock};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::Serialize;
 
-use super::mailbox::{Envelope, Message};
-use super::table::{RouteError, RoutingTable};
 use crate::events::{EventBus, EventKind, now_ms};
+use crate::runtime::swarm::mailbox::{Envelope, Message};
+use crate::runtime::swarm::router::table::{RouteError, RoutingTable};
 
 /// Routed messages kept for `GET .../messages`.
-pub(super) const MESSAGE_LOG_CAPACITY: usize = 1_000;
+pub(crate) const MESSAGE_LOG_CAPACITY: usize = 1_000;
 
 /// Where the swarm keeps the current table and router, so that a restarted
 /// router, and every sender, find them.
-pub(super) struct RouterCell {
+pub(crate) struct RouterCell {
     table: RwLock<Arc<RoutingTable>>,
     router: RwLock<Option<ActorRef<RouterMsg>>>,
     swarm: Arc<str>,
@@ -31,17 +33,17 @@ pub(super) struct RouterCell {
 
 impl RouterCell {
     /// An empty cell for `swarm`, recording refusals on `bus`.
-    pub(super) fn new(swarm: Arc<str>, bus: EventBus) -> Self {
+    pub(crate) fn new(swarm: Arc<str>, bus: EventBus) -> Self {
         Self { table: Default::default(), router: Default::default(), swarm, bus }
     }
 
     /// The current table.
-    pub(super) fn table(&self) -> Arc<RoutingTable> {
+    pub(crate) fn table(&self) -> Arc<RoutingTable> {
         self.table.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Publishes a new table to the cell and to the running router.
-    pub(super) fn set_table(&self, table: Arc<RoutingTable>) {
+    pub(crate) fn set_table(&self, table: Arc<RoutingTable>) {
         *self.table.write().unwrap_or_else(|p| p.into_inner()) = table.clone();
         if let Some(r) = self.router() {
             let _ = r.cast(RouterMsg::SetTable(table));
@@ -49,7 +51,7 @@ impl RouterCell {
     }
 
     /// The running router, if any.
-    pub(super) fn router(&self) -> Option<ActorRef<RouterMsg>> {
+    pub(crate) fn router(&self) -> Option<ActorRef<RouterMsg>> {
         self.router.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
@@ -58,7 +60,7 @@ impl RouterCell {
     }
 
     /// Sends from inside the swarm: a refusal comes back as a `Denied` item.
-    pub(super) fn send(&self, from: Arc<str>, to: Arc<str>, content: Arc<str>) {
+    pub(crate) fn send(&self, from: Arc<str>, to: Arc<str>, content: Arc<str>) {
         if let Some(r) = self.router()
             && r.cast(RouterMsg::Send { from: from.clone(), to: to.clone(), content, reply: None }).is_ok()
         {
@@ -68,7 +70,7 @@ impl RouterCell {
     }
 
     /// Broadcasts from inside the swarm to every out-edge.
-    pub(super) fn broadcast(&self, from: Arc<str>, content: Arc<str>) {
+    pub(crate) fn broadcast(&self, from: Arc<str>, content: Arc<str>) {
         if let Some(r) = self.router()
             && r.cast(RouterMsg::Broadcast { from: from.clone(), content, reply: None }).is_ok()
         {
@@ -89,7 +91,7 @@ impl RouterCell {
     }
 
     /// An object's answer to `to` (no edge check: it answers a message `to` sent).
-    pub(super) fn reply(&self, from: Arc<str>, to: Arc<str>, content: Arc<str>) {
+    pub(crate) fn reply(&self, from: Arc<str>, to: Arc<str>, content: Arc<str>) {
         if let Some(r) = self.router() {
             let _ = r.cast(RouterMsg::Reply { from, to, content });
         }
@@ -102,8 +104,8 @@ impl RouterCell {
 /// `route_denied` event), exactly as for the agent itself.
 #[derive(Clone)]
 pub struct EndpointSender {
-    pub(super) cell: Arc<RouterCell>,
-    pub(super) from: Arc<str>,
+    pub(crate) cell: Arc<RouterCell>,
+    pub(crate) from: Arc<str>,
 }
 
 impl EndpointSender {
@@ -135,7 +137,7 @@ pub struct RoutedMessage {
 }
 
 /// Messages the router handles.
-pub(super) enum RouterMsg {
+pub(crate) enum RouterMsg {
     /// Route `from → to`. With a reply port the result goes there; without
     /// one a refusal is delivered to the sender's mailbox.
     Send {
@@ -173,7 +175,7 @@ pub(super) enum RouterMsg {
 }
 
 /// Start arguments of the router.
-pub(super) struct RouterArgs {
+pub(crate) struct RouterArgs {
     /// The swarm's name (for events).
     pub swarm: Arc<str>,
     /// The swarm's cell (table in, router ref out).
@@ -183,10 +185,10 @@ pub(super) struct RouterArgs {
 }
 
 /// The router actor.
-pub(super) struct Router;
+pub(crate) struct Router;
 
 /// The router's state.
-pub(super) struct RouterState {
+pub(crate) struct RouterState {
     swarm: Arc<str>,
     cell: Arc<RouterCell>,
     bus: EventBus,
@@ -272,7 +274,7 @@ impl RouterState {
     fn deliver(
         &mut self,
         from: &Arc<str>,
-        targets: super::table::Recipients,
+        targets: crate::runtime::swarm::router::table::Recipients,
         content: &Arc<str>,
         kind: &'static str,
     ) -> Result<usize, RouteError> {
