@@ -836,6 +836,28 @@ async fn killing_the_socket_task_restarts_the_gateway_and_workers_register_again
     the_socket_task_dies_and_the_gateway_comes_back(None).await;
 }
 
+/// A swarm agent's dispatched task is taken back by the restarted
+/// dispatcher under its agent: it runs again and ends the agent's task.
+#[tokio::test]
+async fn a_zmq_agents_task_running_when_the_socket_task_dies_completes_after_the_restart() {
+    let (d, ep) = daemon(GatewayOptions::default()).await;
+    let mut w = Worker::connect(&ep, "gpu", &["gpu"], 1).await;
+    until_workers(&d, 1).await;
+    d.create("name = \"z\"\n[[agents]]\nname = \"vision\"\nbackend = \"zmq\"\ncapabilities = [\"gpu\"]\n").await;
+    let (c, t) = d.post("/api/swarms/z/agents/vision/task", json!({"task": "look"})).await;
+    assert_eq!(c, 202, "{t}");
+    let first = next_task(&mut w).await;
+    d.hive.gateway().kill_socket().unwrap();
+    d.get_until("/api/events?event_type=worker_connected&swarm=_dispatch", |b| b["count"] == 2).await;
+    let again = next_task(&mut w).await;
+    assert_eq!((&again["task_id"], &again["agent"]), (&first["task_id"], &json!("vision")), "{again}");
+    w.result(&again["task_id"], "a cat").await;
+    let id = t["task_id"].as_str().unwrap();
+    let rec = d.get_until(&format!("/api/v1/tasks/{id}"), |b| b["status"] == "ok").await;
+    assert_eq!(rec["content"], "a cat", "{rec}");
+    d.shutdown().await;
+}
+
 #[tokio::test]
 async fn killing_the_socket_task_restarts_the_gateway_with_a_data_directory() {
     let dir = tempfile::tempdir().unwrap();
