@@ -14,8 +14,10 @@ use tokio::sync::mpsc;
 use tools::Tool;
 
 /// A test worker: a task owns the DEALER socket, sends heartbeats every
-/// 100 ms, and relays frames both ways. Dropping `kill` (or calling
-/// `die`) ends it at once: no goodbye, like a crash.
+/// 100 ms, and relays frames both ways; like the reference workers, it
+/// answers `rejected` "... not registered ..." with its `ready` again.
+/// Dropping `kill` (or calling `die`) ends it at once: no goodbye, like a
+/// crash.
 struct Worker {
     id: String,
     rx: mpsc::Receiver<Value>,
@@ -46,7 +48,11 @@ impl Worker {
                     m = stream.next() => match m {
                         Some(Ok(mut parts)) => {
                             let payload = parts.pop_back().unwrap();
-                            let _ = in_tx.send(rmp_serde::from_slice(&payload).unwrap()).await;
+                            let v: Value = rmp_serde::from_slice(&payload).unwrap();
+                            if v["type"] == "rejected" && v["reason"].as_str().is_some_and(|r| r.contains("not registered")) {
+                                sink.send(frame(&ready)).await.unwrap();
+                            }
+                            let _ = in_tx.send(v).await;
                         }
                         _ => return,
                     },
@@ -769,6 +775,93 @@ async fn the_reference_worker_registers_again_after_the_gateway_restarts() {
     let _ = child.kill();
     let _ = child.wait();
     h.shutdown().await;
+}
+
+/// The next `task` frame (skipping the others, such as the `rejected`
+/// that makes the worker register again).
+async fn next_task(w: &mut Worker) -> Value {
+    loop {
+        let f = w.next().await;
+        if f["type"] == "task" {
+            return f;
+        }
+    }
+}
+
+/// Killing the gateway's socket task (a test hook) stops the dispatcher;
+/// its supervisor starts it again on the same address. The worker's next
+/// heartbeat is answered "not registered: send ready" and it registers
+/// again; the task it was running (requeued, one more attempt) and the one
+/// waiting are queued again and complete, then a new one does too.
+async fn the_socket_task_dies_and_the_gateway_comes_back(data_dir: Option<&std::path::Path>) {
+    let d = match data_dir {
+        None => daemon(GatewayOptions::default()).await.0,
+        Some(dir) => Daemon::start_with(cfg(), durable(dir)).await,
+    };
+    let ep = d.hive.zmq_status().await.unwrap().endpoint;
+    let mut w = Worker::connect(&ep, "w1", &[], 1).await;
+    until_workers(&d, 1).await;
+    let running = dispatch(&d, json!({"prompt": "running", "mode": "async"})).await;
+    assert_eq!(next_task(&mut w).await["task_id"], running);
+    let waiting = dispatch(&d, json!({"prompt": "waiting", "mode": "async"})).await;
+    d.get_until("/api/v1/zmq/status", |b| b["queue_depth"] == 1 && b["running"] == 1).await;
+
+    d.hive.gateway().kill_socket().unwrap();
+    d.get_until("/api/events?event_type=worker_connected&swarm=_dispatch", |b| b["count"] == 2).await;
+    let log = d.get_until("/api/events?event_type=log_entry&swarm=_dispatch", |b| b["count"] == 1).await;
+    assert!(log.to_string().contains("socket task panicked"), "{log}");
+    let status = d.get_until("/api/v1/zmq/status", |b| b["connected"] == 1).await;
+    assert_eq!(status["endpoint"], ep.as_str(), "bound to the same address again");
+
+    for (id, prompt) in [(&running, "running"), (&waiting, "waiting")] {
+        let t = next_task(&mut w).await;
+        assert_eq!((t["task_id"].as_str(), &t["prompt"]), (Some(id.as_str()), &json!(prompt)), "{t}");
+        w.result(&t["task_id"], &format!("{prompt} done")).await;
+    }
+    let after = dispatch(&d, json!({"prompt": "after", "mode": "async"})).await;
+    let t = next_task(&mut w).await;
+    assert_eq!(t["task_id"], after);
+    w.result(&t["task_id"], "after done").await;
+    for (id, content, attempts) in
+        [(&running, "running done", 2), (&waiting, "waiting done", 1), (&after, "after done", 1)]
+    {
+        let rec = d.get_until(&format!("/api/v1/tasks/{id}"), |b| b["status"] == "ok").await;
+        assert_eq!((&rec["content"], &rec["attempts"]), (&json!(content), &json!(attempts)), "{rec}");
+    }
+    d.shutdown().await;
+}
+
+#[tokio::test]
+async fn killing_the_socket_task_restarts_the_gateway_and_workers_register_again() {
+    the_socket_task_dies_and_the_gateway_comes_back(None).await;
+}
+
+/// A swarm agent's dispatched task is taken back by the restarted
+/// dispatcher under its agent: it runs again and ends the agent's task.
+#[tokio::test]
+async fn a_zmq_agents_task_running_when_the_socket_task_dies_completes_after_the_restart() {
+    let (d, ep) = daemon(GatewayOptions::default()).await;
+    let mut w = Worker::connect(&ep, "gpu", &["gpu"], 1).await;
+    until_workers(&d, 1).await;
+    d.create("name = \"z\"\n[[agents]]\nname = \"vision\"\nbackend = \"zmq\"\ncapabilities = [\"gpu\"]\n").await;
+    let (c, t) = d.post("/api/swarms/z/agents/vision/task", json!({"task": "look"})).await;
+    assert_eq!(c, 202, "{t}");
+    let first = next_task(&mut w).await;
+    d.hive.gateway().kill_socket().unwrap();
+    d.get_until("/api/events?event_type=worker_connected&swarm=_dispatch", |b| b["count"] == 2).await;
+    let again = next_task(&mut w).await;
+    assert_eq!((&again["task_id"], &again["agent"]), (&first["task_id"], &json!("vision")), "{again}");
+    w.result(&again["task_id"], "a cat").await;
+    let id = t["task_id"].as_str().unwrap();
+    let rec = d.get_until(&format!("/api/v1/tasks/{id}"), |b| b["status"] == "ok").await;
+    assert_eq!(rec["content"], "a cat", "{rec}");
+    d.shutdown().await;
+}
+
+#[tokio::test]
+async fn killing_the_socket_task_restarts_the_gateway_with_a_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    the_socket_task_dies_and_the_gateway_comes_back(Some(dir.path())).await;
 }
 
 async fn listed(h: &hive::Hive) -> bool {

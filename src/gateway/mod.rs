@@ -22,6 +22,11 @@
 //! * a draining worker (`off`) keeps its running tasks and gets no new one;
 //! * malformed frames become `frame_rejected` events; nothing a worker sends
 //!   can crash the gateway.
+//! * the dispatcher owns the ROUTER socket's task (`socket.rs`, which hands
+//!   it frames through a sink and knows nothing of it): when that task ends,
+//!   however, the dispatcher fails and the root restarts it on the address
+//!   first bound; the open dispatched tasks the task book holds are queued
+//!   again, and workers register again when told their heartbeat is unknown.
 //!
 //! Next to the dispatcher, one more supervised actor delivers webhook
 //! results (`webhook.rs`: allowed URLs only, bounded, retried).

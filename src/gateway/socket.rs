@@ -1,25 +1,43 @@
 //! The ROUTER socket: one task owns it. Inbound frames are split into
 //! identity, framing (`[id, payload]` or `[id, "", payload]`) and payload,
-//! decoded, and handed to the dispatcher; a frame that does not decode is a
-//! `frame_rejected` event, never a crash. Outbound frames are written in the
-//! framing the worker used, in batches (feed, then one flush).
+//! decoded, and handed to the [`FrameSink`] the socket is given; a frame
+//! that does not decode is a `frame_rejected` event, never a crash.
+//! Outbound frames are written in the framing the worker used, in batches
+//! (feed, then one flush).
+//!
+//! The socket knows nothing of who reads it: its owner (the dispatcher)
+//! passes the sink and keeps the [`Socket`] handle. Guarantees:
+//! * at most [`MAX_PENDING_FRAMES`] frames are handed over and not yet
+//!   [`handled`](Socket::handled); past it the socket stops reading;
+//! * the sink is told how the task ended ([`SocketEnd`]: the stream ended,
+//!   an I/O error, a panic, its owner gone) exactly once, and only after the
+//!   socket is closed, so a new socket can bind the same port at once;
+//! * dropping the handle aborts the task; [`Socket::close`] aborts it and
+//!   waits (bounded) until the socket is closed.
 
+use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
-use futures::{SinkExt, StreamExt};
-use ractor::ActorRef;
+use futures::{FutureExt, SinkExt, StreamExt};
 use tmq::{AsZmqSocket, Message, Multipart};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 
-use super::dispatcher::DispatcherMsg;
 use super::protocol::{self, WorkerMsg};
 use crate::events::{EventBus, EventKind};
 
-/// Frames handed to the dispatcher and not yet handled, at most; past it
-/// the socket stops reading (ZeroMQ's high-water mark then holds the
-/// workers back): a flooding worker cannot grow the dispatcher's mailbox.
+/// Frames handed to the sink and not yet handled, at most; past it the
+/// socket stops reading (ZeroMQ's high-water mark then holds the workers
+/// back): a flooding worker cannot grow the dispatcher's mailbox.
 pub(crate) const MAX_PENDING_FRAMES: usize = 65_536;
+
+/// Outbound frames waiting for the socket, at most (senders wait beyond).
+const MAX_OUTBOUND: usize = 65_536;
+
+/// How long [`Socket::close`] waits for the socket to close.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
 /// A frame to send.
 pub(crate) struct Outbound {
@@ -36,72 +54,180 @@ pub(crate) struct Inbound {
     pub(crate) msg: WorkerMsg,
 }
 
-/// Binds `endpoint`; returns the sender of outbound frames and the bound
-/// address (`tcp://host:port`, with the real port when 0 was asked).
-pub(crate) fn start(
-    endpoint: &str,
-    dispatcher: ActorRef<DispatcherMsg>,
-    bus: EventBus,
-    mut stop: watch::Receiver<bool>,
+/// Where the socket task hands what it reads.
+pub(crate) trait FrameSink: Send + Sync + 'static {
+    /// A decoded frame; `false` if the reader is gone (the task then ends
+    /// [`SocketEnd::Detached`]).
+    fn frame(&self, f: Inbound) -> bool;
+    /// The task ended (told once, after the socket is closed).
+    fn ended(&self, why: SocketEnd);
+}
+
+/// How the socket task ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SocketEnd {
+    /// The ROUTER's stream ended.
+    StreamEnded,
+    /// Reading or writing the socket failed.
+    Io(String),
+    /// The task panicked (the test hook [`Socket::kill`] makes it panic).
+    Panicked(String),
+    /// Its owner is gone: the handle was dropped or the sink refused a frame.
+    Detached,
+}
+
+impl fmt::Display for SocketEnd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::StreamEnded => f.write_str("the socket's stream ended"),
+            Self::Io(e) => write!(f, "socket I/O failed: {e}"),
+            Self::Panicked(p) => write!(f, "the socket task panicked: {p}"),
+            Self::Detached => f.write_str("its owner is gone"),
+        }
+    }
+}
+
+/// The handle of a bound ROUTER socket and the task that owns it.
+pub(crate) struct Socket {
+    out: mpsc::Sender<Outbound>,
+    endpoint: String,
     pending: Arc<AtomicUsize>,
-) -> Result<(mpsc::Sender<Outbound>, String), String> {
-    // ZeroMQ spells "any port" `*`; accept the usual `:0` too.
-    let endpoint = &match endpoint.strip_suffix(":0") {
-        Some(host) => format!("{host}:*"),
-        None => endpoint.to_string(),
-    };
-    let ctx = tmq::Context::new();
-    let router = tmq::router(&ctx)
-        .set_linger(0)
-        .set_sndhwm(100_000)
-        .set_rcvhwm(100_000)
-        .bind(endpoint)
-        .map_err(|e| format!("cannot bind the gateway to {endpoint}: {e}"))?;
-    let bound = router.get_socket().get_last_endpoint().ok().and_then(|r| r.ok()).unwrap_or_else(|| endpoint.into());
-    let (tx, mut rx) = mpsc::channel::<Outbound>(65_536);
-    let (mut sink, mut stream) = router.split();
-    tokio::spawn(async move {
-        let _ctx = ctx;
+    kill: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl Socket {
+    /// Binds `endpoint` and starts the task that owns the socket, handing
+    /// frames to `sink`. [`Socket::endpoint`] is the bound address
+    /// (`tcp://host:port`, with the real port when 0 was asked).
+    pub(crate) fn bind(endpoint: &str, sink: impl FrameSink, bus: EventBus) -> Result<Self, String> {
+        // ZeroMQ spells "any port" `*`; accept the usual `:0` too.
+        let endpoint = &match endpoint.strip_suffix(":0") {
+            Some(host) => format!("{host}:*"),
+            None => endpoint.to_string(),
+        };
+        let ctx = tmq::Context::new();
+        let router = tmq::router(&ctx)
+            .set_linger(0)
+            .set_sndhwm(100_000)
+            .set_rcvhwm(100_000)
+            .bind(endpoint)
+            .map_err(|e| format!("cannot bind the gateway to {endpoint}: {e}"))?;
+        let bound =
+            router.get_socket().get_last_endpoint().ok().and_then(|r| r.ok()).unwrap_or_else(|| endpoint.into());
+        let (out, rx) = mpsc::channel::<Outbound>(MAX_OUTBOUND);
+        let (kill, killed) = oneshot::channel();
+        let pending = Arc::new(AtomicUsize::new(0));
+        let io = Io { router, rx, killed, pending: pending.clone(), bus };
+        let task = tokio::spawn(async move {
+            // The socket (and its context, whose last user it is) is closed
+            // at the end of this statement, before the sink is told.
+            let why = std::panic::AssertUnwindSafe(io.run(&sink)).catch_unwind().await;
+            let why = why.unwrap_or_else(|p| SocketEnd::Panicked(panic_text(p.as_ref())));
+            sink.ended(why);
+        });
+        Ok(Self { out, endpoint: bound, pending, kill: Some(kill), task })
+    }
+
+    /// The bound address.
+    pub(crate) fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// Queues a frame for the socket (waits while the queue is full; a
+    /// frame for a socket that has ended is dropped).
+    pub(crate) async fn send(&self, o: Outbound) {
+        let _ = self.out.send(o).await;
+    }
+
+    /// The reader has handled one frame it was handed.
+    pub(crate) fn handled(&self) {
+        self.pending.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Test hook: the task panics, as a bug in it would; the sink is told
+    /// [`SocketEnd::Panicked`].
+    pub(crate) fn kill(&mut self) {
+        if let Some(k) = self.kill.take() {
+            let _ = k.send(());
+        }
+    }
+
+    /// Aborts the task and waits (at most [`CLOSE_WAIT`]) until it has
+    /// ended and the socket is closed.
+    pub(crate) async fn close(&mut self) {
+        self.task.abort();
+        let _ = tokio::time::timeout(CLOSE_WAIT, &mut self.task).await;
+    }
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into())
+}
+
+/// What the socket task owns.
+struct Io {
+    router: tmq::router::Router,
+    rx: mpsc::Receiver<Outbound>,
+    killed: oneshot::Receiver<()>,
+    pending: Arc<AtomicUsize>,
+    bus: EventBus,
+}
+
+impl Io {
+    async fn run(self, sink: &impl FrameSink) -> SocketEnd {
+        let Io { router, mut rx, mut killed, pending, bus } = self;
+        let (mut out, mut stream) = router.split();
         loop {
             let room = pending.load(Ordering::Relaxed) < MAX_PENDING_FRAMES;
             tokio::select! {
                 // Full: look again in a moment (outbound frames still flow).
-                _ = tokio::time::sleep(std::time::Duration::from_millis(1)), if !room => {}
+                _ = tokio::time::sleep(Duration::from_millis(1)), if !room => {}
                 frame = stream.next(), if room => match frame {
                     Some(Ok(parts)) => {
-                        // Counted before the hand-over: the dispatcher may handle it at once.
+                        let Some(f) = inbound(parts, &bus) else { continue };
+                        // Counted before the hand-over: the reader may handle it at once.
                         pending.fetch_add(1, Ordering::Relaxed);
-                        if !inbound(parts, &dispatcher, &bus) {
-                            pending.fetch_sub(1, Ordering::Relaxed);
+                        if !sink.frame(f) {
+                            return SocketEnd::Detached;
                         }
                     }
-                    Some(Err(e)) => {
-                        tracing::warn!(error = %e, "gateway socket read failed");
-                    }
-                    None => break,
+                    Some(Err(e)) => return SocketEnd::Io(format!("read: {e}")),
+                    None => return SocketEnd::StreamEnded,
                 },
-                out = rx.recv() => match out {
+                o = rx.recv() => match o {
                     Some(first) => {
-                        let mut ok = sink.feed(multipart(first)).await.is_ok();
+                        let mut r = out.feed(multipart(first)).await;
                         let mut n = 0;
-                        while ok && n < 1024 {
+                        while r.is_ok() && n < 1024 {
                             match rx.try_recv() {
-                                Ok(more) => ok = sink.feed(multipart(more)).await.is_ok(),
+                                Ok(more) => r = out.feed(multipart(more)).await,
                                 Err(_) => break,
                             }
                             n += 1;
                         }
-                        if !ok || sink.flush().await.is_err() {
-                            tracing::warn!("gateway socket write failed");
+                        if let Err(e) = r.and(out.flush().await) {
+                            return SocketEnd::Io(format!("write: {e}"));
                         }
                     }
-                    None => break,
+                    None => return SocketEnd::Detached,
                 },
-                _ = stop.changed() => break,
+                k = &mut killed => match k {
+                    Ok(()) => panic!("killed by the test hook"),
+                    Err(_) => return SocketEnd::Detached,
+                },
             }
         }
-    });
-    Ok((tx, bound))
+    }
 }
 
 fn multipart(o: Outbound) -> Multipart {
@@ -114,13 +240,13 @@ fn multipart(o: Outbound) -> Multipart {
     Multipart(parts)
 }
 
-/// Decodes a frame and hands it to the dispatcher; true if it was handed.
-fn inbound(parts: Multipart, dispatcher: &ActorRef<DispatcherMsg>, bus: &EventBus) -> bool {
+/// Decodes a frame (`None`, with a `frame_rejected` event, if it does not).
+fn inbound(parts: Multipart, bus: &EventBus) -> Option<Inbound> {
     let mut parts = parts.0;
     let reject = |why: String| {
         bus.emit(None, None, EventKind::FrameRejected { reason: why });
     };
-    let Some(identity) = parts.pop_front() else { return false };
+    let identity = parts.pop_front()?;
     let identity: Arc<[u8]> = identity.to_vec().into();
     let (empty_delimiter, payload) = match (parts.pop_front(), parts.pop_front(), parts.is_empty()) {
         (Some(p), None, _) => (false, p),
@@ -130,14 +256,14 @@ fn inbound(parts: Multipart, dispatcher: &ActorRef<DispatcherMsg>, bus: &EventBu
                 "worker {}: frames must be [payload] or [\"\", payload]",
                 String::from_utf8_lossy(&identity)
             ));
-            return false;
+            return None;
         }
     };
     match protocol::decode(&payload) {
-        Ok(msg) => dispatcher.cast(DispatcherMsg::Frame(Inbound { identity, empty_delimiter, msg })).is_ok(),
+        Ok(msg) => Some(Inbound { identity, empty_delimiter, msg }),
         Err(why) => {
             reject(format!("worker {}: {why}", String::from_utf8_lossy(&identity)));
-            false
+            None
         }
     }
 }

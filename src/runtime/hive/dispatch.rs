@@ -97,6 +97,16 @@ impl Dispatch<'_> {
         Ok(ractor::call!(self.actor()?, DispatcherMsg::Status)?)
     }
 
+    /// Test hook: kills the gateway's socket task (it panics). The
+    /// dispatcher learns of it and fails; its supervisor starts it again,
+    /// bound to the same address, with the open tasks queued again.
+    #[doc(hidden)]
+    pub fn kill_socket(&self) -> Result<(), HiveError> {
+        self.actor()?
+            .cast(DispatcherMsg::KillSocket)
+            .map_err(|_| HiveError::Unavailable("the dispatcher is restarting".into()))
+    }
+
     /// Maintenance: `false` drains a worker (running tasks finish, no new
     /// ones), `true` makes it accept tasks again.
     pub async fn set_accepting(&self, worker_id: &str, accepting: bool) -> Result<(), HiveError> {

@@ -155,12 +155,15 @@ impl Hive {
                 move || crate::gateway::WebhookArgs { opts: wopts.clone(), bus: wbus.clone() },
             ));
             let (bus, book, reader) = (bus.clone(), book.clone(), reader.clone());
+            // Kept across restarts: a restarted dispatcher binds the same address.
+            let bound = Arc::new(std::sync::OnceLock::new());
             children.push(root::child("dispatcher", name, crate::gateway::Dispatcher, move || {
                 crate::gateway::DispatcherArgs {
                     opts: gw.clone(),
                     bus: bus.clone(),
                     tasks: book.clone(),
                     reader: reader.clone(),
+                    bound: bound.clone(),
                 }
             }));
         }
