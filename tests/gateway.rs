@@ -412,6 +412,12 @@ async fn standalone_jsonl_workers_take_dispatched_tasks_from_the_same_pool() {
     let (c, r) = d.post("/api/v1/zmq/dispatch", json!({"prompt": "hello pool", "capabilities": ["jsonl"]})).await;
     assert_eq!((c, &r["status"]), (200, &json!("ok")), "{r}");
     assert!(r["content"].as_str().unwrap().contains("hello pool"), "{r}");
+    // A restarted gateway takes the pool worker back (its link is made again).
+    d.hive.gateway().kill_socket().unwrap();
+    let log = |b: &Value| b.to_string().contains("takes dispatched tasks again");
+    d.get_until("/api/events?event_type=log_entry&swarm=_workers", log).await;
+    let (c, r) = d.post("/api/v1/zmq/dispatch", json!({"prompt": "hello again", "capabilities": ["jsonl"]})).await;
+    assert_eq!((c, &r["status"]), (200, &json!("ok")), "{r}");
     // Killing the worker takes it out of the pool.
     let (c, _) = d.delete(&format!("/api/v1/agents/{}/kill", b["id"].as_str().unwrap())).await;
     assert_eq!(c, 200);

@@ -129,7 +129,15 @@ pub(crate) enum PoolMsg {
     Cancel(String, RpcReplyPort<Result<(Arc<AgentSlot>, SwarmCtx), HiveError>>),
     /// A worker's dispatcher link ended on its own (the dispatcher went away).
     LinkEnded(String),
+    /// Try to link a worker to the (restarted) dispatcher again; the number
+    /// of tries so far.
+    Relink(String, u32),
 }
+
+/// Tries to link a worker to a restarting dispatcher again, this far apart.
+const RELINK_EVERY: Duration = Duration::from_millis(200);
+/// Tries before a worker stays out of the dispatch pool (10 s in all).
+const RELINK_TRIES: u32 = 50;
 
 /// Start arguments of the pool.
 pub(crate) struct PoolArgs {
@@ -153,6 +161,8 @@ struct Entry {
     failure: Option<String>,
     /// Its dispatcher link, while it has one.
     link: Option<tokio::task::JoinHandle<()>>,
+    /// What it can do, for dispatched tasks.
+    capabilities: Vec<String>,
 }
 
 /// The pool actor.
@@ -251,8 +261,32 @@ impl Actor for WorkerPool {
                 if let Some(e) = s.workers.get_mut(&id)
                     && e.link.take().is_some()
                 {
-                    let message = format!("worker {id} no longer takes dispatched tasks: the dispatcher went away");
+                    let message = format!("worker {id}'s dispatcher went away; linking it again when it is back");
                     s.ctx.emit(&e.slot.name, EventKind::Log { level: crate::events::Level::Warning, message });
+                    let wid = id.clone();
+                    myself.send_after(RELINK_EVERY, move || PoolMsg::Relink(wid, 1));
+                }
+            }
+            PoolMsg::Relink(id, tries) => {
+                let Some(e) = s.workers.get(&id).filter(|e| e.sup.is_some() && e.link.is_none()) else {
+                    return Ok(());
+                };
+                let (slot, caps) = (e.slot.clone(), e.capabilities.clone());
+                match s.link(&myself, &id, slot.clone(), caps).await {
+                    Ok(handle) => {
+                        if let Some(e) = s.workers.get_mut(&id) {
+                            e.link = Some(handle);
+                        }
+                        let message = format!("worker {id} takes dispatched tasks again");
+                        s.ctx.emit(&slot.name, EventKind::Log { level: crate::events::Level::Info, message });
+                    }
+                    Err(_) if tries < RELINK_TRIES => {
+                        myself.send_after(RELINK_EVERY, move || PoolMsg::Relink(id, tries + 1));
+                    }
+                    Err(why) => {
+                        let message = format!("worker {id} no longer takes dispatched tasks: {why}");
+                        s.ctx.emit(&slot.name, EventKind::Log { level: crate::events::Level::Warning, message });
+                    }
                 }
             }
         }
@@ -270,7 +304,7 @@ impl Actor for WorkerPool {
         if let Some(entry) = s.workers.get_mut(&id) {
             entry.sup = None;
             if let Some(d) = &s.dispatcher {
-                crate::runtime::workers::link::detach(d, &id, "the worker failed");
+                link::detach(d, &id, "the worker failed");
             }
             if let Some(link) = entry.link.take() {
                 link.abort();
@@ -409,14 +443,8 @@ impl PoolState {
         self.by_sup.insert(sup.get_id(), id.clone());
         self.ctx.emit(&slot.name, EventKind::AgentAdded { backend: "stdio", group: None });
         let mut link = None;
-        if let Some(d) = &self.dispatcher {
-            let (pool, wid) = (myself.clone(), id.clone());
-            let ended = move || {
-                let _ = pool.cast(PoolMsg::LinkEnded(wid));
-            };
-            match crate::runtime::workers::link::attach(d, &self.ctx, slot.clone(), req.capabilities.clone(), ended)
-                .await
-            {
+        if self.dispatcher.is_some() {
+            match self.link(myself, &id, slot.clone(), req.capabilities.clone()).await {
                 Ok(handle) => link = Some(handle),
                 Err(e) => {
                     let message = format!("worker {id} does not take dispatched tasks: {e}");
@@ -424,10 +452,34 @@ impl PoolState {
                 }
             }
         }
-        let entry =
-            Entry { slot, sup: Some(sup), path: path_s, args: req.args, spawned_at_ms: now_ms(), failure: None, link };
+        let entry = Entry {
+            slot,
+            sup: Some(sup),
+            path: path_s,
+            args: req.args,
+            spawned_at_ms: now_ms(),
+            failure: None,
+            link,
+            capabilities: req.capabilities,
+        };
         self.workers.insert(id.clone(), entry);
         Ok(id)
+    }
+
+    /// Offers worker `id` to the dispatcher; the pool hears when its link ends.
+    async fn link(
+        &self,
+        myself: &ActorRef<PoolMsg>,
+        id: &str,
+        slot: Arc<AgentSlot>,
+        capabilities: Vec<String>,
+    ) -> Result<tokio::task::JoinHandle<()>, HiveError> {
+        let d = self.dispatcher.as_deref().ok_or_else(|| HiveError::Unavailable("the gateway is off".into()))?;
+        let (pool, wid) = (myself.clone(), id.to_string());
+        let ended = move || {
+            let _ = pool.cast(PoolMsg::LinkEnded(wid));
+        };
+        link::attach(d, &self.ctx, slot, capabilities, ended).await
     }
 
     fn unroute(&self, id: &str) {
@@ -444,7 +496,7 @@ impl PoolState {
             stop_child(sup.get_cell(), Shutdown::Infinity).await;
         }
         if let Some(d) = &self.dispatcher {
-            crate::runtime::workers::link::detach(d, id, "killed");
+            link::detach(d, id, "killed");
         }
         if let Some(link) = entry.link.take() {
             link.abort();
