@@ -15,6 +15,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod config;
+mod error;
 pub mod events;
 pub mod gateway;
 pub mod objects;
@@ -27,4 +28,5 @@ mod token;
 #[cfg(feature = "server")]
 pub mod http;
 
-pub use runtime::{ErrorCode, Hive, HiveError, HiveOptions, Resource, SwarmHandle};
+pub use error::{EdgeError, ErrorCode, HiveError, Resource};
+pub use runtime::{Hive, HiveOptions, SwarmHandle};

@@ -13,15 +13,14 @@
 //! [`SwarmHandle`] is the per-swarm API; `docs/semantics.md` states what the
 //! actors guarantee.
 
-mod error;
 mod hive;
 pub mod overlay;
 mod registry;
 mod swarm;
 mod workers;
 
+pub use crate::error::{EdgeError, ErrorCode, HiveError, Resource};
 pub use crate::store::Retention;
-pub use error::{EdgeError, ErrorCode, HiveError, Resource};
 pub use hive::{Dispatch, Events, Hive, HiveOptions, Swarms, Tasks, Workers};
 /// Orchestrate: several dispatched tasks under one timeout.
 pub mod orchestrate {

@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::{self, AgentSpec, ConfigErrors, Edge, ObjectSpec, SwarmSpec, ValidateOptions, member_name};
-use crate::runtime::error::Resource;
+use crate::error::Resource;
 
 /// Why an op could not be read or no longer applies to a spec.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

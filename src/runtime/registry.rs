@@ -11,9 +11,9 @@ use std::sync::Arc;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 
 use crate::config::SwarmSpec;
+use crate::error::HiveError;
 use crate::events::{EventBus, now_ms, rfc3339_ms};
 use crate::objects::ObjectKinds;
-use crate::runtime::error::HiveError;
 use crate::runtime::swarm::{Swarm, SwarmArgs, SwarmLimits, SwarmMsg, SwarmState};
 use crate::store::SwarmRecord;
 use crate::supervisor::{ExitReason, Shutdown, exit_of, spawn_error, stop_child};

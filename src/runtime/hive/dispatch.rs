@@ -7,8 +7,8 @@ use std::sync::Arc;
 use ractor::ActorRef;
 
 use super::Hive;
+use crate::error::HiveError;
 use crate::gateway::{DispatchRequest, DispatcherMsg, GatewayStatus, Submit, ZmqWorker};
-use crate::runtime::error::HiveError;
 use crate::task::Follower;
 
 /// The dispatcher of a runtime ([`Hive::gateway`]).

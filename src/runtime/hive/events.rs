@@ -3,8 +3,8 @@
 //! from the bus's in-memory ring.
 
 use super::{Hive, blocking};
+use crate::error::HiveError;
 use crate::events::EventBus;
-use crate::runtime::error::HiveError;
 use crate::store::{EventQuery, StoredEvent};
 
 /// The events of a runtime ([`Hive::event_log`]).

@@ -28,10 +28,10 @@ pub use tasks::Tasks;
 pub use workers::Workers;
 
 use crate::config::{SwarmSpec, ValidateOptions};
+use crate::error::HiveError;
 use crate::events::{BusOptions, EventBus};
 use crate::gateway::{DispatchRequest, GatewayStatus, Submit, ZmqWorker};
 use crate::objects::ObjectKinds;
-use crate::runtime::error::HiveError;
 use crate::runtime::overlay::OverlayOp;
 use crate::runtime::registry::{Registry, RegistryArgs, RegistryMsg, SwarmSummary};
 use crate::runtime::swarm::handle::SwarmHandle;

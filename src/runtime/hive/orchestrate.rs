@@ -11,8 +11,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::Dispatch;
+use crate::error::HiveError;
 use crate::gateway::{DispatchRequest, Submit};
-use crate::runtime::error::HiveError;
 use crate::task::{Follower, TaskEnd};
 
 /// How the tasks of an orchestration run.

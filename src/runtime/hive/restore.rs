@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use super::{Hive, blocking};
 use crate::config;
+use crate::error::HiveError;
 use crate::events::{EventKind, Level};
-use crate::runtime::error::HiveError;
 use crate::runtime::registry::RegistryMsg;
 use crate::runtime::swarm::SwarmMsg;
 use crate::store::{Store, SwarmRecord};

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use super::{Hive, blocking};
 use crate::config::{self, SwarmSpec};
+use crate::error::HiveError;
 use crate::events::EventKind;
 use crate::runtime::SwarmHandle;
-use crate::runtime::error::HiveError;
 use crate::runtime::overlay::{self, OverlayOp};
 use crate::runtime::registry::{RegistryMsg, SwarmSummary};
 

@@ -3,7 +3,7 @@
 //! end, awaited; and its cancel, routed by its recorded transport.
 
 use super::{Hive, blocking};
-use crate::runtime::error::HiveError;
+use crate::error::HiveError;
 use crate::task::{TaskEnd, TaskRecord, TaskStatus, Transport};
 
 /// The tasks of a runtime ([`Hive::tasks`]).

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::Hive;
-use crate::runtime::error::HiveError;
+use crate::error::HiveError;
 use crate::runtime::workers::{PoolMsg, SpawnRequest, WorkerStatus};
 
 /// The standalone workers of a runtime ([`Hive::workers`]).

@@ -8,7 +8,7 @@ use ractor::{ActorRef, RpcReplyPort, rpc::CallResult};
 use serde_json::Value;
 
 use crate::config::{self, AgentSpec, Edge, ObjectSpec, SwarmSpec};
-use crate::runtime::error::HiveError;
+use crate::error::HiveError;
 use crate::runtime::swarm::router::{EndpointSender, RoutedMessage};
 use crate::runtime::swarm::slot::HistoryEntry;
 use crate::runtime::swarm::{AgentProbe, AgentStatus, EdgeChange, ScaleResult, SwarmMsg, SwarmStatus};

@@ -28,9 +28,9 @@ use serde_json::Value;
 pub use status::{AgentStatus, GroupStatus, ObjectStatus, SupervisionView, SwarmState, SwarmStatus};
 
 use crate::config::{AgentSpec, Edge, ObjectSpec, SwarmSpec};
+use crate::error::{HiveError, Resource};
 use crate::events::{EventBus, EventKind, now_ms};
 use crate::objects::ObjectKinds;
-use crate::runtime::error::{HiveError, Resource};
 use crate::runtime::overlay::OverlayOp;
 use crate::runtime::swarm::ctx::SwarmCtx;
 use crate::runtime::swarm::mailbox::{Task, TaskOwner};

@@ -11,8 +11,8 @@ use super::status::{AgentStatus, GroupStatus, ObjectStatus, SwarmState, SwarmSta
 use super::tree::{object_child, write};
 use super::{EdgeChange, Reply, ScaleFailure, ScaleResult, SwarmRun};
 use crate::config::{AgentSpec, Edge, MAX_AGENTS, MAX_OBJECTS, MAX_REPLICAS, ObjectSpec, SwarmSpec, member_name};
+use crate::error::{EdgeError, HiveError, Resource};
 use crate::events::{EventKind, rfc3339_ms};
-use crate::runtime::error::{EdgeError, HiveError, Resource};
 use crate::runtime::swarm::agent::AgentMsg;
 use crate::runtime::swarm::agent::{child_spec as agent_child, end_task, retire};
 use crate::runtime::swarm::ctx::SwarmCtx;

@@ -23,8 +23,8 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent
 use serde::Serialize;
 
 use crate::config::{AgentSpec, BackendSpec, DEFAULT_KILL_TIMEOUT_MS, LaunchSpec, StdioSpec};
+use crate::error::{HiveError, Resource};
 use crate::events::{EventBus, EventKind, now_ms, rfc3339_ms};
-use crate::runtime::error::{HiveError, Resource};
 use crate::runtime::swarm::AgentStatus;
 use crate::runtime::swarm::agent::{child_spec, report_exit, retire};
 use crate::runtime::swarm::ctx::SwarmCtx;

@@ -112,6 +112,11 @@ pub(crate) struct ChildProcess {
     stdin: mpsc::Sender<Vec<u8>>,
     exit: watch::Receiver<Option<ExitInfo>>,
     events: EventQueue,
+    /// The stdin writer and the stdout and stderr readers: owned here, so
+    /// they end with the process handle. The waiter is not among them: it
+    /// reaps the child and reports the exit (after the last stdout line),
+    /// and ends when the child does.
+    _io: tokio::task::JoinSet<()>,
 }
 
 impl ChildProcess {
@@ -144,8 +149,9 @@ impl ChildProcess {
         let (exit_tx, exit_rx) = watch::channel(None);
         let (sink, events) = queue::channel(wake);
 
+        let mut io = tokio::task::JoinSet::new();
         let mut stdin = child.stdin.take().expect("piped");
-        tokio::spawn(async move {
+        io.spawn(async move {
             while let Some(line) = stdin_rx.recv().await {
                 if stdin.write_all(&line).await.is_err() || stdin.flush().await.is_err() {
                     break; // the child closed stdin or exited; its exit is reported by the waiter
@@ -154,11 +160,11 @@ impl ChildProcess {
         });
 
         let stdout = child.stdout.take().expect("piped");
-        tokio::spawn(read_stdout(stdout, spec.max_line_bytes, sink.clone(), exit_rx.clone()));
+        io.spawn(read_stdout(stdout, spec.max_line_bytes, sink.clone(), exit_rx.clone()));
 
         let stderr = child.stderr.take().expect("piped");
         let err_sink = sink.clone();
-        tokio::spawn(async move {
+        io.spawn(async move {
             let mut reader = LineReader::new(BufReader::new(stderr), MAX_STDERR_LINE);
             while let Ok(Some(line)) = reader.next().await {
                 let e = ChildEvent::Stderr(match line {
@@ -186,7 +192,7 @@ impl ChildProcess {
             let _ = exit_tx.send(Some(info));
         });
 
-        Ok(Self { pgid, stdin: stdin_tx, exit: exit_rx, events })
+        Ok(Self { pgid, stdin: stdin_tx, exit: exit_rx, events, _io: io })
     }
 
     /// Takes up to `max` of the child's waiting events, in order (stdout,
@@ -317,6 +323,9 @@ async fn read_stdout(
 }
 
 impl Drop for ChildProcess {
+    /// A handle dropped without [`stop`](Self::stop) (its agent died
+    /// abruptly) leaves no process behind: the group is killed; the I/O
+    /// tasks end with the handle.
     fn drop(&mut self) {
         if self.exited().is_none() {
             let _ = killpg(self.pgid, Signal::SIGKILL);
