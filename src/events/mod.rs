@@ -7,6 +7,7 @@
 //! sequence numbers, keeps a bounded ring and fans out to subscribers.
 
 mod bus;
+mod class;
 mod filter;
 mod kind;
 
@@ -16,10 +17,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 pub use bus::{BusOptions, EventBus, MAX_PENDING, Subscription};
+pub use class::{Category, Level, OutputKind};
 pub use filter::{EventFilter, FilterError};
+pub use kind::EventKind;
 #[cfg(feature = "server")]
 pub(crate) use kind::preview;
-pub use kind::{Category, EventKind, Level, OutputKind};
 
 /// One event, as stored in the ring and sent to subscribers.
 #[derive(Debug, Clone, PartialEq)]

@@ -15,7 +15,8 @@ pub(crate) mod object;
 mod ops;
 pub(crate) mod router;
 pub(crate) mod slot;
-pub(crate) use ops::{MAX_CONTENT_BYTES, cancel_on, enqueue_on, open_then_queue};
+mod tasks;
+pub(crate) use tasks::{MAX_CONTENT_BYTES, cancel_on, enqueue_on, open_then_queue};
 mod status;
 mod tree;
 
