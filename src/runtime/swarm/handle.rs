@@ -12,7 +12,7 @@ use crate::error::HiveError;
 use crate::runtime::swarm::router::{EndpointSender, RoutedMessage};
 use crate::runtime::swarm::slot::HistoryEntry;
 use crate::runtime::swarm::{AgentProbe, AgentStatus, EdgeChange, ScaleResult, SwarmMsg, SwarmStatus};
-use crate::task::TaskEnd;
+use crate::task::{Follower, TaskEnd};
 
 /// A handle to a running swarm: the runtime API, one method per operation.
 #[derive(Clone)]
@@ -125,30 +125,35 @@ impl SwarmHandle {
 
     /// Queues a task for an agent; returns its id.
     pub async fn send_task(&self, agent: &str, content: &str) -> Result<Arc<str>, HiveError> {
-        let (id, _) = self
-            .ask(|reply| SwarmMsg::SendTask {
-                agent: agent.into(),
-                content: content.into(),
-                from: "user".into(),
-                follow: false,
-                reply,
-            })
-            .await?;
-        Ok(id)
+        Ok(self.submit(agent, content, false).await?.0)
+    }
+
+    /// Queues a task for an agent and follows it (its updates through the
+    /// task book: tokens, then the end).
+    pub async fn follow_task(&self, agent: &str, content: &str) -> Result<(Arc<str>, Follower), HiveError> {
+        let (id, follower) = self.submit(agent, content, true).await?;
+        Ok((id, follower.ok_or_else(|| HiveError::Unavailable("the task has no follower".into()))?))
+    }
+
+    async fn submit(
+        &self,
+        agent: &str,
+        content: &str,
+        follow: bool,
+    ) -> Result<(Arc<str>, Option<Follower>), HiveError> {
+        self.ask(|reply| SwarmMsg::SendTask {
+            agent: agent.into(),
+            content: content.into(),
+            from: "user".into(),
+            follow,
+            reply,
+        })
+        .await
     }
 
     /// Sends a task and waits (up to `timeout`) for how it ends.
     pub async fn run_task(&self, agent: &str, content: &str, timeout: Duration) -> Result<TaskEnd, HiveError> {
-        let (id, follower) = self
-            .ask(|reply| SwarmMsg::SendTask {
-                agent: agent.into(),
-                content: content.into(),
-                from: "user".into(),
-                follow: true,
-                reply,
-            })
-            .await?;
-        let follower = follower.ok_or_else(|| HiveError::Unavailable("the task has no follower".into()))?;
+        let (id, follower) = self.follow_task(agent, content).await?;
         tokio::time::timeout(timeout, follower.end())
             .await
             .map_err(|_| HiveError::Unavailable(format!("task {id} did not finish within {timeout:?}")))?
