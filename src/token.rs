@@ -1,6 +1,6 @@
 //! Shared-secret tokens, compared in constant time: the HTTP adapter's
 //! bearer tokens (`src/http/auth.rs`) and the ZeroMQ gateway's `hello`
-//! tokens (`src/gateway/dispatcher.rs`) both check theirs here, so the
+//! tokens (`src/gateway/dispatcher/workers.rs`) both check theirs here, so the
 //! runtime needs nothing of the HTTP layer for it.
 
 use subtle::ConstantTimeEq;
