@@ -171,6 +171,9 @@ error_codes! {
     Unavailable = "HIVE_UNAVAILABLE", "unavailable", 503;
     /// A bounded queue is full; try again later.
     Busy = "HIVE_BUSY", "queue_full", 503;
+    /// The daemon is out of service (maintenance off): it finishes what runs
+    /// and takes no new work until it is put back (`+ Retry-After`).
+    Maintenance = "HIVE_MAINTENANCE", "maintenance", 503;
 }
 
 impl std::fmt::Display for ErrorCode {
@@ -225,6 +228,10 @@ pub enum HiveError {
     /// The swarm (or runtime) is not running, or is shutting down.
     #[error("{0}")]
     Unavailable(String),
+    /// The runtime is out of service (maintenance): what runs finishes,
+    /// new work is refused until it accepts again.
+    #[error("{0}")]
+    Maintenance(String),
 }
 
 impl HiveError {
@@ -265,6 +272,7 @@ impl HiveError {
             Self::RouteDenied(_) => ErrorCode::RouteDenied,
             Self::Full(_) => ErrorCode::Busy,
             Self::Unavailable(_) => ErrorCode::Unavailable,
+            Self::Maintenance(_) => ErrorCode::Maintenance,
         }
     }
 }

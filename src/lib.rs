@@ -10,6 +10,7 @@
 //! * [`gateway`]: the ZeroMQ gateway and its task dispatcher;
 //! * [`task`]: the task as one typed lifecycle, and the task book;
 //! * [`store`]: the embedded redb store (swarms, events, tasks);
+//! * [`logs`]: the bounded ring of the daemon's own log lines;
 //! * `http` (feature `server`, on by default): the HTTP and WebSocket
 //!   adapter that the `hive` daemon serves.
 #![warn(missing_docs, unreachable_pub)]
@@ -18,6 +19,7 @@ pub mod config;
 mod error;
 pub mod events;
 pub mod gateway;
+pub mod logs;
 pub mod objects;
 pub mod runtime;
 pub mod store;

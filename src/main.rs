@@ -9,6 +9,6 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    cli::init_tracing();
-    cli::run(args).await
+    let logs = cli::init_tracing();
+    cli::run(args, logs).await
 }

@@ -106,17 +106,26 @@ enum Command {
     },
 }
 
-/// Logs go to stderr, filtered by `RUST_LOG` (default: warnings).
-pub(crate) fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+/// Logs go to stderr, filtered by `RUST_LOG` (default: warnings), and to
+/// the returned ring of the daemon's last lines (`GET /api/v1/logs`), with
+/// its own filter (`HIVE_LOG_RING`, default `hive::logs::DEFAULT_DIRECTIVES`).
+pub(crate) fn init_tracing() -> hive::logs::LogRing {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{EnvFilter, Layer};
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let ring = hive::logs::LogRing::default();
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(filter))
+        .with(hive::logs::RingLayer::new(ring.clone()).with_filter(hive::logs::RingLayer::filter()))
+        .init();
+    ring
 }
 
-/// Runs the parsed command.
-pub(crate) async fn run(cli: Cli) -> ExitCode {
+/// Runs the parsed command (`logs`: the ring the daemon's tracing feeds).
+pub(crate) async fn run(cli: Cli, logs: hive::logs::LogRing) -> ExitCode {
     match cli.command {
-        Command::Serve(args) => serve::run(args, cli.client.token.clone()).await,
+        Command::Serve(args) => serve::run(args, cli.client.token.clone(), logs).await,
         Command::Bench(cmd) => bench::run(cmd).await,
         Command::Run(args) => run::run(args).await,
         Command::Validate { files } => validate::run(&files),

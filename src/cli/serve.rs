@@ -108,8 +108,9 @@ fn load_config(path: Option<&Path>) -> Result<DaemonConfig, String> {
     toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// `token` is `--token` or `HIVE_TOKEN` (the same option the client commands read).
-pub(crate) async fn run(args: ServeArgs, token: Option<String>) -> ExitCode {
+/// `token` is `--token` or `HIVE_TOKEN` (the same option the client commands
+/// read); `logs` is the ring the daemon's tracing feeds (`GET /api/v1/logs`).
+pub(crate) async fn run(args: ServeArgs, token: Option<String>, logs: hive::logs::LogRing) -> ExitCode {
     let mut signals = match Shutdown::listen() {
         Ok(s) => s,
         Err(e) => {
@@ -148,6 +149,7 @@ pub(crate) async fn run(args: ServeArgs, token: Option<String>) -> ExitCode {
             }
             cfg.gateway.options().map(|g| hive::gateway::GatewayOptions { webhooks, ..g })
         },
+        logs,
         ..HiveOptions::default()
     };
     let listener = match tokio::net::TcpListener::bind(cfg.server.listen).await {

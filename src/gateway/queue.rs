@@ -28,6 +28,19 @@ impl TaskQueue {
         self.order.len()
     }
 
+    /// `(priority, waiting)` for each priority that has waiting tasks,
+    /// highest priority (1) first. One pass over the queue.
+    pub(crate) fn depth_by_priority(&self) -> Vec<(u8, usize)> {
+        let mut out: Vec<(u8, usize)> = Vec::new();
+        for &(p, _) in self.order.keys() {
+            match out.last_mut() {
+                Some((last, n)) if *last == p => *n += 1,
+                _ => out.push((p, 1)),
+            }
+        }
+        out
+    }
+
     /// The first waiting task after `key` (the first of all with `None`).
     pub(crate) fn next_after(&self, key: Option<QueueKey>) -> Option<(QueueKey, Arc<str>)> {
         use std::ops::Bound::{Excluded, Unbounded};
@@ -73,6 +86,8 @@ mod tests {
         let order: Vec<Arc<str>> =
             std::iter::successors(q.next_after(None), |(k, _)| q.next_after(Some(*k))).map(|(_, id)| id).collect();
         assert_eq!(order, ["d", "b", "c", "a"].map(Arc::<str>::from));
+        assert_eq!(q.depth_by_priority(), [(1, 2), (5, 2)]);
+        assert_eq!(TaskQueue::default().depth_by_priority(), []);
     }
 
     #[test]

@@ -7,10 +7,12 @@
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, Request, State};
+use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
+use super::config::ServerConfig;
 use super::error::ApiError;
 use crate::ErrorCode;
 
@@ -65,6 +67,26 @@ fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// The bearer token of `Authorization`, if any.
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(|t| t.trim().to_string())
+}
+
+/// Whether this middleware would serve a caller from `ip` with `headers` on
+/// a protected route (for public routes that answer more to such a caller,
+/// like `/health`): a valid bearer token, or, with no token configured, a
+/// loopback client.
+pub(crate) fn accepts(cfg: &ServerConfig, ip: IpAddr, headers: &HeaderMap) -> bool {
+    match &cfg.token {
+        None => is_loopback(ip),
+        Some(expected) => bearer(headers).is_some_and(|t| crate::token::matches(&t, expected)),
+    }
+}
+
 /// The auth middleware.
 pub(crate) async fn require(
     State(state): State<AppState>,
@@ -84,13 +106,8 @@ pub(crate) async fn require(
         ))
         .into_response(),
         Some(expected) => {
-            let bearer = req
-                .headers()
-                .get(axum::http::header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-                .map(|t| t.trim().to_string());
-            let given = bearer.or_else(|| if is_websocket(path) { query_token(req.uri().query()) } else { None });
+            let given = bearer(req.headers())
+                .or_else(|| if is_websocket(path) { query_token(req.uri().query()) } else { None });
             match given {
                 Some(t) if crate::token::matches(&t, expected) => next.run(req).await,
                 Some(_) => ApiError::new(ErrorCode::Unauthorized, "the token is not valid").into_response(),

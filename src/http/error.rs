@@ -1,6 +1,8 @@
 //! The one error type of the HTTP adapter. It renders every failure,
 //! including malformed input caught by extractors, in one shape:
-//! `{"error": "<message>", "error_code": "HIVE_<KIND>", "details": {...}}`.
+//! `{"error": "<message>", "error_code": "HIVE_<KIND>", "details": {...}}`,
+//! plus `retry_after` (seconds, as the `Retry-After` header) when the client
+//! is told to wait.
 //! The code and its status come from [`ErrorCode`] (and, for runtime errors,
 //! from [`HiveError::code`]), the one mapping that the Phoenix channel uses
 //! too. Requests are logged by the router's trace layer (`http::app`), not
@@ -21,6 +23,10 @@ pub struct ErrorBody {
     pub error_code: ErrorCode,
     /// Structured details (e.g. every config error with its line).
     pub details: serde_json::Value,
+    /// Seconds to wait before retrying, as in `Retry-After` (429, and 503
+    /// `HIVE_BUSY` / `HIVE_MAINTENANCE`); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
 }
 
 /// An error answered to an HTTP client.
@@ -79,9 +85,13 @@ impl ApiError {
         self
     }
 
-    /// The JSON body.
+    /// The JSON body (`retry_after` beside the error when the client is told to wait).
     pub fn body(&self) -> Value {
-        json!({"error": self.message, "error_code": self.code, "details": self.details})
+        let mut body = json!({"error": self.message, "error_code": self.code, "details": self.details});
+        if let Some(s) = self.retry_after {
+            body["retry_after"] = json!(s);
+        }
+        body
     }
 }
 
@@ -96,6 +106,7 @@ impl From<HiveError> for ApiError {
             HiveError::NotFound { resource, name } => base.with_details(json!({"kind": resource, "name": name})),
             HiveError::InvalidEdges(errors) => base.with_details(json!({ "errors": errors })),
             HiveError::Full(_) => base.with_retry_after(1),
+            HiveError::Maintenance(_) => base.with_retry_after(crate::runtime::MAINTENANCE_RETRY_AFTER_S),
             HiveError::BadRequest(_)
             | HiveError::Conflict(_)
             | HiveError::Forbidden(_)

@@ -1,43 +1,95 @@
 //! The per-client rate limit: a token bucket per IP address (governor's
-//! GCRA). A refused request gets 429 with `Retry-After`. Idle clients are
-//! forgotten periodically, so the table is bounded by the clients of the
-//! last minute.
+//! GCRA). Every response that passes it carries `X-RateLimit-Limit` (the
+//! burst), `X-RateLimit-Remaining` (requests left now) and
+//! `X-RateLimit-Reset` (Unix time, seconds, when the bucket is full again);
+//! a refused request gets 429 with `Retry-After` and `retry_after` in its
+//! body. Idle clients are forgotten periodically, so the table is bounded by
+//! the clients of the last minute. With the limit off, no headers.
 
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota};
+use governor::middleware::StateInformationMiddleware;
+use governor::{Quota, RateLimiter};
 
 use super::AppState;
 use super::config::RateLimit;
 use super::error::ApiError;
 use crate::ErrorCode;
 
+type Keyed = RateLimiter<
+    IpAddr,
+    governor::state::keyed::DefaultKeyedStateStore<IpAddr>,
+    DefaultClock,
+    StateInformationMiddleware,
+>;
+
 /// A keyed limiter, or none when the limit is off.
 #[derive(Clone)]
-pub(crate) struct Limiter(Option<Arc<DefaultKeyedRateLimiter<IpAddr>>>);
+pub(crate) struct Limiter(Option<Arc<Keyed>>);
+
+/// A client's bucket after a request, for the `X-RateLimit-*` headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Budget {
+    /// Requests the bucket holds when full (the burst).
+    pub(crate) limit: u32,
+    /// Requests left now.
+    pub(crate) remaining: u32,
+    /// Seconds until the bucket is full again (rounded up).
+    pub(crate) reset_in: u64,
+}
+
+/// A refused request: its budget and seconds until one more is allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Refused {
+    pub(crate) budget: Budget,
+    pub(crate) retry_after: u64,
+}
+
+fn ceil_secs(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
+fn budget(quota: Quota, remaining: u32) -> Budget {
+    let limit = quota.burst_size().get();
+    let empty = limit.saturating_sub(remaining);
+    Budget { limit, remaining, reset_in: ceil_secs(quota.replenish_interval() * empty) }
+}
 
 impl Limiter {
     /// A limiter for `r` (off when `per_second` is 0).
     pub(crate) fn new(r: RateLimit) -> Self {
         Self(NonZeroU32::new(r.per_second).map(|rate| {
             let burst = NonZeroU32::new(r.burst.max(r.per_second)).unwrap_or(rate);
-            Arc::new(DefaultKeyedRateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)))
+            Arc::new(
+                RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
+                    .with_middleware::<StateInformationMiddleware>(),
+            )
         }))
     }
 
-    /// Whether `ip` may make a request now; if not, seconds to wait.
-    pub(crate) fn check(&self, ip: IpAddr) -> Result<(), u64> {
-        let Some(l) = &self.0 else { return Ok(()) };
-        l.check_key(&ip.to_canonical()).map_err(|not_until| {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
-        })
+    /// Whether `ip` may make a request now: its budget after it (`None`
+    /// when the limit is off), or the refusal.
+    pub(crate) fn check(&self, ip: IpAddr) -> Result<Option<Budget>, Refused> {
+        let Some(l) = &self.0 else { return Ok(None) };
+        match l.check_key(&ip.to_canonical()) {
+            Ok(snapshot) => Ok(Some(budget(snapshot.quota(), snapshot.remaining_burst_capacity()))),
+            Err(not_until) => {
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                let mut b = budget(not_until.quota(), 0);
+                // The bucket is full once the wait for one request has passed
+                // and the rest of the bucket has refilled.
+                b.reset_in = ceil_secs(wait + not_until.quota().replenish_interval() * (b.limit - 1));
+                Err(Refused { budget: b, retry_after: ceil_secs(wait).max(1) })
+            }
+        }
     }
 
     /// Forgets clients whose buckets are full again.
@@ -49,7 +101,18 @@ impl Limiter {
     }
 }
 
-/// The rate-limit middleware.
+/// Sets `X-RateLimit-Limit`, `-Remaining` and `-Reset` (Unix time, seconds,
+/// when the bucket is full again).
+fn set_headers(h: &mut HeaderMap, b: Budget) {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    h.insert("x-ratelimit-limit", HeaderValue::from(b.limit));
+    h.insert("x-ratelimit-remaining", HeaderValue::from(b.remaining));
+    h.insert("x-ratelimit-reset", HeaderValue::from(now + b.reset_in));
+}
+
+/// The rate-limit middleware: every response it passes carries the
+/// client's budget; a refusal is 429 with `Retry-After` and `retry_after`
+/// (seconds) in its body.
 pub(crate) async fn enforce(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -57,10 +120,19 @@ pub(crate) async fn enforce(
     next: Next,
 ) -> Response {
     match state.limiter.check(peer.ip()) {
-        Ok(()) => next.run(req).await,
-        Err(secs) => ApiError::new(ErrorCode::RateLimited, "too many requests; slow down")
-            .with_retry_after(secs.max(1))
-            .into_response(),
+        Ok(None) => next.run(req).await,
+        Ok(Some(budget)) => {
+            let mut r = next.run(req).await;
+            set_headers(r.headers_mut(), budget);
+            r
+        }
+        Err(refused) => {
+            let mut r = ApiError::new(ErrorCode::RateLimited, "too many requests; slow down")
+                .with_retry_after(refused.retry_after)
+                .into_response();
+            set_headers(r.headers_mut(), refused.budget);
+            r
+        }
     }
 }
 
@@ -72,19 +144,22 @@ mod tests {
     fn a_burst_beyond_the_quota_is_refused_with_a_wait() {
         let l = Limiter::new(RateLimit { per_second: 1, burst: 3 });
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
-        for _ in 0..3 {
-            assert!(l.check(ip).is_ok());
-        }
-        assert_eq!(l.check(ip), Err(1));
+        let remaining: Vec<u32> = (0..3).map(|_| l.check(ip).unwrap().unwrap().remaining).collect();
+        assert_eq!(remaining, [2, 1, 0]);
+        let refused = l.check(ip).unwrap_err();
+        assert_eq!(refused.retry_after, 1);
+        assert_eq!((refused.budget.limit, refused.budget.remaining), (3, 0));
+        assert!((2..=3).contains(&refused.budget.reset_in), "{refused:?}");
         // Another client has its own bucket.
-        assert!(l.check("127.0.0.2".parse().unwrap()).is_ok());
+        let other = l.check("127.0.0.2".parse().unwrap()).unwrap().unwrap();
+        assert_eq!(other, Budget { limit: 3, remaining: 2, reset_in: 1 });
     }
 
     #[test]
     fn zero_per_second_turns_the_limit_off() {
         let l = Limiter::new(RateLimit { per_second: 0, burst: 0 });
         for _ in 0..10_000 {
-            assert!(l.check("127.0.0.1".parse().unwrap()).is_ok());
+            assert_eq!(l.check("127.0.0.1".parse().unwrap()), Ok(None));
         }
     }
 }

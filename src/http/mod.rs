@@ -28,7 +28,7 @@ mod ws_events;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -64,7 +64,6 @@ pub struct AppState {
     /// Turns true when the daemon stops; streams close then.
     pub(crate) shutdown: watch::Receiver<bool>,
     stop: Arc<watch::Sender<bool>>,
-    started: Instant,
 }
 
 impl AppState {
@@ -78,7 +77,6 @@ impl AppState {
             hive,
             shutdown,
             stop: Arc::new(stop),
-            started: Instant::now(),
         }
     }
 
@@ -134,6 +132,7 @@ pub(crate) const WS_SEND_TIMEOUT: Duration = Duration::from_secs(30);
 fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi_base())
         .merge(routes::meta::router())
+        .merge(routes::ops::router())
         .merge(routes::swarms::router())
         .merge(routes::agents::router())
         .merge(routes::topology::router())

@@ -8,12 +8,14 @@
 //!   (`swarm/router/`), its agents (`swarm/agent/`: the actor and its
 //!   backends), its objects (`swarm/object.rs`);
 //! * `workers/`: the standalone JSONL worker pool (another root child) and
-//!   each worker's link to the dispatcher.
+//!   each worker's link to the dispatcher;
+//! * `maintenance.rs`: the daemon-wide switch every entry point of new work checks.
 //!
 //! [`SwarmHandle`] is the per-swarm API; `docs/semantics.md` states what the
 //! actors guarantee.
 
 mod hive;
+mod maintenance;
 pub mod overlay;
 mod registry;
 mod swarm;
@@ -21,11 +23,15 @@ mod workers;
 
 pub use crate::error::{EdgeError, ErrorCode, HiveError, Resource};
 pub use crate::store::Retention;
-pub use hive::{Dispatch, Events, Hive, HiveOptions, Swarms, Tasks, Workers};
+pub use hive::{
+    Dispatch, Events, Health, HealthDetail, Hive, HiveOptions, PriorityDepth, QueueDepth, SlotCounts, StoreHealth,
+    StoreMode, Swarms, Tasks, WorkerCounts, Workers,
+};
 /// Orchestrate: several dispatched tasks under one timeout.
 pub mod orchestrate {
     pub use super::hive::orchestrate::{MAX_TASKS, OrchestrateMode, Outcome, Plan, Report, StepResult, Strategy};
 }
+pub use maintenance::{MAINTENANCE_RETRY_AFTER_S, Maintenance, MaintenanceState};
 pub use registry::SwarmSummary;
 pub use swarm::handle::SwarmHandle;
 pub use swarm::router::table::RouteError;

@@ -5,6 +5,8 @@
 //! commit's fsync runs, the next batch accumulates, so the batch size grows
 //! with the load and a lone write is not delayed.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
 use tokio::sync::{mpsc, oneshot};
@@ -45,6 +47,8 @@ enum Job {
 #[derive(Clone)]
 pub struct Writer {
     tx: mpsc::Sender<Job>,
+    /// When the last commit ended (ms since the epoch; 0 = none yet).
+    last_commit_ms: Arc<AtomicU64>,
 }
 
 /// The writer thread, to wait for at shutdown.
@@ -61,11 +65,23 @@ impl Writer {
     /// Starts the writer thread for `store`.
     pub fn start(store: Store, opts: WriterOptions) -> (Self, WriterThread) {
         let (tx, rx) = mpsc::channel(opts.queue.max(1));
+        let last_commit_ms = Arc::new(AtomicU64::new(0));
+        let stamp = last_commit_ms.clone();
         let handle = std::thread::Builder::new()
             .name("hive-store-writer".into())
-            .spawn(move || run(store, rx, opts.max_batch.max(1)))
+            .spawn(move || run(store, rx, opts.max_batch.max(1), &stamp))
             .expect("spawn the store writer thread");
-        (Self { tx }, WriterThread(handle))
+        (Self { tx, last_commit_ms }, WriterThread(handle))
+    }
+
+    /// Jobs waiting for the writer thread now.
+    pub fn queued(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
+    /// When the last commit ended (ms since the epoch), if there was one.
+    pub fn last_commit_ms(&self) -> Option<u64> {
+        Some(self.last_commit_ms.load(Ordering::Acquire)).filter(|&ms| ms > 0)
     }
 
     async fn submit<T>(
@@ -116,7 +132,7 @@ impl Writer {
     }
 }
 
-fn run(store: Store, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
+fn run(store: Store, mut rx: mpsc::Receiver<Job>, max_batch: usize, last_commit_ms: &AtomicU64) {
     while let Some(first) = rx.blocking_recv() {
         let mut stop = matches!(first, Job::Shutdown);
         let mut batch = if stop { Vec::new() } else { vec![first] };
@@ -129,6 +145,7 @@ fn run(store: Store, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
         }
         if !batch.is_empty() {
             commit(&store, batch);
+            last_commit_ms.store(crate::events::now_ms(), Ordering::Release);
         }
         if stop {
             rx.close();

@@ -57,6 +57,8 @@ pub(crate) enum DispatcherMsg {
     Workers(RpcReplyPort<Vec<ZmqWorker>>),
     /// The gateway's state.
     Status(RpcReplyPort<GatewayStatus>),
+    /// Waiting tasks per priority, highest first (for health).
+    QueueDepths(RpcReplyPort<Vec<(u8, usize)>>),
     /// Time to expire deadlines.
     Tick,
     /// A standalone JSONL worker joins the pool: tasks reach it through `tx`.
@@ -248,6 +250,9 @@ impl Actor for Dispatcher {
                     queue_depth: s.queue.len(),
                     running: s.workers.values().map(|w| w.running.len()).sum(),
                 });
+            }
+            DispatcherMsg::QueueDepths(reply) => {
+                let _ = reply.send(s.queue.depth_by_priority());
             }
             DispatcherMsg::Tick => s.expire().await,
             DispatcherMsg::AttachLocal(w, reply) => {

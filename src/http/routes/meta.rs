@@ -1,5 +1,5 @@
-//! Descriptive routes: the API index, health, config validation, and the
-//! skill files under the skills directory.
+//! Descriptive routes: the API index, config validation, and the skill
+//! files under the skills directory (health is in `ops.rs`).
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -19,7 +19,6 @@ use crate::http::skills;
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(index))
-        .routes(routes!(health))
         .routes(routes!(validate))
         .routes(routes!(list_skills))
         .routes(routes!(get_skill))
@@ -48,20 +47,6 @@ async fn index() -> impl IntoResponse {
         "event_stream": {"url": "/ws/events", "params": ["swarm", "agent", "level", "category", "event_type", "since"]},
         "docs": {"openapi": "/openapi.json", "interactive": "/docs", "protocols": "docs/api.md, docs/protocol-websocket.md"},
     }))
-}
-
-/// Liveness, with no auth.
-#[utoipa::path(get, path = "/health", tag = "meta", responses((status = 200, body = Value)))]
-async fn health(State(st): State<AppState>) -> ApiResult<impl IntoResponse> {
-    let swarms = st.hive.list_swarms().await?;
-    let running = swarms.iter().filter(|s| s.state == crate::runtime::SwarmState::Running).count();
-    Ok(axum::Json(json!({
-        "status": "ok",
-        "version": env!("CARGO_PKG_VERSION"),
-        "uptime_s": st.started.elapsed().as_secs(),
-        "swarms_running": running,
-        "last_event_seq": st.hive.events().next_seq().saturating_sub(1),
-    })))
 }
 
 /// What a valid config holds.

@@ -5,6 +5,7 @@ pub(crate) mod agents;
 pub(crate) mod events;
 pub(crate) mod meta;
 pub(crate) mod objects;
+pub(crate) mod ops;
 pub(crate) mod swarms;
 pub(crate) mod topology;
 pub(crate) mod v1;

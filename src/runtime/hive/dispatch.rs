@@ -1,6 +1,7 @@
 //! The dispatch handle: tasks for the ZeroMQ and pool workers (submit,
 //! follow, cancel), the connected workers and their maintenance switch, and
-//! the gateway's state. Each call is a message to the dispatcher.
+//! the gateway's state. Each call is a message to the dispatcher; the
+//! calls that bring new tasks first pass the maintenance gate.
 
 use std::sync::Arc;
 
@@ -34,8 +35,20 @@ impl Dispatch<'_> {
     /// the task is recorded, or at once for a caller that waits for the
     /// result) and whether it carries the task's updates; see [`Submit`].
     /// A task whose record could not be made durable is cancelled and
-    /// refused: nothing is acknowledged that was not committed.
+    /// refused: nothing is acknowledged that was not committed. Refused in
+    /// maintenance.
     pub async fn submit(&self, req: DispatchRequest, how: Submit) -> Result<(Arc<str>, Option<Follower>), HiveError> {
+        self.0.maintenance.admit("a new task")?;
+        self.submit_admitted(req, how).await
+    }
+
+    /// [`Self::submit`] past the maintenance gate (for orchestrate, which
+    /// passed it once for all its tasks: a plan that started finishes).
+    pub(super) async fn submit_admitted(
+        &self,
+        req: DispatchRequest,
+        how: Submit,
+    ) -> Result<(Arc<str>, Option<Follower>), HiveError> {
         let actor = self.actor()?;
         let d = ractor::call!(actor, DispatcherMsg::Submit, req, how)??;
         if let Some(durable) = d.durable {
@@ -58,13 +71,14 @@ impl Dispatch<'_> {
         req: DispatchRequest,
         hook: crate::gateway::Webhook,
     ) -> Result<Arc<str>, HiveError> {
+        self.0.maintenance.admit("a new task")?;
         let name = self.0.dispatcher_name.as_deref().unwrap_or_default();
         let to = crate::gateway::webhooks_ref(name).ok_or_else(|| match self.0.dispatcher_name {
             None => HiveError::Unavailable("the ZeroMQ gateway is disabled".into()),
             Some(_) => HiveError::Unavailable("the webhook deliverer is restarting".into()),
         })?;
         let wait = req.timeout.unwrap_or(std::time::Duration::from_secs(300));
-        crate::gateway::dispatch_to(to, hook, wait, self.submit(req, Submit::QueueAndFollow)).await
+        crate::gateway::dispatch_to(to, hook, wait, self.submit_admitted(req, Submit::QueueAndFollow)).await
     }
 
     /// Updates of a dispatched task that has not ended.
@@ -80,6 +94,14 @@ impl Dispatch<'_> {
     /// The connected workers (ZeroMQ, and pool workers as `local/<id>`).
     pub async fn workers(&self) -> Result<Vec<ZmqWorker>, HiveError> {
         Ok(ractor::call!(self.actor()?, DispatcherMsg::Workers)?)
+    }
+
+    /// Waiting tasks per priority, highest (1) first; none when the gateway is off.
+    pub(super) async fn queue_depths(&self) -> Result<Vec<(u8, usize)>, HiveError> {
+        if !self.enabled() {
+            return Ok(Vec::new());
+        }
+        Ok(ractor::call!(self.actor()?, DispatcherMsg::QueueDepths)?)
     }
 
     /// The gateway's state (`enabled: false` when it is off).

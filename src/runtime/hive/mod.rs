@@ -3,12 +3,16 @@
 //! and the task book, restores what was running (`restore.rs`), and hands
 //! out small handles, one per area, each in its own file:
 //! [`Swarms`] (`swarms.rs`), [`Workers`] (`workers.rs`), [`Dispatch`]
-//! (`dispatch.rs`), [`Tasks`] (`tasks.rs`) and [`Events`] (`events.rs`).
+//! (`dispatch.rs`), [`Tasks`] (`tasks.rs`) and [`Events`] (`events.rs`);
+//! health, maintenance and the daemon's log lines are in `health.rs`. The
+//! calls that bring new work pass the maintenance gate
+//! (`runtime/maintenance.rs`) first.
 //! Its other methods are shorthands for those handles' calls. Every call is
 //! a message to an actor; none touches actor state directly.
 
 mod dispatch;
 mod events;
+mod health;
 pub(super) mod orchestrate;
 mod restore;
 mod root;
@@ -23,6 +27,7 @@ use ractor::{Actor, ActorRef};
 
 pub use dispatch::Dispatch;
 pub use events::Events;
+pub use health::{Health, HealthDetail, PriorityDepth, QueueDepth, SlotCounts, StoreHealth, StoreMode, WorkerCounts};
 pub use swarms::Swarms;
 pub use tasks::Tasks;
 pub use workers::Workers;
@@ -32,6 +37,7 @@ use crate::error::HiveError;
 use crate::events::{BusOptions, EventBus};
 use crate::gateway::{DispatchRequest, GatewayStatus, Submit, ZmqWorker};
 use crate::objects::ObjectKinds;
+use crate::runtime::maintenance::Maintenance;
 use crate::runtime::overlay::OverlayOp;
 use crate::runtime::registry::{Registry, RegistryArgs, RegistryMsg, SwarmSummary};
 use crate::runtime::swarm::handle::SwarmHandle;
@@ -64,6 +70,10 @@ pub struct HiveOptions {
     pub restore_only: Option<Vec<String>>,
     /// The ZeroMQ worker gateway and dispatcher (off when `None`).
     pub gateway: Option<crate::gateway::GatewayOptions>,
+    /// The ring of the daemon's log lines that [`Hive::logs`] reads (the
+    /// daemon feeds it from tracing, `logs::RingLayer`; by default an
+    /// empty ring nothing feeds).
+    pub logs: crate::logs::LogRing,
 }
 
 /// Runs a store call on the blocking pool (redb is synchronous; a commit
@@ -89,6 +99,10 @@ pub struct Hive {
     bus: EventBus,
     book: TaskBook,
     kinds: ObjectKinds,
+    /// Whether new work is taken (every entry point of new work checks it).
+    maintenance: Maintenance,
+    started: std::time::Instant,
+    logs: crate::logs::LogRing,
 }
 
 impl Hive {
@@ -176,8 +190,19 @@ impl Hive {
         let (root, _) = Actor::spawn(None, Supervisor, args)
             .await
             .map_err(|e| HiveError::Unavailable(format!("the runtime failed to start: {e}")))?;
-        let hive =
-            Self { root, store: service, registry_name, pool_name, dispatcher_name, bus, book, kinds: opts.kinds };
+        let hive = Self {
+            root,
+            store: service,
+            registry_name,
+            pool_name,
+            dispatcher_name,
+            bus,
+            book,
+            kinds: opts.kinds,
+            maintenance: Maintenance::default(),
+            started: std::time::Instant::now(),
+            logs: opts.logs,
+        };
         if let Some(store) = hive.store()? {
             restore::restore(&hive, &store, opts.restore_only.as_deref()).await?;
         }
@@ -250,7 +275,7 @@ impl Hive {
     }
 
     fn handle(&self, name: String, actor: ActorRef<SwarmMsg>) -> SwarmHandle {
-        SwarmHandle { name, actor }
+        SwarmHandle { name, actor, gate: self.maintenance.clone() }
     }
 
     /// Stops every swarm (newest first) and the runtime, then stores what is

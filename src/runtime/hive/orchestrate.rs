@@ -96,7 +96,9 @@ pub const MAX_TASKS: usize = 100;
 
 impl Dispatch<'_> {
     /// Runs an orchestration (see the module doc).
+    /// Refused in maintenance; a plan that started runs to its end.
     pub async fn orchestrate(&self, plan: Plan) -> Result<Report, HiveError> {
+        self.0.maintenance.admit("an orchestration")?;
         if plan.tasks.is_empty() || plan.tasks.len() > MAX_TASKS {
             return Err(HiveError::BadRequest(format!("'tasks' must hold 1 to {MAX_TASKS} tasks")));
         }
@@ -109,7 +111,7 @@ impl Dispatch<'_> {
             Strategy::Parallel => {
                 let mut started: Vec<(Arc<str>, Follower)> = Vec::with_capacity(plan.tasks.len());
                 for req in plan.tasks {
-                    match self.submit(req, Submit::Follow).await {
+                    match self.submit_admitted(req, Submit::Follow).await {
                         Ok((id, Some(f))) => started.push((id, f)),
                         Ok((id, None)) => {
                             started.push((id, self.follow_nothing()));
@@ -133,7 +135,7 @@ impl Dispatch<'_> {
                     if plan.mode == OrchestrateMode::Workflow {
                         req.context = context.take().or(req.context);
                     }
-                    let (id, f) = self.submit(req, Submit::Follow).await?;
+                    let (id, f) = self.submit_admitted(req, Submit::Follow).await?;
                     let f = f.unwrap_or_else(|| self.follow_nothing());
                     let r = self.step(id, f, until).await;
                     let ok = r.status == Outcome::Ok;

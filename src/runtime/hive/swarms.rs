@@ -1,6 +1,7 @@
 //! The swarms handle: start, stop, find, list, restart, clean and purge
 //! swarms, and their overlays (the recorded runtime changes). Each call is
-//! a message to the swarm registry.
+//! a message to the swarm registry; start and restart first pass the
+//! maintenance gate.
 
 use std::time::Duration;
 
@@ -17,7 +18,13 @@ pub struct Swarms<'a>(pub(super) &'a Hive);
 
 impl Swarms<'_> {
     /// Starts a swarm from a spec (checked again here for specs built in code).
+    /// Refused in maintenance.
     pub async fn start(&self, spec: SwarmSpec) -> Result<SwarmHandle, HiveError> {
+        self.0.maintenance.admit("starting a swarm")?;
+        self.start_admitted(spec).await
+    }
+
+    async fn start_admitted(&self, spec: SwarmSpec) -> Result<SwarmHandle, HiveError> {
         config::check_spec(&spec, &self.0.validate_options()).map_err(HiveError::InvalidConfig)?;
         let name = spec.name.clone();
         let actor = ractor::call!(self.0.registry()?, RegistryMsg::Start, spec)??;
@@ -101,8 +108,10 @@ impl Swarms<'_> {
 
     /// Restarts a swarm (running, stopped or failed) as its users left it:
     /// seed plus every recorded change. With `clean`, from its seed alone,
-    /// with its overlay, events and tasks deleted.
+    /// with its overlay, events and tasks deleted. Refused in maintenance
+    /// (before anything is stopped).
     pub async fn restart(&self, name: &str, clean: bool) -> Result<SwarmHandle, HiveError> {
+        self.0.maintenance.admit("restarting a swarm")?;
         let seed_toml = ractor::call!(self.0.registry()?, RegistryMsg::Seed, name.to_string())??;
         let opts = self.0.validate_options();
         let seed = config::parse_toml(&seed_toml, &opts).map_err(HiveError::InvalidConfig)?;
@@ -116,7 +125,7 @@ impl Swarms<'_> {
         }
         if clean {
             self.purge_stored(name).await?;
-            return self.start(seed).await;
+            return self.start_admitted(seed).await;
         }
         let effective = match (effective, self.0.store()?) {
             (Some(spec), _) => spec,

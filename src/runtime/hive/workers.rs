@@ -1,6 +1,7 @@
 //! The standalone workers handle: spawn (only what `spawn_allow` permits),
 //! list, kill, and give tasks to JSONL workers outside any swarm. Each call
-//! is a message to the worker pool.
+//! is a message to the worker pool; spawn and task first pass the
+//! maintenance gate.
 
 use std::sync::Arc;
 
@@ -13,8 +14,9 @@ pub struct Workers<'a>(pub(super) &'a Hive);
 
 impl Workers<'_> {
     /// Spawns a standalone JSONL worker (only paths `spawn_allow` permits);
-    /// returns its id.
+    /// returns its id. Refused in maintenance.
     pub async fn spawn(&self, req: SpawnRequest) -> Result<String, HiveError> {
+        self.0.maintenance.admit("spawning a worker")?;
         ractor::call!(self.0.pool()?, PoolMsg::Spawn, req)?
     }
 
@@ -40,8 +42,9 @@ impl Workers<'_> {
         crate::runtime::swarm::cancel_on(&ctx, &slot, task_id).await
     }
 
-    /// Queues a task for a worker; returns the task id.
+    /// Queues a task for a worker; returns the task id. Refused in maintenance.
     pub async fn task(&self, id: &str, content: &str) -> Result<Arc<str>, HiveError> {
+        self.0.maintenance.admit("a new task")?;
         ractor::call!(self.0.pool()?, PoolMsg::Task, id.to_string(), content.to_string())?
     }
 }

@@ -1,5 +1,7 @@
 //! [`SwarmHandle`]: the API of one running swarm, one method per operation,
 //! each a message to the swarm actor (none touches actor state directly).
+//! The calls that bring new work (a task, a user's message, an agent added,
+//! a group scaled up) first pass the runtime's maintenance gate.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,6 +11,7 @@ use serde_json::Value;
 
 use crate::config::{self, AgentSpec, Edge, ObjectSpec, SwarmSpec};
 use crate::error::HiveError;
+use crate::runtime::maintenance::Maintenance;
 use crate::runtime::swarm::router::{EndpointSender, RoutedMessage};
 use crate::runtime::swarm::slot::HistoryEntry;
 use crate::runtime::swarm::{AgentProbe, AgentStatus, EdgeChange, ScaleResult, SwarmMsg, SwarmStatus};
@@ -19,6 +22,8 @@ use crate::task::{Follower, TaskEnd};
 pub struct SwarmHandle {
     pub(crate) name: String,
     pub(crate) actor: ActorRef<SwarmMsg>,
+    /// The runtime's maintenance switch (checked by the calls that bring new work).
+    pub(crate) gate: Maintenance,
 }
 
 impl std::fmt::Debug for SwarmHandle {
@@ -65,6 +70,7 @@ impl SwarmHandle {
         connections: Vec<String>,
         incoming: Vec<String>,
     ) -> Result<Vec<String>, HiveError> {
+        self.gate.admit("adding an agent")?;
         self.ask(|reply| SwarmMsg::AddAgent { spec, connections, incoming, reply }).await
     }
 
@@ -118,8 +124,15 @@ impl SwarmHandle {
         self.ask(|reply| SwarmMsg::UpdateEdges { add, remove, reply }).await
     }
 
-    /// Scales a group to `count` members.
+    /// Scales a group to `count` members. In maintenance, scaling down (or
+    /// to the same size) is served and scaling up is refused.
     pub async fn scale(&self, group: &str, count: u64) -> Result<ScaleResult, HiveError> {
+        if !self.gate.accepting() {
+            let now = self.status().await?.groups.iter().find(|g| g.name == group).map(|g| u64::from(g.replicas));
+            if now.is_some_and(|n| count > n) {
+                self.gate.admit("scaling a group up")?;
+            }
+        }
         self.ask(|reply| SwarmMsg::Scale { group: group.into(), count, reply }).await
     }
 
@@ -141,6 +154,7 @@ impl SwarmHandle {
         content: &str,
         follow: bool,
     ) -> Result<(Arc<str>, Option<Follower>), HiveError> {
+        self.gate.admit("a new task")?;
         self.ask(|reply| SwarmMsg::SendTask {
             agent: agent.into(),
             content: content.into(),
@@ -167,6 +181,7 @@ impl SwarmHandle {
 
     /// Routes a message `from → to`; returns the number of recipients.
     pub async fn send_message(&self, from: &str, to: &str, content: &str) -> Result<usize, HiveError> {
+        self.gate.admit("a new message")?;
         self.ask(|reply| SwarmMsg::SendMessage { from: from.into(), to: to.into(), content: content.into(), reply })
             .await
     }
