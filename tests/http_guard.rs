@@ -94,6 +94,9 @@ async fn cors_answers_only_allowlisted_origins() {
 const ROUTES: &[(&str, &str)] = &[
     ("get", "/"),
     ("get", "/health"),
+    ("get", "/api/v1/logs"),
+    ("post", "/api/v1/maintenance/off"),
+    ("post", "/api/v1/maintenance/on"),
     ("get", "/api/swarms"),
     ("post", "/api/swarms"),
     ("get", "/api/swarms/{name}"),

@@ -14,7 +14,7 @@ use crate::logs::{LogLine, LogQuery};
 use crate::runtime::SwarmState;
 use crate::runtime::maintenance::MaintenanceState;
 
-/// What [`Hive::health`] answers.
+/// What `Hive::health` answers: liveness, and the detail when asked for.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Health {
     /// Seconds since the runtime started.
