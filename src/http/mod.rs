@@ -24,6 +24,7 @@ mod page;
 mod paths;
 mod phoenix;
 mod routes;
+mod schema;
 mod skills;
 mod ws_events;
 

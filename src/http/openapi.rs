@@ -22,16 +22,16 @@
 //! [`check_links`] proves every link names an operation and a field of its
 //! response schema; the unit tests run it on both forms of the document.
 
+use utoipa::openapi::link::LinkBuilder;
 use utoipa::openapi::path::{Operation, Parameter, ParameterIn, PathItem};
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
-use utoipa::openapi::link::LinkBuilder;
 use utoipa::openapi::{Content, HeaderBuilder, OpenApi, Ref, RefOr, Schema};
 
 use super::auth::is_public;
 use super::page::MAX_LIMIT;
-use crate::events::{Category, EventKind, Level};
 use crate::config::MAX_NAME_LEN;
+use crate::events::{Category, EventKind, Level};
 
 /// How the daemon serving the document is configured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,15 +106,19 @@ impl Refusal {
         match self {
             Self::BadRequest => "the request is malformed: a parameter, the query or the body (`details` says where)",
             Self::Unauthorized => "no token, or a wrong one (`Authorization: Bearer <token>`)",
-            Self::Forbidden => "not allowed: a non-loopback client without a token, a path outside its directory, \
-                                or a route the topology denies",
+            Self::Forbidden => {
+                "not allowed: a non-loopback client without a token, a path outside its directory, \
+                                or a route the topology denies"
+            }
             Self::NotFound => "no such swarm, agent, object, task, worker or file",
             Self::Conflict => "the name is taken, or the thing is in the wrong state (e.g. the swarm is not running)",
             Self::TooLarge => "the body is larger than the daemon's `body_limit`",
             Self::Invalid => "the swarm file or entry is invalid (`details.errors` lists every error)",
             Self::RateLimited => "over the per-client rate limit; retry after `Retry-After` seconds",
-            Self::Unavailable => "the runtime, a component or a bounded queue cannot take it now; \
-                                  retry after `Retry-After` seconds when it is given",
+            Self::Unavailable => {
+                "the runtime, a component or a bounded queue cannot take it now; \
+                                  retry after `Retry-After` seconds when it is given"
+            }
             Self::NotUpgraded => "a WebSocket route called without a WebSocket upgrade",
         }
     }
@@ -168,7 +172,13 @@ const SWARM: &[(&str, &str)] = &[("name", "$response.body#/swarm")];
 
 /// The links a stateful client follows.
 const LINKS: &[LinkSpec] = &[
-    LinkSpec { from: ("post", "/api/swarms"), status: "201", name: "status", to: ("get", "/api/swarms/{name}"), params: SWARM },
+    LinkSpec {
+        from: ("post", "/api/swarms"),
+        status: "201",
+        name: "status",
+        to: ("get", "/api/swarms/{name}"),
+        params: SWARM,
+    },
     LinkSpec {
         from: ("post", "/api/swarms"),
         status: "201",
@@ -300,6 +310,7 @@ fn query_schema(name: &str) -> Option<Schema> {
         "level" => words(Level::ALL.iter().map(|l| l.as_str()).collect()),
         "category" => words(Category::ALL.iter().map(|c| c.as_str()).collect()),
         "event_type" => words(EventKind::TYPES.to_vec()),
+        "vsn" => words(vec!["2.0.0"]),
         _ => return None,
     };
     Some(Schema::Object(o))
@@ -347,10 +358,19 @@ pub(crate) fn finish(mut api: OpenApi, auth: Auth) -> OpenApi {
             if is_public(path) {
                 op.security = Some(Vec::new());
             }
+            // A response object must have a description (OpenAPI 3.1 §4.8.17).
+            for (status, r) in op.responses.responses.iter_mut() {
+                if let RefOr::T(r) = r
+                    && r.description.is_empty()
+                {
+                    r.description = reason(status).to_string();
+                }
+            }
             for r in refusals(auth, path, op) {
-                op.responses
-                    .responses
-                    .insert(r.status().to_string(), RefOr::Ref(Ref::new(format!("#/components/responses/{}", r.component()))));
+                op.responses.responses.insert(
+                    r.status().to_string(),
+                    RefOr::Ref(Ref::new(format!("#/components/responses/{}", r.component()))),
+                );
             }
             if let Some(id) = &op.operation_id {
                 *seen.entry(id.clone()).or_default() += 1;
@@ -362,6 +382,15 @@ pub(crate) fn finish(mut api: OpenApi, auth: Auth) -> OpenApi {
         add_link(&mut api, l);
     }
     api
+}
+
+fn reason(status: &str) -> &'static str {
+    status
+        .parse::<u16>()
+        .ok()
+        .and_then(|s| axum::http::StatusCode::from_u16(s).ok())
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("the answer")
 }
 
 /// Appends the tag to an operation id that more than one operation has.

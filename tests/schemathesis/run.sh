@@ -96,10 +96,12 @@ run_schemathesis() {
   local args=(run "$base/openapi.json" --checks all --phases examples,coverage,fuzzing,stateful
     --max-examples "$max_examples" --max-time "$max_time" --request-timeout 20 --workers 1
     --suppress-health-check all --warnings off
+    # WebSocket routes need an upgrade, which OpenAPI cannot describe (tests/ws_events.rs, tests/phoenix.rs).
+    --exclude-path /ws/events --exclude-path /swarm/websocket
     --report junit --report-junit-path "$work/junit-$label.xml")
   [ -n "$seed" ] && args+=(--seed "$seed")
   echo "+ schemathesis ${args[*]} $*"
-  if ! schemathesis "${args[@]}" "$@"; then
+  if ! SCHEMATHESIS_HOOKS=hooks PYTHONPATH="$root/tests/schemathesis${PYTHONPATH:+:$PYTHONPATH}" schemathesis "${args[@]}" "$@"; then
     say "schemathesis found failures against the daemon $label; its log:"
     tail -n 40 "$work/daemon.log" >&2
     return 1
