@@ -36,7 +36,8 @@ pub(crate) struct SupervisionFile {
     #[schema(pattern = "^(one_for_one|one_for_all|rest_for_one)$")]
     #[schema(nullable = false)]
     strategy: Option<String>,
-    /// Restarts allowed within `max_seconds`.
+    /// Restarts allowed within `max_seconds` (at most 1 000 000).
+    #[schema(maximum = 1_000_000)]
     #[schema(nullable = false)]
     max_restarts: Option<u32>,
     /// The window of `max_restarts`, in seconds (1 to 86 400).
