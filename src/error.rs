@@ -89,10 +89,24 @@ macro_rules! error_codes {
         /// Every code the daemon answers. Over REST it is `error_code` (its
         /// serde name) with its HTTP status; over Phoenix Channels it is the
         /// error reply's `reason`.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
         pub enum ErrorCode {
             $($(#[$doc])* #[serde(rename = $rest)] $variant,)*
         }
+
+        /// Its schema is the set of its REST names, as serde writes them
+        /// (a derive would list the Rust variant names).
+        impl utoipa::PartialSchema for ErrorCode {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .enum_values(Some(Self::ALL.iter().map(|c| c.rest_name())))
+                    .description(Some("Every code the daemon answers (`HIVE_...`)."))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for ErrorCode {}
 
         impl ErrorCode {
             /// Every code, in declaration order.

@@ -19,10 +19,12 @@ pub mod config;
 mod error;
 mod extract;
 mod limit;
+mod openapi;
 mod page;
 mod paths;
 mod phoenix;
 mod routes;
+mod schema;
 mod skills;
 mod ws_events;
 
@@ -166,14 +168,25 @@ fn openapi_base() -> OpenApi {
     api
 }
 
-/// The OpenAPI document.
-pub fn openapi() -> OpenApi {
+/// The OpenAPI document as generated from the handlers, before
+/// [`openapi::finish`].
+fn openapi_raw() -> OpenApi {
     api_router().split_for_parts().1
+}
+
+/// The OpenAPI document that a daemon with `cfg` serves at `/openapi.json`.
+pub fn openapi(cfg: &ServerConfig) -> OpenApi {
+    openapi::finish(openapi_raw(), auth_of(cfg))
+}
+
+fn auth_of(cfg: &ServerConfig) -> openapi::Auth {
+    if cfg.token.is_some() { openapi::Auth::Token } else { openapi::Auth::LoopbackOnly }
 }
 
 /// The whole application: routes, docs and the request pipeline.
 pub fn app(state: AppState) -> Router {
     let (router, api) = api_router().split_for_parts();
+    let api = openapi::finish(api, auth_of(&state.cfg));
     let docs = utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", api);
     let cors = cors(&state.cfg.cors_origins);
     let mut app = router

@@ -58,8 +58,8 @@ async fn list_agents(
 /// Adds an agent (or a scale group): the body is an `[[agents]]` entry as
 /// JSON plus optional `connections` (out-edges) and `incoming` (in-edges).
 #[utoipa::path(post, path = "/api/swarms/{name}/agents", tag = "agents", params(("name" = String, Path)),
-    request_body(content = Value, description = "an agent entry, plus `connections` and `incoming`",
-        example = json!({"name": "reviewer", "backend": "mock", "connections": ["coder"], "incoming": ["planner"]})),
+    request_body(content = crate::http::schema::NewAgent, description = "an agent entry, plus `connections` and `incoming`",
+        example = json!({"name": "reviewer", "backend": "mock", "replicas": 2})),
     responses((status = 201, description = "added", body = Value), (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn add_agent(

@@ -39,7 +39,7 @@ pub(crate) struct EventParams {
     pub category: Option<String>,
     /// Only this swarm.
     pub swarm: Option<String>,
-    /// Only this agent or object (with `swarm`).
+    /// Only this agent or object (in any swarm unless `swarm` is given).
     pub agent: Option<String>,
     /// Only this event type (see `docs/events.md`).
     pub event_type: Option<String>,
@@ -62,9 +62,6 @@ pub(crate) fn filter_error(e: FilterError) -> ApiError {
 impl EventParams {
     /// The checked filter (for live streams).
     pub(crate) fn filter(&self) -> ApiResult<EventFilter> {
-        if self.agent.is_some() && self.swarm.is_none() {
-            return Err(ApiError::bad_request("'agent' needs 'swarm'"));
-        }
         Ok(EventFilter {
             swarm: self.swarm.clone(),
             agent: self.agent.clone(),

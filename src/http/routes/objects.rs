@@ -53,8 +53,8 @@ async fn list_objects(
 /// Adds an object: an `[[objects]]` entry as JSON plus optional
 /// `connections` and `incoming`.
 #[utoipa::path(post, path = "/api/swarms/{name}/objects", tag = "objects", params(("name" = String, Path)),
-    request_body(content = Value, description = "an object entry, plus `connections` and `incoming`",
-        example = json!({"name": "notes", "kind": "kv", "incoming": ["writer"]})),
+    request_body(content = crate::http::schema::NewObject, description = "an object entry, plus `connections` and `incoming`",
+        example = json!({"name": "notes", "kind": "kv"})),
     responses((status = 201, description = "added", body = Value), (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn add_object(

@@ -38,6 +38,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub(crate) struct ConfigSource {
     /// The swarm file as a JSON object (same structure as the TOML).
+    #[schema(value_type = Option<crate::http::schema::SwarmFile>)]
     pub config: Option<Value>,
     /// The swarm file as text.
     pub content: Option<String>,

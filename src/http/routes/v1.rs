@@ -50,6 +50,7 @@ struct SpawnOpts {
     /// Working directory.
     cwd: Option<String>,
     /// `permanent` (default), `transient` or `temporary`.
+    #[schema(value_type = Option<crate::http::schema::RestartWord>)]
     restart: Option<String>,
     /// Graceful-stop timeout before SIGKILL, in ms (default 5000).
     kill_timeout_ms: Option<u64>,

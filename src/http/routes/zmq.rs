@@ -82,10 +82,12 @@ enum DispatchMode {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct DispatchBody {
+    #[schema(min_length = 1)]
     prompt: String,
     model: Option<String>,
     context: Option<String>,
     /// 1 (highest) to 255; default 5.
+    #[schema(minimum = 1, maximum = 255)]
     priority: Option<u8>,
     /// Capabilities the worker must have.
     #[serde(default)]
@@ -200,10 +202,12 @@ async fn dispatch(State(st): State<AppState>, ApiJson(b): ApiJson<DispatchBody>)
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct OrchestrateTask {
+    #[schema(min_length = 1)]
     prompt: String,
     model: Option<String>,
     #[serde(default)]
     capabilities: Vec<String>,
+    #[schema(minimum = 1, maximum = 255)]
     priority: Option<u8>,
 }
 
@@ -211,6 +215,7 @@ struct OrchestrateTask {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct OrchestrateBody {
+    #[schema(min_items = 1, max_items = 100)]
     tasks: Vec<OrchestrateTask>,
     /// Default `parallel` (`sequential` for a workflow).
     strategy: Option<Strategy>,
