@@ -67,7 +67,7 @@ pub(crate) struct Object;
 /// What handles this incarnation's requests.
 enum Handler {
     Native(Box<dyn ObjectHandler>),
-    Program(ProgramObject),
+    Program(Box<ProgramObject>),
 }
 
 /// An object incarnation's state.
@@ -92,7 +92,7 @@ impl Actor for Object {
                 let p = ProgramObject::spawn(&a.ctx, &a.slot, argv, &myself)
                     .await
                     .map_err(|e| format!("object '{}': {e}", a.slot.name))?;
-                (Handler::Program(p), false)
+                (Handler::Program(Box::new(p)), false)
             }
         };
         let incarnation = a.slot.status.new_incarnation();
