@@ -6,7 +6,8 @@ Requests (a message's payload): {"op": "add", "by": N} (default 1),
 {"op": "get"}, {"op": "reset"}, or the bare strings "add", "get", "reset".
 Each is answered with {"value": N}; anything else with an error. Every change
 is also pushed as a state update. HIVE_OBJECT_CONFIG may set {"start": N}.
-{"op": "noise"} first writes two bad lines (for tests).
+{"op": "noise"} first writes two bad lines, {"op": "mute"} stops answering
+state requests (both for tests).
 {"op": "forward", "to": NAME} sends the current value to another endpoint
 (through the router, so the topology applies). Standard library only.
 """
@@ -27,6 +28,7 @@ def main():
     except ValueError:
         config = {}
     value = int(config.get("start", 0)) if isinstance(config, dict) else 0
+    mute = False
     emit({"type": "ready", "state": {"value": value}})
     for line in sys.stdin:
         try:
@@ -37,6 +39,8 @@ def main():
         if kind == "shutdown":
             return
         if kind == "state":
+            if mute:
+                continue
             emit({"type": "state", "id": msg.get("id"), "state": {"value": value}})
         elif kind == "message" and not msg.get("reply"):
             payload = msg.get("payload")
@@ -51,6 +55,8 @@ def main():
             elif op == "reset":
                 value = 0
                 emit({"type": "state", "state": {"value": value}})
+            elif op == "mute":
+                mute = True  # stops answering state requests (for tests: reads get the last state)
             elif op == "noise":
                 # What the runtime must survive: a line that is not JSON, one of an unknown type.
                 sys.stdout.write("this is not json\n")

@@ -34,8 +34,12 @@ async fn daemon(allow: Vec<String>) -> Daemon {
 }
 
 async fn add_counter(d: &Daemon) -> (u16, Value) {
+    add_counter_to(d, &[]).await
+}
+
+async fn add_counter_to(d: &Daemon, connections: &[&str]) -> (u16, Value) {
     let body = json!({"name": "tally", "handler": "stdio", "command": [counter()], "config": {"start": 2},
-                      "restart": "permanent", "incoming": ["a"]});
+                      "restart": "permanent", "incoming": ["a"], "connections": connections});
     d.post("/api/swarms/s/objects", body).await
 }
 
@@ -117,9 +121,51 @@ async fn a_program_spawn_allow_does_not_permit_is_refused_with_a_clear_error() {
     let (c, _) = d.get("/api/swarms/s/objects/tally").await;
     assert_eq!(c, 404, "nothing was added");
 
+    // A swarm file holding such an object does not start either (a failed start is a 400).
+    let file =
+        format!("name = \"t\"\n[[objects]]\nname = \"tally\"\nhandler = \"stdio\"\ncommand = [\"{}\"]\n", counter());
+    let (c, b) = d.post("/api/swarms", json!({"content": file, "format": "toml"})).await;
+    assert_eq!(c, 400, "{b}");
+    assert!(b.to_string().contains("object 'tally' cannot run its program: '"), "{b}");
+    assert!(b.to_string().contains("is not allowed by spawn_allow (/nowhere/*.py)"), "{b}");
+
     let none = daemon(vec![]).await;
     none.create(SWARM).await;
     let (c, b) = add_counter(&none).await;
     assert_eq!(c, 403, "{b}");
     assert!(b.to_string().contains("disabled"), "{b}");
+}
+
+#[tokio::test]
+async fn a_program_objects_sends_follow_the_topology_and_a_silent_program_still_answers_reads() {
+    let d = daemon(vec![format!("{}/actors/*.py", env!("CARGO_MANIFEST_DIR"))]).await;
+    d.create(&format!("{SWARM}[[objects]]\nname = \"board\"\nkind = \"kv\"\n")).await;
+    let (c, b) = add_counter_to(&d, &["board"]).await;
+    assert_eq!(c, 201, "{b}");
+    d.get_until("/api/swarms/s/objects/tally", |b| b["state"]["value"] == 2).await;
+
+    // An edge tally → board: routed (the kv answers; the answer is not answered again).
+    message(&d, json!({"op": "forward", "to": "board"})).await;
+    let routed = |e: &Event| e.event_type() == "message_routed" && format!("{:?}", e.kind).contains("\"board\"");
+    wait_for(&d, "tally → board routed", routed).await;
+    // No edge tally → a: denied, and the program is told (it logs it).
+    message(&d, json!({"op": "forward", "to": "a"})).await;
+    wait_for(&d, "tally → a denied", |e| e.event_type() == "route_denied").await;
+    logged(&d, "send to a denied").await;
+
+    // A program that stops answering state requests: the read gets its last state after the deadline.
+    message(&d, json!({"op": "mute"})).await;
+    message(&d, json!({"op": "add", "by": 3})).await;
+    let b = d.get_until("/api/swarms/s/objects/tally", |b| b["state"]["value"] == 5).await;
+    assert_eq!(b["object"], "tally");
+    logged(&d, "did not answer a state request").await;
+}
+
+/// Waits for an event of the swarm that matches `pred`.
+async fn wait_for(d: &Daemon, what: &str, pred: impl Fn(&Event) -> bool) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while d.hive.events().recent(10_000, |e| pred(e)).is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "no event: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
 }
