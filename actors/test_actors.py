@@ -271,5 +271,39 @@ class MisbehaveTest(unittest.TestCase):
         self.assertEqual(of_type(objs, "result")[-1], {"type": "result", "id": "1", "content": "after"})
 
 
+class StdioCounterTest(unittest.TestCase):
+    """The reference object handler (handler = "stdio")."""
+
+    def test_ready_with_config_state_then_replies_pushes_state_and_answers_state_requests(self):
+        msgs = [
+            line(type="message", id="m1", **{"from": "a"}, payload={"op": "add", "by": 5}),
+            line(type="message", id="m2", **{"from": "a"}, payload="get"),
+            line(type="state", id="s1"),
+            line(type="message", id="m3", **{"from": "a"}, payload={"op": "nope"}),
+            line(type="message", id="m4", **{"from": "kv"}, payload={"value": 1}, reply=True),
+            line(type="message", id="m5", **{"from": "a"}, payload={"op": "forward", "to": "board"}),
+            line(type="shutdown"),
+        ]
+        rc, out = run("stdio_counter.py", msgs, HIVE_OBJECT_CONFIG='{"start": 2}')
+        self.assertEqual(rc, 0)
+        self.assertEqual(out[0], {"type": "ready", "state": {"value": 2}})
+        replies = {o["id"]: o for o in of_type(out, "reply")}
+        self.assertEqual(replies["m1"]["payload"], {"value": 7})
+        self.assertEqual(replies["m2"]["payload"], {"value": 7})
+        self.assertEqual(replies["m5"]["payload"], {"value": 7})
+        self.assertNotIn("m4", replies, "an answer to its own send is not answered")
+        self.assertIn({"type": "state", "state": {"value": 7}}, out)
+        self.assertIn({"type": "state", "id": "s1", "state": {"value": 7}}, out)
+        self.assertEqual([o["id"] for o in of_type(out, "error")], ["m3"])
+        self.assertEqual(of_type(out, "send"), [{"type": "send", "to": "board", "payload": {"value": 7}}])
+
+    def test_muted_it_answers_no_state_request_and_a_bad_line_is_skipped(self):
+        msgs = [b"not json\n", line(type="message", id="m1", **{"from": "a"}, payload="mute"), line(type="state", id="s1")]
+        rc, out = run("stdio_counter.py", msgs)
+        self.assertEqual(rc, 0)
+        self.assertEqual(of_type(out, "state"), [])
+        self.assertEqual(of_type(out, "reply")[0]["payload"], {"value": 0})
+
+
 if __name__ == "__main__":
     unittest.main()

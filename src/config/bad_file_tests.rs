@@ -216,7 +216,7 @@ kind = "kv"
             "10:8 agents[3].name ~ duplicate agent name `solo`; first defined at agents[2], line 8",
             "12:8 objects[0].name ~ object name `solo` is already used by the agent at agents[2], line 8",
             "15:8 objects[1].name ~ object name `worker_3` is taken by member 3 of group `worker`",
-            "19:8 objects[2].kind ~ unknown object kind `blackboard`; known kinds: kv, counter, queue",
+            "19:8 objects[2].kind ~ unknown object kind `blackboard`; known kinds: kv, counter, queue, or `stdio` (a program; needs `command`)",
             "21:8 objects[3].name ~ is a duplicate; first defined at objects[2], line 18",
             "23:10 objects[3].config ~ expected a table, found an integer",
             "25:8 objects[4].name ~ object name `worker` is already used by the group at agents[0]",

@@ -10,7 +10,8 @@ use serde_json::Map;
 use super::check::{Checker, Table};
 use super::node::{Node, Pos, Value};
 use super::spec::{
-    AgentSpec, BackendSpec, DEFAULT_KILL_TIMEOUT_MS, LaunchSpec, MAX_REPLICAS, MockSpec, ObjectSpec, StdioSpec, ZmqSpec,
+    AgentSpec, BackendSpec, DEFAULT_KILL_TIMEOUT_MS, LaunchSpec, MAX_REPLICAS, MockSpec, ObjectSpec, PROGRAM_HANDLER,
+    StdioSpec, ZmqSpec,
 };
 use crate::supervisor::Restart;
 
@@ -38,7 +39,9 @@ const AGENT_KEYS: &[&str] = &[
     "capabilities",
 ];
 const MOCK_KEYS: &[&str] = &["delay_ms", "fail_every", "panic_on", "reply", "relay"];
-const OBJECT_KEYS: &[&str] = &["name", "kind", "config", "restart"];
+const OBJECT_KEYS: &[&str] = &["name", "kind", "handler", "config", "restart", "command", "cwd", "env"];
+/// Keys only an object whose handler is a program takes.
+const PROGRAM_KEYS: &[&str] = &["command", "cwd", "env"];
 const BACKENDS: &[&str] = &["mock", "stdio", "zmq"];
 const LAUNCHES: &[&str] = &["local", "ssh", "bwrap", "docker"];
 pub(crate) const RESTARTS: &[&str] = &["permanent", "transient", "temporary"];
@@ -304,21 +307,49 @@ fn launch(c: &mut Checker, t: &Table<'_>) -> Option<LaunchSpec> {
 }
 
 /// Validates one object entry at `path` (`objects[0]`, or `""` for a lone entry).
+/// `handler` is another name for `kind` (genswarms' word); `stdio` makes the
+/// object's handler a program, which needs `command` (and may have `cwd`, `env`).
 pub(crate) fn object(c: &mut Checker, path: &str, node: &Node, kinds: &[String]) -> ObjectOut {
     let before = c.errors.len();
     let Some(t) = c.table(path, node, Some(OBJECT_KEYS)) else {
         return ObjectOut::default();
     };
     let named = named(c, &t);
-    let kind = c.required(&t, "kind").and_then(|e| {
-        let kind = c.string(&t.path("kind"), &e.value)?;
-        if !kinds.contains(&kind) {
-            let msg = format!("unknown object kind `{kind}`; known kinds: {}", kinds.join(", "));
-            c.err(t.path("kind"), e.value.pos, msg);
+    let (kind_key, kind_entry) = match (t.get("kind"), t.get("handler")) {
+        (Some(_), Some(h)) => {
+            c.err(t.path("handler"), h.key_pos, "set `kind` or `handler` (the same setting), not both");
+            ("kind", None)
+        }
+        (None, Some(h)) => ("handler", Some(h)),
+        _ => ("kind", c.required(&t, "kind")),
+    };
+    let kind = kind_entry.and_then(|e| {
+        let kind = c.string(&t.path(kind_key), &e.value)?;
+        if kind != PROGRAM_HANDLER && !kinds.contains(&kind) {
+            let msg = format!(
+                "unknown object kind `{kind}`; known kinds: {}, or `{PROGRAM_HANDLER}` (a program; needs `command`)",
+                kinds.join(", ")
+            );
+            c.err(t.path(kind_key), e.value.pos, msg);
             return None;
         }
         Some(kind)
     });
+    let program = match kind.as_deref() {
+        Some(PROGRAM_HANDLER) => program(c, &t),
+        Some(k) => {
+            for key in PROGRAM_KEYS {
+                if let Some(e) = t.get(key) {
+                    let msg = format!(
+                        "`{key}` is only valid with handler = \"{PROGRAM_HANDLER}\"; this object has kind `{k}`"
+                    );
+                    c.err(t.path(key), e.key_pos, msg);
+                }
+            }
+            None
+        }
+        None => None,
+    };
     let config = match t.get("config") {
         Some(e) => c.json_object(&t.path("config"), &e.value),
         None => Some(serde_json::Value::Object(Map::new())),
@@ -326,9 +357,22 @@ pub(crate) fn object(c: &mut Checker, path: &str, node: &Node, kinds: &[String])
     let restart = restart(c, &t);
     let spec = match (&named, kind, config, restart) {
         (Some(n), Some(kind), Some(config), Some(restart)) if c.errors.len() == before => {
-            Some(ObjectSpec { name: n.name.clone(), kind, config, restart })
+            Some(ObjectSpec { name: n.name.clone(), kind, config, restart, program })
         }
         _ => None,
     };
     ObjectOut { named, spec }
+}
+
+/// The program of a `handler = "stdio"` object: `command`, `cwd`, `env`, run locally.
+fn program(c: &mut Checker, t: &Table<'_>) -> Option<StdioSpec> {
+    let before = c.errors.len();
+    let command = match c.required(t, "command") {
+        Some(e) => command(c, &t.path("command"), &e.value),
+        None => None,
+    };
+    let cwd = t.get("cwd").and_then(|e| c.string(&t.path("cwd"), &e.value));
+    let env = t.get("env").map(|e| env(c, &t.path("env"), &e.value)).unwrap_or_default();
+    let spec = StdioSpec { command: command?, cwd, env, launch: LaunchSpec::Local };
+    (c.errors.len() == before).then_some(spec)
 }

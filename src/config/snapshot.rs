@@ -162,7 +162,25 @@ pub(crate) fn agent_to_node(a: &AgentSpec) -> Node {
 /// One object entry; an empty config and the default restart are left out.
 pub(crate) fn object_to_node(o: &ObjectSpec) -> Node {
     let mut t = Builder::default();
-    t.put("name", string(&o.name)).put("kind", string(&o.kind));
+    t.put("name", string(&o.name));
+    match &o.program {
+        None => {
+            t.put("kind", string(&o.kind));
+        }
+        Some(p) => {
+            t.put("handler", string(&o.kind)).put("command", strings(&p.command));
+            if let Some(cwd) = &p.cwd {
+                t.put("cwd", string(cwd));
+            }
+            if !p.env.is_empty() {
+                let mut env = Builder::default();
+                for (k, v) in &p.env {
+                    env.put(k, string(v));
+                }
+                t.put("env", env.node());
+            }
+        }
+    }
     if o.config.as_object().is_none_or(|m| !m.is_empty()) {
         t.put("config", node::from_json(&o.config));
     }

@@ -130,13 +130,32 @@ fn objects_with_nested_config_round_trip() {
         "quote\"key": {},
     });
     spec.objects = vec![
-        ObjectSpec { name: "board".into(), kind: "kv".into(), config, restart: Restart::Transient },
-        ObjectSpec { name: "count".into(), kind: "counter".into(), config: json!({}), restart: Restart::Permanent },
+        ObjectSpec { name: "board".into(), kind: "kv".into(), config, restart: Restart::Transient, program: None },
+        ObjectSpec {
+            name: "count".into(),
+            kind: "counter".into(),
+            config: json!({}),
+            restart: Restart::Permanent,
+            program: None,
+        },
         ObjectSpec {
             name: "mine".into(),
             kind: "user-kind".into(),
             config: json!({"n": 1}),
             restart: Restart::Temporary,
+            program: None,
+        },
+        ObjectSpec {
+            name: "tally".into(),
+            kind: crate::config::PROGRAM_HANDLER.into(),
+            config: json!({"start": 2}),
+            restart: Restart::Transient,
+            program: Some(StdioSpec {
+                command: vec!["actors/stdio_counter.py".into(), "--step".into(), "two words".into()],
+                cwd: Some("/srv".into()),
+                env: [("MODE".to_string(), "fast".to_string())].into(),
+                launch: LaunchSpec::Local,
+            }),
         },
     ];
     spec.topology = vec![Edge::new("a", "board"), Edge::new("a", "count"), Edge::new("board", "a")];

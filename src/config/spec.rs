@@ -175,17 +175,25 @@ pub struct ZmqSpec {
     pub capabilities: Vec<String>,
 }
 
+/// The `kind` (or `handler`) of an object whose handler is a program
+/// speaking JSON lines (`docs/protocol-jsonl.md`, "Objects").
+pub const PROGRAM_HANDLER: &str = "stdio";
+
 /// One `[[objects]]` entry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ObjectSpec {
     /// Unique among agents, groups, members and objects.
     pub name: String,
-    /// A registered object kind (`kv`, `counter`, `queue`, or a user kind).
+    /// A registered object kind (`kv`, `counter`, `queue`, or a user kind),
+    /// or [`PROGRAM_HANDLER`] when `program` is set.
     pub kind: String,
     /// Kind-specific configuration (a JSON object; `{}` when absent).
     pub config: Value,
     /// OTP restart type.
     pub restart: Restart,
+    /// The program that handles the object (`handler = "stdio"`): its
+    /// command, cwd and env (launch is always local). `None` for a kind.
+    pub program: Option<StdioSpec>,
 }
 
 /// A directed topology edge: `from` may send to `to`.

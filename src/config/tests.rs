@@ -132,8 +132,15 @@ pub(super) fn realistic_spec() -> SwarmSpec {
                 kind: "kv".into(),
                 config: json!({"max_keys": 1000, "since": "1979-05-27", "nested": {"list": [1, 2.5, "x"]}}),
                 restart: Restart::Permanent,
+                program: None,
             },
-            ObjectSpec { name: "jobs".into(), kind: "queue".into(), config: json!({}), restart: Restart::Temporary },
+            ObjectSpec {
+                name: "jobs".into(),
+                kind: "queue".into(),
+                config: json!({}),
+                restart: Restart::Temporary,
+                program: None,
+            },
         ],
         topology: edges.iter().map(|(f, t)| Edge::new(*f, *t)).collect(),
     }
@@ -242,6 +249,31 @@ fn unknown_object_kinds_follow_the_options() {
     assert!(parse_toml(src, &opts()).is_err());
     let custom = ValidateOptions { object_kinds: vec!["blob".into()] };
     assert_eq!(parse_toml(src, &custom).map(|s| s.objects[0].kind.clone()), Ok("blob".into()));
+}
+
+#[test]
+fn an_object_whose_handler_is_a_program_needs_a_command_and_takes_cwd_and_env() {
+    let src = "name = \"s\"\n[[objects]]\nname = \"tally\"\nhandler = \"stdio\"\n\
+               command = [\"actors/stdio_counter.py\", \"--x\"]\ncwd = \"/tmp\"\nenv = { MODE = \"a\" }\n";
+    let spec = parse_toml(src, &opts()).unwrap_or_else(|e| panic!("{e}"));
+    let o = &spec.objects[0];
+    assert_eq!(o.kind, PROGRAM_HANDLER);
+    let p = o.program.as_ref().expect("a program");
+    assert_eq!(p.command, ["actors/stdio_counter.py", "--x"]);
+    assert_eq!((p.cwd.as_deref(), p.env.get("MODE").map(String::as_str)), (Some("/tmp"), Some("a")));
+    // `kind = "stdio"` is the same setting.
+    let same = src.replace("handler", "kind");
+    assert_eq!(parse_toml(&same, &opts()).map(|s| s.objects[0].program.clone()), Ok(o.program.clone()));
+
+    let errs = |src: &str| parse_toml(src, &opts()).err().map(|e| e.0).unwrap_or_default();
+    let no_command = errs("name = \"s\"\n[[objects]]\nname = \"t\"\nhandler = \"stdio\"\n");
+    assert_eq!(no_command.len(), 1, "{no_command:?}");
+    assert!(no_command[0].message.contains("missing required key `command`"), "{no_command:?}");
+    let stray = errs("name = \"s\"\n[[objects]]\nname = \"t\"\nkind = \"kv\"\ncommand = \"x\"\n");
+    assert_eq!(stray[0].path, "objects[0].command");
+    assert!(stray[0].message.contains("only valid with handler = \"stdio\""), "{stray:?}");
+    let both = errs("name = \"s\"\n[[objects]]\nname = \"t\"\nkind = \"kv\"\nhandler = \"kv\"\n");
+    assert!(both[0].message.contains("not both"), "{both:?}");
 }
 
 #[test]

@@ -7,6 +7,11 @@
 //! [`ObjectKind`] (a factory) and [`ObjectHandler`] (one live object) and
 //! register it with [`ObjectKinds::register`]; see `examples/custom_object.rs`.
 //!
+//! An object's handler can also be a program (`handler = "stdio"` in a swarm
+//! file, run by `runtime/swarm/object/program.rs`); the programs that may
+//! run are the ones [`ObjectKinds::allow_programs`] permits (the runtime sets
+//! it from `[workers] spawn_allow`).
+//!
 //! An object's state lives in its handler; a restarted object starts again
 //! from its (current) configuration. A handler refuses with an
 //! [`ObjectError`]; its text is what the sender gets back
@@ -81,16 +86,17 @@ pub trait ObjectHandler: Send + 'static {
     }
 }
 
-/// The registered object kinds.
+/// The registered object kinds, and which programs may handle objects.
 #[derive(Clone)]
 pub struct ObjectKinds {
     kinds: BTreeMap<String, Arc<dyn ObjectKind>>,
+    programs: Arc<[String]>,
 }
 
 impl Default for ObjectKinds {
-    /// The built-in kinds: `kv`, `counter`, `queue`.
+    /// The built-in kinds: `kv`, `counter`, `queue`; no program allowed.
     fn default() -> Self {
-        let mut k = Self { kinds: BTreeMap::new() };
+        let mut k = Self { kinds: BTreeMap::new(), programs: Arc::from(Vec::new()) };
         k.register(KvKind);
         k.register(CounterKind);
         k.register(QueueKind);
@@ -112,6 +118,18 @@ impl ObjectKinds {
     /// Every registered kind name.
     pub fn names(&self) -> Vec<String> {
         self.kinds.keys().cloned().collect()
+    }
+
+    /// Lets objects whose handler is a program run the programs these globs
+    /// match (`spawn_allow` semantics: the resolved path must match; none =
+    /// no program may run).
+    pub fn allow_programs(&mut self, globs: Vec<String>) {
+        self.programs = Arc::from(globs);
+    }
+
+    /// The globs of the programs that may handle objects.
+    pub fn program_globs(&self) -> &[String] {
+        &self.programs
     }
 }
 

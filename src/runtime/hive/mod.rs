@@ -138,7 +138,12 @@ impl Hive {
         let dispatcher: Option<Arc<str>> = dispatcher_name.as_deref().map(Into::into);
         let mut children = vec![
             root::child("swarms", registry_name.clone(), Registry, {
-                let (bus, kinds, limits, book) = (bus.clone(), opts.kinds.clone(), opts.limits, book.clone());
+                // One setting governs every program the runtime spawns on request.
+                let mut kinds = opts.kinds.clone();
+                if kinds.program_globs().is_empty() {
+                    kinds.allow_programs(opts.workers.spawn_allow.clone());
+                }
+                let (bus, limits, book) = (bus.clone(), opts.limits, book.clone());
                 let (writer, reader, dispatcher) = (writer.clone(), reader.clone(), dispatcher.clone());
                 move || RegistryArgs {
                     bus: bus.clone(),

@@ -371,9 +371,7 @@ impl Actor for Swarm {
                 let res = run.remove_object(&name).await;
                 let _ = r.send(run.persisted(res, op).await);
             }
-            SwarmMsg::ObjectState(name, r) => {
-                let _ = r.send(run.object_state(&name).await);
-            }
+            SwarmMsg::ObjectState(name, r) => run.object_state(&name, r),
             SwarmMsg::ConfigureObject(name, config, r) => {
                 let op = OverlayOp::ConfigureObject { name: name.clone(), config: config.to_string() };
                 let res = run.configure_object(&name, config).await;

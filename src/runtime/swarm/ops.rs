@@ -15,10 +15,11 @@ use crate::config::{AgentSpec, Edge, MAX_AGENTS, MAX_OBJECTS, MAX_REPLICAS, Obje
 use crate::error::{EdgeError, HiveError, Resource};
 use crate::events::{EventKind, rfc3339_ms};
 use crate::runtime::swarm::agent::AgentMsg;
+use crate::runtime::swarm::agent::process::allow::program_argv;
 use crate::runtime::swarm::agent::{child_spec as agent_child, retire};
 use crate::runtime::swarm::object::ObjectMsg;
 use crate::runtime::swarm::router::table::{Endpoint, RoutingTable};
-use crate::runtime::swarm::slot::{AgentSlot, ObjectSlot};
+use crate::runtime::swarm::slot::{AgentSlot, ObjectImpl, ObjectSlot};
 use crate::supervisor::{SupervisorError, SupervisorMsg};
 use crate::task::FailCode;
 
@@ -324,15 +325,31 @@ impl SwarmRun {
         ractor::call!(sup, SupervisorMsg::RestartChild, name.into())?.map_err(|e| HiveError::Unavailable(e.to_string()))
     }
 
+    /// A slot for a new object; a program handler is checked against the
+    /// allowed programs here (a refusal names the globs).
     fn new_object_slot(&self, spec: ObjectSpec) -> Result<Arc<ObjectSlot>, HiveError> {
-        let kind = self.kinds.get(&spec.kind).ok_or_else(|| {
-            HiveError::BadRequest(format!(
-                "unknown object kind '{}'; known: {}",
-                spec.kind,
-                self.kinds.names().join(", ")
-            ))
-        })?;
-        Ok(Arc::new(ObjectSlot::new(spec, kind, self.limits.mailbox_capacity)))
+        let handler = match &spec.program {
+            Some(p) => {
+                let argv = program_argv(&p.command, p.env.keys(), self.kinds.program_globs()).map_err(|e| {
+                    let why = format!("object '{}' cannot run its program: {e}", spec.name);
+                    match e {
+                        HiveError::Forbidden(_) => HiveError::Forbidden(why),
+                        HiveError::Unavailable(_) => HiveError::Unavailable(why),
+                        _ => HiveError::BadRequest(why),
+                    }
+                })?;
+                ObjectImpl::Program(argv.into())
+            }
+            None => ObjectImpl::Kind(self.kinds.get(&spec.kind).ok_or_else(|| {
+                HiveError::BadRequest(format!(
+                    "unknown object kind '{}'; known: {}, or handler = \"{}\" with a command",
+                    spec.kind,
+                    self.kinds.names().join(", "),
+                    crate::config::PROGRAM_HANDLER
+                ))
+            })?),
+        };
+        Ok(Arc::new(ObjectSlot::new(spec, handler, self.limits.mailbox_capacity)))
     }
 
     fn register_object(&self, table: &mut RoutingTable, slot: &Arc<ObjectSlot>) {
@@ -396,11 +413,23 @@ impl SwarmRun {
         Ok(())
     }
 
-    pub(crate) async fn object_state(&self, name: &str) -> Result<Value, HiveError> {
-        let slot = self.shared.object(name).ok_or_else(|| HiveError::object(name))?;
-        let actor = crate::runtime::swarm::object::actor_of(&slot)
-            .ok_or_else(|| HiveError::Unavailable(format!("object '{name}' is restarting")))?;
-        Ok(ractor::call!(actor, ObjectMsg::State)?)
+    /// Hands a state read to the object, which answers `reply` itself (a
+    /// program within its deadline): the swarm actor does not wait.
+    pub(crate) fn object_state(&self, name: &str, reply: super::Reply<Value>) {
+        let actor = match self.shared.object(name) {
+            None => Err(HiveError::object(name)),
+            Some(slot) => crate::runtime::swarm::object::actor_of(&slot)
+                .ok_or_else(|| HiveError::Unavailable(format!("object '{name}' is restarting"))),
+        };
+        match actor {
+            Ok(actor) => {
+                // A failed cast drops the port: the caller is told the actor is gone.
+                let _ = actor.cast(ObjectMsg::State(reply));
+            }
+            Err(e) => {
+                let _ = reply.send(Err(e));
+            }
+        }
     }
 
     pub(crate) async fn configure_object(&self, name: &str, config: Value) -> Result<(), HiveError> {

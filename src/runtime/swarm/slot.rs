@@ -220,12 +220,22 @@ impl AgentSlot {
     }
 }
 
+/// What handles an object's requests.
+#[derive(Clone)]
+pub enum ObjectImpl {
+    /// A registered kind, in process.
+    Kind(Arc<dyn ObjectKind>),
+    /// A program speaking JSON lines: the argv `spawn_allow` permitted
+    /// (checked once, when the object was added or its swarm started).
+    Program(Arc<[String]>),
+}
+
 /// Everything that outlives one incarnation of an object.
 pub struct ObjectSlot {
     /// The object's name.
     pub name: Arc<str>,
-    /// Its kind.
-    pub kind: Arc<dyn ObjectKind>,
+    /// What handles it.
+    pub handler: ObjectImpl,
     /// Its spec; `config` is replaced by a configuration update.
     pub spec: Mutex<ObjectSpec>,
     /// Its mailbox.
@@ -239,10 +249,10 @@ pub struct ObjectSlot {
 
 impl ObjectSlot {
     /// A fresh slot.
-    pub fn new(spec: ObjectSpec, kind: Arc<dyn ObjectKind>, mailbox_capacity: usize) -> Self {
+    pub fn new(spec: ObjectSpec, handler: ObjectImpl, mailbox_capacity: usize) -> Self {
         Self {
             name: spec.name.as_str().into(),
-            kind,
+            handler,
             spec: Mutex::new(spec),
             mailbox: Arc::new(Mailbox::new(mailbox_capacity)),
             status: StatusCell::default(),

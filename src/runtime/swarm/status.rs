@@ -71,6 +71,9 @@ pub struct ObjectStatus {
     pub inbox: usize,
     /// Current configuration.
     pub config: Value,
+    /// OS process id of the handler program (`handler = "stdio"`), while it runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
 }
 
 /// A swarm's status.
@@ -171,6 +174,7 @@ impl ObjectStatus {
             restarts: slot.status.restarts(),
             inbox: slot.mailbox.len(),
             config: spec.config,
+            pid: slot.status.pid(),
         }
     }
 }

@@ -15,7 +15,6 @@
 mod link;
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,9 +22,10 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent
 use serde::Serialize;
 
 use crate::config::{AgentSpec, BackendSpec, DEFAULT_KILL_TIMEOUT_MS, LaunchSpec, StdioSpec};
-use crate::error::{HiveError, Resource};
+use crate::error::HiveError;
 use crate::events::{EventBus, EventKind, now_ms, rfc3339_ms};
 use crate::runtime::swarm::AgentStatus;
+use crate::runtime::swarm::agent::process::allow::{allowed, unsafe_env, which};
 use crate::runtime::swarm::agent::{child_spec, report_exit, retire};
 use crate::runtime::swarm::ctx::SwarmCtx;
 use crate::runtime::swarm::mailbox::{Task, TaskOwner};
@@ -331,53 +331,6 @@ fn status(id: &str, e: &Entry) -> WorkerStatus {
         failure_reason: e.failure.clone(),
         agent,
     }
-}
-
-/// Resolves `path` and checks it against the allow globs.
-fn allowed(path: &str, globs: &[String]) -> Result<PathBuf, HiveError> {
-    if globs.is_empty() {
-        return Err(HiveError::Forbidden("spawning workers is disabled: no spawn_allow globs are configured".into()));
-    }
-    let resolved =
-        std::fs::canonicalize(path).map_err(|e| HiveError::not_found(Resource::WorkerPath, format!("{path} ({e})")))?;
-    if !resolved.is_file() {
-        return Err(HiveError::BadRequest(format!("worker_path '{path}' is not a file")));
-    }
-    let cwd = std::env::current_dir().unwrap_or_default();
-    let ok = globs.iter().any(|g| {
-        let pattern = if Path::new(g).is_absolute() { g.clone() } else { cwd.join(g).to_string_lossy().into_owned() };
-        glob::Pattern::new(&pattern).is_ok_and(|p| {
-            p.matches_path_with(&resolved, glob::MatchOptions { require_literal_separator: true, ..Default::default() })
-        })
-    });
-    if ok {
-        Ok(resolved)
-    } else {
-        Err(HiveError::Forbidden(format!(
-            "'{}' is not allowed by spawn_allow ({})",
-            resolved.display(),
-            globs.join(", ")
-        )))
-    }
-}
-
-/// Environment variables that decide what code a process loads or runs; a
-/// spawn request may not set them (that would sidestep `spawn_allow`).
-fn unsafe_env(key: &str) -> bool {
-    const EXACT: &[&str] = &["PATH", "BASH_ENV", "ENV", "IFS", "NODE_OPTIONS", "NODE_PATH", "RUBYOPT", "RUBYLIB"];
-    const PREFIX: &[&str] = &["LD_", "DYLD_", "PYTHON", "PERL5", "PERLLIB", "GCONV_", "MALLOC_"];
-    let upper = key.to_ascii_uppercase();
-    EXACT.contains(&upper.as_str()) || PREFIX.iter().any(|p| upper.starts_with(p))
-}
-
-/// The absolute path of `program` in the daemon's PATH.
-fn which(program: &str) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|d| Path::new(d).join(program))
-        .find(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
 }
 
 /// Runs filesystem calls off the async workers (a slow disk or NFS mount

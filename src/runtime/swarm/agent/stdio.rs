@@ -10,7 +10,7 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use ractor::ActorRef;
 
-use super::process::protocol::{FromChild, Parsed, ToChild, cut, text};
+use super::process::protocol::{FromChild, Parsed, ToChild, cut, parse, text};
 use super::process::{ChildEvent, ChildProcess, ExitInfo, SpawnSpec, launch};
 use crate::config::{BackendSpec, StdioSpec};
 use crate::events::{EventKind, Level, OutputKind};
@@ -135,22 +135,7 @@ impl StdioBackend {
     pub(crate) fn on_event(&mut self, ctx: &SwarmCtx, slot: &AgentSlot, current: Option<&Task>, e: ChildEvent) -> Step {
         let who = &slot.name;
         match e {
-            ChildEvent::Stdout(Parsed::Line(line)) => self.on_line(ctx, slot, current, line),
-            ChildEvent::Stdout(Parsed::Raw(text)) => {
-                ctx.emit(
-                    who,
-                    EventKind::AgentOutput {
-                        task_id: current.map(|t| t.id.clone()),
-                        output: OutputKind::Raw,
-                        content: text,
-                    },
-                );
-                Step::Nothing
-            }
-            ChildEvent::Stdout(Parsed::Invalid(why)) => {
-                ctx.emit(who, EventKind::Log { level: Level::Warning, message: why });
-                Step::Nothing
-            }
+            ChildEvent::Stdout(bytes) => self.on_stdout(ctx, slot, current, parse(&bytes)),
             ChildEvent::StdoutTooLong(n) => {
                 let message =
                     format!("discarded a stdout line of {n} bytes (over max_line_bytes = {})", ctx.max_line_bytes);
@@ -171,6 +156,28 @@ impl StdioBackend {
             ChildEvent::Exited(info) => {
                 slot.status.set_pid(0);
                 Step::Died(ExitReasonText { normal: info.success(), text: format!("process {info}") })
+            }
+        }
+    }
+
+    fn on_stdout(&mut self, ctx: &SwarmCtx, slot: &AgentSlot, current: Option<&Task>, line: Parsed) -> Step {
+        let who = &slot.name;
+        match line {
+            Parsed::Line(line) => self.on_line(ctx, slot, current, line),
+            Parsed::Raw(text) => {
+                ctx.emit(
+                    who,
+                    EventKind::AgentOutput {
+                        task_id: current.map(|t| t.id.clone()),
+                        output: OutputKind::Raw,
+                        content: text,
+                    },
+                );
+                Step::Nothing
+            }
+            Parsed::Invalid(why) => {
+                ctx.emit(who, EventKind::Log { level: Level::Warning, message: why });
+                Step::Nothing
             }
         }
     }

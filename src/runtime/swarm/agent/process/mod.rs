@@ -1,10 +1,12 @@
-//! One OS child process speaking JSONL: spawned in its own process group,
+//! One OS child process speaking JSONL (a stdio agent, a standalone worker,
+//! or an object whose handler is a program): spawned in its own process group,
 //! read and written by tasks that never block the owning actor, stopped
 //! gracefully (`shutdown` line → SIGTERM to the group → SIGKILL), and always
 //! reaped.
 //!
 //! Guarantees:
-//! * every stdout line is bounded (`max_line_bytes`); stderr lines too;
+//! * every stdout line is bounded (`max_line_bytes`); stderr lines too; the
+//!   owner parses each line with its own protocol (`protocol.rs` for agents);
 //! * the child's events reach the owner through one bounded queue
 //!   ([`queue`]) that the readers wait on: a child that writes faster than
 //!   its owner reads is slowed (its pipe fills), and the memory it can take
@@ -17,6 +19,7 @@
 //!   orphaned grandchildren;
 //! * dropping the handle kills the group (an owner that is killed leaks nothing).
 
+pub(crate) mod allow;
 pub(crate) mod launch;
 pub(crate) mod lines;
 pub(crate) mod protocol;
@@ -33,7 +36,7 @@ use tokio::process::Command;
 use tokio::sync::{mpsc, watch};
 
 use lines::{Line, LineReader};
-use protocol::{Parsed, ToChild};
+use protocol::ToChild;
 use queue::{EventQueue, Wake};
 
 /// Default bound of a stdout line (PROTOCOLS.md §1).
@@ -82,8 +85,9 @@ impl fmt::Display for ExitInfo {
 /// What the process reports to its owner.
 #[derive(Debug)]
 pub(crate) enum ChildEvent {
-    /// A stdout line.
-    Stdout(Parsed),
+    /// A stdout line, without its newline; the owner parses it with its
+    /// protocol (agents: [`protocol::parse`]).
+    Stdout(Vec<u8>),
     /// A stdout line over the bound was discarded.
     StdoutTooLong(usize),
     /// A stderr line (lossy UTF-8; over-long ones cut).
@@ -209,7 +213,13 @@ impl ChildProcess {
     /// Writes a line; waits while the stdin queue is full (backpressure).
     /// Returns false if the child no longer reads.
     pub(crate) async fn send(&self, line: &ToChild<'_>) -> bool {
-        self.stdin.send(line.encode()).await.is_ok()
+        self.send_line(line.encode()).await
+    }
+
+    /// Writes an encoded, `\n`-terminated line of any protocol; waits while
+    /// the stdin queue is full. Returns false if the child no longer reads.
+    pub(crate) async fn send_line(&self, line: Vec<u8>) -> bool {
+        self.stdin.send(line).await.is_ok()
     }
 
     /// Whether the process has exited.
@@ -299,7 +309,7 @@ async fn read_stdout(
             }
         };
         let e = match next {
-            Ok(Some(Line::Complete(bytes))) => ChildEvent::Stdout(protocol::parse(&bytes)),
+            Ok(Some(Line::Complete(bytes))) => ChildEvent::Stdout(bytes),
             Ok(Some(Line::TooLong(n))) => ChildEvent::StdoutTooLong(n),
             Ok(None) | Err(_) => break,
         };
@@ -358,7 +368,7 @@ mod tests {
         loop {
             let e = tokio::time::timeout(Duration::from_secs(10), child.events.recv()).await.unwrap().unwrap();
             match e {
-                ChildEvent::Stdout(Parsed::Raw(l)) => lines.push(l),
+                ChildEvent::Stdout(l) => lines.push(String::from_utf8(l).unwrap()),
                 ChildEvent::Exited(info) => {
                     assert_eq!(info.code, Some(3));
                     break;
