@@ -17,11 +17,12 @@ use crate::cli::print::json_event_line;
 
 /// `hive agents` arguments.
 #[derive(Args, Debug)]
-#[command(args_conflicts_with_subcommands = true, arg_required_else_help = true)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub(crate) struct AgentsArgs {
     #[command(subcommand)]
     cmd: Option<AgentsCmd>,
     /// List this swarm's agents.
+    #[arg(required = true)]
     name: Option<String>,
 }
 

@@ -12,11 +12,12 @@ use super::{Client, ClientError};
 
 /// `hive objects` arguments.
 #[derive(Args, Debug)]
-#[command(args_conflicts_with_subcommands = true, arg_required_else_help = true)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub(crate) struct ObjectsArgs {
     #[command(subcommand)]
     cmd: Option<ObjectsCmd>,
     /// List this swarm's objects.
+    #[arg(required = true)]
     name: Option<String>,
 }
 

@@ -1,5 +1,6 @@
 //! Workers: `spawn` and `kill` (standalone JSONL workers), `workers` (the
-//! ZeroMQ gateway's workers and the JSONL ones), `workers off|on ID`.
+//! ZeroMQ gateway's workers and the JSONL ones), `workers off|on ID`,
+//! `workers show|task ID` (a JSONL worker).
 
 use std::path::PathBuf;
 
@@ -29,6 +30,18 @@ enum WorkersCmd {
         /// The worker id.
         id: String,
     },
+    /// Show a standalone JSONL worker (`GET /api/v1/agents/ID`).
+    Show {
+        /// The worker id.
+        id: String,
+    },
+    /// Queue a task on a standalone JSONL worker; prints the task id.
+    Task {
+        /// The worker id.
+        id: String,
+        /// What to do.
+        prompt: String,
+    },
 }
 
 /// `hive workers [off|on ID]`.
@@ -36,6 +49,8 @@ pub(crate) async fn run(c: &Client, a: &WorkersArgs) -> Result<(), ClientError> 
     match &a.cmd {
         Some(WorkersCmd::Off { id }) => switch(c, id, false).await,
         Some(WorkersCmd::On { id }) => switch(c, id, true).await,
+        Some(WorkersCmd::Show { id }) => show(c, id).await,
+        Some(WorkersCmd::Task { id, prompt }) => task(c, id, prompt).await,
         None => list(c).await,
     }
 }
@@ -142,4 +157,60 @@ fn jsonl_table(v: &Value) -> Table {
         ]);
     }
     t
+}
+
+/// What the client reads of one JSONL worker.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct WorkerView {
+    id: String,
+    worker_path: String,
+    args: Vec<String>,
+    state: String,
+    spawned_at: String,
+    failure_reason: Option<String>,
+    pid: Option<u32>,
+    restarts: u64,
+    current_task: Option<String>,
+    tasks_completed: u64,
+    tasks_failed: u64,
+}
+
+/// `hive workers show ID`.
+async fn show(c: &Client, id: &str) -> Result<(), ClientError> {
+    let v = c.get(&["api", "v1", "agents", id], &[]).await?;
+    if c.json {
+        c.print_json(&v);
+        return Ok(());
+    }
+    let w: WorkerView = super::wire::decode(&v)?;
+    let program = std::iter::once(w.worker_path.as_str()).chain(w.args.iter().map(String::as_str));
+    let opt = |o: Option<String>| o.unwrap_or_else(|| "-".into());
+    let rows = [
+        ("worker", w.id),
+        ("program", program.collect::<Vec<_>>().join(" ")),
+        ("state", w.state),
+        ("pid", opt(w.pid.map(|p| p.to_string()))),
+        ("restarts", w.restarts.to_string()),
+        ("task", opt(w.current_task)),
+        ("done", w.tasks_completed.to_string()),
+        ("failed", w.tasks_failed.to_string()),
+        ("spawned", w.spawned_at),
+        ("failure", opt(w.failure_reason)),
+    ];
+    for (k, val) in rows {
+        println!("{k:<10}{val}");
+    }
+    Ok(())
+}
+
+/// `hive workers task ID PROMPT`: prints the task id.
+async fn task(c: &Client, id: &str, prompt: &str) -> Result<(), ClientError> {
+    let v = c.post(&["api", "v1", "agents", id, "task"], &json!({"prompt": prompt})).await?;
+    if c.json {
+        c.print_json(&v);
+    } else {
+        println!("{}", str_of(&v, "task_id"));
+    }
+    Ok(())
 }
