@@ -49,6 +49,31 @@ pub(crate) struct LogsArgs {
     #[arg(long, short = 'n', value_name = "N", default_value_t = 100,
         value_parser = clap::value_parser!(u32).range(1..=1000))]
     limit: u32,
+    /// The daemon's lines at this level or more severe.
+    #[arg(long, value_enum, conflicts_with = "name")]
+    level: Option<Level>,
+}
+
+/// A level of the daemon's log.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Level {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl Level {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Error => "error",
+            Self::Warn => "warn",
+            Self::Info => "info",
+            Self::Debug => "debug",
+            Self::Trace => "trace",
+        }
+    }
 }
 
 /// `hive logs [NAME AGENT] [-n N]`.
@@ -56,7 +81,11 @@ pub(crate) async fn logs(c: &Client, a: &LogsArgs) -> Result<(), ClientError> {
     if let (Some(name), Some(agent)) = (&a.name, &a.agent) {
         return super::agents::logs(c, name, agent, a.limit).await;
     }
-    let v = c.get(&["api", "v1", "logs"], &[("limit", a.limit.to_string())]).await?;
+    let mut q = vec![("limit", a.limit.to_string())];
+    if let Some(l) = a.level {
+        q.push(("level", l.as_str().to_string()));
+    }
+    let v = c.get(&["api", "v1", "logs"], &q).await?;
     if c.json {
         c.print_json(&v);
         return Ok(());
@@ -68,11 +97,7 @@ pub(crate) async fn logs(c: &Client, a: &LogsArgs) -> Result<(), ClientError> {
     for line in lines {
         match line {
             DaemonLogLine::Text(t) => println!("{t}"),
-            DaemonLogLine::Record(r) => {
-                let parts = [r.timestamp, r.level, r.target];
-                let head: Vec<String> = parts.into_iter().flatten().collect();
-                println!("{}  {}", head.join("  "), r.message);
-            }
+            DaemonLogLine::Record(r) => println!("{}", r.line()),
         }
     }
     Ok(())

@@ -203,19 +203,19 @@ pub(crate) struct OverlayEntry {
     pub fields: Map<String, Value>,
 }
 
-/// A count of agents paused or resumed, under Hive's key (`agents`) or
-/// genswarms' (`containers_paused`, `containers_resumed`).
+/// A count of agents paused or resumed, under genswarms' key
+/// (`containers_paused`, `containers_resumed`) or Hive's (`agents`, a number).
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub(crate) struct PauseAck {
-    pub agents: Option<u64>,
     pub containers_paused: Option<u64>,
     pub containers_resumed: Option<u64>,
+    pub agents: Value,
 }
 
 impl PauseAck {
     pub(crate) fn count(&self) -> Option<u64> {
-        self.agents.or(self.containers_paused).or(self.containers_resumed)
+        self.containers_paused.or(self.containers_resumed).or(self.agents.as_u64())
     }
 }
 
@@ -236,14 +236,37 @@ pub(crate) enum DaemonLogLine {
     Record(LogRecord),
 }
 
-/// A structured line of the daemon's log.
+/// A structured line of the daemon's log: `{ts, level, target, message,
+/// fields: [{name, value}]}`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub(crate) struct LogRecord {
-    pub timestamp: Option<String>,
+    #[serde(alias = "timestamp")]
+    pub ts: Option<String>,
     pub level: Option<String>,
     pub target: Option<String>,
     pub message: String,
+    pub fields: Vec<LogField>,
+}
+
+/// A field of a daemon log line.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct LogField {
+    pub name: String,
+    pub value: Value,
+}
+
+impl LogRecord {
+    /// `ts  level  target  message  k=v ...`.
+    pub(crate) fn line(&self) -> String {
+        let head = [&self.ts, &self.level, &self.target].into_iter().flatten().cloned().collect::<Vec<_>>();
+        let mut line = format!("{}  {}", head.join("  "), self.message.replace('\n', "⏎"));
+        for f in &self.fields {
+            line.push_str(&format!("  {}={}", f.name, value_cell(&f.value)));
+        }
+        line
+    }
 }
 
 #[cfg(test)]
@@ -280,7 +303,20 @@ mod tests {
     #[test]
     fn a_pause_count_is_read_under_either_name() {
         let a: PauseAck = decode(&json!({"agents": 2})).unwrap();
-        let b: PauseAck = decode(&json!({"containers_resumed": 3})).unwrap();
+        let b: PauseAck = decode(&json!({"containers_resumed": 3, "agents": ["a"]})).unwrap();
         assert_eq!((a.count(), b.count()), (Some(2), Some(3)));
+    }
+
+    #[test]
+    fn daemon_log_lines_are_records_or_text() {
+        let lines: Vec<DaemonLogLine> = v1_items(&json!({"items": [
+            {"ts": "2026-12-02T05:00:00.000Z", "level": "info", "target": "hive::http", "message": "GET /",
+             "fields": [{"name": "status", "value": "200"}]},
+            "plain"
+        ]}))
+        .unwrap();
+        let DaemonLogLine::Record(r) = &lines[0] else { panic!("{lines:?}") };
+        assert_eq!(r.line(), "2026-12-02T05:00:00.000Z  info  hive::http  GET /  status=200");
+        assert!(matches!(&lines[1], DaemonLogLine::Text(t) if t == "plain"));
     }
 }

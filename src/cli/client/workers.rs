@@ -1,6 +1,7 @@
 //! Workers: `spawn` and `kill` (standalone JSONL workers), `workers` (the
 //! ZeroMQ gateway's workers and the JSONL ones), `workers off|on ID`,
-//! `workers show|task ID` (a JSONL worker).
+//! `workers show ID` (a JSONL or a ZeroMQ worker), `workers task ID` (a
+//! JSONL worker), `workers unregister ID` (a ZeroMQ worker).
 
 use std::path::PathBuf;
 
@@ -30,8 +31,13 @@ enum WorkersCmd {
         /// The worker id.
         id: String,
     },
-    /// Show a standalone JSONL worker (`GET /api/v1/agents/ID`).
+    /// Show a worker: a standalone JSONL one (`GET /api/v1/agents/ID`), else a ZeroMQ one.
     Show {
+        /// The worker id.
+        id: String,
+    },
+    /// Force-unregister a ZeroMQ worker: its running tasks go back to the queue.
+    Unregister {
         /// The worker id.
         id: String,
     },
@@ -50,6 +56,7 @@ pub(crate) async fn run(c: &Client, a: &WorkersArgs) -> Result<(), ClientError> 
         Some(WorkersCmd::Off { id }) => switch(c, id, false).await,
         Some(WorkersCmd::On { id }) => switch(c, id, true).await,
         Some(WorkersCmd::Show { id }) => show(c, id).await,
+        Some(WorkersCmd::Unregister { id }) => unregister(c, id).await,
         Some(WorkersCmd::Task { id, prompt }) => task(c, id, prompt).await,
         None => list(c).await,
     }
@@ -176,9 +183,19 @@ struct WorkerView {
     tasks_failed: u64,
 }
 
-/// `hive workers show ID`.
+/// `hive workers show ID`: the JSONL worker ID, or else the ZeroMQ one.
 async fn show(c: &Client, id: &str) -> Result<(), ClientError> {
-    let v = c.get(&["api", "v1", "agents", id], &[]).await?;
+    let v = match c.get(&["api", "v1", "agents", id], &[]).await {
+        Ok(v) => v,
+        Err(e) if e.code() == Some(hive::ErrorCode::WorkerNotFound) => {
+            return match c.get(&["api", "v1", "zmq", "workers", id], &[]).await {
+                Ok(v) => show_zmq(c, &v),
+                // No such ZeroMQ worker either (or a daemon without that route): the first answer says it.
+                Err(_) => Err(e),
+            };
+        }
+        Err(e) => return Err(e),
+    };
     if c.json {
         c.print_json(&v);
         return Ok(());
@@ -211,6 +228,65 @@ async fn task(c: &Client, id: &str, prompt: &str) -> Result<(), ClientError> {
         c.print_json(&v);
     } else {
         println!("{}", str_of(&v, "task_id"));
+    }
+    Ok(())
+}
+
+/// One ZeroMQ worker as `GET /api/v1/zmq/workers/ID` answers it.
+fn show_zmq(c: &Client, v: &Value) -> Result<(), ClientError> {
+    if c.json {
+        c.print_json(v);
+        return Ok(());
+    }
+    let w: ZmqWorkerView = super::wire::decode(v)?;
+    let caps = if w.capabilities.is_empty() { "-".into() } else { w.capabilities.join(",") };
+    let rows = [
+        ("worker", w.worker_id),
+        ("status", super::wire::value_cell(&w.status)),
+        ("slots", w.slots.to_string()),
+        ("running", if w.running.is_empty() { "-".into() } else { w.running.join(", ") }),
+        ("caps", caps),
+        ("connected", super::gateway::when(w.connected_at)),
+        ("heartbeat", super::gateway::when(w.last_heartbeat)),
+    ];
+    for (k, val) in rows {
+        println!("{k:<10}{val}");
+    }
+    Ok(())
+}
+
+/// What the client reads of one ZeroMQ worker.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct ZmqWorkerView {
+    worker_id: String,
+    status: Value,
+    capabilities: Vec<String>,
+    slots: u64,
+    running: Vec<String>,
+    connected_at: u64,
+    last_heartbeat: u64,
+}
+
+/// The answer of `DELETE /api/v1/zmq/workers/ID`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct Unregistered {
+    requeued: Vec<String>,
+}
+
+/// `hive workers unregister ID`.
+async fn unregister(c: &Client, id: &str) -> Result<(), ClientError> {
+    let v = c.delete(&["api", "v1", "zmq", "workers", id], &[]).await?;
+    if c.json {
+        c.print_json(&v);
+        return Ok(());
+    }
+    let u: Unregistered = super::wire::decode(&v)?;
+    if u.requeued.is_empty() {
+        println!("worker {id} unregistered");
+    } else {
+        println!("worker {id} unregistered; requeued: {}", u.requeued.join(", "));
     }
     Ok(())
 }
