@@ -338,7 +338,7 @@ fn daemon_logs_and_maintenance() {
     d.run(&["up", "swarms/echo.toml"]).fails(1, "HIVE_MAINTENANCE");
     assert!(d.run(&["maintenance", "on"]).ok().stdout.contains("takes new work again"));
     d.run(&["task", "demo", "planner", "again"]).ok();
-    run(d.hive().args(["maintenance", "sideways"])).fails(2, "off");
+    run(d.hive().args(["maintenance", "sideways"])).fails(2, "sideways");
     d.stop();
 }
 
@@ -360,12 +360,14 @@ fn submitted_tasks_and_zmq_workers_by_id() {
     assert!(show.lines().any(|l| l.split_whitespace().eq(["worker", local.as_str()])), "{show}");
     d.run(&["workers", "show", "nope"]).fails(1, "HIVE_WORKER_NOT_FOUND");
 
-    let task = d.run(&["tasks", "submit", "hello", "--capability", &local]).ok().stdout.trim().to_string();
+    let task = d.run(&["tasks", "submit", "hello"]).ok().stdout.trim().to_string();
     assert_eq!(task.len(), 36, "a task id: {task}");
     until("the submitted task ok", || (d.run(&["--json", "tasks", &task]).ok().json()["status"] == "ok").then_some(()));
     run(d.hive().args(["tasks", "submit", "x", "--priority", "0"])).fails(2, "0");
 
     d.run(&["workers", "unregister", "nope"]).fails(1, "HIVE_WORKER_NOT_FOUND");
+    // A pool worker is killed through the pool, not unregistered.
+    d.run(&["workers", "unregister", &local]).fails(1, "HIVE_CONFLICT");
     d.stop();
 }
 

@@ -44,7 +44,7 @@ pub(crate) struct SubmitArgs {
     /// 1 (highest) to 255 [default: 5].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..))]
     priority: Option<u8>,
-    /// A capability the worker must have (repeatable; `local/ID` targets a standalone worker).
+    /// A capability the worker must have (repeatable).
     #[arg(long = "capability", value_name = "C")]
     capabilities: Vec<String>,
     /// The model to ask for.
