@@ -2,6 +2,7 @@
 
 mod bench;
 mod client;
+mod completions;
 mod print;
 mod run;
 mod serve;
@@ -38,6 +39,15 @@ enum Command {
         /// Swarm files (TOML, or JSON by extension).
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Let the daemon check them (`POST /api/config/validate`: its object kinds and settings).
+        #[arg(long)]
+        daemon: bool,
+    },
+    /// Print a shell completion script (`hive completions bash > /etc/bash_completion.d/hive`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
     },
     /// List the daemon's swarms.
     Ps,
@@ -96,6 +106,56 @@ enum Command {
     Dispatch(client::gateway::DispatchArgs),
     /// List recorded tasks, show one (`tasks ID`), or cancel one (`tasks cancel ID`).
     Tasks(client::tasks::TasksArgs),
+    /// Pause every agent of a swarm (stdio agents' processes are stopped).
+    Pause {
+        /// The swarm.
+        name: String,
+    },
+    /// Resume a paused swarm.
+    Resume {
+        /// The swarm.
+        name: String,
+    },
+    /// Restart a swarm as its users left it (--delete: from its seed), or one agent.
+    Restart(client::control::RestartArgs),
+    /// Route a message FROM → TO through the swarm's topology.
+    Message(client::control::MessageArgs),
+    /// Show a swarm's routed-message log (oldest first).
+    Messages {
+        /// The swarm.
+        name: String,
+        /// Newest messages to show (1..=1000).
+        #[arg(long, short = 'n', value_name = "N", default_value_t = 100,
+            value_parser = clap::value_parser!(u32).range(1..=1000))]
+        limit: u32,
+    },
+    /// Forget stopped and failed swarms (--all: and delete their stored data).
+    Clean {
+        /// Also delete their stored overlay, events and tasks.
+        #[arg(long)]
+        all: bool,
+    },
+    /// List a swarm's agents (`agents NAME`), or add, show, remove one, or read its history.
+    Agents(client::agents::AgentsArgs),
+    /// List a swarm's objects with their state (`objects NAME`), or add, get, configure, remove one.
+    Objects(client::objects::ObjectsArgs),
+    /// Show or clear a swarm's overlay (its runtime changes since the seed).
+    #[command(subcommand)]
+    Overlay(client::control::OverlayCmd),
+    /// List the daemon's skill files, print one (`skills NAME`), an agent's (`skills agent`), or replace one (`skills put`).
+    Skills(client::agents::SkillsArgs),
+    /// The daemon's own log lines, or (`logs NAME AGENT`) an agent's output and log lines.
+    Logs(client::daemon::LogsArgs),
+    /// Run several prompts through the gateway (parallel, sequential or a workflow); prints each result.
+    Orchestrate(client::orchestrate::OrchestrateArgs),
+    /// The ZeroMQ gateway: `gateway status`.
+    #[command(subcommand)]
+    Gateway(client::daemon::GatewayCmd),
+    /// Daemon-wide maintenance: `off` takes no new work (503 + Retry-After), `on` takes it again.
+    #[command(subcommand)]
+    Maintenance(client::daemon::MaintenanceCmd),
+    /// The daemon's health (the detailed form with a valid token).
+    Health,
     /// Print a swarm's effective config (seed plus runtime changes) as a swarm file.
     Snapshot {
         /// The swarm.
@@ -128,7 +188,8 @@ pub(crate) async fn run(cli: Cli, logs: hive::logs::LogRing) -> ExitCode {
         Command::Serve(args) => serve::run(args, cli.client.token.clone(), logs).await,
         Command::Bench(cmd) => bench::run(cmd).await,
         Command::Run(args) => run::run(args).await,
-        Command::Validate { files } => validate::run(&files),
+        Command::Validate { files, daemon: false } => validate::run(&files),
+        Command::Completions { shell } => completions::run(shell),
         command => {
             // A client is a Unix filter: a closed pipe (`hive ps | head -1`)
             // ends it quietly instead of panicking in println!. (Not for the
@@ -150,7 +211,7 @@ pub(crate) async fn run(cli: Cli, logs: hive::logs::LogRing) -> ExitCode {
 
 /// Runs a command against the daemon.
 async fn client_command(opts: &ClientOpts, command: Command) -> Result<(), ClientError> {
-    use client::{events, gateway, swarms, tasks, workers};
+    use client::{agents, control, daemon, events, gateway, objects, orchestrate, swarms, tasks, workers};
     let c = &Client::new(opts)?;
     match command {
         Command::Ps => swarms::ps(c).await,
@@ -167,7 +228,27 @@ async fn client_command(opts: &ClientOpts, command: Command) -> Result<(), Clien
         Command::Dispatch(a) => gateway::dispatch(c, &a).await,
         Command::Tasks(a) => tasks::run(c, &a).await,
         Command::Snapshot { name, output } => swarms::snapshot(c, &name, output.as_ref()).await,
-        Command::Serve(_) | Command::Run(_) | Command::Bench(_) | Command::Validate { .. } => {
+        Command::Validate { files, daemon: true } => swarms::validate(c, &files).await,
+        Command::Pause { name } => control::pause(c, &name, false).await,
+        Command::Resume { name } => control::pause(c, &name, true).await,
+        Command::Restart(a) => control::restart(c, &a).await,
+        Command::Message(a) => control::message(c, &a).await,
+        Command::Messages { name, limit } => control::messages(c, &name, limit).await,
+        Command::Clean { all } => control::clean(c, all).await,
+        Command::Overlay(cmd) => control::overlay(c, &cmd).await,
+        Command::Agents(a) => agents::run(c, &a).await,
+        Command::Objects(a) => objects::run(c, &a).await,
+        Command::Skills(a) => agents::skills(c, &a).await,
+        Command::Logs(a) => daemon::logs(c, &a).await,
+        Command::Orchestrate(a) => orchestrate::run(c, &a).await,
+        Command::Gateway(cmd) => daemon::gateway(c, &cmd).await,
+        Command::Maintenance(cmd) => daemon::maintenance(c, &cmd).await,
+        Command::Health => daemon::health(c).await,
+        Command::Serve(_)
+        | Command::Run(_)
+        | Command::Bench(_)
+        | Command::Validate { daemon: false, .. }
+        | Command::Completions { .. } => {
             unreachable!("handled by run")
         }
     }

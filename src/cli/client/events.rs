@@ -43,14 +43,13 @@ pub(crate) struct EventsArgs {
 }
 
 impl EventsArgs {
-    fn filters(&self) -> Vec<(&'static str, String)> {
+    /// The query filters; the agent among them unless the route names it.
+    fn filters(&self, agent_in_path: bool) -> Vec<(&'static str, String)> {
         let mut q = Vec::new();
-        for (k, v) in [
-            ("agent", &self.agent),
-            ("level", &self.level),
-            ("category", &self.category),
-            ("event_type", &self.event_type),
-        ] {
+        let agent = if agent_in_path { &None } else { &self.agent };
+        for (k, v) in
+            [("agent", agent), ("level", &self.level), ("category", &self.category), ("event_type", &self.event_type)]
+        {
             if let Some(v) = v {
                 q.push((k, v.clone()));
             }
@@ -62,14 +61,18 @@ impl EventsArgs {
 pub(crate) async fn run(c: &Client, a: &EventsArgs) -> Result<(), ClientError> {
     let mut since = a.since;
     if !a.follow || a.limit.is_some() {
-        let mut q = a.filters();
+        let mut q = a.filters(a.name.is_some() && a.agent.is_some());
         q.push(("limit", a.limit.unwrap_or(100).to_string()));
         if let Some(s) = a.since {
             q.push(("since", s.to_string()));
         }
-        let v = match &a.name {
-            Some(n) => c.get(&["api", "swarms", n, "events"], &q).await?,
-            None => c.get(&["api", "events"], &q).await?,
+        let v = match (&a.name, &a.agent) {
+            (Some(n), Some(agent)) => {
+                // The agent's own route: an unknown agent is a 404, not an empty list.
+                c.get(&["api", "swarms", n, "agents", agent, "events"], &q).await?
+            }
+            (Some(n), None) => c.get(&["api", "swarms", n, "events"], &q).await?,
+            (None, _) => c.get(&["api", "events"], &q).await?,
         };
         let items = v["items"].as_array().cloned().unwrap_or_default();
         if c.json && !a.follow {
@@ -86,7 +89,7 @@ pub(crate) async fn run(c: &Client, a: &EventsArgs) -> Result<(), ClientError> {
     if !a.follow {
         return Ok(());
     }
-    let mut q = a.filters();
+    let mut q = a.filters(false);
     if let Some(n) = &a.name {
         q.push(("swarm", n.clone()));
     }

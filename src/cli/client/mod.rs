@@ -2,11 +2,17 @@
 //! token, JSON requests answering the body or a typed [`ClientError`]) and
 //! one module per command group.
 
+pub(crate) mod agents;
+pub(crate) mod control;
+pub(crate) mod daemon;
 pub(crate) mod events;
 pub(crate) mod gateway;
+pub(crate) mod objects;
+pub(crate) mod orchestrate;
 pub(crate) mod swarms;
 pub(crate) mod table;
 pub(crate) mod tasks;
+pub(crate) mod wire;
 pub(crate) mod workers;
 
 use std::process::ExitCode;
@@ -241,6 +247,17 @@ impl Client {
 
     pub(crate) async fn post(&self, segments: &[&str], body: &Value) -> Result<Value, ClientError> {
         let r = self.send(Method::POST, segments, &[], Some(body)).await?;
+        self.json_of(r).await
+    }
+
+    /// A POST without a body (an action: pause, restart, clean, ...).
+    pub(crate) async fn post_empty(&self, segments: &[&str], query: &Query<'_>) -> Result<Value, ClientError> {
+        let r = self.send(Method::POST, segments, query, None).await?;
+        self.json_of(r).await
+    }
+
+    pub(crate) async fn put(&self, segments: &[&str], body: &Value) -> Result<Value, ClientError> {
+        let r = self.send(Method::PUT, segments, &[], Some(body)).await?;
         self.json_of(r).await
     }
 

@@ -1,5 +1,5 @@
 //! Swarm commands: `ps`, `status`, `up`, `down`, `scale`, `task`,
-//! `topology`, `snapshot`.
+//! `topology`, `snapshot`, `validate --daemon`.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -319,4 +319,36 @@ pub(crate) async fn snapshot(c: &Client, name: &str, out: Option<&PathBuf>) -> R
         None => print!("{toml}"),
     }
     Ok(())
+}
+
+/// `hive validate --daemon FILE...`: each file checked by the daemon
+/// (`POST /api/config/validate`, with its object kinds and settings).
+pub(crate) async fn validate(c: &Client, files: &[PathBuf]) -> Result<(), ClientError> {
+    let mut failed = 0;
+    for file in files {
+        let content =
+            std::fs::read_to_string(file).map_err(|e| ClientError::Other(format!("{}: {e}", file.display())))?;
+        let format = if file.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) { "json" } else { "toml" };
+        match c.post(&["api", "config", "validate"], &json!({"content": content, "format": format})).await {
+            Ok(v) if c.json => c.print_json(&v),
+            Ok(v) => {
+                let s = &v["config"];
+                println!(
+                    "{}: ok (swarm '{}': {} agents, {} objects, {} edges)",
+                    file.display(),
+                    str_of(s, "name"),
+                    cell(s, "agent_count"),
+                    cell(s, "object_count"),
+                    cell(s, "topology_edges")
+                );
+            }
+            Err(e) if e.code() == Some(hive::ErrorCode::InvalidConfig) => {
+                failed += 1;
+                eprint!("{}: ", file.display());
+                e.report(c.json);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if failed == 0 { Ok(()) } else { Err(ClientError::Other(format!("{failed} file(s) invalid"))) }
 }

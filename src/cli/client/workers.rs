@@ -1,5 +1,7 @@
 //! Workers: `spawn` and `kill` (standalone JSONL workers), `workers` (the
-//! ZeroMQ gateway's workers and the JSONL ones), `workers off|on ID`.
+//! ZeroMQ gateway's workers and the JSONL ones), `workers off|on ID`,
+//! `workers show ID` (a JSONL or a ZeroMQ worker), `workers task ID` (a
+//! JSONL worker), `workers unregister ID` (a ZeroMQ worker).
 
 use std::path::PathBuf;
 
@@ -29,6 +31,23 @@ enum WorkersCmd {
         /// The worker id.
         id: String,
     },
+    /// Show a worker: a standalone JSONL one (`GET /api/v1/agents/ID`), else a ZeroMQ one.
+    Show {
+        /// The worker id.
+        id: String,
+    },
+    /// Force-unregister a ZeroMQ worker: its running tasks go back to the queue.
+    Unregister {
+        /// The worker id.
+        id: String,
+    },
+    /// Queue a task on a standalone JSONL worker; prints the task id.
+    Task {
+        /// The worker id.
+        id: String,
+        /// What to do.
+        prompt: String,
+    },
 }
 
 /// `hive workers [off|on ID]`.
@@ -36,6 +55,9 @@ pub(crate) async fn run(c: &Client, a: &WorkersArgs) -> Result<(), ClientError> 
     match &a.cmd {
         Some(WorkersCmd::Off { id }) => switch(c, id, false).await,
         Some(WorkersCmd::On { id }) => switch(c, id, true).await,
+        Some(WorkersCmd::Show { id }) => show(c, id).await,
+        Some(WorkersCmd::Unregister { id }) => unregister(c, id).await,
+        Some(WorkersCmd::Task { id, prompt }) => task(c, id, prompt).await,
         None => list(c).await,
     }
 }
@@ -142,4 +164,129 @@ fn jsonl_table(v: &Value) -> Table {
         ]);
     }
     t
+}
+
+/// What the client reads of one JSONL worker.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct WorkerView {
+    id: String,
+    worker_path: String,
+    args: Vec<String>,
+    state: String,
+    spawned_at: String,
+    failure_reason: Option<String>,
+    pid: Option<u32>,
+    restarts: u64,
+    current_task: Option<String>,
+    tasks_completed: u64,
+    tasks_failed: u64,
+}
+
+/// `hive workers show ID`: the JSONL worker ID, or else the ZeroMQ one.
+async fn show(c: &Client, id: &str) -> Result<(), ClientError> {
+    let v = match c.get(&["api", "v1", "agents", id], &[]).await {
+        Ok(v) => v,
+        Err(e) if e.code() == Some(hive::ErrorCode::WorkerNotFound) => {
+            return match c.get(&["api", "v1", "zmq", "workers", id], &[]).await {
+                Ok(v) => show_zmq(c, &v),
+                // No such ZeroMQ worker either (or a daemon without that route): the first answer says it.
+                Err(_) => Err(e),
+            };
+        }
+        Err(e) => return Err(e),
+    };
+    if c.json {
+        c.print_json(&v);
+        return Ok(());
+    }
+    let w: WorkerView = super::wire::decode(&v)?;
+    let program = std::iter::once(w.worker_path.as_str()).chain(w.args.iter().map(String::as_str));
+    let opt = |o: Option<String>| o.unwrap_or_else(|| "-".into());
+    let rows = [
+        ("worker", w.id),
+        ("program", program.collect::<Vec<_>>().join(" ")),
+        ("state", w.state),
+        ("pid", opt(w.pid.map(|p| p.to_string()))),
+        ("restarts", w.restarts.to_string()),
+        ("task", opt(w.current_task)),
+        ("done", w.tasks_completed.to_string()),
+        ("failed", w.tasks_failed.to_string()),
+        ("spawned", w.spawned_at),
+        ("failure", opt(w.failure_reason)),
+    ];
+    for (k, val) in rows {
+        println!("{k:<10}{val}");
+    }
+    Ok(())
+}
+
+/// `hive workers task ID PROMPT`: prints the task id.
+async fn task(c: &Client, id: &str, prompt: &str) -> Result<(), ClientError> {
+    let v = c.post(&["api", "v1", "agents", id, "task"], &json!({"prompt": prompt})).await?;
+    if c.json {
+        c.print_json(&v);
+    } else {
+        println!("{}", str_of(&v, "task_id"));
+    }
+    Ok(())
+}
+
+/// One ZeroMQ worker as `GET /api/v1/zmq/workers/ID` answers it.
+fn show_zmq(c: &Client, v: &Value) -> Result<(), ClientError> {
+    if c.json {
+        c.print_json(v);
+        return Ok(());
+    }
+    let w: ZmqWorkerView = super::wire::decode(v)?;
+    let caps = if w.capabilities.is_empty() { "-".into() } else { w.capabilities.join(",") };
+    let rows = [
+        ("worker", w.worker_id),
+        ("status", super::wire::value_cell(&w.status)),
+        ("slots", w.slots.to_string()),
+        ("running", if w.running.is_empty() { "-".into() } else { w.running.join(", ") }),
+        ("caps", caps),
+        ("connected", super::gateway::when(w.connected_at)),
+        ("heartbeat", super::gateway::when(w.last_heartbeat)),
+    ];
+    for (k, val) in rows {
+        println!("{k:<10}{val}");
+    }
+    Ok(())
+}
+
+/// What the client reads of one ZeroMQ worker.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct ZmqWorkerView {
+    worker_id: String,
+    status: Value,
+    capabilities: Vec<String>,
+    slots: u64,
+    running: Vec<String>,
+    connected_at: u64,
+    last_heartbeat: u64,
+}
+
+/// The answer of `DELETE /api/v1/zmq/workers/ID`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct Unregistered {
+    requeued: Vec<String>,
+}
+
+/// `hive workers unregister ID`.
+async fn unregister(c: &Client, id: &str) -> Result<(), ClientError> {
+    let v = c.delete(&["api", "v1", "zmq", "workers", id], &[]).await?;
+    if c.json {
+        c.print_json(&v);
+        return Ok(());
+    }
+    let u: Unregistered = super::wire::decode(&v)?;
+    if u.requeued.is_empty() {
+        println!("worker {id} unregistered");
+    } else {
+        println!("worker {id} unregistered; requeued: {}", u.requeued.join(", "));
+    }
+    Ok(())
 }
