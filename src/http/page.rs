@@ -299,8 +299,8 @@ mod tests {
         let items = vec![("b", 1), ("a", 3), ("c", 2)];
         let by_size = sorted(items.clone(), Some(Sort { field: F::Size, descending: true }));
         assert_eq!(by_size, vec![("a", 3), ("c", 2), ("b", 1)]);
-        assert_eq!(sorted(items.clone(), Some(Sort::parse("name").unwrap()))[0], ("a", 3));
-        assert_eq!(sorted(items.clone(), None), items);
+        assert_eq!(sorted(items.clone(), Some(Sort::<F>::parse("name").unwrap()))[0], ("a", 3));
+        assert_eq!(sorted::<F>(items.clone(), None), items);
         let q: Sort<F> = serde_json::from_value(serde_json::json!("-name")).unwrap();
         assert!(q.descending);
         assert!(serde_json::from_value::<Sort<F>>(serde_json::json!("x")).unwrap_err().to_string().contains("-size"));

@@ -446,6 +446,36 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_record_tells_its_worker_times_attempts_and_the_tail_of_its_output_while_it_runs() {
+        let book = TaskBook::new(BookOptions::default(), true);
+        book.open(TaskRecord::queued("d", Transport::Dispatch, "_dispatch", "", "x", "api"), Journal::Record, false)
+            .await;
+        assert!(book.started_on("d", "w1"));
+        book.token("d", "héllo ");
+        book.token("d", "world");
+        let r = book.get("d").unwrap();
+        assert_eq!((r.worker.as_deref(), r.attempts, r.output.as_deref()), (Some("w1"), 1, Some("héllo world")));
+        assert!(r.started_ms.is_some() && r.ended_ms.is_none());
+        // A requeue: no worker, no output; the next start is one more attempt.
+        assert!(book.requeued("d"));
+        let r = book.get("d").unwrap();
+        assert_eq!((r.status, r.worker, r.output), (TaskStatus::Queued, None, None));
+        book.started_on("d", "w2");
+        let big = "é".repeat(crate::task::MAX_OUTPUT_BYTES);
+        book.token("d", &big);
+        book.token("d", "end");
+        let out = book.get("d").unwrap().output.unwrap();
+        assert!(out.len() <= crate::task::MAX_OUTPUT_BYTES && out.ends_with("éend"), "the tail is kept");
+        book.end("d", TaskEnd::Completed { content: "done".into() });
+        let r = book.get("d").unwrap();
+        assert_eq!((r.worker.as_deref(), r.attempts, r.output), (Some("w2"), 2, None));
+        assert!(r.ended_ms.is_some());
+        // The journal has no tokens: the store never writes output.
+        let batch = book.take_journal().await.unwrap();
+        assert_eq!(batch.len(), 5, "put, started, requeued, started, ended");
+    }
+
+    #[tokio::test]
     async fn a_follower_that_falls_behind_is_told_how_many_tokens_it_missed_and_gets_the_end_whole() {
         let book = TaskBook::new(BookOptions::default(), false);
         let mut f = book.open(rec("t"), Journal::Record, true).await.follower.unwrap();

@@ -3,6 +3,7 @@
 //! `status` and Hive's `state`, filtered and sorted over closed sets. The
 //! task routes are in `v1_tasks.rs`.
 
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use axum::extract::State;
@@ -13,11 +14,11 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::v1_list::{Word, filter, sort, sort_by};
+use super::v1_list::V1List;
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::http::page::{V1Page, V1PageQuery};
+use crate::http::page::{Sort, SortField, V1PageQuery, sorted};
 use crate::runtime::{PoolWorkerState, PoolWorkerStatus, SpawnRequest, WorkerStatus};
 use crate::supervisor::Restart;
 
@@ -31,37 +32,9 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .merge(super::v1_tasks::router())
 }
 
-impl Word for PoolWorkerStatus {
-    const ALL: &'static [Self] = &PoolWorkerStatus::ALL;
-    fn word(self) -> &'static str {
-        match self {
-            Self::Starting => "starting",
-            Self::Running => "running",
-            Self::Paused => "paused",
-            Self::Restarting => "restarting",
-            Self::Stopped => "stopped",
-            Self::Failed => "failed",
-        }
-    }
-}
-
-impl Word for PoolWorkerState {
-    const ALL: &'static [Self] = &PoolWorkerState::ALL;
-    fn word(self) -> &'static str {
-        match self {
-            Self::Starting => "starting",
-            Self::Idle => "idle",
-            Self::Busy => "busy",
-            Self::Paused => "paused",
-            Self::Restarting => "restarting",
-            Self::Stopped => "stopped",
-            Self::Failed => "failed",
-        }
-    }
-}
-
 /// The fields `GET /api/v1/agents` sorts on.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, ToSchema)]
+#[serde(rename_all = "snake_case")]
 enum AgentSort {
     Id,
     SpawnedAt,
@@ -69,14 +42,23 @@ enum AgentSort {
     TasksCompleted,
 }
 
-impl Word for AgentSort {
+impl SortField for AgentSort {
+    type Item = WorkerStatus;
     const ALL: &'static [Self] = &[Self::Id, Self::SpawnedAt, Self::Restarts, Self::TasksCompleted];
-    fn word(self) -> &'static str {
+    fn name(self) -> &'static str {
         match self {
             Self::Id => "id",
             Self::SpawnedAt => "spawned_at",
             Self::Restarts => "restarts",
             Self::TasksCompleted => "tasks_completed",
+        }
+    }
+    fn compare(self, a: &WorkerStatus, b: &WorkerStatus) -> Ordering {
+        match self {
+            Self::Id => a.id.cmp(&b.id),
+            Self::SpawnedAt => a.spawned_at.cmp(&b.spawned_at),
+            Self::Restarts => a.restarts.cmp(&b.restarts),
+            Self::TasksCompleted => a.tasks_completed.cmp(&b.tasks_completed),
         }
     }
 }
@@ -85,45 +67,33 @@ impl Word for AgentSort {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 struct AgentsQuery {
-    /// Only workers with this Sol status: `starting`, `running`, `paused`,
-    /// `restarting`, `stopped`, `failed`.
-    status: Option<String>,
-    /// Only workers in this Hive state: `starting`, `idle`, `busy`,
-    /// `paused`, `restarting`, `stopped`, `failed`.
-    state: Option<String>,
+    /// Only workers with this (Sol) status.
+    status: Option<PoolWorkerStatus>,
+    /// Only workers in this (Hive) state.
+    state: Option<PoolWorkerState>,
     /// Only workers with this capability.
     capability: Option<String>,
-    /// `id`, `spawned_at`, `restarts` or `tasks_completed`; `-field`
-    /// for descending (default: by id).
-    sort: Option<String>,
+    /// Default: by id.
+    sort: Option<Sort<AgentSort>>,
 }
 
-/// Standalone JSONL workers.
+/// Standalone JSONL workers, filtered and sorted.
 #[utoipa::path(get, path = "/api/v1/agents", tag = "workers", params(AgentsQuery, V1PageQuery),
-    responses((status = 200, body = V1Page<WorkerStatus>), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = V1List<WorkerStatus>), (status = 400, body = ErrorBody)))]
 async fn list_workers(
     State(st): State<AppState>,
     ApiQuery(f): ApiQuery<AgentsQuery>,
     ApiQuery(q): ApiQuery<V1PageQuery>,
 ) -> ApiResult<impl IntoResponse> {
-    let status = filter::<PoolWorkerStatus>("status", f.status.as_deref())?;
-    let state = filter::<PoolWorkerState>("state", f.state.as_deref())?;
-    let order = sort::<AgentSort>(f.sort.as_deref())?;
-    let mut all: Vec<WorkerStatus> = st
+    let all: Vec<WorkerStatus> = st
         .hive
         .list_workers()
         .await?
         .into_iter()
-        .filter(|w| status.is_none_or(|s| w.status == s) && state.is_none_or(|s| w.state == s))
+        .filter(|w| f.status.is_none_or(|s| w.status == s) && f.state.is_none_or(|s| w.state == s))
         .filter(|w| f.capability.as_ref().is_none_or(|c| w.capabilities.contains(c)))
         .collect();
-    sort_by(&mut all, order, |by, a, b| match by {
-        AgentSort::Id => a.id.cmp(&b.id),
-        AgentSort::SpawnedAt => a.spawned_at.cmp(&b.spawned_at),
-        AgentSort::Restarts => a.restarts.cmp(&b.restarts),
-        AgentSort::TasksCompleted => a.tasks_completed.cmp(&b.tasks_completed),
-    });
-    Ok(axum::Json(q.apply(all)?))
+    Ok(axum::Json(V1List::of(&q, sorted(all, f.sort))?))
 }
 
 /// Spawn options.

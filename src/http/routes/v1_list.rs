@@ -1,57 +1,44 @@
-//! The filters and the `sort=` of the `/api/v1` lists: each filter value
-//! and each sort field is one of a closed set, and an unknown one is a 400
-//! that names the valid ones (`bad_filter` for a filter, `bad_query` for a
-//! sort). `sort=field` sorts ascending, `sort=-field` descending.
+//! The shape of an `/api/v1` list: Sol's `{items, total, page, per_page}`
+//! and `has_more` (more items follow this page). Filters are closed enums
+//! of each route's query and `sort=` is a [`Sort`](crate::http::page::Sort)
+//! over a closed field enum per resource: an unknown value is a 400 that
+//! names the valid ones.
 
-use std::cmp::Ordering;
+use serde::Serialize;
+use utoipa::ToSchema;
 
-use super::super::error::ApiError;
-use crate::ErrorCode;
+use crate::http::error::ApiError;
+use crate::http::page::{V1Page, V1PageQuery};
 
-/// A closed set of words an `/api/v1` list accepts (filter values, sort
-/// fields).
-pub(crate) trait Word: Copy + 'static {
-    /// Every value.
-    const ALL: &'static [Self];
-    /// Its name on the wire.
-    fn word(self) -> &'static str;
+/// A page of an `/api/v1` list.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct V1List<T> {
+    /// The items of this page.
+    pub items: Vec<T>,
+    /// Items in the whole list (after filters).
+    pub total: usize,
+    /// Page number, from 1.
+    pub page: usize,
+    /// Page size.
+    pub per_page: usize,
+    /// More items follow this page.
+    pub has_more: bool,
 }
 
-fn valid<W: Word>() -> String {
-    W::ALL.iter().map(|w| w.word()).collect::<Vec<_>>().join(", ")
-}
-
-/// The value of filter `name`, if given: one of `W`'s words.
-pub(crate) fn filter<W: Word>(name: &str, given: Option<&str>) -> Result<Option<W>, ApiError> {
-    let Some(given) = given else { return Ok(None) };
-    W::ALL.iter().copied().find(|w| w.word() == given).map(Some).ok_or_else(|| {
-        ApiError::new(ErrorCode::BadFilter, format!("unknown {name} '{given}'; valid values: {}", valid::<W>()))
-    })
-}
-
-/// `sort=field` (ascending) or `sort=-field` (descending), if given.
-pub(crate) fn sort<W: Word>(given: Option<&str>) -> Result<Option<(W, bool)>, ApiError> {
-    let Some(given) = given else { return Ok(None) };
-    let (field, descending) = match given.strip_prefix('-') {
-        Some(f) => (f, true),
-        None => (given, false),
-    };
-    match W::ALL.iter().copied().find(|w| w.word() == field) {
-        Some(w) => Ok(Some((w, descending))),
-        None => Err(ApiError::new(
-            ErrorCode::BadQuery,
-            format!("unknown sort field '{field}'; valid fields: {} (prefix '-' for descending)", valid::<W>()),
-        )),
+impl<T> V1List<T> {
+    /// A page whose items were cut at `offset` (of `total`) by the source.
+    pub(crate) fn cut(items: Vec<T>, total: usize, offset: usize, per_page: usize) -> Self {
+        let has_more = offset.saturating_add(items.len()) < total;
+        let V1Page { items, total, page, per_page } = V1Page::cut(items, total, offset, per_page);
+        Self { items, total, page, per_page, has_more }
     }
-}
 
-/// Sorts `items` by `by` (stable: ties keep their order).
-pub(crate) fn sort_by<T, W: Copy>(items: &mut [T], by: Option<(W, bool)>, cmp: impl Fn(W, &T, &T) -> Ordering) {
-    if let Some((w, descending)) = by {
-        items.sort_by(|a, b| {
-            let o = cmp(w, a, b);
-            if descending { o.reverse() } else { o }
-        });
+    /// Cuts the asked page out of `all`.
+    pub(crate) fn of(q: &V1PageQuery, all: Vec<T>) -> Result<Self, ApiError> {
+        let (offset, _) = q.window()?;
+        let V1Page { items, total, page, per_page } = q.apply(all)?;
+        let has_more = offset.saturating_add(items.len()) < total;
+        Ok(Self { items, total, page, per_page, has_more })
     }
 }
 
@@ -59,34 +46,13 @@ pub(crate) fn sort_by<T, W: Copy>(items: &mut [T], by: Option<(W, bool)>, cmp: i
 mod tests {
     use super::*;
 
-    #[derive(Debug, Clone, Copy, PartialEq)]
-    enum F {
-        A,
-        B,
-    }
-
-    impl Word for F {
-        const ALL: &'static [F] = &[F::A, F::B];
-        fn word(self) -> &'static str {
-            match self {
-                F::A => "a",
-                F::B => "b",
-            }
-        }
-    }
-
     #[test]
-    fn words_are_closed_and_an_unknown_one_names_the_valid_ones() {
-        assert_eq!(filter::<F>("kind", Some("b")).unwrap(), Some(F::B));
-        assert_eq!(filter::<F>("kind", None).unwrap(), None);
-        let e = filter::<F>("kind", Some("c")).unwrap_err();
-        assert!(e.message.contains("valid values: a, b"), "{}", e.message);
-        assert_eq!(sort::<F>(Some("-a")).unwrap(), Some((F::A, true)));
-        assert_eq!(sort::<F>(Some("b")).unwrap(), Some((F::B, false)));
-        let e = sort::<F>(Some("-z")).unwrap_err();
-        assert!(e.message.contains("valid fields: a, b"), "{}", e.message);
-        let mut v = vec![2, 3, 1];
-        sort_by(&mut v, Some((F::A, true)), |_, a, b| a.cmp(b));
-        assert_eq!(v, [3, 2, 1]);
+    fn has_more_says_whether_items_follow_the_page() {
+        let q = |page| V1PageQuery { page: Some(page), per_page: Some(2), ..Default::default() };
+        let p = V1List::of(&q(1), vec![1, 2, 3]).unwrap();
+        assert_eq!((p.items, p.total, p.page, p.has_more), (vec![1, 2], 3, 1, true));
+        let p = V1List::of(&q(2), vec![1, 2, 3]).unwrap();
+        assert_eq!((p.items, p.has_more), (vec![3], false));
+        assert!(!V1List::of(&q(9), vec![1, 2, 3]).unwrap().has_more);
     }
 }

@@ -5,6 +5,7 @@
 //! error, or the output so far while it runs) with the worker that runs
 //! it, its start and end, and its attempts.
 
+use std::cmp::Ordering;
 use std::time::Duration;
 
 use axum::extract::State;
@@ -15,29 +16,28 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::v1_list::{Word, filter, sort};
+use super::v1_list::V1List;
 use crate::gateway::{DispatchRequest, Webhook};
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::http::page::{V1Page, V1PageQuery};
+use crate::http::page::{Sort, SortField, V1PageQuery};
 use crate::task::{FailCode, TaskFilter, TaskOrder, TaskRecord, TaskSort, TaskStatus};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_tasks, submit_task)).routes(routes!(get_task, cancel_task))
 }
 
-impl Word for TaskStatus {
-    const ALL: &'static [Self] = &TaskStatus::ALL;
-    fn word(self) -> &'static str {
+/// The task list sorts at its source (the store, or the book): this names
+/// the fields and orders records the same way.
+impl SortField for TaskSort {
+    type Item = TaskRecord;
+    const ALL: &'static [Self] = &TaskSort::ALL;
+    fn name(self) -> &'static str {
         self.as_str()
     }
-}
-
-impl Word for TaskSort {
-    const ALL: &'static [Self] = &TaskSort::ALL;
-    fn word(self) -> &'static str {
-        self.as_str()
+    fn compare(self, a: &TaskRecord, b: &TaskRecord) -> Ordering {
+        TaskOrder { by: self, descending: false }.compare(a, b)
     }
 }
 
@@ -108,34 +108,31 @@ impl From<TaskRecord> for TaskView {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 struct TaskQuery {
-    /// Only tasks with this status: `queued`, `in_progress`, `ok`, `error`, `cancelled`.
-    status: Option<String>,
+    /// Only tasks with this status.
+    status: Option<TaskStatus>,
     /// Only tasks that run (or last ran) on this worker or agent.
     worker: Option<String>,
     /// Only tasks that need this capability.
     capability: Option<String>,
-    /// `created_at` (default `-created_at`: newest first), `updated_at`,
-    /// `started_at`, `priority` or `attempts`; `-field` for descending.
-    sort: Option<String>,
+    /// Default `-created_at` (newest first).
+    sort: Option<Sort<TaskSort>>,
 }
 
 /// Recorded tasks, newest first unless sorted.
 #[utoipa::path(get, path = "/api/v1/tasks", tag = "tasks", params(TaskQuery, V1PageQuery),
-    responses((status = 200, body = V1Page<TaskView>), (status = 400, body = ErrorBody),
+    responses((status = 200, body = V1List<TaskView>), (status = 400, body = ErrorBody),
         (status = 503, body = ErrorBody)))]
 async fn list_tasks(
     State(st): State<AppState>,
     ApiQuery(q): ApiQuery<TaskQuery>,
     ApiQuery(page): ApiQuery<V1PageQuery>,
 ) -> ApiResult<impl IntoResponse> {
-    let statuses = filter::<TaskStatus>("status", q.status.as_deref())?.into_iter().collect();
-    let order = sort::<TaskSort>(q.sort.as_deref())?
-        .map_or_else(TaskOrder::default, |(by, descending)| TaskOrder { by, descending });
-    let f = TaskFilter { statuses, worker: q.worker, capability: q.capability };
+    let order = q.sort.map_or_else(TaskOrder::default, |s| TaskOrder { by: s.field, descending: s.descending });
+    let f = TaskFilter { statuses: q.status.into_iter().collect(), worker: q.worker, capability: q.capability };
     let (offset, per_page) = page.window()?;
     let (records, total) = st.hive.tasks_page(f, order, offset, per_page).await?;
     let items = records.into_iter().map(TaskView::from).collect();
-    Ok(axum::Json(V1Page::cut(items, total, offset, per_page)))
+    Ok(axum::Json(V1List::cut(items, total, offset, per_page)))
 }
 
 /// A task for the dispatcher.

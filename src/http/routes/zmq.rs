@@ -6,6 +6,7 @@
 //! force-unregistered by id; the list filters on status and capability and
 //! sorts over a closed set of fields.
 
+use std::cmp::Ordering;
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -19,12 +20,12 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::v1_list::{Word, filter, sort, sort_by};
+use super::v1_list::V1List;
 use crate::gateway::{DispatchRequest, GatewayStatus, Submit, Webhook, WorkerState, ZmqWorker};
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::http::page::{V1Page, V1PageQuery};
+use crate::http::page::{Sort, SortField, V1PageQuery, sorted};
 use crate::runtime::orchestrate::{OrchestrateMode, Plan, Report, Strategy};
 use crate::task::{Follower, TaskEnd, TaskUpdate};
 
@@ -39,19 +40,9 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(orchestrate))
 }
 
-impl Word for WorkerState {
-    const ALL: &'static [Self] = &[Self::Ready, Self::Busy, Self::Draining];
-    fn word(self) -> &'static str {
-        match self {
-            Self::Ready => "ready",
-            Self::Busy => "busy",
-            Self::Draining => "draining",
-        }
-    }
-}
-
 /// The fields `GET /api/v1/zmq/workers` sorts on.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, ToSchema)]
+#[serde(rename_all = "snake_case")]
 enum WorkerSort {
     WorkerId,
     ConnectedAt,
@@ -59,14 +50,23 @@ enum WorkerSort {
     Running,
 }
 
-impl Word for WorkerSort {
+impl SortField for WorkerSort {
+    type Item = ZmqWorker;
     const ALL: &'static [Self] = &[Self::WorkerId, Self::ConnectedAt, Self::LastHeartbeat, Self::Running];
-    fn word(self) -> &'static str {
+    fn name(self) -> &'static str {
         match self {
             Self::WorkerId => "worker_id",
             Self::ConnectedAt => "connected_at",
             Self::LastHeartbeat => "last_heartbeat",
             Self::Running => "running",
+        }
+    }
+    fn compare(self, a: &ZmqWorker, b: &ZmqWorker) -> Ordering {
+        match self {
+            Self::WorkerId => a.worker_id.cmp(&b.worker_id),
+            Self::ConnectedAt => a.connected_at.cmp(&b.connected_at),
+            Self::LastHeartbeat => a.last_heartbeat.cmp(&b.last_heartbeat),
+            Self::Running => a.running.len().cmp(&b.running.len()),
         }
     }
 }
@@ -75,41 +75,32 @@ impl Word for WorkerSort {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 struct WorkersQuery {
-    /// Only workers with this status: `ready`, `busy`, `draining`.
-    status: Option<String>,
+    /// Only workers with this status.
+    status: Option<WorkerState>,
     /// Only workers with this capability.
     capability: Option<String>,
-    /// `worker_id` (the default order), `connected_at`, `last_heartbeat`
-    /// or `running` (how many tasks); `-field` for descending.
-    sort: Option<String>,
+    /// Default: by `worker_id`; `running` is how many tasks it runs.
+    sort: Option<Sort<WorkerSort>>,
 }
 
-/// Connected ZeroMQ workers (and pool workers, as `local/<id>`).
+/// Connected ZeroMQ workers (and pool workers, as `local/<id>`), filtered and sorted.
 #[utoipa::path(get, path = "/api/v1/zmq/workers", tag = "gateway", params(WorkersQuery, V1PageQuery),
-    responses((status = 200, body = V1Page<ZmqWorker>), (status = 400, body = ErrorBody),
+    responses((status = 200, body = V1List<ZmqWorker>), (status = 400, body = ErrorBody),
         (status = 503, body = ErrorBody)))]
 async fn list_workers(
     State(st): State<AppState>,
     ApiQuery(f): ApiQuery<WorkersQuery>,
     ApiQuery(q): ApiQuery<V1PageQuery>,
 ) -> ApiResult<impl IntoResponse> {
-    let status = filter::<WorkerState>("status", f.status.as_deref())?;
-    let order = sort::<WorkerSort>(f.sort.as_deref())?;
-    let mut all: Vec<ZmqWorker> = st
+    let all: Vec<ZmqWorker> = st
         .hive
         .zmq_workers()
         .await?
         .into_iter()
-        .filter(|w| status.is_none_or(|s| w.status == s))
+        .filter(|w| f.status.is_none_or(|s| w.status == s))
         .filter(|w| f.capability.as_ref().is_none_or(|c| w.capabilities.contains(c)))
         .collect();
-    sort_by(&mut all, order, |by, a, b| match by {
-        WorkerSort::WorkerId => a.worker_id.cmp(&b.worker_id),
-        WorkerSort::ConnectedAt => a.connected_at.cmp(&b.connected_at),
-        WorkerSort::LastHeartbeat => a.last_heartbeat.cmp(&b.last_heartbeat),
-        WorkerSort::Running => a.running.len().cmp(&b.running.len()),
-    });
-    Ok(axum::Json(q.apply(all)?))
+    Ok(axum::Json(V1List::of(&q, sorted(all, f.sort))?))
 }
 
 /// One connected worker.

@@ -2,13 +2,13 @@
 //! `status` is Sol's word for the process (`running` while it is up, idle
 //! or busy), its `state` Hive's finer one; both are closed enums.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::runtime::swarm::AgentStatus;
 use crate::runtime::swarm::slot::AgentState;
 
 /// A worker's state, as Hive tells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PoolWorkerState {
     /// Its process is being started.
@@ -28,7 +28,7 @@ pub enum PoolWorkerState {
 }
 
 /// A worker's status, in Sol's words.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PoolWorkerStatus {
     /// Its process is being started.
@@ -46,10 +46,6 @@ pub enum PoolWorkerStatus {
 }
 
 impl PoolWorkerState {
-    /// Every state, as the API names them.
-    pub const ALL: [PoolWorkerState; 7] =
-        [Self::Starting, Self::Idle, Self::Busy, Self::Paused, Self::Restarting, Self::Stopped, Self::Failed];
-
     pub(super) fn of(agent: AgentState, failed: bool) -> Self {
         if failed {
             return Self::Failed;
@@ -75,12 +71,6 @@ impl PoolWorkerState {
             Self::Failed => PoolWorkerStatus::Failed,
         }
     }
-}
-
-impl PoolWorkerStatus {
-    /// Every status, as the API names them.
-    pub const ALL: [PoolWorkerStatus; 6] =
-        [Self::Starting, Self::Running, Self::Paused, Self::Restarting, Self::Stopped, Self::Failed];
 }
 
 /// A worker as listed.
