@@ -14,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::v1_list::V1List;
+use super::v1_list::{Filters, V1List};
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
@@ -73,16 +73,23 @@ struct AgentsQuery {
     state: Option<PoolWorkerState>,
     /// Only workers with this capability.
     capability: Option<String>,
+}
+
+/// `?sort=` of the list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct AgentsQuerySort {
     /// Default: by id.
     sort: Option<Sort<AgentSort>>,
 }
 
 /// Standalone JSONL workers, filtered and sorted.
-#[utoipa::path(get, path = "/api/v1/agents", tag = "workers", params(AgentsQuery, V1PageQuery),
+#[utoipa::path(get, path = "/api/v1/agents", tag = "workers", params(AgentsQuery, AgentsQuerySort, V1PageQuery),
     responses((status = 200, body = V1List<WorkerStatus>), (status = 400, body = ErrorBody)))]
 async fn list_workers(
     State(st): State<AppState>,
-    ApiQuery(f): ApiQuery<AgentsQuery>,
+    Filters(f): Filters<AgentsQuery>,
+    ApiQuery(by): ApiQuery<AgentsQuerySort>,
     ApiQuery(q): ApiQuery<V1PageQuery>,
 ) -> ApiResult<impl IntoResponse> {
     let all: Vec<WorkerStatus> = st
@@ -93,7 +100,7 @@ async fn list_workers(
         .filter(|w| f.status.is_none_or(|s| w.status == s) && f.state.is_none_or(|s| w.state == s))
         .filter(|w| f.capability.as_ref().is_none_or(|c| w.capabilities.contains(c)))
         .collect();
-    Ok(axum::Json(V1List::of(&q, sorted(all, f.sort))?))
+    Ok(axum::Json(V1List::of(&q, sorted(all, by.sort))?))
 }
 
 /// Spawn options.

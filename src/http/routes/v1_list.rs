@@ -1,14 +1,36 @@
 //! The shape of an `/api/v1` list: Sol's `{items, total, page, per_page}`
 //! and `has_more` (more items follow this page). Filters are closed enums
-//! of each route's query and `sort=` is a [`Sort`](crate::http::page::Sort)
-//! over a closed field enum per resource: an unknown value is a 400 that
-//! names the valid ones.
+//! of each route's query, read by [`Filters`] (an unknown value is a 400
+//! `bad_filter` naming the valid ones); `?sort=` is a
+//! [`Sort`](crate::http::page::Sort) over a closed field enum per resource,
+//! in its own query struct (an unknown field is a 400 `bad_query` naming
+//! the valid ones).
 
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use utoipa::ToSchema;
 
+use crate::ErrorCode;
 use crate::http::error::ApiError;
 use crate::http::page::{V1Page, V1PageQuery};
+
+/// A list's filters from the query string: a value outside a filter's
+/// closed set is a 400 `bad_filter` whose message names the valid ones
+/// (serde's "unknown variant `x`, expected one of ...").
+pub(crate) struct Filters<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Filters<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| Filters(q.0))
+            .map_err(|e| ApiError::new(ErrorCode::BadFilter, e.body_text()))
+    }
+}
 
 /// A page of an `/api/v1` list.
 #[derive(Debug, Serialize, ToSchema)]

@@ -16,7 +16,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::v1_list::V1List;
+use super::v1_list::{Filters, V1List};
 use crate::gateway::{DispatchRequest, Webhook};
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
@@ -114,20 +114,27 @@ struct TaskQuery {
     worker: Option<String>,
     /// Only tasks that need this capability.
     capability: Option<String>,
+}
+
+/// `?sort=` of the list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct TaskQuerySort {
     /// Default `-created_at` (newest first).
     sort: Option<Sort<TaskSort>>,
 }
 
 /// Recorded tasks, newest first unless sorted.
-#[utoipa::path(get, path = "/api/v1/tasks", tag = "tasks", params(TaskQuery, V1PageQuery),
+#[utoipa::path(get, path = "/api/v1/tasks", tag = "tasks", params(TaskQuery, TaskQuerySort, V1PageQuery),
     responses((status = 200, body = V1List<TaskView>), (status = 400, body = ErrorBody),
         (status = 503, body = ErrorBody)))]
 async fn list_tasks(
     State(st): State<AppState>,
-    ApiQuery(q): ApiQuery<TaskQuery>,
+    Filters(q): Filters<TaskQuery>,
+    ApiQuery(by): ApiQuery<TaskQuerySort>,
     ApiQuery(page): ApiQuery<V1PageQuery>,
 ) -> ApiResult<impl IntoResponse> {
-    let order = q.sort.map_or_else(TaskOrder::default, |s| TaskOrder { by: s.field, descending: s.descending });
+    let order = by.sort.map_or_else(TaskOrder::default, |s| TaskOrder { by: s.field, descending: s.descending });
     let f = TaskFilter { statuses: q.status.into_iter().collect(), worker: q.worker, capability: q.capability };
     let (offset, per_page) = page.window()?;
     let (records, total) = st.hive.tasks_page(f, order, offset, per_page).await?;

@@ -20,7 +20,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::v1_list::V1List;
+use super::v1_list::{Filters, V1List};
 use crate::gateway::{DispatchRequest, GatewayStatus, Submit, Webhook, WorkerState, ZmqWorker};
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
@@ -79,17 +79,24 @@ struct WorkersQuery {
     status: Option<WorkerState>,
     /// Only workers with this capability.
     capability: Option<String>,
+}
+
+/// `?sort=` of the list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct WorkersQuerySort {
     /// Default: by `worker_id`; `running` is how many tasks it runs.
     sort: Option<Sort<WorkerSort>>,
 }
 
 /// Connected ZeroMQ workers (and pool workers, as `local/<id>`), filtered and sorted.
-#[utoipa::path(get, path = "/api/v1/zmq/workers", tag = "gateway", params(WorkersQuery, V1PageQuery),
+#[utoipa::path(get, path = "/api/v1/zmq/workers", tag = "gateway", params(WorkersQuery, WorkersQuerySort, V1PageQuery),
     responses((status = 200, body = V1List<ZmqWorker>), (status = 400, body = ErrorBody),
         (status = 503, body = ErrorBody)))]
 async fn list_workers(
     State(st): State<AppState>,
-    ApiQuery(f): ApiQuery<WorkersQuery>,
+    Filters(f): Filters<WorkersQuery>,
+    ApiQuery(by): ApiQuery<WorkersQuerySort>,
     ApiQuery(q): ApiQuery<V1PageQuery>,
 ) -> ApiResult<impl IntoResponse> {
     let all: Vec<ZmqWorker> = st
@@ -100,7 +107,7 @@ async fn list_workers(
         .filter(|w| f.status.is_none_or(|s| w.status == s))
         .filter(|w| f.capability.as_ref().is_none_or(|c| w.capabilities.contains(c)))
         .collect();
-    Ok(axum::Json(V1List::of(&q, sorted(all, f.sort))?))
+    Ok(axum::Json(V1List::of(&q, sorted(all, by.sort))?))
 }
 
 /// One connected worker.
