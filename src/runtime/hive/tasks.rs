@@ -6,6 +6,9 @@ use super::{Hive, blocking};
 use crate::error::HiveError;
 use crate::task::{TaskEnd, TaskFilter, TaskOrder, TaskRecord, TaskSort, TaskStatus, Transport};
 
+/// Longest a list waits for the store to have the tasks the book opened.
+const SYNC_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The tasks of a runtime ([`Hive::tasks`]).
 pub struct Tasks<'a>(pub(super) &'a Hive);
 
@@ -27,7 +30,10 @@ impl Tasks<'_> {
     /// after skipping `offset`, and how many there are in all. Open tasks
     /// the book holds are shown as the book has them (their output so far,
     /// which the store never has). Memory is bounded by the page in
-    /// creation order (by the book without a store).
+    /// creation order (by the book without a store). A list asked for
+    /// after a task was opened shows it: the store's page is read once
+    /// what the book handed the store before the call is written (waited
+    /// for at most [`SYNC_WAIT`]).
     pub async fn page(
         &self,
         filter: TaskFilter,
@@ -36,6 +42,7 @@ impl Tasks<'_> {
         limit: usize,
     ) -> Result<(Vec<TaskRecord>, usize), HiveError> {
         let Some(store) = self.0.store()? else { return Ok(self.0.book.page(&filter, order, offset, limit)) };
+        let _ = tokio::time::timeout(SYNC_WAIT, self.0.book.synced()).await;
         let (mut page, total) = blocking(move || store.tasks_page(&filter, order, offset, limit)).await?;
         for r in page.iter_mut().filter(|r| !r.is_final()) {
             if let Some(fresh) = self.0.book.get(&r.id) {
