@@ -144,7 +144,7 @@ async fn v1_lists_filter_and_sort_over_closed_sets_and_say_has_more() {
     let (_, l) = d.get("/api/v1/tasks?worker=gpu-1").await;
     assert_eq!(ids(&l), [a_id], "{l}");
     let (_, l) = d.get("/api/v1/tasks?capability=nobody-has-this").await;
-    assert_eq!(ids(&l), [b_id.clone()], "{l}");
+    assert_eq!(ids(&l), vec![b_id.clone()], "{l}");
     let (_, l) = d.get("/api/v1/tasks?sort=priority").await;
     assert_eq!(ids(&l), [b_id.clone(), a_id.to_string()], "priority 1 first: {l}");
     let (_, l) = d.get("/api/v1/tasks?sort=-attempts&per_page=1").await;

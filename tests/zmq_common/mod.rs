@@ -2,7 +2,7 @@
 //! (`examples/zmq_worker.rs`), built for the running test's profile (a
 //! no-op after `cargo test --all-targets`), and a worker driven frame by
 //! frame from the test (`worker.rs`).
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 mod worker;
 pub use worker::Worker;
