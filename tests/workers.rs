@@ -100,7 +100,10 @@ async fn temporary_worker_is_not_restarted_and_a_send_from_a_worker_is_denied() 
     let t = hive.worker_task(&id, "boom").await.unwrap();
     let events = until(&mut rx, |e| is(e, "agent_exited", &id)).await;
     assert!(events.iter().any(|e| task_failed(e, &t, "agent_crashed")));
-    eventually("stopped", || async { (hive.worker(&id).await.unwrap().state == PoolWorkerState::Stopped).then_some(()) }).await;
+    eventually("stopped", || async {
+        (hive.worker(&id).await.unwrap().state == PoolWorkerState::Stopped).then_some(())
+    })
+    .await;
 
     // relay.py sends to RELAY_TO; a worker has no topology, so it is told `denied`.
     let mut relay = req("actors/relay.py", &[]);

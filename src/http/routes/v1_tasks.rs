@@ -166,11 +166,10 @@ struct SubmitBody {
 /// recorded. It waits in the queue until a worker with its capabilities
 /// and a free slot takes it, or its timeout passes (then it fails with
 /// `timeout`); no worker being connected is not an error. 503 when the
-/// gateway is disabled, 429 when the queue is full.
+/// gateway is disabled or the queue is full.
 #[utoipa::path(post, path = "/api/v1/tasks", tag = "tasks", request_body = SubmitBody,
     responses((status = 202, body = TaskView, headers(("Location" = String, description = "/api/v1/tasks/{task_id}"))),
-        (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody),
-        (status = 503, body = ErrorBody)))]
+        (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn submit_task(State(st): State<AppState>, ApiJson(b): ApiJson<SubmitBody>) -> ApiResult<Response> {
     if b.prompt.is_empty() {
         return Err(ApiError::bad_request("'prompt' must not be empty"));
