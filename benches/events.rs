@@ -66,7 +66,7 @@ async fn start(n: usize) -> Hive {
     let deadline = Instant::now() + DEADLINE;
     loop {
         let list = hive.list_workers().await.expect("workers");
-        if list.len() == n && list.iter().all(|w| w.state == "idle") {
+        if list.len() == n && list.iter().all(|w| w.state == hive::runtime::PoolWorkerState::Idle) {
             break;
         }
         assert!(Instant::now() < deadline, "workers not idle after {DEADLINE:?}: {list:#?}");

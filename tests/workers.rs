@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::*;
 use hive::events::{BusOptions, EventKind};
-use hive::runtime::{SpawnRequest, WorkerOptions};
+use hive::runtime::{PoolWorkerState, PoolWorkerStatus, SpawnRequest, WorkerOptions};
 use hive::supervisor::{Intensity, Restart};
 use hive::{Hive, HiveError, HiveOptions};
 
@@ -48,15 +48,15 @@ async fn spawned_worker_runs_tasks_lists_its_current_task_and_is_killed_graceful
     let mut spawn = req("actors/echo.py", &[]);
     spawn.env.insert("ECHO_TOKEN_DELAY_MS".into(), "100".into());
     let id = hive.spawn_worker(spawn).await.unwrap();
-    let pid = eventually("pid", || async { hive.worker(&id).await.ok()?.agent.pid }).await;
+    let pid = eventually("pid", || async { hive.worker(&id).await.ok()?.pid }).await;
     let mut rx = hive.events().subscribe();
     let task = hive.worker_task(&id, "one two three").await.unwrap();
     let listed = eventually("busy with the task", || async {
         let w = hive.list_workers().await.unwrap().into_iter().find(|w| w.id == id)?;
-        (w.agent.current_task.as_deref() == Some(&*task)).then_some(w)
+        (w.current_task.as_deref() == Some(&*task)).then_some(w)
     })
     .await;
-    assert_eq!(listed.state, "busy");
+    assert_eq!((listed.state, listed.status), (PoolWorkerState::Busy, PoolWorkerStatus::Running));
     assert!(listed.worker_path.ends_with("actors/echo.py"));
     until(&mut rx, |e| matches!(&e.kind, EventKind::TaskCompleted { task_id } if *task_id == task)).await;
 
@@ -79,7 +79,7 @@ async fn crash_looping_worker_fails_alone() {
     let bad = hive.spawn_worker(req("actors/misbehave.py", &["exit-now"])).await.unwrap();
     let w = eventually("bad failed", || async {
         let w = hive.worker(&bad).await.unwrap();
-        (w.state == "failed").then_some(w)
+        (w.state == PoolWorkerState::Failed).then_some(w)
     })
     .await;
     assert!(w.failure_reason.unwrap().contains("max restart intensity"));
@@ -100,7 +100,10 @@ async fn temporary_worker_is_not_restarted_and_a_send_from_a_worker_is_denied() 
     let t = hive.worker_task(&id, "boom").await.unwrap();
     let events = until(&mut rx, |e| is(e, "agent_exited", &id)).await;
     assert!(events.iter().any(|e| task_failed(e, &t, "agent_crashed")));
-    eventually("stopped", || async { (hive.worker(&id).await.unwrap().state == "stopped").then_some(()) }).await;
+    eventually("stopped", || async {
+        (hive.worker(&id).await.unwrap().state == PoolWorkerState::Stopped).then_some(())
+    })
+    .await;
 
     // relay.py sends to RELAY_TO; a worker has no topology, so it is told `denied`.
     let mut relay = req("actors/relay.py", &[]);

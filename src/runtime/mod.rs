@@ -41,4 +41,6 @@ pub use swarm::{
     AgentProbe, AgentStatus, EdgeChange, GroupStatus, ObjectStatus, ScaleFailure, ScaleResult, SupervisionView,
     SwarmLimits, SwarmState, SwarmStatus,
 };
-pub use workers::{MAX_WORKERS, SpawnRequest, WORKERS_SWARM, WorkerOptions, WorkerStatus};
+pub use workers::{
+    MAX_WORKERS, PoolWorkerState, PoolWorkerStatus, SpawnRequest, WORKERS_SWARM, WorkerOptions, WorkerStatus,
+};

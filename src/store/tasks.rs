@@ -11,7 +11,7 @@ use std::collections::hash_map::Entry;
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransaction};
 
 use super::{Store, StoreError, TASKS};
-use crate::task::{Journaled, TaskRecord, TaskStatus};
+use crate::task::{Journaled, TaskFilter, TaskOrder, TaskRecord, TaskStatus};
 
 fn encode(r: &TaskRecord) -> Result<Vec<u8>, StoreError> {
     rmp_serde::to_vec(r).map_err(|e| StoreError(format!("encode task: {e}")))
@@ -96,30 +96,46 @@ impl Store {
         Ok(out)
     }
 
-    /// One page of the tasks whose status is in `statuses` (all if empty),
-    /// newest first: at most `limit` after skipping `offset`, with how many
-    /// match in all. Only the page is kept in memory; with no status filter
-    /// the skipped records are not even decoded.
+    /// One page of the tasks `filter` shows, in `order`: at most `limit`
+    /// after skipping `offset`, with how many match in all. In creation
+    /// order (the key's) only the page is kept in memory, and with no
+    /// filter the skipped records are not even decoded; another order
+    /// holds the matching records to sort them (the table is bounded by
+    /// the pruner).
     pub fn tasks_page(
         &self,
-        statuses: &[TaskStatus],
+        filter: &TaskFilter,
+        order: TaskOrder,
         offset: usize,
         limit: usize,
     ) -> Result<(Vec<TaskRecord>, usize), StoreError> {
         let tx = self.db().begin_read().map_err(StoreError::db)?;
         let t = tx.open_table(TASKS).map_err(StoreError::db)?;
         let mut out = Vec::new();
-        if statuses.is_empty() {
+        if !order.is_by_id() {
+            for item in t.iter().map_err(StoreError::db)? {
+                let r = decode(item.map_err(StoreError::db)?.1.value())?;
+                if filter.matches(&r) {
+                    out.push(r);
+                }
+            }
+            out.sort_unstable_by(|a, b| order.compare(a, b));
+            let total = out.len();
+            return Ok((out.into_iter().skip(offset).take(limit).collect(), total));
+        }
+        let rows = t.iter().map_err(StoreError::db)?;
+        let rows: Box<dyn Iterator<Item = _>> = if order.descending { Box::new(rows.rev()) } else { Box::new(rows) };
+        if filter.is_empty() {
             let total = t.len().map_err(StoreError::db)? as usize;
-            for item in t.iter().map_err(StoreError::db)?.rev().skip(offset).take(limit) {
+            for item in rows.skip(offset).take(limit) {
                 out.push(decode(item.map_err(StoreError::db)?.1.value())?);
             }
             return Ok((out, total));
         }
         let mut total = 0;
-        for item in t.iter().map_err(StoreError::db)?.rev() {
+        for item in rows {
             let r = decode(item.map_err(StoreError::db)?.1.value())?;
-            if statuses.contains(&r.status) {
+            if filter.matches(&r) {
                 if total >= offset && out.len() < limit {
                     out.push(r);
                 }

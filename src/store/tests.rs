@@ -1,6 +1,7 @@
 //! The store against real redb files in temp directories.
 
 use super::*;
+use crate::task::{TaskFilter, TaskOrder};
 
 fn ev(seq: u64, ts: u64, swarm: Option<&str>, agent: Option<&str>, level: &str) -> StoredEvent {
     StoredEvent {
@@ -185,14 +186,76 @@ fn a_page_of_tasks_is_cut_newest_first_with_the_total_of_its_filter() {
         store.put_task(&task(n, if n % 2 == 0 { "ok" } else { "queued" }, n)).unwrap();
     }
     let ids = |v: Vec<TaskRecord>| v.into_iter().map(|r| r.id).collect::<Vec<_>>();
-    let (page, total) = store.tasks_page(&[], 2, 3).unwrap();
+    let (page, total) = store.tasks_page(&TaskFilter::default(), TaskOrder::default(), 2, 3).unwrap();
     assert_eq!((ids(page), total), (vec!["t0007".into(), "t0006".into(), "t0005".into()], 10));
-    let (page, total) = store.tasks_page(&[crate::task::TaskStatus::Queued], 1, 2).unwrap();
+    let (page, total) = store
+        .tasks_page(
+            &TaskFilter { statuses: vec![crate::task::TaskStatus::Queued], ..Default::default() },
+            TaskOrder::default(),
+            1,
+            2,
+        )
+        .unwrap();
     assert_eq!((ids(page), total), (vec!["t0007".into(), "t0005".into()], 5));
-    let (page, total) = store.tasks_page(&[crate::task::TaskStatus::Completed], 4, 10).unwrap();
+    let (page, total) = store
+        .tasks_page(
+            &TaskFilter { statuses: vec![crate::task::TaskStatus::Completed], ..Default::default() },
+            TaskOrder::default(),
+            4,
+            10,
+        )
+        .unwrap();
     assert_eq!((ids(page), total), (vec!["t0000".into()], 5));
-    assert_eq!(store.tasks_page(&[crate::task::TaskStatus::Cancelled], 0, 10).unwrap(), (vec![], 0));
-    assert_eq!(store.tasks_page(&[], 50, 10).unwrap().1, 10, "past the end: no items, the total still");
+    assert_eq!(
+        store
+            .tasks_page(
+                &TaskFilter { statuses: vec![crate::task::TaskStatus::Cancelled], ..Default::default() },
+                TaskOrder::default(),
+                0,
+                10
+            )
+            .unwrap(),
+        (vec![], 0)
+    );
+    assert_eq!(
+        store.tasks_page(&TaskFilter::default(), TaskOrder::default(), 50, 10).unwrap().1,
+        10,
+        "past the end: no items, the total still"
+    );
+}
+
+#[test]
+fn a_page_of_tasks_filters_on_worker_and_capability_and_sorts_on_a_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    for n in 0..6 {
+        let mut r = task(n, "ok", 100 - n);
+        r.worker = Some(if n % 2 == 0 { "w-even" } else { "w-odd" }.into());
+        r.capabilities = if n < 3 { vec!["gpu".into()] } else { vec![] };
+        store.put_task(&r).unwrap();
+    }
+    let ids = |v: Vec<TaskRecord>| v.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    let even = TaskFilter { worker: Some("w-even".into()), ..Default::default() };
+    let (page, total) = store.tasks_page(&even, TaskOrder::default(), 0, 10).unwrap();
+    assert_eq!((ids(page), total), (vec!["t0004".into(), "t0002".into(), "t0000".into()], 3));
+    let gpu = TaskFilter { capability: Some("gpu".into()), ..Default::default() };
+    let oldest_change = TaskOrder { by: crate::task::TaskSort::UpdatedAt, descending: false };
+    let (page, total) = store.tasks_page(&gpu, oldest_change, 0, 2).unwrap();
+    assert_eq!((ids(page), total), (vec!["t0002".into(), "t0001".into()], 3));
+    let oldest = TaskOrder { by: crate::task::TaskSort::CreatedAt, descending: false };
+    let (page, _) = store.tasks_page(&TaskFilter::default(), oldest, 1, 2).unwrap();
+    assert_eq!(ids(page), vec!["t0001".to_string(), "t0002".into()]);
+}
+
+#[test]
+fn a_task_record_written_before_worker_times_and_output_were_recorded_still_reads() {
+    // The record as it was encoded before its last four fields existed.
+    let r = task(1, "ok", 5);
+    let full: Vec<serde_json::Value> = rmp_serde::from_slice(&rmp_serde::to_vec(&r).unwrap()).unwrap();
+    let old = rmp_serde::to_vec(&full[..full.len() - 4]).unwrap();
+    let back: TaskRecord = rmp_serde::from_slice(&old).expect("an old record decodes");
+    assert_eq!((back.worker, back.started_ms, back.ended_ms, back.output), (None, None, None, None));
+    assert_eq!((back.id, back.status), (r.id, r.status));
 }
 
 #[test]

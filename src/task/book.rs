@@ -26,7 +26,8 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{Notify, mpsc, oneshot};
 
-use super::model::{TaskEnd, TaskStatus, TaskUpdate};
+use super::model::{TaskEnd, TaskUpdate};
+use super::query::{TaskFilter, TaskOrder};
 use super::record::{TaskChange, TaskRecord};
 use crate::events::now_ms;
 
@@ -198,9 +199,16 @@ impl TaskBook {
         st.open.insert(record.id.as_str().into(), Entry { record, journaled, followers: Vec::new() });
     }
 
-    /// The task started (one more attempt); `false` if it is not open.
+    /// The task started (one more attempt) on its target; `false` if it
+    /// is not open.
     pub fn started(&self, id: &str) -> bool {
-        self.change(id, TaskChange::Started)
+        self.change(id, TaskChange::Started { worker: None })
+    }
+
+    /// The task started (one more attempt) on `worker`; `false` if it is
+    /// not open.
+    pub fn started_on(&self, id: &str, worker: &str) -> bool {
+        self.change(id, TaskChange::Started { worker: Some(worker.to_string()) })
     }
 
     /// The task is back in the queue; `false` if it is not open.
@@ -228,10 +236,12 @@ impl TaskBook {
     }
 
     /// A token of an open task, to its followers (one that is behind
-    /// counts it as missed).
+    /// counts it as missed) and to its output so far (in memory only,
+    /// bounded: [`crate::task::MAX_OUTPUT_BYTES`]).
     pub fn token(&self, id: &str, content: &str) {
-        let st = self.state();
-        let Some(e) = st.open.get(id) else { return };
+        let mut st = self.state();
+        let Some(e) = st.open.get_mut(id) else { return };
+        e.record.push_output(content);
         for f in &e.followers {
             if f.tokens.try_send(content.to_string()).is_err() {
                 f.missed.fetch_add(1, Ordering::Relaxed);
@@ -285,15 +295,13 @@ impl TaskBook {
         st.open.get(id).map(|e| e.record.clone()).or_else(|| st.ended.get(id).cloned())
     }
 
-    /// The records the book holds with one of `statuses` (all if empty),
-    /// newest first: at most `limit` after skipping `offset`, and how many
-    /// match in all.
-    pub fn page(&self, statuses: &[TaskStatus], offset: usize, limit: usize) -> (Vec<TaskRecord>, usize) {
+    /// The records the book holds that `filter` shows, in `order`: at
+    /// most `limit` after skipping `offset`, and how many match in all.
+    pub fn page(&self, filter: &TaskFilter, order: TaskOrder, offset: usize, limit: usize) -> (Vec<TaskRecord>, usize) {
         let st = self.state();
-        let keep = |r: &&TaskRecord| statuses.is_empty() || statuses.contains(&r.status);
         let mut all: Vec<&TaskRecord> =
-            st.open.values().map(|e| &e.record).chain(st.ended.values()).filter(keep).collect();
-        all.sort_unstable_by(|a, b| b.id.cmp(&a.id));
+            st.open.values().map(|e| &e.record).chain(st.ended.values()).filter(|r| filter.matches(r)).collect();
+        all.sort_unstable_by(|a, b| order.compare(a, b));
         let total = all.len();
         (all.into_iter().skip(offset).take(limit).cloned().collect(), total)
     }
@@ -412,7 +420,7 @@ impl Follower {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::task::{FailCode, Transport};
+    use crate::task::{FailCode, TaskStatus, Transport};
 
     fn rec(id: &str) -> TaskRecord {
         TaskRecord::queued(id, Transport::Agent, "s", "a", "x", "user")
@@ -435,6 +443,36 @@ mod tests {
         assert_eq!((r.status, r.attempts, r.result.as_deref()), (TaskStatus::Completed, 1, Some("ab")));
         // A late follower gets the end at once.
         assert_eq!(book.follow("t1").unwrap().end().await, Some(TaskEnd::Completed { content: "ab".into() }));
+    }
+
+    #[tokio::test]
+    async fn a_record_tells_its_worker_times_attempts_and_the_tail_of_its_output_while_it_runs() {
+        let book = TaskBook::new(BookOptions::default(), true);
+        book.open(TaskRecord::queued("d", Transport::Dispatch, "_dispatch", "", "x", "api"), Journal::Record, false)
+            .await;
+        assert!(book.started_on("d", "w1"));
+        book.token("d", "héllo ");
+        book.token("d", "world");
+        let r = book.get("d").unwrap();
+        assert_eq!((r.worker.as_deref(), r.attempts, r.output.as_deref()), (Some("w1"), 1, Some("héllo world")));
+        assert!(r.started_ms.is_some() && r.ended_ms.is_none());
+        // A requeue: no worker, no output; the next start is one more attempt.
+        assert!(book.requeued("d"));
+        let r = book.get("d").unwrap();
+        assert_eq!((r.status, r.worker, r.output), (TaskStatus::Queued, None, None));
+        book.started_on("d", "w2");
+        let big = "é".repeat(crate::task::MAX_OUTPUT_BYTES);
+        book.token("d", &big);
+        book.token("d", "end");
+        let out = book.get("d").unwrap().output.unwrap();
+        assert!(out.len() <= crate::task::MAX_OUTPUT_BYTES && out.ends_with("éend"), "the tail is kept");
+        book.end("d", TaskEnd::Completed { content: "done".into() });
+        let r = book.get("d").unwrap();
+        assert_eq!((r.worker.as_deref(), r.attempts, r.output), (Some("w2"), 2, None));
+        assert!(r.ended_ms.is_some());
+        // The journal has no tokens: the store never writes output.
+        let batch = book.take_journal().await.unwrap();
+        assert_eq!(batch.len(), 5, "put, started, requeued, started, ended");
     }
 
     #[tokio::test]
@@ -477,9 +515,10 @@ mod tests {
             })
             .collect();
         assert_eq!(shape.len(), 9, "{shape:?}");
-        assert_eq!(&shape[..3], ["put a", "a Started", "a Ended(Cancelled)"]);
+        assert_eq!(&shape[..3], ["put a", "a Started { worker: None }", "a Ended(Cancelled)"]);
         assert!(book.get("a").is_none(), "the oldest ended task is forgotten");
-        assert_eq!(book.page(&[TaskStatus::Cancelled], 0, 10).1, 2);
+        let cancelled = TaskFilter { statuses: vec![TaskStatus::Cancelled], ..Default::default() };
+        assert_eq!(book.page(&cancelled, TaskOrder::default(), 0, 10).1, 2);
         book.close();
         assert!(book.take_journal().await.is_none());
     }

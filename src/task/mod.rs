@@ -5,6 +5,8 @@
 //!   updates a follower hears;
 //! * [`TaskRecord`]: a task as recorded, and the [`TaskChange`]s applied
 //!   to it;
+//! * [`TaskFilter`] and [`TaskOrder`]: which records a list shows, in
+//!   which order;
 //! * [`TaskBook`]: where transports report and waiters learn, with or
 //!   without a store behind it (the store reads the book's journal).
 //!
@@ -13,8 +15,10 @@
 
 mod book;
 mod model;
+mod query;
 mod record;
 
 pub use book::{BookOptions, FOLLOWER_TOKENS, Follower, Journal, Journaled, MAX_JOURNAL, Opened, TaskBook};
 pub use model::{FailCode, MAX_CODE_BYTES, TaskEnd, TaskStatus, TaskUpdate, Transport};
-pub use record::{TaskChange, TaskRecord};
+pub use query::{TaskFilter, TaskOrder, TaskSort};
+pub use record::{MAX_OUTPUT_BYTES, TaskChange, TaskRecord};

@@ -55,7 +55,26 @@ pub struct TaskRecord {
     /// it was recorded; see [`TaskRecord::transport`]).
     #[serde(default)]
     pub transport: Option<Transport>,
+    /// The worker (dispatched tasks) or the agent that runs it or ran it
+    /// last (`None` while it waits, and in records written before it was
+    /// recorded).
+    #[serde(default)]
+    pub worker: Option<String>,
+    /// Its last start (ms since the epoch).
+    #[serde(default)]
+    pub started_ms: Option<u64>,
+    /// Its end (ms since the epoch).
+    #[serde(default)]
+    pub ended_ms: Option<u64>,
+    /// While it runs: the last [`MAX_OUTPUT_BYTES`] of the tokens streamed
+    /// so far. Kept by the task book only (the store never writes tokens);
+    /// dropped at its end, when `result` or `error` says how it went.
+    #[serde(default)]
+    pub output: Option<String>,
 }
+
+/// The most output so far a running task's record keeps (its tail).
+pub const MAX_OUTPUT_BYTES: usize = 64 * 1024;
 
 impl TaskRecord {
     /// A new task's record: `queued`, created now.
@@ -80,6 +99,10 @@ impl TaskRecord {
             error_code: None,
             error_message: None,
             transport: Some(transport),
+            worker: None,
+            started_ms: None,
+            ended_ms: None,
+            output: None,
         }
     }
 
@@ -111,16 +134,39 @@ impl TaskRecord {
         }
     }
 
+    /// Appends streamed output, keeping the last [`MAX_OUTPUT_BYTES`] (cut
+    /// at a character boundary).
+    pub fn push_output(&mut self, token: &str) {
+        let out = self.output.get_or_insert_with(String::new);
+        out.push_str(token);
+        if out.len() > MAX_OUTPUT_BYTES {
+            let mut cut = out.len() - MAX_OUTPUT_BYTES;
+            while !out.is_char_boundary(cut) {
+                cut += 1;
+            }
+            out.drain(..cut);
+        }
+    }
+
     /// Applies a change of its lifecycle, stamped `at_ms`.
     pub fn apply(&mut self, change: &TaskChange, at_ms: u64) {
         match change {
-            TaskChange::Started => {
+            TaskChange::Started { worker } => {
                 self.status = TaskStatus::Running;
                 self.attempts += 1;
+                self.worker = worker.clone().or_else(|| (!self.target.is_empty()).then(|| self.target.clone()));
+                self.started_ms = Some(at_ms);
+                self.output = None;
             }
-            TaskChange::Requeued => self.status = TaskStatus::Queued,
+            TaskChange::Requeued => {
+                self.status = TaskStatus::Queued;
+                self.worker = None;
+                self.output = None;
+            }
             TaskChange::Ended(end) => {
                 self.status = end.status();
+                self.ended_ms = Some(at_ms);
+                self.output = None;
                 match end {
                     TaskEnd::Completed { content } => self.result = Some(content.clone()),
                     TaskEnd::Failed { code, message } => {
@@ -146,8 +192,11 @@ const LEGACY_DISPATCH_SWARM: &str = "_dispatch";
 /// One step of a task's lifecycle, as the store applies it to the record.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TaskChange {
-    /// Started (one more attempt).
-    Started,
+    /// Started (one more attempt), on this worker (`None`: its target).
+    Started {
+        /// The worker that took it.
+        worker: Option<String>,
+    },
     /// Back in the queue (its worker was lost).
     Requeued,
     /// Ended.

@@ -1,6 +1,11 @@
-//! The Rust example worker (`examples/zmq_worker.rs`) for tests: built for
-//! the running test's profile (a no-op after `cargo test --all-targets`).
-#![allow(dead_code)]
+//! ZeroMQ workers for tests: the Rust example worker
+//! (`examples/zmq_worker.rs`), built for the running test's profile (a
+//! no-op after `cargo test --all-targets`), and a worker driven frame by
+//! frame from the test (`worker.rs`).
+#![allow(dead_code, unused_imports)]
+
+mod worker;
+pub use worker::Worker;
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -55,6 +55,12 @@ pub(crate) enum DispatcherMsg {
     Accepting(String, bool, RpcReplyPort<Result<(), HiveError>>),
     /// Connected workers.
     Workers(RpcReplyPort<Vec<ZmqWorker>>),
+    /// One connected worker, by id.
+    Worker(String, RpcReplyPort<Result<ZmqWorker, HiveError>>),
+    /// Force-unregister a ZeroMQ worker: its running tasks are requeued and
+    /// its socket identity forgotten (a later frame from it is a stranger's).
+    /// Answers the ids of the tasks requeued.
+    Unregister(String, RpcReplyPort<Result<Vec<Arc<str>>, HiveError>>),
     /// The gateway's state.
     Status(RpcReplyPort<GatewayStatus>),
     /// Waiting tasks per priority, highest first (for health).
@@ -139,6 +145,8 @@ struct Worker {
     last_seen: Arc<AtomicU64>,
     last_assigned: u64,
     tags: Value,
+    /// The connection actor watching a ZeroMQ worker's liveness.
+    conn: Option<ractor::ActorCell>,
 }
 
 /// The dispatcher's state.
@@ -241,6 +249,14 @@ impl Actor for Dispatcher {
                 list.sort_by(|a, b| a.worker_id.cmp(&b.worker_id));
                 let _ = reply.send(list);
             }
+            DispatcherMsg::Worker(id, reply) => {
+                let r = s.workers.get(id.as_str()).map(Worker::view).ok_or_else(|| HiveError::worker(id));
+                let _ = reply.send(r);
+            }
+            DispatcherMsg::Unregister(id, reply) => {
+                let r = s.unregister(&id).await;
+                let _ = reply.send(r);
+            }
             DispatcherMsg::Status(reply) => {
                 let _ = reply.send(GatewayStatus {
                     enabled: true,
@@ -271,7 +287,9 @@ impl Actor for Dispatcher {
                     s.worker_ended(&id, &task_id, end).await;
                 }
             }
-            DispatcherMsg::DetachLocal(id, why) => s.worker_gone(&id, &why).await,
+            DispatcherMsg::DetachLocal(id, why) => {
+                s.worker_gone(&id, &why).await;
+            }
             DispatcherMsg::SocketEnded(why) => {
                 let message = format!("the gateway's socket task ended ({why}): the dispatcher restarts");
                 s.emit(None, EventKind::Log { level: Level::Error, message });

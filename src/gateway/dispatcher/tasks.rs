@@ -131,7 +131,7 @@ impl State {
             t.worker = Some(wid.clone());
             t.attempts += 1;
             free -= 1;
-            self.args.tasks.started(&id);
+            self.args.tasks.started_on(&id, &wid);
             let (t, w) = (&self.tasks[&id], &self.workers[&wid]);
             let msg = GatewayMsg::Task {
                 task_id: &t.id,

@@ -94,6 +94,7 @@ impl State {
                 last_seen: Arc::new(AtomicU64::new(now_ms())),
                 last_assigned: self.clock,
                 tags: serde_json::json!({"kind": "jsonl"}),
+                conn: None,
             },
         );
         Ok(())
@@ -241,19 +242,39 @@ impl State {
                 last_seen,
                 last_assigned: self.clock,
                 tags: serde_json::to_value(tags).unwrap_or_default(),
+                conn: Some(conn.get_cell()),
             },
         );
         self.dispatch().await;
     }
 
-    pub(super) async fn worker_gone(&mut self, id: &Arc<str>, why: &str) {
-        let Some(w) = self.workers.remove(id) else { return };
+    /// Forgets a ZeroMQ worker at once, as if it had died: its connection
+    /// actor is stopped (its end is then nobody's), its running tasks are
+    /// requeued (up to `max_attempts`). A pool worker is refused: it is
+    /// killed through the pool.
+    pub(super) async fn unregister(&mut self, id: &str) -> Result<Vec<Arc<str>>, HiveError> {
+        let Some(w) = self.workers.get(id) else { return Err(HiveError::worker(id)) };
+        let Some(conn) = w.conn.clone() else {
+            return Err(HiveError::Conflict(format!(
+                "'{id}' is a standalone JSONL worker: stop it with DELETE /api/v1/agents/{{id}}/kill"
+            )));
+        };
+        let id = w.id.clone();
+        self.by_conn.remove(&conn.get_id());
+        conn.stop(Some("unregistered".into()));
+        Ok(self.worker_gone(&id, "unregistered through the API").await)
+    }
+
+    /// A worker is gone: its running tasks are requeued (those are
+    /// answered) or, past `max_attempts`, fail with `worker_lost`.
+    pub(super) async fn worker_gone(&mut self, id: &Arc<str>, why: &str) -> Vec<Arc<str>> {
+        let Some(w) = self.workers.remove(id) else { return Vec::new() };
         if let Link::Zmq { identity, .. } = &w.link {
             self.by_identity.remove(identity);
         }
         let mut running: Vec<Arc<str>> = w.running.into_iter().collect();
         running.sort();
-        let mut requeued = 0;
+        let mut requeued = Vec::new();
         for tid in running {
             let Some(t) = self.tasks.get_mut(&tid) else { continue };
             t.worker = None;
@@ -263,13 +284,14 @@ impl State {
             } else {
                 let (key, attempt) = (t.key, t.attempts + 1);
                 self.queue.push(key, tid.clone());
-                requeued += 1;
+                requeued.push(tid.clone());
                 self.args.tasks.requeued(&tid);
                 let t = &self.tasks[&tid];
                 self.emit_task(t, EventKind::TaskRequeued { task_id: tid.clone(), attempt });
             }
         }
-        self.emit(Some(id), EventKind::WorkerDisconnected { reason: why.into(), requeued });
+        self.emit(Some(id), EventKind::WorkerDisconnected { reason: why.into(), requeued: requeued.len() });
         self.dispatch().await;
+        requeued
     }
 }

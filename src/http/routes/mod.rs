@@ -9,4 +9,6 @@ pub(crate) mod ops;
 pub(crate) mod swarms;
 pub(crate) mod topology;
 pub(crate) mod v1;
+pub(crate) mod v1_list;
+pub(crate) mod v1_tasks;
 pub(crate) mod zmq;

@@ -41,13 +41,11 @@ async fn list_objects(
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> ApiResult<impl IntoResponse> {
     let swarm = st.hive.swarm(&name).await?;
-    let page = q.apply(swarm.status().await?.objects)?;
-    let mut items = Vec::with_capacity(page.items.len());
-    for status in page.items {
-        let data = swarm.object_state(&status.name).await.unwrap_or(Value::Null);
-        items.push(ObjectView { status, data });
+    let mut page = q.apply(swarm.status().await?.objects)?.map(|status| ObjectView { status, data: Value::Null });
+    for view in &mut page.items {
+        view.data = swarm.object_state(&view.status.name).await.unwrap_or(Value::Null);
     }
-    Ok(axum::Json(Page { items, total: page.total, limit: page.limit, offset: page.offset }))
+    Ok(axum::Json(page))
 }
 
 /// Adds an object: an `[[objects]]` entry as JSON plus optional

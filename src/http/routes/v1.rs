@@ -1,25 +1,26 @@
-//! The `/api/v1` routes of the Sol gateway that do not need ZeroMQ:
-//! standalone JSONL workers (spawn only what `spawn_allow` permits) and the
-//! task records.
+//! The `/api/v1/agents` routes of the Sol gateway: standalone JSONL
+//! workers (spawn only what `spawn_allow` permits), listed with Sol's
+//! `status` and Hive's `state`, filtered and sorted over closed sets. The
+//! task routes are in `v1_tasks.rs`.
 
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::v1_list::{Filters, V1List};
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::http::page::{V1Page, V1PageQuery};
-use crate::runtime::{SpawnRequest, WorkerStatus};
+use crate::http::page::{Sort, SortField, V1PageQuery, sorted};
+use crate::runtime::{PoolWorkerState, PoolWorkerStatus, SpawnRequest, WorkerStatus};
 use crate::supervisor::Restart;
-use crate::task::{FailCode, TaskRecord, TaskStatus};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -28,15 +29,78 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_worker))
         .routes(routes!(kill_worker))
         .routes(routes!(worker_task))
-        .routes(routes!(list_tasks))
-        .routes(routes!(get_task, cancel_task))
+        .merge(super::v1_tasks::router())
 }
 
-/// Standalone JSONL workers.
-#[utoipa::path(get, path = "/api/v1/agents", tag = "workers", params(V1PageQuery),
-    responses((status = 200, body = V1Page<WorkerStatus>)))]
-async fn list_workers(State(st): State<AppState>, ApiQuery(q): ApiQuery<V1PageQuery>) -> ApiResult<impl IntoResponse> {
-    Ok(axum::Json(q.apply(st.hive.list_workers().await?)?))
+/// The fields `GET /api/v1/agents` sorts on.
+#[derive(Debug, Clone, Copy, ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum AgentSort {
+    Id,
+    SpawnedAt,
+    Restarts,
+    TasksCompleted,
+}
+
+impl SortField for AgentSort {
+    type Item = WorkerStatus;
+    const ALL: &'static [Self] = &[Self::Id, Self::SpawnedAt, Self::Restarts, Self::TasksCompleted];
+    fn name(self) -> &'static str {
+        match self {
+            Self::Id => "id",
+            Self::SpawnedAt => "spawned_at",
+            Self::Restarts => "restarts",
+            Self::TasksCompleted => "tasks_completed",
+        }
+    }
+    fn compare(self, a: &WorkerStatus, b: &WorkerStatus) -> Ordering {
+        match self {
+            Self::Id => a.id.cmp(&b.id),
+            Self::SpawnedAt => a.spawned_at.cmp(&b.spawned_at),
+            Self::Restarts => a.restarts.cmp(&b.restarts),
+            Self::TasksCompleted => a.tasks_completed.cmp(&b.tasks_completed),
+        }
+    }
+}
+
+/// Filters and order of `GET /api/v1/agents` (with the page's parameters).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct AgentsQuery {
+    /// Only workers with this (Sol) status.
+    status: Option<PoolWorkerStatus>,
+    /// Only workers in this (Hive) state.
+    state: Option<PoolWorkerState>,
+    /// Only workers with this capability.
+    capability: Option<String>,
+}
+
+/// `?sort=` of the list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct AgentsQuerySort {
+    /// Default: by id.
+    sort: Option<Sort<AgentSort>>,
+}
+
+/// Standalone JSONL workers, filtered and sorted.
+#[utoipa::path(get, path = "/api/v1/agents", tag = "workers", params(AgentsQuery, AgentsQuerySort, V1PageQuery),
+    responses((status = 200, body = V1List<WorkerStatus>), (status = 400, body = ErrorBody)))]
+async fn list_workers(
+    State(st): State<AppState>,
+    Filters(f): Filters<AgentsQuery>,
+    ApiQuery(by): ApiQuery<AgentsQuerySort>,
+    ApiQuery(q): ApiQuery<V1PageQuery>,
+) -> ApiResult<impl IntoResponse> {
+    let all: Vec<WorkerStatus> = st
+        .hive
+        .list_workers()
+        .await?
+        .into_iter()
+        .filter(|w| f.status.is_none_or(|s| w.status == s) && f.state.is_none_or(|s| w.state == s))
+        .filter(|w| f.capability.as_ref().is_none_or(|c| w.capabilities.contains(c)))
+        .collect();
+    Ok(axum::Json(V1List::of(&q, sorted(all, by.sort))?))
 }
 
 /// Spawn options.
@@ -73,9 +137,43 @@ struct SpawnBody {
     opts: SpawnOpts,
 }
 
+/// What was done to a worker.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum Done {
+    Spawned,
+    Killed,
+}
+
+/// A worker spawned or killed: `{status, id}`.
+#[derive(Debug, Serialize, ToSchema)]
+struct Spawned {
+    /// `spawned` or `killed`.
+    status: Done,
+    /// The worker's id.
+    id: String,
+}
+
+/// Queued.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum Queued {
+    Queued,
+}
+
+/// A task queued for a worker.
+#[derive(Debug, Serialize, ToSchema)]
+struct WorkerTaskQueued {
+    /// `queued`.
+    status: Queued,
+    task_id: String,
+    /// The worker's id.
+    worker: String,
+}
+
 /// Spawns a standalone JSONL worker (403 unless `spawn_allow` permits the path).
 #[utoipa::path(post, path = "/api/v1/agents/spawn", tag = "workers", request_body = SpawnBody,
-    responses((status = 201, description = "{status, id}", body = serde_json::Value),
+    responses((status = 201, body = Spawned),
         (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn spawn_worker(State(st): State<AppState>, ApiJson(b): ApiJson<SpawnBody>) -> ApiResult<Response> {
     let restart = match b.opts.restart.as_deref() {
@@ -98,7 +196,7 @@ async fn spawn_worker(State(st): State<AppState>, ApiJson(b): ApiJson<SpawnBody>
         capabilities: b.opts.capabilities,
     };
     let id = st.hive.spawn_worker(req).await?;
-    Ok((StatusCode::CREATED, axum::Json(json!({"status": "spawned", "id": id}))).into_response())
+    Ok((StatusCode::CREATED, axum::Json(Spawned { status: Done::Spawned, id })).into_response())
 }
 
 /// One worker.
@@ -110,11 +208,10 @@ async fn get_worker(State(st): State<AppState>, ApiPath(id): ApiPath<String>) ->
 
 /// Stops a worker: `shutdown` line, SIGTERM, then SIGKILL after its kill timeout.
 #[utoipa::path(delete, path = "/api/v1/agents/{id}/kill", tag = "workers", params(("id" = String, Path)),
-    responses((status = 200, description = "{status, id}", body = serde_json::Value),
-        (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Spawned), (status = 404, body = ErrorBody)))]
 async fn kill_worker(State(st): State<AppState>, ApiPath(id): ApiPath<String>) -> ApiResult<impl IntoResponse> {
     st.hive.kill_worker(&id).await?;
-    Ok(axum::Json(json!({"status": "killed", "id": id})))
+    Ok(axum::Json(Spawned { status: Done::Killed, id }))
 }
 
 /// A task for a worker.
@@ -128,109 +225,13 @@ struct WorkerTaskBody {
 /// Queues a task for a worker.
 #[utoipa::path(post, path = "/api/v1/agents/{id}/task", tag = "workers", params(("id" = String, Path)),
     request_body = WorkerTaskBody,
-    responses((status = 202, description = "{status, task_id}", body = serde_json::Value),
-        (status = 404, body = ErrorBody)))]
+    responses((status = 202, body = WorkerTaskQueued), (status = 404, body = ErrorBody)))]
 async fn worker_task(
     State(st): State<AppState>,
     ApiPath(id): ApiPath<String>,
     ApiJson(b): ApiJson<WorkerTaskBody>,
 ) -> ApiResult<Response> {
     let task_id = st.hive.worker_task(&id, &b.prompt).await?;
-    Ok((StatusCode::ACCEPTED, axum::Json(json!({"status": "queued", "task_id": task_id, "worker": id})))
-        .into_response())
-}
-
-/// A task as the gateway reports it.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct TaskView {
-    task_id: String,
-    /// `queued`, `in_progress`, `ok`, `error` or `cancelled`.
-    status: TaskStatus,
-    /// The result (when `ok`) or the error as `code: message` (when `error`).
-    content: Option<String>,
-    /// The failure code, when `error`.
-    error_code: Option<FailCode>,
-    /// The failure message, when `error`.
-    error_message: Option<String>,
-    /// What was asked.
-    prompt: String,
-    swarm: String,
-    agent: String,
-    from: String,
-    attempts: u32,
-    /// ms since the epoch.
-    created_at: u64,
-    /// ms since the epoch.
-    updated_at: u64,
-}
-
-impl From<TaskRecord> for TaskView {
-    fn from(t: TaskRecord) -> Self {
-        Self {
-            content: t.result.or(t.error),
-            error_code: t.error_code,
-            error_message: t.error_message,
-            task_id: t.id,
-            status: t.status,
-            prompt: t.content,
-            swarm: t.swarm,
-            agent: t.target,
-            from: t.from,
-            attempts: t.attempts,
-            created_at: t.created_ms,
-            updated_at: t.updated_ms,
-        }
-    }
-}
-
-/// `?status=` (with the page's `?page=&per_page=`).
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-struct TaskQuery {
-    /// Only tasks with this status.
-    status: Option<String>,
-}
-
-/// Recorded tasks, newest first.
-#[utoipa::path(get, path = "/api/v1/tasks", tag = "tasks", params(TaskQuery, V1PageQuery),
-    responses((status = 200, body = V1Page<TaskView>), (status = 400, body = ErrorBody),
-        (status = 503, body = ErrorBody)))]
-async fn list_tasks(
-    State(st): State<AppState>,
-    ApiQuery(q): ApiQuery<TaskQuery>,
-    ApiQuery(page): ApiQuery<V1PageQuery>,
-) -> ApiResult<impl IntoResponse> {
-    let statuses: Vec<TaskStatus> = match q.status.as_deref() {
-        None => Vec::new(),
-        Some(s) => match TaskStatus::parse(s) {
-            Some(st) => vec![st],
-            None => {
-                let valid: Vec<&str> = TaskStatus::ALL.iter().map(|s| s.as_str()).collect();
-                return Err(ApiError::new(
-                    crate::ErrorCode::BadFilter,
-                    format!("unknown status '{s}'; valid values: {}", valid.join(", ")),
-                ));
-            }
-        },
-    };
-    let (offset, per_page) = page.window()?;
-    let (records, total) = st.hive.tasks_page(&statuses, offset, per_page).await?;
-    let items = records.into_iter().map(TaskView::from).collect();
-    Ok(axum::Json(V1Page::cut(items, total, offset, per_page)))
-}
-
-/// One task.
-#[utoipa::path(get, path = "/api/v1/tasks/{id}", tag = "tasks", params(("id" = String, Path)),
-    responses((status = 200, body = TaskView), (status = 404, body = ErrorBody)))]
-async fn get_task(State(st): State<AppState>, ApiPath(id): ApiPath<String>) -> ApiResult<impl IntoResponse> {
-    Ok(axum::Json(TaskView::from(st.hive.task(&id).await?)))
-}
-
-/// Cancels a queued or running task: 200, 404 if unknown, 409 if it has ended.
-#[utoipa::path(delete, path = "/api/v1/tasks/{id}", tag = "tasks", params(("id" = String, Path)),
-    responses((status = 200, description = "{status: cancelled}", body = serde_json::Value),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn cancel_task(State(st): State<AppState>, ApiPath(id): ApiPath<String>) -> ApiResult<impl IntoResponse> {
-    st.hive.tasks().cancel(&id).await?;
-    Ok(axum::Json(json!({"status": "cancelled", "task_id": id})))
+    let body = WorkerTaskQueued { status: Queued::Queued, task_id: task_id.to_string(), worker: id };
+    Ok((StatusCode::ACCEPTED, axum::Json(body)).into_response())
 }

@@ -2,8 +2,11 @@
 //! switch, dispatch (sync, async, stream over SSE, webhook) and orchestrate.
 //! Modes and strategies are closed enums of the request bodies (an unknown
 //! one is a 400 naming the valid values); webhook delivery is the runtime's
-//! ([`crate::Hive::dispatch_webhook`]).
+//! ([`crate::Hive::dispatch_webhook`]). One worker is read or
+//! force-unregistered by id; the list filters on status and capability and
+//! sorts over a closed set of fields.
 
+use std::cmp::Ordering;
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -11,23 +14,25 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::gateway::{DispatchRequest, GatewayStatus, Submit, Webhook, ZmqWorker};
+use super::v1_list::{Filters, V1List};
+use crate::gateway::{DispatchRequest, GatewayStatus, Submit, Webhook, WorkerState, ZmqWorker};
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::http::page::{V1Page, V1PageQuery};
+use crate::http::page::{Sort, SortField, V1PageQuery, sorted};
 use crate::runtime::orchestrate::{OrchestrateMode, Plan, Report, Strategy};
 use crate::task::{Follower, TaskEnd, TaskUpdate};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_workers))
+        .routes(routes!(get_worker, unregister_worker))
         .routes(routes!(status))
         .routes(routes!(worker_off))
         .routes(routes!(worker_on))
@@ -35,11 +40,113 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(orchestrate))
 }
 
-/// Connected ZeroMQ workers.
-#[utoipa::path(get, path = "/api/v1/zmq/workers", tag = "gateway", params(V1PageQuery),
-    responses((status = 200, body = V1Page<ZmqWorker>), (status = 503, body = ErrorBody)))]
-async fn list_workers(State(st): State<AppState>, ApiQuery(q): ApiQuery<V1PageQuery>) -> ApiResult<impl IntoResponse> {
-    Ok(axum::Json(q.apply(st.hive.zmq_workers().await?)?))
+/// The fields `GET /api/v1/zmq/workers` sorts on.
+#[derive(Debug, Clone, Copy, ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum WorkerSort {
+    WorkerId,
+    ConnectedAt,
+    LastHeartbeat,
+    Running,
+}
+
+impl SortField for WorkerSort {
+    type Item = ZmqWorker;
+    const ALL: &'static [Self] = &[Self::WorkerId, Self::ConnectedAt, Self::LastHeartbeat, Self::Running];
+    fn name(self) -> &'static str {
+        match self {
+            Self::WorkerId => "worker_id",
+            Self::ConnectedAt => "connected_at",
+            Self::LastHeartbeat => "last_heartbeat",
+            Self::Running => "running",
+        }
+    }
+    fn compare(self, a: &ZmqWorker, b: &ZmqWorker) -> Ordering {
+        match self {
+            Self::WorkerId => a.worker_id.cmp(&b.worker_id),
+            Self::ConnectedAt => a.connected_at.cmp(&b.connected_at),
+            Self::LastHeartbeat => a.last_heartbeat.cmp(&b.last_heartbeat),
+            Self::Running => a.running.len().cmp(&b.running.len()),
+        }
+    }
+}
+
+/// Filters and order of `GET /api/v1/zmq/workers` (with the page's parameters).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct WorkersQuery {
+    /// Only workers with this status.
+    status: Option<WorkerState>,
+    /// Only workers with this capability.
+    capability: Option<String>,
+}
+
+/// `?sort=` of the list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct WorkersQuerySort {
+    /// Default: by `worker_id`; `running` is how many tasks it runs.
+    sort: Option<Sort<WorkerSort>>,
+}
+
+/// Connected ZeroMQ workers (and pool workers, as `local/<id>`), filtered and sorted.
+#[utoipa::path(get, path = "/api/v1/zmq/workers", tag = "gateway", params(WorkersQuery, WorkersQuerySort, V1PageQuery),
+    responses((status = 200, body = V1List<ZmqWorker>), (status = 400, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
+async fn list_workers(
+    State(st): State<AppState>,
+    Filters(f): Filters<WorkersQuery>,
+    ApiQuery(by): ApiQuery<WorkersQuerySort>,
+    ApiQuery(q): ApiQuery<V1PageQuery>,
+) -> ApiResult<impl IntoResponse> {
+    let all: Vec<ZmqWorker> = st
+        .hive
+        .zmq_workers()
+        .await?
+        .into_iter()
+        .filter(|w| f.status.is_none_or(|s| w.status == s))
+        .filter(|w| f.capability.as_ref().is_none_or(|c| w.capabilities.contains(c)))
+        .collect();
+    Ok(axum::Json(V1List::of(&q, sorted(all, by.sort))?))
+}
+
+/// One connected worker.
+#[utoipa::path(get, path = "/api/v1/zmq/workers/{id}", tag = "gateway", params(("id" = String, Path)),
+    responses((status = 200, body = ZmqWorker), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn get_worker(State(st): State<AppState>, ApiPath(id): ApiPath<String>) -> ApiResult<impl IntoResponse> {
+    Ok(axum::Json(st.hive.gateway().worker(&id).await?))
+}
+
+/// Unregistered.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum UnregisteredWord {
+    Unregistered,
+}
+
+/// A worker force-unregistered.
+#[derive(Debug, Serialize, ToSchema)]
+struct Unregistered {
+    /// `unregistered`.
+    status: UnregisteredWord,
+    worker_id: String,
+    /// The tasks it ran that went back to the queue (those past
+    /// `max_attempts` failed with `worker_lost` instead).
+    requeued: Vec<String>,
+}
+
+/// Force-unregisters a ZeroMQ worker: its running tasks are requeued and its
+/// socket identity forgotten, so a later frame from it is one from an
+/// unknown worker (a heartbeat is answered `rejected`, "not registered";
+/// a `ready` registers it anew). 404 if unknown; 409 for a standalone
+/// worker (`local/<id>`: kill it through `/api/v1/agents`).
+#[utoipa::path(delete, path = "/api/v1/zmq/workers/{id}", tag = "gateway", params(("id" = String, Path)),
+    responses((status = 200, body = Unregistered), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
+async fn unregister_worker(State(st): State<AppState>, ApiPath(id): ApiPath<String>) -> ApiResult<impl IntoResponse> {
+    let requeued = st.hive.gateway().unregister(&id).await?;
+    let requeued = requeued.iter().map(|t| t.to_string()).collect();
+    Ok(axum::Json(Unregistered { status: UnregisteredWord::Unregistered, worker_id: id, requeued }))
 }
 
 /// The gateway's state.

@@ -81,6 +81,23 @@ impl Dispatch<'_> {
         crate::gateway::dispatch_to(to, hook, wait, self.submit_admitted(req, Submit::QueueAndFollow)).await
     }
 
+    /// Queues a task for the workers and answers its record once it is
+    /// recorded ([`Submit::Queue`]); with `webhook`, its result is also
+    /// POSTed there ([`Dispatch::submit_webhook`]). The task waits for a
+    /// worker that can take it until its timeout: no worker being connected
+    /// is not a refusal.
+    pub async fn queue(
+        &self,
+        req: DispatchRequest,
+        webhook: Option<crate::gateway::Webhook>,
+    ) -> Result<crate::task::TaskRecord, HiveError> {
+        let id = match webhook {
+            Some(hook) => self.submit_webhook(req, hook).await?,
+            None => self.submit(req, Submit::Queue).await?.0,
+        };
+        self.0.tasks().get(&id).await
+    }
+
     /// Updates of a dispatched task that has not ended.
     pub async fn follow(&self, task_id: &str) -> Result<Follower, HiveError> {
         ractor::call!(self.actor()?, DispatcherMsg::Subscribe, task_id.to_string())?
@@ -102,6 +119,23 @@ impl Dispatch<'_> {
             return Ok(Vec::new());
         }
         Ok(ractor::call!(self.actor()?, DispatcherMsg::QueueDepths)?)
+    }
+
+    /// One connected worker (`NotFound` if none has that id).
+    pub async fn worker(&self, worker_id: &str) -> Result<ZmqWorker, HiveError> {
+        ractor::call!(self.actor()?, DispatcherMsg::Worker, worker_id.to_string())?
+    }
+
+    /// Force-unregisters a ZeroMQ worker: its running tasks are requeued
+    /// through the task book (up to `max_attempts`, as when a worker dies),
+    /// its socket identity is forgotten, so a later frame from it is
+    /// treated like one from an unknown worker (a heartbeat is answered
+    /// `rejected`, "not registered: send ready", and a `ready` registers it
+    /// anew). `NotFound` if unknown; `Conflict` for a pool worker (killed
+    /// through the pool instead).
+    /// Answers the ids of the tasks it requeued.
+    pub async fn unregister(&self, worker_id: &str) -> Result<Vec<Arc<str>>, HiveError> {
+        ractor::call!(self.actor()?, DispatcherMsg::Unregister, worker_id.to_string())?
     }
 
     /// The gateway's state (`enabled: false` when it is off).

@@ -45,7 +45,7 @@ use crate::runtime::swarm::{SwarmLimits, SwarmMsg};
 use crate::runtime::workers::{PoolArgs, PoolMsg, SpawnRequest, WorkerOptions, WorkerPool, WorkerStatus};
 use crate::store::{EventQuery, Retention, Store, StoreService, StoredEvent};
 use crate::supervisor::{Intensity, Strategy, Supervisor, SupervisorArgs, SupervisorMsg};
-use crate::task::{BookOptions, Follower, TaskBook, TaskRecord, TaskStatus};
+use crate::task::{BookOptions, Follower, TaskBook, TaskRecord};
 
 /// Settings of a runtime.
 #[derive(Clone, Default)]
@@ -398,11 +398,12 @@ impl Hive {
     /// [`Tasks::page`].
     pub async fn tasks_page(
         &self,
-        statuses: &[TaskStatus],
+        filter: crate::task::TaskFilter,
+        order: crate::task::TaskOrder,
         offset: usize,
         limit: usize,
     ) -> Result<(Vec<TaskRecord>, usize), HiveError> {
-        self.tasks().page(statuses, offset, limit).await
+        self.tasks().page(filter, order, offset, limit).await
     }
     /// [`Events::query`].
     pub async fn query_events(&self, q: EventQuery) -> Result<Vec<StoredEvent>, HiveError> {

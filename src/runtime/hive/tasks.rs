@@ -4,7 +4,10 @@
 
 use super::{Hive, blocking};
 use crate::error::HiveError;
-use crate::task::{TaskEnd, TaskRecord, TaskStatus, Transport};
+use crate::task::{TaskEnd, TaskFilter, TaskOrder, TaskRecord, TaskSort, TaskStatus, Transport};
+
+/// Longest a list waits for the store to have the tasks the book opened.
+const SYNC_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The tasks of a runtime ([`Hive::tasks`]).
 pub struct Tasks<'a>(pub(super) &'a Hive);
@@ -23,26 +26,38 @@ impl Tasks<'_> {
         blocking(move || store.task(&key)).await?.ok_or_else(not_found)
     }
 
-    /// One page of the tasks with one of `statuses` (all if empty), newest
-    /// first: at most `limit` after skipping `offset`, and how many there
-    /// are in all. Memory is bounded by the page (by the book without a store).
+    /// One page of the tasks `filter` shows, in `order`: at most `limit`
+    /// after skipping `offset`, and how many there are in all. Open tasks
+    /// the book holds are shown as the book has them (their output so far,
+    /// which the store never has). Memory is bounded by the page in
+    /// creation order (by the book without a store). A list asked for
+    /// after a task was opened shows it: the store's page is read once
+    /// what the book handed the store before the call is written (waited
+    /// for at most [`SYNC_WAIT`]).
     pub async fn page(
         &self,
-        statuses: &[TaskStatus],
+        filter: TaskFilter,
+        order: TaskOrder,
         offset: usize,
         limit: usize,
     ) -> Result<(Vec<TaskRecord>, usize), HiveError> {
-        let Some(store) = self.0.store()? else { return Ok(self.0.book.page(statuses, offset, limit)) };
-        let statuses = statuses.to_vec();
-        blocking(move || store.tasks_page(&statuses, offset, limit)).await
+        let Some(store) = self.0.store()? else { return Ok(self.0.book.page(&filter, order, offset, limit)) };
+        let _ = tokio::time::timeout(SYNC_WAIT, self.0.book.synced()).await;
+        let (mut page, total) = blocking(move || store.tasks_page(&filter, order, offset, limit)).await?;
+        for r in page.iter_mut().filter(|r| !r.is_final()) {
+            if let Some(fresh) = self.0.book.get(&r.id) {
+                *r = fresh;
+            }
+        }
+        Ok((page, total))
     }
 
     /// The tasks with one of `statuses` (all if empty), oldest first.
     pub async fn list(&self, statuses: &[TaskStatus]) -> Result<Vec<TaskRecord>, HiveError> {
         let Some(store) = self.0.store()? else {
-            let (mut all, _) = self.0.book.page(statuses, 0, usize::MAX);
-            all.reverse();
-            return Ok(all);
+            let filter = TaskFilter { statuses: statuses.to_vec(), ..Default::default() };
+            let oldest = TaskOrder { by: TaskSort::CreatedAt, descending: false };
+            return Ok(self.0.book.page(&filter, oldest, 0, usize::MAX).0);
         };
         let statuses = statuses.to_vec();
         blocking(move || store.tasks(&statuses)).await

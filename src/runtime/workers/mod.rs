@@ -13,13 +13,13 @@
 //! the pool actor's thread.
 
 mod link;
+mod status;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
-use serde::Serialize;
 
 use crate::config::{AgentSpec, BackendSpec, DEFAULT_KILL_TIMEOUT_MS, LaunchSpec, StdioSpec};
 use crate::error::HiveError;
@@ -37,6 +37,7 @@ use crate::supervisor::{
     ExitReason, Intensity, Restart, Shutdown, Strategy, Supervisor, SupervisorArgs, SupervisorHooks, SupervisorMsg,
     exit_of, spawn_error, stop_child,
 };
+pub use status::{PoolWorkerState, PoolWorkerStatus, WorkerStatus};
 
 /// The swarm name on worker events.
 pub const WORKERS_SWARM: &str = "_workers";
@@ -90,26 +91,6 @@ pub struct SpawnRequest {
     pub kill_timeout_ms: Option<u64>,
     /// What it can do, for dispatched tasks that need capabilities.
     pub capabilities: Vec<String>,
-}
-
-/// A worker as listed.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct WorkerStatus {
-    /// Worker id.
-    pub id: String,
-    /// The path it was spawned from (resolved).
-    pub worker_path: String,
-    /// Its arguments.
-    pub args: Vec<String>,
-    /// `starting`, `idle`, `busy`, `paused`, `restarting`, `stopped`, or `failed`.
-    pub state: String,
-    /// When it was spawned (RFC 3339).
-    pub spawned_at: String,
-    /// Why it failed (restart intensity reached).
-    pub failure_reason: Option<String>,
-    /// Live status (pid, restarts, current task, counters).
-    #[serde(flatten)]
-    pub agent: AgentStatus,
 }
 
 /// Messages of the pool.
@@ -321,16 +302,15 @@ impl Actor for WorkerPool {
 }
 
 fn status(id: &str, e: &Entry) -> WorkerStatus {
-    let agent = AgentStatus::of(&e.slot);
-    WorkerStatus {
-        id: id.to_string(),
-        worker_path: e.path.clone(),
-        args: e.args.clone(),
-        state: if e.failure.is_some() { "failed".into() } else { agent.state.to_string() },
+    let w = status::Spawned {
+        id,
+        path: &e.path,
+        args: &e.args,
+        capabilities: &e.capabilities,
         spawned_at: rfc3339_ms(e.spawned_at_ms),
-        failure_reason: e.failure.clone(),
-        agent,
-    }
+        failure: e.failure.as_deref(),
+    };
+    WorkerStatus::of(w, e.slot.status.state(), AgentStatus::of(&e.slot))
 }
 
 /// Runs filesystem calls off the async workers (a slow disk or NFS mount
