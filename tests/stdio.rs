@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::*;
 use hive::events::{EventKind, Level, OutputKind};
-use hive::runtime::SwarmState;
+use hive::runtime::{AgentState, SwarmState};
 use hive::task::TaskEnd;
 use tools::Tool;
 
@@ -165,8 +165,10 @@ async fn graceful_stop_escalates_to_sigkill_for_a_child_that_ignores_sigterm() {
     let swarm = hive.start_swarm(spec(&hive, &swarm("term", &a, ""))).await.unwrap();
     let pid = pid_of(&swarm, "stubborn").await;
     // Ready means its SIGTERM handler is installed.
-    eventually("ready", || async { (swarm.agent_status("stubborn").await.unwrap().state == "idle").then_some(()) })
-        .await;
+    eventually("ready", || async {
+        (swarm.agent_status("stubborn").await.unwrap().state == AgentState::Idle).then_some(())
+    })
+    .await;
     let mut rx = hive.events().subscribe();
     let started = std::time::Instant::now();
     hive.stop_swarm("term").await.unwrap();

@@ -20,10 +20,8 @@ mod error;
 mod extract;
 mod limit;
 mod page;
-mod paths;
 mod phoenix;
 mod routes;
-mod skills;
 mod ws_events;
 
 use std::net::SocketAddr;

@@ -9,7 +9,7 @@
 //! * Sorting: `?sort=field` (ascending) or `?sort=-field` (descending) over a
 //!   closed [`SortField`] enum per resource ([`Sort`]). An unknown field is a
 //!   400 whose message names every valid value; the OpenAPI document lists
-//!   them as the parameter's enum. Sorting is stable.
+//!   them as the parameter's enum ([`sort_schema`]). Sorting is stable.
 //! * Logs (`?limit=`, newest N, oldest first): [`LogPage`] and `has_more`
 //!   from one extra entry read ([`LogPage::of_newest`]).
 
@@ -19,7 +19,7 @@ use std::marker::PhantomData;
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::{RefOr, schema::SchemaType};
-use utoipa::{IntoParams, PartialSchema, ToSchema};
+use utoipa::{IntoParams, ToSchema};
 
 use super::error::ApiError;
 
@@ -210,17 +210,15 @@ impl<'de, F: SortField> Deserialize<'de> for Sort<F> {
     }
 }
 
-impl<F: SortField> PartialSchema for Sort<F> {
-    fn schema() -> RefOr<Schema> {
-        ObjectBuilder::new()
-            .schema_type(SchemaType::Type(Type::String))
-            .description(Some("`field` sorts ascending, `-field` descending."))
-            .enum_values(Some(Self::valid()))
-            .into()
-    }
+/// The OpenAPI schema of `?sort=` over `F`: a string enum of every valid
+/// value. For `#[param(schema_with = sort_schema::<F>)]`.
+pub(crate) fn sort_schema<F: SortField>() -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::Type(Type::String))
+        .description(Some("`field` sorts ascending, `-field` descending."))
+        .enum_values(Some(Sort::<F>::valid()))
+        .into()
 }
-
-impl<F: SortField> ToSchema for Sort<F> {}
 
 impl V1PageQuery {
     /// `(offset, per_page)` of the asked page, for lists cut at the source.
@@ -299,8 +297,8 @@ mod tests {
         let items = vec![("b", 1), ("a", 3), ("c", 2)];
         let by_size = sorted(items.clone(), Some(Sort { field: F::Size, descending: true }));
         assert_eq!(by_size, vec![("a", 3), ("c", 2), ("b", 1)]);
-        assert_eq!(sorted(items.clone(), Some(Sort::parse("name").unwrap()))[0], ("a", 3));
-        assert_eq!(sorted(items.clone(), None), items);
+        assert_eq!(sorted(items.clone(), Some(Sort::<F>::parse("name").unwrap()))[0], ("a", 3));
+        assert_eq!(sorted::<F>(items.clone(), None), items);
         let q: Sort<F> = serde_json::from_value(serde_json::json!("-name")).unwrap();
         assert!(q.descending);
         assert!(serde_json::from_value::<Sort<F>>(serde_json::json!("x")).unwrap_err().to_string().contains("-size"));

@@ -8,11 +8,14 @@
 //!   (`swarm/router/`), its agents (`swarm/agent/`: the actor and its
 //!   backends), its objects (`swarm/object.rs`);
 //! * `workers/`: the standalone JSONL worker pool (another root child) and
-//!   each worker's link to the dispatcher.
+//!   each worker's link to the dispatcher;
+//! * `files.rs`: client-named swarm and skill files, confined to their
+//!   directories, read and written on the blocking pool.
 //!
 //! [`SwarmHandle`] is the per-swarm API; `docs/semantics.md` states what the
 //! actors guarantee.
 
+mod files;
 mod hive;
 pub mod overlay;
 mod registry;
@@ -21,6 +24,7 @@ mod workers;
 
 pub use crate::error::{EdgeError, ErrorCode, HiveError, Resource};
 pub use crate::store::Retention;
+pub use files::{SkillContent, SkillEntry, SkillFile, SkillWritten, confined};
 pub use hive::{Dispatch, Events, Hive, HiveOptions, Swarms, Tasks, Workers};
 /// Orchestrate: several dispatched tasks under one timeout.
 pub mod orchestrate {

@@ -4,7 +4,9 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -14,7 +16,7 @@ use crate::config::SwarmSpec;
 use crate::http::AppState;
 use crate::http::error::{ApiResult, ErrorBody};
 use crate::http::extract::{ApiJson, ApiPath};
-use crate::http::skills;
+use crate::runtime::{SkillContent, SkillEntry};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -98,18 +100,28 @@ async fn validate(State(st): State<AppState>, ApiJson(src): ApiJson<ConfigSource
     }
 }
 
+/// `{skills, base_path, count}`: the files under the skills directory.
+#[derive(Debug, Serialize, ToSchema)]
+struct SkillList {
+    /// Every file, by relative path.
+    skills: Vec<SkillEntry>,
+    /// The skills directory.
+    base_path: String,
+    /// How many.
+    count: usize,
+}
+
 /// Skill files under the skills directory.
-#[utoipa::path(get, path = "/api/skills", tag = "meta", responses((status = 200, body = Value)))]
+#[utoipa::path(get, path = "/api/skills", tag = "meta", responses((status = 200, body = SkillList)))]
 async fn list_skills(State(st): State<AppState>) -> ApiResult<impl IntoResponse> {
-    let items = skills::list(&st.cfg.skills_dir).await?;
-    let base = st.cfg.skills_dir.display().to_string();
-    Ok(axum::Json(json!({"items": items, "total": items.len(), "base_path": base})))
+    let skills = st.hive.list_skills(&st.cfg.skills_dir).await?;
+    let base_path = st.cfg.skills_dir.display().to_string();
+    Ok(axum::Json(SkillList { count: skills.len(), skills, base_path }))
 }
 
 /// A skill's content, by relative path (`.md` optional).
 #[utoipa::path(get, path = "/api/skills/{name}", tag = "meta", params(("name" = String, Path)),
-    responses((status = 200, body = Value), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = SkillContent), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn get_skill(State(st): State<AppState>, ApiPath(name): ApiPath<String>) -> ApiResult<impl IntoResponse> {
-    let (path, content) = skills::read(&st.cfg.skills_dir, &name).await?;
-    Ok(axum::Json(json!({"name": name, "path": path.display().to_string(), "size": content.len(), "content": content})))
+    Ok(axum::Json(st.hive.read_skill(&st.cfg.skills_dir, &name).await?))
 }

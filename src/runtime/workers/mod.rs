@@ -326,7 +326,7 @@ fn status(id: &str, e: &Entry) -> WorkerStatus {
         id: id.to_string(),
         worker_path: e.path.clone(),
         args: e.args.clone(),
-        state: if e.failure.is_some() { "failed".into() } else { agent.state.to_string() },
+        state: if e.failure.is_some() { "failed".into() } else { agent.state.as_str().to_string() },
         spawned_at: rfc3339_ms(e.spawned_at_ms),
         failure_reason: e.failure.clone(),
         agent,
