@@ -15,7 +15,7 @@ use crate::ErrorCode;
 use crate::config::SwarmSpec;
 use crate::http::AppState;
 use crate::http::error::{ApiResult, ErrorBody};
-use crate::http::extract::{ApiJson, ApiPath};
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::runtime::{SkillContent, SkillEntry};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -77,7 +77,8 @@ pub(crate) fn summary(spec: &SwarmSpec) -> Value {
             "name": a.name, "backend": a.backend.kind(), "replicas": a.replicas,
             "skills": a.skills, "model": a.model,
         })).collect::<Vec<_>>(),
-        "objects": spec.objects.iter().map(|o| json!({"name": o.name, "kind": o.kind})).collect::<Vec<_>>(),
+        "objects": spec.objects.iter().map(|o| json!({"name": o.name, "kind": o.kind, "handler": o.kind}))
+            .collect::<Vec<_>>(),
         "topology": spec.topology,
     })
 }
@@ -96,6 +97,13 @@ async fn validate(State(st): State<AppState>, ApiJson(src): ApiJson<ConfigSource
             body["errors"] = e.details["errors"].clone();
             Ok((StatusCode::BAD_REQUEST, axum::Json(body)).into_response())
         }
+        Err(e) if e.code == ErrorCode::NotFound && src.config_path.is_some() => {
+            // genswarms: a missing file is 404 `{valid: false, errors: [...]}`.
+            let mut body = e.body();
+            body["valid"] = json!(false);
+            body["errors"] = json!([{"path": "config_path", "message": e.message}]);
+            Ok((StatusCode::NOT_FOUND, axum::Json(body)).into_response())
+        }
         Err(e) => Err(e),
     }
 }
@@ -111,9 +119,15 @@ struct SkillList {
     count: usize,
 }
 
+/// No query parameters: genswarms' `?path=` (another search root) is refused.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoQuery {}
+
 /// Skill files under the skills directory.
-#[utoipa::path(get, path = "/api/skills", tag = "meta", responses((status = 200, body = SkillList)))]
-async fn list_skills(State(st): State<AppState>) -> ApiResult<impl IntoResponse> {
+#[utoipa::path(get, path = "/api/skills", tag = "meta",
+    responses((status = 200, body = SkillList), (status = 400, body = ErrorBody)))]
+async fn list_skills(State(st): State<AppState>, _q: ApiQuery<NoQuery>) -> ApiResult<impl IntoResponse> {
     let skills = st.hive.list_skills(&st.cfg.skills_dir).await?;
     let base_path = st.cfg.skills_dir.display().to_string();
     Ok(axum::Json(SkillList { count: skills.len(), skills, base_path }))
