@@ -563,7 +563,7 @@ fn restart_after_kill9(c: &mut Criterion) {
 
     let st = rt.block_on(swarm.agent_status("k")).expect("status");
     let swarm_state = rt.block_on(swarm.status()).expect("swarm status").state;
-    eprintln!("restart_after_kill9: {} restarts, agent {}, swarm {swarm_state:?}", st.restarts, st.state);
+    eprintln!("restart_after_kill9: {} restarts, agent {}, swarm {swarm_state:?}", st.restarts, st.state.as_str());
     let restarts = restarts.into_inner().unwrap();
     let col = |f: &dyn Fn(&RestartPhases) -> Option<Duration>| restarts.iter().filter_map(f).collect::<Vec<_>>();
     report("kill -9 -> agent_exited", &col(&|p| p.exited));
