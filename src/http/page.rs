@@ -33,6 +33,7 @@ pub(crate) const MAX_LIMIT: usize = 1000;
 #[into_params(parameter_in = Query)]
 pub(crate) struct PageQuery {
     /// Items per page (default 100, at most 1000).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
     /// Items to skip.
     pub offset: Option<usize>,
@@ -43,8 +44,10 @@ pub(crate) struct PageQuery {
 #[into_params(parameter_in = Query)]
 pub(crate) struct V1PageQuery {
     /// Page number, from 1.
+    #[param(minimum = 1)]
     pub page: Option<usize>,
     /// Items per page (default 100, at most 1000).
+    #[param(minimum = 1, maximum = 1000)]
     pub per_page: Option<usize>,
     /// Alternative: items per page.
     pub limit: Option<usize>,
@@ -318,6 +321,7 @@ mod tests {
 #[into_params(parameter_in = Query)]
 pub(crate) struct LimitQuery {
     /// Newest entries to return (default 100, at most 1000).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
 }
 

@@ -103,6 +103,7 @@ struct AgentListQuery {
     #[param(schema_with = sort_schema::<AgentSort>)]
     sort: Option<Sort<AgentSort>>,
     /// Items per page (default 100, at most 1000).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
     /// Items to skip.
     offset: Option<usize>,

@@ -70,6 +70,7 @@ struct ObjectListQuery {
     #[param(schema_with = sort_schema::<ObjectSort>)]
     sort: Option<Sort<ObjectSort>>,
     /// Items per page (default 100, at most 1000).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
     /// Items to skip.
     offset: Option<usize>,

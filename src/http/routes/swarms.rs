@@ -181,6 +181,7 @@ struct SwarmListQuery {
     #[param(schema_with = sort_schema::<SwarmSort>)]
     sort: Option<Sort<SwarmSort>>,
     /// Items per page (default 100, at most 1000).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
     /// Items to skip.
     offset: Option<usize>,
