@@ -336,6 +336,16 @@ async fn every_documented_route_answers_the_documented_keys() {
             ("config.topology[].to", J::Str),
         ],
     );
+    assert_eq!(r.1["config_path"], "gs.toml", "the config_path form echoes it: {}", r.1);
+    let r = d.post("/api/config/validate", json!({"content": "{\"name\": \"j\"}", "format": "json"})).await;
+    check("POST /api/config/validate {content, format}", &r, 200, &[("valid", J::True), ("format", J::Is("json"))]);
+    // Hive reads TOML and JSON: `exs` and `yaml` are refused naming the valid ones.
+    check(
+        "POST /api/config/validate (exs)",
+        &d.post("/api/config/validate", json!({"content": "x", "format": "exs"})).await,
+        400,
+        ERROR,
+    );
     let r = d.post("/api/config/validate", json!({"content": "name = 1", "format": "toml"})).await;
     check("POST /api/config/validate (invalid)", &r, 400, &[("valid", J::Bool), ("errors", J::Arr)]);
     let r = d.post("/api/config/validate", json!({"config_path": "ghost.toml"})).await;

@@ -5,14 +5,14 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::swarms::ConfigSource;
 use crate::ErrorCode;
-use crate::config::SwarmSpec;
+use crate::config::{BackendKind, BackendType, Edge, SwarmSpec};
 use crate::http::AppState;
 use crate::http::error::{ApiResult, ErrorBody};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
@@ -66,31 +66,94 @@ async fn health(State(st): State<AppState>) -> ApiResult<impl IntoResponse> {
     })))
 }
 
+/// One agent entry of a valid config.
+#[derive(Debug, Serialize, ToSchema)]
+struct AgentSummary {
+    name: String,
+    /// `mock`, `stdio`, `zmq`.
+    backend: BackendKind,
+    /// genswarms' name: `local`, `ssh`, `bwrap`, `docker`, `mock`, `zmq`.
+    backend_type: BackendType,
+    /// A scale group's size.
+    replicas: Option<u32>,
+    skills: Vec<String>,
+    model: Option<String>,
+}
+
+/// One object entry of a valid config.
+#[derive(Debug, Serialize, ToSchema)]
+struct ObjectSummary {
+    name: String,
+    kind: String,
+    /// genswarms' name of the same.
+    handler: String,
+}
+
+/// What a valid config holds (genswarms' summary).
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ConfigSummary {
+    name: String,
+    agent_count: usize,
+    object_count: usize,
+    topology_edges: usize,
+    agents: Vec<AgentSummary>,
+    objects: Vec<ObjectSummary>,
+    topology: Vec<Edge>,
+}
+
 /// What a valid config holds.
-pub(crate) fn summary(spec: &SwarmSpec) -> Value {
-    json!({
-        "name": spec.name,
-        "agent_count": spec.agents.len(),
-        "object_count": spec.objects.len(),
-        "topology_edges": spec.topology.len(),
-        "agents": spec.agents.iter().map(|a| json!({
-            "name": a.name, "backend": a.backend.kind(), "replicas": a.replicas,
-            "skills": a.skills, "model": a.model,
-        })).collect::<Vec<_>>(),
-        "objects": spec.objects.iter().map(|o| json!({"name": o.name, "kind": o.kind, "handler": o.kind}))
-            .collect::<Vec<_>>(),
-        "topology": spec.topology,
-    })
+pub(crate) fn summary(spec: &SwarmSpec) -> ConfigSummary {
+    ConfigSummary {
+        name: spec.name.clone(),
+        agent_count: spec.agents.len(),
+        object_count: spec.objects.len(),
+        topology_edges: spec.topology.len(),
+        agents: spec
+            .agents
+            .iter()
+            .map(|a| AgentSummary {
+                name: a.name.clone(),
+                backend: a.backend.backend_kind(),
+                backend_type: a.backend.backend_type(),
+                replicas: a.replicas,
+                skills: a.skills.clone(),
+                model: a.model.clone(),
+            })
+            .collect(),
+        objects: spec
+            .objects
+            .iter()
+            .map(|o| ObjectSummary { name: o.name.clone(), kind: o.kind.clone(), handler: o.kind.clone() })
+            .collect(),
+        topology: spec.topology.clone(),
+    }
+}
+
+/// `{valid: true, config}`, echoing `config_path` or `format` when given.
+#[derive(Debug, Serialize, ToSchema)]
+struct Validated {
+    /// `true`.
+    valid: bool,
+    /// What the config holds.
+    config: ConfigSummary,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    config_path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    format: Option<String>,
 }
 
 /// Validates a swarm config without starting it: `{valid: true, config}`,
 /// or 400 with `{valid: false, errors: [{path, line, column, message}]}`.
 #[utoipa::path(post, path = "/api/config/validate", tag = "meta", request_body = ConfigSource,
-    responses((status = 200, body = Value), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+    responses((status = 200, body = Validated), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
 async fn validate(State(st): State<AppState>, ApiJson(src): ApiJson<ConfigSource>) -> ApiResult<Response> {
     match src.load(&st).await {
-        Ok(spec) => Ok(axum::Json(json!({"valid": true, "config": summary(&spec)})).into_response()),
+        Ok(spec) => {
+            let format = src.content.as_ref().map(|_| src.format.clone().unwrap_or_else(|| "toml".into()));
+            let body = Validated { valid: true, config: summary(&spec), config_path: src.config_path.clone(), format };
+            Ok(axum::Json(body).into_response())
+        }
         Err(e) if e.code == ErrorCode::InvalidConfig => {
             let mut body = e.body();
             body["valid"] = json!(false);
