@@ -71,6 +71,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use hive::events::{Event, EventKind, OutputKind};
+use hive::runtime::AgentState;
 use hive::task::TaskEnd;
 use hive::{Hive, HiveOptions, SwarmHandle};
 use nix::sys::signal::{Signal, kill};
@@ -205,7 +206,7 @@ fn drain(rx: &mut broadcast::Receiver<Arc<Event>>, seen: &mut dyn FnMut(&Event))
 
 /// Waits until `agent` is `idle` (its child printed `ready`).
 async fn wait_ready(rx: &mut broadcast::Receiver<Arc<Event>>, swarm: &SwarmHandle, agent: &str) {
-    let done = async || swarm.agent_status(agent).await.is_ok_and(|st| st.state == "idle");
+    let done = async || swarm.agent_status(agent).await.is_ok_and(|st| st.state == AgentState::Idle);
     wait_until(rx, swarm, agent, "ready", &mut |_| {}, done).await;
 }
 
@@ -487,7 +488,9 @@ async fn kill_and_recover(hive: &Hive, swarm: &SwarmHandle, agent: &str) -> Rest
     };
     let done = async || {
         let st = swarm.agent_status(agent).await;
-        st.is_ok_and(|st| st.restarts > before.restarts && st.state == "idle" && st.pid.is_some_and(|p| p != pid))
+        st.is_ok_and(|st| {
+            st.restarts > before.restarts && st.state == AgentState::Idle && st.pid.is_some_and(|p| p != pid)
+        })
     };
     wait_until(&mut rx, swarm, agent, "the restart", &mut seen, done).await;
     phases.back = t0.elapsed();
@@ -560,7 +563,7 @@ fn restart_after_kill9(c: &mut Criterion) {
 
     let st = rt.block_on(swarm.agent_status("k")).expect("status");
     let swarm_state = rt.block_on(swarm.status()).expect("swarm status").state;
-    eprintln!("restart_after_kill9: {} restarts, agent {}, swarm {swarm_state:?}", st.restarts, st.state);
+    eprintln!("restart_after_kill9: {} restarts, agent {}, swarm {swarm_state:?}", st.restarts, st.state.as_str());
     let restarts = restarts.into_inner().unwrap();
     let col = |f: &dyn Fn(&RestartPhases) -> Option<Duration>| restarts.iter().filter_map(f).collect::<Vec<_>>();
     report("kill -9 -> agent_exited", &col(&|p| p.exited));

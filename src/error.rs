@@ -43,6 +43,8 @@ pub enum Resource {
     WorkerPath,
     /// An agent's skill file.
     Skill,
+    /// A file or directory a client named (a swarm file, the skills directory).
+    File,
 }
 
 impl Resource {
@@ -58,11 +60,12 @@ impl Resource {
             Self::Worker => "worker",
             Self::WorkerPath => "worker_path",
             Self::Skill => "skill",
+            Self::File => "file",
         }
     }
 
     /// The code answered when one is not found. Endpoints, worker paths and
-    /// skills have no code of their own (`HIVE_NOT_FOUND`), as before.
+    /// skills and files have no code of their own (`HIVE_NOT_FOUND`), as before.
     pub fn not_found_code(self) -> ErrorCode {
         match self {
             Self::Swarm => ErrorCode::SwarmNotFound,
@@ -71,7 +74,7 @@ impl Resource {
             Self::Group => ErrorCode::GroupNotFound,
             Self::Task => ErrorCode::TaskNotFound,
             Self::Worker => ErrorCode::WorkerNotFound,
-            Self::Endpoint | Self::WorkerPath | Self::Skill => ErrorCode::NotFound,
+            Self::Endpoint | Self::WorkerPath | Self::Skill | Self::File => ErrorCode::NotFound,
         }
     }
 }
@@ -236,6 +239,14 @@ pub enum HiveError {
     /// The topology forbids this message.
     #[error("{0}")]
     RouteDenied(String),
+    /// A client-named path is outside the directory it must stay in.
+    #[error("'{path}' is outside the allowed directory {allowed_dir}")]
+    PathForbidden {
+        /// The path as given.
+        path: String,
+        /// The directory it must stay in.
+        allowed_dir: String,
+    },
     /// A bounded queue is full; try again later.
     #[error("{0}")]
     Full(String),
@@ -284,6 +295,7 @@ impl HiveError {
             Self::InvalidEdges(_) => ErrorCode::InvalidEdges,
             Self::Forbidden(_) => ErrorCode::Forbidden,
             Self::RouteDenied(_) => ErrorCode::RouteDenied,
+            Self::PathForbidden { .. } => ErrorCode::PathForbidden,
             Self::Full(_) => ErrorCode::Busy,
             Self::Unavailable(_) => ErrorCode::Unavailable,
             Self::Maintenance(_) => ErrorCode::Maintenance,
@@ -341,5 +353,7 @@ mod tests {
         assert_eq!(HiveError::not_found(Resource::Endpoint, "e").code(), ErrorCode::NotFound);
         assert_eq!(HiveError::Full("x".into()).code().phoenix_reason(), "queue_full");
         assert_eq!(serde_json::to_value(Resource::WorkerPath).unwrap(), "worker_path");
+        let p = HiveError::PathForbidden { path: "../x".into(), allowed_dir: "/s".into() };
+        assert_eq!((p.code().rest_name(), p.code().http_status()), ("HIVE_PATH_FORBIDDEN", 403));
     }
 }

@@ -91,7 +91,7 @@ fn a_swarm_is_driven_end_to_end_through_the_client() {
     assert_eq!(id.len(), 36, "a task id: {task}");
     assert_eq!(lines.next(), Some("ok"), "{task}");
     let queued = d.run(&["--json", "task", "demo", "worker_2", "again"]).ok().json();
-    assert_eq!(queued["status"], "queued");
+    assert_eq!(queued["status"], "sent");
 
     // Scale up, then down.
     let up5 = d.run(&["scale", "demo", "worker", "5"]).ok().stdout;
@@ -123,7 +123,7 @@ fn a_swarm_is_driven_end_to_end_through_the_client() {
     assert!(events.lines().any(|l| l.contains("demo") && l.contains("swarm_started")), "{events}");
     assert!(events.contains(&format!("task {id} completed")), "{events}");
     let done = d.run(&["events", "demo", "--type", "task_completed", "--json"]).ok().json();
-    assert!(done["items"].as_array().unwrap().iter().all(|e| e["event_type"] == "task_completed"));
+    assert!(done["events"].as_array().unwrap().iter().all(|e| e["event_type"] == "task_completed"));
     d.run(&["events", "--level", "loud"]).fails(1, "HIVE_BAD_FILTER");
 
     // Snapshot: the effective config, a valid swarm file.
@@ -138,7 +138,7 @@ fn a_swarm_is_driven_end_to_end_through_the_client() {
     // Down, and down of what is not there.
     assert!(d.run(&["down", "demo"]).ok().stdout.contains("swarm 'demo' stopped"));
     let ps = d.run(&["--json", "ps"]).ok().json();
-    assert_eq!(ps["items"][0]["state"], "stopped");
+    assert_eq!(ps["swarms"][0]["state"], "stopped");
     assert_eq!(ps["total"], 1);
     d.run(&["down", "nope"]).fails(1, "swarm 'nope' not found (HIVE_SWARM_NOT_FOUND)");
     let err = d.run(&["--json", "down", "nope"]).fails(1, "HIVE_SWARM_NOT_FOUND").json();

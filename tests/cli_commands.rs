@@ -323,7 +323,6 @@ fn completion_scripts_name_the_commands() {
 /// (`GET /api/v1/logs`, `POST /api/v1/maintenance/off|on`); run once they
 /// are merged.
 #[test]
-#[ignore = "needs GET /api/v1/logs and POST /api/v1/maintenance/off|on (issue 11, ops slice)"]
 fn daemon_logs_and_maintenance() {
     let d = Daemon::start(&["--in-memory"], &[], false);
     d.run(&["up", "swarms/demo.toml"]).ok();
@@ -346,7 +345,6 @@ fn daemon_logs_and_maintenance() {
 /// against the routes of the sol slice (`POST /api/v1/tasks`, `GET` and
 /// `DELETE /api/v1/zmq/workers/{id}`); run once they are merged.
 #[test]
-#[ignore = "needs POST /api/v1/tasks and GET/DELETE /api/v1/zmq/workers/{id} (issue 11, sol slice)"]
 fn submitted_tasks_and_zmq_workers_by_id() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = write(dir.path(), "hive.toml", "[workers]\nspawn_allow = [\"actors/*.py\"]\n");

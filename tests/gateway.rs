@@ -135,8 +135,8 @@ async fn a_worker_killed_mid_task_loses_it_to_another_worker_and_it_completes_on
     // The record is the task book's word; its events are stored just after.
     d.get_until("/api/events?swarm=_dispatch&event_type=task_completed", |ev| ev["count"] == 1).await;
     let (_, ev) = d.get("/api/events?swarm=_dispatch&event_type=worker_disconnected").await;
-    assert_eq!(ev["items"][0]["metadata"]["reason"], "heartbeat_timeout", "{ev}");
-    assert_eq!(ev["items"][0]["metadata"]["requeued"], 1, "{ev}");
+    assert_eq!(ev["events"][0]["metadata"]["reason"], "heartbeat_timeout", "{ev}");
+    assert_eq!(ev["events"][0]["metadata"]["requeued"], 1, "{ev}");
     d.shutdown().await;
 }
 

@@ -30,7 +30,7 @@ async fn a_swarm_lives_its_whole_life_over_rest() {
     // Scale, add an agent and an object, change edges.
     let (code, s) = d.post("/api/swarms/demo/agents/worker/scale", json!({"count": 4})).await;
     assert_eq!(code, 200, "{s}");
-    assert_eq!(s["added"], json!(["worker_3", "worker_4"]));
+    assert_eq!(s["result"]["added"], json!(["worker_3", "worker_4"]));
     let (code, a) =
         d.post("/api/swarms/demo/agents", json!({"name": "critic", "backend": "mock", "incoming": ["planner"]})).await;
     assert_eq!(code, 201, "{a}");
@@ -59,7 +59,7 @@ async fn a_swarm_lives_its_whole_life_over_rest() {
 
     // The overlay has the changes; the snapshot is a swarm file with them.
     let (_, overlay) = d.get("/api/swarms/demo/overlay").await;
-    assert!(overlay["items"].as_array().unwrap().len() >= 4, "{overlay}");
+    assert!(overlay["events"].as_array().unwrap().len() >= 4, "{overlay}");
     let r = d.http.post(d.url("/api/swarms/demo/snapshot")).send().await.unwrap();
     assert!(r.headers()["content-type"].to_str().unwrap().starts_with("application/toml"));
     let toml = r.text().await.unwrap();
@@ -83,10 +83,10 @@ async fn a_swarm_lives_its_whole_life_over_rest() {
     // Events and logs.
     let (_, ev) = d.get("/api/swarms/demo/events?event_type=task_completed").await;
     assert!(ev["count"].as_u64().unwrap() >= 1, "{ev}");
-    let e = &ev["items"][0];
+    let e = &ev["events"][0];
     assert!(e["timestamp"].is_string() && e["metadata"].is_object() && e["seq"].is_u64(), "the §4 shape: {e}");
     let (_, ev) = d.get("/api/swarms/demo/agents/worker_1/events?limit=5").await;
-    assert!(ev["items"].as_array().unwrap().iter().all(|e| e["agent"] == "worker_1"));
+    assert!(ev["events"].as_array().unwrap().iter().all(|e| e["agent"] == "worker_1"));
     let (code, _) = d.get("/api/swarms/demo/agents/worker_1/logs").await;
     assert_eq!(code, 200);
 
@@ -241,14 +241,14 @@ async fn skills_are_read_and_written_only_inside_the_skills_dir() {
     std::fs::write(d.dir.path().join("skills/research/search.md"), "# search").unwrap();
     d.create("name = \"s\"\n[[agents]]\nname = \"a\"\nbackend = \"mock\"\nskills = [\"research/search.md\"]\n").await;
     let (_, list) = d.get("/api/skills").await;
-    assert_eq!(list["items"][0]["category"], "research", "{list}");
+    assert_eq!(list["skills"][0]["category"], "research", "{list}");
     let (c, s) = d.get("/api/skills/research%2Fsearch").await;
     assert_eq!((c, &s["content"]), (200, &json!("# search")), "{s}");
     let (c, b) = d.put("/api/swarms/s/agents/a/skills/search", json!({"content": "# new"})).await;
     assert_eq!(c, 200, "{b}");
     assert_eq!(std::fs::read_to_string(d.dir.path().join("skills/research/search.md")).unwrap(), "# new");
     let (_, sk) = d.get("/api/swarms/s/agents/a/skills").await;
-    assert_eq!(sk["items"][0]["content"], "# new", "{sk}");
+    assert_eq!(sk["skills"][0]["content"], "# new", "{sk}");
     let (c, b) = d.put("/api/swarms/s/agents/a/skills/other", json!({"content": "x"})).await;
     assert_error(c, &b, 404, "HIVE_NOT_FOUND");
     d.shutdown().await;
@@ -268,11 +268,11 @@ async fn an_agents_logs_hold_its_output_and_its_log_lines() {
     let logs = d
         .get_until("/api/swarms/l/agents/e/logs", |b| {
             let types: Vec<&str> =
-                b["items"].as_array().into_iter().flatten().filter_map(|e| e["event_type"].as_str()).collect();
+                b["logs"].as_array().into_iter().flatten().filter_map(|e| e["event_type"].as_str()).collect();
             types.contains(&"log_entry") && types.contains(&"agent_output")
         })
         .await;
-    let seqs: Vec<u64> = logs["items"].as_array().unwrap().iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    let seqs: Vec<u64> = logs["logs"].as_array().unwrap().iter().map(|e| e["seq"].as_u64().unwrap()).collect();
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "oldest first: {seqs:?}");
     d.shutdown().await;
 }

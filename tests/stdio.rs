@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::*;
 use hive::events::{EventKind, Level, OutputKind};
-use hive::runtime::SwarmState;
+use hive::runtime::{AgentState, SwarmState};
 use hive::task::TaskEnd;
 use tools::Tool;
 
@@ -145,7 +145,7 @@ async fn pause_stops_the_process_group_and_resume_continues_it() {
     let pid = pid_of(&swarm, "echo").await;
     assert_eq!(swarm.pause().await.unwrap(), 1);
     eventually("stopped", || async { (proc_state(pid).as_deref() == Some("T")).then_some(()) }).await;
-    assert_eq!(swarm.agent_status("echo").await.unwrap().state, "paused");
+    assert_eq!(swarm.agent_status("echo").await.unwrap().state, AgentState::Paused);
     let task = swarm.send_task("echo", "while paused").await.unwrap();
     assert_eq!(swarm.agent_status("echo").await.unwrap().inbox, 1, "a paused agent takes no task");
     assert_eq!(swarm.resume().await.unwrap(), 1);
@@ -165,8 +165,10 @@ async fn graceful_stop_escalates_to_sigkill_for_a_child_that_ignores_sigterm() {
     let swarm = hive.start_swarm(spec(&hive, &swarm("term", &a, ""))).await.unwrap();
     let pid = pid_of(&swarm, "stubborn").await;
     // Ready means its SIGTERM handler is installed.
-    eventually("ready", || async { (swarm.agent_status("stubborn").await.unwrap().state == "idle").then_some(()) })
-        .await;
+    eventually("ready", || async {
+        (swarm.agent_status("stubborn").await.unwrap().state == AgentState::Idle).then_some(())
+    })
+    .await;
     let mut rx = hive.events().subscribe();
     let started = std::time::Instant::now();
     hive.stop_swarm("term").await.unwrap();
@@ -194,7 +196,7 @@ async fn grandchildren_of_an_exited_child_are_killed() {
     // Exit code 0 and transient: not restarted; the agent refuses new tasks.
     let exited = events.iter().find(|e| is(e, "agent_exited", "forker")).unwrap();
     assert_eq!(exited.kind.metadata()["restarting"], false);
-    assert_eq!(swarm.agent_status("forker").await.unwrap().state, "stopped");
+    assert_eq!(swarm.agent_status("forker").await.unwrap().state, AgentState::Stopped);
     assert!(matches!(swarm.send_task("forker", "x").await, Err(hive::HiveError::Conflict(_))));
     hive.shutdown().await;
 }

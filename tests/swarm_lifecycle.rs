@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::*;
 use hive::config::{self, Edge};
-use hive::runtime::SwarmState;
+use hive::runtime::{AgentState, SwarmState};
 use hive::task::{FailCode, TaskEnd};
 
 fn crashy(name: &str, strategy: &str, max_restarts: u32) -> String {
@@ -252,7 +252,7 @@ async fn mock_options_fail_every_nth_task_and_delay() {
     assert!(swarm.cancel_task("a", &running).await.is_err(), "cancelled twice");
     let st = eventually("idle", || async {
         let s = swarm.agent_status("a").await.unwrap();
-        (s.state == "idle").then_some(s)
+        (s.state == AgentState::Idle).then_some(s)
     })
     .await;
     assert_eq!((st.tasks_completed, st.tasks_failed, st.inbox), (1, 3, 0));

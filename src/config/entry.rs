@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde_json::Map;
 
 use super::check::{Checker, Table};
+use super::genswarms::{self, Mapped};
 use super::node::{Node, Pos, Value};
 use super::spec::{
     AgentSpec, BackendSpec, DEFAULT_KILL_TIMEOUT_MS, LaunchSpec, MAX_REPLICAS, MockSpec, ObjectSpec, PROGRAM_HANDLER,
@@ -42,7 +43,8 @@ const MOCK_KEYS: &[&str] = &["delay_ms", "fail_every", "panic_on", "reply", "rel
 const OBJECT_KEYS: &[&str] = &["name", "kind", "handler", "config", "restart", "command", "cwd", "env"];
 /// Keys only an object whose handler is a program takes.
 const PROGRAM_KEYS: &[&str] = &["command", "cwd", "env"];
-const BACKENDS: &[&str] = &["mock", "stdio", "zmq"];
+/// Backend words: Hive's, and genswarms' `local` (a stdio agent run locally).
+const WORDS: &[&str] = &["mock", "stdio", "zmq", "local"];
 const LAUNCHES: &[&str] = &["local", "ssh", "bwrap", "docker"];
 pub(crate) const RESTARTS: &[&str] = &["permanent", "transient", "temporary"];
 
@@ -107,9 +109,18 @@ pub(crate) fn agent(c: &mut Checker, path: &str, node: &Node) -> AgentOut {
         return AgentOut::default();
     };
     let named = named(c, &t);
-    let backend = match t.get("backend") {
-        None => Some("mock"),
-        Some(e) => c.word(&t.path("backend"), &e.value, BACKENDS, |w| BACKENDS.iter().copied().find(|&b| b == w)),
+    // genswarms' forms: `"local"` and `{type, image | host | args}` fix the launch.
+    let (backend, fixed) = match t.get("backend") {
+        None => (Some("mock"), None),
+        Some(e) if genswarms::is_object(&e.value) => match genswarms::backend_object(c, &t.path("backend"), &e.value) {
+            Some(Mapped::Mock) => (Some("mock"), None),
+            Some(Mapped::Stdio(l)) => (Some("stdio"), Some(l)),
+            None => (None, None),
+        },
+        Some(e) => match c.word(&t.path("backend"), &e.value, WORDS, |w| WORDS.iter().copied().find(|&b| b == w)) {
+            Some("local") => (Some("stdio"), Some(LaunchSpec::Local)),
+            w => (w, None),
+        },
     };
     let replicas = t.get("replicas").and_then(|e| c.u32_in(&t.path("replicas"), &e.value, 0, MAX_REPLICAS));
     let restart = restart(c, &t);
@@ -120,7 +131,7 @@ pub(crate) fn agent(c: &mut Checker, path: &str, node: &Node) -> AgentOut {
     let skills = t.get("skills").map(|e| skills(c, &t.path("skills"), &e.value));
     let model = t.get("model").map(|e| c.string(&t.path("model"), &e.value));
 
-    let backend = backend.and_then(|word| backend_settings(c, &t, word));
+    let backend = backend.and_then(|word| backend_settings(c, &t, word, fixed));
     let spec = match (&named, backend, restart, kill_timeout_ms) {
         (Some(n), Some(backend), Some(restart), Some(kill_timeout_ms)) if c.errors.len() == before => Some(AgentSpec {
             name: n.name.clone(),
@@ -137,7 +148,9 @@ pub(crate) fn agent(c: &mut Checker, path: &str, node: &Node) -> AgentOut {
 }
 
 /// The settings of backend `word`; keys of other backends are errors.
-fn backend_settings(c: &mut Checker, t: &Table<'_>, word: &str) -> Option<BackendSpec> {
+/// `fixed`: the launch a genswarms backend form gave (then `launch`,
+/// `host`, `image` and `launch_args` are errors).
+fn backend_settings(c: &mut Checker, t: &Table<'_>, word: &str, fixed: Option<LaunchSpec>) -> Option<BackendSpec> {
     for e in t.entries {
         if let Some(o) = owner(&e.key).filter(|&o| o != word) {
             let msg = format!("`{}` is only valid for {o} agents; this agent's backend is `{word}`", e.key);
@@ -145,7 +158,7 @@ fn backend_settings(c: &mut Checker, t: &Table<'_>, word: &str) -> Option<Backen
         }
     }
     match word {
-        "stdio" => stdio(c, t).map(BackendSpec::Stdio),
+        "stdio" => stdio(c, t, fixed).map(BackendSpec::Stdio),
         "zmq" => {
             let caps = match t.get("capabilities") {
                 Some(e) => c.strings(&t.path("capabilities"), &e.value),
@@ -207,7 +220,7 @@ fn mock(c: &mut Checker, path: &str, node: &Node) -> Option<MockSpec> {
     (c.errors.len() == before).then_some(m)
 }
 
-fn stdio(c: &mut Checker, t: &Table<'_>) -> Option<StdioSpec> {
+fn stdio(c: &mut Checker, t: &Table<'_>, fixed: Option<LaunchSpec>) -> Option<StdioSpec> {
     let before = c.errors.len();
     let command = match c.required(t, "command") {
         Some(e) => command(c, &t.path("command"), &e.value),
@@ -215,7 +228,19 @@ fn stdio(c: &mut Checker, t: &Table<'_>) -> Option<StdioSpec> {
     };
     let cwd = t.get("cwd").and_then(|e| c.string(&t.path("cwd"), &e.value));
     let env = t.get("env").map(|e| env(c, &t.path("env"), &e.value)).unwrap_or_default();
-    let launch = launch(c, t);
+    let launch = match fixed {
+        Some(l) => {
+            for key in ["launch", "host", "image", "launch_args"] {
+                if let Some(e) = t.get(key) {
+                    let msg =
+                        format!("`{key}` conflicts with the backend's own launch settings; give them in one place");
+                    c.err(t.path(key), e.key_pos, msg);
+                }
+            }
+            Some(l)
+        }
+        None => launch(c, t),
+    };
     let spec = StdioSpec { command: command?, cwd, env, launch: launch? };
     (c.errors.len() == before).then_some(spec)
 }

@@ -9,6 +9,7 @@
 mod check;
 mod entry;
 mod error;
+mod genswarms;
 mod node;
 mod snapshot;
 mod spec;

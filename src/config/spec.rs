@@ -90,7 +90,61 @@ pub enum BackendSpec {
     Zmq(ZmqSpec),
 }
 
+/// Which backend runs an agent: the word of [`BackendSpec::kind`], typed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendKind {
+    /// In-process mock.
+    Mock,
+    /// An OS process speaking JSONL.
+    Stdio,
+    /// A ZeroMQ pool worker.
+    Zmq,
+}
+
+/// genswarms' name of an agent's backend: the launch of a stdio agent
+/// (`local`, `ssh`, `bwrap`, `docker`), else the backend (`mock`, `zmq`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendType {
+    /// In-process mock.
+    Mock,
+    /// A local process.
+    Local,
+    /// A process over ssh.
+    Ssh,
+    /// A process in a bubblewrap sandbox.
+    Bwrap,
+    /// A process in a docker container.
+    Docker,
+    /// A ZeroMQ pool worker.
+    Zmq,
+}
+
 impl BackendSpec {
+    /// The backend, typed.
+    pub fn backend_kind(&self) -> BackendKind {
+        match self {
+            Self::Mock(_) => BackendKind::Mock,
+            Self::Stdio(_) => BackendKind::Stdio,
+            Self::Zmq(_) => BackendKind::Zmq,
+        }
+    }
+
+    /// genswarms' name of the backend.
+    pub fn backend_type(&self) -> BackendType {
+        match self {
+            Self::Mock(_) => BackendType::Mock,
+            Self::Zmq(_) => BackendType::Zmq,
+            Self::Stdio(s) => match s.launch {
+                LaunchSpec::Local => BackendType::Local,
+                LaunchSpec::Ssh { .. } => BackendType::Ssh,
+                LaunchSpec::Bwrap { .. } => BackendType::Bwrap,
+                LaunchSpec::Docker { .. } => BackendType::Docker,
+            },
+        }
+    }
+
     /// The word used in swarm files.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -72,7 +72,8 @@ pub fn now_ms() -> u64 {
 
 impl Serialize for Event {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(9))?;
+        let mut m = s.serialize_map(Some(10))?;
+        m.serialize_entry("id", &self.seq)?;
         m.serialize_entry("seq", &self.seq)?;
         m.serialize_entry("timestamp", &self.timestamp())?;
         m.serialize_entry("level", &self.level())?;

@@ -105,6 +105,9 @@ impl From<HiveError> for ApiError {
             }
             HiveError::NotFound { resource, name } => base.with_details(json!({"kind": resource, "name": name})),
             HiveError::InvalidEdges(errors) => base.with_details(json!({ "errors": errors })),
+            HiveError::PathForbidden { path, allowed_dir } => {
+                base.with_details(json!({"path": path, "allowed_dir": allowed_dir}))
+            }
             HiveError::Full(_) => base.with_retry_after(1),
             HiveError::Maintenance(_) => base.with_retry_after(crate::runtime::MAINTENANCE_RETRY_AFTER_S),
             HiveError::BadRequest(_)

@@ -21,11 +21,9 @@ mod extract;
 mod limit;
 mod openapi;
 mod page;
-mod paths;
 mod phoenix;
 mod routes;
 mod schema;
-mod skills;
 mod ws_events;
 
 use std::net::SocketAddr;

@@ -9,7 +9,7 @@
 //! * Sorting: `?sort=field` (ascending) or `?sort=-field` (descending) over a
 //!   closed [`SortField`] enum per resource ([`Sort`]). An unknown field is a
 //!   400 whose message names every valid value; the OpenAPI document lists
-//!   them as the parameter's enum. Sorting is stable.
+//!   them as the parameter's enum ([`sort_schema`]). Sorting is stable.
 //! * Logs (`?limit=`, newest N, oldest first): [`LogPage`] and `has_more`
 //!   from one extra entry read ([`LogPage::of_newest`]).
 
@@ -19,7 +19,7 @@ use std::marker::PhantomData;
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::{RefOr, schema::SchemaType};
-use utoipa::{IntoParams, PartialSchema, ToSchema};
+use utoipa::{IntoParams, ToSchema};
 
 use super::error::ApiError;
 
@@ -33,6 +33,7 @@ pub(crate) const MAX_LIMIT: usize = 1000;
 #[into_params(parameter_in = Query)]
 pub(crate) struct PageQuery {
     /// Items per page (default 100, at most 1000).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
     /// Items to skip.
     pub offset: Option<usize>,
@@ -43,8 +44,10 @@ pub(crate) struct PageQuery {
 #[into_params(parameter_in = Query)]
 pub(crate) struct V1PageQuery {
     /// Page number, from 1.
+    #[param(minimum = 1)]
     pub page: Option<usize>,
     /// Items per page (default 100, at most 1000).
+    #[param(minimum = 1, maximum = 1000)]
     pub per_page: Option<usize>,
     /// Alternative: items per page.
     pub limit: Option<usize>,
@@ -210,17 +213,15 @@ impl<'de, F: SortField> Deserialize<'de> for Sort<F> {
     }
 }
 
-impl<F: SortField> PartialSchema for Sort<F> {
-    fn schema() -> RefOr<Schema> {
-        ObjectBuilder::new()
-            .schema_type(SchemaType::Type(Type::String))
-            .description(Some("`field` sorts ascending, `-field` descending."))
-            .enum_values(Some(Self::valid()))
-            .into()
-    }
+/// The OpenAPI schema of `?sort=` over `F`: a string enum of every valid
+/// value. For `#[param(schema_with = sort_schema::<F>)]`.
+pub(crate) fn sort_schema<F: SortField>() -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::Type(Type::String))
+        .description(Some("`field` sorts ascending, `-field` descending."))
+        .enum_values(Some(Sort::<F>::valid()))
+        .into()
 }
-
-impl<F: SortField> ToSchema for Sort<F> {}
 
 impl V1PageQuery {
     /// `(offset, per_page)` of the asked page, for lists cut at the source.
@@ -320,6 +321,7 @@ mod tests {
 #[into_params(parameter_in = Query)]
 pub(crate) struct LimitQuery {
     /// Newest entries to return (default 100, at most 1000).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
 }
 

@@ -10,10 +10,13 @@
 //! * `workers/`: the standalone JSONL worker pool (another root child) and
 //!   each worker's link to the dispatcher;
 //! * `maintenance.rs`: the daemon-wide switch every entry point of new work checks.
+//! * `files.rs`: client-named swarm and skill files, confined to their
+//!   directories, read and written on the blocking pool.
 //!
 //! [`SwarmHandle`] is the per-swarm API; `docs/semantics.md` states what the
 //! actors guarantee.
 
+mod files;
 mod hive;
 mod maintenance;
 pub mod overlay;
@@ -23,6 +26,7 @@ mod workers;
 
 pub use crate::error::{EdgeError, ErrorCode, HiveError, Resource};
 pub use crate::store::Retention;
+pub use files::{SkillContent, SkillEntry, SkillFile, SkillWritten, confined};
 pub use hive::{
     Dispatch, Events, Health, HealthDetail, Hive, HiveOptions, PriorityDepth, QueueDepth, SlotCounts, StoreHealth,
     StoreMode, Swarms, Tasks, WorkerCounts, Workers,

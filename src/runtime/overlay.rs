@@ -95,6 +95,21 @@ pub enum OverlayOp {
     },
 }
 
+impl OverlayOp {
+    /// The op's name, as its `op` tag: `add_agent`, `edges`, ...
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::AddAgent { .. } => "add_agent",
+            Self::RemoveAgent { .. } => "remove_agent",
+            Self::AddObject { .. } => "add_object",
+            Self::RemoveObject { .. } => "remove_object",
+            Self::Edges { .. } => "edges",
+            Self::Scale { .. } => "scale",
+            Self::ConfigureObject { .. } => "configure_object",
+        }
+    }
+}
+
 fn holder(name: &str) -> SwarmSpec {
     SwarmSpec {
         name: name.into(),

@@ -51,6 +51,7 @@ impl StoredEvent {
     /// The API's JSON shape (PROTOCOLS.md §4).
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
+            "id": self.seq,
             "seq": self.seq,
             "timestamp": rfc3339_ms(self.timestamp_ms),
             "level": self.level,

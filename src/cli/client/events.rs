@@ -74,7 +74,7 @@ pub(crate) async fn run(c: &Client, a: &EventsArgs) -> Result<(), ClientError> {
             (Some(n), None) => c.get(&["api", "swarms", n, "events"], &q).await?,
             (None, _) => c.get(&["api", "events"], &q).await?,
         };
-        let items = v["items"].as_array().cloned().unwrap_or_default();
+        let items = v["events"].as_array().cloned().unwrap_or_default();
         if c.json && !a.follow {
             c.print_json(&v);
             return Ok(());

@@ -18,7 +18,7 @@ pub(crate) async fn ps(c: &Client) -> Result<(), ClientError> {
         return Ok(());
     }
     let mut t = Table::new(&["NAME", "STATE", "STARTED", "FAILURE"]);
-    for s in v["items"].as_array().into_iter().flatten() {
+    for s in v["swarms"].as_array().into_iter().flatten() {
         t.row(vec![cell(s, "name"), cell(s, "state"), cell(s, "started_at"), cell(s, "failure_reason")]);
     }
     if t.is_empty() {
@@ -122,7 +122,7 @@ pub(crate) async fn up(c: &Client, file: &PathBuf) -> Result<(), ClientError> {
         return Ok(());
     }
     let agents: Vec<&str> = v["agents"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
-    println!("swarm '{}' created: {}", str_of(&v, "swarm"), agents.join(", "));
+    println!("swarm '{}' created: {}", str_of(&v, "swarm_name"), agents.join(", "));
     Ok(())
 }
 
@@ -143,12 +143,12 @@ pub(crate) async fn down(c: &Client, name: &str, purge: bool) -> Result<(), Clie
 /// `hive scale NAME GROUP N`.
 pub(crate) async fn scale(c: &Client, name: &str, group: &str, n: u32) -> Result<(), ClientError> {
     let v = c.post(&["api", "swarms", name, "agents", group, "scale"], &json!({"count": n})).await?;
-    let failed = v["failed"].as_array().cloned().unwrap_or_default();
+    let failed = v["result"]["failed"].as_array().cloned().unwrap_or_default();
     if c.json {
         c.print_json(&v);
     } else {
         let names = |k: &str| -> String {
-            let l: Vec<&str> = v[k].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+            let l: Vec<&str> = v["result"][k].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
             if l.is_empty() { "-".into() } else { l.join(", ") }
         };
         println!("{group}: {n} wanted; added {}; removed {}", names("added"), names("removed"));
@@ -249,7 +249,7 @@ async fn task_from_events(
         q.push(("since", s.to_string()));
     }
     let v = c.get(&["api", "swarms", swarm, "events"], &q).await?;
-    for e in v["items"].as_array().into_iter().flatten() {
+    for e in v["events"].as_array().into_iter().flatten() {
         let meta: Value = match e.get("metadata") {
             Some(Value::String(s)) => serde_json::from_str(s).unwrap_or(Value::Null),
             Some(m) => m.clone(),

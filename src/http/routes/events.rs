@@ -16,7 +16,7 @@ use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{ApiPath, ApiQuery};
 use crate::http::page::limit;
-use crate::http::page::{LimitQuery, LogPage};
+use crate::http::page::{LimitQuery, LogPage, api_log};
 use crate::runtime::RoutedMessage;
 use crate::store::{EventQuery, StoredEvent};
 
@@ -95,10 +95,12 @@ impl EventParams {
 }
 
 /// One event as every API returns it (PROTOCOLS.md §4): the same object
-/// `/ws/events` sends. The schema of [`StoredEvent::to_json`], which renders it.
+/// `/ws/events` sends. `id` is genswarms' name of `seq`.
 #[derive(Debug, Serialize, ToSchema)]
-#[allow(dead_code)] // documents the shape for OpenAPI; values come from `to_json`
 pub(crate) struct EventJson {
+    /// The sequence number (genswarms' name).
+    id: u64,
+    /// The sequence number.
     seq: u64,
     /// RFC 3339 with milliseconds.
     timestamp: String,
@@ -108,34 +110,82 @@ pub(crate) struct EventJson {
     agent: Option<String>,
     event_type: String,
     message: String,
-    /// Type-specific fields (see `docs/events.md`).
+    /// Type-specific fields (see `docs/events.md`): an object.
+    #[schema(value_type = Object)]
     metadata: Value,
 }
 
-/// Events, newest `limit` matching, oldest first, with the filters echoed.
-#[derive(Debug, Serialize, ToSchema)]
-struct EventList {
-    #[schema(value_type = Vec<EventJson>)]
-    items: Vec<Value>,
-    count: usize,
-    filters: Value,
+impl From<&StoredEvent> for EventJson {
+    fn from(e: &StoredEvent) -> Self {
+        Self {
+            id: e.seq,
+            seq: e.seq,
+            timestamp: crate::events::rfc3339_ms(e.timestamp_ms),
+            level: e.level.clone(),
+            category: e.category.clone(),
+            swarm: e.swarm.clone(),
+            agent: e.agent.clone(),
+            event_type: e.event_type.clone(),
+            message: e.message.clone(),
+            metadata: serde_json::from_str(&e.metadata).unwrap_or_else(|_| Value::Object(Default::default())),
+        }
+    }
 }
 
-async fn run(st: &AppState, p: EventParams) -> ApiResult<EventList> {
-    let q = p.query()?;
-    let filters = serde_json::json!({
-        "level": q.level, "category": q.category, "swarm": q.swarm, "agent": q.agent,
-        "event_type": q.event_type, "minutes": p.minutes, "since": q.since, "limit": q.limit,
-    });
-    let items: Vec<Value> = st.hive.query_events(q).await?.iter().map(StoredEvent::to_json).collect();
-    Ok(EventList { count: items.len(), items, filters })
+/// The filters a query ran with (genswarms' `query`).
+#[derive(Debug, Serialize, ToSchema)]
+struct EventFilters {
+    level: Option<String>,
+    category: Option<String>,
+    swarm: Option<String>,
+    agent: Option<String>,
+    event_type: Option<String>,
+    minutes: Option<u64>,
+    since: Option<u64>,
+    limit: usize,
+}
+
+/// Events, newest `limit` matching, oldest first, with the filters echoed
+/// (`query`, and `swarm`/`agent` on the scoped routes).
+#[derive(Debug, Serialize, ToSchema)]
+struct EventList {
+    events: Vec<EventJson>,
+    count: usize,
+    /// Older matching events were left out by `limit`.
+    has_more: bool,
+    query: EventFilters,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    swarm: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    agent: Option<String>,
+}
+
+/// Runs the query; `scoped` echoes `swarm` (and `agent`) as genswarms' scoped routes do.
+async fn run(st: &AppState, p: EventParams, scoped: bool) -> ApiResult<EventList> {
+    let mut q = p.query()?;
+    let n = q.limit;
+    let query = EventFilters {
+        level: q.level.clone(),
+        category: q.category.clone(),
+        swarm: q.swarm.clone(),
+        agent: q.agent.clone(),
+        event_type: q.event_type.clone(),
+        minutes: p.minutes,
+        since: q.since,
+        limit: n,
+    };
+    q.limit = n + 1;
+    let items: Vec<EventJson> = st.hive.query_events(q).await?.iter().map(EventJson::from).collect();
+    let page = LogPage::of_newest(items, n);
+    let (swarm, agent) = if scoped { (query.swarm.clone(), query.agent.clone()) } else { (None, None) };
+    Ok(EventList { count: page.count, events: page.items, has_more: page.has_more, query, swarm, agent })
 }
 
 /// Queries events (from the store: everything retention keeps).
 #[utoipa::path(get, path = "/api/events", tag = "events", params(EventParams),
     responses((status = 200, body = EventList), (status = 400, body = ErrorBody)))]
 async fn all_events(State(st): State<AppState>, ApiQuery(p): ApiQuery<EventParams>) -> ApiResult<impl IntoResponse> {
-    Ok(axum::Json(run(&st, p).await?))
+    Ok(axum::Json(run(&st, p, false).await?))
 }
 
 /// Queries one swarm's events.
@@ -148,7 +198,7 @@ async fn swarm_events(
 ) -> ApiResult<impl IntoResponse> {
     st.hive.swarm_summary(&name).await?;
     p.swarm = Some(name);
-    Ok(axum::Json(run(&st, p).await?))
+    Ok(axum::Json(run(&st, p, true).await?))
 }
 
 /// Queries one agent's events.
@@ -182,16 +232,23 @@ async fn agent_events(
     }
     p.swarm = Some(name);
     p.agent = Some(agent);
-    Ok(axum::Json(run(&st, p).await?))
+    Ok(axum::Json(run(&st, p, true).await?))
 }
+
+api_log!(
+    /// A swarm's routed messages: `{messages, count, has_more}`.
+    MessageLog, messages, RoutedMessage
+);
 
 /// The swarm's routed-message log (who sent what to whom), newest `limit`.
 #[utoipa::path(get, path = "/api/swarms/{name}/messages", tag = "events", params(("name" = String, Path), LimitQuery),
-    responses((status = 200, body = LogPage<RoutedMessage>), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = MessageLog), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn messages(
     State(st): State<AppState>,
     ApiPath(name): ApiPath<String>,
     ApiQuery(q): ApiQuery<LimitQuery>,
 ) -> ApiResult<impl IntoResponse> {
-    Ok(axum::Json(LogPage::of(st.hive.swarm(&name).await?.messages(limit(q.limit)?).await?)))
+    let n = limit(q.limit)?;
+    let items = st.hive.swarm(&name).await?.messages(n + 1).await?;
+    Ok(axum::Json(MessageLog::from(LogPage::of_newest(items, n))))
 }

@@ -4,17 +4,19 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::json;
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::swarms::ConfigSource;
 use crate::ErrorCode;
-use crate::config::SwarmSpec;
+use crate::config::{BackendKind, BackendType, Edge, SwarmSpec};
 use crate::http::AppState;
 use crate::http::error::{ApiResult, ErrorBody};
-use crate::http::extract::{ApiJson, ApiPath};
-use crate::http::skills;
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::runtime::{SkillContent, SkillEntry};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -49,52 +51,139 @@ async fn index() -> impl IntoResponse {
     }))
 }
 
+/// One agent entry of a valid config.
+#[derive(Debug, Serialize, ToSchema)]
+struct AgentSummary {
+    name: String,
+    /// `mock`, `stdio`, `zmq`.
+    backend: BackendKind,
+    /// genswarms' name: `local`, `ssh`, `bwrap`, `docker`, `mock`, `zmq`.
+    backend_type: BackendType,
+    /// A scale group's size.
+    replicas: Option<u32>,
+    skills: Vec<String>,
+    model: Option<String>,
+}
+
+/// One object entry of a valid config.
+#[derive(Debug, Serialize, ToSchema)]
+struct ObjectSummary {
+    name: String,
+    kind: String,
+    /// genswarms' name of the same.
+    handler: String,
+}
+
+/// What a valid config holds (genswarms' summary).
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ConfigSummary {
+    name: String,
+    agent_count: usize,
+    object_count: usize,
+    topology_edges: usize,
+    agents: Vec<AgentSummary>,
+    objects: Vec<ObjectSummary>,
+    topology: Vec<Edge>,
+}
+
 /// What a valid config holds.
-pub(crate) fn summary(spec: &SwarmSpec) -> Value {
-    json!({
-        "name": spec.name,
-        "agent_count": spec.agents.len(),
-        "object_count": spec.objects.len(),
-        "topology_edges": spec.topology.len(),
-        "agents": spec.agents.iter().map(|a| json!({
-            "name": a.name, "backend": a.backend.kind(), "replicas": a.replicas,
-            "skills": a.skills, "model": a.model,
-        })).collect::<Vec<_>>(),
-        "objects": spec.objects.iter().map(|o| json!({"name": o.name, "kind": o.kind})).collect::<Vec<_>>(),
-        "topology": spec.topology,
-    })
+pub(crate) fn summary(spec: &SwarmSpec) -> ConfigSummary {
+    ConfigSummary {
+        name: spec.name.clone(),
+        agent_count: spec.agents.len(),
+        object_count: spec.objects.len(),
+        topology_edges: spec.topology.len(),
+        agents: spec
+            .agents
+            .iter()
+            .map(|a| AgentSummary {
+                name: a.name.clone(),
+                backend: a.backend.backend_kind(),
+                backend_type: a.backend.backend_type(),
+                replicas: a.replicas,
+                skills: a.skills.clone(),
+                model: a.model.clone(),
+            })
+            .collect(),
+        objects: spec
+            .objects
+            .iter()
+            .map(|o| ObjectSummary { name: o.name.clone(), kind: o.kind.clone(), handler: o.kind.clone() })
+            .collect(),
+        topology: spec.topology.clone(),
+    }
+}
+
+/// `{valid: true, config}`, echoing `config_path` or `format` when given.
+#[derive(Debug, Serialize, ToSchema)]
+struct Validated {
+    /// `true`.
+    valid: bool,
+    /// What the config holds.
+    config: ConfigSummary,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    config_path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    format: Option<String>,
 }
 
 /// Validates a swarm config without starting it: `{valid: true, config}`,
 /// or 400 with `{valid: false, errors: [{path, line, column, message}]}`.
 #[utoipa::path(post, path = "/api/config/validate", tag = "meta", request_body = ConfigSource,
-    responses((status = 200, body = Value), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+    responses((status = 200, body = Validated), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
 async fn validate(State(st): State<AppState>, ApiJson(src): ApiJson<ConfigSource>) -> ApiResult<Response> {
     match src.load(&st).await {
-        Ok(spec) => Ok(axum::Json(json!({"valid": true, "config": summary(&spec)})).into_response()),
+        Ok(spec) => {
+            let format = src.content.as_ref().map(|_| src.format.clone().unwrap_or_else(|| "toml".into()));
+            let body = Validated { valid: true, config: summary(&spec), config_path: src.config_path.clone(), format };
+            Ok(axum::Json(body).into_response())
+        }
         Err(e) if e.code == ErrorCode::InvalidConfig => {
             let mut body = e.body();
             body["valid"] = json!(false);
             body["errors"] = e.details["errors"].clone();
             Ok((StatusCode::BAD_REQUEST, axum::Json(body)).into_response())
         }
+        Err(e) if e.code == ErrorCode::NotFound && src.config_path.is_some() => {
+            // genswarms: a missing file is 404 `{valid: false, errors: [...]}`.
+            let mut body = e.body();
+            body["valid"] = json!(false);
+            body["errors"] = json!([{"path": "config_path", "message": e.message}]);
+            Ok((StatusCode::NOT_FOUND, axum::Json(body)).into_response())
+        }
         Err(e) => Err(e),
     }
 }
 
+/// `{skills, base_path, count}`: the files under the skills directory.
+#[derive(Debug, Serialize, ToSchema)]
+struct SkillList {
+    /// Every file, by relative path.
+    skills: Vec<SkillEntry>,
+    /// The skills directory.
+    base_path: String,
+    /// How many.
+    count: usize,
+}
+
+/// No query parameters: genswarms' `?path=` (another search root) is refused.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoQuery {}
+
 /// Skill files under the skills directory.
-#[utoipa::path(get, path = "/api/skills", tag = "meta", responses((status = 200, body = Value)))]
-async fn list_skills(State(st): State<AppState>) -> ApiResult<impl IntoResponse> {
-    let items = skills::list(&st.cfg.skills_dir).await?;
-    let base = st.cfg.skills_dir.display().to_string();
-    Ok(axum::Json(json!({"items": items, "total": items.len(), "base_path": base})))
+#[utoipa::path(get, path = "/api/skills", tag = "meta",
+    responses((status = 200, body = SkillList), (status = 400, body = ErrorBody)))]
+async fn list_skills(State(st): State<AppState>, _q: ApiQuery<NoQuery>) -> ApiResult<impl IntoResponse> {
+    let skills = st.hive.list_skills(&st.cfg.skills_dir).await?;
+    let base_path = st.cfg.skills_dir.display().to_string();
+    Ok(axum::Json(SkillList { count: skills.len(), skills, base_path }))
 }
 
 /// A skill's content, by relative path (`.md` optional).
 #[utoipa::path(get, path = "/api/skills/{name}", tag = "meta", params(("name" = String, Path)),
-    responses((status = 200, body = Value), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = SkillContent), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn get_skill(State(st): State<AppState>, ApiPath(name): ApiPath<String>) -> ApiResult<impl IntoResponse> {
-    let (path, content) = skills::read(&st.cfg.skills_dir, &name).await?;
-    Ok(axum::Json(json!({"name": name, "path": path.display().to_string(), "size": content.len(), "content": content})))
+    Ok(axum::Json(st.hive.read_skill(&st.cfg.skills_dir, &name).await?))
 }

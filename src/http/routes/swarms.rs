@@ -1,6 +1,8 @@
 //! Swarm routes: list, create, status, stop/purge, pause/resume/restart,
 //! message, clean, overlay and snapshot.
 
+use std::cmp::Ordering;
+
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -14,10 +16,9 @@ use crate::config::{self, SwarmSpec};
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::http::page::{Page, PageQuery};
-use crate::http::paths::confined;
+use crate::http::page::{PageQuery, Sort, SortField, api_list, sort_schema, sorted};
 use crate::runtime::overlay::OverlayOp;
-use crate::runtime::{SwarmStatus, SwarmSummary};
+use crate::runtime::{SwarmState, SwarmStatus, SwarmSummary};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -49,8 +50,8 @@ pub(crate) struct ConfigSource {
 }
 
 impl ConfigSource {
-    /// Reads and validates the config (a file in `spawn_blocking`, off the
-    /// async workers).
+    /// Reads and validates the config (a file through the runtime, which
+    /// confines it to the swarm directory).
     pub(crate) async fn load(&self, st: &AppState) -> ApiResult<SwarmSpec> {
         let opts = st.hive.validate_options();
         let invalid = |e: config::ConfigErrors| ApiError::from(crate::HiveError::InvalidConfig(e));
@@ -66,19 +67,7 @@ impl ConfigSource {
                 "json" => config::parse_json(text, &opts).map_err(invalid),
                 other => Err(ApiError::bad_request(format!("unknown format '{other}'; valid values: toml, json"))),
             },
-            (None, None, Some(p)) => {
-                let (dir, p) = (st.cfg.swarm_dir.clone(), p.clone());
-                let read = move || {
-                    let path = confined(&dir, &p)?;
-                    if !path.is_file() {
-                        return Err(ApiError::not_found(format!("swarm file '{p}' not found")));
-                    }
-                    config::parse_file(&path, &opts).map_err(invalid)
-                };
-                tokio::task::spawn_blocking(read).await.map_err(|e| {
-                    ApiError::from(crate::HiveError::Unavailable(format!("reading the file failed: {e}")))
-                })?
-            }
+            (None, None, Some(p)) => Ok(st.hive.read_swarm_file(&st.cfg.swarm_dir, p).await?),
             _ => Err(ApiError::bad_request("give exactly one of 'config', 'content' (with 'format') or 'config_path'")
                 .with_details(json!({"usage": {
                     "config": {"name": "x", "agents": [{"name": "a"}]},
@@ -89,30 +78,132 @@ impl ConfigSource {
     }
 }
 
-/// `{status, swarm, ...}` answers of swarm operations.
+/// What a swarm operation did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum SwarmOutcome {
+    /// Created and started.
+    Created,
+    /// Stopped (still listed).
+    Stopped,
+    /// Stopped and forgotten, its data deleted.
+    Purged,
+    /// Every agent paused.
+    Paused,
+    /// Every paused agent resumed.
+    Resumed,
+    /// Restarted.
+    Restarted,
+    /// Overlay folded into the seed.
+    Cleared,
+}
+
+/// `{status, swarm_name, ...}` answers of swarm operations (genswarms'
+/// fields, and `swarm`, Hive's older name of the same).
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct SwarmAck {
-    /// What happened (`created`, `stopped`, `purged`, `paused`, ...).
-    pub status: &'static str,
+    /// What happened.
+    pub status: SwarmOutcome,
+    /// The swarm (genswarms' name).
+    pub swarm_name: String,
     /// The swarm.
     pub swarm: String,
-    /// Agents started (create), paused or resumed.
+    /// Agents started (create).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub agents: Option<Value>,
-    /// Stored events deleted (purge, clean restart).
+    pub agents: Option<Vec<String>>,
+    /// Agents paused (pause).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub containers_paused: Option<usize>,
+    /// Agents resumed (resume).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub containers_resumed: Option<usize>,
+    /// Restarted from the seed, its data deleted (restart).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delete_data: Option<bool>,
+    /// The file the swarm was created from (stop, purge): always null, Hive
+    /// keeps the swarm file itself, not its path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub config_path: Option<Option<String>>,
+    /// Stored events deleted (purge).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub events_deleted: Option<usize>,
 }
 
-fn ack(status: &'static str, swarm: &str) -> SwarmAck {
-    SwarmAck { status, swarm: swarm.to_string(), agents: None, events_deleted: None }
+fn ack(status: SwarmOutcome, swarm: &str) -> SwarmAck {
+    SwarmAck {
+        status,
+        swarm_name: swarm.to_string(),
+        swarm: swarm.to_string(),
+        agents: None,
+        containers_paused: None,
+        containers_resumed: None,
+        delete_data: None,
+        config_path: None,
+        events_deleted: None,
+    }
 }
 
+/// A field the swarm list sorts by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SwarmSort {
+    Name,
+    State,
+    StartedAt,
+}
+
+impl SortField for SwarmSort {
+    type Item = SwarmSummary;
+    const ALL: &'static [Self] = &[Self::Name, Self::State, Self::StartedAt];
+    fn name(self) -> &'static str {
+        match self {
+            Self::Name => "name",
+            Self::State => "state",
+            Self::StartedAt => "started_at",
+        }
+    }
+    fn compare(self, a: &SwarmSummary, b: &SwarmSummary) -> Ordering {
+        match self {
+            Self::Name => a.name.cmp(&b.name),
+            Self::State => (a.state as u8).cmp(&(b.state as u8)),
+            Self::StartedAt => a.started_at.cmp(&b.started_at),
+        }
+    }
+}
+
+/// `?state=&sort=&limit=&offset=` of the swarm list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct SwarmListQuery {
+    /// Only swarms in this state.
+    state: Option<SwarmState>,
+    /// `name`, `state`, `started_at`; `-field` descending.
+    #[param(schema_with = sort_schema::<SwarmSort>)]
+    sort: Option<Sort<SwarmSort>>,
+    /// Items per page (default 100, at most 1000).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<usize>,
+    /// Items to skip.
+    offset: Option<usize>,
+}
+
+api_list!(
+    /// A page of swarms: `{swarms, total, limit, offset, has_more}`.
+    SwarmList, swarms, SwarmSummary
+);
+
 /// Lists swarms (running, stopped, failed).
-#[utoipa::path(get, path = "/api/swarms", tag = "swarms", params(PageQuery),
-    responses((status = 200, body = Page<SwarmSummary>), (status = 400, body = crate::http::ErrorBody)))]
-async fn list_swarms(State(st): State<AppState>, ApiQuery(q): ApiQuery<PageQuery>) -> ApiResult<impl IntoResponse> {
-    Ok(axum::Json(q.apply(st.hive.list_swarms().await?)?))
+#[utoipa::path(get, path = "/api/swarms", tag = "swarms", params(SwarmListQuery),
+    responses((status = 200, body = SwarmList), (status = 400, body = crate::http::ErrorBody)))]
+async fn list_swarms(
+    State(st): State<AppState>,
+    ApiQuery(q): ApiQuery<SwarmListQuery>,
+) -> ApiResult<impl IntoResponse> {
+    let mut all = st.hive.list_swarms().await?;
+    all.retain(|s| q.state.is_none_or(|w| s.state == w));
+    let page = PageQuery { limit: q.limit, offset: q.offset }.apply(sorted(all, q.sort))?;
+    Ok(axum::Json(SwarmList::from(page)))
 }
 
 /// Creates and starts a swarm.
@@ -124,8 +215,8 @@ async fn create_swarm(State(st): State<AppState>, ApiJson(src): ApiJson<ConfigSo
     let spec = src.load(&st).await?;
     let handle = st.hive.start_swarm(spec).await?;
     let status = handle.status().await?;
-    let agents: Vec<&str> = status.agents.iter().map(|a| &*a.name).collect();
-    let body = SwarmAck { agents: Some(json!(agents)), ..ack("created", handle.name()) };
+    let agents = status.agents.iter().map(|a| a.name.to_string()).collect();
+    let body = SwarmAck { agents: Some(agents), ..ack(SwarmOutcome::Created, handle.name()) };
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
 }
 
@@ -170,10 +261,12 @@ async fn stop_swarm(
 ) -> ApiResult<impl IntoResponse> {
     if q.purge {
         let deleted = st.hive.purge_swarm(&name).await?;
-        return Ok(axum::Json(SwarmAck { events_deleted: Some(deleted), ..ack("purged", &name) }));
+        let body =
+            SwarmAck { events_deleted: Some(deleted), config_path: Some(None), ..ack(SwarmOutcome::Purged, &name) };
+        return Ok(axum::Json(body));
     }
     st.hive.stop_swarm(&name).await?;
-    Ok(axum::Json(ack("stopped", &name)))
+    Ok(axum::Json(SwarmAck { config_path: Some(None), ..ack(SwarmOutcome::Stopped, &name) }))
 }
 
 /// Pauses every agent (SIGSTOP to each stdio agent's process group).
@@ -181,7 +274,7 @@ async fn stop_swarm(
     responses((status = 200, body = SwarmAck), (status = 404, body = crate::http::ErrorBody)))]
 async fn pause_swarm(State(st): State<AppState>, ApiPath(name): ApiPath<String>) -> ApiResult<impl IntoResponse> {
     let n = st.hive.swarm(&name).await?.pause().await?;
-    Ok(axum::Json(SwarmAck { agents: Some(json!(n)), ..ack("paused", &name) }))
+    Ok(axum::Json(SwarmAck { containers_paused: Some(n), ..ack(SwarmOutcome::Paused, &name) }))
 }
 
 /// Resumes every paused agent (SIGCONT).
@@ -189,7 +282,7 @@ async fn pause_swarm(State(st): State<AppState>, ApiPath(name): ApiPath<String>)
     responses((status = 200, body = SwarmAck), (status = 404, body = crate::http::ErrorBody)))]
 async fn resume_swarm(State(st): State<AppState>, ApiPath(name): ApiPath<String>) -> ApiResult<impl IntoResponse> {
     let n = st.hive.swarm(&name).await?.resume().await?;
-    Ok(axum::Json(SwarmAck { agents: Some(json!(n)), ..ack("resumed", &name) }))
+    Ok(axum::Json(SwarmAck { containers_resumed: Some(n), ..ack(SwarmOutcome::Resumed, &name) }))
 }
 
 /// `?delete=true`.
@@ -212,7 +305,7 @@ async fn restart_swarm(
     ApiQuery(q): ApiQuery<RestartQuery>,
 ) -> ApiResult<impl IntoResponse> {
     st.hive.restart_swarm(&name, q.delete).await?;
-    Ok(axum::Json(json!({"status": "restarted", "swarm": name, "delete_data": q.delete})))
+    Ok(axum::Json(SwarmAck { delete_data: Some(q.delete), ..ack(SwarmOutcome::Restarted, &name) }))
 }
 
 /// A message to route.
@@ -227,11 +320,27 @@ struct MessageBody {
     content: String,
 }
 
+/// A routed message.
+#[derive(Debug, Serialize, ToSchema)]
+struct MessageAck {
+    /// `routed`.
+    #[schema(value_type = String, example = "routed")]
+    status: &'static str,
+    /// The swarm.
+    swarm: String,
+    /// Sender.
+    from: String,
+    /// Receiver (or group).
+    to: String,
+    /// Endpoints that received it.
+    recipients: usize,
+}
+
 /// Routes a message `from → to` through the topology: 403 `HIVE_ROUTE_DENIED`
 /// if no edge allows it, 404 for an unknown endpoint.
 #[utoipa::path(post, path = "/api/swarms/{name}/message", tag = "swarms", params(("name" = String, Path)),
     request_body = MessageBody,
-    responses((status = 200, description = "routed", body = Value), (status = 403, body = crate::http::ErrorBody),
+    responses((status = 200, body = MessageAck), (status = 400, body = crate::http::ErrorBody), (status = 403, body = crate::http::ErrorBody),
         (status = 404, body = crate::http::ErrorBody)))]
 async fn send_message(
     State(st): State<AppState>,
@@ -239,7 +348,7 @@ async fn send_message(
     ApiJson(m): ApiJson<MessageBody>,
 ) -> ApiResult<impl IntoResponse> {
     let n = st.hive.swarm(&name).await?.send_message(&m.from, &m.to, &m.content).await?;
-    Ok(axum::Json(json!({"status": "routed", "swarm": name, "from": m.from, "to": m.to, "recipients": n})))
+    Ok(axum::Json(MessageAck { status: "routed", swarm: name, from: m.from, to: m.to, recipients: n }))
 }
 
 /// `?all=true`.
@@ -251,12 +360,37 @@ struct CleanQuery {
     all: bool,
 }
 
+/// What clean removed.
+#[derive(Debug, Serialize, ToSchema)]
+struct CleanAck {
+    /// `cleaned`.
+    #[schema(value_type = String, example = "cleaned")]
+    status: &'static str,
+    /// How many swarms were forgotten.
+    swarms_removed: usize,
+    /// Their names.
+    names: Vec<String>,
+    /// Their stored data was deleted too (`?all=true`).
+    events_cleared: bool,
+}
+
 /// Forgets stopped and failed swarms.
 #[utoipa::path(post, path = "/api/swarms/clean", tag = "swarms", params(CleanQuery),
-    responses((status = 200, description = "cleaned", body = Value)))]
+    responses((status = 200, body = CleanAck), (status = 400, body = crate::http::ErrorBody)))]
 async fn clean_swarms(State(st): State<AppState>, ApiQuery(q): ApiQuery<CleanQuery>) -> ApiResult<impl IntoResponse> {
-    let gone = st.hive.clean(q.all).await?;
-    Ok(axum::Json(json!({"status": "cleaned", "swarms_removed": gone.len(), "names": gone, "events_cleared": q.all})))
+    let names = st.hive.clean(q.all).await?;
+    Ok(axum::Json(CleanAck { status: "cleaned", swarms_removed: names.len(), names, events_cleared: q.all }))
+}
+
+/// One recorded change: genswarms' `{op, payload}`, the payload being the
+/// whole op (its `op` tag included).
+#[derive(Debug, Serialize, ToSchema)]
+struct OverlayEvent {
+    /// `add_agent`, `remove_agent`, `add_object`, `remove_object`, `edges`,
+    /// `scale`, `configure_object`.
+    op: &'static str,
+    /// The change.
+    payload: OverlayOp,
 }
 
 /// The overlay: runtime changes recorded since the seed, in order.
@@ -264,8 +398,8 @@ async fn clean_swarms(State(st): State<AppState>, ApiQuery(q): ApiQuery<CleanQue
 struct OverlayBody {
     /// The swarm.
     swarm: String,
-    /// The changes.
-    items: Vec<OverlayOp>,
+    /// The changes, oldest first.
+    events: Vec<OverlayEvent>,
 }
 
 /// A swarm's recorded runtime changes.
@@ -273,8 +407,9 @@ struct OverlayBody {
     responses((status = 200, body = OverlayBody), (status = 404, body = crate::http::ErrorBody),
         (status = 503, body = crate::http::ErrorBody)))]
 async fn get_overlay(State(st): State<AppState>, ApiPath(name): ApiPath<String>) -> ApiResult<impl IntoResponse> {
-    let items = st.hive.overlay(&name).await?;
-    Ok(axum::Json(OverlayBody { swarm: name, items }))
+    let events =
+        st.hive.overlay(&name).await?.into_iter().map(|payload| OverlayEvent { op: payload.name(), payload }).collect();
+    Ok(axum::Json(OverlayBody { swarm: name, events }))
 }
 
 /// Folds the changes into the seed and empties the overlay (the swarm stays
@@ -283,7 +418,7 @@ async fn get_overlay(State(st): State<AppState>, ApiPath(name): ApiPath<String>)
     responses((status = 200, body = SwarmAck), (status = 404, body = crate::http::ErrorBody)))]
 async fn clear_overlay(State(st): State<AppState>, ApiPath(name): ApiPath<String>) -> ApiResult<impl IntoResponse> {
     st.hive.clear_overlay(&name).await?;
-    Ok(axum::Json(ack("cleared", &name)))
+    Ok(axum::Json(ack(SwarmOutcome::Cleared, &name)))
 }
 
 /// The effective config (seed ⊕ overlay) as a swarm file (TOML).

@@ -25,12 +25,26 @@ struct Adjacency {
     targets: Vec<String>,
 }
 
-/// A swarm's edges, flat and as an adjacency list.
+/// A swarm's edges as genswarms' adjacency list (`topology`) and flat (`edges`).
 #[derive(Debug, Serialize, ToSchema)]
 struct Topology {
     swarm: String,
+    /// One entry per sender: `{from, targets}`.
+    topology: Vec<Adjacency>,
+    /// Every edge: `{from, to}`.
     edges: Vec<Edge>,
-    adjacency: Vec<Adjacency>,
+}
+
+/// The answer to a topology patch: genswarms' `{status: "ok", added, removed}`.
+#[derive(Debug, Serialize, ToSchema)]
+struct EdgesPatched {
+    /// `ok`.
+    #[schema(value_type = String, example = "ok")]
+    status: &'static str,
+    /// Edges added (already present ones are not counted).
+    added: usize,
+    /// Edges removed.
+    removed: usize,
 }
 
 /// The swarm's topology.
@@ -45,7 +59,7 @@ async fn get_topology(State(st): State<AppState>, ApiPath(name): ApiPath<String>
             None => adjacency.push(Adjacency { from: e.from.clone(), targets: vec![e.to.clone()] }),
         }
     }
-    Ok(axum::Json(Topology { swarm: name, edges, adjacency }))
+    Ok(axum::Json(Topology { swarm: name, topology: adjacency, edges }))
 }
 
 /// Edges to add and remove; each is `["from", "to"]` or `{"from", "to"}`.
@@ -78,7 +92,7 @@ fn parse_edge(v: &Value) -> Result<Edge, String> {
 /// one, and nothing is applied.
 #[utoipa::path(patch, path = "/api/swarms/{name}/topology", tag = "topology", params(("name" = String, Path)),
     request_body = EdgePatch,
-    responses((status = 200, body = crate::runtime::EdgeChange), (status = 400, body = ErrorBody),
+    responses((status = 200, body = EdgesPatched), (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
 async fn patch_topology(
     State(st): State<AppState>,
@@ -104,7 +118,8 @@ async fn patch_topology(
         )
         .with_details(json!({ "errors": bad })));
     }
-    Ok(axum::Json(st.hive.swarm(&name).await?.update_edges(add, remove).await?))
+    let change = st.hive.swarm(&name).await?.update_edges(add, remove).await?;
+    Ok(axum::Json(EdgesPatched { status: "ok", added: change.added, removed: change.removed }))
 }
 
 #[cfg(test)]

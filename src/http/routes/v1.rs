@@ -80,6 +80,7 @@ struct AgentsQuery {
 #[into_params(parameter_in = Query)]
 struct AgentsQuerySort {
     /// Default: by id.
+    #[param(schema_with = crate::http::page::sort_schema::<AgentSort>)]
     sort: Option<Sort<AgentSort>>,
 }
 

@@ -121,6 +121,7 @@ struct TaskQuery {
 #[into_params(parameter_in = Query)]
 struct TaskQuerySort {
     /// Default `-created_at` (newest first).
+    #[param(schema_with = crate::http::page::sort_schema::<TaskSort>)]
     sort: Option<Sort<TaskSort>>,
 }
 

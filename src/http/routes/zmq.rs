@@ -86,6 +86,7 @@ struct WorkersQuery {
 #[into_params(parameter_in = Query)]
 struct WorkersQuerySort {
     /// Default: by `worker_id`; `running` is how many tasks it runs.
+    #[param(schema_with = crate::http::page::sort_schema::<WorkerSort>)]
     sort: Option<Sort<WorkerSort>>,
 }
 

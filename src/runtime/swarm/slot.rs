@@ -23,7 +23,7 @@ use crate::runtime::swarm::mailbox::Mailbox;
 pub(crate) const HISTORY_CAPACITY: usize = 200;
 
 /// The lifecycle state of an agent, as shown in its status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 #[repr(u8)]
 pub enum AgentState {

@@ -2,15 +2,15 @@
 
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::config::{Edge, SupervisionSpec};
+use crate::config::{BackendKind, BackendType, Edge, SupervisionSpec};
 use crate::events::rfc3339_ms;
-use crate::runtime::swarm::slot::{AgentSlot, ObjectSlot};
+use crate::runtime::swarm::slot::{AgentSlot, AgentState, ObjectSlot};
 
 /// The state of a swarm in the registry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SwarmState {
     /// Running.
@@ -29,9 +29,12 @@ pub struct AgentStatus {
     /// Its scale group.
     pub group: Option<Arc<str>>,
     /// `mock`, `stdio` or `zmq`.
-    pub backend: &'static str,
+    pub backend: BackendKind,
+    /// genswarms' name of the backend: `local`, `ssh`, `bwrap`, `docker`
+    /// (a stdio agent's launch), `mock` or `zmq`.
+    pub backend_type: BackendType,
     /// `starting`, `idle`, `busy`, `paused`, `restarting`, `stopped`.
-    pub state: &'static str,
+    pub state: AgentState,
     /// Restarts so far.
     pub restarts: u32,
     /// Items waiting in its mailbox.
@@ -63,6 +66,8 @@ pub struct ObjectStatus {
     pub name: Arc<str>,
     /// Kind.
     pub kind: String,
+    /// genswarms' name of the same: the kind that handles its messages.
+    pub handler: String,
     /// `idle`, `restarting`, `stopped`.
     pub state: &'static str,
     /// Restarts so far.
@@ -146,8 +151,9 @@ impl AgentStatus {
         Self {
             name: slot.name.clone(),
             group: slot.group.clone(),
-            backend: slot.spec.backend.kind(),
-            state: slot.status.state().as_str(),
+            backend: slot.spec.backend.backend_kind(),
+            backend_type: slot.spec.backend.backend_type(),
+            state: slot.status.state(),
             restarts: slot.status.restarts(),
             inbox: slot.mailbox.len(),
             current_task: slot.mailbox.in_flight(),
@@ -169,6 +175,7 @@ impl ObjectStatus {
         let spec = slot.spec();
         Self {
             name: slot.name.clone(),
+            handler: spec.kind.clone(),
             kind: spec.kind,
             state: slot.status.state().as_str(),
             restarts: slot.status.restarts(),
