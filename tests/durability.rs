@@ -125,6 +125,10 @@ async fn a_data_file_that_is_not_a_store_stops_the_start_with_a_clear_error() {
 #[ignore = "run by kill_9_during_mutations_keeps_every_acknowledged_change"]
 async fn mutator_child() {
     let Ok(dir) = std::env::var("HIVE_MUTATOR_DIR") else { return };
+    // libtest has printed "test mutator_child ... " without a newline: end
+    // that line, or the first line printed here would be glued to it (and a
+    // task id lost when that line was a task's).
+    println!();
     let hive = durable(Path::new(&dir)).await;
     // A subscriber that prints every event it sees (what a client would see).
     let mut rx = hive.events().subscribe();

@@ -44,6 +44,25 @@ fn finish<T>(result: Result<T, Vec<ConfigError>>) -> Result<T, ConfigErrors> {
     result.map_err(ConfigErrors::sorted)
 }
 
+/// How a swarm file given as text is written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ConfigFormat {
+    /// TOML (the default).
+    #[default]
+    Toml,
+    /// JSON text, the same structure.
+    Json,
+}
+
+/// Parses and validates a swarm file written as `format`.
+pub fn parse(src: &str, format: ConfigFormat, opts: &ValidateOptions) -> Result<SwarmSpec, ConfigErrors> {
+    match format {
+        ConfigFormat::Toml => parse_toml(src, opts),
+        ConfigFormat::Json => parse_json(src, opts),
+    }
+}
+
 /// Parses and validates a swarm file written in TOML.
 pub fn parse_toml(src: &str, opts: &ValidateOptions) -> Result<SwarmSpec, ConfigErrors> {
     finish(node::from_toml(src).and_then(|n| validate::swarm(&n, opts)))

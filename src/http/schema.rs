@@ -224,6 +224,46 @@ pub(crate) struct SwarmFile {
     topology: Option<BTreeMap<String, Vec<String>>>,
 }
 
+/// `POST /api/swarms` and `/api/config/validate`: a swarm config, given in
+/// exactly one of three ways.
+#[derive(serde::Serialize, ToSchema)]
+#[serde(untagged)]
+pub(crate) enum SwarmSource {
+    /// The swarm file as a JSON object.
+    Inline(InlineSource),
+    /// The swarm file as text.
+    Text(TextSource),
+    /// A file in the configured swarm directory.
+    File(FileSource),
+}
+
+/// `{config}`: the swarm file as a JSON object.
+#[derive(serde::Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct InlineSource {
+    config: SwarmFile,
+}
+
+/// `{content, format?}`: the swarm file as text.
+#[derive(serde::Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TextSource {
+    /// The file's text.
+    content: String,
+    /// TOML unless told.
+    #[schema(nullable = false)]
+    format: Option<crate::config::ConfigFormat>,
+}
+
+/// `{config_path}`: a file in the swarm directory (TOML, or JSON by its
+/// `.json` extension).
+#[derive(serde::Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileSource {
+    /// Relative to the swarm directory; no `..`.
+    config_path: String,
+}
+
 /// `POST /api/swarms/{name}/objects`: an object entry plus its edges.
 #[derive(serde::Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]

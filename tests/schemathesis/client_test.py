@@ -17,7 +17,7 @@ from hive_client import AuthenticatedClient
 from hive_client.api.agents import list_agents, scale
 from hive_client.api.events import swarm_events
 from hive_client.api.swarms import create_swarm, swarm_status
-from hive_client.models import ConfigSource, ScaleBody
+from hive_client.models import ConfigFormat, ScaleBody, TextSource
 
 SWARM_TOML = """
 name = "pyclient"
@@ -37,7 +37,7 @@ class GeneratedClientTest(unittest.TestCase):
 
     def test_create_scale_and_read_events(self):
         with self.client as c:
-            created = create_swarm.sync_detailed(client=c, body=ConfigSource(content=SWARM_TOML, format_="toml"))
+            created = create_swarm.sync_detailed(client=c, body=TextSource(content=SWARM_TOML, format_=ConfigFormat.TOML))
             self.assertEqual(created.status_code, 201, created.content)
             status = swarm_status.sync_detailed(client=c, name="pyclient")
             self.assertEqual(status.status_code, 200, status.content)
@@ -49,7 +49,7 @@ class GeneratedClientTest(unittest.TestCase):
             while True:
                 agents = list_agents.sync_detailed(client=c, name="pyclient")
                 self.assertEqual(agents.status_code, 200, agents.content)
-                if len(agents.parsed.to_dict()[list_key(agents.parsed)]) == 3:
+                if len(agents.parsed.to_dict()["agents"]) == 3:
                     break
                 self.assertLess(time.monotonic(), deadline, f"3 members never listed: {agents.content!r}")
                 time.sleep(0.1)
@@ -59,19 +59,11 @@ class GeneratedClientTest(unittest.TestCase):
             while True:
                 events = swarm_events.sync_detailed(client=c, name="pyclient")
                 self.assertEqual(events.status_code, 200, events.content)
-                types = [e["event_type"] for e in events.parsed.to_dict()[list_key(events.parsed)]]
+                types = [e["event_type"] for e in events.parsed.to_dict()["events"]]
                 if "swarm_started" in types and types.count("agent_started") >= 3:
                     break
                 self.assertLess(time.monotonic(), deadline, f"no swarm_started and 3 agent_started: {types}")
                 time.sleep(0.1)
-
-def list_key(parsed):
-    """The list's key in a page: `items`, or the resource's key (genswarms)."""
-    d = parsed.to_dict()
-    keys = [k for k, v in d.items() if isinstance(v, list)]
-    if len(keys) != 1:
-        raise AssertionError(f"a page with one list expected: {d!r}")
-    return keys[0]
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::swarms::ConfigSource;
+use crate::config::ConfigFormat;
 use crate::ErrorCode;
 use crate::config::{BackendKind, BackendType, Edge, SwarmSpec};
 use crate::http::AppState;
@@ -124,18 +125,18 @@ struct Validated {
     #[serde(skip_serializing_if = "Option::is_none")]
     config_path: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    format: Option<String>,
+    format: Option<ConfigFormat>,
 }
 
 /// Validates a swarm config without starting it: `{valid: true, config}`,
 /// or 400 with `{valid: false, errors: [{path, line, column, message}]}`.
-#[utoipa::path(post, path = "/api/config/validate", tag = "meta", request_body = ConfigSource,
+#[utoipa::path(post, path = "/api/config/validate", tag = "meta", request_body = crate::http::schema::SwarmSource,
     responses((status = 200, body = Validated), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
 async fn validate(State(st): State<AppState>, ApiJson(src): ApiJson<ConfigSource>) -> ApiResult<Response> {
     match src.load(&st).await {
         Ok(spec) => {
-            let format = src.content.as_ref().map(|_| src.format.clone().unwrap_or_else(|| "toml".into()));
+            let format = src.content.as_ref().map(|_| src.format.unwrap_or_default());
             let body = Validated { valid: true, config: summary(&spec), config_path: src.config_path.clone(), format };
             Ok(axum::Json(body).into_response())
         }

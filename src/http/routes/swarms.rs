@@ -34,17 +34,17 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 }
 
 /// A swarm config given inline (`config`), as text (`content` + `format`),
-/// or as a file under the swarm directory (`config_path`). Exactly one.
-#[derive(Debug, Deserialize, ToSchema)]
+/// or as a file under the swarm directory (`config_path`). Exactly one; the
+/// document describes it as a `oneOf` ([`crate::http::schema::SwarmSource`]).
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ConfigSource {
     /// The swarm file as a JSON object (same structure as the TOML).
-    #[schema(value_type = Option<crate::http::schema::SwarmFile>)]
     pub config: Option<Value>,
     /// The swarm file as text.
     pub content: Option<String>,
-    /// `toml` (default) or `json`.
-    pub format: Option<String>,
+    /// How `content` is written (default TOML).
+    pub format: Option<config::ConfigFormat>,
     /// A file in the configured swarm directory.
     pub config_path: Option<String>,
 }
@@ -62,11 +62,7 @@ impl ConfigSource {
                 }
                 config::parse_json_value(v, &opts).map_err(invalid)
             }
-            (None, Some(text), None) => match self.format.as_deref().unwrap_or("toml") {
-                "toml" => config::parse_toml(text, &opts).map_err(invalid),
-                "json" => config::parse_json(text, &opts).map_err(invalid),
-                other => Err(ApiError::bad_request(format!("unknown format '{other}'; valid values: toml, json"))),
-            },
+            (None, Some(text), None) => config::parse(text, self.format.unwrap_or_default(), &opts).map_err(invalid),
             (None, None, Some(p)) => Ok(st.hive.read_swarm_file(&st.cfg.swarm_dir, p).await?),
             _ => Err(ApiError::bad_request("give exactly one of 'config', 'content' (with 'format') or 'config_path'")
                 .with_details(json!({"usage": {
@@ -207,7 +203,7 @@ async fn list_swarms(
 }
 
 /// Creates and starts a swarm.
-#[utoipa::path(post, path = "/api/swarms", tag = "swarms", request_body = ConfigSource,
+#[utoipa::path(post, path = "/api/swarms", tag = "swarms", request_body = crate::http::schema::SwarmSource,
     responses((status = 201, body = SwarmAck), (status = 400, body = crate::http::ErrorBody),
         (status = 403, body = crate::http::ErrorBody), (status = 409, body = crate::http::ErrorBody),
         (status = 422, body = crate::http::ErrorBody)))]

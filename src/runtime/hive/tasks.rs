@@ -52,13 +52,17 @@ impl Tasks<'_> {
         Ok((page, total))
     }
 
-    /// The tasks with one of `statuses` (all if empty), oldest first.
+    /// The tasks with one of `statuses` (all if empty), oldest first, as of
+    /// this call (with a store: once it has what the book handed it, within
+    /// `SYNC_WAIT`).
     pub async fn list(&self, statuses: &[TaskStatus]) -> Result<Vec<TaskRecord>, HiveError> {
         let Some(store) = self.0.store()? else {
             let filter = TaskFilter { statuses: statuses.to_vec(), ..Default::default() };
             let oldest = TaskOrder { by: TaskSort::CreatedAt, descending: false };
             return Ok(self.0.book.page(&filter, oldest, 0, usize::MAX).0);
         };
+        // Read your writes: what the book handed the store before this call.
+        let _ = tokio::time::timeout(SYNC_WAIT, self.0.book.synced()).await;
         let statuses = statuses.to_vec();
         blocking(move || store.tasks(&statuses)).await
     }
