@@ -90,6 +90,11 @@ impl WebhookOptions {
 #[serde(deny_unknown_fields)]
 pub struct Webhook {
     /// `http://` or `https://` URL, under a `[server] webhook_allow` prefix.
+    /// (The document's pattern is a safe subset of the URLs taken: a named
+    /// host, an optional port and path.)
+    #[schema(
+        pattern = r"^https?://[A-Za-z][A-Za-z0-9-]*(\.[A-Za-z][A-Za-z0-9-]*)*(:[0-9]{1,4})?(/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?$"
+    )]
     pub url: String,
     /// Extra headers.
     #[serde(default)]

@@ -1,7 +1,10 @@
 //! Extractors that turn every malformed request into an [`ApiError`] in the
 //! common shape: bodies (syntax, types, missing fields, size), query strings
 //! and path segments. Bodies are read as JSON whatever their content type,
-//! so `curl -d '{...}'` works without a header.
+//! so `curl -d '{...}'` works without a header. A number written with a
+//! zero fraction (`5.0`) is an integer, as JSON Schema has it: a body is
+//! read into a [`serde_json::Value`] first, where such numbers become
+//! integers, then into its type.
 
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -24,8 +27,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         if bytes.is_empty() {
             return Err(ApiError::new(ErrorCode::InvalidBody, "the request body is empty"));
         }
-        let de = &mut serde_json::Deserializer::from_slice(&bytes);
-        serde_path_to_error::deserialize(de).map(ApiJson).map_err(|e| {
+        let mut value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+            let code = if e.is_syntax() || e.is_eof() { ErrorCode::MalformedJson } else { ErrorCode::InvalidBody };
+            ApiError::new(code, format!("invalid JSON body: {e}")).with_details(serde_json::json!({"path": ""}))
+        })?;
+        integral_numbers(&mut value);
+        serde_path_to_error::deserialize(value).map(ApiJson).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner();
             let code =
@@ -37,6 +44,28 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             };
             ApiError::new(code, message).with_details(serde_json::json!({"path": path}))
         })
+    }
+}
+
+/// Turns every float with no fraction that fits an `i64` or `u64` (`5.0`)
+/// into that integer, in place, at any depth (bounded by serde_json's
+/// recursion limit of 128 when it parsed the body).
+fn integral_numbers(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            if f.fract() == 0.0 {
+                if f >= 0.0 && f < u64::MAX as f64 {
+                    *v = Value::from(f as u64);
+                } else if f < 0.0 && f >= i64::MIN as f64 {
+                    *v = Value::from(f as i64);
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(integral_numbers),
+        Value::Object(o) => o.values_mut().for_each(integral_numbers),
+        _ => {}
     }
 }
 

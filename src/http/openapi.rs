@@ -29,9 +29,10 @@ use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::{Content, HeaderBuilder, OpenApi, Ref, RefOr, Schema};
 
 use super::auth::is_public;
-use super::page::MAX_LIMIT;
+use super::page::{MAX_COUNTER, MAX_LIMIT, MAX_OFFSET};
 use crate::config::MAX_NAME_LEN;
 use crate::events::{Category, EventKind, Level};
+use crate::logs::LogLevel;
 
 /// How the daemon serving the document is configured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -298,15 +299,19 @@ fn refusals(auth: Auth, path: &str, op: &Operation) -> Vec<Refusal> {
 
 /// The schema a query parameter's checks impose (`page.rs`, the event
 /// filters), where its Rust type alone says less.
-fn query_schema(name: &str) -> Option<Schema> {
-    let int = |min: usize, max: Option<usize>| {
+fn query_schema(path: &str, name: &str) -> Option<Schema> {
+    let int = |min: u64, max: Option<u64>| {
         let max = max.map(|m| m as f64);
         ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(min as f64)).maximum(max).build()
     };
     let words = |w: Vec<&'static str>| ObjectBuilder::new().schema_type(Type::String).enum_values(Some(w)).build();
     let o = match name {
-        "limit" | "per_page" => int(1, Some(MAX_LIMIT)),
-        "page" => int(1, None),
+        "limit" | "per_page" => int(1, Some(MAX_LIMIT as u64)),
+        "page" => int(1, Some(MAX_OFFSET)),
+        "offset" => int(0, Some(MAX_OFFSET)),
+        "since" | "minutes" => int(0, Some(MAX_COUNTER)),
+        // The daemon's log lines have tracing's levels; events have their own.
+        "level" if path == "/api/v1/logs" => words(LogLevel::ALL.iter().map(|l| l.as_str()).collect()),
         "level" => words(Level::ALL.iter().map(|l| l.as_str()).collect()),
         "category" => words(Category::ALL.iter().map(|c| c.as_str()).collect()),
         "event_type" => words(EventKind::TYPES.to_vec()),
@@ -316,9 +321,9 @@ fn query_schema(name: &str) -> Option<Schema> {
     Some(Schema::Object(o))
 }
 
-fn with_pattern(p: &mut Parameter) {
+fn with_pattern(path: &str, p: &mut Parameter) {
     if p.parameter_in == ParameterIn::Query
-        && let Some(s) = query_schema(&p.name)
+        && let Some(s) = query_schema(path, &p.name)
     {
         p.schema = Some(RefOr::T(s));
     }
@@ -351,7 +356,7 @@ pub(crate) fn finish(mut api: OpenApi, auth: Auth) -> OpenApi {
             if !names_files {
                 op.parameters.iter_mut().flatten().for_each(|p| {
                     if let RefOr::T(p) = p {
-                        with_pattern(p);
+                        with_pattern(path, p);
                     }
                 });
             }

@@ -27,6 +27,12 @@ use super::error::ApiError;
 pub(crate) const DEFAULT_LIMIT: usize = 100;
 /// Largest page size.
 pub(crate) const MAX_LIMIT: usize = 1000;
+/// The largest `offset` and `page` a list takes (past its end a page is
+/// empty; the bound keeps every number the document allows exact in JSON).
+pub(crate) const MAX_OFFSET: u64 = 1 << 40;
+/// The largest event sequence number or count of minutes a query takes
+/// (2^53 - 1: every JSON number up to it is exact).
+pub(crate) const MAX_COUNTER: u64 = (1 << 53) - 1;
 
 /// `?limit=&offset=`.
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -92,11 +98,24 @@ pub(crate) fn limit(l: Option<usize>) -> Result<usize, ApiError> {
     }
 }
 
+/// `value` of the query parameter `name`, if it is at most `max`.
+pub(crate) fn at_most<T: Into<u64> + Copy>(name: &str, value: Option<T>, max: u64) -> Result<Option<T>, ApiError> {
+    match value {
+        Some(v) if v.into() > max => Err(ApiError::bad_request(format!("{name} must be at most {max}"))),
+        v => Ok(v),
+    }
+}
+
+/// `?offset=`, at most [`MAX_OFFSET`].
+fn offset(o: Option<usize>) -> Result<usize, ApiError> {
+    Ok(at_most("offset", o.map(|o| o as u64), MAX_OFFSET)?.unwrap_or(0) as usize)
+}
+
 impl PageQuery {
     /// Cuts a page out of `all`.
     pub(crate) fn apply<T>(&self, all: Vec<T>) -> Result<Page<T>, ApiError> {
         let limit = limit(self.limit)?;
-        let offset = self.offset.unwrap_or(0);
+        let offset = offset(self.offset)?;
         let total = all.len();
         let items: Vec<T> = all.into_iter().skip(offset).take(limit).collect();
         let has_more = offset.saturating_add(items.len()) < total;
@@ -226,11 +245,17 @@ pub(crate) fn sort_schema<F: SortField>() -> RefOr<Schema> {
 impl V1PageQuery {
     /// `(offset, per_page)` of the asked page, for lists cut at the source.
     pub(crate) fn window(&self) -> Result<(usize, usize), ApiError> {
+        // Both may be given: each is checked, `per_page` wins.
+        limit(self.limit)?;
         let per_page = limit(self.per_page.or(self.limit))?;
-        let offset = match (self.page, self.offset) {
+        let page = at_most("page", self.page.map(|p| p as u64), MAX_OFFSET)?;
+        let offset = match (page, self.offset) {
             (Some(0), _) => return Err(ApiError::bad_request("page starts at 1")),
-            (Some(p), _) => (p - 1).saturating_mul(per_page),
-            (None, o) => o.unwrap_or(0),
+            (Some(p), o) => {
+                offset(o)?;
+                ((p - 1) as usize).saturating_mul(per_page)
+            }
+            (None, o) => offset(o)?,
         };
         Ok((offset, per_page))
     }

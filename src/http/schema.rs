@@ -108,10 +108,8 @@ macro_rules! agent {
             $($(#[$fdoc])* $field: $ty,)*
             $(
             /// Endpoints it may send to.
-            #[schema(nullable = false)]
             connections: Option<Vec<String>>,
             /// Endpoints that may send to it.
-            #[schema(nullable = false)]
             $edges: Option<Vec<String>>,
             )?
         }
@@ -190,6 +188,58 @@ pub(crate) enum NewAgent {
     Stdio(NewStdioAgent),
 }
 
+/// The object kinds the `hive` binary registers.
+#[derive(serde::Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum ObjectKindWord {
+    /// A bounded key-value map.
+    Kv,
+    /// A counter.
+    Counter,
+    /// A bounded FIFO queue.
+    Queue,
+}
+
+/// An edge of `PATCH .../topology`: `["from", "to"]` or `{"from", "to"}`.
+#[derive(serde::Serialize, ToSchema)]
+#[serde(untagged)]
+pub(crate) enum EdgeDoc {
+    /// `["from", "to"]`.
+    Pair(EdgePair),
+    /// `{"from", "to"}`.
+    Named(NamedEdge),
+}
+
+/// `["from", "to"]`: two names.
+#[derive(serde::Serialize)]
+pub(crate) struct EdgePair;
+
+impl utoipa::PartialSchema for EdgePair {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+        let name = ObjectBuilder::new().schema_type(Type::String).pattern(Some(NAME_PATTERN));
+        ArrayBuilder::new().items(name).min_items(Some(2)).max_items(Some(2)).into()
+    }
+}
+
+impl ToSchema for EdgePair {}
+
+/// What [`crate::config::is_valid_name`] accepts.
+const NAME_PATTERN: &str = "^[A-Za-z][A-Za-z0-9_-]{0,63}$";
+
+/// `{"from", "to"}`.
+#[derive(serde::Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NamedEdge {
+    from: EndpointName,
+    to: EndpointName,
+}
+
+/// An agent's or object's name.
+#[derive(serde::Serialize, ToSchema)]
+#[schema(pattern = "^[A-Za-z][A-Za-z0-9_-]{0,63}$")]
+pub(crate) struct EndpointName(String);
+
 /// One `[[objects]]` entry.
 #[derive(serde::Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -197,8 +247,9 @@ pub(crate) struct ObjectFile {
     /// The object's name.
     #[schema(pattern = "^[A-Za-z][A-Za-z0-9_-]{0,63}$")]
     name: String,
-    /// A registered kind: `kv`, `counter`, `queue`, ...
-    kind: String,
+    /// One of the built-in kinds (an object whose handler is a program,
+    /// `stdio` with `command`, is described in docs/api.md).
+    kind: ObjectKindWord,
     /// The kind's settings (e.g. `{max_keys: 1000}` for `kv`).
     #[schema(nullable = false)]
     config: Option<BTreeMap<String, serde_json::Value>>,
@@ -271,17 +322,16 @@ pub(crate) struct NewObject {
     /// The object's name.
     #[schema(pattern = "^[A-Za-z][A-Za-z0-9_-]{0,63}$")]
     name: String,
-    /// A registered kind: `kv`, `counter`, `queue`, ...
-    kind: String,
+    /// One of the built-in kinds (an object whose handler is a program,
+    /// `stdio` with `command`, is described in docs/api.md).
+    kind: ObjectKindWord,
     /// The kind's settings (e.g. `{max_keys: 1000}` for `kv`).
     #[schema(nullable = false)]
     config: Option<BTreeMap<String, serde_json::Value>>,
     #[schema(nullable = false)]
     restart: Option<RestartWord>,
     /// Endpoints it may send to.
-    #[schema(nullable = false)]
     connections: Option<Vec<String>>,
     /// Endpoints that may send to it.
-    #[schema(nullable = false)]
     incoming: Option<Vec<String>>,
 }

@@ -76,7 +76,9 @@ start_daemon() {
     echo "# schemathesis is quick; the limit is tested on its own (tests/http_guard.rs)."
     echo "rate_limit = { per_second = 0, burst = 0 }"
   } >"$work/hive.toml"
-  (cd "$work" && exec "$hive" serve --config "$work/hive.toml" --data-dir "$work/data" \
+  # No programs on PATH: a generated stdio agent names none that exists.
+  mkdir -p "$work/nobin"
+  (cd "$work" && PATH="$work/nobin" exec "$hive" serve --config "$work/hive.toml" --data-dir "$work/data" \
     --zmq "tcp://127.0.0.1:$zport" --swarm "$work/swarms/demo.toml") >"$work/daemon.log" 2>&1 &
   daemon_pid=$!
   base="http://127.0.0.1:$port"
@@ -93,7 +95,7 @@ start_daemon() {
 # run_schemathesis LABEL [ARGS...]
 run_schemathesis() {
   local label=$1; shift
-  local args=(run "$base/openapi.json" --checks all --phases examples,coverage,fuzzing,stateful
+  local args=(--config-file "$root/tests/schemathesis/schemathesis.toml" run "$base/openapi.json" --checks all --phases examples,coverage,fuzzing,stateful
     --max-examples "$max_examples" --max-time "$max_time" --request-timeout 20 --workers 1
     --suppress-health-check all --warnings off
     # WebSocket routes need an upgrade, which OpenAPI cannot describe (tests/ws_events.rs, tests/phoenix.rs).

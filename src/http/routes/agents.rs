@@ -368,7 +368,8 @@ async fn put_skill(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ScaleBody {
-    /// Members wanted (0 or more).
+    /// Members wanted (0 or more, at most a group's limit).
+    #[schema(minimum = 0, maximum = 10_000)]
     count: i64,
 }
 

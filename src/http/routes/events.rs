@@ -73,13 +73,14 @@ impl EventParams {
                 .map(EventFilter::parse_event_type)
                 .transpose()
                 .map_err(filter_error)?,
-            since: self.since,
+            since: crate::http::page::at_most("since", self.since, crate::http::page::MAX_COUNTER)?,
         })
     }
 
     /// The checked store query.
     fn query(&self) -> ApiResult<EventQuery> {
         let f = self.filter()?;
+        crate::http::page::at_most("minutes", self.minutes, crate::http::page::MAX_COUNTER)?;
         let after_ms = self.minutes.map(|m| crate::events::now_ms().saturating_sub(m.saturating_mul(60_000)));
         Ok(EventQuery {
             swarm: f.swarm,

@@ -11,8 +11,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::swarms::ConfigSource;
-use crate::config::ConfigFormat;
 use crate::ErrorCode;
+use crate::config::ConfigFormat;
 use crate::config::{BackendKind, BackendType, Edge, SwarmSpec};
 use crate::http::AppState;
 use crate::http::error::{ApiResult, ErrorBody};

@@ -205,7 +205,9 @@ async fn list_swarms(
 /// Creates and starts a swarm.
 #[utoipa::path(post, path = "/api/swarms", tag = "swarms", request_body = crate::http::schema::SwarmSource,
     responses((status = 201, body = SwarmAck), (status = 400, body = crate::http::ErrorBody),
-        (status = 403, body = crate::http::ErrorBody), (status = 409, body = crate::http::ErrorBody),
+        (status = 403, body = crate::http::ErrorBody),
+        (status = 404, description = "`config_path` names no file", body = crate::http::ErrorBody),
+        (status = 409, body = crate::http::ErrorBody),
         (status = 422, body = crate::http::ErrorBody)))]
 async fn create_swarm(State(st): State<AppState>, ApiJson(src): ApiJson<ConfigSource>) -> ApiResult<Response> {
     let spec = src.load(&st).await?;
@@ -221,20 +223,7 @@ async fn create_swarm(State(st): State<AppState>, ApiJson(src): ApiJson<ConfigSo
 #[utoipa::path(get, path = "/api/swarms/{name}", tag = "swarms", params(("name" = String, Path)),
     responses((status = 200, body = SwarmStatus), (status = 404, body = crate::http::ErrorBody)))]
 async fn swarm_status(State(st): State<AppState>, ApiPath(name): ApiPath<String>) -> ApiResult<Response> {
-    match st.hive.swarm(&name).await {
-        Ok(h) => Ok(axum::Json(h.status().await?).into_response()),
-        Err(crate::HiveError::Conflict(_)) => {
-            // Stopped or failed: the registry entry says why.
-            let s = st.hive.swarm_summary(&name).await?;
-            Ok(axum::Json(json!({
-                "name": s.name, "state": s.state, "started_at": s.started_at,
-                "failure_reason": s.failure_reason, "agents": [], "objects": [], "groups": [],
-                "topology": [], "restarts": 0,
-            }))
-            .into_response())
-        }
-        Err(e) => Err(e.into()),
-    }
+    Ok(axum::Json(st.hive.swarms().status(&name).await?).into_response())
 }
 
 /// `?purge=true`.

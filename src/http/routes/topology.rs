@@ -67,10 +67,10 @@ async fn get_topology(State(st): State<AppState>, ApiPath(name): ApiPath<String>
 #[serde(deny_unknown_fields)]
 struct EdgePatch {
     #[serde(default)]
-    #[schema(value_type = Vec<Value>)]
+    #[schema(value_type = Vec<crate::http::schema::EdgeDoc>)]
     add: Vec<Value>,
     #[serde(default)]
-    #[schema(value_type = Vec<Value>)]
+    #[schema(value_type = Vec<crate::http::schema::EdgeDoc>)]
     remove: Vec<Value>,
 }
 

@@ -148,10 +148,12 @@ async fn list_tasks(
 #[serde(deny_unknown_fields)]
 struct SubmitBody {
     /// What to do (not empty, at most 1 MiB).
+    #[schema(min_length = 1)]
     prompt: String,
     model: Option<String>,
     context: Option<String>,
     /// 1 (highest) to 255; default 5.
+    #[schema(minimum = 1, maximum = 255)]
     priority: Option<u8>,
     /// Capabilities the worker must have (a standalone worker has
     /// `local/<id>`, so this also targets one).

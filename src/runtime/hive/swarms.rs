@@ -52,6 +52,16 @@ impl Swarms<'_> {
         ractor::call!(self.0.registry()?, RegistryMsg::Summary, name.to_string())?.ok_or_else(|| HiveError::swarm(name))
     }
 
+    /// A swarm's status: live while it runs; for a stopped or failed one,
+    /// its registry entry (no agents, objects or edges; no supervision).
+    pub async fn status(&self, name: &str) -> Result<crate::runtime::SwarmStatus, HiveError> {
+        match self.get(name).await {
+            Ok(h) => h.status().await,
+            Err(HiveError::Conflict(_)) => Ok(crate::runtime::SwarmStatus::not_running(self.summary(name).await?)),
+            Err(e) => Err(e),
+        }
+    }
+
     /// A swarm's recorded runtime changes, in order (needs a data directory).
     pub async fn overlay(&self, name: &str) -> Result<Vec<OverlayOp>, HiveError> {
         ractor::call!(self.0.registry()?, RegistryMsg::Overlay, name.to_string())?

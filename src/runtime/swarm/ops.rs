@@ -97,7 +97,7 @@ impl SwarmRun {
             state: SwarmState::Running,
             started_at: rfc3339_ms(self.started_at_ms),
             failure_reason: None,
-            supervision: (&self.spec.supervision).into(),
+            supervision: Some((&self.spec.supervision).into()),
             groups: self
                 .spec
                 .agents
@@ -476,7 +476,7 @@ impl SwarmRun {
         let count = count as u32;
         let Some(gspec) = self.group_spec(group).cloned() else {
             return Err(if self.shared.agent(group).is_some() {
-                HiveError::BadRequest(format!("'{group}' is not a scale group (it has no replicas)"))
+                HiveError::Conflict(format!("'{group}' is not a scale group (it has no replicas)"))
             } else {
                 HiveError::not_found(Resource::Group, group)
             });

@@ -92,8 +92,8 @@ pub struct SwarmStatus {
     pub started_at: String,
     /// Why it failed.
     pub failure_reason: Option<String>,
-    /// Supervision settings.
-    pub supervision: SupervisionView,
+    /// Supervision settings (`None` while the swarm does not run).
+    pub supervision: Option<SupervisionView>,
     /// Agents, in start order.
     pub agents: Vec<AgentStatus>,
     /// Objects.
@@ -104,6 +104,24 @@ pub struct SwarmStatus {
     pub topology: Vec<Edge>,
     /// Restarts of all agents and objects.
     pub restarts: u64,
+}
+
+impl SwarmStatus {
+    /// The status of a swarm that does not run: its registry entry.
+    pub fn not_running(s: crate::runtime::registry::SwarmSummary) -> Self {
+        Self {
+            name: s.name,
+            state: s.state,
+            started_at: s.started_at,
+            failure_reason: s.failure_reason,
+            supervision: None,
+            agents: Vec::new(),
+            objects: Vec::new(),
+            groups: Vec::new(),
+            topology: Vec::new(),
+            restarts: 0,
+        }
+    }
 }
 
 /// A scale group's size.
