@@ -95,7 +95,7 @@ start_daemon() {
 # run_schemathesis LABEL [ARGS...]
 run_schemathesis() {
   local label=$1; shift
-  local args=(--config-file "$root/tests/schemathesis/schemathesis.toml" run "$base/openapi.json" --checks all --phases examples,coverage,fuzzing,stateful
+  local args=(--config-file "$root/tests/schemathesis/schemathesis.toml" run "$base/openapi.json" --checks all --exclude-checks use_after_free --phases examples,coverage,fuzzing,stateful
     --max-examples "$max_examples" --max-time "$max_time" --request-timeout 20 --workers 1
     --suppress-health-check all --warnings off
     # WebSocket routes need an upgrade, which OpenAPI cannot describe (tests/ws_events.rs, tests/phoenix.rs).

@@ -185,8 +185,8 @@ async fn remove_object(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ConfigBody {
-    /// The object's whole configuration (its kind checks it).
-    config: Value,
+    /// The object's whole configuration, an object (its kind checks it).
+    config: serde_json::Map<String, Value>,
 }
 
 /// Replaces an object's configuration.
@@ -199,6 +199,6 @@ async fn configure_object(
     ApiPath((name, object)): ApiPath<(String, String)>,
     ApiJson(b): ApiJson<ConfigBody>,
 ) -> ApiResult<impl IntoResponse> {
-    st.hive.swarm(&name).await?.configure_object(&object, b.config).await?;
+    st.hive.swarm(&name).await?.configure_object(&object, Value::Object(b.config)).await?;
     Ok(axum::Json(ObjectAck { status: ObjectOutcome::Configured, name: object.clone(), object, swarm: name }))
 }

@@ -88,7 +88,7 @@ impl SwarmRun {
             if self.group_spec(agent).is_some() {
                 HiveError::BadRequest(format!("'{agent}' is a group; send the task to one of its members"))
             } else if self.shared.object(agent).is_some() {
-                HiveError::BadRequest(format!("'{agent}' is an object; objects take messages, not tasks"))
+                HiveError::Conflict(format!("'{agent}' is an object; objects take messages, not tasks"))
             } else {
                 HiveError::agent(agent)
             }
