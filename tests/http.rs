@@ -163,7 +163,8 @@ async fn every_class_of_bad_input_gets_a_4xx_in_the_error_shape() {
     assert_error(c, &b, 422, "HIVE_INVALID_CONFIG");
     assert_eq!(b["details"]["errors"][0]["line"], 3, "{b}");
     let (c, b) = d.post("/api/swarms", json!({"content": DEMO, "format": "yaml"})).await;
-    assert_error(c, &b, 400, "HIVE_BAD_REQUEST");
+    assert_error(c, &b, 400, "HIVE_INVALID_BODY");
+    assert!(b["error"].as_str().is_some_and(|e| e.contains("`toml` or `json`")), "names the valid formats: {b}");
     let (c, b) = d.post("/api/swarms", json!({"content": DEMO, "format": "toml"})).await;
     assert_error(c, &b, 409, "HIVE_CONFLICT");
 
