@@ -11,7 +11,9 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::table::Table;
+use super::task_body::{DispatchMode, TaskFields};
 use super::{Client, ClientError, cell, str_of};
+use hive::task::TaskStatus;
 
 /// The ZeroMQ workers' body, or why there is none: `Err(note)` when the
 /// gateway is disabled.
@@ -83,21 +85,8 @@ pub(crate) struct DispatchArgs {
     /// Queue it and print the task id at once.
     #[arg(long = "async")]
     is_async: bool,
-    /// 1 (highest) to 255 [default: 5].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..))]
-    priority: Option<u8>,
-    /// A capability the worker must have (repeatable).
-    #[arg(long = "capability", value_name = "C")]
-    capabilities: Vec<String>,
-    /// The model to ask for.
-    #[arg(long, value_name = "M")]
-    model: Option<String>,
-    /// Context for the prompt.
-    #[arg(long, value_name = "TEXT")]
-    context: Option<String>,
-    /// The task's timeout (and how long to wait for it) [default: the gateway's].
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
-    timeout: Option<Duration>,
+    #[command(flatten)]
+    task: TaskFields,
 }
 
 /// How long the daemon waits for a sync task without a timeout.
@@ -106,53 +95,53 @@ const SERVER_WAIT: Duration = Duration::from_secs(300);
 /// `hive dispatch TEXT`.
 pub(crate) async fn dispatch(c: &Client, a: &DispatchArgs) -> Result<(), ClientError> {
     let mode = if a.is_async {
-        "async"
+        DispatchMode::Async
     } else if a.stream {
-        "stream"
+        DispatchMode::Stream
     } else {
-        "sync"
+        DispatchMode::Sync
     };
-    let mut body = json!({"prompt": a.text, "mode": mode, "capabilities": a.capabilities});
-    for (k, v) in [("model", &a.model), ("context", &a.context)] {
-        if let Some(v) = v {
-            body[k] = json!(v);
-        }
-    }
-    if let Some(p) = a.priority {
-        body["priority"] = json!(p);
-    }
-    if let Some(t) = a.timeout {
-        body["timeout_ms"] = json!(t.as_millis() as u64);
-    }
-    let limit = a.timeout.unwrap_or(SERVER_WAIT) + Duration::from_secs(10);
+    let body = super::control::to_value(&a.task.body(&a.text, Some(mode)));
+    let limit = a.task.timeout.unwrap_or(SERVER_WAIT) + Duration::from_secs(10);
     let path = ["api", "v1", "zmq", "dispatch"];
     let resp = c.send_within(Method::POST, &path, &[], Some(&body), Some(limit)).await?;
-    if mode == "stream" {
+    if mode == DispatchMode::Stream {
         return stream(c, resp).await;
     }
     let v = c.json_of(resp).await?;
     if c.json {
         c.print_json(&v);
     }
-    let id = str_of(&v, "task_id");
-    match str_of(&v, "status") {
-        "queued" if a.is_async => {
+    let a2: DispatchAnswer = serde_json::from_value(v)
+        .map_err(|e| ClientError::Other(format!("the daemon's dispatch answer is not understood: {e}")))?;
+    let (id, content) = (a2.task_id.as_str(), a2.content.as_deref().unwrap_or(""));
+    match a2.status {
+        TaskStatus::Queued if a.is_async => {
             if !c.json {
                 println!("{id}");
             }
             Ok(())
         }
-        "ok" => {
+        TaskStatus::Completed => {
             if !c.json {
-                println!("{}", str_of(&v, "content"));
+                println!("{content}");
             }
             Ok(())
         }
-        "in_progress" => {
+        TaskStatus::Queued | TaskStatus::Running => {
             Err(ClientError::Other(format!("task {id} is still running past the wait; see 'hive tasks {id}'")))
         }
-        status => Err(ended_badly(id, status, str_of(&v, "content"))),
+        status => Err(ended_badly(id, status.as_str(), content)),
     }
+}
+
+/// What a sync or async dispatch answers.
+#[derive(serde::Deserialize)]
+struct DispatchAnswer {
+    task_id: String,
+    status: TaskStatus,
+    #[serde(default)]
+    content: Option<String>,
 }
 
 fn ended_badly(id: &str, status: &str, content: &str) -> ClientError {

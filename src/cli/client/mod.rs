@@ -11,6 +11,7 @@ pub(crate) mod objects;
 pub(crate) mod orchestrate;
 pub(crate) mod swarms;
 pub(crate) mod table;
+pub(crate) mod task_body;
 pub(crate) mod tasks;
 pub(crate) mod wire;
 pub(crate) mod workers;

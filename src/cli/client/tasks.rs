@@ -41,48 +41,12 @@ enum TasksCmd {
 pub(crate) struct SubmitArgs {
     /// The prompt.
     prompt: String,
-    /// 1 (highest) to 255 [default: 5].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..))]
-    priority: Option<u8>,
-    /// A capability the worker must have (repeatable).
-    #[arg(long = "capability", value_name = "C")]
-    capabilities: Vec<String>,
-    /// The model to ask for.
-    #[arg(long, value_name = "M")]
-    model: Option<String>,
-    /// Context for the prompt.
-    #[arg(long, value_name = "TEXT")]
-    context: Option<String>,
-    /// The task's timeout [default: the gateway's].
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
-    timeout: Option<std::time::Duration>,
-}
-
-/// The body of `POST /api/v1/tasks`.
-#[derive(serde::Serialize)]
-struct SubmitBody<'a> {
-    prompt: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    priority: Option<u8>,
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    capabilities: &'a [String],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    model: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    context: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    timeout_ms: Option<u64>,
+    #[command(flatten)]
+    task: super::task_body::TaskFields,
 }
 
 async fn submit(c: &Client, a: &SubmitArgs) -> Result<(), ClientError> {
-    let body = SubmitBody {
-        prompt: &a.prompt,
-        priority: a.priority,
-        capabilities: &a.capabilities,
-        model: a.model.as_deref(),
-        context: a.context.as_deref(),
-        timeout_ms: a.timeout.map(|t| t.as_millis() as u64),
-    };
+    let body = a.task.body(&a.prompt, None);
     let v = c.post(&["api", "v1", "tasks"], &super::control::to_value(&body)).await?;
     if c.json {
         c.print_json(&v);
