@@ -28,28 +28,110 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 }
 
 /// Name, version, endpoint index and the WebSocket protocols.
-#[utoipa::path(get, path = "/", tag = "meta", responses((status = 200, body = Value)))]
+#[utoipa::path(get, path = "/", tag = "meta", responses((status = 200, body = Index)))]
 async fn index() -> impl IntoResponse {
-    axum::Json(json!({
-        "name": "hive",
-        "version": env!("CARGO_PKG_VERSION"),
-        "description": env!("CARGO_PKG_DESCRIPTION"),
-        "endpoints": {
-            "swarms": "/api/swarms", "events": "/api/events", "skills": "/api/skills",
-            "validate": "/api/config/validate", "workers": "/api/v1/agents", "tasks": "/api/v1/tasks",
-            "health": "/health", "openapi": "/openapi.json", "docs": "/docs",
+    axum::Json(Index {
+        name: "hive",
+        version: env!("CARGO_PKG_VERSION"),
+        description: env!("CARGO_PKG_DESCRIPTION"),
+        endpoints: Endpoints {
+            swarms: "/api/swarms",
+            events: "/api/events",
+            skills: "/api/skills",
+            validate: "/api/config/validate",
+            workers: "/api/v1/agents",
+            tasks: "/api/v1/tasks",
+            health: "/health",
+            openapi: "/openapi.json",
+            docs: "/docs",
         },
-        "websocket": {
-            "url": "/swarm/websocket", "vsn": "2.0.0", "topic": "swarm:{swarm_name}",
-            "client_events": ["send_task", "get_status", "subscribe_logs", "unsubscribe_logs",
-                "subscribe_events", "unsubscribe_events"],
-            "server_events": ["agent_output", "message_routed", "message_broadcast", "agent_status",
-                "swarm_started", "swarm_stopped", "agent_added", "agent_removed", "topology_changed",
-                "log_entry", "event"],
+        websocket: WebsocketIndex {
+            url: "/swarm/websocket",
+            vsn: "2.0.0",
+            topic: "swarm:{swarm_name}",
+            client_events: &[
+                "send_task",
+                "get_status",
+                "subscribe_logs",
+                "unsubscribe_logs",
+                "subscribe_events",
+                "unsubscribe_events",
+            ],
+            server_events: &[
+                "agent_output",
+                "message_routed",
+                "message_broadcast",
+                "agent_status",
+                "swarm_started",
+                "swarm_stopped",
+                "agent_added",
+                "agent_removed",
+                "topology_changed",
+                "log_entry",
+                "event",
+            ],
         },
-        "event_stream": {"url": "/ws/events", "params": ["swarm", "agent", "level", "category", "event_type", "since"]},
-        "docs": {"openapi": "/openapi.json", "interactive": "/docs", "protocols": "docs/api.md, docs/protocol-websocket.md"},
-    }))
+        event_stream: EventStreamIndex {
+            url: "/ws/events",
+            params: &["swarm", "agent", "level", "category", "event_type", "since"],
+        },
+        docs: DocsIndex {
+            openapi: "/openapi.json",
+            interactive: "/docs",
+            protocols: "docs/api.md, docs/protocol-websocket.md",
+        },
+    })
+}
+
+/// What `GET /` answers: where everything is.
+#[derive(Debug, Serialize, ToSchema)]
+struct Index {
+    name: &'static str,
+    version: &'static str,
+    description: &'static str,
+    endpoints: Endpoints,
+    websocket: WebsocketIndex,
+    event_stream: EventStreamIndex,
+    docs: DocsIndex,
+}
+
+/// The main routes.
+#[derive(Debug, Serialize, ToSchema)]
+struct Endpoints {
+    swarms: &'static str,
+    events: &'static str,
+    skills: &'static str,
+    validate: &'static str,
+    workers: &'static str,
+    tasks: &'static str,
+    health: &'static str,
+    openapi: &'static str,
+    docs: &'static str,
+}
+
+/// The Phoenix-channel WebSocket (genswarms' protocol).
+#[derive(Debug, Serialize, ToSchema)]
+struct WebsocketIndex {
+    url: &'static str,
+    vsn: &'static str,
+    topic: &'static str,
+    client_events: &'static [&'static str],
+    server_events: &'static [&'static str],
+}
+
+/// The event stream WebSocket.
+#[derive(Debug, Serialize, ToSchema)]
+struct EventStreamIndex {
+    url: &'static str,
+    params: &'static [&'static str],
+}
+
+/// Where the API is described.
+#[derive(Debug, Serialize, ToSchema)]
+struct DocsIndex {
+    openapi: &'static str,
+    interactive: &'static str,
+    protocols: &'static str,
 }
 
 /// One agent entry of a valid config.

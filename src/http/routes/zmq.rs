@@ -15,7 +15,7 @@ use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -158,18 +158,26 @@ async fn status(State(st): State<AppState>) -> ApiResult<impl IntoResponse> {
 
 /// Maintenance on: the worker finishes its running tasks and gets no new one.
 #[utoipa::path(post, path = "/api/v1/zmq/workers/{id}/off", tag = "gateway", params(("id" = String, Path)),
-    responses((status = 200, body = Value), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = WorkerSwitch), (status = 404, body = ErrorBody)))]
 async fn worker_off(State(st): State<AppState>, ApiPath(id): ApiPath<String>) -> ApiResult<impl IntoResponse> {
     st.hive.set_worker_accepting(&id, false).await?;
-    Ok(axum::Json(json!({"worker_id": id, "accepting": false})))
+    Ok(axum::Json(WorkerSwitch { worker_id: id, accepting: false }))
+}
+
+/// A worker's maintenance switch, as it now is.
+#[derive(Debug, Serialize, ToSchema)]
+struct WorkerSwitch {
+    worker_id: String,
+    /// Whether it takes new tasks.
+    accepting: bool,
 }
 
 /// Maintenance off: the worker takes tasks again.
 #[utoipa::path(post, path = "/api/v1/zmq/workers/{id}/on", tag = "gateway", params(("id" = String, Path)),
-    responses((status = 200, body = Value), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = WorkerSwitch), (status = 404, body = ErrorBody)))]
 async fn worker_on(State(st): State<AppState>, ApiPath(id): ApiPath<String>) -> ApiResult<impl IntoResponse> {
     st.hive.set_worker_accepting(&id, true).await?;
-    Ok(axum::Json(json!({"worker_id": id, "accepting": true})))
+    Ok(axum::Json(WorkerSwitch { worker_id: id, accepting: true }))
 }
 
 /// How `POST /api/v1/zmq/dispatch` answers.
@@ -236,15 +244,41 @@ async fn wait_done(f: crate::task::Follower, wait: Duration) -> Option<TaskEnd> 
     tokio::time::timeout(wait, f.end()).await.ok().flatten()
 }
 
+/// What a dispatch answers (Sol's `{task_id, status, content}`): its end,
+/// or `queued` / `in_progress` with the id (and `webhook` where it goes).
+#[derive(Debug, Serialize, ToSchema)]
+struct Dispatched {
+    task_id: String,
+    /// `queued`, `in_progress`, or how it ended.
+    status: crate::task::TaskStatus,
+    /// The result, or the error's message (once it ended).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content: Option<String>,
+    /// Where the result will be POSTed (mode `webhook`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    webhook: Option<String>,
+}
+
+impl Dispatched {
+    fn open(id: impl Into<String>, status: crate::task::TaskStatus) -> Self {
+        Self { task_id: id.into(), status, content: None, webhook: None }
+    }
+}
+
 /// The Sol-style answer for a task's end: `{task_id, status, content}`.
-fn end_json(id: &str, end: &TaskEnd) -> Value {
-    json!({"task_id": id, "status": end.status(), "content": end.content()})
+fn end_json(id: &str, end: &TaskEnd) -> Dispatched {
+    Dispatched {
+        task_id: id.to_string(),
+        status: end.status(),
+        content: Some(end.content().to_string()),
+        webhook: None,
+    }
 }
 
 /// Dispatches a task to a ZeroMQ worker.
 #[utoipa::path(post, path = "/api/v1/zmq/dispatch", tag = "gateway", request_body = DispatchBody,
-    responses((status = 200, description = "sync: {task_id, status, content}", body = Value),
-        (status = 202, description = "async/webhook, or sync past its wait: {task_id, status}", body = Value),
+    responses((status = 200, description = "sync: {task_id, status, content}", body = Dispatched),
+        (status = 202, description = "async/webhook, or sync past its wait: {task_id, status}", body = Dispatched),
         (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn dispatch(State(st): State<AppState>, ApiJson(b): ApiJson<DispatchBody>) -> ApiResult<Response> {
     let req = b.request()?;
@@ -256,20 +290,22 @@ async fn dispatch(State(st): State<AppState>, ApiJson(b): ApiJson<DispatchBody>)
                 b.webhook.ok_or_else(|| ApiError::bad_request("mode 'webhook' needs 'webhook': {url, headers}"))?;
             let url = hook.url.clone();
             let id = st.hive.dispatch_webhook(req, hook).await?;
-            Ok((StatusCode::ACCEPTED, axum::Json(json!({"status": "queued", "task_id": id, "webhook": url})))
-                .into_response())
+            let body =
+                Dispatched { webhook: Some(url), ..Dispatched::open(id.as_ref(), crate::task::TaskStatus::Queued) };
+            Ok((StatusCode::ACCEPTED, axum::Json(body)).into_response())
         }
         DispatchMode::Async => {
             let (id, _) = st.hive.dispatch(req, Submit::Queue).await?;
-            Ok((StatusCode::ACCEPTED, axum::Json(json!({"status": "queued", "task_id": id}))).into_response())
+            let body = Dispatched::open(id.as_ref(), crate::task::TaskStatus::Queued);
+            Ok((StatusCode::ACCEPTED, axum::Json(body)).into_response())
         }
         DispatchMode::Sync => {
             let (id, follower) = st.hive.dispatch(req, Submit::Follow).await?;
             match wait_done(follower.unwrap_or_else(Follower::never), wait).await {
                 Some(end) => Ok(axum::Json(end_json(&id, &end)).into_response()),
                 None => {
-                    Ok((StatusCode::ACCEPTED, axum::Json(json!({"status": "in_progress", "task_id": id})))
-                        .into_response())
+                    let body = Dispatched::open(id.as_ref(), crate::task::TaskStatus::Running);
+                    Ok((StatusCode::ACCEPTED, axum::Json(body)).into_response())
                 }
             }
         }
@@ -291,11 +327,8 @@ async fn dispatch(State(st): State<AppState>, ApiJson(b): ApiJson<DispatchBody>)
                         TaskUpdate::Done(end) => {
                             let name =
                                 if end.status() == crate::task::TaskStatus::Completed { "result" } else { "error" };
-                            let data = end_json(&tid, &end);
-                            return Some((
-                                Ok::<_, Infallible>(Event::default().event(name).data(data.to_string())),
-                                (f, true),
-                            ));
+                            let data = serde_json::to_string(&end_json(&tid, &end)).unwrap_or_default();
+                            return Some((Ok::<_, Infallible>(Event::default().event(name).data(data)), (f, true)));
                         }
                     };
                     Some((Ok(e), (f, false)))
