@@ -168,10 +168,10 @@ async fn bad_runtime_changes_are_clear_errors_that_change_nothing() {
     assert!(matches!(&err, HiveError::InvalidEdges(v) if v.len() == 1 && v[0].to == "ghost"), "{err:?}");
     assert!(matches!(swarm.scale("worker", 1_000_000).await, Err(HiveError::BadRequest(_))));
     assert!(matches!(swarm.scale("nobody", 2).await, Err(HiveError::NotFound { resource: Resource::Group, .. })));
-    assert!(matches!(swarm.scale("planner", 2).await, Err(HiveError::BadRequest(_))));
+    assert!(matches!(swarm.scale("planner", 2).await, Err(HiveError::Conflict(_))));
     assert!(matches!(swarm.send_task("ghost", "x").await, Err(HiveError::NotFound { resource: Resource::Agent, .. })));
     assert!(matches!(swarm.send_task("worker", "x").await, Err(HiveError::BadRequest(_))));
-    assert!(matches!(swarm.send_task("board", "x").await, Err(HiveError::BadRequest(_))));
+    assert!(matches!(swarm.send_task("board", "x").await, Err(HiveError::Conflict(_))));
     assert!(matches!(swarm.send_task("planner", &"x".repeat(2 << 20)).await, Err(HiveError::BadRequest(_))));
     assert!(matches!(swarm.remove_agent("worker_1").await, Err(HiveError::Conflict(_))));
     assert!(matches!(swarm.remove_agent("ghost").await, Err(HiveError::NotFound { .. })));
