@@ -10,7 +10,7 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use ractor::ActorRef;
 
-use super::process::protocol::{FromChild, Parsed, ToChild, cut, parse, text};
+use super::process::protocol::{FromChild, Parsed, ToChild, cut, log_level, parse, text};
 use super::process::{ChildEvent, ChildProcess, ExitInfo, SpawnSpec, launch};
 use crate::config::{BackendSpec, StdioSpec};
 use crate::events::{EventKind, Level, OutputKind};
@@ -205,13 +205,7 @@ impl StdioBackend {
             FromChild::Send { to, content } => ctx.router.send(who.clone(), to.into(), text(content).into()),
             FromChild::Broadcast { content } => ctx.router.broadcast(who.clone(), text(content).into()),
             FromChild::Log { level, message } => {
-                let level = match level.as_str() {
-                    "debug" => Level::Debug,
-                    "warning" | "warn" => Level::Warning,
-                    "error" => Level::Error,
-                    _ => Level::Info,
-                };
-                ctx.emit(who, EventKind::Log { level, message });
+                ctx.emit(who, EventKind::Log { level: log_level(&level), message });
             }
             FromChild::Status { state } => {
                 let state = text(state);

@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 
 use crate::error::HiveError;
 use crate::events::{EventKind, Level};
-use crate::runtime::swarm::agent::process::protocol::cut;
+use crate::runtime::swarm::agent::process::protocol::{cut, log_level, text};
 use crate::runtime::swarm::agent::process::{ChildEvent, ChildProcess, SpawnSpec};
 use crate::runtime::swarm::ctx::SwarmCtx;
 use crate::runtime::swarm::mailbox::Message;
@@ -302,20 +302,10 @@ impl ProgramObject {
                 }
             }
             FromHandler::Send { to, payload } => {
-                let content = match payload {
-                    Value::String(s) => s,
-                    other => other.to_string(),
-                };
-                ctx.router.send(who.clone(), to.into(), content.into());
+                ctx.router.send(who.clone(), to.into(), text(payload).into());
             }
             FromHandler::Log { level, message } => {
-                let level = match level.as_str() {
-                    "debug" => Level::Debug,
-                    "warning" | "warn" => Level::Warning,
-                    "error" => Level::Error,
-                    _ => Level::Info,
-                };
-                ctx.emit(who, EventKind::Log { level, message });
+                ctx.emit(who, EventKind::Log { level: log_level(&level), message });
             }
         }
         Step::Nothing

@@ -74,6 +74,18 @@ pub(crate) fn text(v: Value) -> String {
     }
 }
 
+/// The event level of a child's `log` line: `debug`, `warning` (or
+/// `warn`), `error`; anything else is `info`.
+pub(crate) fn log_level(word: &str) -> crate::events::Level {
+    use crate::events::Level;
+    match word {
+        "debug" => Level::Debug,
+        "warning" | "warn" => Level::Warning,
+        "error" => Level::Error,
+        _ => Level::Info,
+    }
+}
+
 /// Cuts a string to at most `n` bytes on a char boundary.
 pub(crate) fn cut(s: &str, n: usize) -> &str {
     if s.len() <= n {
