@@ -533,6 +533,52 @@ mod tests {
         }
     }
 
+    /// Every integer a client may send (a parameter or a request body, with
+    /// `$ref`s followed) that is declared `int32` states a maximum inside
+    /// `int32`: a generator reads `int32` as the bound, so an unbounded `u32`
+    /// would be a document that rejects what the server accepts.
+    #[test]
+    fn request_integers_stay_inside_their_format() {
+        fn walk(d: &serde_json::Value, v: &serde_json::Value, at: &str, seen: &mut Vec<String>, bad: &mut Vec<String>) {
+            match v {
+                serde_json::Value::Object(m) => {
+                    if let Some(r) = m.get("$ref").and_then(|r| r.as_str()) {
+                        if seen.iter().any(|s| s == r) {
+                            return;
+                        }
+                        seen.push(r.to_string());
+                        let target = d.pointer(r.trim_start_matches('#')).unwrap_or(&serde_json::Value::Null);
+                        walk(d, target, r, seen, bad);
+                    }
+                    if m.get("format").and_then(|f| f.as_str()) == Some("int32") {
+                        let max = m.get("maximum").and_then(|x| x.as_i64());
+                        if max.is_none_or(|x| x > i64::from(i32::MAX)) {
+                            bad.push(at.to_string());
+                        }
+                    }
+                    for (k, x) in m {
+                        walk(d, x, &format!("{at}/{k}"), seen, bad);
+                    }
+                }
+                serde_json::Value::Array(a) => a.iter().for_each(|x| walk(d, x, at, seen, bad)),
+                _ => {}
+            }
+        }
+        let d = doc(Auth::Token);
+        let mut bad = Vec::new();
+        for (path, item) in d["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let at = format!("{method} {path}");
+                let mut seen = Vec::new();
+                walk(&d, &op["parameters"], &at, &mut seen, &mut bad);
+                walk(&d, &op["requestBody"], &at, &mut seen, &mut bad);
+            }
+        }
+        bad.sort();
+        bad.dedup();
+        assert!(bad.is_empty(), "int32 without a maximum inside int32: {bad:#?}");
+    }
+
     #[test]
     fn limited_routes_document_retry_after() {
         let d = doc(Auth::Token);

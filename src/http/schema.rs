@@ -58,7 +58,9 @@ pub(crate) struct MockSettings {
     #[schema(maximum = 3_600_000)]
     #[schema(nullable = false)]
     delay_ms: Option<u64>,
-    /// Fail every Nth task (0 = never).
+    /// Fail every Nth task (0 = never). Any `u32`: declared `int64` with
+    /// that maximum, since `int32` would bound it at 2^31 - 1.
+    #[schema(value_type = Option<u64>, maximum = 4_294_967_295_u64)]
     #[schema(nullable = false)]
     fail_every: Option<u32>,
     /// Panic on a task with this text.
