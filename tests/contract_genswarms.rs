@@ -385,6 +385,10 @@ async fn every_documented_route_answers_the_documented_keys() {
         &[("status", J::Is("stopped")), ("swarm_name", J::Is("gs")), ("config_path", J::StrOrNull)],
     );
     check("DELETE /api/swarms/:name (unknown)", &d.delete("/api/swarms/ghost").await, 404, ERROR);
+    // A stopped swarm keeps its agents' events, but a name no agent can have is still no agent.
+    check("GET .../agents/:agent/events (stopped)", &d.get("/api/swarms/gs/agents/coder/events").await, 200, &[]);
+    let bad = d.get("/api/swarms/gs/agents/%20x%0D/events").await;
+    check("GET .../agents/:agent/events (not a name)", &bad, 404, ERROR);
     let r = d.delete("/api/swarms/inline?purge=true").await;
     check(
         "DELETE /api/swarms/:name?purge=true",

@@ -211,6 +211,10 @@ async fn agent_events(
     ApiPath((name, agent)): ApiPath<(String, String)>,
     ApiQuery(mut p): ApiQuery<EventParams>,
 ) -> ApiResult<impl IntoResponse> {
+    // No agent ever had a name outside the pattern, in a stopped swarm either.
+    if !crate::config::is_valid_name(&agent) {
+        return Err(crate::HiveError::agent(&agent).into());
+    }
     // One registry call: an unknown swarm is an error, a stopped one (Conflict) is fine.
     let running = match st.hive.swarm(&name).await {
         Ok(swarm) => Some(swarm),
