@@ -238,12 +238,15 @@ async fn crash_and_recover(swarm: &SwarmHandle, p: &AgentProbe) -> Duration {
     let before = p.restarts();
     let t0 = Instant::now();
     swarm.send_task("p", "boom").await.expect("task queued");
-    let back = wait_for(async || p.restarts() > before && p.state() == AgentState::Idle).await;
-    let took = t0.elapsed();
-    if !back {
-        timed_out(swarm, "p", "p to restart").await;
+    // A plain loop, not `wait_for`: its async closure is not `Send`, and
+    // this future runs on a worker.
+    while !(p.restarts() > before && p.state() == AgentState::Idle) {
+        if t0.elapsed() >= DEADLINE {
+            timed_out(swarm, "p", "p to restart").await;
+        }
+        tokio::task::yield_now().await;
     }
-    took
+    t0.elapsed()
 }
 
 fn restart_after_panic(c: &mut Criterion) {
@@ -256,26 +259,109 @@ fn restart_after_panic(c: &mut Criterion) {
     // itself. A no-op hook keeps the measurement about the runtime.
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
+    // The loop runs on a runtime worker (`spawn`), not on criterion's thread:
+    // a third thread spinning on two cores gets the workers preempted for
+    // whole scheduler slices, milliseconds that are the machine's, not the
+    // runtime's (`restart_phases` shows both).
     c.bench_function("restart_after_panic", |b| {
-        b.to_async(rt).iter_custom(|iters| async move {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                total += crash_and_recover(swarm, probe).await;
-            }
-            total
+        b.iter_custom(|iters| {
+            let (s, p) = (swarm.clone(), probe.clone());
+            rt.block_on(rt.spawn(async move {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    total += crash_and_recover(&s, &p).await;
+                }
+                total
+            }))
+            .expect("restart loop")
         })
     });
     // Criterion's median is a median of per-sample means; report true
     // per-restart percentiles too.
-    let mut each: Vec<Duration> = rt.block_on(async {
-        let mut v = Vec::with_capacity(1000);
-        for _ in 0..1000 {
-            v.push(crash_and_recover(swarm, probe).await);
-        }
-        v
-    });
+    let (s, p) = (swarm.clone(), probe.clone());
+    let mut each: Vec<Duration> = rt
+        .block_on(rt.spawn(async move {
+            let mut v = Vec::with_capacity(1000);
+            for _ in 0..1000 {
+                v.push(crash_and_recover(&s, &p).await);
+            }
+            v
+        }))
+        .expect("restart loop");
     each.sort();
     eprintln!("restart_after_panic per restart: p50 {:?}, p99 {:?} (1000 restarts)", each[499], each[989]);
+    std::panic::set_hook(hook);
+    rt.block_on(hive.shutdown());
+}
+
+/// One crash, timed in phases by spinning on the probe: the task's send
+/// (an ask to the swarm), until the supervisor has seen the exit (state
+/// `restarting`), until the new incarnation is counted (`restarts` + 1).
+async fn crash_phases(swarm: &SwarmHandle, p: &AgentProbe) -> [Duration; 3] {
+    let before = p.restarts();
+    let t0 = Instant::now();
+    swarm.send_task("p", "boom").await.expect("task queued");
+    let t1 = Instant::now();
+    let mut t2 = None;
+    let deadline = t0 + DEADLINE;
+    loop {
+        let now = Instant::now();
+        if t2.is_none() && (p.state() == AgentState::Restarting || p.restarts() > before) {
+            t2 = Some(now);
+        }
+        if p.restarts() > before && p.state() == AgentState::Idle {
+            let t2 = t2.unwrap_or(now);
+            return [t1 - t0, t2 - t1, now - t2];
+        }
+        assert!(now < deadline, "p did not restart");
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Not a criterion benchmark: per-phase percentiles of 2000 crashes, with
+/// the waiting loop on criterion's thread (`block_on`, a third thread on
+/// two workers) and on a runtime worker (`spawn`).
+fn restart_phases(_: &mut Criterion) {
+    let rt = &*RT;
+    let (hive, swarm) = rt.block_on(start_swarm(CRASHY));
+    let probe = rt.block_on(swarm.probe("p")).expect("probe for p");
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let report = |how: &str, mut v: Vec<[Duration; 3]>| {
+        for (i, name) in ["send", "to exit seen", "to restarted"].iter().enumerate() {
+            let mut d: Vec<Duration> = v.iter().map(|x| x[i]).collect();
+            d.sort();
+            eprintln!(
+                "restart_phases {how:>8} {name:>13}: p50 {:?}, p90 {:?}, p99 {:?}",
+                d[d.len() / 2],
+                d[d.len() * 9 / 10],
+                d[d.len() * 99 / 100]
+            );
+        }
+        v.clear();
+    };
+    for _ in 0..2 {
+        let (s, p) = (swarm.clone(), probe.clone());
+        let v = rt.block_on(async move {
+            let mut v = Vec::with_capacity(2000);
+            for _ in 0..2000 {
+                v.push(crash_phases(&s, &p).await);
+            }
+            v
+        });
+        report("block_on", v);
+        let (s, p) = (swarm.clone(), probe.clone());
+        let v = rt
+            .block_on(rt.spawn(async move {
+                let mut v = Vec::with_capacity(2000);
+                for _ in 0..2000 {
+                    v.push(crash_phases(&s, &p).await);
+                }
+                v
+            }))
+            .expect("phases task");
+        report("spawned", v);
+    }
     std::panic::set_hook(hook);
     rt.block_on(hive.shutdown());
 }
@@ -305,7 +391,7 @@ fn event_bus_emit(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, routed_messages, restart_after_panic, event_bus_emit);
+criterion_group!(benches, routed_messages, restart_after_panic, restart_phases, event_bus_emit);
 criterion_group! {
     // A scale round trip takes milliseconds: 10 samples keep the run short.
     name = scaling;
