@@ -297,6 +297,34 @@ async fn subscribers_see_only_committed_events_and_since_resumes_across_a_restar
 }
 
 #[tokio::test]
+async fn a_purge_right_after_another_deletes_its_swarm_without_waiting_for_deleted_events() {
+    // The second purge emits nothing new: the newest event number then
+    // belongs to the first swarm, whose events the first purge deleted.
+    // The wait is for the commit of that number, not for it to be stored.
+    let dir = tempfile::tempdir().unwrap();
+    let hive = durable(dir.path()).await;
+    for name in ["first", "second"] {
+        hive.start_swarm(spec(&hive, &SEED.replace("\"keep\"", &format!("\"{name}\"")))).await.unwrap();
+    }
+    hive.stop_swarm("first").await.unwrap();
+    hive.stop_swarm("second").await.unwrap();
+    assert!(hive.purge_swarm("second").await.unwrap() > 0);
+    let purged = tokio::time::timeout(std::time::Duration::from_secs(5), hive.purge_swarm("first"))
+        .await
+        .expect("the purge answers without waiting out its 10 s commit wait")
+        .unwrap();
+    assert!(purged > 0, "the first swarm's events are deleted");
+    let left = hive.query_events(EventQuery { limit: usize::MAX, ..EventQuery::default() }).await.unwrap();
+    assert!(left.iter().all(|e| e.swarm.is_none()), "nothing of either swarm is left: {left:?}");
+    assert_eq!(
+        hive.health(true).await.unwrap().detail.unwrap().store.unstored_events,
+        0,
+        "every event emitted is committed"
+    );
+    hive.shutdown().await;
+}
+
+#[tokio::test]
 async fn retention_prunes_stored_events_in_the_background() {
     let dir = tempfile::tempdir().unwrap();
     let retention = hive::runtime::Retention {

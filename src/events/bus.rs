@@ -77,6 +77,9 @@ struct State {
     pending: Option<Vec<Arc<Event>>>,
     /// Durable mode: events the flusher took and is committing.
     committing: usize,
+    /// The highest sequence number published (in durable mode: committed,
+    /// stored or not), so waiters need not ask the store.
+    published: u64,
     closed: bool,
 }
 
@@ -119,7 +122,7 @@ impl EventBus {
     fn build(opts: BusOptions, next_seq: u64, pending: Option<Vec<Arc<Event>>>, max_pending: usize) -> Self {
         let (tx, _) = broadcast::channel(opts.max_lag.max(1));
         let ring = VecDeque::with_capacity(opts.ring_capacity.min(4096));
-        let state = State { next_seq, ring, pending, committing: 0, closed: false };
+        let state = State { next_seq, ring, pending, committing: 0, published: next_seq - 1, closed: false };
         let inner = Inner {
             state: Mutex::new(state),
             tx,
@@ -197,6 +200,7 @@ impl EventBus {
         if st.ring.len() == self.inner.capacity {
             st.ring.pop_front();
         }
+        st.published = event.seq;
         st.ring.push_back(event.clone());
         // Sent under the lock so that subscribe_since sees a consistent cut.
         let _ = self.inner.tx.send(event);
@@ -238,6 +242,32 @@ impl EventBus {
     /// The sequence number the next event will get.
     pub fn next_seq(&self) -> u64 {
         self.lock().next_seq
+    }
+
+    /// The highest sequence number published so far: in durable mode, every
+    /// event up to it is committed (a streamed token, never stored, counts
+    /// as committed once the flusher has passed it).
+    pub fn published_seq(&self) -> u64 {
+        self.lock().published
+    }
+
+    /// Returns once every event numbered up to `seq` is published (in durable
+    /// mode: committed), or the bus is closed. Woken by the flusher after
+    /// each commit; it holds no thread while it waits.
+    pub async fn published_through(&self, seq: u64) {
+        loop {
+            let notified = self.inner.room.notified();
+            let mut notified = std::pin::pin!(notified);
+            // Registered before the check: a publish in between is not missed.
+            notified.as_mut().enable();
+            {
+                let st = self.lock();
+                if st.published >= seq || st.closed {
+                    return;
+                }
+            }
+            notified.await;
+        }
     }
 
     /// A live receiver of future events.
@@ -338,6 +368,36 @@ mod tests {
         assert_eq!(first.seq, 1, "published only after the commit, in order");
         let seq = tokio::time::timeout(std::time::Duration::from_secs(10), producer).await.unwrap().unwrap();
         assert_eq!(seq, 7);
+        b.close();
+        drop(commit);
+        flusher.join().unwrap();
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn published_through_waits_for_the_commit_of_the_last_event_even_a_token() {
+        let b = durable(100);
+        emit(&b);
+        let token = b.emit(
+            None,
+            None,
+            EventKind::AgentOutput { output: crate::events::OutputKind::Token, content: "t".into(), task_id: None },
+        );
+        assert_eq!((b.published_seq(), token), (0, 2), "nothing is published before its commit");
+        let waiter = tokio::spawn({
+            let b = b.clone();
+            async move { b.published_through(token).await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished(), "two events wait for their commit");
+        let (commit, flusher) = flusher(&b);
+        commit.send(()).unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(10), waiter).await.unwrap().unwrap();
+        assert_eq!(b.published_seq(), 2, "the token, never stored, counts as committed once passed");
+        // Already published: at once; a bus that is not durable: at once.
+        b.published_through(1).await;
+        let plain = bus(10, 10);
+        let seq = emit(&plain);
+        plain.published_through(seq).await;
         b.close();
         drop(commit);
         flusher.join().unwrap();

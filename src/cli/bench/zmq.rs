@@ -309,11 +309,8 @@ async fn throughput(hive: &Arc<Hive>, tasks: u64, in_flight: usize) -> (Duration
 /// When every event emitted so far has been published, which a durable
 /// store does only once it is committed.
 async fn settled(hive: &Hive) -> Instant {
-    let last = hive.events().next_seq().saturating_sub(1);
-    let published = || hive.events().recent(1, |_| true).last().map_or(0, |e| e.seq);
-    while published() < last {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    let bus = hive.events();
+    bus.published_through(bus.next_seq().saturating_sub(1)).await;
     Instant::now()
 }
 

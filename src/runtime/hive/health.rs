@@ -7,7 +7,7 @@
 
 use serde::Serialize;
 
-use super::{Hive, blocking};
+use super::Hive;
 use crate::error::HiveError;
 use crate::gateway::WorkerState;
 use crate::logs::{LogLine, LogQuery};
@@ -115,7 +115,8 @@ pub struct StoreHealth {
     pub last_commit: Option<String>,
     /// Jobs waiting for the writer thread.
     pub writer_queue: usize,
-    /// Events emitted but not yet stored (the flusher's lag).
+    /// Events emitted but not yet committed (the flusher's lag; a streamed
+    /// token, never stored, counts as committed once the flusher passed it).
     pub unstored_events: u64,
 }
 
@@ -185,14 +186,16 @@ impl Hive {
             });
         };
         let path = store.path().display().to_string();
-        let stored = blocking(move || store.last_seq()).await?;
+        // Published in durable mode = committed (a streamed token, never
+        // stored, is not counted as waiting for the disk).
+        let committed = self.bus.published_seq();
         let writer = service.writer();
         Ok(StoreHealth {
             mode: StoreMode::Durable,
             path: Some(path),
             last_commit: writer.last_commit_ms().map(crate::events::rfc3339_ms),
             writer_queue: writer.queued(),
-            unstored_events: last_event_seq.saturating_sub(stored),
+            unstored_events: last_event_seq.saturating_sub(committed),
         })
     }
 

@@ -13,6 +13,9 @@ use crate::runtime::SwarmHandle;
 use crate::runtime::overlay::{self, OverlayOp};
 use crate::runtime::registry::{RegistryMsg, SwarmSummary};
 
+/// How long a purge waits for the store to commit the swarm's last events.
+const COMMIT_WAIT: Duration = Duration::from_secs(10);
+
 /// The swarms of a runtime ([`Hive::swarms`]).
 pub struct Swarms<'a>(pub(super) &'a Hive);
 
@@ -100,18 +103,18 @@ impl Swarms<'_> {
     }
 
     /// Deletes a swarm's stored data once every event emitted so far is
-    /// committed (so its last events, e.g. the stop, go too).
+    /// committed (so its last events, e.g. the stop, go too). A disk that
+    /// has not caught up within [`COMMIT_WAIT`] is 503: purging then would
+    /// leave the swarm's later events behind.
     async fn purge_stored(&self, name: &str) -> Result<usize, HiveError> {
         let Some(store) = self.0.store()? else { return Ok(0) };
         let target = self.0.bus.next_seq().saturating_sub(1);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let store = store.clone();
-            if blocking(move || store.last_seq()).await? >= target || tokio::time::Instant::now() > deadline {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        tokio::time::timeout(COMMIT_WAIT, self.0.bus.published_through(target)).await.map_err(|_| {
+            HiveError::Unavailable(format!(
+                "the store has not committed the swarm's last events within {} s; nothing was purged",
+                COMMIT_WAIT.as_secs()
+            ))
+        })?;
         let name = name.to_string();
         blocking(move || store.purge_swarm(&name)).await
     }
