@@ -4,7 +4,9 @@
 //! so `curl -d '{...}'` works without a header. A number written with a
 //! zero fraction (`5.0`) is an integer, as JSON Schema has it: a body is
 //! read into a [`serde_json::Value`] first, where such numbers become
-//! integers, then into its type.
+//! integers, then into its type. Every body the API takes is a JSON object:
+//! any other top level (an array, which serde would read into a struct of
+//! defaults, a string, a number) is refused before its type is read.
 
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -31,6 +33,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             let code = if e.is_syntax() || e.is_eof() { ErrorCode::MalformedJson } else { ErrorCode::InvalidBody };
             ApiError::new(code, format!("invalid JSON body: {e}")).with_details(serde_json::json!({"path": ""}))
         })?;
+        if !value.is_object() {
+            return Err(ApiError::new(ErrorCode::InvalidBody, "invalid JSON body: it must be a JSON object")
+                .with_details(serde_json::json!({"path": ""})));
+        }
         integral_numbers(&mut value);
         serde_path_to_error::deserialize(value).map(ApiJson).map_err(|e| {
             let path = e.path().to_string();

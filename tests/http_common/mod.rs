@@ -60,7 +60,7 @@ impl Daemon {
         let listener = tokio::net::TcpListener::bind(cfg.listen).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let state = AppState::new(hive.clone(), cfg);
+        let state = AppState::new(hive.clone(), cfg).unwrap();
         tokio::spawn(hive::http::serve(listener, state, async move {
             let _ = stopped.await;
         }));
@@ -90,6 +90,10 @@ impl Daemon {
 
     pub async fn post_raw(&self, path: &str, body: &str) -> (u16, Value) {
         send(self.http.post(self.url(path)).header("content-type", "application/json").body(body.to_string())).await
+    }
+
+    pub async fn patch_raw(&self, path: &str, body: &str) -> (u16, Value) {
+        send(self.http.patch(self.url(path)).header("content-type", "application/json").body(body.to_string())).await
     }
 
     pub async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
