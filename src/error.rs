@@ -156,6 +156,9 @@ error_codes! {
     Unauthorized = "HIVE_UNAUTHORIZED", "unauthorized", 401;
     /// Not allowed by the daemon's configuration.
     Forbidden = "HIVE_FORBIDDEN", "forbidden", 403;
+    /// The caller's role does not include the one the route needs
+    /// (`details.needed`, `details.role`).
+    AccessDenied = "HIVE_ACCESS_DENIED", "access_denied", 403;
     /// The topology forbids this message.
     RouteDenied = "HIVE_ROUTE_DENIED", "route_denied", 403;
     /// A path outside its allowed directory.

@@ -15,6 +15,7 @@
 //!   adapter that the `hive` daemon serves.
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod access;
 pub mod config;
 mod error;
 pub mod events;

@@ -47,7 +47,7 @@ impl Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let state = AppState::new(hive.clone(), cfg);
+        let state = AppState::new(hive.clone(), cfg).unwrap();
         let task = tokio::spawn(hive::http::serve(listener, state, async move {
             let _ = stopped.await;
         }));

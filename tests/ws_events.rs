@@ -109,7 +109,7 @@ async fn without_a_store_a_replay_beyond_the_ring_announces_the_gap() {
     let hive = Arc::new(hive::Hive::start(opts).await.unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let state = hive::http::AppState::new(hive.clone(), cfg());
+    let state = hive::http::AppState::new(hive.clone(), cfg()).unwrap();
     tokio::spawn(hive::http::serve(listener, state, std::future::pending()));
     let s: Arc<str> = "g".into();
     for i in 0..100 {

@@ -6,6 +6,7 @@ mod completions;
 mod print;
 mod run;
 mod serve;
+mod token;
 mod validate;
 
 use std::path::PathBuf;
@@ -43,6 +44,9 @@ enum Command {
         #[arg(long)]
         daemon: bool,
     },
+    /// Tokens with roles: `hive token new NAME --role ROLE`.
+    #[command(subcommand)]
+    Token(token::TokenCmd),
     /// Print a shell completion script (`hive completions bash > /etc/bash_completion.d/hive`).
     Completions {
         /// The shell.
@@ -190,6 +194,7 @@ pub(crate) async fn run(cli: Cli, logs: hive::logs::LogRing) -> ExitCode {
         Command::Run(args) => run::run(args).await,
         Command::Validate { files, daemon: false } => validate::run(&files),
         Command::Completions { shell } => completions::run(shell),
+        Command::Token(cmd) => token::run(cmd),
         command => {
             // A client is a Unix filter: a closed pipe (`hive ps | head -1`)
             // ends it quietly instead of panicking in println!. (Not for the
@@ -248,7 +253,8 @@ async fn client_command(opts: &ClientOpts, command: Command) -> Result<(), Clien
         | Command::Run(_)
         | Command::Bench(_)
         | Command::Validate { daemon: false, .. }
-        | Command::Completions { .. } => {
+        | Command::Completions { .. }
+        | Command::Token(_) => {
             unreachable!("handled by run")
         }
     }

@@ -3,7 +3,8 @@
 //! (a swarm already restored is left as its users left it), and serves the
 //! HTTP API until SIGINT/SIGTERM, when it closes the streams, finishes the
 //! requests in flight and shuts the runtime down (swarms stay recorded as
-//! running and come back at the next start).
+//! running and come back at the next start). On SIGHUP it reads the config
+//! file again and replaces its tokens (nothing else is reloaded).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -131,6 +132,14 @@ pub(crate) async fn run(args: ServeArgs, token: Option<String>, logs: hive::logs
     if let Some(t) = token.filter(|t| !t.is_empty()) {
         cfg.server.token = Some(t);
     }
+    let server_token = cfg.server.token.clone();
+    let tokens = match cfg.server.token_table() {
+        Ok(t) => hive::access::Tokens::new(t),
+        Err(e) => {
+            eprintln!("hive: config: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let webhooks = match cfg.server.webhook_options() {
         Ok(w) => w,
         Err(e) => {
@@ -147,7 +156,7 @@ pub(crate) async fn run(args: ServeArgs, token: Option<String>, logs: hive::logs
             if let Some(z) = &args.zmq {
                 cfg.gateway.endpoint = z.clone();
             }
-            cfg.gateway.options().map(|g| hive::gateway::GatewayOptions { webhooks, ..g })
+            cfg.gateway.options().map(|g| hive::gateway::GatewayOptions { webhooks, tokens: tokens.clone(), ..g })
         },
         logs,
         ..HiveOptions::default()
@@ -174,7 +183,12 @@ pub(crate) async fn run(args: ServeArgs, token: Option<String>, logs: hive::logs
         }
     }
     let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
-    let auth = if cfg.server.token.is_some() { "bearer token" } else { "loopback clients only" };
+    let table = tokens.current();
+    let auth = match table.len() {
+        0 => "loopback clients only".to_string(),
+        1 => "bearer token".to_string(),
+        n => format!("{n} bearer tokens"),
+    };
     let store = data_dir.as_ref().map_or("in memory".to_string(), |d| d.join("hive.redb").display().to_string());
     eprintln!("hive: serving http://{addr} ({auth}); store: {store}; docs: http://{addr}/docs");
     if let Ok(z) = hive.zmq_status().await
@@ -183,15 +197,53 @@ pub(crate) async fn run(args: ServeArgs, token: Option<String>, logs: hive::logs
         eprintln!("hive: ZeroMQ workers connect to {}", z.endpoint);
     }
     tracing::info!(%addr, "listening");
-    let state = AppState::new(hive.clone(), cfg.server);
+    let reload = args.config.clone().map(|path| tokio::spawn(reload_tokens(path, server_token, tokens.clone())));
+    let state = AppState::with_tokens(hive.clone(), cfg.server, tokens);
     let served = hive::http::serve(listener, state, async move { signals.recv().await }).await;
     eprintln!("hive: shutting down");
+    if let Some(r) = reload {
+        r.abort();
+        let _ = r.await;
+    }
     hive.shutdown().await;
     match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("hive: server error: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// On each SIGHUP: reads `path` again and replaces the tokens with the ones
+/// it lists (and `server_token`, which came from `--token`/`HIVE_TOKEN` or
+/// the file at the start). A file that does not parse, or that would switch
+/// the daemon between serving loopback clients only and requiring tokens
+/// (the served OpenAPI document says which), keeps the tokens as they were.
+async fn reload_tokens(path: PathBuf, server_token: Option<String>, tokens: hive::access::Tokens) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP; tokens are not reloaded");
+        return;
+    };
+    while hup.recv().await.is_some() {
+        let file = path.clone();
+        let read = tokio::task::spawn_blocking(move || load_config(Some(&file))).await;
+        let table = match read {
+            Ok(Ok(cfg)) => hive::access::TokenTable::new(&cfg.server.tokens, server_token.as_deref())
+                .map_err(|e| format!("{}: {e}", path.display())),
+            Ok(Err(e)) => Err(e),
+            Err(e) => Err(e.to_string()),
+        };
+        match table {
+            Ok(t) if t.is_empty() != tokens.current().is_empty() => eprintln!(
+                "hive: SIGHUP: tokens kept as they were: switching between no tokens and tokens needs a restart"
+            ),
+            Ok(t) => {
+                eprintln!("hive: SIGHUP: {} tokens loaded from {}", t.len(), path.display());
+                tokens.replace(t);
+            }
+            Err(e) => eprintln!("hive: SIGHUP: tokens kept as they were: {e}"),
         }
     }
 }

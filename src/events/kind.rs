@@ -212,6 +212,19 @@ pub enum EventKind {
         /// Whether it takes new tasks now.
         accepting: bool,
     },
+    /// A caller's role does not include the one a route needs.
+    AccessDenied {
+        /// The token's name.
+        token: Arc<str>,
+        /// Its role and the one needed.
+        role: crate::access::Role,
+        /// The role the route needs.
+        needed: crate::access::Role,
+        /// `METHOD /route/{template}`.
+        route: String,
+        /// The client's address.
+        address: String,
+    },
     /// The gateway dropped a frame it could not read.
     FrameRejected {
         /// Why (not msgpack, not a map, unknown type, missing field).
@@ -288,13 +301,14 @@ impl EventKind {
             WorkerRejected { .. } => "worker_rejected",
             WorkerMaintenance { .. } => "worker_maintenance",
             FrameRejected { .. } => "frame_rejected",
+            AccessDenied { .. } => "access_denied",
             TaskRequeued { .. } => "task_requeued",
             ResultIgnored { .. } => "result_ignored",
         }
     }
 
     /// Every `event_type` word, for filter validation.
-    pub const TYPES: [&'static str; 37] = [
+    pub const TYPES: [&'static str; 38] = [
         "swarm_started",
         "swarm_stopped",
         "swarm_failed",
@@ -330,6 +344,7 @@ impl EventKind {
         "worker_rejected",
         "worker_maintenance",
         "frame_rejected",
+        "access_denied",
         "task_requeued",
         "result_ignored",
     ];
@@ -345,6 +360,7 @@ impl EventKind {
             | WorkerDisconnected { .. }
             | WorkerRejected { .. }
             | FrameRejected { .. }
+            | AccessDenied { .. }
             | TaskRequeued { .. }
             | ResultIgnored { .. } => Level::Warning,
             AgentOutput { output: OutputKind::Token, .. }
@@ -395,6 +411,7 @@ impl EventKind {
             | WorkerRejected { .. }
             | WorkerMaintenance { .. }
             | FrameRejected { .. } => Category::Worker,
+            AccessDenied { .. } => Category::System,
         }
     }
 
@@ -455,6 +472,9 @@ impl EventKind {
             WorkerMaintenance { accepting: true } => "worker accepts tasks again".into(),
             WorkerMaintenance { accepting: false } => "worker draining: no new tasks".into(),
             FrameRejected { reason } => format!("frame rejected: {reason}"),
+            AccessDenied { token, role, needed, route, address } => {
+                format!("access denied: token '{token}' ({role}) from {address} needs {needed} for {route}")
+            }
             TaskRequeued { task_id, attempt } => format!("task {task_id} requeued (attempt {attempt})"),
             ResultIgnored { task_id, reason } => format!("a result for task {task_id} was ignored: {reason}"),
         }
@@ -507,6 +527,9 @@ impl EventKind {
             WorkerDisconnected { reason, requeued } => json!({"reason": reason, "requeued": requeued}),
             WorkerRejected { reason } | FrameRejected { reason } => json!({"reason": reason}),
             WorkerMaintenance { accepting } => json!({"accepting": accepting}),
+            AccessDenied { token, role, needed, route, address } => {
+                json!({"token": token, "role": role, "needed": needed, "route": route, "address": address})
+            }
             TaskRequeued { task_id, attempt } => json!({"task_id": task_id, "attempt": attempt}),
             ResultIgnored { task_id, reason } => json!({"task_id": task_id, "reason": reason}),
         }
@@ -514,69 +537,4 @@ impl EventKind {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// One value of every variant: adding a variant without listing its
-    /// type word in `TYPES` fails here.
-    fn one_of_each() -> Vec<EventKind> {
-        use EventKind::*;
-        let s: Arc<str> = "x".into();
-        vec![
-            SwarmStarted { agents: 1, objects: 0 },
-            SwarmStopped { reason: "r".into() },
-            SwarmFailed { reason: "r".into() },
-            AgentAdded { backend: "mock", group: None },
-            AgentRemoved,
-            AgentStarted { incarnation: 0 },
-            AgentExited { reason: "r".into(), restarting: true },
-            AgentStopped,
-            AgentRestarted { restarts: 1 },
-            AgentStatus { state: "idle" },
-            GroupScaled { group: s.clone(), from: 0, to: 1 },
-            ObjectAdded { kind: s.clone() },
-            ObjectRemoved,
-            ObjectConfigured,
-            ObjectExited { reason: "r".into(), restarting: false },
-            ObjectStopped,
-            ObjectRestarted { restarts: 1 },
-            SupervisorGaveUp { supervisor: "agents", reason: "r".into() },
-            MessageRouted { from: s.clone(), to: s.clone(), content: s.clone() },
-            MessageBroadcast { from: s.clone(), recipients: 2 },
-            RouteDenied { from: s.clone(), to: s.clone(), reason: "r".into() },
-            ObjectReplied { to: s.clone(), ok: true },
-            TopologyChanged { added: vec![], removed: vec![] },
-            TaskQueued { task_id: s.clone(), from: s.clone() },
-            TaskStarted { task_id: s.clone() },
-            TaskCompleted { task_id: s.clone() },
-            TaskFailed { task_id: s.clone(), code: "c".into(), message: "m".into() },
-            TaskCancelled { task_id: s.clone() },
-            AgentOutput { task_id: None, output: OutputKind::Raw, content: "c".into() },
-            Log { level: Level::Warning, message: "m".into() },
-            WorkerConnected { capabilities: vec!["x".into()], slots: 1 },
-            WorkerDisconnected { reason: "r".into(), requeued: 0 },
-            WorkerRejected { reason: "r".into() },
-            WorkerMaintenance { accepting: false },
-            FrameRejected { reason: "r".into() },
-            TaskRequeued { task_id: s.clone(), attempt: 1 },
-            ResultIgnored { task_id: s.clone(), reason: "r".into() },
-        ]
-    }
-
-    #[test]
-    fn types_lists_exactly_the_event_type_of_every_variant() {
-        let mut words: Vec<&str> = one_of_each().iter().map(|k| k.event_type()).collect();
-        words.sort();
-        let mut listed = EventKind::TYPES.to_vec();
-        listed.sort();
-        assert_eq!(words, listed);
-    }
-
-    #[test]
-    fn long_content_previews_are_cut_on_a_char_boundary() {
-        let content: Arc<str> = "é".repeat(300).into();
-        let k = EventKind::MessageRouted { from: "a".into(), to: "b".into(), content };
-        let p = k.metadata()["content_preview"].as_str().unwrap().to_string();
-        assert!(p.len() <= 200 && p.chars().all(|c| c == 'é'));
-    }
-}
+mod tests;

@@ -63,8 +63,13 @@ pub const DISPATCH_SWARM: &str = "_dispatch";
 pub struct GatewayOptions {
     /// Where the ROUTER binds (default `tcp://127.0.0.1:5555`; port 0 = any).
     pub endpoint: String,
-    /// The token workers must send in `ready` (none = no check).
+    /// The shared token workers may send in `ready`.
     pub token: Option<String>,
+    /// Tokens with roles (the daemon's, shared and reloaded with the HTTP
+    /// adapter's): a `worker` or `admin` token is accepted in `ready` too.
+    /// With neither `token` nor a `worker` token listed, `ready` is not
+    /// checked.
+    pub tokens: crate::access::Tokens,
     /// A worker silent this long is dead (default 5 s).
     pub heartbeat_timeout: Duration,
     /// Attempts before a task whose workers keep dying fails (default 3).
@@ -84,6 +89,7 @@ impl Default for GatewayOptions {
         Self {
             endpoint: "tcp://127.0.0.1:5555".into(),
             token: None,
+            tokens: crate::access::Tokens::default(),
             heartbeat_timeout: Duration::from_secs(5),
             max_attempts: 3,
             task_timeout: Duration::from_secs(300),

@@ -1,20 +1,24 @@
-//! Who may call the daemon. With a token configured, every route except the
+//! Who may call the daemon. With tokens configured, every route except the
 //! public ones (`GET /`, `GET /health`, the API docs) needs
-//! `Authorization: Bearer <token>`; WebSocket routes also accept `?token=`.
-//! Without a token, only loopback clients are served. Tokens are compared
-//! in constant time (`src/token.rs`).
+//! `Authorization: Bearer <token>` (WebSocket routes also accept `?token=`)
+//! of a role that includes the route's (`access.rs`); a role short of it is
+//! 403 `HIVE_ACCESS_DENIED` and an `access_denied` event. Without any token,
+//! only loopback clients are served, as admins. Tokens are looked up by
+//! their SHA-256 in constant time (`src/access/`). The admitted caller
+//! ([`Principal`]) travels with the request for handlers that need it.
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
-use super::config::ServerConfig;
 use super::error::ApiError;
 use crate::ErrorCode;
+use crate::access::{Principal, TokenTable};
+use crate::events::EventKind;
 
 /// Routes anyone may read.
 pub(crate) fn is_public(path: &str) -> bool {
@@ -76,48 +80,74 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
         .map(|t| t.trim().to_string())
 }
 
-/// Whether this middleware would serve a caller from `ip` with `headers` on
-/// a protected route (for public routes that answer more to such a caller,
-/// like `/health`): a valid bearer token, or, with no token configured, a
-/// loopback client.
-pub(crate) fn accepts(cfg: &ServerConfig, ip: IpAddr, headers: &HeaderMap) -> bool {
-    match &cfg.token {
-        None => is_loopback(ip),
-        Some(expected) => bearer(headers).is_some_and(|t| crate::token::matches(&t, expected)),
+/// The caller a request comes from, by its token (or, with no token
+/// configured, its address); `Err` is the 401 or 403 to answer.
+fn identify(table: &TokenTable, ip: IpAddr, given: Option<String>) -> Result<Principal, ApiError> {
+    if table.is_empty() {
+        return if is_loopback(ip) {
+            Ok(Principal::loopback())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "no token is configured, so only loopback clients are served (you are {ip})"
+            )))
+        };
     }
+    match given {
+        Some(t) => table.lookup(&t).ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "the token is not valid")),
+        None => {
+            Err(ApiError::new(ErrorCode::Unauthorized, "a bearer token is required (Authorization: Bearer <token>)"))
+        }
+    }
+}
+
+/// The caller this middleware would admit from `ip` with `headers` to a
+/// protected route, if any (for public routes that answer more to such a
+/// caller, like `/health`).
+pub(crate) fn caller(state: &AppState, ip: IpAddr, headers: &HeaderMap) -> Option<Principal> {
+    identify(&state.tokens.current(), ip, bearer(headers)).ok()
 }
 
 /// The auth middleware.
 pub(crate) async fn require(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    req: Request,
+    mut req: Request,
     next: Next,
 ) -> Response {
     let path = req.uri().path();
     if is_public(path) {
         return next.run(req).await;
     }
-    match &state.cfg.token {
-        None if is_loopback(peer.ip()) => next.run(req).await,
-        None => ApiError::forbidden(format!(
-            "no token is configured, so only loopback clients are served (you are {})",
-            peer.ip()
-        ))
-        .into_response(),
-        Some(expected) => {
-            let given = bearer(req.headers())
-                .or_else(|| if is_websocket(path) { query_token(req.uri().query()) } else { None });
-            match given {
-                Some(t) if crate::token::matches(&t, expected) => next.run(req).await,
-                Some(_) => ApiError::new(ErrorCode::Unauthorized, "the token is not valid").into_response(),
-                None => {
-                    ApiError::new(ErrorCode::Unauthorized, "a bearer token is required (Authorization: Bearer <token>)")
-                        .into_response()
-                }
-            }
-        }
+    let given =
+        bearer(req.headers()).or_else(|| if is_websocket(path) { query_token(req.uri().query()) } else { None });
+    let principal = match identify(&state.tokens.current(), peer.ip(), given) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let route = req.extensions().get::<MatchedPath>().map_or(path, MatchedPath::as_str);
+    let needed = super::access::needed(req.method(), route);
+    if !principal.role.allows(needed) {
+        let route = format!("{} {route}", req.method());
+        state.hive.events().emit(
+            None,
+            None,
+            EventKind::AccessDenied {
+                token: principal.name.clone(),
+                role: principal.role,
+                needed,
+                route: route.clone(),
+                address: peer.ip().to_string(),
+            },
+        );
+        return ApiError::new(
+            ErrorCode::AccessDenied,
+            format!("{route} needs the {needed} role; token '{}' is {}", principal.name, principal.role),
+        )
+        .with_details(serde_json::json!({"needed": needed, "role": principal.role}))
+        .into_response();
     }
+    req.extensions_mut().insert(principal);
+    next.run(req).await
 }
 
 #[cfg(test)]

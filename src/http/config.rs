@@ -13,8 +13,12 @@ use serde::Deserialize;
 pub struct ServerConfig {
     /// Address to listen on (default `127.0.0.1:4000`).
     pub listen: SocketAddr,
-    /// Bearer token. Without one, only loopback clients are served.
+    /// The single bearer token (an admin named `server`; `HIVE_TOKEN` sets
+    /// it too). Without it and without `tokens`, only loopback clients are
+    /// served.
     pub token: Option<String>,
+    /// Tokens with roles (`[[server.tokens]]`: `name`, `role`, `sha256`).
+    pub tokens: Vec<crate::access::TokenSpec>,
     /// Largest request body in bytes (default 1 MiB); larger → 413.
     pub body_limit: usize,
     /// Per-client rate limit.
@@ -40,6 +44,11 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
+    /// The tokens this config lists, the single `token` among them.
+    pub fn token_table(&self) -> Result<crate::access::TokenTable, crate::access::TokenError> {
+        crate::access::TokenTable::new(&self.tokens, self.token.as_deref())
+    }
+
     /// The runtime's webhook settings from `webhook_allow` and
     /// `webhook_ca` (read and checked here); the rest at their defaults.
     pub fn webhook_options(&self) -> Result<crate::gateway::WebhookOptions, String> {
@@ -72,6 +81,7 @@ impl Default for ServerConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 4000)),
             token: None,
+            tokens: Vec::new(),
             body_limit: 1 << 20,
             rate_limit: RateLimit::default(),
             cors_origins: Vec::new(),

@@ -14,6 +14,7 @@
 // a hot path, so boxing it would buy nothing.
 #![allow(clippy::result_large_err)]
 
+mod access;
 mod auth;
 pub mod config;
 mod error;
@@ -59,6 +60,8 @@ pub struct AppState {
     pub hive: Arc<Hive>,
     /// HTTP settings.
     pub cfg: Arc<ServerConfig>,
+    /// The tokens in use (replaced whole on a config reload).
+    pub tokens: crate::access::Tokens,
     limiter: limit::Limiter,
     ws_slots: Arc<Semaphore>,
     /// Turns true when the daemon stops; streams close then.
@@ -67,10 +70,18 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State for `hive` with `cfg`.
-    pub fn new(hive: Arc<Hive>, cfg: ServerConfig) -> Self {
+    /// State for `hive` with `cfg`, and the tokens `cfg` lists.
+    pub fn new(hive: Arc<Hive>, cfg: ServerConfig) -> Result<Self, crate::access::TokenError> {
+        let tokens = crate::access::Tokens::new(cfg.token_table()?);
+        Ok(Self::with_tokens(hive, cfg, tokens))
+    }
+
+    /// State for `hive` with `cfg`, admitting callers by `tokens` (shared
+    /// with whoever reloads them; `cfg`'s own token fields are not read).
+    pub fn with_tokens(hive: Arc<Hive>, cfg: ServerConfig, tokens: crate::access::Tokens) -> Self {
         let (stop, shutdown) = watch::channel(false);
         Self {
+            tokens,
             limiter: limit::Limiter::new(cfg.rate_limit),
             ws_slots: Arc::new(Semaphore::new(cfg.max_websockets)),
             cfg: Arc::new(cfg),
@@ -172,19 +183,21 @@ fn openapi_raw() -> OpenApi {
     api_router().split_for_parts().1
 }
 
-/// The OpenAPI document that a daemon with `cfg` serves at `/openapi.json`.
+/// The OpenAPI document that a daemon with `cfg` serves at `/openapi.json`
+/// (bearer auth when it lists any token).
 pub fn openapi(cfg: &ServerConfig) -> OpenApi {
-    openapi::finish(openapi_raw(), auth_of(cfg))
+    let tokens = cfg.token.as_deref().is_some_and(|t| !t.is_empty()) || !cfg.tokens.is_empty();
+    openapi::finish(openapi_raw(), auth_of(tokens))
 }
 
-fn auth_of(cfg: &ServerConfig) -> openapi::Auth {
-    if cfg.token.is_some() { openapi::Auth::Token } else { openapi::Auth::LoopbackOnly }
+fn auth_of(tokens: bool) -> openapi::Auth {
+    if tokens { openapi::Auth::Token } else { openapi::Auth::LoopbackOnly }
 }
 
 /// The whole application: routes, docs and the request pipeline.
 pub fn app(state: AppState) -> Router {
     let (router, api) = api_router().split_for_parts();
-    let api = openapi::finish(api, auth_of(&state.cfg));
+    let api = openapi::finish(api, auth_of(!state.tokens.current().is_empty()));
     let docs = utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", api);
     let cors = cors(&state.cfg.cors_origins);
     let mut app = router

@@ -9,9 +9,12 @@
 //!   is a body, 404 and 409 where a path names a thing, 401 or 403 from the
 //!   auth layer), each a shared response in `components/responses` with the
 //!   [`super::ErrorBody`] schema;
-//! - who may call it, served per configuration: with a token, bearer auth
-//!   on every route but the public ones (`security: []`); without one, no
-//!   auth scheme at all (a non-loopback client gets 403);
+//! - who may call it, served per configuration: with tokens, bearer auth
+//!   on every route but the public ones (`security: []`), 401 and 403 (a
+//!   role short of the route's); without any, no auth scheme at all (a
+//!   non-loopback client gets 403); and on every protected operation the
+//!   role it needs, `x-hive-role`, from the table the middleware enforces
+//!   (`access.rs`);
 //! - the bounds of `limit`, `per_page` and `page` and the words of the
 //!   event filters, as the handlers check them;
 //! - the `pattern` of every path parameter that names a swarm, agent,
@@ -37,7 +40,7 @@ use crate::logs::LogLevel;
 /// How the daemon serving the document is configured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Auth {
-    /// A bearer token is required (`[server] token`).
+    /// A bearer token is required (`[server] token`, `[[server.tokens]]`).
     Token,
     /// No token: only loopback clients are served.
     LoopbackOnly,
@@ -108,7 +111,8 @@ impl Refusal {
             Self::BadRequest => "the request is malformed: a parameter, the query or the body (`details` says where)",
             Self::Unauthorized => "no token, or a wrong one (`Authorization: Bearer <token>`)",
             Self::Forbidden => {
-                "not allowed: a non-loopback client without a token, a path outside its directory, \
+                "not allowed: a token whose role does not include the route's (`x-hive-role`), \
+                                a non-loopback client of a daemon without tokens, a path outside its directory, \
                                 or a route the topology denies"
             }
             Self::NotFound => "no such swarm, agent, object, task, worker or file",
@@ -254,6 +258,11 @@ fn operations(item: &mut PathItem) -> impl Iterator<Item = (&'static str, &mut O
     .filter_map(|(m, op)| op.map(|o| (m, o)))
 }
 
+/// The method of an [`operations`] name.
+fn method_of(name: &str) -> axum::http::Method {
+    axum::http::Method::from_bytes(name.to_ascii_uppercase().as_bytes()).unwrap_or(axum::http::Method::GET)
+}
+
 fn operation<'a>(api: &'a mut OpenApi, method: &str, path: &str) -> Option<&'a mut Operation> {
     let item = api.paths.paths.get_mut(path)?;
     operations(item).find(|(m, _)| *m == method).map(|(_, o)| o)
@@ -289,10 +298,12 @@ fn refusals(auth: Auth, path: &str, op: &Operation) -> Vec<Refusal> {
         out.push(Refusal::NotUpgraded);
     }
     if !public {
-        out.push(match auth {
-            Auth::Token => Refusal::Unauthorized,
-            Auth::LoopbackOnly => Refusal::Forbidden,
-        });
+        if auth == Auth::Token {
+            out.push(Refusal::Unauthorized);
+        }
+        // A role short of the route's, or (without tokens) a client that
+        // is not on this machine.
+        out.push(Refusal::Forbidden);
     }
     out
 }
@@ -352,7 +363,7 @@ pub(crate) fn finish(mut api: OpenApi, auth: Auth) -> OpenApi {
     for (path, item) in api.paths.paths.iter_mut() {
         // `/api/skills/{name}` names a file, not a swarm: no name pattern.
         let names_files = path.starts_with("/api/skills/");
-        for (_, op) in operations(item) {
+        for (method, op) in operations(item) {
             if !names_files {
                 op.parameters.iter_mut().flatten().for_each(|p| {
                     if let RefOr::T(p) = p {
@@ -362,6 +373,16 @@ pub(crate) fn finish(mut api: OpenApi, auth: Auth) -> OpenApi {
             }
             if is_public(path) {
                 op.security = Some(Vec::new());
+            } else {
+                let role = super::access::needed(&method_of(method), path);
+                let ext =
+                    utoipa::openapi::extensions::ExtensionsBuilder::new().add("x-hive-role", role.as_str()).build();
+                op.extensions.get_or_insert_with(Default::default).merge(ext);
+                let note = format!("Needs the `{role}` role.");
+                op.description = Some(match op.description.take() {
+                    Some(d) if !d.is_empty() => format!("{d}\n\n{note}"),
+                    _ => note,
+                });
             }
             // A response object must have a description (OpenAPI 3.1 §4.8.17).
             for (status, r) in op.responses.responses.iter_mut() {
@@ -488,6 +509,21 @@ mod tests {
 
     fn doc(auth: Auth) -> serde_json::Value {
         serde_json::to_value(finish(super::super::openapi_raw(), auth)).unwrap()
+    }
+
+    #[test]
+    fn every_route_the_role_table_names_exists_and_every_protected_one_has_its_role() {
+        let d = doc(Auth::Token);
+        for (method, path) in super::super::access::listed() {
+            let m = method.as_str().to_ascii_lowercase();
+            assert!(d["paths"][path][&m].is_object(), "the role table names {method} {path}, which is no route");
+        }
+        for (path, item) in d["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let role = &op["x-hive-role"];
+                assert_eq!(role.is_string(), !is_public(path), "{method} {path}: {role}");
+            }
+        }
     }
 
     #[test]

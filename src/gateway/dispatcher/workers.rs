@@ -189,6 +189,22 @@ impl State {
         self.emit(Some(worker), EventKind::ResultIgnored { task_id: task_id.into(), reason: reason.into() });
     }
 
+    /// Whether a `ready` token is accepted. `ready` is checked once the
+    /// shared gateway token is set or a `worker` token is listed; then the
+    /// shared token or a token whose role allows the worker's (worker,
+    /// admin) is accepted.
+    fn admits(&self, given: Option<&str>) -> bool {
+        use crate::access::Role;
+        let table = self.args.opts.tokens.current();
+        if self.args.opts.token.is_none() && !table.has_role(Role::Worker) {
+            return true;
+        }
+        given.is_some_and(|given| {
+            self.args.opts.token.as_deref().is_some_and(|t| crate::token::matches(given, t))
+                || table.lookup(given).is_some_and(|p| p.role.allows(Role::Worker))
+        })
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn register(
         &mut self,
@@ -201,9 +217,7 @@ impl State {
         token: Option<String>,
         tags: BTreeMap<String, Value>,
     ) {
-        if let Some(expected) = &self.args.opts.token
-            && !token.as_deref().is_some_and(|t| crate::token::matches(t, expected))
-        {
+        if !self.admits(token.as_deref()) {
             return self.reject(identity, empty_delimiter, "bad token").await;
         }
         if *identity != *worker_id.as_bytes() {

@@ -73,6 +73,7 @@ pub(crate) struct SocketParams {
         (status = 400, body = crate::http::ErrorBody), (status = 503, body = crate::http::ErrorBody)))]
 pub(crate) async fn socket(
     State(st): State<AppState>,
+    crate::http::access::Caller(caller): crate::http::access::Caller,
     ApiQuery(p): ApiQuery<SocketParams>,
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
@@ -85,13 +86,16 @@ pub(crate) async fn socket(
         ));
     }
     let state = st.clone();
-    st.websocket(ws, MAX_FRAME, move |sink, stream| run(state, sink, stream))
+    st.websocket(ws, MAX_FRAME, move |sink, stream| run(state, caller, sink, stream))
 }
 
 /// One socket: its joined topics (by swarm name) and its bus receiver,
 /// held only while a topic is joined.
 struct Socket {
     st: AppState,
+    /// Who connected: `send_task` needs an operator (joining and reading
+    /// need the viewer the route needs).
+    caller: crate::access::Principal,
     channels: HashMap<Arc<str>, Channel>,
     bus: Option<broadcast::Receiver<Arc<Event>>>,
     /// The last event sequence number seen (for `lagged.missed_from`).
@@ -133,7 +137,7 @@ where
 
 /// The socket loop. Generic over the socket's halves so it can be driven by
 /// channels in tests.
-pub(crate) async fn run<S, R>(st: AppState, mut sink: S, mut stream: R)
+pub(crate) async fn run<S, R>(st: AppState, caller: crate::access::Principal, mut sink: S, mut stream: R)
 where
     S: Sink<Message> + Unpin,
     R: Stream<Item = Result<Message, axum::Error>> + Unpin,
@@ -144,7 +148,7 @@ where
     if *shutdown.borrow() {
         return close(&mut sink, 1001, "server stopping").await;
     }
-    let mut sock = Socket { st, channels: HashMap::new(), bus: None, last_seq: 0 };
+    let mut sock = Socket { st, caller, channels: HashMap::new(), bus: None, last_seq: 0 };
     loop {
         tokio::select! {
             r = next_event(&mut sock.bus) => {
@@ -291,6 +295,10 @@ impl Socket {
         };
         let Some(ch) = self.channels.get_mut(&name) else { return };
         let answer = match f.event.as_str() {
+            "send_task" if !self.caller.role.allows(crate::access::Role::Operator) => err(
+                ErrorCode::AccessDenied.phoenix_reason(),
+                format!("send_task needs the operator role; token '{}' is {}", self.caller.name, self.caller.role),
+            ),
             "send_task" => match (required_str(&f.payload, "agent"), required_str(&f.payload, "task")) {
                 (Ok(agent), Ok(task)) => match self.st.hive.swarm(&name).await {
                     Ok(s) => match s.send_task(agent, task).await {

@@ -53,8 +53,8 @@ struct HealthBody {
 }
 
 /// Liveness, with no auth: `{status, version, uptime_s, swarms_running,
-/// last_event_seq, accepting}`. A caller that auth accepts (a valid bearer
-/// token; without a configured token, a loopback client) also gets
+/// last_event_seq, accepting}`. A viewer or more (a valid bearer token of
+/// such a role; without a configured token, a loopback client) also gets
 /// `detail`: maintenance, workers by state, slots, the dispatch queue by
 /// priority, swarms, the store.
 #[utoipa::path(get, path = "/health", tag = "meta", security((), ("bearer" = [])),
@@ -64,7 +64,7 @@ async fn health(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> ApiResult<impl IntoResponse> {
-    let detail = auth::accepts(&st.cfg, peer.ip(), &headers);
+    let detail = auth::caller(&st, peer.ip(), &headers).is_some_and(|p| p.role.allows(crate::access::Role::Viewer));
     let health = st.hive.health(detail).await?;
     Ok(axum::Json(HealthBody { status: Liveness::Ok, version: env!("CARGO_PKG_VERSION"), health }))
 }

@@ -1,0 +1,71 @@
+//! The role each route needs: one table, read by the auth middleware
+//! (`auth.rs`) to admit a caller and by the OpenAPI document (`x-hive-role`
+//! on every operation), so what is documented is what is enforced.
+//!
+//! Every `GET` (and the WebSocket streams) needs `viewer`, every other
+//! method `operator`, except the routes listed here: the admin routes
+//! (processes, swarm lifecycle, data deletion, workers, maintenance) and
+//! the POSTs that only read.
+
+use axum::extract::FromRequestParts;
+use axum::http::Method;
+use axum::http::request::Parts;
+
+use super::error::ApiError;
+use crate::access::{Principal, Role};
+
+/// Routes only admins may call.
+const ADMIN: &[(Method, &str)] = &[
+    (Method::POST, "/api/swarms"),
+    (Method::DELETE, "/api/swarms/{name}"),
+    (Method::POST, "/api/swarms/clean"),
+    (Method::DELETE, "/api/swarms/{name}/overlay"),
+    (Method::POST, "/api/v1/agents/spawn"),
+    (Method::DELETE, "/api/v1/agents/{id}/kill"),
+    (Method::DELETE, "/api/v1/zmq/workers/{id}"),
+    (Method::POST, "/api/v1/zmq/workers/{id}/off"),
+    (Method::POST, "/api/v1/zmq/workers/{id}/on"),
+    (Method::POST, "/api/v1/maintenance/off"),
+    (Method::POST, "/api/v1/maintenance/on"),
+];
+
+/// POSTs that change nothing: viewers may call them.
+const VIEWER_POSTS: &[(Method, &str)] =
+    &[(Method::POST, "/api/config/validate"), (Method::POST, "/api/swarms/{name}/snapshot")];
+
+/// The role a route (its method and path template) needs.
+pub(crate) fn needed(method: &Method, route: &str) -> Role {
+    let listed = |table: &[(Method, &str)]| table.iter().any(|(m, r)| m == method && *r == route);
+    if listed(ADMIN) {
+        Role::Admin
+    } else if *method == Method::GET || *method == Method::HEAD || listed(VIEWER_POSTS) {
+        Role::Viewer
+    } else {
+        Role::Operator
+    }
+}
+
+/// Every route the table names, for the test that keeps it true.
+#[cfg(test)]
+pub(crate) fn listed() -> impl Iterator<Item = &'static (Method, &'static str)> {
+    ADMIN.iter().chain(VIEWER_POSTS)
+}
+
+/// The caller of a protected route, as the auth middleware admitted it.
+pub(crate) struct Caller(pub(crate) Principal);
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        // The middleware admits every protected route with a principal; a
+        // route without one is a wiring mistake, refused rather than served
+        // as anyone.
+        parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .map(Caller)
+            .ok_or_else(|| ApiError::new(crate::ErrorCode::Unauthorized, "no caller"))
+    }
+}

@@ -1,0 +1,171 @@
+//! Roles and tokens against a real daemon: every route of the served
+//! OpenAPI document with a token of each role (a refusal is exactly where
+//! the route's `x-hive-role` is not included, and it is recorded), worker
+//! tokens in the ZeroMQ `ready`, and `hive token new` lines taken in by a
+//! SIGHUP without a restart.
+
+mod cli_common;
+mod http_common;
+
+use hive::access::{Role, TokenSpec, digest_hex};
+use http_common::*;
+use serde_json::{Value, json};
+
+const SECRETS: [(&str, Role, &str); 4] = [
+    ("dash", Role::Viewer, "viewer-secret"),
+    ("ci", Role::Operator, "operator-secret"),
+    ("root", Role::Admin, "admin-secret"),
+    ("w1", Role::Worker, "worker-secret"),
+];
+
+fn with_tokens() -> hive::http::ServerConfig {
+    let tokens =
+        SECRETS.iter().map(|(n, r, s)| TokenSpec { name: (*n).into(), role: *r, sha256: digest_hex(s) }).collect();
+    hive::http::ServerConfig { tokens, ..cfg() }
+}
+
+async fn call(d: &Daemon, method: &str, path: &str, secret: &str) -> (u16, Value) {
+    let m = reqwest::Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
+    let mut req = d.http.request(m.clone(), d.url(path)).bearer_auth(secret);
+    if m != reqwest::Method::GET && m != reqwest::Method::DELETE {
+        req = req.json(&json!({}));
+    }
+    send(req).await
+}
+
+fn role_of(op: &Value) -> Option<Role> {
+    serde_json::from_value(op.get("x-hive-role")?.clone()).ok()
+}
+
+#[tokio::test]
+async fn each_role_against_every_route_is_refused_exactly_where_its_role_falls_short() {
+    let d = Daemon::start(with_tokens()).await;
+    let (code, doc) = call(&d, "get", "/openapi.json", "admin-secret").await;
+    assert_eq!(code, 200);
+    let mut checked = std::collections::BTreeMap::<Role, usize>::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let Some(needed) = role_of(op) else {
+                assert_eq!(op["security"], json!([]), "{method} {path}: neither public nor given a role");
+                continue;
+            };
+            assert!(op["responses"]["403"].is_object(), "{method} {path} documents no 403");
+            // Names that exist nowhere: nothing is changed by the calls
+            // that are let through (they answer 400 or 404).
+            let concrete = path.replace("{name}", "nosuch").replace(['{', '}'], "");
+            for (token, role, secret) in SECRETS {
+                let (code, body) = call(&d, method, &concrete, secret).await;
+                let denied = code == 403 && body["error_code"] == "HIVE_ACCESS_DENIED";
+                assert_eq!(
+                    denied,
+                    !role.allows(needed),
+                    "{method} {path} (needs {needed}) with {token} ({role}): {code} {body}"
+                );
+                if denied {
+                    assert_eq!(body["details"]["needed"], json!(needed), "{body}");
+                    assert!(body["error"].as_str().unwrap().contains(needed.as_str()), "names the role: {body}");
+                }
+                assert_ne!(code, 401, "{method} {path} with {token}: a valid token is never 401");
+            }
+            *checked.entry(needed).or_default() += 1;
+        }
+    }
+    // The table, spot-checked: what each class holds.
+    let role_at = |method: &str, path: &str| role_of(&doc["paths"][path][method]);
+    for (method, path, role) in [
+        ("post", "/api/swarms", Role::Admin),
+        ("delete", "/api/swarms/{name}", Role::Admin),
+        ("post", "/api/v1/agents/spawn", Role::Admin),
+        ("post", "/api/v1/maintenance/off", Role::Admin),
+        ("post", "/api/v1/zmq/workers/{id}/off", Role::Admin),
+        ("post", "/api/v1/tasks", Role::Operator),
+        ("post", "/api/v1/zmq/dispatch", Role::Operator),
+        ("post", "/api/swarms/{name}/agents/{base}/scale", Role::Operator),
+        ("patch", "/api/swarms/{name}/topology", Role::Operator),
+        ("post", "/api/swarms/{name}/restart", Role::Operator),
+        ("post", "/api/swarms/{name}/snapshot", Role::Viewer),
+        ("post", "/api/config/validate", Role::Viewer),
+        ("get", "/ws/events", Role::Viewer),
+        ("get", "/api/v1/tasks", Role::Viewer),
+    ] {
+        assert_eq!(role_at(method, path), Some(role), "{method} {path}");
+    }
+    // Every class of route was tried.
+    for role in [Role::Viewer, Role::Operator, Role::Admin] {
+        assert!(checked.get(&role).copied().unwrap_or(0) > 1, "{checked:?}");
+    }
+    assert_eq!(call(&d, "get", "/api/swarms", "nobody").await.0, 401);
+    d.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_refusal_is_recorded_with_who_what_and_from_where() {
+    let d = Daemon::start(with_tokens()).await;
+    let (code, body) = call(&d, "post", "/api/v1/maintenance/off", "operator-secret").await;
+    assert_eq!((code, body["error_code"].as_str()), (403, Some("HIVE_ACCESS_DENIED")), "{body}");
+    assert_eq!(body["details"], json!({"needed": "admin", "role": "operator"}));
+    let mut found = Value::Null;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while found.is_null() {
+        let (_, ev) = call(&d, "get", "/api/events?event_type=access_denied", "viewer-secret").await;
+        if let Some(e) = ev["events"].as_array().and_then(|a| a.first()) {
+            found = e.clone();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no access_denied event: {ev}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let m = &found["metadata"];
+    assert_eq!(m["token"], "ci");
+    assert_eq!(m["role"], "operator");
+    assert_eq!(m["needed"], "admin");
+    assert_eq!(m["route"], "POST /api/v1/maintenance/off");
+    assert_eq!(m["address"], "127.0.0.1");
+    assert_eq!(found["event_type"], "access_denied");
+    // Maintenance is untouched.
+    let (_, h) = call(&d, "get", "/health", "admin-secret").await;
+    assert_eq!(h["accepting"], true, "{h}");
+    d.shutdown().await;
+}
+
+#[tokio::test]
+async fn health_details_follow_the_role() {
+    let d = Daemon::start(with_tokens()).await;
+    let (_, h) = call(&d, "get", "/health", "viewer-secret").await;
+    assert!(h["detail"].is_object(), "a viewer sees the detail: {h}");
+    let (_, h) = call(&d, "get", "/health", "worker-secret").await;
+    assert!(h["detail"].is_null(), "a worker does not: {h}");
+    d.shutdown().await;
+}
+
+#[test]
+fn hive_token_new_lines_are_taken_in_by_a_sighup_without_a_restart() {
+    use cli_common::*;
+    let out = run(hive().args(["token", "new", "late", "--role", "viewer"])).ok();
+    let secret = out.stdout.lines().find_map(|l| l.split(": ").nth(1).filter(|s| s.starts_with("hive_"))).unwrap();
+    let lines: String =
+        out.stdout.lines().skip_while(|l| !l.starts_with("[[server.tokens]]")).collect::<Vec<_>>().join("\n");
+    assert!(lines.contains(&format!("sha256 = \"{}\"", digest_hex(secret))), "{}", out.stdout);
+    assert!(!lines.contains(secret), "the config lines never hold the secret");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hive.toml");
+    let admin = format!("[[server.tokens]]\nname = \"root\"\nrole = \"admin\"\nsha256 = \"{}\"\n", digest_hex("a"));
+    std::fs::write(&config, &admin).unwrap();
+    let d = Daemon::start(&["--in-memory", "--config", config.to_str().unwrap()], &[], false);
+    let ps = |secret: &str| run(d.hive().env("HIVE_TOKEN", secret).args(["ps"]));
+    assert_eq!(ps("a").code, Some(0));
+    assert_ne!(ps(secret).code, Some(0), "not listed yet");
+    std::fs::write(&config, format!("{admin}\n{lines}\n")).unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(d.child.id() as i32), nix::sys::signal::Signal::SIGHUP).unwrap();
+    let deadline = std::time::Instant::now() + DEADLINE;
+    while ps(secret).code != Some(0) {
+        assert!(std::time::Instant::now() < deadline, "the new token was not taken in");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // A viewer may read but not create.
+    let swarm = dir.path().join("s.toml");
+    std::fs::write(&swarm, "name = \"s\"\n[[agents]]\nname = \"a\"\nbackend = \"mock\"\n").unwrap();
+    let up = run(d.hive().env("HIVE_TOKEN", secret).args(["up", swarm.to_str().unwrap()]));
+    assert_ne!(up.code, Some(0));
+    assert!(up.stderr.contains("admin"), "the refusal names the role: {}", up.stderr);
+    d.stop();
+}
