@@ -11,9 +11,10 @@ use hive::access::{Role, TokenSpec, digest_hex};
 use http_common::*;
 use serde_json::{Value, json};
 
-const SECRETS: [(&str, Role, &str); 4] = [
+const SECRETS: [(&str, Role, &str); 5] = [
     ("dash", Role::Viewer, "viewer-secret"),
     ("ci", Role::Operator, "operator-secret"),
+    ("bob", Role::Operator, "bob-secret"),
     ("root", Role::Admin, "admin-secret"),
     ("w1", Role::Worker, "worker-secret"),
 ];
@@ -124,6 +125,52 @@ async fn a_refusal_is_recorded_with_who_what_and_from_where() {
     // Maintenance is untouched.
     let (_, h) = call(&d, "get", "/health", "admin-secret").await;
     assert_eq!(h["accepting"], true, "{h}");
+    d.shutdown().await;
+}
+
+async fn call_with(d: &Daemon, method: reqwest::Method, path: &str, secret: &str, body: Value) -> (u16, Value) {
+    send(d.http.request(method, d.url(path)).bearer_auth(secret).json(&body)).await
+}
+
+#[tokio::test]
+async fn a_task_is_its_submitters_and_only_admins_see_everyone_s() {
+    use reqwest::Method;
+    let d = Daemon::start(with_tokens()).await;
+    let (code, b) =
+        call_with(&d, Method::POST, "/api/swarms", "admin-secret", json!({"content": DEMO, "format": "toml"})).await;
+    assert_eq!(code, 201, "{b}");
+    let (code, b) =
+        call_with(&d, Method::POST, "/api/swarms/demo/agents/worker_1/task", "operator-secret", json!({"task": "x"}))
+            .await;
+    assert_eq!(code, 202, "{b}");
+    let id = b["task_id"].as_str().unwrap().to_string();
+    let one = format!("/api/v1/tasks/{id}");
+    // Its submitter and an admin read it, with the submitter's name.
+    for secret in ["operator-secret", "admin-secret"] {
+        let (code, t) = call(&d, "get", &one, secret).await;
+        assert_eq!((code, &t["submitted_by"]), (200, &json!("ci")), "{secret}: {t}");
+    }
+    // Another operator and a viewer: not found, not listed, not cancelled.
+    for secret in ["bob-secret", "viewer-secret"] {
+        let (code, t) = call(&d, "get", &one, secret).await;
+        assert_eq!((code, t["error_code"].as_str()), (404, Some("HIVE_TASK_NOT_FOUND")), "{secret}: {t}");
+        let (_, list) = call(&d, "get", "/api/v1/tasks", secret).await;
+        assert_eq!(list["total"], 0, "{secret}: {list}");
+    }
+    let (code, _) = call(&d, "delete", &one, "bob-secret").await;
+    assert_eq!(code, 404, "another operator cannot cancel it");
+    let (_, mine) = call(&d, "get", "/api/v1/tasks", "operator-secret").await;
+    assert_eq!(mine["total"], 1, "{mine}");
+    assert_eq!(mine["items"][0]["task_id"], json!(id));
+    let (_, all) = call(&d, "get", "/api/v1/tasks", "admin-secret").await;
+    assert_eq!(all["total"], 1, "{all}");
+    // bob's own task is his alone.
+    let (_, b) =
+        call_with(&d, Method::POST, "/api/swarms/demo/agents/worker_2/task", "bob-secret", json!({"task": "y"})).await;
+    let (_, bobs) = call(&d, "get", "/api/v1/tasks", "bob-secret").await;
+    assert_eq!((bobs["total"].as_u64(), &bobs["items"][0]["task_id"]), (Some(1), &b["task_id"]), "{bobs}");
+    let (_, all) = call(&d, "get", "/api/v1/tasks", "admin-secret").await;
+    assert_eq!(all["total"], 2, "{all}");
     d.shutdown().await;
 }
 

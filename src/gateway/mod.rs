@@ -144,6 +144,8 @@ pub struct DispatchRequest {
     pub swarm: Option<String>,
     /// The agent.
     pub agent: Option<String>,
+    /// The name of the token that submits it.
+    pub submitted_by: Option<String>,
 }
 
 pub use crate::task::TaskUpdate;

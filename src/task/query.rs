@@ -20,6 +20,8 @@ pub struct TaskFilter {
     pub worker: Option<String>,
     /// Only tasks that need this capability.
     pub capability: Option<String>,
+    /// Only tasks this token submitted.
+    pub submitted_by: Option<String>,
 }
 
 impl TaskFilter {
@@ -28,6 +30,7 @@ impl TaskFilter {
         (self.statuses.is_empty() || self.statuses.contains(&r.status))
             && self.worker.as_deref().is_none_or(|w| r.worker.as_deref() == Some(w))
             && self.capability.as_deref().is_none_or(|c| r.capabilities.iter().any(|x| x == c))
+            && self.submitted_by.as_deref().is_none_or(|o| r.submitted_by.as_deref() == Some(o))
     }
 
     /// Whether it filters on the status alone (the store then decodes less).

@@ -71,6 +71,11 @@ pub struct TaskRecord {
     /// dropped at its end, when `result` or `error` says how it went.
     #[serde(default)]
     pub output: Option<String>,
+    /// The name of the token that submitted it (`None` for tasks the
+    /// runtime made itself, and in records written before it was kept):
+    /// non-admins see only their own.
+    #[serde(default)]
+    pub submitted_by: Option<String>,
 }
 
 /// The most output so far a running task's record keeps (its tail).
@@ -103,6 +108,7 @@ impl TaskRecord {
             started_ms: None,
             ended_ms: None,
             output: None,
+            submitted_by: None,
         }
     }
 

@@ -301,7 +301,7 @@ impl Socket {
             ),
             "send_task" => match (required_str(&f.payload, "agent"), required_str(&f.payload, "task")) {
                 (Ok(agent), Ok(task)) => match self.st.hive.swarm(&name).await {
-                    Ok(s) => match s.send_task(agent, task).await {
+                    Ok(s) => match s.send_task_by(agent, task, Some(&self.caller.name)).await {
                         Ok(id) => ok(json!({"task_id": id})),
                         Err(e) => reply(&f.join_ref, &f.msg_ref, &f.topic, false, hive_error(&e)),
                     },

@@ -232,10 +232,11 @@ struct TaskQueued {
         (status = 503, body = ErrorBody)))]
 async fn send_task(
     State(st): State<AppState>,
+    crate::http::access::Caller(who): crate::http::access::Caller,
     ApiPath((name, agent)): ApiPath<(String, String)>,
     ApiJson(t): ApiJson<TaskBody>,
 ) -> ApiResult<Response> {
-    let id = st.hive.swarm(&name).await?.send_task(&agent, &t.task).await?;
+    let id = st.hive.swarm(&name).await?.send_task_by(&agent, &t.task, Some(&who.name)).await?;
     let body = TaskQueued { status: "sent", task_id: id.to_string(), agent, task: t.task };
     Ok((StatusCode::ACCEPTED, axum::Json(body)).into_response())
 }

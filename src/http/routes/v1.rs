@@ -229,10 +229,11 @@ struct WorkerTaskBody {
     responses((status = 202, body = WorkerTaskQueued), (status = 404, body = ErrorBody)))]
 async fn worker_task(
     State(st): State<AppState>,
+    crate::http::access::Caller(who): crate::http::access::Caller,
     ApiPath(id): ApiPath<String>,
     ApiJson(b): ApiJson<WorkerTaskBody>,
 ) -> ApiResult<Response> {
-    let task_id = st.hive.worker_task(&id, &b.prompt).await?;
+    let task_id = st.hive.workers().task_by(&id, &b.prompt, Some(&who.name)).await?;
     let body = WorkerTaskQueued { status: Queued::Queued, task_id: task_id.to_string(), worker: id };
     Ok((StatusCode::ACCEPTED, axum::Json(body)).into_response())
 }

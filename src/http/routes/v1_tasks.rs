@@ -5,6 +5,7 @@
 //! error, or the output so far while it runs) with the worker that runs
 //! it, its start and end, and its attempts.
 
+use crate::http::access::Caller;
 use std::cmp::Ordering;
 use std::time::Duration;
 
@@ -63,6 +64,8 @@ pub(crate) struct TaskView {
     /// The worker (or agent) that runs it, or ran it last; `null` while it waits.
     worker: Option<String>,
     from: String,
+    /// The name of the token that submitted it (`null` for the runtime's own).
+    submitted_by: Option<String>,
     /// Times it was started (each dispatch after a requeue is one more).
     attempts: u32,
     /// Priority (dispatched tasks; 1 highest).
@@ -93,6 +96,7 @@ impl From<TaskRecord> for TaskView {
             agent: t.target,
             worker: t.worker,
             from: t.from,
+            submitted_by: t.submitted_by,
             attempts: t.attempts,
             priority: t.priority,
             capabilities: t.capabilities,
@@ -125,20 +129,27 @@ struct TaskQuerySort {
     sort: Option<Sort<TaskSort>>,
 }
 
-/// Recorded tasks, newest first unless sorted.
+/// Recorded tasks, newest first unless sorted: an admin's list has every
+/// task, anyone else's only the tasks its token submitted.
 #[utoipa::path(get, path = "/api/v1/tasks", tag = "tasks", params(TaskQuery, TaskQuerySort, V1PageQuery),
     responses((status = 200, body = V1List<TaskView>), (status = 400, body = ErrorBody),
         (status = 503, body = ErrorBody)))]
 async fn list_tasks(
     State(st): State<AppState>,
+    Caller(who): Caller,
     Filters(q): Filters<TaskQuery>,
     ApiQuery(by): ApiQuery<TaskQuerySort>,
     ApiQuery(page): ApiQuery<V1PageQuery>,
 ) -> ApiResult<impl IntoResponse> {
     let order = by.sort.map_or_else(TaskOrder::default, |s| TaskOrder { by: s.field, descending: s.descending });
-    let f = TaskFilter { statuses: q.status.into_iter().collect(), worker: q.worker, capability: q.capability };
+    let f = TaskFilter {
+        statuses: q.status.into_iter().collect(),
+        worker: q.worker,
+        capability: q.capability,
+        submitted_by: None,
+    };
     let (offset, per_page) = page.window()?;
-    let (records, total) = st.hive.tasks_page(f, order, offset, per_page).await?;
+    let (records, total) = st.hive.tasks().page_for(&who, f, order, offset, per_page).await?;
     let items = records.into_iter().map(TaskView::from).collect();
     Ok(axum::Json(V1List::cut(items, total, offset, per_page)))
 }
@@ -173,7 +184,11 @@ struct SubmitBody {
 #[utoipa::path(post, path = "/api/v1/tasks", tag = "tasks", request_body = SubmitBody,
     responses((status = 202, body = TaskView, headers(("Location" = String, description = "/api/v1/tasks/{task_id}"))),
         (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 503, body = ErrorBody)))]
-async fn submit_task(State(st): State<AppState>, ApiJson(b): ApiJson<SubmitBody>) -> ApiResult<Response> {
+async fn submit_task(
+    State(st): State<AppState>,
+    Caller(who): Caller,
+    ApiJson(b): ApiJson<SubmitBody>,
+) -> ApiResult<Response> {
     if b.prompt.is_empty() {
         return Err(ApiError::bad_request("'prompt' must not be empty"));
     }
@@ -189,17 +204,22 @@ async fn submit_task(State(st): State<AppState>, ApiJson(b): ApiJson<SubmitBody>
         timeout: b.timeout_ms.map(Duration::from_millis),
         swarm: None,
         agent: None,
+        submitted_by: Some(who.name.to_string()),
     };
     let record = st.hive.gateway().queue(req, b.webhook).await?;
     let location = format!("/api/v1/tasks/{}", record.id);
     Ok((StatusCode::ACCEPTED, [(header::LOCATION, location)], axum::Json(TaskView::from(record))).into_response())
 }
 
-/// One task.
+/// One task (another token's is 404 to all but admins).
 #[utoipa::path(get, path = "/api/v1/tasks/{id}", tag = "tasks", params(("id" = String, Path)),
     responses((status = 200, body = TaskView), (status = 404, body = ErrorBody)))]
-async fn get_task(State(st): State<AppState>, ApiPath(id): ApiPath<String>) -> ApiResult<impl IntoResponse> {
-    Ok(axum::Json(TaskView::from(st.hive.task(&id).await?)))
+async fn get_task(
+    State(st): State<AppState>,
+    Caller(who): Caller,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<impl IntoResponse> {
+    Ok(axum::Json(TaskView::from(st.hive.tasks().get_for(&id, &who).await?)))
 }
 
 /// Cancelled.
@@ -217,10 +237,15 @@ struct Cancelled {
     task_id: String,
 }
 
-/// Cancels a queued or running task: 200, 404 if unknown, 409 if it has ended.
+/// Cancels a queued or running task: 200, 404 if unknown (or another
+/// token's, to all but admins), 409 if it has ended.
 #[utoipa::path(delete, path = "/api/v1/tasks/{id}", tag = "tasks", params(("id" = String, Path)),
     responses((status = 200, body = Cancelled), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn cancel_task(State(st): State<AppState>, ApiPath(id): ApiPath<String>) -> ApiResult<impl IntoResponse> {
-    st.hive.tasks().cancel(&id).await?;
+async fn cancel_task(
+    State(st): State<AppState>,
+    Caller(who): Caller,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<impl IntoResponse> {
+    st.hive.tasks().cancel_for(&id, &who).await?;
     Ok(axum::Json(Cancelled { status: CancelledWord::Cancelled, task_id: id }))
 }

@@ -219,7 +219,7 @@ struct DispatchBody {
 }
 
 impl DispatchBody {
-    fn request(&self) -> ApiResult<DispatchRequest> {
+    fn request(&self, who: &crate::access::Principal) -> ApiResult<DispatchRequest> {
         if self.prompt.is_empty() {
             return Err(ApiError::bad_request("'prompt' must not be empty"));
         }
@@ -235,6 +235,7 @@ impl DispatchBody {
             timeout: self.timeout_ms.map(Duration::from_millis),
             swarm: None,
             agent: None,
+            submitted_by: Some(who.name.to_string()),
         })
     }
 }
@@ -280,8 +281,12 @@ fn end_json(id: &str, end: &TaskEnd) -> Dispatched {
     responses((status = 200, description = "sync: {task_id, status, content}", body = Dispatched),
         (status = 202, description = "async/webhook, or sync past its wait: {task_id, status}", body = Dispatched),
         (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
-async fn dispatch(State(st): State<AppState>, ApiJson(b): ApiJson<DispatchBody>) -> ApiResult<Response> {
-    let req = b.request()?;
+async fn dispatch(
+    State(st): State<AppState>,
+    crate::http::access::Caller(who): crate::http::access::Caller,
+    ApiJson(b): ApiJson<DispatchBody>,
+) -> ApiResult<Response> {
+    let req = b.request(&who)?;
     let mode = b.mode.unwrap_or(if b.stream { DispatchMode::Stream } else { DispatchMode::Sync });
     let wait = req.timeout.unwrap_or(Duration::from_secs(300));
     match mode {
@@ -373,7 +378,11 @@ struct OrchestrateBody {
 #[utoipa::path(post, path = "/api/v1/orchestrate", tag = "gateway", request_body = OrchestrateBody,
     responses((status = 200, description = "{status, strategy, mode, results: [{task_id, status, content}]}", body = Report),
         (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
-async fn orchestrate(State(st): State<AppState>, ApiJson(b): ApiJson<OrchestrateBody>) -> ApiResult<impl IntoResponse> {
+async fn orchestrate(
+    State(st): State<AppState>,
+    crate::http::access::Caller(who): crate::http::access::Caller,
+    ApiJson(b): ApiJson<OrchestrateBody>,
+) -> ApiResult<impl IntoResponse> {
     let mode = b.mode.unwrap_or_default();
     let strategy =
         b.strategy.unwrap_or(if mode == OrchestrateMode::Workflow { Strategy::Sequential } else { Strategy::Parallel });
@@ -385,6 +394,7 @@ async fn orchestrate(State(st): State<AppState>, ApiJson(b): ApiJson<Orchestrate
             model: t.model.clone().or_else(|| b.model.clone()),
             priority: t.priority,
             capabilities: t.capabilities.clone(),
+            submitted_by: Some(who.name.to_string()),
             ..Default::default()
         })
         .collect();

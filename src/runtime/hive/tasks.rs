@@ -1,8 +1,11 @@
 //! The tasks handle: every task's record, whatever its transport, from the
 //! store when the runtime has one, else from the task book's memory; its
-//! end, awaited; and its cancel, routed by its recorded transport.
+//! end, awaited; and its cancel, routed by its recorded transport. The
+//! `_for` forms answer a caller ([`Principal`]): an admin sees every task,
+//! anyone else only those its token submitted (another's is "not found").
 
 use super::{Hive, blocking};
+use crate::access::Principal;
 use crate::error::HiveError;
 use crate::task::{TaskEnd, TaskFilter, TaskOrder, TaskRecord, TaskSort, TaskStatus, Transport};
 
@@ -77,7 +80,41 @@ impl Tasks<'_> {
     /// Cancels a queued or running task, through the transport that runs
     /// it: `Conflict` if it has ended, `NotFound` if it is unknown.
     pub async fn cancel(&self, id: &str) -> Result<(), HiveError> {
-        let t = self.get(id).await?;
+        self.cancel_record(self.get(id).await?).await
+    }
+
+    /// [`get`](Self::get) as `who` may see it.
+    pub async fn get_for(&self, id: &str, who: &Principal) -> Result<TaskRecord, HiveError> {
+        let r = self.get(id).await?;
+        if who.sees_all_tasks() || r.submitted_by.as_deref() == Some(&*who.name) {
+            Ok(r)
+        } else {
+            Err(HiveError::task(id))
+        }
+    }
+
+    /// [`page`](Self::page) of the tasks `who` may see.
+    pub async fn page_for(
+        &self,
+        who: &Principal,
+        mut filter: TaskFilter,
+        order: TaskOrder,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<TaskRecord>, usize), HiveError> {
+        if !who.sees_all_tasks() {
+            filter.submitted_by = Some(who.name.to_string());
+        }
+        self.page(filter, order, offset, limit).await
+    }
+
+    /// [`cancel`](Self::cancel) of a task `who` may see.
+    pub async fn cancel_for(&self, id: &str, who: &Principal) -> Result<(), HiveError> {
+        self.cancel_record(self.get_for(id, who).await?).await
+    }
+
+    async fn cancel_record(&self, t: TaskRecord) -> Result<(), HiveError> {
+        let id = t.id.as_str();
         if t.is_final() {
             return Err(HiveError::Conflict(format!("task {id} has already ended ({})", t.status)));
         }

@@ -44,7 +44,13 @@ impl Workers<'_> {
 
     /// Queues a task for a worker; returns the task id. Refused in maintenance.
     pub async fn task(&self, id: &str, content: &str) -> Result<Arc<str>, HiveError> {
+        self.task_by(id, content, None).await
+    }
+
+    /// [`task`](Self::task), recorded as submitted by the token `submitted_by`.
+    pub async fn task_by(&self, id: &str, content: &str, submitted_by: Option<&str>) -> Result<Arc<str>, HiveError> {
         self.0.maintenance.admit("a new task")?;
-        ractor::call!(self.0.pool()?, PoolMsg::Task, id.to_string(), content.to_string())?
+        let by = submitted_by.map(String::from);
+        ractor::call!(self.0.pool()?, PoolMsg::Task, id.to_string(), content.to_string(), by)?
     }
 }

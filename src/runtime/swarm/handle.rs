@@ -138,13 +138,35 @@ impl SwarmHandle {
 
     /// Queues a task for an agent; returns its id.
     pub async fn send_task(&self, agent: &str, content: &str) -> Result<Arc<str>, HiveError> {
-        Ok(self.submit(agent, content, false).await?.0)
+        self.send_task_by(agent, content, None).await
+    }
+
+    /// [`send_task`](Self::send_task), recorded as submitted by the token
+    /// `submitted_by`.
+    pub async fn send_task_by(
+        &self,
+        agent: &str,
+        content: &str,
+        submitted_by: Option<&str>,
+    ) -> Result<Arc<str>, HiveError> {
+        Ok(self.submit(agent, content, submitted_by, false).await?.0)
     }
 
     /// Queues a task for an agent and follows it (its updates through the
     /// task book: tokens, then the end).
     pub async fn follow_task(&self, agent: &str, content: &str) -> Result<(Arc<str>, Follower), HiveError> {
-        let (id, follower) = self.submit(agent, content, true).await?;
+        self.follow_task_by(agent, content, None).await
+    }
+
+    /// [`follow_task`](Self::follow_task), recorded as submitted by the
+    /// token `submitted_by`.
+    pub async fn follow_task_by(
+        &self,
+        agent: &str,
+        content: &str,
+        submitted_by: Option<&str>,
+    ) -> Result<(Arc<str>, Follower), HiveError> {
+        let (id, follower) = self.submit(agent, content, submitted_by, true).await?;
         Ok((id, follower.ok_or_else(|| HiveError::Unavailable("the task has no follower".into()))?))
     }
 
@@ -152,6 +174,7 @@ impl SwarmHandle {
         &self,
         agent: &str,
         content: &str,
+        submitted_by: Option<&str>,
         follow: bool,
     ) -> Result<(Arc<str>, Option<Follower>), HiveError> {
         self.gate.admit("a new task")?;
@@ -159,6 +182,7 @@ impl SwarmHandle {
             agent: agent.into(),
             content: content.into(),
             from: "user".into(),
+            submitted_by: submitted_by.map(String::from),
             follow,
             reply,
         })

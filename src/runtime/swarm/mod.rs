@@ -205,6 +205,8 @@ pub(crate) enum SwarmMsg {
         content: String,
         /// Who sends it.
         from: String,
+        /// The name of the token that submits it.
+        submitted_by: Option<String>,
         /// Whether the task's updates come with its id.
         follow: bool,
         /// The task's id, and its updates when followed.
@@ -393,9 +395,9 @@ impl Actor for Swarm {
                 let r = run.persisted(r, OverlayOp::Scale { group, count: reached }).await;
                 let _ = reply.send(r);
             }
-            SwarmMsg::SendTask { agent, content, from, follow, reply } => {
+            SwarmMsg::SendTask { agent, content, from, submitted_by, follow, reply } => {
                 run.shared.ctx.bus.ready().await; // wait while the disk is behind with events
-                let _ = reply.send(run.send_task(&agent, content, &from, follow).await);
+                let _ = reply.send(run.send_task(&agent, content, &from, submitted_by, follow).await);
             }
             SwarmMsg::RuntimeShutdown(keep_queued_tasks, reply) => {
                 run.runtime_shutdown = true;
@@ -478,10 +480,11 @@ impl SwarmRun {
         agent: &str,
         content: String,
         from: &str,
+        submitted_by: Option<String>,
         follow: bool,
     ) -> Result<(Arc<str>, Option<crate::task::Follower>), HiveError> {
         let (slot, task) = self.prepare_task(agent, content, from)?;
-        let record = crate::task::TaskRecord::queued(
+        let mut record = crate::task::TaskRecord::queued(
             &task.id,
             crate::task::Transport::Agent,
             &self.spec.name,
@@ -489,6 +492,7 @@ impl SwarmRun {
             &task.content,
             &task.from,
         );
+        record.submitted_by = submitted_by;
         open_then_queue(&self.shared.ctx.tasks, record, follow, || self.enqueue(&slot, task)).await
     }
 

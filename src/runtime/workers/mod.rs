@@ -103,8 +103,9 @@ pub(crate) enum PoolMsg {
     Get(String, RpcReplyPort<Result<WorkerStatus, HiveError>>),
     /// Stop a worker, by id.
     Kill(String, RpcReplyPort<Result<(), HiveError>>),
-    /// Queue a task (worker id, content) on a worker; answers the task id.
-    Task(String, String, RpcReplyPort<Result<Arc<str>, HiveError>>),
+    /// Queue a task (worker id, content, the submitting token's name) on a
+    /// worker; answers the task id.
+    Task(String, String, Option<String>, RpcReplyPort<Result<Arc<str>, HiveError>>),
     /// The slot and context of a worker, to cancel one of its tasks outside
     /// the pool's handler (the cancel waits on the worker).
     Cancel(String, RpcReplyPort<Result<(Arc<AgentSlot>, SwarmCtx), HiveError>>),
@@ -231,8 +232,8 @@ impl Actor for WorkerPool {
             PoolMsg::Kill(id, reply) => {
                 let _ = reply.send(s.kill(&id).await);
             }
-            PoolMsg::Task(id, content, reply) => {
-                let _ = reply.send(s.task(&id, content).await);
+            PoolMsg::Task(id, content, submitted_by, reply) => {
+                let _ = reply.send(s.task(&id, content, submitted_by).await);
             }
             PoolMsg::Cancel(id, reply) => {
                 let r = s.workers.get(&id).map(|e| (e.slot.clone(), s.ctx.clone())).ok_or(HiveError::worker(id));
@@ -447,7 +448,7 @@ impl PoolState {
     /// Queues a task; with a store, its record is written (durably) first,
     /// so `GET /api/v1/tasks/{id}` follows it like a swarm task. (Workers are
     /// not restored after a restart; their queued tasks then end `not_restored`.)
-    async fn task(&self, id: &str, content: String) -> Result<Arc<str>, HiveError> {
+    async fn task(&self, id: &str, content: String, submitted_by: Option<String>) -> Result<Arc<str>, HiveError> {
         let entry = self.workers.get(id).ok_or_else(|| HiveError::worker(id))?;
         if entry.sup.is_none() || entry.slot.is_retired() {
             return Err(HiveError::Conflict(format!("worker '{id}' is not running")));
@@ -457,7 +458,7 @@ impl PoolState {
         }
         let task =
             Task { id: uuid::Uuid::now_v7().to_string().into(), content, from: "user".into(), owner: TaskOwner::Book };
-        let record = crate::task::TaskRecord::queued(
+        let mut record = crate::task::TaskRecord::queued(
             &task.id,
             crate::task::Transport::Worker,
             WORKERS_SWARM,
@@ -465,6 +466,7 @@ impl PoolState {
             &task.content,
             "user",
         );
+        record.submitted_by = submitted_by;
         let (id, _) = open_then_queue(&self.ctx.tasks, record, false, || {
             enqueue_on(&self.ctx, &entry.slot, task)
                 .map_err(|()| HiveError::Full(format!("worker '{id}' inbox is full")))
