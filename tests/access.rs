@@ -6,6 +6,7 @@
 
 mod cli_common;
 mod http_common;
+mod zmq_common;
 
 use hive::access::{Role, TokenSpec, digest_hex};
 use http_common::*;
@@ -214,5 +215,65 @@ fn hive_token_new_lines_are_taken_in_by_a_sighup_without_a_restart() {
     let up = run(d.hive().env("HIVE_TOKEN", secret).args(["up", swarm.to_str().unwrap()]));
     assert_ne!(up.code, Some(0));
     assert!(up.stderr.contains("admin"), "the refusal names the role: {}", up.stderr);
+    d.stop();
+}
+
+#[tokio::test]
+async fn workers_come_in_with_a_worker_token_over_http_and_zeromq() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hive.toml");
+    let tokens: String =
+        [("root", "admin", "admin-secret"), ("w1", "worker", "worker-secret"), ("dash", "viewer", "v")]
+            .iter()
+            .map(|(n, r, s)| {
+                format!("[[server.tokens]]\nname = \"{n}\"\nrole = \"{r}\"\nsha256 = \"{}\"\n", digest_hex(s))
+            })
+            .collect();
+    std::fs::write(&config, format!("[gateway]\ntoken = \"shared\"\n\n{tokens}")).unwrap();
+    let d = cli_common::Daemon::start(&["--in-memory", "--config", config.to_str().unwrap()], &[], true);
+    let http = reqwest::Client::new();
+    let register = |header: Option<(&'static str, String)>, id: &str| {
+        let mut req = http.post(format!("{}/api/v1/workers/register", d.url)).json(&json!({"id": id}));
+        if let Some((k, v)) = header {
+            req = req.header(k, v);
+        }
+        async move { send(req).await }
+    };
+    let x = |s: &str| Some(("x-worker-token", s.to_string()));
+    let bearer = |s: &str| Some(("authorization", format!("Bearer {s}")));
+    assert_eq!(register(x("shared"), "a").await.0, 201, "the shared gateway token");
+    assert_eq!(register(x("worker-secret"), "b").await.0, 201, "a worker token");
+    assert_eq!(register(bearer("worker-secret"), "c").await.0, 201, "a worker bearer token");
+    assert_eq!(register(bearer("admin-secret"), "d").await.0, 201, "an admin may too");
+    assert_eq!(register(x("wrong"), "e").await.0, 401);
+    assert_eq!(register(x("v"), "f").await.0, 401, "a viewer token is no worker token");
+    let (code, b) = register(bearer("v"), "g").await;
+    assert_eq!((code, b["error_code"].as_str()), (403, Some("HIVE_ACCESS_DENIED")), "{b}");
+    assert_eq!(register(None, "h").await.0, 401);
+    // A worker token reaches only the worker endpoints.
+    let (code, _) = send(http.get(format!("{}/api/swarms", d.url)).header("x-worker-token", "worker-secret")).await;
+    assert_eq!(code, 403);
+
+    // ZeroMQ `ready`: the shared token or a worker token; anything else is rejected.
+    let endpoint = d.endpoint.clone().unwrap();
+    let mut alive = Vec::new();
+    for (id, token, ok) in [("z1", "shared", true), ("z2", "worker-secret", true), ("z3", "v", false)] {
+        let ready = json!({"type": "ready", "worker_id": id, "capabilities": [], "token": token});
+        let mut w = zmq_common::Worker::connect_with(&endpoint, id, ready, true).await;
+        if !ok {
+            let v = w.next().await;
+            assert_eq!((v["type"].as_str(), v["reason"].as_str()), (Some("rejected"), Some("bad token")), "{v}");
+        }
+        alive.push(w); // connected (and heartbeating) until the end
+    }
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (_, list) = send(http.get(format!("{}/api/v1/workers?transport=zmq", d.url)).bearer_auth("v")).await;
+        if list["total"] == 2 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "z1 and z2 registered: {list}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     d.stop();
 }

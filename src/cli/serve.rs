@@ -59,6 +59,10 @@ struct GatewayConfig {
     endpoint: String,
     token: Option<String>,
     heartbeat_timeout_ms: u64,
+    /// HTTP workers: silent (no heartbeat, no poll) this long, they are lost.
+    http_heartbeat_timeout_ms: u64,
+    /// HTTP workers: a task's lease.
+    lease_ms: u64,
     max_attempts: u32,
     task_timeout_ms: u64,
 }
@@ -71,6 +75,8 @@ impl Default for GatewayConfig {
             endpoint: d.endpoint,
             token: None,
             heartbeat_timeout_ms: d.heartbeat_timeout.as_millis() as u64,
+            http_heartbeat_timeout_ms: d.http_heartbeat_timeout.as_millis() as u64,
+            lease_ms: d.lease.as_millis() as u64,
             max_attempts: d.max_attempts,
             task_timeout_ms: d.task_timeout.as_millis() as u64,
         }
@@ -83,6 +89,8 @@ impl GatewayConfig {
             endpoint: self.endpoint.clone(),
             token: self.token.clone().or_else(|| std::env::var("HIVE_WORKER_TOKEN").ok().filter(|t| !t.is_empty())),
             heartbeat_timeout: std::time::Duration::from_millis(self.heartbeat_timeout_ms.max(100)),
+            http_heartbeat_timeout: std::time::Duration::from_millis(self.http_heartbeat_timeout_ms.max(100)),
+            lease: std::time::Duration::from_millis(self.lease_ms.max(100)),
             max_attempts: self.max_attempts.max(1),
             task_timeout: std::time::Duration::from_millis(self.task_timeout_ms.max(1)),
             ..Default::default()
@@ -198,7 +206,8 @@ pub(crate) async fn run(args: ServeArgs, token: Option<String>, logs: hive::logs
     }
     tracing::info!(%addr, "listening");
     let reload = args.config.clone().map(|path| tokio::spawn(reload_tokens(path, server_token, tokens.clone())));
-    let state = AppState::with_tokens(hive.clone(), cfg.server, tokens);
+    let worker_token = cfg.gateway.options().and_then(|g| g.token);
+    let state = AppState::with_tokens(hive.clone(), cfg.server, tokens).with_worker_token(worker_token);
     let served = hive::http::serve(listener, state, async move { signals.recv().await }).await;
     eprintln!("hive: shutting down");
     if let Some(r) = reload {

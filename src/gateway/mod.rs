@@ -33,6 +33,7 @@
 
 mod conn;
 mod dispatcher;
+mod http_worker;
 pub mod protocol;
 mod queue;
 mod socket;
@@ -43,6 +44,8 @@ use std::time::Duration;
 use serde::Serialize;
 
 pub(crate) use dispatcher::{Dispatcher, DispatcherArgs, DispatcherMsg, LocalCmd, LocalWorker};
+pub(crate) use http_worker::HttpInbox;
+pub use http_worker::{Assignment, HttpRegistration, HttpReport, HttpTerms, MAX_POLL_WAIT};
 pub use webhook::{Delivery, Webhook, WebhookOptions};
 pub(crate) use webhook::{WebhookArgs, Webhooks, dispatch_to, webhooks_name, webhooks_ref};
 
@@ -72,6 +75,12 @@ pub struct GatewayOptions {
     pub tokens: crate::access::Tokens,
     /// A worker silent this long is dead (default 5 s).
     pub heartbeat_timeout: Duration,
+    /// An HTTP worker neither heartbeating nor polling this long is dead
+    /// (default 30 s).
+    pub http_heartbeat_timeout: Duration,
+    /// How long an HTTP worker holds a task without a sign of life (taking
+    /// it, output, a heartbeat) before it is lost (default 60 s).
+    pub lease: Duration,
     /// Attempts before a task whose workers keep dying fails (default 3).
     pub max_attempts: u32,
     /// Default per-task timeout (default 300 s).
@@ -91,6 +100,8 @@ impl Default for GatewayOptions {
             token: None,
             tokens: crate::access::Tokens::default(),
             heartbeat_timeout: Duration::from_secs(5),
+            http_heartbeat_timeout: Duration::from_secs(30),
+            lease: Duration::from_secs(60),
             max_attempts: 3,
             task_timeout: Duration::from_secs(300),
             max_queue: 100_000,
@@ -173,11 +184,25 @@ pub enum WorkerState {
     Draining,
 }
 
+/// How the dispatcher reaches a worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkerTransport {
+    /// A ZeroMQ DEALER.
+    Zmq,
+    /// A standalone JSONL worker of the pool.
+    Jsonl,
+    /// A worker polling over HTTP.
+    Http,
+}
+
 /// A connected worker as listed.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ZmqWorker {
     /// Its id.
     pub worker_id: String,
+    /// How it is reached.
+    pub transport: WorkerTransport,
     /// `ready` (a free slot), `busy` (every slot taken) or `draining` (off).
     pub status: WorkerState,
     /// What it can do.

@@ -4,8 +4,8 @@
 //!
 //! Every `GET` (and the WebSocket streams) needs `viewer`, every other
 //! method `operator`, except the routes listed here: the admin routes
-//! (processes, swarm lifecycle, data deletion, workers, maintenance) and
-//! the POSTs that only read.
+//! (processes, swarm lifecycle, data deletion, workers, maintenance), the
+//! POSTs that only read, and the HTTP worker endpoints (`worker`).
 
 use axum::extract::FromRequestParts;
 use axum::http::Method;
@@ -27,6 +27,17 @@ const ADMIN: &[(Method, &str)] = &[
     (Method::POST, "/api/v1/zmq/workers/{id}/on"),
     (Method::POST, "/api/v1/maintenance/off"),
     (Method::POST, "/api/v1/maintenance/on"),
+    (Method::DELETE, "/api/v1/workers/{id}"),
+];
+
+/// The HTTP worker endpoints: workers' (and admins').
+const WORKER: &[(Method, &str)] = &[
+    (Method::POST, "/api/v1/workers/register"),
+    (Method::POST, "/api/v1/workers/{id}/heartbeat"),
+    (Method::GET, "/api/v1/workers/{id}/next"),
+    (Method::POST, "/api/v1/workers/{id}/tasks/{task}/output"),
+    (Method::POST, "/api/v1/workers/{id}/tasks/{task}/result"),
+    (Method::POST, "/api/v1/workers/{id}/tasks/{task}/error"),
 ];
 
 /// POSTs that change nothing: viewers may call them.
@@ -38,6 +49,8 @@ pub(crate) fn needed(method: &Method, route: &str) -> Role {
     let listed = |table: &[(Method, &str)]| table.iter().any(|(m, r)| m == method && *r == route);
     if listed(ADMIN) {
         Role::Admin
+    } else if listed(WORKER) {
+        Role::Worker
     } else if *method == Method::GET || *method == Method::HEAD || listed(VIEWER_POSTS) {
         Role::Viewer
     } else {
@@ -48,7 +61,13 @@ pub(crate) fn needed(method: &Method, route: &str) -> Role {
 /// Every route the table names, for the test that keeps it true.
 #[cfg(test)]
 pub(crate) fn listed() -> impl Iterator<Item = &'static (Method, &'static str)> {
-    ADMIN.iter().chain(VIEWER_POSTS)
+    ADMIN.iter().chain(VIEWER_POSTS).chain(WORKER)
+}
+
+/// Whether a route is an HTTP worker endpoint (rate-limited per worker,
+/// not per address).
+pub(crate) fn is_worker_route(method: &Method, route: &str) -> bool {
+    WORKER.iter().any(|(m, r)| m == method && *r == route)
 }
 
 /// The caller of a protected route, as the auth middleware admitted it.

@@ -80,6 +80,26 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
         .map(|t| t.trim().to_string())
 }
 
+/// The header HTTP workers may send their token in (the job runner's).
+const WORKER_TOKEN_HEADER: &str = "x-worker-token";
+
+/// The name of a caller admitted by the shared gateway token.
+const GATEWAY_TOKEN: &str = "gateway";
+
+/// A worker's `x-worker-token`: a listed token whose role allows the
+/// worker's, or the shared gateway token (a `worker` named `gateway`).
+fn worker_token(state: &AppState, table: &TokenTable, given: &str) -> Result<Principal, ApiError> {
+    if let Some(p) = table.lookup(given).filter(|p| p.role.allows(crate::access::Role::Worker)) {
+        return Ok(p);
+    }
+    match state.worker_token.as_deref() {
+        Some(shared) if crate::token::matches(given, shared) => {
+            Ok(Principal { name: GATEWAY_TOKEN.into(), role: crate::access::Role::Worker })
+        }
+        _ => Err(ApiError::new(ErrorCode::Unauthorized, "the worker token is not valid")),
+    }
+}
+
 /// The caller a request comes from, by its token (or, with no token
 /// configured, its address); `Err` is the 401 or 403 to answer.
 fn identify(table: &TokenTable, ip: IpAddr, given: Option<String>) -> Result<Principal, ApiError> {
@@ -118,9 +138,15 @@ pub(crate) async fn require(
     if is_public(path) {
         return next.run(req).await;
     }
+    let table = state.tokens.current();
+    let worker = req.headers().get(WORKER_TOKEN_HEADER).map(|v| v.to_str().unwrap_or_default().trim().to_string());
     let given =
         bearer(req.headers()).or_else(|| if is_websocket(path) { query_token(req.uri().query()) } else { None });
-    let principal = match identify(&state.tokens.current(), peer.ip(), given) {
+    let identified = match worker {
+        Some(w) => worker_token(&state, &table, &w),
+        None => identify(&table, peer.ip(), given),
+    };
+    let principal = match identified {
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };

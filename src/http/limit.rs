@@ -1,5 +1,6 @@
 //! The per-client rate limit: a token bucket per IP address (governor's
-//! GCRA). Every response that passes it carries `X-RateLimit-Limit` (the
+//! GCRA), and per worker id on the HTTP worker endpoints that name one (so
+//! a hundred workers behind one address each get their own). Every response that passes it carries `X-RateLimit-Limit` (the
 //! burst), `X-RateLimit-Remaining` (requests left now) and
 //! `X-RateLimit-Reset` (Unix time, seconds, when the bucket is full again);
 //! a refused request gets 429 with `Retry-After` and `retry_after` in its
@@ -24,9 +25,18 @@ use super::config::RateLimit;
 use super::error::ApiError;
 use crate::ErrorCode;
 
+/// Whose bucket a request takes from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum Client {
+    /// A client address.
+    Ip(IpAddr),
+    /// An HTTP worker, by the id its route names.
+    Worker(Arc<str>),
+}
+
 type Keyed = RateLimiter<
-    IpAddr,
-    governor::state::keyed::DefaultKeyedStateStore<IpAddr>,
+    Client,
+    governor::state::keyed::DefaultKeyedStateStore<Client>,
     DefaultClock,
     StateInformationMiddleware,
 >;
@@ -75,11 +85,15 @@ impl Limiter {
         }))
     }
 
-    /// Whether `ip` may make a request now: its budget after it (`None`
-    /// when the limit is off), or the refusal.
-    pub(crate) fn check(&self, ip: IpAddr) -> Result<Option<Budget>, Refused> {
+    /// Whether `client` may make a request now: its budget after it
+    /// (`None` when the limit is off), or the refusal.
+    pub(crate) fn check(&self, client: &Client) -> Result<Option<Budget>, Refused> {
         let Some(l) = &self.0 else { return Ok(None) };
-        match l.check_key(&ip.to_canonical()) {
+        let key = match client {
+            Client::Ip(ip) => Client::Ip(ip.to_canonical()),
+            worker => worker.clone(),
+        };
+        match l.check_key(&key) {
             Ok(snapshot) => Ok(Some(budget(snapshot.quota(), snapshot.remaining_burst_capacity()))),
             Err(not_until) => {
                 let wait = not_until.wait_time_from(DefaultClock::default().now());
@@ -110,16 +124,31 @@ fn set_headers(h: &mut HeaderMap, b: Budget) {
     h.insert("x-ratelimit-reset", HeaderValue::from(now + b.reset_in));
 }
 
+/// Whose bucket `req` takes from: its worker's on a worker endpoint that
+/// names one, else its address's.
+async fn client_of(req: &mut Request, ip: IpAddr) -> Client {
+    use axum::RequestExt;
+    let route = req.extensions().get::<axum::extract::MatchedPath>().map(|m| m.as_str().to_string());
+    if route.is_some_and(|r| super::access::is_worker_route(req.method(), &r))
+        && let Ok(params) = req.extract_parts::<axum::extract::RawPathParams>().await
+        && let Some((_, id)) = params.iter().find(|(k, _)| *k == "id")
+    {
+        return Client::Worker(id.into());
+    }
+    Client::Ip(ip)
+}
+
 /// The rate-limit middleware: every response it passes carries the
 /// client's budget; a refusal is 429 with `Retry-After` and `retry_after`
 /// (seconds) in its body.
 pub(crate) async fn enforce(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    req: Request,
+    mut req: Request,
     next: Next,
 ) -> Response {
-    match state.limiter.check(peer.ip()) {
+    let client = client_of(&mut req, peer.ip()).await;
+    match state.limiter.check(&client) {
         Ok(None) => next.run(req).await,
         Ok(Some(budget)) => {
             let mut r = next.run(req).await;
@@ -144,22 +173,27 @@ mod tests {
     fn a_burst_beyond_the_quota_is_refused_with_a_wait() {
         let l = Limiter::new(RateLimit { per_second: 1, burst: 3 });
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
-        let remaining: Vec<u32> = (0..3).map(|_| l.check(ip).unwrap().unwrap().remaining).collect();
+        let remaining: Vec<u32> = (0..3).map(|_| l.check(&Client::Ip(ip)).unwrap().unwrap().remaining).collect();
         assert_eq!(remaining, [2, 1, 0]);
-        let refused = l.check(ip).unwrap_err();
+        let refused = l.check(&Client::Ip(ip)).unwrap_err();
         assert_eq!(refused.retry_after, 1);
         assert_eq!((refused.budget.limit, refused.budget.remaining), (3, 0));
         assert!((2..=3).contains(&refused.budget.reset_in), "{refused:?}");
         // Another client has its own bucket.
-        let other = l.check("127.0.0.2".parse().unwrap()).unwrap().unwrap();
+        let other = l.check(&Client::Ip("127.0.0.2".parse().unwrap())).unwrap().unwrap();
         assert_eq!(other, Budget { limit: 3, remaining: 2, reset_in: 1 });
+        // So does each worker behind the refused address.
+        for w in ["w1", "w2"] {
+            let b = l.check(&Client::Worker(w.into())).unwrap().unwrap();
+            assert_eq!(b.remaining, 2, "{w}");
+        }
     }
 
     #[test]
     fn zero_per_second_turns_the_limit_off() {
         let l = Limiter::new(RateLimit { per_second: 0, burst: 0 });
         for _ in 0..10_000 {
-            assert_eq!(l.check("127.0.0.1".parse().unwrap()), Ok(None));
+            assert_eq!(l.check(&Client::Ip("127.0.0.1".parse().unwrap())), Ok(None));
         }
     }
 }

@@ -62,6 +62,9 @@ pub struct AppState {
     pub cfg: Arc<ServerConfig>,
     /// The tokens in use (replaced whole on a config reload).
     pub tokens: crate::access::Tokens,
+    /// The shared gateway token, also accepted from HTTP workers in
+    /// `x-worker-token` ([`Self::with_worker_token`]).
+    pub(crate) worker_token: Option<Arc<str>>,
     limiter: limit::Limiter,
     ws_slots: Arc<Semaphore>,
     /// Turns true when the daemon stops; streams close then.
@@ -82,6 +85,7 @@ impl AppState {
         let (stop, shutdown) = watch::channel(false);
         Self {
             tokens,
+            worker_token: None,
             limiter: limit::Limiter::new(cfg.rate_limit),
             ws_slots: Arc::new(Semaphore::new(cfg.max_websockets)),
             cfg: Arc::new(cfg),
@@ -89,6 +93,13 @@ impl AppState {
             shutdown,
             stop: Arc::new(stop),
         }
+    }
+
+    /// Also admits HTTP workers that send the shared gateway token in
+    /// `x-worker-token` (as `worker`s named `gateway`).
+    pub fn with_worker_token(mut self, token: Option<String>) -> Self {
+        self.worker_token = token.filter(|t| !t.is_empty()).map(Into::into);
+        self
     }
 
     /// Tells every open WebSocket to close (the server is stopping).
@@ -151,6 +162,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(routes::events::router())
         .merge(routes::v1::router())
         .merge(routes::zmq::router())
+        .merge(routes::workers::router())
         .routes(routes!(ws_events::ws_events))
         .routes(routes!(phoenix::socket))
 }

@@ -5,7 +5,10 @@ Work that waits for a worker (`POST /api/v1/zmq/dispatch` in `sync` mode,
 and no worker is connected in the run: `before_call` caps a generated
 timeout (and sets one where none is given) at TIMEOUT_MS, so each call
 answers within the request timeout. A timeout of another type is left as
-generated (it is then refused, as a negative case expects).
+generated (it is then refused, as a negative case expects). An HTTP
+worker's long-poll (`GET /api/v1/workers/{id}/next`) waits up to `wait`
+(default 30 s) when no task comes: a generated `wait` that reads as a
+duration is capped at WAIT, and WAIT is set where none is given.
 
 The document is honest about stdio agents and objects: they run the program
 named in `command`, locally or over ssh/docker. A generated request must not
@@ -15,10 +18,16 @@ filtered out before they are sent. The daemon still validates them; the Rust
 tests (tests/stdio.rs, tests/http.rs) cover those paths with real programs.
 """
 
+import re
+
 import schemathesis
 
 MAX_REPLICAS = 50
 TIMEOUT_MS = 1500
+WAIT = "1s"
+NEXT = "/api/v1/workers/{id}/next"
+# What the daemon reads as a duration longer than WAIT (humantime's units).
+LONG_WAIT = re.compile(r"^\s*\d+\s*[a-zA-Z]*")
 WAITING = {
     "/api/v1/zmq/dispatch": "timeout_ms",
     "/api/v1/tasks": "timeout_ms",
@@ -53,6 +62,13 @@ def filter_body(ctx, body):
 
 @schemathesis.hook
 def before_call(ctx, case, **kwargs):
+    if case.operation.path == NEXT and case.method.upper() == "GET":
+        query = case.query if isinstance(case.query, dict) else {}
+        wait = query.get("wait")
+        if wait is None or (isinstance(wait, str) and LONG_WAIT.match(wait)):
+            query["wait"] = WAIT
+        case.query = query
+        return
     key = WAITING.get(case.operation.path)
     if key is None or case.method.upper() != "POST" or not isinstance(case.body, dict):
         return

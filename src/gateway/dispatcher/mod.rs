@@ -1,9 +1,9 @@
 //! The dispatcher actor: the queue, the workers and their assignments (see
 //! the module doc of `gateway` for its guarantees). This file owns the
 //! actor (its messages, its state, its start and its end); the workers'
-//! side (registration, frames, a worker gone) is in `workers.rs`, the
-//! tasks' side (submit, the queue, dispatch, ends, timeouts, restore) in
-//! `tasks.rs`.
+//! side (registration, frames, a worker gone) is in `workers.rs`, HTTP
+//! workers' calls in `http.rs`, the tasks' side (submit, the queue,
+//! dispatch, ends, timeouts, restore) in `tasks.rs`.
 //!
 //! The dispatcher owns the ROUTER socket's task ([`Socket`]): it binds it in
 //! `pre_start` (a restarted dispatcher binds the address its first
@@ -32,6 +32,7 @@ use crate::events::{EventBus, EventKind, Level};
 use crate::supervisor::exit_of;
 use crate::task::{Follower, TaskBook, TaskEnd};
 
+mod http;
 mod tasks;
 mod workers;
 
@@ -79,6 +80,18 @@ pub(crate) enum DispatcherMsg {
     SocketEnded(SocketEnd),
     /// Test hook: the socket task is killed (it panics).
     KillSocket,
+    /// An HTTP worker registers.
+    RegisterHttp(super::HttpRegistration, RpcReplyPort<Result<super::HttpTerms, HiveError>>),
+    /// An HTTP worker's queue of tasks, for a poll.
+    HttpInbox(String, RpcReplyPort<Result<super::HttpInbox, HiveError>>),
+    /// An HTTP worker's poll took this task from its queue: whether the
+    /// worker still holds it (its lease is renewed then).
+    HttpTake(Arc<str>, Arc<str>, RpcReplyPort<bool>),
+    /// An HTTP worker's heartbeat: its leases are renewed.
+    HttpHeartbeat(String, RpcReplyPort<Result<(), HiveError>>),
+    /// An HTTP worker reports on a task (output, result, error): refused
+    /// if it does not hold the task.
+    HttpReport(String, String, super::HttpReport, RpcReplyPort<Result<(), HiveError>>),
 }
 
 /// A standalone JSONL worker offered to the dispatcher.
@@ -104,6 +117,9 @@ enum Link {
     Zmq { identity: Arc<[u8]>, empty_delimiter: bool },
     /// A standalone JSONL worker of the pool.
     Local(mpsc::Sender<LocalCmd>),
+    /// An HTTP worker: its tasks wait in a queue bounded by its slots
+    /// until it polls.
+    Http { tx: mpsc::Sender<super::Assignment>, inbox: super::HttpInbox },
 }
 
 /// Start arguments.
@@ -131,6 +147,8 @@ struct Task {
     swarm: Arc<str>,
     agent: Option<String>,
     worker: Option<Arc<str>>,
+    /// On an HTTP worker: when its lease runs out.
+    lease: Option<Instant>,
 }
 
 struct Worker {
@@ -270,7 +288,10 @@ impl Actor for Dispatcher {
             DispatcherMsg::QueueDepths(reply) => {
                 let _ = reply.send(s.queue.depth_by_priority());
             }
-            DispatcherMsg::Tick => s.expire().await,
+            DispatcherMsg::Tick => {
+                s.expire().await;
+                s.expire_leases().await;
+            }
             DispatcherMsg::AttachLocal(w, reply) => {
                 let r = s.attach_local(w);
                 let _ = reply.send(r);
@@ -296,6 +317,25 @@ impl Actor for Dispatcher {
                 return Err(format!("the gateway's socket task ended: {why}").into());
             }
             DispatcherMsg::KillSocket => s.socket.kill(),
+            DispatcherMsg::RegisterHttp(reg, reply) => {
+                let r = s.register_http(&myself, reg).await;
+                let _ = reply.send(r);
+                s.dispatch().await;
+            }
+            DispatcherMsg::HttpInbox(id, reply) => {
+                let _ = reply.send(s.http_inbox(&id));
+            }
+            DispatcherMsg::HttpTake(id, task, reply) => {
+                let _ = reply.send(s.http_take(&id, &task));
+            }
+            DispatcherMsg::HttpHeartbeat(id, reply) => {
+                let _ = reply.send(s.http_heartbeat(&id));
+            }
+            DispatcherMsg::HttpReport(id, task, report, reply) => {
+                s.args.bus.ready().await; // output becomes events: wait while the disk is behind
+                let r = s.http_report(&id, &task, report).await;
+                let _ = reply.send(r);
+            }
         }
         Ok(())
     }

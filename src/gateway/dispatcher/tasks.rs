@@ -66,6 +66,7 @@ impl State {
             swarm,
             agent: req.agent,
             worker: None,
+            lease: None,
         };
         // A caller that waits for the result is not made to wait for the
         // disk; one that is only acknowledged waits for the record. The
@@ -128,9 +129,11 @@ impl State {
             let w = self.workers.get_mut(&wid).expect("chosen from the table");
             w.running.insert(id.clone());
             w.last_assigned = self.clock;
+            let http = matches!(w.link, super::Link::Http { .. });
             let t = self.tasks.get_mut(&id).expect("checked above");
             t.worker = Some(wid.clone());
             t.attempts += 1;
+            t.lease = http.then(|| Instant::now() + self.args.opts.lease);
             free -= 1;
             self.args.tasks.started_on(&id, &wid);
             let (t, w) = (&self.tasks[&id], &self.workers[&wid]);
@@ -246,6 +249,7 @@ impl State {
             swarm: r.swarm.as_str().into(),
             agent: (!r.target.is_empty()).then_some(r.target),
             worker: None,
+            lease: None,
             prompt: r.content,
             model: r.model,
             context: r.context,

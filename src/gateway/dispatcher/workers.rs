@@ -19,7 +19,7 @@ use crate::events::{EventKind, Level, OutputKind, now_ms};
 use crate::gateway::conn::{Conn, ConnArgs};
 use crate::gateway::protocol::{self, GatewayMsg, ResultStatus, WorkerMsg};
 use crate::gateway::socket::{Inbound, Outbound};
-use crate::gateway::{WorkerState, ZmqWorker};
+use crate::gateway::{WorkerState, WorkerTransport, ZmqWorker};
 use crate::task::{FailCode, TaskEnd};
 
 impl Worker {
@@ -35,8 +35,14 @@ impl Worker {
         };
         let mut running: Vec<String> = w.running.iter().map(|t| t.to_string()).collect();
         running.sort();
+        let transport = match w.link {
+            Link::Zmq { .. } => WorkerTransport::Zmq,
+            Link::Local(_) => WorkerTransport::Jsonl,
+            Link::Http { .. } => WorkerTransport::Http,
+        };
         ZmqWorker {
             worker_id: w.id.to_string(),
+            transport,
             status,
             capabilities: w.caps_list.clone(),
             slots: w.slots,
@@ -69,6 +75,26 @@ impl State {
                     GatewayMsg::Rejected { .. } => return,
                 };
                 let _ = tx.send(cmd).await;
+            }
+            Link::Http { tx, .. } => {
+                // A cancel reaches an HTTP worker as the 409 of its next
+                // report; a task waits in its queue (never full: a worker
+                // is given at most its slots).
+                if let GatewayMsg::Task { task_id, prompt, model, context, priority, swarm, agent } = msg {
+                    let caps = self.tasks.get(*task_id).map(|t| t.caps.clone()).unwrap_or_default();
+                    let a = crate::gateway::Assignment {
+                        task_id: task_id.to_string(),
+                        prompt: prompt.to_string(),
+                        model: model.map(String::from),
+                        context: context.map(String::from),
+                        priority: *priority,
+                        capabilities: caps,
+                        swarm: swarm.map(String::from),
+                        agent: agent.map(String::from),
+                        lease_ms: self.args.opts.lease.as_millis() as u64,
+                    };
+                    let _ = tx.try_send(a);
+                }
             }
         }
     }

@@ -11,4 +11,5 @@ pub(crate) mod topology;
 pub(crate) mod v1;
 pub(crate) mod v1_list;
 pub(crate) mod v1_tasks;
+pub(crate) mod workers;
 pub(crate) mod zmq;

@@ -6,7 +6,6 @@
 //! force-unregistered by id; the list filters on status and capability and
 //! sorts over a closed set of fields.
 
-use std::cmp::Ordering;
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -16,16 +15,17 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::v1_list::{Filters, V1List};
-use crate::gateway::{DispatchRequest, GatewayStatus, Submit, Webhook, WorkerState, ZmqWorker};
+use super::workers::{WorkersQuery, WorkersQuerySort};
+use crate::gateway::{DispatchRequest, GatewayStatus, Submit, Webhook, ZmqWorker};
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::http::page::{Sort, SortField, V1PageQuery, sorted};
+use crate::http::page::V1PageQuery;
 use crate::runtime::orchestrate::{OrchestrateMode, Plan, Report, Strategy};
 use crate::task::{Follower, TaskEnd, TaskUpdate};
 
@@ -40,56 +40,6 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(orchestrate))
 }
 
-/// The fields `GET /api/v1/zmq/workers` sorts on.
-#[derive(Debug, Clone, Copy, ToSchema)]
-#[serde(rename_all = "snake_case")]
-enum WorkerSort {
-    WorkerId,
-    ConnectedAt,
-    LastHeartbeat,
-    Running,
-}
-
-impl SortField for WorkerSort {
-    type Item = ZmqWorker;
-    const ALL: &'static [Self] = &[Self::WorkerId, Self::ConnectedAt, Self::LastHeartbeat, Self::Running];
-    fn name(self) -> &'static str {
-        match self {
-            Self::WorkerId => "worker_id",
-            Self::ConnectedAt => "connected_at",
-            Self::LastHeartbeat => "last_heartbeat",
-            Self::Running => "running",
-        }
-    }
-    fn compare(self, a: &ZmqWorker, b: &ZmqWorker) -> Ordering {
-        match self {
-            Self::WorkerId => a.worker_id.cmp(&b.worker_id),
-            Self::ConnectedAt => a.connected_at.cmp(&b.connected_at),
-            Self::LastHeartbeat => a.last_heartbeat.cmp(&b.last_heartbeat),
-            Self::Running => a.running.len().cmp(&b.running.len()),
-        }
-    }
-}
-
-/// Filters and order of `GET /api/v1/zmq/workers` (with the page's parameters).
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-struct WorkersQuery {
-    /// Only workers with this status.
-    status: Option<WorkerState>,
-    /// Only workers with this capability.
-    capability: Option<String>,
-}
-
-/// `?sort=` of the list.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-struct WorkersQuerySort {
-    /// Default: by `worker_id`; `running` is how many tasks it runs.
-    #[param(schema_with = crate::http::page::sort_schema::<WorkerSort>)]
-    sort: Option<Sort<WorkerSort>>,
-}
-
 /// Connected ZeroMQ workers (and pool workers, as `local/<id>`), filtered and sorted.
 #[utoipa::path(get, path = "/api/v1/zmq/workers", tag = "gateway", params(WorkersQuery, WorkersQuerySort, V1PageQuery),
     responses((status = 200, body = V1List<ZmqWorker>), (status = 400, body = ErrorBody),
@@ -100,15 +50,7 @@ async fn list_workers(
     ApiQuery(by): ApiQuery<WorkersQuerySort>,
     ApiQuery(q): ApiQuery<V1PageQuery>,
 ) -> ApiResult<impl IntoResponse> {
-    let all: Vec<ZmqWorker> = st
-        .hive
-        .zmq_workers()
-        .await?
-        .into_iter()
-        .filter(|w| f.status.is_none_or(|s| w.status == s))
-        .filter(|w| f.capability.as_ref().is_none_or(|c| w.capabilities.contains(c)))
-        .collect();
-    Ok(axum::Json(V1List::of(&q, sorted(all, by.sort))?))
+    Ok(axum::Json(super::workers::page(&st, f, by, &q).await?))
 }
 
 /// One connected worker.

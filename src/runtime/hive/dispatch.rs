@@ -16,7 +16,7 @@ use crate::task::Follower;
 pub struct Dispatch<'a>(pub(super) &'a Hive);
 
 impl Dispatch<'_> {
-    fn actor(&self) -> Result<ActorRef<DispatcherMsg>, HiveError> {
+    pub(super) fn actor(&self) -> Result<ActorRef<DispatcherMsg>, HiveError> {
         let name = self
             .0
             .dispatcher_name

@@ -13,6 +13,7 @@
 mod dispatch;
 mod events;
 mod health;
+mod http_workers;
 pub(super) mod orchestrate;
 mod restore;
 mod root;

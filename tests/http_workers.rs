@@ -1,0 +1,246 @@
+//! Workers over plain HTTP against a real daemon: register, long-poll,
+//! stream output, end a task; a worker lost mid-task (its task completes
+//! once, on a ZeroMQ worker); a hundred workers polling at once behind one
+//! address, each with its own rate-limit bucket; and the bad input of each
+//! endpoint.
+
+mod http_common;
+mod zmq_common;
+
+use std::time::Duration;
+
+use hive::gateway::{DispatchRequest, GatewayOptions, Submit};
+use http_common::{Daemon, cfg};
+use serde_json::{Value, json};
+
+async fn daemon(cfg: hive::http::ServerConfig, gw: GatewayOptions) -> Daemon {
+    let gateway = GatewayOptions { endpoint: "tcp://127.0.0.1:0".into(), ..gw };
+    Daemon::start_with(cfg, hive::HiveOptions { gateway: Some(gateway), ..Default::default() }).await
+}
+
+async fn register(d: &Daemon, id: &str, caps: &[&str], slots: u32) -> Value {
+    let (code, b) = d.post("/api/v1/workers/register", json!({"id": id, "capabilities": caps, "slots": slots})).await;
+    assert_eq!(code, 201, "{b}");
+    b
+}
+
+/// Waits for a task (the test's deadline, 10 s); panics on 204.
+async fn next(d: &Daemon, id: &str) -> Value {
+    let (code, a) = d.get(&format!("/api/v1/workers/{id}/next?wait=10s")).await;
+    assert_eq!(code, 200, "{a}");
+    a
+}
+
+async fn submit(d: &Daemon, prompt: &str, caps: &[&str]) -> String {
+    let (code, b) = d.post("/api/v1/tasks", json!({"prompt": prompt, "capabilities": caps})).await;
+    assert_eq!(code, 202, "{b}");
+    b["task_id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn an_http_worker_registers_polls_streams_and_ends_a_task() {
+    let d = daemon(cfg(), GatewayOptions::default()).await;
+    let terms = register(&d, "h1", &["gpu"], 2).await;
+    assert_eq!(terms["id"], "h1");
+    assert!(terms["lease_ms"].as_u64().unwrap() > 0 && terms["max_wait_s"] == 60, "{terms}");
+    // Nothing to do: 204 once `wait` passes.
+    let r = d.http.get(d.url("/api/v1/workers/h1/next?wait=100ms")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+
+    let id = submit(&d, "render", &["gpu"]).await;
+    let a = next(&d, "h1").await;
+    assert_eq!((a["task_id"].as_str(), &a["prompt"]), (Some(id.as_str()), &json!("render")), "{a}");
+    assert_eq!(a["capabilities"], json!(["gpu"]));
+    let one = format!("/api/v1/tasks/{id}");
+    let t = d.get_until(&one, |t| t["status"] == "in_progress").await;
+    assert_eq!(t["worker"], "h1");
+    for chunk in ["par", "tial"] {
+        let (code, b) = d.post(&format!("/api/v1/workers/h1/tasks/{id}/output"), json!({"content": chunk})).await;
+        assert_eq!(code, 200, "{b}");
+    }
+    d.get_until(&one, |t| t["output"] == "partial").await;
+    let (code, b) = d.post(&format!("/api/v1/workers/h1/tasks/{id}/result"), json!({"content": "done"})).await;
+    assert_eq!(code, 200, "{b}");
+    let t = d.get_until(&one, |t| t["status"] == "ok").await;
+    assert_eq!(t["content"], "done");
+
+    // A second end is refused and recorded; the task stays as it ended.
+    let (code, b) = d.post(&format!("/api/v1/workers/h1/tasks/{id}/result"), json!({"content": "again"})).await;
+    assert_eq!((code, b["error_code"].as_str()), (409, Some("HIVE_CONFLICT")), "{b}");
+    d.get_until("/api/events?event_type=result_ignored", |e| e["count"].as_u64() > Some(0)).await;
+    assert_eq!(d.get(&one).await.1["content"], "done");
+
+    // A failure with the worker's own code.
+    let id = submit(&d, "fail", &[]).await;
+    assert_eq!(next(&d, "h1").await["task_id"], json!(id));
+    let (code, _) =
+        d.post(&format!("/api/v1/workers/h1/tasks/{id}/error"), json!({"code": "oom", "message": "no memory"})).await;
+    assert_eq!(code, 200);
+    let t = d.get_until(&format!("/api/v1/tasks/{id}"), |t| t["status"] == "error").await;
+    assert_eq!((&t["error_code"], &t["error_message"]), (&json!("oom"), &json!("no memory")), "{t}");
+
+    // Listed with every transport, with its own.
+    let (_, list) = d.get("/api/v1/workers?transport=http").await;
+    assert_eq!((list["total"].as_u64(), &list["items"][0]["transport"]), (Some(1), &json!("http")), "{list}");
+    let (_, hb) = d.post("/api/v1/workers/h1/heartbeat", json!({})).await;
+    assert_eq!(hb["status"], "ok");
+    let (code, b) = d.delete("/api/v1/workers/h1").await;
+    assert_eq!((code, &b["status"]), (200, &json!("unregistered")), "{b}");
+    assert_eq!(d.post("/api/v1/workers/h1/heartbeat", json!({})).await.0, 404, "gone: register again");
+    d.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_input_from_a_worker_is_a_4xx_and_changes_nothing() {
+    let d = daemon(cfg(), GatewayOptions::default()).await;
+    register(&d, "h1", &[], 1).await;
+    let cases: Vec<(u16, (u16, Value))> = vec![
+        (409, d.post("/api/v1/workers/register", json!({"id": "h1"})).await),
+        (400, d.post("/api/v1/workers/register", json!({"id": ""})).await),
+        (400, d.post("/api/v1/workers/register", json!({"id": "x", "slots": 0})).await),
+        (400, d.post("/api/v1/workers/register", json!({"id": "x", "bogus": 1})).await),
+        (404, d.post("/api/v1/workers/nobody/heartbeat", json!({})).await),
+        (404, d.get("/api/v1/workers/nobody/next?wait=1ms").await),
+        (400, d.get("/api/v1/workers/h1/next?wait=61s").await),
+        (400, d.get("/api/v1/workers/h1/next?wait=soon").await),
+        (409, d.post("/api/v1/workers/h1/tasks/nope/result", json!({"content": "x"})).await),
+        (404, d.post("/api/v1/workers/nobody/tasks/nope/result", json!({"content": "x"})).await),
+        (400, d.post("/api/v1/workers/h1/tasks/nope/error", json!({"message": "no code"})).await),
+    ];
+    for (want, (code, body)) in cases {
+        assert_eq!(code, want, "{body}");
+        assert!(body["error_code"].is_string(), "the error shape: {body}");
+    }
+    let (_, list) = d.get("/api/v1/workers").await;
+    assert_eq!(list["total"], 1, "nothing registered by the refusals: {list}");
+    d.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_http_worker_lost_mid_task_has_its_task_completed_once_by_a_zeromq_worker() {
+    let gw = GatewayOptions { http_heartbeat_timeout: Duration::from_millis(400), ..Default::default() };
+    let d = daemon(cfg(), gw).await;
+    register(&d, "h1", &["x"], 1).await;
+    let id = submit(&d, "once", &["x"]).await;
+    assert_eq!(next(&d, "h1").await["task_id"], json!(id));
+    // h1 goes silent: no heartbeat, no poll. It is lost; the task requeued.
+    let endpoint = d.hive.zmq_status().await.unwrap().endpoint;
+    d.get_until("/api/events?event_type=task_requeued", |e| e["count"].as_u64() > Some(0)).await;
+    let mut z = zmq_common::Worker::connect(&endpoint, "z1", &["x"], 1).await;
+    let task = z.next().await;
+    assert_eq!((task["type"].as_str(), &task["task_id"]), (Some("task"), &json!(id)), "{task}");
+    z.result(&task["task_id"], "by zmq").await;
+    let t = d.get_until(&format!("/api/v1/tasks/{id}"), |t| t["status"] == "ok").await;
+    assert_eq!((&t["content"], &t["worker"], t["attempts"].as_u64()), (&json!("by zmq"), &json!("z1"), Some(2)), "{t}");
+    // The lost worker's late result is refused: the task ended once.
+    let (code, _) = d.post(&format!("/api/v1/workers/h1/tasks/{id}/result"), json!({"content": "late"})).await;
+    assert_eq!(code, 404, "h1 is gone");
+    assert_eq!(d.get(&format!("/api/v1/tasks/{id}")).await.1["content"], "by zmq");
+    d.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_expired_lease_loses_the_worker_even_while_it_heartbeats_nothing_else() {
+    let gw = GatewayOptions { lease: Duration::from_millis(300), ..Default::default() };
+    let d = daemon(cfg(), gw).await;
+    register(&d, "h1", &[], 1).await;
+    // Given a task it never takes: the lease runs out from the assignment.
+    let id = submit(&d, "leased", &[]).await;
+    d.get_until("/api/events?event_type=worker_disconnected", |e| e["count"].as_u64() > Some(0)).await;
+    let t = d.get_until(&format!("/api/v1/tasks/{id}"), |t| t["status"] == "queued").await;
+    assert_eq!(t["attempts"], 1, "{t}");
+    d.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_hundred_http_workers_behind_one_address_long_poll_at_once_and_share_the_tasks() {
+    // Tight enough that 100 workers' polls and results from one address
+    // would be refused if they shared its bucket.
+    let limit = hive::http::RateLimit { per_second: 20, burst: 150 };
+    let d = daemon(hive::http::ServerConfig { rate_limit: limit, ..cfg() }, GatewayOptions::default()).await;
+    let n = 100;
+    for i in 0..n {
+        register(&d, &format!("w{i}"), &[], 1).await;
+    }
+    let polls: Vec<_> = (0..n)
+        .map(|i| {
+            let (http, url) = (d.http.clone(), d.url(&format!("/api/v1/workers/w{i}/next?wait=20s")));
+            tokio::spawn(async move { http.get(url).send().await.unwrap().json::<Value>().await.unwrap() })
+        })
+        .collect();
+    let mut ids = std::collections::BTreeSet::new();
+    for i in 0..n {
+        let req = DispatchRequest { prompt: format!("t{i}"), ..Default::default() };
+        ids.insert(d.hive.dispatch(req, Submit::Queue).await.unwrap().0.to_string());
+    }
+    let mut given = std::collections::BTreeSet::new();
+    for (i, p) in polls.into_iter().enumerate() {
+        let a = tokio::time::timeout(Duration::from_secs(30), p).await.expect("each poll is answered").unwrap();
+        let task = a["task_id"].as_str().unwrap_or_else(|| panic!("w{i} got {a}")).to_string();
+        let (code, b) = d.post(&format!("/api/v1/workers/w{i}/tasks/{task}/result"), json!({"content": "ok"})).await;
+        assert_eq!(code, 200, "w{i}: {b}");
+        given.insert(task);
+    }
+    assert_eq!(given, ids, "every task went to exactly one worker");
+    let (_, ok) = d.get("/api/v1/tasks?status=ok&per_page=1").await;
+    assert_eq!(ok["total"], n, "{ok}");
+    d.shutdown().await;
+}
+
+/// The reference worker (`actors/http_worker.py`), killed when dropped.
+struct PyWorker(std::process::Child);
+
+impl Drop for PyWorker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn the_reference_http_worker_runs_tasks_on_its_slots_and_registers_again_when_forgotten() {
+    let d = daemon(cfg(), GatewayOptions::default()).await;
+    let script = format!("{}/actors/http_worker.py", env!("CARGO_MANIFEST_DIR"));
+    let url = format!("http://{}", d.addr);
+    let args = [
+        "--url",
+        &url,
+        "--id",
+        "py1",
+        "--slots",
+        "2",
+        "--wait",
+        "2",
+        "--heartbeat-ms",
+        "200",
+        "--capabilities",
+        "echo",
+    ];
+    let _py = PyWorker(
+        std::process::Command::new("python3").arg(&script).args(args).spawn().expect("python3 runs the worker"),
+    );
+    d.get_until("/api/v1/workers?transport=http", |l| l["total"] == 1).await;
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        ids.push(submit(&d, &format!("hello there {i}"), &["echo"]).await);
+    }
+    for (i, id) in ids.iter().enumerate() {
+        let t = d.get_until(&format!("/api/v1/tasks/{id}"), |t| t["status"] == "ok").await;
+        assert_eq!((&t["content"], &t["worker"]), (&json!(format!("hello there {i}")), &json!("py1")), "{t}");
+    }
+    // Streamed word by word: the tokens reached the live event stream
+    // (tokens are published, never stored).
+    let token = |e: &hive::events::Event| {
+        matches!(e.kind, hive::events::EventKind::AgentOutput { output: hive::events::OutputKind::Token, .. })
+    };
+    let tokens = d.hive.events().recent(10_000, token).len();
+    assert_eq!(tokens, 4 * 3, "three words per task");
+    // Forgotten by the daemon (as after a restart): it registers again and works on.
+    let (code, _) = d.delete("/api/v1/workers/py1").await;
+    assert_eq!(code, 200);
+    d.get_until("/api/v1/workers?transport=http", |l| l["total"] == 1).await;
+    let id = submit(&d, "back again", &["echo"]).await;
+    let t = d.get_until(&format!("/api/v1/tasks/{id}"), |t| t["status"] == "ok").await;
+    assert_eq!(t["content"], "back again");
+    d.shutdown().await;
+}
