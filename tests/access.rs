@@ -5,6 +5,7 @@
 //! SIGHUP without a restart.
 
 mod cli_common;
+mod common;
 mod http_common;
 mod zmq_common;
 
@@ -165,13 +166,18 @@ async fn a_task_is_its_submitters_and_only_admins_see_everyone_s() {
     assert_eq!(mine["items"][0]["task_id"], json!(id));
     let (_, all) = call(&d, "get", "/api/v1/tasks", "admin-secret").await;
     assert_eq!(all["total"], 1, "{all}");
-    // bob's own task is his alone.
+    // bob's own task is his alone, in the task stream too.
+    let url = format!("ws://{}/ws/tasks?token=bob-secret", d.addr);
+    let (mut stream, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    call_with(&d, Method::POST, "/api/swarms/demo/agents/worker_1/task", "operator-secret", json!({"task": "z"})).await;
     let (_, b) =
         call_with(&d, Method::POST, "/api/swarms/demo/agents/worker_2/task", "bob-secret", json!({"task": "y"})).await;
+    let n = common::next(&mut stream).await.unwrap();
+    assert_eq!((&n["task_id"], &n["submitted_by"], &n["type"]), (&b["task_id"], &json!("bob"), &json!("task.queued")));
     let (_, bobs) = call(&d, "get", "/api/v1/tasks", "bob-secret").await;
     assert_eq!((bobs["total"].as_u64(), &bobs["items"][0]["task_id"]), (Some(1), &b["task_id"]), "{bobs}");
     let (_, all) = call(&d, "get", "/api/v1/tasks", "admin-secret").await;
-    assert_eq!(all["total"], 2, "{all}");
+    assert_eq!(all["total"], 3, "{all}");
     d.shutdown().await;
 }
 

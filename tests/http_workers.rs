@@ -4,6 +4,7 @@
 //! address, each with its own rate-limit bucket; and the bad input of each
 //! endpoint.
 
+mod common;
 mod http_common;
 mod zmq_common;
 
@@ -242,5 +243,43 @@ async fn the_reference_http_worker_runs_tasks_on_its_slots_and_registers_again_w
     let id = submit(&d, "back again", &["echo"]).await;
     let t = d.get_until(&format!("/api/v1/tasks/{id}"), |t| t["status"] == "ok").await;
     assert_eq!(t["content"], "back again");
+    d.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_task_stream_tells_each_change_of_a_task_in_order_and_ends_with_it() {
+    let d = daemon(cfg(), GatewayOptions::default()).await;
+    register(&d, "h1", &[], 1).await;
+    let (mut all, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws/tasks", d.addr)).await.unwrap();
+    let id = submit(&d, "watch me", &[]).await;
+    let (mut one, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws/tasks?task={id}", d.addr)).await.unwrap();
+    assert_eq!(next(&d, "h1").await["task_id"], json!(id));
+    for c in ["a", "b"] {
+        d.post(&format!("/api/v1/workers/h1/tasks/{id}/output"), json!({"content": c})).await;
+    }
+    d.post(&format!("/api/v1/workers/h1/tasks/{id}/result"), json!({"content": "ab"})).await;
+    let mut seen = Vec::new();
+    while seen.last().is_none_or(|t: &String| t != "task.completed") {
+        let n = common::next(&mut all).await.expect("the stream goes on");
+        assert_eq!(n["task_id"], json!(id), "{n}");
+        seen.push(n["type"].as_str().unwrap().to_string());
+    }
+    assert_eq!(seen, ["task.queued", "task.started", "task.output", "task.output", "task.completed"]);
+    // `?task=`: from its subscription on, then closed after the end.
+    let mut mine = Vec::new();
+    while let Some(n) = common::next(&mut one).await {
+        mine.push((n["type"].as_str().unwrap().to_string(), n["content"].clone()));
+    }
+    assert_eq!(mine.last(), Some(&("task.completed".to_string(), json!("ab"))), "{mine:?}");
+    // An ended task: its end at once, then closed.
+    let (mut late, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws/tasks?task={id}", d.addr)).await.unwrap();
+    let n = common::next(&mut late).await.unwrap();
+    assert_eq!((n["type"].as_str(), &n["content"]), (Some("task.completed"), &json!("ab")), "{n}");
+    assert!(common::next(&mut late).await.is_none());
+    // An unknown task: 404 before any upgrade.
+    match tokio_tungstenite::connect_async(format!("ws://{}/ws/tasks?task=nope", d.addr)).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status().as_u16(), 404),
+        other => panic!("expected 404, got {other:?}"),
+    }
     d.shutdown().await;
 }

@@ -26,7 +26,7 @@ pub(crate) fn is_public(path: &str) -> bool {
 }
 
 fn is_websocket(path: &str) -> bool {
-    path == "/ws/events" || path.starts_with("/swarm/websocket")
+    path == "/ws/events" || path == "/ws/tasks" || path.starts_with("/swarm/websocket")
 }
 
 /// Whether a peer address is the local machine.

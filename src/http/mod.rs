@@ -26,6 +26,7 @@ mod phoenix;
 mod routes;
 mod schema;
 mod ws_events;
+mod ws_tasks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -164,6 +165,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(routes::zmq::router())
         .merge(routes::workers::router())
         .routes(routes!(ws_events::ws_events))
+        .routes(routes!(ws_tasks::ws_tasks))
         .routes(routes!(phoenix::socket))
 }
 

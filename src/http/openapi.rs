@@ -269,7 +269,7 @@ fn operation<'a>(api: &'a mut OpenApi, method: &str, path: &str) -> Option<&'a m
 }
 
 fn is_websocket_route(path: &str) -> bool {
-    path == "/ws/events" || path == "/swarm/websocket"
+    path == "/ws/events" || path == "/ws/tasks" || path == "/swarm/websocket"
 }
 
 /// The refusals an operation can answer, besides those its handler lists.

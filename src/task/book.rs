@@ -18,15 +18,18 @@
 //! * with a journal (the store), every new record and every change is
 //!   handed to it in the order it happened here, so a record is always
 //!   written before its changes; a new task waits (asynchronously) while
-//!   more than [`MAX_JOURNAL`] entries wait for the journal.
+//!   more than [`MAX_JOURNAL`] entries wait for the journal;
+//! * every change is also a [`TaskNotice`] to the subscribers of
+//!   [`TaskBook::notices`] (bounded; a slow one is told it lagged).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{Notify, broadcast, mpsc, oneshot};
 
 use super::model::{TaskEnd, TaskUpdate};
+use super::notice::{Happened, NOTICE_LAG, TaskNotice};
 use super::query::{TaskFilter, TaskOrder};
 use super::record::{TaskChange, TaskRecord};
 use crate::events::now_ms;
@@ -102,6 +105,8 @@ struct Inner {
     journal_ready: Notify,
     /// Wakes new tasks waiting for room in the journal.
     room: Notify,
+    /// The task stream.
+    notices: broadcast::Sender<Arc<TaskNotice>>,
 }
 
 struct State {
@@ -135,12 +140,30 @@ impl TaskBook {
             journal: journaled.then(VecDeque::new),
             closed: false,
         };
-        let inner = Inner { state: Mutex::new(state), opts, journal_ready: Notify::new(), room: Notify::new() };
+        let (notices, _) = broadcast::channel(NOTICE_LAG);
+        let inner =
+            Inner { state: Mutex::new(state), opts, journal_ready: Notify::new(), room: Notify::new(), notices };
         Self { inner: Arc::new(inner) }
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Every task's changes from now on.
+    pub fn notices(&self) -> broadcast::Receiver<Arc<TaskNotice>> {
+        self.inner.notices.subscribe()
+    }
+
+    /// Tells the task stream, if anyone listens (sent under the state lock,
+    /// so notices keep the book's order).
+    fn notify(&self, record: &TaskRecord, what: impl FnOnce() -> Happened) {
+        if self.inner.notices.receiver_count() == 0 {
+            return;
+        }
+        let task_id = record.id.as_str().into();
+        let submitted_by = record.submitted_by.as_deref().map(Into::into);
+        let _ = self.inner.notices.send(Arc::new(TaskNotice { task_id, submitted_by, what: what() }));
     }
 
     /// Whether a journal records the tasks.
@@ -170,6 +193,7 @@ impl TaskBook {
         } else {
             None
         };
+        self.notify(&record, || Happened::Queued);
         let mut entry = Entry { record, journaled, followers: Vec::new() };
         let follower = follow.then(|| follower_of(&mut entry));
         st.open.insert(id, entry);
@@ -221,7 +245,12 @@ impl TaskBook {
         let now = now_ms();
         let Some(e) = st.open.get_mut(id) else { return false };
         e.record.apply(&change, now);
-        let journaled = e.journaled;
+        let (record, journaled) = (&e.record, e.journaled);
+        self.notify(record, || match &change {
+            TaskChange::Started { .. } => Happened::Started { worker: record.worker.clone() },
+            TaskChange::Requeued => Happened::Queued,
+            TaskChange::Ended(end) => Happened::ended(end),
+        });
         if journaled {
             self.journal(&mut st, Journaled::Change(id.into(), change, now));
         }
@@ -242,6 +271,7 @@ impl TaskBook {
         let mut st = self.state();
         let Some(e) = st.open.get_mut(id) else { return };
         e.record.push_output(content);
+        self.notify(&e.record, || Happened::Output { content: content.to_string() });
         for f in &e.followers {
             if f.tokens.try_send(content.to_string()).is_err() {
                 f.missed.fetch_add(1, Ordering::Relaxed);
@@ -257,6 +287,7 @@ impl TaskBook {
         let now = now_ms();
         let change = TaskChange::Ended(end.clone());
         e.record.apply(&change, now);
+        self.notify(&e.record, || Happened::ended(&end));
         if e.journaled {
             self.journal(&mut st, Journaled::Change(id.into(), change, now));
         }

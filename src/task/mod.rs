@@ -15,10 +15,12 @@
 
 mod book;
 mod model;
+mod notice;
 mod query;
 mod record;
 
 pub use book::{BookOptions, FOLLOWER_TOKENS, Follower, Journal, Journaled, MAX_JOURNAL, Opened, TaskBook};
 pub use model::{FailCode, MAX_CODE_BYTES, TaskEnd, TaskStatus, TaskUpdate, Transport};
+pub use notice::{Happened, NOTICE_LAG, TaskNotice};
 pub use query::{TaskFilter, TaskOrder, TaskSort};
 pub use record::{MAX_OUTPUT_BYTES, TaskChange, TaskRecord};

@@ -132,14 +132,28 @@ async fn register(State(st): State<AppState>, ApiJson(reg): ApiJson<HttpRegistra
     Ok((StatusCode::CREATED, axum::Json(terms)).into_response())
 }
 
-/// A worker unregistered.
+/// Unregistered.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum UnregisteredWord {
+    Unregistered,
+}
+
+/// A worker force-unregistered.
 #[derive(Debug, Serialize, ToSchema)]
-struct Unregistered {
+pub(crate) struct Unregistered {
     /// `unregistered`.
-    status: &'static str,
-    id: String,
-    /// The tasks it held, queued again.
+    status: UnregisteredWord,
+    worker_id: String,
+    /// The tasks it ran that went back to the queue (those past
+    /// `max_attempts` failed with `worker_lost` instead).
     requeued: Vec<String>,
+}
+
+/// Unregisters a worker (HTTP or ZeroMQ), as both routes answer it.
+pub(crate) async fn unregistered(st: &AppState, worker_id: String) -> ApiResult<Unregistered> {
+    let requeued = st.hive.gateway().unregister(&worker_id).await?.iter().map(|t| t.to_string()).collect();
+    Ok(Unregistered { status: UnregisteredWord::Unregistered, worker_id, requeued })
 }
 
 /// Unregisters a worker of any transport but the pool's (its tasks are
@@ -147,8 +161,7 @@ struct Unregistered {
 #[utoipa::path(delete, path = "/api/v1/workers/{id}", tag = "workers", params(("id" = String, Path)),
     responses((status = 200, body = Unregistered), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn unregister(State(st): State<AppState>, ApiPath(id): ApiPath<String>) -> ApiResult<impl IntoResponse> {
-    let requeued = st.hive.gateway().unregister(&id).await?.iter().map(|t| t.to_string()).collect();
-    Ok(axum::Json(Unregistered { status: "unregistered", id, requeued }))
+    Ok(axum::Json(unregistered(&st, id).await?))
 }
 
 /// Done.
@@ -174,8 +187,10 @@ async fn heartbeat(State(st): State<AppState>, ApiPath(id): ApiPath<String>) -> 
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct NextQuery {
-    /// How long to wait for a task: `30s`, `500ms`, `1m` (default `30s`, at most `60s`).
-    #[param(value_type = Option<String>, example = "30s")]
+    /// How long to wait for a task: whole seconds (`30s`) or milliseconds
+    /// (`500ms`), at most `60s` (default `30s`).
+    #[param(value_type = Option<String>, example = "30s",
+        pattern = "^(([0-9]|[1-5][0-9]|60)s|([0-9]{1,4}|[1-5][0-9]{4}|60000)ms)$")]
     wait: Option<String>,
 }
 
@@ -191,13 +206,24 @@ async fn next(
 ) -> ApiResult<Response> {
     let wait = match q.wait.as_deref() {
         None => Duration::from_secs(30),
-        Some(w) => humantime::parse_duration(w)
-            .map_err(|e| ApiError::bad_request(format!("wait '{w}' is not a duration like 30s or 500ms: {e}")))?,
+        Some(w) => parse_wait(w).ok_or_else(|| {
+            ApiError::bad_request(format!("wait '{w}' is not whole seconds or milliseconds like 30s or 500ms"))
+        })?,
     };
     Ok(match st.hive.gateway().next_http(&id, wait).await? {
         Some(a) => axum::Json(a).into_response(),
         None => StatusCode::NO_CONTENT.into_response(),
     })
+}
+
+/// `30s` or `500ms` (digits only, then the unit).
+fn parse_wait(w: &str) -> Option<Duration> {
+    let (digits, unit): (&str, fn(u64) -> Duration) = match w.strip_suffix("ms") {
+        Some(d) => (d, Duration::from_millis),
+        None => (w.strip_suffix('s')?, Duration::from_secs),
+    };
+    let valid = !digits.is_empty() && digits.len() <= 5 && digits.bytes().all(|b| b.is_ascii_digit());
+    valid.then(|| digits.parse().ok().map(unit)).flatten()
 }
 
 /// A chunk of a task's output.
@@ -262,4 +288,19 @@ async fn error(
 ) -> ApiResult<impl IntoResponse> {
     st.hive.gateway().report_http(&id, &task, HttpReport::Error { code: b.code, message: b.message }).await?;
     Ok(axum::Json(OK))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wait_is_whole_seconds_or_milliseconds() {
+        assert_eq!(parse_wait("30s"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_wait("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_wait("0s"), Some(Duration::ZERO));
+        for bad in ["", "s", "ms", "1m", "5 s", "-1s", "1.5s", "99999999999s", "30", "²s"] {
+            assert_eq!(parse_wait(bad), None, "{bad:?}");
+        }
+    }
 }

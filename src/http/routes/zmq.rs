@@ -60,36 +60,16 @@ async fn get_worker(State(st): State<AppState>, ApiPath(id): ApiPath<String>) ->
     Ok(axum::Json(st.hive.gateway().worker(&id).await?))
 }
 
-/// Unregistered.
-#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-enum UnregisteredWord {
-    Unregistered,
-}
-
-/// A worker force-unregistered.
-#[derive(Debug, Serialize, ToSchema)]
-struct Unregistered {
-    /// `unregistered`.
-    status: UnregisteredWord,
-    worker_id: String,
-    /// The tasks it ran that went back to the queue (those past
-    /// `max_attempts` failed with `worker_lost` instead).
-    requeued: Vec<String>,
-}
-
 /// Force-unregisters a ZeroMQ worker: its running tasks are requeued and its
 /// socket identity forgotten, so a later frame from it is one from an
 /// unknown worker (a heartbeat is answered `rejected`, "not registered";
 /// a `ready` registers it anew). 404 if unknown; 409 for a standalone
 /// worker (`local/<id>`: kill it through `/api/v1/agents`).
 #[utoipa::path(delete, path = "/api/v1/zmq/workers/{id}", tag = "gateway", params(("id" = String, Path)),
-    responses((status = 200, body = Unregistered), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+    responses((status = 200, body = super::workers::Unregistered), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 503, body = ErrorBody)))]
 async fn unregister_worker(State(st): State<AppState>, ApiPath(id): ApiPath<String>) -> ApiResult<impl IntoResponse> {
-    let requeued = st.hive.gateway().unregister(&id).await?;
-    let requeued = requeued.iter().map(|t| t.to_string()).collect();
-    Ok(axum::Json(Unregistered { status: UnregisteredWord::Unregistered, worker_id: id, requeued }))
+    Ok(axum::Json(super::workers::unregistered(&st, id).await?))
 }
 
 /// The gateway's state.

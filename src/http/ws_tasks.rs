@@ -1,0 +1,151 @@
+//! The typed task stream, `GET /ws/tasks`: one JSON notice per text message,
+//! `{"type": "task.queued" | "task.started" | "task.output" |
+//! "task.completed" | "task.failed" | "task.cancelled", task_id,
+//! submitted_by, ...}`, from the task book (every transport reports there).
+//!
+//! Which tasks: `?task=ID` one task (404 if the caller may not see it; if it
+//! has already ended, its end is sent at once and the socket closes after
+//! it); `?mine=true` the caller's token's tasks; neither, every task the
+//! caller may see (an admin: all; anyone else: its token's).
+//!
+//! Guarantees: subscribed before the handshake is answered (no change after
+//! the client sees the socket open is missed); a client more than
+//! [`crate::task::NOTICE_LAG`] notices behind is sent `{"type": "lagged",
+//! "missed": n}` and the stream goes on; with `?task=`, the socket closes
+//! after the task's end; a send that makes no progress for 30 s closes it.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{Message, WebSocketUpgrade};
+use axum::response::Response;
+use futures::{Sink, SinkExt, Stream, StreamExt};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::broadcast;
+use tokio::sync::broadcast::error::RecvError;
+use utoipa::IntoParams;
+
+use super::AppState;
+use super::WS_SEND_TIMEOUT as SEND_TIMEOUT;
+use super::access::Caller;
+use super::error::ApiResult;
+use super::extract::ApiQuery;
+use crate::task::{Happened, TaskNotice};
+
+/// `?task=` or `?mine=true`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TaskStreamParams {
+    /// Only this task.
+    task: Option<String>,
+    /// Only the tasks of the caller's token (what a non-admin gets anyway).
+    mine: Option<bool>,
+    /// A WebSocket client that cannot set headers may pass its token here.
+    #[allow(dead_code)]
+    token: Option<String>,
+}
+
+/// Which notices a client gets.
+struct Keep {
+    task: Option<Arc<str>>,
+    submitted_by: Option<Arc<str>>,
+}
+
+impl Keep {
+    fn matches(&self, n: &TaskNotice) -> bool {
+        self.task.as_ref().is_none_or(|t| *t == n.task_id)
+            && self.submitted_by.as_ref().is_none_or(|o| n.submitted_by.as_ref() == Some(o))
+    }
+}
+
+/// Streams task changes over a WebSocket.
+#[utoipa::path(get, path = "/ws/tasks", tag = "streams", params(TaskStreamParams),
+    responses((status = 101, description = "WebSocket: one task notice per message"),
+        (status = 400, body = crate::http::ErrorBody), (status = 404, body = crate::http::ErrorBody),
+        (status = 503, body = crate::http::ErrorBody)))]
+pub(crate) async fn ws_tasks(
+    State(st): State<AppState>,
+    Caller(who): Caller,
+    ApiQuery(p): ApiQuery<TaskStreamParams>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> ApiResult<Response> {
+    // Subscribed first: a change after the record is read is not missed.
+    let rx = st.hive.task_book().notices();
+    let ended = match &p.task {
+        Some(id) => st.hive.tasks().get_for(id, &who).await?.end(),
+        None => None,
+    };
+    let own = p.mine == Some(true) || !who.sees_all_tasks();
+    let keep = Keep { task: p.task.as_deref().map(Into::into), submitted_by: own.then(|| who.name.clone()) };
+    let first = ended.map(|end| {
+        let task_id: Arc<str> = p.task.as_deref().unwrap_or_default().into();
+        let submitted_by = own.then(|| who.name.clone());
+        TaskNotice { task_id, submitted_by, what: Happened::ended(&end) }
+    });
+    let state = st.clone();
+    st.websocket(ws, 4 * 1024, move |sink, stream| pump(state, keep, first, rx, sink, stream))
+}
+
+fn notice_text(n: &TaskNotice) -> Message {
+    Message::Text(serde_json::to_string(n).unwrap_or_default().into())
+}
+
+async fn send<S>(sink: &mut S, m: Message) -> bool
+where
+    S: Sink<Message> + Unpin,
+{
+    matches!(tokio::time::timeout(SEND_TIMEOUT, sink.send(m)).await, Ok(Ok(())))
+}
+
+fn is_end(n: &TaskNotice) -> bool {
+    matches!(n.what, Happened::Completed { .. } | Happened::Failed { .. } | Happened::Cancelled)
+}
+
+async fn pump<S, R>(
+    st: AppState,
+    keep: Keep,
+    first: Option<TaskNotice>,
+    mut rx: broadcast::Receiver<Arc<TaskNotice>>,
+    mut sink: S,
+    mut stream: R,
+) where
+    S: Sink<Message> + Unpin,
+    R: Stream<Item = Result<Message, axum::Error>> + Unpin,
+{
+    if let Some(n) = first {
+        let _ = send(&mut sink, notice_text(&n)).await;
+        let _ = sink.close().await;
+        return;
+    }
+    let mut shutdown = st.shutdown.clone();
+    loop {
+        tokio::select! {
+            r = rx.recv() => match r {
+                Ok(n) if keep.matches(&n) => {
+                    if !send(&mut sink, notice_text(&n)).await {
+                        return;
+                    }
+                    if keep.task.is_some() && is_end(&n) {
+                        break;
+                    }
+                }
+                Ok(_) => {}
+                Err(RecvError::Lagged(missed)) => {
+                    if !send(&mut sink, Message::Text(json!({"type": "lagged", "missed": missed}).to_string().into())).await {
+                        return;
+                    }
+                }
+                Err(RecvError::Closed) => break,
+            },
+            m = stream.next() => match m {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => {}
+            },
+            _ = shutdown.changed() => break,
+        }
+    }
+    let _ = sink.close().await;
+}
