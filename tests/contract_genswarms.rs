@@ -138,6 +138,8 @@ async fn every_documented_route_answers_the_documented_keys() {
             ("websocket", J::Obj),
             ("websocket.url", J::Str),
             ("websocket.topic", J::Str),
+            ("documentation", J::Obj),
+            ("documentation.swarms", J::Str),
         ],
     );
 
@@ -440,5 +442,11 @@ async fn api_lists_sort_filter_and_say_has_more() {
     assert!(code == 400 && b["error"].as_str().unwrap().contains("stdio"), "{b}");
     let (code, b) = d.get("/api/swarms/gs/objects?sort=size").await;
     assert!(code == 400 && b["error"].as_str().unwrap().contains("-restarts"), "{b}");
+    let (_, all) = d.get("/api/swarms/gs/objects").await;
+    let (_, counters) = d.get("/api/swarms/gs/objects?kind=kv").await;
+    let kinds = |b: &Value| b["objects"].as_array().unwrap().iter().map(|o| o["kind"].clone()).collect::<Vec<_>>();
+    assert!(kinds(&counters).iter().all(|k| k == "kv") && !kinds(&counters).is_empty(), "{counters}");
+    let (_, none) = d.get("/api/swarms/gs/objects?kind=counter").await;
+    assert_eq!((none["total"].as_u64(), kinds(&all).len()), (Some(0), kinds(&counters).len()), "{all}");
     d.shutdown().await;
 }

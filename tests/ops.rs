@@ -262,12 +262,15 @@ async fn the_daemon_serves_its_own_log_lines() {
         let (_, body) = logs(&http, &url, "?limit=1").await;
         if messages(&body).iter().any(|m| m.starts_with("maintenance started")) {
             assert_eq!(body["count"], 1, "{body}");
+            assert_eq!(body["has_more"], true, "older lines are held: {body}");
+            assert!(body["total"].as_u64() > Some(1), "{body}");
             break;
         }
         assert!(tokio::time::Instant::now() < deadline, "no maintenance line: {body}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let (_, all) = logs(&http, &url, "?level=info").await;
+    assert_eq!((&all["has_more"], &all["total"]), (&json!(false), &all["count"]), "{all}");
     let m = messages(&all);
     let (at, listen_at) =
         (m.iter().position(|m| m.starts_with("maintenance")), m.iter().position(|m| m == "listening"));

@@ -165,6 +165,11 @@ impl LogRing {
         lines.push_back(line);
     }
 
+    /// How many lines the ring holds at `level` or more severe (all without one).
+    pub fn matching(&self, level: Option<LogLevel>) -> usize {
+        self.lock().iter().filter(|l| level.is_none_or(|at| l.level.at_least(at))).count()
+    }
+
     /// The newest `q.limit` lines that `q.level` keeps, oldest first.
     pub fn read(&self, q: LogQuery) -> Vec<LogLine> {
         let lines = self.lock();
@@ -260,6 +265,7 @@ mod tests {
         for l in LogLevel::ALL {
             ring.push(line(l, l.as_str()));
         }
+        assert_eq!((ring.matching(None), ring.matching(Some(LogLevel::Warn))), (5, 2));
         let warn = ring.read(LogQuery { limit: 10, level: Some(LogLevel::Warn) });
         assert_eq!(warn.iter().map(|l| l.level).collect::<Vec<_>>(), [LogLevel::Error, LogLevel::Warn]);
         assert_eq!(ring.read(LogQuery { limit: 10, level: Some(LogLevel::Trace) }).len(), 5);

@@ -80,6 +80,18 @@ async fn index() -> impl IntoResponse {
             interactive: "/docs",
             protocols: "docs/api.md, docs/protocol-websocket.md",
         },
+        documentation: Documentation {
+            swarms: "GET/POST /api/swarms; GET/DELETE /api/swarms/{name}; POST .../pause, .../resume, \
+                     .../restart, .../message, .../snapshot; POST /api/swarms/clean",
+            agents: "GET/POST /api/swarms/{name}/agents; GET/DELETE .../agents/{agent}; POST .../task, \
+                     .../restart, .../scale; GET .../logs, .../history, .../events, .../skills",
+            objects: "GET/POST /api/swarms/{name}/objects; GET/DELETE .../objects/{object}; PATCH .../config",
+            topology: "GET/PATCH /api/swarms/{name}/topology",
+            events: "GET /api/events, /api/swarms/{name}/events; WebSocket /ws/events, /ws/tasks",
+            skills: "GET /api/skills, /api/skills/{name}; GET/PUT .../agents/{agent}/skills",
+            workers: "/api/v1/agents (JSONL), /api/v1/zmq/workers (ZeroMQ), /api/v1/workers (every transport, HTTP)",
+            tasks: "/api/v1/tasks, /api/v1/zmq/dispatch, /api/v1/orchestrate",
+        },
     })
 }
 
@@ -93,6 +105,21 @@ struct Index {
     websocket: WebsocketIndex,
     event_stream: EventStreamIndex,
     docs: DocsIndex,
+    /// The main route groups (genswarms' `documentation` map).
+    documentation: Documentation,
+}
+
+/// The main route groups, one line each.
+#[derive(Debug, Serialize, ToSchema)]
+struct Documentation {
+    swarms: &'static str,
+    agents: &'static str,
+    objects: &'static str,
+    topology: &'static str,
+    events: &'static str,
+    skills: &'static str,
+    workers: &'static str,
+    tasks: &'static str,
 }
 
 /// The main routes.

@@ -61,11 +61,14 @@ impl SortField for ObjectSort {
     }
 }
 
-/// `?sort=&limit=&offset=` of the object list.
+/// `?kind=&sort=&limit=&offset=` of the object list.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ObjectListQuery {
+    /// Only objects of this kind (`kv`, `counter`, `queue`, `stdio`, or one
+    /// an embedding program registered).
+    kind: Option<String>,
     /// `name`, `kind`, `restarts`; `-field` descending.
     #[param(schema_with = sort_schema::<ObjectSort>)]
     sort: Option<Sort<ObjectSort>>,
@@ -91,7 +94,9 @@ async fn list_objects(
     ApiQuery(q): ApiQuery<ObjectListQuery>,
 ) -> ApiResult<impl IntoResponse> {
     let swarm = st.hive.swarm(&name).await?;
-    let all = sorted(swarm.status().await?.objects, q.sort);
+    let mut all = swarm.status().await?.objects;
+    all.retain(|o| q.kind.as_deref().is_none_or(|k| o.kind == k));
+    let all = sorted(all, q.sort);
     let page = PageQuery { limit: q.limit, offset: q.offset }.apply(all)?;
     let mut page = page.map(|status| ObjectView { status, data: Value::Null });
     for view in &mut page.items {

@@ -90,6 +90,10 @@ struct LogLines {
     items: Vec<LogLine>,
     /// How many.
     count: usize,
+    /// Lines the ring holds at the asked level (the newest `count` of them are here).
+    total: usize,
+    /// Older lines at the asked level than these are held (a larger `limit` shows them).
+    has_more: bool,
     /// Most lines the ring keeps (the largest `limit`).
     capacity: usize,
 }
@@ -119,8 +123,11 @@ impl LogsParams {
     responses((status = 200, body = LogLines), (status = 400, body = ErrorBody)))]
 async fn logs(State(st): State<AppState>, ApiQuery(p): ApiQuery<LogsParams>) -> ApiResult<impl IntoResponse> {
     let capacity = st.hive.logs_capacity();
-    let items = st.hive.logs(p.query(capacity)?);
-    Ok(axum::Json(LogLines { count: items.len(), items, capacity }))
+    let q = p.query(capacity)?;
+    let level = q.level;
+    let items = st.hive.logs(q);
+    let total = st.hive.logs_matching(level).max(items.len());
+    Ok(axum::Json(LogLines { count: items.len(), has_more: total > items.len(), total, items, capacity }))
 }
 
 /// Takes the daemon out of service: what runs finishes, new work (swarm

@@ -224,6 +224,11 @@ impl Hive {
         self.logs.read(q)
     }
 
+    /// How many lines the log ring holds at `level` or more severe.
+    pub fn logs_matching(&self, level: Option<crate::logs::LogLevel>) -> usize {
+        self.logs.matching(level)
+    }
+
     /// Most lines [`Self::logs`] can answer.
     pub fn logs_capacity(&self) -> usize {
         self.logs.capacity()
