@@ -4,18 +4,16 @@
 //! (the lease renewed, or "no longer yours"), heartbeats, reports on the
 //! tasks it holds, and leases that run out.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use ractor::{Actor, ActorRef};
+use ractor::ActorRef;
 use tokio::sync::{Mutex, mpsc};
 
 use super::{DispatcherMsg, Link, State, Worker};
 use crate::HiveError;
-use crate::events::{EventKind, now_ms};
-use crate::gateway::conn::{Conn, ConnArgs};
+use crate::events::now_ms;
 use crate::gateway::protocol::WorkerMsg;
 use crate::gateway::{HttpInbox, HttpRegistration, HttpReport, HttpTerms, MAX_POLL_WAIT};
 use crate::task::{FailCode, TaskEnd};
@@ -49,8 +47,8 @@ impl State {
         }
         let slots = reg.slots.unwrap_or(1);
         let last_seen = Arc::new(AtomicU64::new(now_ms()));
-        let args = ConnArgs { last_seen: last_seen.clone(), timeout: self.args.opts.http_heartbeat_timeout };
-        let (conn, _) = Actor::spawn_linked(None, Conn, args, myself.get_cell())
+        let conn = self
+            .watch(myself, &last_seen, self.args.opts.http_heartbeat_timeout)
             .await
             .map_err(|e| HiveError::Unavailable(format!("the worker's connection could not start: {e}")))?;
         let terms = HttpTerms {
@@ -59,29 +57,18 @@ impl State {
             lease_ms: self.args.opts.lease.as_millis() as u64,
             max_wait_s: MAX_POLL_WAIT.as_secs(),
         };
-        let id: Arc<str> = reg.id.as_str().into();
-        self.by_conn.insert(conn.get_id(), id.clone());
         // At most `slots` tasks are given at once: the queue never fills.
         let (tx, rx) = mpsc::channel(slots as usize);
         let inbox = HttpInbox { tasks: Arc::new(Mutex::new(rx)), last_seen: last_seen.clone() };
-        self.clock += 1;
-        self.emit(Some(&id), EventKind::WorkerConnected { capabilities: reg.capabilities.clone(), slots });
-        self.workers.insert(
-            id.clone(),
-            Worker {
-                id,
-                link: Link::Http { tx, inbox },
-                caps: reg.capabilities.iter().cloned().collect(),
-                caps_list: reg.capabilities,
-                slots,
-                running: HashSet::new(),
-                accepting: true,
-                connected_at: now_ms(),
-                last_seen,
-                last_assigned: self.clock,
-                tags: serde_json::to_value(reg.tags).unwrap_or_default(),
-                conn: Some(conn.get_cell()),
-            },
+        let tags = serde_json::to_value(reg.tags).unwrap_or_default();
+        self.admit(
+            reg.id.as_str().into(),
+            Link::Http { tx, inbox },
+            reg.capabilities,
+            slots,
+            last_seen,
+            tags,
+            Some(conn),
         );
         Ok(terms)
     }

@@ -103,27 +103,59 @@ impl State {
         if self.workers.contains_key(&w.id) {
             return Err(HiveError::Conflict(format!("worker id '{}' is taken", w.id)));
         }
-        self.clock += 1;
-        let slots = w.slots.max(1);
-        self.emit(Some(&w.id), EventKind::WorkerConnected { capabilities: w.capabilities.clone(), slots });
-        self.workers.insert(
-            w.id.clone(),
-            Worker {
-                id: w.id,
-                link: Link::Local(w.tx),
-                caps: w.capabilities.iter().cloned().collect(),
-                caps_list: w.capabilities,
-                slots,
-                running: HashSet::new(),
-                accepting: true,
-                connected_at: now_ms(),
-                last_seen: Arc::new(AtomicU64::new(now_ms())),
-                last_assigned: self.clock,
-                tags: serde_json::json!({"kind": "jsonl"}),
-                conn: None,
-            },
-        );
+        let last_seen = Arc::new(AtomicU64::new(now_ms()));
+        let tags = serde_json::json!({"kind": "jsonl"});
+        self.admit(w.id, Link::Local(w.tx), w.capabilities, w.slots.max(1), last_seen, tags, None);
         Ok(())
+    }
+
+    /// A new worker of any transport joins: told, and in the table.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn admit(
+        &mut self,
+        id: Arc<str>,
+        link: Link,
+        capabilities: Vec<String>,
+        slots: u32,
+        last_seen: Arc<AtomicU64>,
+        tags: Value,
+        conn: Option<ractor::ActorCell>,
+    ) {
+        if let Some(c) = &conn {
+            self.by_conn.insert(c.get_id(), id.clone());
+        }
+        self.clock += 1;
+        self.emit(Some(&id), EventKind::WorkerConnected { capabilities: capabilities.clone(), slots });
+        let worker = Worker {
+            id: id.clone(),
+            link,
+            caps: capabilities.iter().cloned().collect(),
+            caps_list: capabilities,
+            slots,
+            running: HashSet::new(),
+            accepting: true,
+            connected_at: now_ms(),
+            last_seen,
+            last_assigned: self.clock,
+            tags,
+            conn,
+        };
+        self.workers.insert(id, worker);
+    }
+
+    /// The connection actor that watches a worker's liveness (linked: its
+    /// exit is how the dispatcher learns the worker is gone).
+    pub(super) async fn watch(
+        &self,
+        myself: &ActorRef<DispatcherMsg>,
+        last_seen: &Arc<AtomicU64>,
+        timeout: std::time::Duration,
+    ) -> Result<ractor::ActorCell, String> {
+        let args = ConnArgs { last_seen: last_seen.clone(), timeout };
+        Actor::spawn_linked(None, Conn, args, myself.get_cell())
+            .await
+            .map(|(c, _)| c.get_cell())
+            .map_err(|e| e.to_string())
     }
 
     pub(super) async fn reject(&self, identity: Arc<[u8]>, empty_delimiter: bool, reason: &str) {
@@ -257,34 +289,15 @@ impl State {
         }
         let slots = slots.unwrap_or(1).clamp(1, 10_000);
         let last_seen = Arc::new(AtomicU64::new(now_ms()));
-        let args = ConnArgs { last_seen: last_seen.clone(), timeout: self.args.opts.heartbeat_timeout };
-        let conn = match Actor::spawn_linked(None, Conn, args, myself.get_cell()).await {
-            Ok((c, _)) => c,
+        let conn = match self.watch(myself, &last_seen, self.args.opts.heartbeat_timeout).await {
+            Ok(c) => c,
             Err(e) => return self.reject(identity, empty_delimiter, &format!("internal: {e}")).await,
         };
         let id: Arc<str> = worker_id.into();
-        self.by_conn.insert(conn.get_id(), id.clone());
         self.by_identity.insert(identity.clone(), id.clone());
-        self.clock += 1;
-        let caps: HashSet<String> = capabilities.iter().cloned().collect();
-        self.emit(Some(&id), EventKind::WorkerConnected { capabilities: capabilities.clone(), slots });
-        self.workers.insert(
-            id.clone(),
-            Worker {
-                id,
-                link: Link::Zmq { identity, empty_delimiter },
-                caps,
-                caps_list: capabilities,
-                slots,
-                running: HashSet::new(),
-                accepting: true,
-                connected_at: now_ms(),
-                last_seen,
-                last_assigned: self.clock,
-                tags: serde_json::to_value(tags).unwrap_or_default(),
-                conn: Some(conn.get_cell()),
-            },
-        );
+        let tags = serde_json::to_value(tags).unwrap_or_default();
+        let link = Link::Zmq { identity, empty_delimiter };
+        self.admit(id, link, capabilities, slots, last_seen, tags, Some(conn));
         self.dispatch().await;
     }
 
