@@ -75,6 +75,8 @@ impl Principal {
     pub const LOOPBACK: &'static str = "loopback";
     /// The name of the single `[server] token` / `HIVE_TOKEN` (an admin).
     pub const SERVER_TOKEN: &'static str = "server";
+    /// The name of a worker admitted by the shared `[gateway] token`.
+    pub const GATEWAY_TOKEN: &'static str = "gateway";
 
     /// A loopback client of a daemon without tokens.
     pub fn loopback() -> Self {
@@ -177,6 +179,19 @@ impl TokenTable {
     /// Whether any token has `role`.
     pub fn has_role(&self, role: Role) -> bool {
         self.entries.iter().any(|e| e.role == role)
+    }
+
+    /// The worker a secret admits: a listed token whose role allows the
+    /// worker's (worker, admin), or the shared gateway token `shared` (a
+    /// `worker` named [`Principal::GATEWAY_TOKEN`]). HTTP workers and the
+    /// ZeroMQ `ready` are admitted by this one check.
+    pub fn worker(&self, secret: &str, shared: Option<&str>) -> Option<Principal> {
+        if let Some(p) = self.lookup(secret).filter(|p| p.role.allows(Role::Worker)) {
+            return Some(p);
+        }
+        shared
+            .filter(|s| crate::token::matches(secret, s))
+            .map(|_| Principal { name: Principal::GATEWAY_TOKEN.into(), role: Role::Worker })
     }
 
     /// The token whose secret is `secret`, compared with every entry in

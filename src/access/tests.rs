@@ -60,3 +60,18 @@ fn fresh_secrets_differ_and_a_reload_replaces_the_table_whole() {
     assert_eq!(tokens.current().lookup(&b).unwrap().name.as_ref(), "new");
     assert!(before.lookup(&a).is_some(), "a caller in flight keeps the table it took");
 }
+
+#[test]
+fn a_worker_is_admitted_by_a_worker_or_admin_token_or_the_shared_one() {
+    let t = TokenTable::new(
+        &[spec("w", Role::Worker, "ws"), spec("a", Role::Admin, "as"), spec("v", Role::Viewer, "vs")],
+        None,
+    )
+    .unwrap();
+    assert_eq!(t.worker("ws", None).unwrap().name.as_ref(), "w");
+    assert_eq!(t.worker("as", None).unwrap().name.as_ref(), "a");
+    assert_eq!(t.worker("vs", Some("shared")), None, "a viewer is no worker");
+    let g = t.worker("shared", Some("shared")).unwrap();
+    assert_eq!((g.name.as_ref(), g.role), (Principal::GATEWAY_TOKEN, Role::Worker));
+    assert_eq!(t.worker("shared", None), None);
+}

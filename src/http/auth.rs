@@ -83,21 +83,11 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
 /// The header HTTP workers may send their token in (the job runner's).
 const WORKER_TOKEN_HEADER: &str = "x-worker-token";
 
-/// The name of a caller admitted by the shared gateway token.
-const GATEWAY_TOKEN: &str = "gateway";
-
-/// A worker's `x-worker-token`: a listed token whose role allows the
-/// worker's, or the shared gateway token (a `worker` named `gateway`).
+/// A worker's `x-worker-token` ([`TokenTable::worker`]).
 fn worker_token(state: &AppState, table: &TokenTable, given: &str) -> Result<Principal, ApiError> {
-    if let Some(p) = table.lookup(given).filter(|p| p.role.allows(crate::access::Role::Worker)) {
-        return Ok(p);
-    }
-    match state.worker_token.as_deref() {
-        Some(shared) if crate::token::matches(given, shared) => {
-            Ok(Principal { name: GATEWAY_TOKEN.into(), role: crate::access::Role::Worker })
-        }
-        _ => Err(ApiError::new(ErrorCode::Unauthorized, "the worker token is not valid")),
-    }
+    table
+        .worker(given, state.worker_token.as_deref())
+        .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "the worker token is not valid"))
 }
 
 /// The caller a request comes from, by its token (or, with no token

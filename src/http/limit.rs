@@ -128,8 +128,11 @@ fn set_headers(h: &mut HeaderMap, b: Budget) {
 /// names one, else its address's.
 async fn client_of(req: &mut Request, ip: IpAddr) -> Client {
     use axum::RequestExt;
-    let route = req.extensions().get::<axum::extract::MatchedPath>().map(|m| m.as_str().to_string());
-    if route.is_some_and(|r| super::access::is_worker_route(req.method(), &r))
+    let worker_route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .is_some_and(|m| super::access::is_worker_route(req.method(), m.as_str()));
+    if worker_route
         && let Ok(params) = req.extract_parts::<axum::extract::RawPathParams>().await
         && let Some((_, id)) = params.iter().find(|(k, _)| *k == "id")
     {

@@ -74,17 +74,16 @@ pub(crate) async fn ws_tasks(
 ) -> ApiResult<Response> {
     // Subscribed first: a change after the record is read is not missed.
     let rx = st.hive.task_book().notices();
-    let ended = match &p.task {
-        Some(id) => st.hive.tasks().get_for(id, &who).await?.end(),
+    // An ended task's end is all there is to send.
+    let first = match &p.task {
+        Some(id) => {
+            let r = st.hive.tasks().get_for(id, &who).await?;
+            r.end().map(|end| TaskNotice::of(&r, Happened::ended(&end)))
+        }
         None => None,
     };
     let own = p.mine == Some(true) || !who.sees_all_tasks();
     let keep = Keep { task: p.task.as_deref().map(Into::into), submitted_by: own.then(|| who.name.clone()) };
-    let first = ended.map(|end| {
-        let task_id: Arc<str> = p.task.as_deref().unwrap_or_default().into();
-        let submitted_by = own.then(|| who.name.clone());
-        TaskNotice { task_id, submitted_by, what: Happened::ended(&end) }
-    });
     let state = st.clone();
     st.websocket(ws, 4 * 1024, move |sink, stream| pump(state, keep, first, rx, sink, stream))
 }

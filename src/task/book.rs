@@ -161,9 +161,7 @@ impl TaskBook {
         if self.inner.notices.receiver_count() == 0 {
             return;
         }
-        let task_id = record.id.as_str().into();
-        let submitted_by = record.submitted_by.as_deref().map(Into::into);
-        let _ = self.inner.notices.send(Arc::new(TaskNotice { task_id, submitted_by, what: what() }));
+        let _ = self.inner.notices.send(Arc::new(TaskNotice::of(record, what())));
     }
 
     /// Whether a journal records the tasks.

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::model::{FailCode, TaskEnd};
+use super::record::TaskRecord;
 
 /// Notices a subscriber may fall behind before it is told it lagged.
 pub const NOTICE_LAG: usize = 4_096;
@@ -23,6 +24,13 @@ pub struct TaskNotice {
     /// What happened.
     #[serde(flatten)]
     pub what: Happened,
+}
+
+impl TaskNotice {
+    /// What happened to the task of `record`.
+    pub fn of(record: &TaskRecord, what: Happened) -> Self {
+        Self { task_id: record.id.as_str().into(), submitted_by: record.submitted_by.as_deref().map(Into::into), what }
+    }
 }
 
 /// What happened to a task, as `type` names it.

@@ -257,10 +257,7 @@ impl State {
         if self.args.opts.token.is_none() && !table.has_role(Role::Worker) {
             return true;
         }
-        given.is_some_and(|given| {
-            self.args.opts.token.as_deref().is_some_and(|t| crate::token::matches(given, t))
-                || table.lookup(given).is_some_and(|p| p.role.allows(Role::Worker))
-        })
+        given.is_some_and(|given| table.worker(given, self.args.opts.token.as_deref()).is_some())
     }
 
     #[allow(clippy::too_many_arguments)]

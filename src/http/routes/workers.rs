@@ -226,17 +226,10 @@ fn parse_wait(w: &str) -> Option<Duration> {
     valid.then(|| digits.parse().ok().map(unit)).flatten()
 }
 
-/// A chunk of a task's output.
+/// A chunk of a task's output, or its result.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct OutputBody {
-    content: String,
-}
-
-/// A task's result.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-struct ResultBody {
+struct ContentBody {
     content: String,
 }
 
@@ -252,12 +245,12 @@ struct ErrorReportBody {
 /// Streams a chunk of output of a task the worker holds (it reaches SSE,
 /// WebSockets and the task's output as a token); 409 if it no longer holds it.
 #[utoipa::path(post, path = "/api/v1/workers/{id}/tasks/{task}/output", tag = "workers",
-    params(("id" = String, Path), ("task" = String, Path)), request_body = OutputBody,
+    params(("id" = String, Path), ("task" = String, Path)), request_body = ContentBody,
     responses((status = 200, body = Ok200), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn output(
     State(st): State<AppState>,
     ApiPath((id, task)): ApiPath<(String, String)>,
-    ApiJson(b): ApiJson<OutputBody>,
+    ApiJson(b): ApiJson<ContentBody>,
 ) -> ApiResult<impl IntoResponse> {
     st.hive.gateway().report_http(&id, &task, HttpReport::Output(b.content)).await?;
     Ok(axum::Json(OK))
@@ -266,12 +259,12 @@ async fn output(
 /// Ends a task the worker holds with its result; 409 if it no longer holds
 /// it (it ended, was cancelled, or went to another worker).
 #[utoipa::path(post, path = "/api/v1/workers/{id}/tasks/{task}/result", tag = "workers",
-    params(("id" = String, Path), ("task" = String, Path)), request_body = ResultBody,
+    params(("id" = String, Path), ("task" = String, Path)), request_body = ContentBody,
     responses((status = 200, body = Ok200), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn result(
     State(st): State<AppState>,
     ApiPath((id, task)): ApiPath<(String, String)>,
-    ApiJson(b): ApiJson<ResultBody>,
+    ApiJson(b): ApiJson<ContentBody>,
 ) -> ApiResult<impl IntoResponse> {
     st.hive.gateway().report_http(&id, &task, HttpReport::Result(b.content)).await?;
     Ok(axum::Json(OK))
