@@ -98,6 +98,10 @@ async fn each_role_against_every_route_is_refused_exactly_where_its_role_falls_s
         assert!(checked.get(&role).copied().unwrap_or(0) > 1, "{checked:?}");
     }
     assert_eq!(call(&d, "get", "/api/swarms", "nobody").await.0, 401);
+    // A HEAD runs the GET handler, so it needs the GET's role: a viewer's
+    // HEAD of a worker's next task takes nothing.
+    let head = d.http.head(d.url("/api/v1/workers/w/next")).bearer_auth("viewer-secret").send().await.unwrap();
+    assert_eq!(head.status().as_u16(), 403);
     d.shutdown().await;
 }
 

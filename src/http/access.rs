@@ -44,14 +44,16 @@ const WORKER: &[(Method, &str)] = &[
 const VIEWER_POSTS: &[(Method, &str)] =
     &[(Method::POST, "/api/config/validate"), (Method::POST, "/api/swarms/{name}/snapshot")];
 
-/// The role a route (its method and path template) needs.
+/// The role a route (its method and path template) needs. A HEAD is
+/// looked up as the GET it runs (axum serves HEAD with the GET handler).
 pub(crate) fn needed(method: &Method, route: &str) -> Role {
+    let method = if *method == Method::HEAD { &Method::GET } else { method };
     let listed = |table: &[(Method, &str)]| table.iter().any(|(m, r)| m == method && *r == route);
     if listed(ADMIN) {
         Role::Admin
     } else if listed(WORKER) {
         Role::Worker
-    } else if *method == Method::GET || *method == Method::HEAD || listed(VIEWER_POSTS) {
+    } else if *method == Method::GET || listed(VIEWER_POSTS) {
         Role::Viewer
     } else {
         Role::Operator
