@@ -169,3 +169,23 @@ async fn wait_for(d: &Daemon, what: &str, pred: impl Fn(&Event) -> bool) {
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
 }
+
+#[tokio::test]
+async fn a_program_objects_reply_reaches_its_sender_and_its_config_is_not_patched() {
+    let d = daemon(vec![format!("{}/actors/*.py", env!("CARGO_MANIFEST_DIR"))]).await;
+    d.create(SWARM).await;
+    let (c, b) = add_counter(&d).await;
+    assert_eq!(c, 201, "{b}");
+    d.get_until("/api/swarms/s/objects/tally", |b| b["state"]["value"] == 2).await;
+    // `get` is answered with a `reply`: routed back to the sender, a.
+    message(&d, json!({"op": "get"})).await;
+    let replied = |e: &Event| {
+        e.agent.as_deref() == Some("tally")
+            && matches!(&e.kind, EventKind::ObjectReplied { to, ok: true } if &**to == "a")
+    };
+    wait_for(&d, "tally replied to a", replied).await;
+    // Its state is the program's: the config route refuses it.
+    let (code, b) = d.patch("/api/swarms/s/objects/tally/config", json!({"start": 9})).await;
+    assert_eq!(code, 400, "{b}");
+    assert_eq!(d.get("/api/swarms/s/objects/tally").await.1["state"]["value"], 2);
+}
