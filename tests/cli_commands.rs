@@ -424,7 +424,8 @@ const COVERAGE: &[(&str, &str, &str)] = &[
     ("get", "/api/v1/zmq/status", "gateway status"),
     ("get", "/api/v1/zmq/workers", "workers"),
     ("get", "/api/v1/zmq/workers/{id}", "workers show"),
-    ("delete", "/api/v1/zmq/workers/{id}", "workers unregister"),
+    ("get", "/api/v1/workers", "workers --transport"),
+    ("delete", "/api/v1/workers/{id}", "workers unregister"),
     ("post", "/api/v1/zmq/workers/{id}/off", "workers off"),
     ("post", "/api/v1/zmq/workers/{id}/on", "workers on"),
     ("get", "/api/v1/logs", "logs --level"),
@@ -437,6 +438,18 @@ const COVERAGE: &[(&str, &str, &str)] = &[
 const EXEMPT: &[(&str, &str, &str)] = &[
     ("get", "/", "the index of routes, for discovery"),
     ("get", "/swarm/websocket", "the Phoenix Channels socket, for channel clients"),
+    (
+        "delete",
+        "/api/v1/zmq/workers/{id}",
+        "Sol's form of `workers unregister` (DELETE /api/v1/workers/{id}), same answer",
+    ),
+    ("get", "/ws/tasks", "the task stream, for programs; `task --wait` and `events --follow` show a task's progress"),
+    ("post", "/api/v1/workers/register", "the HTTP worker protocol, spoken by workers (actors/http_worker.py)"),
+    ("post", "/api/v1/workers/{id}/heartbeat", "the HTTP worker protocol"),
+    ("get", "/api/v1/workers/{id}/next", "the HTTP worker protocol"),
+    ("post", "/api/v1/workers/{id}/tasks/{task}/output", "the HTTP worker protocol"),
+    ("post", "/api/v1/workers/{id}/tasks/{task}/result", "the HTTP worker protocol"),
+    ("post", "/api/v1/workers/{id}/tasks/{task}/error", "the HTTP worker protocol"),
 ];
 
 /// `GET path` over HTTP/1.0 (the answer is read to its end): the body.

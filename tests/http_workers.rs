@@ -234,8 +234,13 @@ async fn the_reference_http_worker_runs_tasks_on_its_slots_and_registers_again_w
     let token = |e: &hive::events::Event| {
         matches!(e.kind, hive::events::EventKind::AgentOutput { output: hive::events::OutputKind::Token, .. })
     };
-    let tokens = d.hive.events().recent(10_000, token).len();
-    assert_eq!(tokens, 4 * 3, "three words per task");
+    // The task's end is decided before its last events are committed: wait.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while d.hive.events().recent(10_000, token).len() < 4 * 3 {
+        assert!(tokio::time::Instant::now() < deadline, "three words per task");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(d.hive.events().recent(10_000, token).len(), 4 * 3, "and no more");
     // Forgotten by the daemon (as after a restart): it registers again and works on.
     let (code, _) = d.delete("/api/v1/workers/py1").await;
     assert_eq!(code, 200);

@@ -1,7 +1,9 @@
 //! Workers: `spawn` and `kill` (standalone JSONL workers), `workers` (the
 //! ZeroMQ gateway's workers and the JSONL ones), `workers off|on ID`,
 //! `workers show ID` (a JSONL or a ZeroMQ worker), `workers task ID` (a
-//! JSONL worker), `workers unregister ID` (a ZeroMQ worker).
+//! JSONL worker), `workers unregister ID` (a ZeroMQ or HTTP worker),
+//! `workers --transport zmq|jsonl|http` (the dispatcher's workers of one
+//! transport, from `GET /api/v1/workers`).
 
 use std::path::PathBuf;
 
@@ -17,6 +19,9 @@ use super::{Client, ClientError, cell, str_of};
 pub(crate) struct WorkersArgs {
     #[command(subcommand)]
     cmd: Option<WorkersCmd>,
+    /// Only the dispatcher's workers reached this way (`GET /api/v1/workers?transport=`).
+    #[arg(long, value_parser = ["zmq", "jsonl", "http"])]
+    transport: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -36,7 +41,7 @@ enum WorkersCmd {
         /// The worker id.
         id: String,
     },
-    /// Force-unregister a ZeroMQ worker: its running tasks go back to the queue.
+    /// Force-unregister a ZeroMQ or HTTP worker: its running tasks go back to the queue.
     Unregister {
         /// The worker id.
         id: String,
@@ -58,8 +63,28 @@ pub(crate) async fn run(c: &Client, a: &WorkersArgs) -> Result<(), ClientError> 
         Some(WorkersCmd::Show { id }) => show(c, id).await,
         Some(WorkersCmd::Unregister { id }) => unregister(c, id).await,
         Some(WorkersCmd::Task { id, prompt }) => task(c, id, prompt).await,
-        None => list(c).await,
+        None => match &a.transport {
+            Some(t) => by_transport(c, t).await,
+            None => list(c).await,
+        },
     }
+}
+
+/// `hive workers --transport T`.
+async fn by_transport(c: &Client, transport: &str) -> Result<(), ClientError> {
+    let q = [("transport", transport.to_string()), ("per_page", "1000".into())];
+    let v = c.get(&["api", "v1", "workers"], &q).await?;
+    if c.json {
+        c.print_json(&v);
+        return Ok(());
+    }
+    let t = zmq_table(&v);
+    if t.is_empty() {
+        println!("no {transport} workers")
+    } else {
+        t.print()
+    }
+    Ok(())
 }
 
 /// `hive spawn` arguments.
@@ -277,7 +302,7 @@ struct Unregistered {
 
 /// `hive workers unregister ID`.
 async fn unregister(c: &Client, id: &str) -> Result<(), ClientError> {
-    let v = c.delete(&["api", "v1", "zmq", "workers", id], &[]).await?;
+    let v = c.delete(&["api", "v1", "workers", id], &[]).await?;
     if c.json {
         c.print_json(&v);
         return Ok(());
