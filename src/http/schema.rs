@@ -74,9 +74,11 @@ pub(crate) struct MockSettings {
     relay: Option<bool>,
 }
 
-/// A skill file's relative path (no `..`, not absolute).
+/// A skill file's relative path: what the swarm-file validator accepts
+/// (`src/config/entry.rs`, `skills`): not empty, relative (no leading `/`
+/// or `\`, no drive letter), no `..` part.
 #[derive(serde::Serialize, ToSchema)]
-#[schema(pattern = "^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*(\\.md)?$")]
+#[schema(pattern = r"^(?![/\\])(?![\s\S]:)(?![\s\S]*(?:^|[/\\])\.\.(?:[/\\]|$))[\s\S]+$")]
 pub(crate) struct SkillName(String);
 
 /// An agent entry of each backend: the keys every agent has, the backend's
