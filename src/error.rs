@@ -45,6 +45,8 @@ pub enum Resource {
     Skill,
     /// A file or directory a client named (a swarm file, the skills directory).
     File,
+    /// A schedule (by name).
+    Schedule,
 }
 
 impl Resource {
@@ -61,6 +63,7 @@ impl Resource {
             Self::WorkerPath => "worker_path",
             Self::Skill => "skill",
             Self::File => "file",
+            Self::Schedule => "schedule",
         }
     }
 
@@ -74,7 +77,7 @@ impl Resource {
             Self::Group => ErrorCode::GroupNotFound,
             Self::Task => ErrorCode::TaskNotFound,
             Self::Worker => ErrorCode::WorkerNotFound,
-            Self::Endpoint | Self::WorkerPath | Self::Skill | Self::File => ErrorCode::NotFound,
+            Self::Endpoint | Self::WorkerPath | Self::Skill | Self::File | Self::Schedule => ErrorCode::NotFound,
         }
     }
 }

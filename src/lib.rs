@@ -23,6 +23,7 @@ pub mod gateway;
 pub mod logs;
 pub mod objects;
 pub mod runtime;
+pub mod schedule;
 pub mod store;
 pub mod supervisor;
 pub mod task;

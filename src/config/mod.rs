@@ -11,6 +11,7 @@ mod entry;
 mod error;
 mod genswarms;
 mod node;
+mod schedules;
 mod snapshot;
 mod spec;
 mod validate;

@@ -59,6 +59,10 @@ pub(crate) fn spec_to_node(spec: &SwarmSpec) -> Node {
         let objects = spec.objects.iter().map(object_to_node).collect();
         root.put("objects", Node::new(Value::Array(objects)));
     }
+    if !spec.schedules.is_empty() {
+        let schedules = spec.schedules.iter().map(schedule_to_node).collect();
+        root.put("schedules", Node::new(Value::Array(schedules)));
+    }
     let mut froms: Vec<(&str, Vec<Node>)> = Vec::new();
     let mut index = HashMap::new();
     for edge in &spec.topology {
@@ -76,6 +80,39 @@ pub(crate) fn spec_to_node(spec: &SwarmSpec) -> Node {
         root.put("topology", topology.node());
     }
     root.node()
+}
+
+/// One `[[schedules]]` entry (its name without the swarm's prefix);
+/// defaults are left out.
+fn schedule_to_node(s: &crate::schedule::ScheduleSpec) -> Node {
+    use crate::schedule::{CatchUp, Overlap, Target};
+    let mut t = Builder::default();
+    t.put("name", string(s.name.split_once('.').map_or(s.name.as_str(), |(_, n)| n)));
+    if let Target::Agent(a) = &s.target {
+        t.put("agent", string(&a.agent));
+    }
+    for (key, v) in [("cron", &s.cron), ("timezone", &s.timezone), ("every", &s.every), ("at", &s.at)] {
+        if let Some(v) = v {
+            t.put(key, string(v));
+        }
+    }
+    t.put("content", string(&s.content));
+    if !s.enabled {
+        t.put("enabled", Node::new(Value::Bool(false)));
+    }
+    match s.overlap {
+        Overlap::Skip => {}
+        Overlap::Queue => {
+            t.put("overlap", string("queue"));
+        }
+        Overlap::CancelPrevious => {
+            t.put("overlap", string("cancel_previous"));
+        }
+    }
+    if s.catch_up == CatchUp::Once {
+        t.put("catch_up", string("once"));
+    }
+    t.node()
 }
 
 /// One agent entry; defaults are left out.

@@ -30,6 +30,7 @@ fn empty(name: &str) -> SwarmSpec {
         agents: vec![],
         objects: vec![],
         topology: vec![],
+        schedules: vec![],
     }
 }
 

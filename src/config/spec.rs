@@ -37,6 +37,9 @@ pub struct SwarmSpec {
     /// Endpoints are agent names, group names (standing for every member),
     /// group member names (`worker_2`) or object names.
     pub topology: Vec<Edge>,
+    /// `[[schedules]]`: schedules of its agents, named `<swarm>.<name>`;
+    /// they fire while the swarm runs.
+    pub schedules: Vec<crate::schedule::ScheduleSpec>,
 }
 
 /// `[supervision]`: OTP settings of the swarm.

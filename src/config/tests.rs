@@ -143,6 +143,7 @@ pub(super) fn realistic_spec() -> SwarmSpec {
             },
         ],
         topology: edges.iter().map(|(f, t)| Edge::new(*f, *t)).collect(),
+        schedules: Vec::new(),
     }
 }
 

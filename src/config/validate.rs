@@ -14,7 +14,7 @@ use super::node::{Entry, Node, Value};
 use super::spec::{AgentSpec, Edge, MAX_AGENTS, MAX_OBJECTS, ObjectSpec, SupervisionSpec, SwarmSpec};
 use crate::supervisor::Strategy;
 
-const TOP_KEYS: &[&str] = &["name", "supervision", "agents", "objects", "topology"];
+const TOP_KEYS: &[&str] = &["name", "supervision", "agents", "objects", "topology", "schedules"];
 const SUPERVISION_KEYS: &[&str] = &["strategy", "max_restarts", "max_seconds", "backoff_ms", "backoff_max_ms"];
 const STRATEGIES: &[&str] = &["one_for_one", "one_for_all", "rest_for_one"];
 /// Unknown endpoints that get a "did you mean" suggestion.
@@ -58,12 +58,28 @@ pub(crate) fn swarm(node: &Node, opts: &ValidateOptions) -> Result<SwarmSpec, Ve
         Some(e) => topology(&mut c, &endpoints, e),
         None => Vec::new(),
     };
+    let is_agent = |a: &str| {
+        matches!(endpoints.agents.get(a), Some((_, None)))
+            || endpoints.member(a).is_some_and(|m| m.1 >= 1 && m.1 <= m.2)
+    };
+    let swarm_name = name.as_deref();
+    let schedules =
+        list(&mut c, &root, "schedules", |c, p, n| super::schedules::schedule(c, p, n, swarm_name, is_agent));
+    let mut seen = HashSet::new();
+    for s in schedules.iter().flatten() {
+        if !seen.insert(s.name.as_str()) {
+            let msg = format!("duplicate schedule name `{}`", s.name.split_once('.').map_or(s.name.as_str(), |p| p.1));
+            c.err("schedules", root.get("schedules").and_then(|e| e.key_pos), msg);
+        }
+    }
+    drop(endpoints);
     // Without errors every entry has a spec; `collect` into Option keeps that honest.
+    let schedules: Option<Vec<_>> = schedules.into_iter().collect();
     let agents: Option<Vec<_>> = agents.into_iter().map(|a| a.spec).collect();
     let objects: Option<Vec<_>> = objects.into_iter().map(|o| o.spec).collect();
-    match (name, supervision, agents, objects) {
-        (Some(name), Some(supervision), Some(agents), Some(objects)) if c.errors.is_empty() => {
-            Ok(SwarmSpec { name, supervision, agents, objects, topology })
+    match (name, supervision, agents, objects, schedules) {
+        (Some(name), Some(supervision), Some(agents), Some(objects), Some(schedules)) if c.errors.is_empty() => {
+            Ok(SwarmSpec { name, supervision, agents, objects, topology, schedules })
         }
         _ => Err(or_generic(c.errors)),
     }

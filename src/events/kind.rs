@@ -238,6 +238,38 @@ pub enum EventKind {
         /// The attempt it is queued for (1 = the first).
         attempt: u32,
     },
+    /// A schedule's tick created a task.
+    ScheduleFired {
+        /// The schedule.
+        schedule: Arc<str>,
+        /// The task it created.
+        task_id: Arc<str>,
+        /// The tick (ms since the epoch).
+        tick_ms: u64,
+        /// Missed ticks this fire stands for (catch-up `once`).
+        caught_up: u64,
+    },
+    /// A schedule's tick did not fire: its previous task still ran, or the
+    /// tick was missed (downtime, catch-up `skip`).
+    ScheduleSkipped {
+        /// The schedule.
+        schedule: Arc<str>,
+        /// The (latest) tick.
+        tick_ms: u64,
+        /// How many ticks were skipped.
+        missed: u64,
+        /// Why.
+        reason: String,
+    },
+    /// A schedule's tick could not create its task.
+    ScheduleFailed {
+        /// The schedule.
+        schedule: Arc<str>,
+        /// The tick.
+        tick_ms: u64,
+        /// Why.
+        error: String,
+    },
     /// A worker reported on a task it no longer holds; the report was dropped.
     ResultIgnored {
         /// The task.
@@ -304,11 +336,14 @@ impl EventKind {
             AccessDenied { .. } => "access_denied",
             TaskRequeued { .. } => "task_requeued",
             ResultIgnored { .. } => "result_ignored",
+            ScheduleFired { .. } => "schedule_fired",
+            ScheduleSkipped { .. } => "schedule_skipped",
+            ScheduleFailed { .. } => "schedule_failed",
         }
     }
 
     /// Every `event_type` word, for filter validation.
-    pub const TYPES: [&'static str; 38] = [
+    pub const TYPES: [&'static str; 41] = [
         "swarm_started",
         "swarm_stopped",
         "swarm_failed",
@@ -347,6 +382,9 @@ impl EventKind {
         "access_denied",
         "task_requeued",
         "result_ignored",
+        "schedule_fired",
+        "schedule_skipped",
+        "schedule_failed",
     ];
 
     /// The event's level.
@@ -362,6 +400,8 @@ impl EventKind {
             | FrameRejected { .. }
             | AccessDenied { .. }
             | TaskRequeued { .. }
+            | ScheduleSkipped { .. }
+            | ScheduleFailed { .. }
             | ResultIgnored { .. } => Level::Warning,
             AgentOutput { output: OutputKind::Token, .. }
             | MessageRouted { .. }
@@ -404,6 +444,9 @@ impl EventKind {
             | TaskFailed { .. }
             | TaskCancelled { .. }
             | TaskRequeued { .. }
+            | ScheduleFired { .. }
+            | ScheduleSkipped { .. }
+            | ScheduleFailed { .. }
             | ResultIgnored { .. } => Category::Task,
             Log { .. } => Category::Backend,
             WorkerConnected { .. }
@@ -477,6 +520,16 @@ impl EventKind {
             }
             TaskRequeued { task_id, attempt } => format!("task {task_id} requeued (attempt {attempt})"),
             ResultIgnored { task_id, reason } => format!("a result for task {task_id} was ignored: {reason}"),
+            ScheduleFired { schedule, task_id, caught_up: 0, .. } => {
+                format!("schedule {schedule} fired task {task_id}")
+            }
+            ScheduleFired { schedule, task_id, caught_up, .. } => {
+                format!("schedule {schedule} fired task {task_id}, catching up {caught_up} missed tick(s)")
+            }
+            ScheduleSkipped { schedule, missed, reason, .. } => {
+                format!("schedule {schedule} skipped {missed} tick(s): {reason}")
+            }
+            ScheduleFailed { schedule, error, .. } => format!("schedule {schedule} failed to fire: {error}"),
         }
     }
 
@@ -532,6 +585,15 @@ impl EventKind {
             }
             TaskRequeued { task_id, attempt } => json!({"task_id": task_id, "attempt": attempt}),
             ResultIgnored { task_id, reason } => json!({"task_id": task_id, "reason": reason}),
+            ScheduleFired { schedule, task_id, tick_ms, caught_up } => {
+                json!({"schedule": schedule, "task_id": task_id, "tick": crate::events::rfc3339_ms(*tick_ms), "caught_up": caught_up})
+            }
+            ScheduleSkipped { schedule, tick_ms, missed, reason } => {
+                json!({"schedule": schedule, "tick": crate::events::rfc3339_ms(*tick_ms), "missed": missed, "reason": reason})
+            }
+            ScheduleFailed { schedule, tick_ms, error } => {
+                json!({"schedule": schedule, "tick": crate::events::rfc3339_ms(*tick_ms), "error": error})
+            }
         }
     }
 }

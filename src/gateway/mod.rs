@@ -157,6 +157,8 @@ pub struct DispatchRequest {
     pub agent: Option<String>,
     /// The name of the token that submits it.
     pub submitted_by: Option<String>,
+    /// The schedule tick it is created for (recorded with it).
+    pub tick: Option<crate::task::ScheduleTick>,
 }
 
 pub use crate::task::TaskUpdate;

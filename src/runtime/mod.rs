@@ -28,8 +28,8 @@ pub use crate::error::{EdgeError, ErrorCode, HiveError, Resource};
 pub use crate::store::Retention;
 pub use files::{SkillContent, SkillEntry, SkillFile, SkillWritten, confined};
 pub use hive::{
-    Dispatch, Events, Health, HealthDetail, Hive, HiveOptions, PriorityDepth, QueueDepth, SlotCounts, StoreHealth,
-    StoreMode, Swarms, Tasks, WorkerCounts, Workers,
+    Dispatch, Events, Health, HealthDetail, Hive, HiveOptions, PriorityDepth, QueueDepth, Schedules, SlotCounts,
+    StoreHealth, StoreMode, Swarms, Tasks, WorkerCounts, Workers,
 };
 /// Orchestrate: several dispatched tasks under one timeout.
 pub mod orchestrate {

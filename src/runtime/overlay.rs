@@ -117,6 +117,7 @@ fn holder(name: &str) -> SwarmSpec {
         agents: Vec::new(),
         objects: Vec::new(),
         topology: Vec::new(),
+        schedules: Vec::new(),
     }
 }
 

@@ -1,6 +1,6 @@
 //! The durable store: one redb file that holds the event log, the swarm
 //! registry, each swarm's overlay (the ordered log of runtime changes) and
-//! the tasks table; [`StoreService`] runs the threads that keep it.
+//! the tasks table, schedules and their runs; [`StoreService`] runs the threads that keep it.
 //!
 //! Guarantees:
 //! * a write returns only after its transaction is committed with
@@ -15,6 +15,7 @@
 mod events;
 mod flusher;
 mod overlay;
+mod schedules;
 mod service;
 mod tasks;
 mod writer;
@@ -41,6 +42,8 @@ pub(crate) const SWARMS: TableDefinition<&str, &[u8]> = TableDefinition::new("sw
 pub(crate) const OVERLAY: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("overlay");
 pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 pub(crate) const TASKS: TableDefinition<&str, &[u8]> = TableDefinition::new("tasks");
+pub(crate) const SCHEDULES: TableDefinition<&str, &[u8]> = TableDefinition::new("schedules");
+pub(crate) const SCHEDULE_RUNS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("schedule_runs");
 
 /// A store error, with a message meant for the user.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -96,6 +99,8 @@ impl Store {
         tx.open_table(OVERLAY).map_err(StoreError::db)?;
         tx.open_table(META).map_err(StoreError::db)?;
         tx.open_table(TASKS).map_err(StoreError::db)?;
+        tx.open_table(SCHEDULES).map_err(StoreError::db)?;
+        tx.open_table(SCHEDULE_RUNS).map_err(StoreError::db)?;
         tx.commit().map_err(StoreError::db)
     }
 

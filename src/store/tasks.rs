@@ -27,6 +27,7 @@ pub(super) fn swarm_of(b: &[u8]) -> Option<String> {
 }
 
 pub(super) fn put(tx: &WriteTransaction, r: &TaskRecord) -> Result<(), StoreError> {
+    super::schedules::fired(tx, r)?;
     tx.open_table(TASKS)
         .map_err(StoreError::db)?
         .insert(r.id.as_str(), encode(r)?.as_slice())
@@ -44,6 +45,7 @@ pub(super) fn apply(tx: &WriteTransaction, batch: &[Journaled]) -> Result<(), St
     for j in batch {
         match j {
             Journaled::Put(r, _) => {
+                super::schedules::fired(tx, r)?;
                 touched.insert(r.id.as_str(), Some((**r).clone()));
             }
             Journaled::Change(id, change, at) => {

@@ -23,4 +23,4 @@ pub use book::{BookOptions, FOLLOWER_TOKENS, Follower, Journal, Journaled, MAX_J
 pub use model::{FailCode, MAX_CODE_BYTES, TaskEnd, TaskStatus, TaskUpdate, Transport};
 pub use notice::{Happened, NOTICE_LAG, TaskNotice};
 pub use query::{TaskFilter, TaskOrder, TaskSort};
-pub use record::{MAX_OUTPUT_BYTES, TaskChange, TaskRecord};
+pub use record::{MAX_OUTPUT_BYTES, ScheduleTick, TaskChange, TaskRecord};

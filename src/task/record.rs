@@ -76,6 +76,22 @@ pub struct TaskRecord {
     /// non-admins see only their own.
     #[serde(default)]
     pub submitted_by: Option<String>,
+    /// The schedule tick that created it (`None` for tasks nobody
+    /// scheduled): the store records the tick's run in the record's own
+    /// transaction, so a tick fires at most once.
+    #[serde(default)]
+    pub tick: Option<ScheduleTick>,
+}
+
+/// The schedule tick a task was created for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ScheduleTick {
+    /// The schedule's identity (not its name: a name can be reused).
+    pub schedule_id: String,
+    /// Its name.
+    pub schedule: String,
+    /// The tick (ms since the epoch).
+    pub tick_ms: u64,
 }
 
 /// The most output so far a running task's record keeps (its tail).
@@ -109,6 +125,7 @@ impl TaskRecord {
             ended_ms: None,
             output: None,
             submitted_by: None,
+            tick: None,
         }
     }
 

@@ -50,6 +50,7 @@ impl State {
         r.model = req.model.clone();
         r.context = req.context.clone();
         r.submitted_by = req.submitted_by.clone();
+        r.tick = req.tick.clone();
         // A swarm agent's task is recorded by its swarm, under the agent's own id.
         let journal = if req.agent.is_none() { Journal::Record } else { Journal::Skip };
         let mut opened = self.args.tasks.open(r, journal, how.follows()).await;

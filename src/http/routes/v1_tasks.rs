@@ -205,6 +205,7 @@ async fn submit_task(
         swarm: None,
         agent: None,
         submitted_by: Some(who.name.to_string()),
+        tick: None,
     };
     let record = st.hive.gateway().queue(req, b.webhook).await?;
     let location = format!("/api/v1/tasks/{}", record.id);

@@ -158,6 +158,7 @@ impl DispatchBody {
             swarm: None,
             agent: None,
             submitted_by: Some(who.name.to_string()),
+            tick: None,
         })
     }
 }

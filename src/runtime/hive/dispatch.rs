@@ -15,15 +15,34 @@ use crate::task::Follower;
 /// The dispatcher of a runtime ([`Hive::gateway`]).
 pub struct Dispatch<'a>(pub(super) &'a Hive);
 
+/// The dispatcher registered as `name` (`None`: the gateway is off).
+pub(super) fn actor_of(name: Option<&str>) -> Result<ActorRef<DispatcherMsg>, HiveError> {
+    let name = name.ok_or_else(|| HiveError::Unavailable("the ZeroMQ gateway is disabled".into()))?;
+    crate::gateway::dispatcher_ref(name).ok_or_else(|| HiveError::Unavailable("the dispatcher is restarting".into()))
+}
+
+/// Submits to the dispatcher `name`, past any gate: a task whose record
+/// could not be made durable is cancelled and refused.
+pub(super) async fn submit_to(
+    name: Option<&str>,
+    req: DispatchRequest,
+    how: Submit,
+) -> Result<(Arc<str>, Option<Follower>), HiveError> {
+    let actor = actor_of(name)?;
+    let d = ractor::call!(actor, DispatcherMsg::Submit, req, how)??;
+    if let Some(durable) = d.durable {
+        let recorded = durable.await.unwrap_or_else(|_| Err("the store stopped".into()));
+        if let Err(e) = recorded {
+            let _ = ractor::call!(actor, DispatcherMsg::Cancel, d.id.to_string());
+            return Err(HiveError::Unavailable(format!("the task could not be recorded durably: {e}")));
+        }
+    }
+    Ok((d.id, d.follower))
+}
+
 impl Dispatch<'_> {
     pub(super) fn actor(&self) -> Result<ActorRef<DispatcherMsg>, HiveError> {
-        let name = self
-            .0
-            .dispatcher_name
-            .as_deref()
-            .ok_or_else(|| HiveError::Unavailable("the ZeroMQ gateway is disabled".into()))?;
-        crate::gateway::dispatcher_ref(name)
-            .ok_or_else(|| HiveError::Unavailable("the dispatcher is restarting".into()))
+        actor_of(self.0.dispatcher_name.as_deref())
     }
 
     /// Whether the ZeroMQ gateway runs.
@@ -49,16 +68,7 @@ impl Dispatch<'_> {
         req: DispatchRequest,
         how: Submit,
     ) -> Result<(Arc<str>, Option<Follower>), HiveError> {
-        let actor = self.actor()?;
-        let d = ractor::call!(actor, DispatcherMsg::Submit, req, how)??;
-        if let Some(durable) = d.durable {
-            let recorded = durable.await.unwrap_or_else(|_| Err("the store stopped".into()));
-            if let Err(e) = recorded {
-                let _ = ractor::call!(actor, DispatcherMsg::Cancel, d.id.to_string());
-                return Err(HiveError::Unavailable(format!("the task could not be recorded durably: {e}")));
-            }
-        }
-        Ok((d.id, d.follower))
+        submit_to(self.0.dispatcher_name.as_deref(), req, how).await
     }
 
     /// Dispatches a task whose result is POSTed to `hook` once it ends (or

@@ -17,6 +17,7 @@ mod http_workers;
 pub(super) mod orchestrate;
 mod restore;
 mod root;
+mod schedules;
 mod swarms;
 mod tasks;
 mod workers;
@@ -29,6 +30,7 @@ use ractor::{Actor, ActorRef};
 pub use dispatch::Dispatch;
 pub use events::Events;
 pub use health::{Health, HealthDetail, PriorityDepth, QueueDepth, SlotCounts, StoreHealth, StoreMode, WorkerCounts};
+pub use schedules::Schedules;
 pub use swarms::Swarms;
 pub use tasks::Tasks;
 pub use workers::Workers;
@@ -75,6 +77,11 @@ pub struct HiveOptions {
     /// daemon feeds it from tracing, `logs::RingLayer`; by default an
     /// empty ring nothing feeds).
     pub logs: crate::logs::LogRing,
+    /// The scheduler's settings.
+    pub schedules: crate::schedule::SchedulerOptions,
+    /// The wall clock schedules fire by (the system's when `None`; a test
+    /// gives [`crate::schedule::TokioClock`]).
+    pub clock: Option<Arc<dyn crate::schedule::Clock>>,
 }
 
 /// Runs a store call on the blocking pool (redb is synchronous; a commit
@@ -88,6 +95,13 @@ pub(super) async fn blocking<T: Send + 'static>(
         .map_err(|e| HiveError::Unavailable(e.0))
 }
 
+/// The swarm registry registered as `name`.
+fn registry_ref(name: &str) -> Result<ActorRef<RegistryMsg>, HiveError> {
+    ractor::registry::where_is(name.to_string())
+        .map(ActorRef::from)
+        .ok_or_else(|| HiveError::Unavailable("the swarm registry is restarting".into()))
+}
+
 static INSTANCE: AtomicU64 = AtomicU64::new(0);
 
 /// A running runtime.
@@ -97,6 +111,7 @@ pub struct Hive {
     registry_name: String,
     pool_name: String,
     dispatcher_name: Option<String>,
+    scheduler_name: String,
     bus: EventBus,
     book: TaskBook,
     kinds: ObjectKinds,
@@ -137,6 +152,8 @@ impl Hive {
         let pool_name = format!("hive-{instance}.workers");
         let dispatcher_name = opts.gateway.as_ref().map(|_| format!("hive-{instance}.dispatcher"));
         let dispatcher: Option<Arc<str>> = dispatcher_name.as_deref().map(Into::into);
+        let scheduler_name = format!("hive-{instance}.schedules");
+        let maintenance = Maintenance::default();
         let mut children = vec![
             root::child("swarms", registry_name.clone(), Registry, {
                 // One setting governs every program the runtime spawns on request.
@@ -187,6 +204,30 @@ impl Hive {
                 }
             }));
         }
+        {
+            // Kept across the scheduler's restarts (in memory without a store).
+            let store: Arc<dyn crate::schedule::ScheduleStore> = match &reader {
+                Some(s) => Arc::new(s.clone()),
+                None => Arc::new(crate::schedule::MemoryStore::default()),
+            };
+            let fire: Arc<dyn crate::schedule::Fire> = Arc::new(schedules::Reach {
+                registry: registry_name.clone(),
+                dispatcher: dispatcher_name.clone(),
+                gate: maintenance.clone(),
+                book: book.clone(),
+            });
+            let clock = opts.clock.clone().unwrap_or_else(|| Arc::new(crate::schedule::SystemClock));
+            let (bus, sopts) = (bus.clone(), opts.schedules.clone());
+            children.push(root::child("schedules", scheduler_name.clone(), crate::schedule::Scheduler, move || {
+                crate::schedule::SchedulerArgs {
+                    clock: clock.clone(),
+                    store: store.clone(),
+                    fire: fire.clone(),
+                    bus: bus.clone(),
+                    opts: sopts.clone(),
+                }
+            }));
+        }
         let args = SupervisorArgs {
             strategy: Strategy::OneForOne,
             intensity: Intensity::default(),
@@ -202,10 +243,11 @@ impl Hive {
             registry_name,
             pool_name,
             dispatcher_name,
+            scheduler_name,
             bus,
             book,
             kinds: opts.kinds,
-            maintenance: Maintenance::default(),
+            maintenance,
             started: std::time::Instant::now(),
             logs: opts.logs,
         };
@@ -228,6 +270,11 @@ impl Hive {
     /// The dispatcher and its workers (ZeroMQ and pool workers).
     pub fn gateway(&self) -> Dispatch<'_> {
         Dispatch(self)
+    }
+
+    /// The schedules.
+    pub fn schedules(&self) -> Schedules<'_> {
+        Schedules(self)
     }
 
     /// The tasks, whatever their transport.
@@ -269,9 +316,7 @@ impl Hive {
     }
 
     fn registry(&self) -> Result<ActorRef<RegistryMsg>, HiveError> {
-        ractor::registry::where_is(self.registry_name.clone())
-            .map(ActorRef::from)
-            .ok_or_else(|| HiveError::Unavailable("the swarm registry is restarting".into()))
+        registry_ref(&self.registry_name)
     }
 
     fn pool(&self) -> Result<ActorRef<PoolMsg>, HiveError> {

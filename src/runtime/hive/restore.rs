@@ -39,8 +39,9 @@ pub(super) async fn restore(hive: &Hive, store: &Store, only: Option<&[String]>)
             }
         };
         let effective = hive.swarms().replayed(store, &record.name, &seed).await?;
+        let schedules = effective.schedules.clone();
         match ractor::call!(hive.registry()?, RegistryMsg::Restore, effective, record.seed_toml.clone()) {
-            Ok(Ok(_)) => {}
+            Ok(Ok(_)) => hive.schedules().attach(&record.name, schedules).await,
             Ok(Err(e)) => problem(e.to_string()),
             Err(e) => problem(e.to_string()),
         }

@@ -29,14 +29,17 @@ impl Swarms<'_> {
 
     async fn start_admitted(&self, spec: SwarmSpec) -> Result<SwarmHandle, HiveError> {
         config::check_spec(&spec, &self.0.validate_options()).map_err(HiveError::InvalidConfig)?;
-        let name = spec.name.clone();
+        let (name, schedules) = (spec.name.clone(), spec.schedules.clone());
         let actor = ractor::call!(self.0.registry()?, RegistryMsg::Start, spec)??;
+        self.0.schedules().attach(&name, schedules).await;
         Ok(self.0.handle(name, actor))
     }
 
-    /// Stops a running swarm gracefully.
+    /// Stops a running swarm gracefully (its schedules stop firing).
     pub async fn stop(&self, name: &str) -> Result<(), HiveError> {
-        ractor::call!(self.0.registry()?, RegistryMsg::Stop, name.to_string())?
+        ractor::call!(self.0.registry()?, RegistryMsg::Stop, name.to_string())??;
+        self.0.schedules().detach(name, false).await;
+        Ok(())
     }
 
     /// A handle to a running swarm.
@@ -82,6 +85,9 @@ impl Swarms<'_> {
     /// events, tasks).
     pub async fn clean(&self, purge: bool) -> Result<Vec<String>, HiveError> {
         let gone = ractor::call!(self.0.registry()?, RegistryMsg::Clean)?;
+        for name in &gone {
+            self.0.schedules().detach(name, purge).await;
+        }
         if purge {
             for name in &gone {
                 self.purge_stored(name).await?;
@@ -99,6 +105,7 @@ impl Swarms<'_> {
             Err(e) => return Err(e),
         }
         ractor::call!(self.0.registry()?, RegistryMsg::Forget, name.to_string())??;
+        self.0.schedules().detach(name, true).await;
         self.purge_stored(name).await
     }
 
@@ -145,7 +152,9 @@ impl Swarms<'_> {
             (None, Some(store)) => self.replayed(&store, name, &seed).await?,
             (None, None) => seed,
         };
+        let schedules = effective.schedules.clone();
         let actor = ractor::call!(self.0.registry()?, RegistryMsg::Restore, effective, seed_toml)??;
+        self.0.schedules().attach(name, schedules).await;
         Ok(self.0.handle(name.to_string(), actor))
     }
 

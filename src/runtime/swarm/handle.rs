@@ -149,7 +149,19 @@ impl SwarmHandle {
         content: &str,
         submitted_by: Option<&str>,
     ) -> Result<Arc<str>, HiveError> {
-        Ok(self.submit(agent, content, submitted_by, false).await?.0)
+        Ok(self.submit(agent, content, submitted_by, None, false).await?.0)
+    }
+
+    /// Queues the task of a schedule's tick (recorded as submitted by the
+    /// schedule's creator, carrying the tick); answered once it is durable.
+    pub async fn send_scheduled(
+        &self,
+        agent: &str,
+        content: &str,
+        submitted_by: Option<&str>,
+        tick: crate::task::ScheduleTick,
+    ) -> Result<Arc<str>, HiveError> {
+        Ok(self.submit(agent, content, submitted_by, Some(tick), false).await?.0)
     }
 
     /// Queues a task for an agent and follows it (its updates through the
@@ -166,7 +178,7 @@ impl SwarmHandle {
         content: &str,
         submitted_by: Option<&str>,
     ) -> Result<(Arc<str>, Follower), HiveError> {
-        let (id, follower) = self.submit(agent, content, submitted_by, true).await?;
+        let (id, follower) = self.submit(agent, content, submitted_by, None, true).await?;
         Ok((id, follower.ok_or_else(|| HiveError::Unavailable("the task has no follower".into()))?))
     }
 
@@ -175,6 +187,7 @@ impl SwarmHandle {
         agent: &str,
         content: &str,
         submitted_by: Option<&str>,
+        tick: Option<crate::task::ScheduleTick>,
         follow: bool,
     ) -> Result<(Arc<str>, Option<Follower>), HiveError> {
         self.gate.admit("a new task")?;
@@ -183,6 +196,7 @@ impl SwarmHandle {
             content: content.into(),
             from: "user".into(),
             submitted_by: submitted_by.map(String::from),
+            tick,
             follow,
             reply,
         })

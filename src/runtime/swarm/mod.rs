@@ -207,6 +207,8 @@ pub(crate) enum SwarmMsg {
         from: String,
         /// The name of the token that submits it.
         submitted_by: Option<String>,
+        /// The schedule tick it is created for.
+        tick: Option<crate::task::ScheduleTick>,
         /// Whether the task's updates come with its id.
         follow: bool,
         /// The task's id, and its updates when followed.
@@ -395,9 +397,9 @@ impl Actor for Swarm {
                 let r = run.persisted(r, OverlayOp::Scale { group, count: reached }).await;
                 let _ = reply.send(r);
             }
-            SwarmMsg::SendTask { agent, content, from, submitted_by, follow, reply } => {
+            SwarmMsg::SendTask { agent, content, from, submitted_by, tick, follow, reply } => {
                 run.shared.ctx.bus.ready().await; // wait while the disk is behind with events
-                let _ = reply.send(run.send_task(&agent, content, &from, submitted_by, follow).await);
+                let _ = reply.send(run.send_task(&agent, content, &from, (submitted_by, tick), follow).await);
             }
             SwarmMsg::RuntimeShutdown(keep_queued_tasks, reply) => {
                 run.runtime_shutdown = true;
@@ -480,7 +482,7 @@ impl SwarmRun {
         agent: &str,
         content: String,
         from: &str,
-        submitted_by: Option<String>,
+        (submitted_by, tick): (Option<String>, Option<crate::task::ScheduleTick>),
         follow: bool,
     ) -> Result<(Arc<str>, Option<crate::task::Follower>), HiveError> {
         let (slot, task) = self.prepare_task(agent, content, from)?;
@@ -493,6 +495,7 @@ impl SwarmRun {
             &task.from,
         );
         record.submitted_by = submitted_by;
+        record.tick = tick;
         open_then_queue(&self.shared.ctx.tasks, record, follow, || self.enqueue(&slot, task)).await
     }
 
