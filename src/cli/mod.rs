@@ -106,6 +106,8 @@ enum Command {
     },
     /// List the ZeroMQ gateway's workers and the standalone JSONL workers; `off|on ID` drains or resumes a ZeroMQ worker.
     Workers(client::workers::WorkersArgs),
+    /// Schedules: `add`, `ls`, `show`, `enable`, `disable`, `rm`, `runs`.
+    Schedule(client::schedules::ScheduleArgs),
     /// Send a prompt to a ZeroMQ worker through the gateway; prints the result (or, with --async, the task id).
     Dispatch(client::gateway::DispatchArgs),
     /// List recorded tasks, show one (`tasks ID`), or cancel one (`tasks cancel ID`).
@@ -216,7 +218,7 @@ pub(crate) async fn run(cli: Cli, logs: hive::logs::LogRing) -> ExitCode {
 
 /// Runs a command against the daemon.
 async fn client_command(opts: &ClientOpts, command: Command) -> Result<(), ClientError> {
-    use client::{agents, control, daemon, events, gateway, objects, orchestrate, swarms, tasks, workers};
+    use client::{agents, control, daemon, events, gateway, objects, orchestrate, schedules, swarms, tasks, workers};
     let c = &Client::new(opts)?;
     match command {
         Command::Ps => swarms::ps(c).await,
@@ -230,6 +232,7 @@ async fn client_command(opts: &ClientOpts, command: Command) -> Result<(), Clien
         Command::Spawn(a) => workers::spawn(c, &a).await,
         Command::Kill { id } => workers::kill(c, &id).await,
         Command::Workers(a) => workers::run(c, &a).await,
+        Command::Schedule(a) => schedules::run(c, &a).await,
         Command::Dispatch(a) => gateway::dispatch(c, &a).await,
         Command::Tasks(a) => tasks::run(c, &a).await,
         Command::Snapshot { name, output } => swarms::snapshot(c, &name, output.as_ref()).await,

@@ -164,6 +164,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(routes::v1::router())
         .merge(routes::zmq::router())
         .merge(routes::workers::router())
+        .merge(routes::schedules::router())
         .routes(routes!(ws_events::ws_events))
         .routes(routes!(ws_tasks::ws_tasks))
         .routes(routes!(phoenix::socket))

@@ -27,6 +27,7 @@ mod workers;
 pub use crate::error::{EdgeError, ErrorCode, HiveError, Resource};
 pub use crate::store::Retention;
 pub use files::{SkillContent, SkillEntry, SkillFile, SkillWritten, confined};
+pub(crate) use hive::MAX_RUNS_READ;
 pub use hive::{
     Dispatch, Events, Health, HealthDetail, Hive, HiveOptions, PriorityDepth, QueueDepth, Schedules, SlotCounts,
     StoreHealth, StoreMode, Swarms, Tasks, WorkerCounts, Workers,

@@ -9,6 +9,7 @@ pub(crate) mod events;
 pub(crate) mod gateway;
 pub(crate) mod objects;
 pub(crate) mod orchestrate;
+pub(crate) mod schedules;
 pub(crate) mod swarms;
 pub(crate) mod table;
 pub(crate) mod task_body;

@@ -6,6 +6,7 @@ pub(crate) mod events;
 pub(crate) mod meta;
 pub(crate) mod objects;
 pub(crate) mod ops;
+pub(crate) mod schedules;
 pub(crate) mod swarms;
 pub(crate) mod topology;
 pub(crate) mod v1;

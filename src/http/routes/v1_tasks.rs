@@ -80,6 +80,8 @@ pub(crate) struct TaskView {
     started_at: Option<u64>,
     /// Its end, ms since the epoch.
     ended_at: Option<u64>,
+    /// The schedule tick that created it (`null` if no schedule did).
+    schedule: Option<crate::task::ScheduleTick>,
 }
 
 impl From<TaskRecord> for TaskView {
@@ -104,6 +106,7 @@ impl From<TaskRecord> for TaskView {
             updated_at: t.updated_ms,
             started_at: t.started_ms,
             ended_at: t.ended_ms,
+            schedule: t.tick,
         }
     }
 }
