@@ -432,6 +432,12 @@ const COVERAGE: &[(&str, &str, &str)] = &[
     ("post", "/api/v1/maintenance/off", "maintenance off"),
     ("post", "/api/v1/maintenance/on", "maintenance on"),
     ("get", "/ws/events", "events --follow"),
+    ("post", "/api/v1/schedules", "schedule add"),
+    ("get", "/api/v1/schedules", "schedule ls"),
+    ("get", "/api/v1/schedules/{name}", "schedule show"),
+    ("patch", "/api/v1/schedules/{name}", "schedule enable"),
+    ("delete", "/api/v1/schedules/{name}", "schedule rm"),
+    ("get", "/api/v1/schedules/{name}/runs", "schedule runs"),
 ];
 
 /// Operations with no command of their own, and why.

@@ -2,10 +2,11 @@
 //! second process. Each one starts `hive serve` (in memory, with a bench
 //! swarm) unless `--url` names a running daemon, drives it over real
 //! sockets, and prints medians and percentiles. `zmq` runs the runtime in
-//! process instead, against worker processes.
+//! process instead, against worker processes; `schedules` in process alone.
 
 mod daemon;
 mod http;
+mod schedules;
 mod ws;
 mod zmq;
 
@@ -21,6 +22,8 @@ pub(crate) enum BenchCmd {
     Ws(ws::WsArgs),
     /// The ZeroMQ gateway in process against a worker process: tasks/s, and dispatch vs raw ROUTER round trips.
     Zmq(zmq::ZmqArgs),
+    /// The scheduler with many enabled schedules, in process: idle CPU, and tick-to-task latency while they fire.
+    Schedules(schedules::SchedulesArgs),
 }
 
 pub(crate) async fn run(cmd: BenchCmd) -> ExitCode {
@@ -28,6 +31,7 @@ pub(crate) async fn run(cmd: BenchCmd) -> ExitCode {
         BenchCmd::Http(a) => http::run(a).await,
         BenchCmd::Ws(a) => ws::run(a).await,
         BenchCmd::Zmq(a) => zmq::run(a).await,
+        BenchCmd::Schedules(a) => schedules::run(a).await,
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

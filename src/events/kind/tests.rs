@@ -50,6 +50,9 @@ fn one_of_each() -> Vec<EventKind> {
         },
         TaskRequeued { task_id: s.clone(), attempt: 1 },
         ResultIgnored { task_id: s.clone(), reason: "r".into() },
+        ScheduleFired { schedule: s.clone(), task_id: s.clone(), tick_ms: 0, caught_up: 0 },
+        ScheduleSkipped { schedule: s.clone(), tick_ms: 0, missed: 1, reason: "r".into() },
+        ScheduleFailed { schedule: s.clone(), tick_ms: 0, error: "e".into() },
     ]
 }
 
