@@ -131,6 +131,13 @@ async fn a_refusal_is_recorded_with_who_what_and_from_where() {
     // Maintenance is untouched.
     let (_, h) = call(&d, "get", "/health", "admin-secret").await;
     assert_eq!(h["accepting"], true, "{h}");
+    // The tokens duty is an admin's, and shows names and roles only.
+    let (code, _) = call(&d, "get", "/api/v1/tokens", "operator-secret").await;
+    assert_eq!(code, 403);
+    let (code, t) = call(&d, "get", "/api/v1/tokens", "admin-secret").await;
+    assert_eq!((code, t["total"].as_u64()), (200, Some(5)), "{t}");
+    assert_eq!(t["tokens"][3], json!({"name": "root", "role": "admin"}));
+    assert!(!t.to_string().contains("secret") && !t.to_string().contains(&digest_hex("admin-secret")));
     d.shutdown().await;
 }
 

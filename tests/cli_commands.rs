@@ -432,6 +432,7 @@ const COVERAGE: &[(&str, &str, &str)] = &[
     ("post", "/api/v1/maintenance/off", "maintenance off"),
     ("post", "/api/v1/maintenance/on", "maintenance on"),
     ("get", "/ws/events", "events --follow"),
+    ("get", "/api/v1/tokens", "tokens"),
     ("post", "/api/v1/schedules", "schedule add"),
     ("get", "/api/v1/schedules", "schedule ls"),
     ("get", "/api/v1/schedules/{name}", "schedule show"),

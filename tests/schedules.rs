@@ -100,8 +100,8 @@ async fn an_every_second_schedule_fires_3600_times_in_a_simulated_hour() {
     assert_eq!(ticks.len(), 3600, "one fire per second");
     let expected: Vec<u64> = (1..=3600).map(|k| T0 + k * 1000).collect();
     assert_eq!(ticks, expected, "each tick once, in order, on its second");
-    let req = &fire.fired.lock().unwrap()[0];
-    assert_eq!(req.submitted_by.as_deref(), Some("ops"), "tasks are the creator's");
+    let by = fire.fired.lock().unwrap()[0].submitted_by.clone();
+    assert_eq!(by.as_deref(), Some("ops"), "tasks are the creator's");
     let runs = ractor::call!(s, SchedulerMsg::Runs, "beat".into(), 5).unwrap().unwrap().1;
     assert_eq!(runs.len(), 5);
     assert!(runs.iter().all(|r| r.outcome == RunOutcome::Fired));

@@ -171,6 +171,11 @@ impl TokenTable {
         self.entries.is_empty()
     }
 
+    /// Each token's name and role (never its digest), in the config's order.
+    pub fn names(&self) -> Vec<(Arc<str>, Role)> {
+        self.entries.iter().map(|e| (e.name.clone(), e.role)).collect()
+    }
+
     /// How many tokens it holds.
     pub fn len(&self) -> usize {
         self.entries.len()

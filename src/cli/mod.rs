@@ -106,6 +106,8 @@ enum Command {
     },
     /// List the ZeroMQ gateway's workers and the standalone JSONL workers; `off|on ID` drains or resumes a ZeroMQ worker.
     Workers(client::workers::WorkersArgs),
+    /// The tokens the daemon accepts: names and roles (admins only).
+    Tokens,
     /// Schedules: `add`, `ls`, `show`, `enable`, `disable`, `rm`, `runs`.
     Schedule(client::schedules::ScheduleArgs),
     /// Send a prompt to a ZeroMQ worker through the gateway; prints the result (or, with --async, the task id).
@@ -233,6 +235,7 @@ async fn client_command(opts: &ClientOpts, command: Command) -> Result<(), Clien
         Command::Kill { id } => workers::kill(c, &id).await,
         Command::Workers(a) => workers::run(c, &a).await,
         Command::Schedule(a) => schedules::run(c, &a).await,
+        Command::Tokens => daemon::tokens(c).await,
         Command::Dispatch(a) => gateway::dispatch(c, &a).await,
         Command::Tasks(a) => tasks::run(c, &a).await,
         Command::Snapshot { name, output } => swarms::snapshot(c, &name, output.as_ref()).await,

@@ -11,7 +11,7 @@ mod entry;
 mod error;
 mod genswarms;
 mod node;
-mod schedules;
+pub mod schedule;
 mod snapshot;
 mod spec;
 mod validate;

@@ -84,8 +84,8 @@ pub(crate) fn spec_to_node(spec: &SwarmSpec) -> Node {
 
 /// One `[[schedules]]` entry (its name without the swarm's prefix);
 /// defaults are left out.
-fn schedule_to_node(s: &crate::schedule::ScheduleSpec) -> Node {
-    use crate::schedule::{CatchUp, Overlap, Target};
+fn schedule_to_node(s: &super::schedule::ScheduleSpec) -> Node {
+    use super::schedule::{CatchUp, Overlap, Target};
     let mut t = Builder::default();
     t.put("name", string(s.name.split_once('.').map_or(s.name.as_str(), |(_, n)| n)));
     if let Target::Agent(a) = &s.target {

@@ -39,7 +39,7 @@ pub struct SwarmSpec {
     pub topology: Vec<Edge>,
     /// `[[schedules]]`: schedules of its agents, named `<swarm>.<name>`;
     /// they fire while the swarm runs.
-    pub schedules: Vec<crate::schedule::ScheduleSpec>,
+    pub schedules: Vec<super::schedule::ScheduleSpec>,
 }
 
 /// `[supervision]`: OTP settings of the swarm.

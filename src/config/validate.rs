@@ -64,7 +64,7 @@ pub(crate) fn swarm(node: &Node, opts: &ValidateOptions) -> Result<SwarmSpec, Ve
     };
     let swarm_name = name.as_deref();
     let schedules =
-        list(&mut c, &root, "schedules", |c, p, n| super::schedules::schedule(c, p, n, swarm_name, is_agent));
+        list(&mut c, &root, "schedules", |c, p, n| super::schedule::entry::schedule(c, p, n, swarm_name, is_agent));
     let mut seen = HashSet::new();
     for s in schedules.iter().flatten() {
         if !seen.insert(s.name.as_str()) {

@@ -28,6 +28,7 @@ const ADMIN: &[(Method, &str)] = &[
     (Method::POST, "/api/v1/maintenance/off"),
     (Method::POST, "/api/v1/maintenance/on"),
     (Method::DELETE, "/api/v1/workers/{id}"),
+    (Method::GET, "/api/v1/tokens"),
 ];
 
 /// The HTTP worker endpoints: workers' (and admins').

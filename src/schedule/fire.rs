@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 
-use super::spec::Target;
+use crate::config::schedule::Target;
 use crate::error::HiveError;
 use crate::task::ScheduleTick;
 

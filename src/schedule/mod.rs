@@ -3,8 +3,9 @@
 //! or once `at` an instant, at a target (the dispatcher's workers or a
 //! swarm agent), with an overlap and a catch-up policy.
 //!
-//! * [`ScheduleSpec`] (`spec.rs`): a schedule as written, checked into a
-//!   [`Timing`] (`timing.rs`: the next ticks, by `croner` for cron);
+//! * [`ScheduleSpec`]: a schedule as written, checked into a [`Timing`]
+//!   (the next ticks, by `croner` for cron); they live with the swarm
+//!   files in `config/schedule/`, which read `[[schedules]]`;
 //! * [`Schedule`] and [`Run`] (`record.rs`): what is kept of a schedule
 //!   and of each tick it handled;
 //! * [`ScheduleStore`] (`store.rs`): the seam to storage (redb's in
@@ -21,16 +22,15 @@ mod clock;
 mod fire;
 mod record;
 mod scheduler;
-mod spec;
 mod store;
-mod timing;
 mod view;
 
+pub use crate::config::schedule::{
+    AgentTarget, CatchUp, MAX_NAME_LEN, MIN_PERIOD_MS, Overlap, PoolTarget, ScheduleSpec, Target, Timing, valid_name,
+};
 pub use clock::{Clock, SystemClock, TokioClock};
 pub use fire::{Fire, FireRequest};
 pub use record::{Owner, Run, RunOutcome, Schedule};
 pub use scheduler::{Scheduler, SchedulerArgs, SchedulerMsg, SchedulerOptions};
-pub use spec::{AgentTarget, CatchUp, MAX_NAME_LEN, Overlap, PoolTarget, ScheduleSpec, Target, valid_name};
 pub use store::{MAX_RUNS, MemoryStore, ScheduleStore};
-pub use timing::{MIN_PERIOD_MS, Timing};
 pub use view::{NEXT_FIRES, RunView, ScheduleEdit, ScheduleView};

@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::spec::ScheduleSpec;
+use crate::config::schedule::ScheduleSpec;
 
 /// Who a schedule belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -33,10 +33,10 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use super::clock::Clock;
 use super::fire::{Fire, FireRequest};
 use super::record::{Owner, Run, RunOutcome, Schedule};
-use super::spec::{CatchUp, Overlap, ScheduleSpec, Target};
 use super::store::{MAX_RUNS, ScheduleStore};
-use super::timing::Timing;
 use super::view::{NEXT_FIRES, ScheduleEdit, ScheduleView};
+use crate::config::schedule::Timing;
+use crate::config::schedule::{CatchUp, Overlap, ScheduleSpec, Target};
 use crate::error::HiveError;
 use crate::events::{EventBus, EventKind};
 use crate::task::ScheduleTick;
@@ -171,6 +171,9 @@ enum Action {
     Fire { name: Arc<str>, req: FireRequest, cancel: Option<Arc<str>>, caught_up: u64 },
     Skip { name: Arc<str>, tick: u64, missed: u64, reason: String },
 }
+
+/// How a fire went (`None`: the action was a skip).
+type Fired = Option<Result<Arc<str>, HiveError>>;
 
 /// The scheduler's state.
 pub struct State {
@@ -462,7 +465,7 @@ impl State {
             return Ok(());
         }
         let fire = self.args.fire.clone();
-        let results: Vec<(Action, Option<Result<Arc<str>, HiveError>>)> = futures::stream::iter(actions)
+        let results: Vec<(Action, Fired)> = futures::stream::iter(actions)
             .map(|a| {
                 let fire = fire.clone();
                 async move {

@@ -35,10 +35,13 @@ pub trait ScheduleStore: Send + Sync + 'static {
     fn runs(&self, id: &str, limit: usize) -> Result<Vec<Run>, HiveError>;
 }
 
+/// A schedule and its runs by tick.
+type Kept = (Schedule, BTreeMap<u64, Run>);
+
 /// Schedules in memory (a runtime without a data directory).
 #[derive(Default)]
 pub struct MemoryStore {
-    inner: Mutex<HashMap<String, (Schedule, BTreeMap<u64, Run>)>>,
+    inner: Mutex<HashMap<String, Kept>>,
 }
 
 impl ScheduleStore for MemoryStore {

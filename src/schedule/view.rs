@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::record::{Owner, Run, RunOutcome, Schedule};
-use super::spec::{CatchUp, Overlap, ScheduleSpec, Target};
+use crate::config::schedule::{CatchUp, Overlap, ScheduleSpec, Target};
 use crate::events::rfc3339_ms;
 use crate::task::TaskStatus;
 

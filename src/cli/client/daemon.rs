@@ -167,3 +167,22 @@ pub(crate) async fn gateway(c: &Client, cmd: &GatewayCmd) -> Result<(), ClientEr
     println!("running    {}", g.running);
     Ok(())
 }
+
+/// `hive tokens`: the daemon's tokens, names and roles.
+pub(crate) async fn tokens(c: &Client) -> Result<(), ClientError> {
+    let v = c.get(&["api", "v1", "tokens"], &[]).await?;
+    if c.json {
+        c.print_json(&v);
+        return Ok(());
+    }
+    let mut t = super::table::Table::new(&["NAME", "ROLE"]);
+    for tok in v["tokens"].as_array().into_iter().flatten() {
+        t.row(vec![super::cell(tok, "name"), super::cell(tok, "role")]);
+    }
+    if t.is_empty() {
+        println!("no tokens: loopback clients are admins, others are refused");
+    } else {
+        t.print();
+    }
+    Ok(())
+}

@@ -17,7 +17,7 @@ pub(crate) struct ScheduleArgs {
 #[derive(Subcommand, Debug)]
 enum ScheduleCmd {
     /// Make a schedule: one of --cron, --every, --at; --agent SWARM/AGENT or the dispatcher's pool.
-    Add(AddArgs),
+    Add(Box<AddArgs>),
     /// List the schedules with their next fire time.
     Ls,
     /// Show one schedule (its next fire times and last run).

@@ -1,5 +1,6 @@
-//! Descriptive routes: the API index, config validation, and the skill
-//! files under the skills directory (health is in `ops.rs`).
+//! Descriptive routes: the API index, config validation, the skill files
+//! under the skills directory, and the tokens in use (names and roles only;
+//! health is in `ops.rs`).
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -25,6 +26,36 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(validate))
         .routes(routes!(list_skills))
         .routes(routes!(get_skill))
+        .routes(routes!(tokens))
+}
+
+/// A token in use.
+#[derive(Debug, Serialize, ToSchema)]
+struct TokenView {
+    name: String,
+    role: crate::access::Role,
+}
+
+/// The tokens in use.
+#[derive(Debug, Serialize, ToSchema)]
+struct TokenList {
+    tokens: Vec<TokenView>,
+    total: usize,
+}
+
+/// The tokens the daemon accepts now (after the last SIGHUP reload): each
+/// name and role, never a secret or digest. Admins only. Empty when no
+/// token is configured (loopback clients are admins).
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "meta", responses((status = 200, body = TokenList)))]
+async fn tokens(State(st): State<AppState>) -> impl IntoResponse {
+    let tokens: Vec<TokenView> = st
+        .tokens
+        .current()
+        .names()
+        .into_iter()
+        .map(|(name, role)| TokenView { name: name.to_string(), role })
+        .collect();
+    axum::Json(TokenList { total: tokens.len(), tokens })
 }
 
 /// Name, version, endpoint index and the WebSocket protocols.

@@ -2,16 +2,20 @@
 //! `[[schedules]]`, `hive schedule add`): a name, when it fires (exactly
 //! one of `cron` with a `timezone`, `every` or `at`), what it fires at (a
 //! [`Target`]) and its policies. [`ScheduleSpec::timing`] checks it all
-//! and answers the parsed [`Timing`]; nothing here runs.
+//! and answers the parsed [`Timing`] (`timing.rs`); a swarm file's entries
+//! are read by `entry.rs`. Nothing here runs: the scheduler is `schedule/`.
+
+pub(in crate::config) mod entry;
+mod timing;
 
 use serde::{Deserialize, Serialize};
 
-use super::timing::Timing;
+pub use timing::{MIN_PERIOD_MS, Timing};
 
 /// Longest schedule name.
 pub const MAX_NAME_LEN: usize = 64;
 /// Largest task content a schedule carries.
-pub(super) const MAX_CONTENT_BYTES: usize = 1 << 20;
+pub(crate) const MAX_CONTENT_BYTES: usize = 1 << 20;
 
 /// What a tick does when the schedule's previous task has not ended.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

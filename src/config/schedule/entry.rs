@@ -4,9 +4,9 @@
 //! with `agent` in place of `target`; its timing is checked here, with the
 //! rest of the file.
 
-use super::check::Checker;
-use super::node::Node;
-use crate::schedule::{AgentTarget, CatchUp, Overlap, ScheduleSpec, Target};
+use super::{AgentTarget, CatchUp, Overlap, ScheduleSpec, Target};
+use crate::config::check::Checker;
+use crate::config::node::Node;
 
 const KEYS: &[&str] =
     &["name", "agent", "cron", "timezone", "every", "at", "content", "enabled", "overlap", "catch_up"];
@@ -16,7 +16,7 @@ const CATCH_UPS: &[&str] = &["skip", "once"];
 /// Checks one `[[schedules]]` entry of swarm `swarm` (`None` when the
 /// swarm's name is itself invalid: the entry is checked, not built);
 /// `is_agent` says whether a name is an agent a task can go to.
-pub(super) fn schedule(
+pub(in crate::config) fn schedule(
     c: &mut Checker,
     path: &str,
     node: &Node,
