@@ -141,15 +141,170 @@ async fn an_http_worker_lost_mid_task_has_its_task_completed_once_by_a_zeromq_wo
 }
 
 #[tokio::test]
-async fn an_expired_lease_loses_the_worker_even_while_it_heartbeats_nothing_else() {
+async fn a_task_given_but_never_taken_loses_its_worker_even_while_it_heartbeats() {
     let gw = GatewayOptions { lease: Duration::from_millis(300), ..Default::default() };
     let d = daemon(cfg(), gw).await;
     register(&d, "h1", &[], 1).await;
-    // Given a task it never takes: the lease runs out from the assignment.
+    // Given a task it never takes: its lease runs from the assignment, and
+    // heartbeats (which renew only the tasks it took) do not keep it.
     let id = submit(&d, "leased", &[]).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (code, b) = d.post("/api/v1/workers/h1/heartbeat", json!({})).await;
+        if code == 404 {
+            break; // lost
+        }
+        assert_eq!(code, 200, "{b}");
+        assert!(tokio::time::Instant::now() < deadline, "the heartbeats kept a task it never took");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     d.get_until("/api/events?event_type=worker_disconnected", |e| e["count"].as_u64() > Some(0)).await;
     let t = d.get_until(&format!("/api/v1/tasks/{id}"), |t| t["status"] == "queued").await;
     assert_eq!(t["attempts"], 1, "{t}");
+    d.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_taken_task_s_lease_is_renewed_by_heartbeats() {
+    let gw = GatewayOptions { lease: Duration::from_millis(300), ..Default::default() };
+    let d = daemon(cfg(), gw).await;
+    register(&d, "h1", &[], 1).await;
+    let id = submit(&d, "held", &[]).await;
+    assert_eq!(next(&d, "h1").await["task_id"], json!(id));
+    // Past several leases on heartbeats alone, then the result is taken.
+    let (_, before) = d.get("/api/events?event_type=worker_disconnected").await;
+    let until = tokio::time::Instant::now() + Duration::from_millis(1200);
+    while tokio::time::Instant::now() < until {
+        assert_eq!(d.post("/api/v1/workers/h1/heartbeat", json!({})).await.0, 200, "still registered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (code, b) = d.post(&format!("/api/v1/workers/h1/tasks/{id}/result"), json!({"content": "kept"})).await;
+    assert_eq!(code, 200, "{b}");
+    let (_, after) = d.get("/api/events?event_type=worker_disconnected").await;
+    assert_eq!(before["count"], after["count"], "{after}");
+    d.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_task_that_ends_before_its_worker_polls_does_not_block_the_next_one() {
+    let d = daemon(cfg(), GatewayOptions::default()).await;
+    register(&d, "h1", &[], 1).await;
+    // Given to h1 (its one slot), then cancelled before h1 polls.
+    let gone = submit(&d, "cancelled before the poll", &[]).await;
+    d.get_until(&format!("/api/v1/tasks/{gone}"), |t| t["worker"] == "h1").await;
+    let (code, b) = d.delete(&format!("/api/v1/tasks/{gone}")).await;
+    assert!(code < 300, "{code} {b}");
+    // The slot it freed takes the next task, and the poll gets that one.
+    let id = submit(&d, "the next one", &[]).await;
+    assert_eq!(next(&d, "h1").await["task_id"], json!(id));
+    let (code, b) = d.post(&format!("/api/v1/workers/h1/tasks/{id}/result"), json!({"content": "ok"})).await;
+    assert_eq!(code, 200, "{b}");
+    d.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_task_taken_by_a_poll_that_is_not_delivered_goes_back_to_the_queue_at_once() {
+    let d = daemon(cfg(), GatewayOptions::default()).await;
+    register(&d, "h1", &[], 1).await;
+    let id = submit(&d, "handed back", &[]).await;
+    // A poll takes it, and its answer is dropped unsent (its client went away).
+    let who: std::sync::Arc<str> = hive::access::Principal::LOOPBACK.into();
+    let taken = d.hive.gateway().next_http("h1", &who, Duration::from_secs(10)).await.unwrap().expect("a task");
+    assert_eq!(taken.assignment().task_id, id);
+    drop(taken);
+    // Requeued at once (no lease or timeout waited for), and the next poll has it.
+    d.get_until("/api/events?event_type=task_requeued", |e| e["count"].as_u64() > Some(0)).await;
+    assert_eq!(next(&d, "h1").await["task_id"], json!(id));
+    let (code, b) = d.post(&format!("/api/v1/workers/h1/tasks/{id}/result"), json!({"content": "once"})).await;
+    assert_eq!(code, 200, "{b}");
+    let t = d.get_until(&format!("/api/v1/tasks/{id}"), |t| t["status"] == "ok").await;
+    assert_eq!(t["content"], "once");
+    // A poll whose client hangs up while it waits takes nothing with it.
+    {
+        use tokio::io::AsyncWriteExt;
+        let mut raw = tokio::net::TcpStream::connect(d.addr).await.unwrap();
+        let req = format!("GET /api/v1/workers/h1/next?wait=10s HTTP/1.1\r\nhost: {}\r\n\r\n", d.addr);
+        raw.write_all(req.as_bytes()).await.unwrap();
+        // Waiting: another poll is refused.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while d.get("/api/v1/workers/h1/next?wait=0s").await.0 != 409 {
+            assert!(tokio::time::Instant::now() < deadline, "the raw poll never waited");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while d.get("/api/v1/workers/h1/next?wait=0s").await.0 == 409 {
+        assert!(tokio::time::Instant::now() < deadline, "the cut-off poll is still waiting");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let id = submit(&d, "after the hang-up", &[]).await;
+    assert_eq!(next(&d, "h1").await["task_id"], json!(id));
+    d.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_poll_of_an_earlier_registration_takes_nothing_from_the_next_one() {
+    let d = daemon(cfg(), GatewayOptions::default()).await;
+    register(&d, "h1", &[], 1).await;
+    let (http, url) = (d.http.clone(), d.url("/api/v1/workers/h1/next?wait=20s"));
+    let old = tokio::spawn(async move { http_common::send(http.get(url)).await });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while d.get("/api/v1/workers/h1/next?wait=0s").await.0 != 409 {
+        assert!(tokio::time::Instant::now() < deadline, "the first poll never waited");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Unregistered and registered again while that poll waits.
+    assert_eq!(d.delete("/api/v1/workers/h1").await.0, 200);
+    register(&d, "h1", &[], 1).await;
+    let id = submit(&d, "for the new one", &[]).await;
+    let new = next(&d, "h1").await;
+    assert_eq!(new["task_id"], json!(id));
+    let (code, b) = tokio::time::timeout(Duration::from_secs(30), old).await.expect("answered").unwrap();
+    assert_eq!((code, b["error_code"].as_str()), (404, Some("HIVE_WORKER_NOT_FOUND")), "the old poll: {b}");
+    let (code, b) = d.post(&format!("/api/v1/workers/h1/tasks/{id}/result"), json!({"content": "once"})).await;
+    assert_eq!(code, 200, "{b}");
+    let t = d.get_until(&format!("/api/v1/tasks/{id}"), |t| t["status"] == "ok").await;
+    assert_eq!(t["attempts"], 1, "delivered once: {t}");
+    d.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_worker_is_its_registering_token_s_and_another_token_is_refused() {
+    let tokens = [("w1", "s1"), ("w2", "s2")]
+        .iter()
+        .map(|(n, s)| hive::access::TokenSpec {
+            name: (*n).into(),
+            role: hive::access::Role::Worker,
+            sha256: hive::access::digest_hex(s),
+        })
+        .collect();
+    let d = daemon(hive::http::ServerConfig { tokens, ..cfg() }, GatewayOptions::default()).await;
+    let as_ = |secret: &'static str, m: reqwest::Method, path: &str, body: Value| {
+        let req = d.http.request(m, d.url(path)).bearer_auth(secret).json(&body);
+        async move { http_common::send(req).await }
+    };
+    use reqwest::Method;
+    let (code, b) = as_("s1", Method::POST, "/api/v1/workers/register", json!({"id": "h1"})).await;
+    assert_eq!(code, 201, "{b}");
+    let req = DispatchRequest { prompt: "mine".into(), ..Default::default() };
+    let id = d.hive.dispatch(req, Submit::Queue).await.unwrap().0.to_string();
+    for (m, path, body) in [
+        (Method::POST, "/api/v1/workers/h1/heartbeat".to_string(), json!({})),
+        (Method::GET, "/api/v1/workers/h1/next?wait=0s".to_string(), Value::Null),
+        (Method::POST, format!("/api/v1/workers/h1/tasks/{id}/output"), json!({"content": "x"})),
+        (Method::POST, format!("/api/v1/workers/h1/tasks/{id}/result"), json!({"content": "x"})),
+        (Method::POST, format!("/api/v1/workers/h1/tasks/{id}/error"), json!({"code": "c", "message": "m"})),
+    ] {
+        let (code, b) = as_("s2", m.clone(), &path, body).await;
+        http_common::assert_error(code, &b, 403, "HIVE_FORBIDDEN");
+        assert!(b["error"].as_str().unwrap().contains("another token"), "{m} {path}: {b}");
+    }
+    // Its own token gets the task, which no other token touched.
+    let (code, a) = as_("s1", Method::GET, "/api/v1/workers/h1/next?wait=10s", Value::Null).await;
+    assert_eq!((code, &a["task_id"]), (200, &json!(id)), "{a}");
+    let (code, b) =
+        as_("s1", Method::POST, &format!("/api/v1/workers/h1/tasks/{id}/result"), json!({"content": "ok"})).await;
+    assert_eq!(code, 200, "{b}");
     d.shutdown().await;
 }
 

@@ -5,16 +5,28 @@
 //! slots, capability matching, drain and requeue.
 //!
 //! What an HTTP worker is owed and owes:
+//! * it belongs to the token that registered it: calls naming its id from
+//!   any other token are refused (403), so one worker token cannot poll,
+//!   heartbeat or report as another's worker;
 //! * it is alive while it heartbeats or polls (a poll in progress counts);
 //!   silent for [`GatewayOptions::http_heartbeat_timeout`] it is lost;
+//! * a task the dispatcher gives it waits, counted against its slots, until
+//!   a poll takes it; the poll asks the dispatcher for it, so a task that
+//!   ended while it waited (cancelled, timed out) is simply no longer there
+//!   and nothing can be dropped on the way;
+//! * each poll is bound to one registration ([`HttpSession::epoch`]): a poll
+//!   left over from an earlier registration of the same id takes nothing
+//!   (404), so a task is never delivered to two polls;
+//! * a task taken by a poll whose answer is not delivered (the client went
+//!   away) goes back to the queue at once;
 //! * each task it is given carries a lease ([`GatewayOptions::lease`]),
-//!   renewed when it takes the task, when it sends output and when it
-//!   heartbeats; a lease that runs out makes the worker lost;
+//!   running from the assignment, renewed when a poll takes the task, and,
+//!   once taken, when it sends output and when it heartbeats; a heartbeat
+//!   does not renew a task it has not taken. A lease that runs out (a task
+//!   held but never taken, a worker that hangs) makes the worker lost;
 //! * a lost worker's tasks are requeued up to `max_attempts`, and each task
 //!   completes at most once: a report for a task the worker no longer holds
-//!   is refused (409) and recorded (`result_ignored`);
-//! * its tasks wait for it in a queue bounded by its slots (the dispatcher
-//!   never gives a worker more tasks than it has slots).
+//!   is refused (409) and recorded (`result_ignored`).
 //!
 //! [`GatewayOptions::http_heartbeat_timeout`]: super::GatewayOptions::http_heartbeat_timeout
 //! [`GatewayOptions::lease`]: super::GatewayOptions::lease
@@ -24,7 +36,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::{Mutex, Notify};
 
 /// Longest a long-poll for the next task may wait.
 pub const MAX_POLL_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
@@ -56,7 +68,8 @@ pub struct HttpTerms {
     pub id: String,
     /// Heartbeat (or poll) at least this often, in ms, or be lost.
     pub heartbeat_timeout_ms: u64,
-    /// A task's lease, in ms, renewed by taking it, output and heartbeats.
+    /// A task's lease, in ms, from its assignment: renewed by taking it, then
+    /// by output and heartbeats.
     pub lease_ms: u64,
     /// Longest `wait` of a poll, in s.
     pub max_wait_s: u64,
@@ -101,10 +114,17 @@ pub enum HttpReport {
     },
 }
 
-/// A registered worker's queue of tasks, shared by its polls (one at a
-/// time) and its liveness stamp.
+/// One registration of an HTTP worker, as its polls hold it: which
+/// registration it is, the wake-up for a task given, the one-poll-at-a-time
+/// lock and its liveness stamp.
 #[derive(Clone)]
-pub(crate) struct HttpInbox {
-    pub(crate) tasks: Arc<Mutex<mpsc::Receiver<Assignment>>>,
+pub(crate) struct HttpSession {
+    /// Unique per registration in a dispatcher: a take names it, and one
+    /// naming an earlier registration of the same id gets nothing.
+    pub(crate) epoch: u64,
+    /// Notified when the worker is given a task (or is gone).
+    pub(crate) ready: Arc<Notify>,
+    /// Held by the poll in progress.
+    pub(crate) poll: Arc<Mutex<()>>,
     pub(crate) last_seen: Arc<AtomicU64>,
 }

@@ -44,7 +44,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 pub(crate) use dispatcher::{Dispatcher, DispatcherArgs, DispatcherMsg, LocalCmd, LocalWorker};
-pub(crate) use http_worker::HttpInbox;
+pub(crate) use http_worker::HttpSession;
 pub use http_worker::{Assignment, HttpRegistration, HttpReport, HttpTerms, MAX_POLL_WAIT};
 pub use webhook::{Delivery, Webhook, WebhookOptions};
 pub(crate) use webhook::{WebhookArgs, Webhooks, dispatch_to, webhooks_name, webhooks_ref};

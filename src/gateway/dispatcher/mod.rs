@@ -14,7 +14,7 @@
 //! those recorded in the store (a restarted daemon); a running one counts
 //! as an attempt and is requeued.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -80,18 +80,23 @@ pub(crate) enum DispatcherMsg {
     SocketEnded(SocketEnd),
     /// Test hook: the socket task is killed (it panics).
     KillSocket,
-    /// An HTTP worker registers.
-    RegisterHttp(super::HttpRegistration, RpcReplyPort<Result<super::HttpTerms, HiveError>>),
-    /// An HTTP worker's queue of tasks, for a poll.
-    HttpInbox(String, RpcReplyPort<Result<super::HttpInbox, HiveError>>),
-    /// An HTTP worker's poll took this task from its queue: whether the
-    /// worker still holds it (its lease is renewed then).
-    HttpTake(Arc<str>, Arc<str>, RpcReplyPort<bool>),
-    /// An HTTP worker's heartbeat: its leases are renewed.
-    HttpHeartbeat(String, RpcReplyPort<Result<(), HiveError>>),
-    /// An HTTP worker reports on a task (output, result, error): refused
-    /// if it does not hold the task.
-    HttpReport(String, String, super::HttpReport, RpcReplyPort<Result<(), HiveError>>),
+    /// An HTTP worker registers, as the token (principal) named.
+    RegisterHttp(super::HttpRegistration, Arc<str>, RpcReplyPort<Result<super::HttpTerms, HiveError>>),
+    /// An HTTP worker's registration, for a poll by the principal named.
+    HttpSession(String, Arc<str>, RpcReplyPort<Result<super::HttpSession, HiveError>>),
+    /// A poll of the registration `epoch` of a worker takes its next task,
+    /// if one waits for it (its lease is renewed); a take for an earlier
+    /// registration is `NotFound`. A take whose answer cannot be sent (the
+    /// poll is gone) is handed back at once.
+    HttpTake(Arc<str>, u64, RpcReplyPort<Result<Option<super::Assignment>, HiveError>>),
+    /// A task a poll took but could not deliver: back to the queue.
+    HttpHandBack(Arc<str>, u64, Arc<str>),
+    /// An HTTP worker's heartbeat (by the principal named): the leases of
+    /// the tasks it took are renewed.
+    HttpHeartbeat(String, Arc<str>, RpcReplyPort<Result<(), HiveError>>),
+    /// An HTTP worker reports on a task (output, result, error), by the
+    /// principal named: refused if it does not hold the task.
+    HttpReport(String, Arc<str>, String, super::HttpReport, RpcReplyPort<Result<(), HiveError>>),
 }
 
 /// A standalone JSONL worker offered to the dispatcher.
@@ -117,9 +122,19 @@ enum Link {
     Zmq { identity: Arc<[u8]>, empty_delimiter: bool },
     /// A standalone JSONL worker of the pool.
     Local(mpsc::Sender<LocalCmd>),
-    /// An HTTP worker: its tasks wait in a queue bounded by its slots
-    /// until it polls.
-    Http { tx: mpsc::Sender<super::Assignment>, inbox: super::HttpInbox },
+    /// An HTTP worker: the tasks it was given and has not taken yet wait
+    /// in `given` (in order; at most its slots, since each is one of its
+    /// running tasks, and a task that ends leaves it) until a poll of this
+    /// registration takes them.
+    Http(HttpLink),
+}
+
+/// An HTTP worker's side of the dispatcher.
+struct HttpLink {
+    session: super::HttpSession,
+    /// The token that registered it: only it may act as this worker.
+    owner: Arc<str>,
+    given: VecDeque<Arc<str>>,
 }
 
 /// Start arguments.
@@ -149,6 +164,9 @@ struct Task {
     worker: Option<Arc<str>>,
     /// On an HTTP worker: when its lease runs out.
     lease: Option<Instant>,
+    /// On an HTTP worker: whether a poll took it (only then do heartbeats
+    /// renew its lease).
+    taken: bool,
 }
 
 struct Worker {
@@ -179,6 +197,8 @@ pub(crate) struct State {
     by_conn: HashMap<ractor::ActorId, Arc<str>>,
     seq: u64,
     clock: u64,
+    /// The last HTTP registration's epoch.
+    epochs: u64,
     swarm: Arc<str>,
 }
 
@@ -209,6 +229,7 @@ impl Actor for Dispatcher {
             by_conn: HashMap::new(),
             seq: 0,
             clock: 0,
+            epochs: 0,
             swarm: DISPATCH_SWARM.into(),
         };
         s.restore().await;
@@ -317,23 +338,22 @@ impl Actor for Dispatcher {
                 return Err(format!("the gateway's socket task ended: {why}").into());
             }
             DispatcherMsg::KillSocket => s.socket.kill(),
-            DispatcherMsg::RegisterHttp(reg, reply) => {
-                let r = s.register_http(&myself, reg).await;
+            DispatcherMsg::RegisterHttp(reg, who, reply) => {
+                let r = s.register_http(&myself, reg, who).await;
                 let _ = reply.send(r);
                 s.dispatch().await;
             }
-            DispatcherMsg::HttpInbox(id, reply) => {
-                let _ = reply.send(s.http_inbox(&id));
+            DispatcherMsg::HttpSession(id, who, reply) => {
+                let _ = reply.send(s.http_session(&id, &who));
             }
-            DispatcherMsg::HttpTake(id, task, reply) => {
-                let _ = reply.send(s.http_take(&id, &task));
+            DispatcherMsg::HttpTake(id, epoch, reply) => s.http_take(&id, epoch, reply),
+            DispatcherMsg::HttpHandBack(id, epoch, task) => s.http_hand_back(&id, epoch, &task).await,
+            DispatcherMsg::HttpHeartbeat(id, who, reply) => {
+                let _ = reply.send(s.http_heartbeat(&id, &who));
             }
-            DispatcherMsg::HttpHeartbeat(id, reply) => {
-                let _ = reply.send(s.http_heartbeat(&id));
-            }
-            DispatcherMsg::HttpReport(id, task, report, reply) => {
+            DispatcherMsg::HttpReport(id, who, task, report, reply) => {
                 s.args.bus.ready().await; // output becomes events: wait while the disk is behind
-                let r = s.http_report(&id, &task, report).await;
+                let r = s.http_report(&id, &who, &task, report).await;
                 let _ = reply.send(r);
             }
         }

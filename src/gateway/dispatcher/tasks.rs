@@ -68,6 +68,7 @@ impl State {
             agent: req.agent,
             worker: None,
             lease: None,
+            taken: false,
         };
         // A caller that waits for the result is not made to wait for the
         // disk; one that is only acknowledged waits for the record. The
@@ -130,24 +131,32 @@ impl State {
             let w = self.workers.get_mut(&wid).expect("chosen from the table");
             w.running.insert(id.clone());
             w.last_assigned = self.clock;
-            let http = matches!(w.link, super::Link::Http { .. });
+            let http = matches!(w.link, super::Link::Http(_));
             let t = self.tasks.get_mut(&id).expect("checked above");
             t.worker = Some(wid.clone());
             t.attempts += 1;
             t.lease = http.then(|| Instant::now() + self.args.opts.lease);
+            t.taken = false;
             free -= 1;
             self.args.tasks.started_on(&id, &wid);
-            let (t, w) = (&self.tasks[&id], &self.workers[&wid]);
-            let msg = GatewayMsg::Task {
-                task_id: &t.id,
-                prompt: &t.prompt,
-                model: t.model.as_deref(),
-                context: t.context.as_deref(),
-                priority: t.key.0,
-                swarm: (*t.swarm != *DISPATCH_SWARM).then_some(&*t.swarm),
-                agent: t.agent.as_deref(),
-            };
-            self.send(w, &msg).await;
+            let (t, w) = (&self.tasks[&id], self.workers.get_mut(&wid).expect("chosen from the table"));
+            if let super::Link::Http(h) = &mut w.link {
+                // It waits for a poll, which asks for it (`http_take`).
+                h.given.push_back(id.clone());
+                h.session.ready.notify_one();
+            } else {
+                let msg = GatewayMsg::Task {
+                    task_id: &t.id,
+                    prompt: &t.prompt,
+                    model: t.model.as_deref(),
+                    context: t.context.as_deref(),
+                    priority: t.key.0,
+                    swarm: (*t.swarm != *DISPATCH_SWARM).then_some(&*t.swarm),
+                    agent: t.agent.as_deref(),
+                };
+                self.send(&self.workers[&wid], &msg).await;
+            }
+            let t = &self.tasks[&id];
             self.emit_task(t, EventKind::TaskStarted { task_id: id.clone() });
         }
     }
@@ -160,6 +169,11 @@ impl State {
         self.deadlines.remove(&(t.deadline, t.id.clone()));
         if let Some(w) = t.worker.as_ref().and_then(|w| self.workers.get_mut(w)) {
             w.running.remove(&t.id);
+            if let super::Link::Http(h) = &mut w.link
+                && !t.taken
+            {
+                h.given.retain(|g| *g != t.id);
+            }
         }
         if !self.args.tasks.end(&t.id, end.clone()) {
             return;
@@ -251,6 +265,7 @@ impl State {
             agent: (!r.target.is_empty()).then_some(r.target),
             worker: None,
             lease: None,
+            taken: false,
             prompt: r.content,
             model: r.model,
             context: r.context,

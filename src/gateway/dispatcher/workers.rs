@@ -38,7 +38,7 @@ impl Worker {
         let transport = match w.link {
             Link::Zmq { .. } => WorkerTransport::Zmq,
             Link::Local(_) => WorkerTransport::Jsonl,
-            Link::Http { .. } => WorkerTransport::Http,
+            Link::Http(_) => WorkerTransport::Http,
         };
         ZmqWorker {
             worker_id: w.id.to_string(),
@@ -76,26 +76,9 @@ impl State {
                 };
                 let _ = tx.send(cmd).await;
             }
-            Link::Http { tx, .. } => {
-                // A cancel reaches an HTTP worker as the 409 of its next
-                // report; a task waits in its queue (never full: a worker
-                // is given at most its slots).
-                if let GatewayMsg::Task { task_id, prompt, model, context, priority, swarm, agent } = msg {
-                    let caps = self.tasks.get(*task_id).map(|t| t.caps.clone()).unwrap_or_default();
-                    let a = crate::gateway::Assignment {
-                        task_id: task_id.to_string(),
-                        prompt: prompt.to_string(),
-                        model: model.map(String::from),
-                        context: context.map(String::from),
-                        priority: *priority,
-                        capabilities: caps,
-                        swarm: swarm.map(String::from),
-                        agent: agent.map(String::from),
-                        lease_ms: self.args.opts.lease.as_millis() as u64,
-                    };
-                    let _ = tx.try_send(a);
-                }
-            }
+            // An HTTP worker's poll takes its tasks (`http_take`); a cancel
+            // reaches it as the 409 of its next report.
+            Link::Http(_) => {}
         }
     }
 
@@ -319,8 +302,13 @@ impl State {
     /// answered) or, past `max_attempts`, fail with `worker_lost`.
     pub(super) async fn worker_gone(&mut self, id: &Arc<str>, why: &str) -> Vec<Arc<str>> {
         let Some(w) = self.workers.remove(id) else { return Vec::new() };
-        if let Link::Zmq { identity, .. } = &w.link {
-            self.by_identity.remove(identity);
+        match &w.link {
+            Link::Zmq { identity, .. } => {
+                self.by_identity.remove(identity);
+            }
+            // A poll waiting on it learns at once that it is gone.
+            Link::Http(h) => h.session.ready.notify_one(),
+            Link::Local(_) => {}
         }
         let mut running: Vec<Arc<str>> = w.running.into_iter().collect();
         running.sort();
@@ -328,6 +316,8 @@ impl State {
         for tid in running {
             let Some(t) = self.tasks.get_mut(&tid) else { continue };
             t.worker = None;
+            t.taken = false;
+            t.lease = None;
             if t.attempts >= self.args.opts.max_attempts {
                 let msg = format!("its worker was lost {} time(s) (last: {why})", t.attempts);
                 self.finish(&tid, TaskEnd::failed(FailCode::WorkerLost, msg)).await;

@@ -3,8 +3,11 @@
 //! `next` (a task, or 204 when none came within `wait`), streams output and
 //! ends each task with a result or an error; a report on a task it no
 //! longer holds is 409. Each handler is one call of the dispatch handle
-//! (`runtime/hive/http_workers.rs`); what a worker is owed is in
-//! `gateway/http_worker.rs`.
+//! (`runtime/hive/http_workers.rs`) as the calling token, which owns the
+//! worker it registers (another token's call for that id is 403); what a
+//! worker is owed is in `gateway/http_worker.rs`. A task a poll took is the
+//! worker's once the server hands the answer's body to the connection; a
+//! poll cut off before (the client went away) hands it back to the queue.
 
 use std::cmp::Ordering;
 use std::time::Duration;
@@ -20,6 +23,7 @@ use utoipa_axum::routes;
 use super::v1_list::{Filters, V1List};
 use crate::gateway::{Assignment, HttpRegistration, HttpReport, HttpTerms, WorkerState, WorkerTransport, ZmqWorker};
 use crate::http::AppState;
+use crate::http::access::Caller;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::http::page::{Sort, SortField, V1PageQuery, sorted};
@@ -123,12 +127,17 @@ async fn list_all(
 }
 
 /// Registers an HTTP worker (`x-worker-token` or a worker bearer token):
-/// 201, 409 if its id is taken by a connected worker of any transport.
+/// 201, 409 if its id is taken by a connected worker of any transport. The
+/// worker is the calling token's: calls for its id with another token are 403.
 #[utoipa::path(post, path = "/api/v1/workers/register", tag = "workers", request_body = HttpRegistration,
     responses((status = 201, body = HttpTerms), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 503, body = ErrorBody)))]
-async fn register(State(st): State<AppState>, ApiJson(reg): ApiJson<HttpRegistration>) -> ApiResult<Response> {
-    let terms = st.hive.gateway().register_http(reg).await?;
+async fn register(
+    State(st): State<AppState>,
+    Caller(who): Caller,
+    ApiJson(reg): ApiJson<HttpRegistration>,
+) -> ApiResult<Response> {
+    let terms = st.hive.gateway().register_http(reg, &who.name).await?;
     Ok((StatusCode::CREATED, axum::Json(terms)).into_response())
 }
 
@@ -173,12 +182,17 @@ struct Ok200 {
 
 const OK: Ok200 = Ok200 { status: "ok" };
 
-/// A heartbeat: the worker is alive and its tasks' leases are renewed.
-/// 404 for an unknown worker (register again).
+/// A heartbeat: the worker is alive and the leases of the tasks it took
+/// are renewed. 404 for an unknown worker (register again), 403 for
+/// another token's worker.
 #[utoipa::path(post, path = "/api/v1/workers/{id}/heartbeat", tag = "workers", params(("id" = String, Path)),
-    responses((status = 200, body = Ok200), (status = 404, body = ErrorBody)))]
-async fn heartbeat(State(st): State<AppState>, ApiPath(id): ApiPath<String>) -> ApiResult<impl IntoResponse> {
-    st.hive.gateway().heartbeat_http(&id).await?;
+    responses((status = 200, body = Ok200), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn heartbeat(
+    State(st): State<AppState>,
+    Caller(who): Caller,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<impl IntoResponse> {
+    st.hive.gateway().heartbeat_http(&id, &who.name).await?;
     Ok(axum::Json(OK))
 }
 
@@ -195,12 +209,16 @@ struct NextQuery {
 }
 
 /// The worker's next task (a lease comes with it), waiting up to `wait`;
-/// 204 when none came. One poll per worker at a time (409 otherwise).
+/// 204 when none came. One poll per worker at a time (409 otherwise); 404
+/// if the worker is gone, also when it registered again while this poll
+/// waited (the poll belongs to the registration it started under).
 #[utoipa::path(get, path = "/api/v1/workers/{id}/next", tag = "workers", params(("id" = String, Path), NextQuery),
     responses((status = 200, body = Assignment), (status = 204, description = "no task came within `wait`"),
-        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+        (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
 async fn next(
     State(st): State<AppState>,
+    Caller(who): Caller,
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<NextQuery>,
 ) -> ApiResult<Response> {
@@ -210,10 +228,22 @@ async fn next(
             ApiError::bad_request(format!("wait '{w}' is not whole seconds or milliseconds like 30s or 500ms"))
         })?,
     };
-    Ok(match st.hive.gateway().next_http(&id, wait).await? {
-        Some(a) => axum::Json(a).into_response(),
+    Ok(match st.hive.gateway().next_http(&id, &who.name, wait).await? {
+        Some(taken) => delivered_on_send(taken),
         None => StatusCode::NO_CONTENT.into_response(),
     })
+}
+
+/// The answer carrying a task a poll took: the task is the worker's once
+/// the server takes the body to send it; a response dropped before (the
+/// client went away) drops `taken`, which hands the task back.
+fn delivered_on_send(taken: crate::runtime::HttpTaken) -> Response {
+    let json = serde_json::to_vec(taken.assignment()).unwrap_or_default();
+    let body = futures::stream::once(async move {
+        taken.delivered();
+        Ok::<_, std::convert::Infallible>(axum::body::Bytes::from(json))
+    });
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], axum::body::Body::from_stream(body)).into_response()
 }
 
 /// `30s` or `500ms` (digits only, then the unit).
@@ -246,13 +276,15 @@ struct ErrorReportBody {
 /// WebSockets and the task's output as a token); 409 if it no longer holds it.
 #[utoipa::path(post, path = "/api/v1/workers/{id}/tasks/{task}/output", tag = "workers",
     params(("id" = String, Path), ("task" = String, Path)), request_body = ContentBody,
-    responses((status = 200, body = Ok200), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = Ok200), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
 async fn output(
     State(st): State<AppState>,
+    Caller(who): Caller,
     ApiPath((id, task)): ApiPath<(String, String)>,
     ApiJson(b): ApiJson<ContentBody>,
 ) -> ApiResult<impl IntoResponse> {
-    st.hive.gateway().report_http(&id, &task, HttpReport::Output(b.content)).await?;
+    st.hive.gateway().report_http(&id, &who.name, &task, HttpReport::Output(b.content)).await?;
     Ok(axum::Json(OK))
 }
 
@@ -260,26 +292,31 @@ async fn output(
 /// it (it ended, was cancelled, or went to another worker).
 #[utoipa::path(post, path = "/api/v1/workers/{id}/tasks/{task}/result", tag = "workers",
     params(("id" = String, Path), ("task" = String, Path)), request_body = ContentBody,
-    responses((status = 200, body = Ok200), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = Ok200), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
 async fn result(
     State(st): State<AppState>,
+    Caller(who): Caller,
     ApiPath((id, task)): ApiPath<(String, String)>,
     ApiJson(b): ApiJson<ContentBody>,
 ) -> ApiResult<impl IntoResponse> {
-    st.hive.gateway().report_http(&id, &task, HttpReport::Result(b.content)).await?;
+    st.hive.gateway().report_http(&id, &who.name, &task, HttpReport::Result(b.content)).await?;
     Ok(axum::Json(OK))
 }
 
 /// Ends a task the worker holds as failed; 409 if it no longer holds it.
 #[utoipa::path(post, path = "/api/v1/workers/{id}/tasks/{task}/error", tag = "workers",
     params(("id" = String, Path), ("task" = String, Path)), request_body = ErrorReportBody,
-    responses((status = 200, body = Ok200), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = Ok200), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
 async fn error(
     State(st): State<AppState>,
+    Caller(who): Caller,
     ApiPath((id, task)): ApiPath<(String, String)>,
     ApiJson(b): ApiJson<ErrorReportBody>,
 ) -> ApiResult<impl IntoResponse> {
-    st.hive.gateway().report_http(&id, &task, HttpReport::Error { code: b.code, message: b.message }).await?;
+    let report = HttpReport::Error { code: b.code, message: b.message };
+    st.hive.gateway().report_http(&id, &who.name, &task, report).await?;
     Ok(axum::Json(OK))
 }
 

@@ -30,6 +30,7 @@ use ractor::{Actor, ActorRef};
 pub use dispatch::Dispatch;
 pub use events::Events;
 pub use health::{Health, HealthDetail, PriorityDepth, QueueDepth, SlotCounts, StoreHealth, StoreMode, WorkerCounts};
+pub use http_workers::HttpTaken;
 pub(crate) use schedules::MAX_RUNS_READ;
 pub use schedules::Schedules;
 pub use swarms::Swarms;
