@@ -93,6 +93,24 @@ async fn each_role_against_every_route_is_refused_exactly_where_its_role_falls_s
     ] {
         assert_eq!(role_at(method, path), Some(role), "{method} {path}");
     }
+    // A restart that deletes the swarm's data needs admin, and says so.
+    let restart = &doc["paths"]["/api/swarms/{name}/restart"]["post"];
+    assert_eq!(restart["x-hive-admin-if"], json!({"delete": "admin"}), "{restart}");
+    assert!(restart["description"].as_str().unwrap().contains("`?delete=true`"), "{restart}");
+    for (query, secret, denied) in [
+        ("?delete=true", "operator-secret", true),
+        ("?delete=%74rue", "operator-secret", true),
+        ("?delete=false", "operator-secret", false),
+        ("", "operator-secret", false),
+        ("?delete=true", "admin-secret", false),
+    ] {
+        let (code, body) = call(&d, "post", &format!("/api/swarms/nosuch/restart{query}"), secret).await;
+        let refused = code == 403 && body["error_code"] == "HIVE_ACCESS_DENIED";
+        assert_eq!(refused, denied, "{query} with {secret}: {code} {body}");
+        if denied {
+            assert_eq!(body["details"]["needed"], "admin", "{body}");
+        }
+    }
     // Every class of route was tried.
     for role in [Role::Viewer, Role::Operator, Role::Admin] {
         assert!(checked.get(&role).copied().unwrap_or(0) > 1, "{checked:?}");

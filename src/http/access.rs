@@ -5,7 +5,10 @@
 //! Every `GET` (and the WebSocket streams) needs `viewer`, every other
 //! method `operator`, except the routes listed here: the admin routes
 //! (processes, swarm lifecycle, data deletion, workers, maintenance), the
-//! POSTs that only read, and the HTTP worker endpoints (`worker`).
+//! POSTs that only read, and the HTTP worker endpoints (`worker`). A few
+//! operator routes delete data when a query flag is set; with the flag they
+//! need `admin` ([`ADMIN_WITH_FLAG`]; the OpenAPI document says so in the
+//! operation's description and `x-hive-admin-if`).
 
 use axum::extract::FromRequestParts;
 use axum::http::Method;
@@ -30,6 +33,11 @@ const ADMIN: &[(Method, &str)] = &[
     (Method::DELETE, "/api/v1/workers/{id}"),
     (Method::GET, "/api/v1/tokens"),
 ];
+
+/// Routes that need `admin` when a query flag is set (it deletes data):
+/// the flag given with any value but `false` (a value the handler then
+/// refuses is refused by a role check first, which costs nothing).
+pub(crate) const ADMIN_WITH_FLAG: &[(Method, &str, &str)] = &[(Method::POST, "/api/swarms/{name}/restart", "delete")];
 
 /// The HTTP worker endpoints: workers' (and admins').
 const WORKER: &[(Method, &str)] = &[
@@ -61,10 +69,80 @@ pub(crate) fn needed(method: &Method, route: &str) -> Role {
     }
 }
 
+/// The role a request (its method, route template and query) needs: the
+/// route's, or `admin` when it sets a flag of [`ADMIN_WITH_FLAG`].
+pub(crate) fn needed_for(method: &Method, route: &str, query: Option<&str>) -> Role {
+    let raised = admin_flag(method, route)
+        .is_some_and(|flag| query.is_some_and(|q| url_pairs(q).any(|(k, v)| k == flag && v != "false")));
+    if raised { Role::Admin } else { needed(method, route) }
+}
+
+/// The query flag that makes a route need `admin`, if it has one.
+pub(crate) fn admin_flag(method: &Method, route: &str) -> Option<&'static str> {
+    let method = if *method == Method::HEAD { &Method::GET } else { method };
+    ADMIN_WITH_FLAG.iter().find(|(m, r, _)| m == method && *r == route).map(|(_, _, f)| *f)
+}
+
+/// A query's `key=value` pairs, percent-decoded (a pair that does not
+/// decode is skipped).
+pub(crate) fn url_pairs(q: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    q.split('&').filter_map(|p| {
+        let (k, v) = p.split_once('=').unwrap_or((p, ""));
+        Some((percent_decode(k)?, percent_decode(v)?))
+    })
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' => {
+                let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 /// Every route the table names, for the test that keeps it true.
 #[cfg(test)]
-pub(crate) fn listed() -> impl Iterator<Item = &'static (Method, &'static str)> {
-    ADMIN.iter().chain(VIEWER_POSTS).chain(WORKER)
+pub(crate) fn listed() -> impl Iterator<Item = (&'static Method, &'static str)> {
+    ADMIN
+        .iter()
+        .chain(VIEWER_POSTS)
+        .chain(WORKER)
+        .map(|(m, r)| (m, *r))
+        .chain(ADMIN_WITH_FLAG.iter().map(|(m, r, _)| (m, *r)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_flag_that_deletes_data_raises_the_route_to_admin() {
+        let (post, restart) = (Method::POST, "/api/swarms/{name}/restart");
+        assert_eq!(needed_for(&post, restart, None), Role::Operator);
+        for q in ["", "delete=false", "other=true", "deleted=true"] {
+            assert_eq!(needed_for(&post, restart, Some(q)), Role::Operator, "{q}");
+        }
+        for q in ["delete=true", "delete=1", "delete", "%64elete=true", "delete=false&delete=true", "x=1&delete=TRUE"] {
+            assert_eq!(needed_for(&post, restart, Some(q)), Role::Admin, "{q}");
+        }
+        assert_eq!(needed_for(&Method::GET, "/api/swarms", Some("delete=true")), Role::Viewer, "only listed routes");
+    }
 }
 
 /// Whether a route is an HTTP worker endpoint (rate-limited per worker,

@@ -37,38 +37,7 @@ pub(crate) fn is_loopback(ip: IpAddr) -> bool {
 /// The `token` query parameter, if any.
 fn query_token(query: Option<&str>) -> Option<String> {
     let q = query?;
-    url_pairs(q).find(|(k, _)| k == "token").map(|(_, v)| v)
-}
-
-fn url_pairs(q: &str) -> impl Iterator<Item = (String, String)> + '_ {
-    q.split('&').filter_map(|p| {
-        let (k, v) = p.split_once('=').unwrap_or((p, ""));
-        Some((percent_decode(k)?, percent_decode(v)?))
-    })
-}
-
-fn percent_decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'%' => {
-                let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            c => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).ok()
+    super::access::url_pairs(q).find(|(k, _)| k == "token").map(|(_, v)| v)
 }
 
 /// The bearer token of `Authorization`, if any.
@@ -141,7 +110,7 @@ pub(crate) async fn require(
         Err(e) => return e.into_response(),
     };
     let route = req.extensions().get::<MatchedPath>().map_or(path, MatchedPath::as_str);
-    let needed = super::access::needed(req.method(), route);
+    let needed = super::access::needed_for(req.method(), route, req.uri().query());
     if !principal.role.allows(needed) {
         let route = format!("{} {route}", req.method());
         state.hive.events().emit(

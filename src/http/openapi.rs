@@ -375,10 +375,14 @@ pub(crate) fn finish(mut api: OpenApi, auth: Auth) -> OpenApi {
                 op.security = Some(Vec::new());
             } else {
                 let role = super::access::needed(&method_of(method), path);
-                let ext =
-                    utoipa::openapi::extensions::ExtensionsBuilder::new().add("x-hive-role", role.as_str()).build();
-                op.extensions.get_or_insert_with(Default::default).merge(ext);
-                let note = format!("Needs the `{role}` role.");
+                let mut ext = utoipa::openapi::extensions::ExtensionsBuilder::new().add("x-hive-role", role.as_str());
+                let mut note = format!("Needs the `{role}` role.");
+                if let Some(flag) = super::access::admin_flag(&method_of(method), path) {
+                    // `{"delete": "admin"}`: the role with that flag set.
+                    ext = ext.add("x-hive-admin-if", serde_json::json!({ flag: crate::access::Role::Admin.as_str() }));
+                    note = format!("{note} With `?{flag}=true` (it deletes data) it needs `admin`.");
+                }
+                op.extensions.get_or_insert_with(Default::default).merge(ext.build());
                 op.description = Some(match op.description.take() {
                     Some(d) if !d.is_empty() => format!("{d}\n\n{note}"),
                     _ => note,
