@@ -253,6 +253,16 @@ fn hive_token_new_lines_are_taken_in_by_a_sighup_without_a_restart() {
     d.stop();
 }
 
+#[test]
+fn a_sighup_without_a_config_file_is_told_to_have_nothing_to_reload_and_the_daemon_serves_on() {
+    use cli_common::*;
+    let mut d = Daemon::start(&["--in-memory"], &[], false);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(d.child.id() as i32), nix::sys::signal::Signal::SIGHUP).unwrap();
+    d.wait_for_line("nothing to reload");
+    assert_eq!(run(d.hive().args(["ps"])).code, Some(0), "still serving");
+    d.stop();
+}
+
 #[tokio::test]
 async fn workers_come_in_with_a_worker_token_over_http_and_zeromq() {
     let dir = tempfile::tempdir().unwrap();

@@ -4,7 +4,9 @@
 //! HTTP API until SIGINT/SIGTERM, when it closes the streams, finishes the
 //! requests in flight and shuts the runtime down (swarms stay recorded as
 //! running and come back at the next start). On SIGHUP it reads the config
-//! file again and replaces its tokens (nothing else is reloaded).
+//! file again and replaces its tokens (nothing else is reloaded); without a
+//! config file it says there is nothing to reload and serves on (SIGHUP is
+//! handled from the start, so it never ends the daemon).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -127,6 +129,15 @@ pub(crate) async fn run(args: ServeArgs, token: Option<String>, logs: hive::logs
             return ExitCode::FAILURE;
         }
     };
+    // Installed first, config file or not: SIGHUP's
+    // default disposition would end the process.
+    let hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("hive: cannot listen for SIGHUP: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let mut cfg = match load_config(args.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
@@ -205,15 +216,13 @@ pub(crate) async fn run(args: ServeArgs, token: Option<String>, logs: hive::logs
         eprintln!("hive: ZeroMQ workers connect to {}", z.endpoint);
     }
     tracing::info!(%addr, "listening");
-    let reload = args.config.clone().map(|path| tokio::spawn(reload_tokens(path, server_token, tokens.clone())));
+    let reload = tokio::spawn(reload_tokens(hup, args.config.clone(), server_token, tokens.clone()));
     let worker_token = cfg.gateway.options().and_then(|g| g.token);
     let state = AppState::with_tokens(hive.clone(), cfg.server, tokens).with_worker_token(worker_token);
     let served = hive::http::serve(listener, state, async move { signals.recv().await }).await;
     eprintln!("hive: shutting down");
-    if let Some(r) = reload {
-        r.abort();
-        let _ = r.await;
-    }
+    reload.abort();
+    let _ = reload.await;
     hive.shutdown().await;
     match served {
         Ok(()) => ExitCode::SUCCESS,
@@ -229,13 +238,18 @@ pub(crate) async fn run(args: ServeArgs, token: Option<String>, logs: hive::logs
 /// the file at the start). A file that does not parse, or that would switch
 /// the daemon between serving loopback clients only and requiring tokens
 /// (the served OpenAPI document says which), keeps the tokens as they were.
-async fn reload_tokens(path: PathBuf, server_token: Option<String>, tokens: hive::access::Tokens) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut hup) = signal(SignalKind::hangup()) else {
-        tracing::warn!("cannot listen for SIGHUP; tokens are not reloaded");
-        return;
-    };
+/// Without a config file there is nothing to reload: it says so.
+async fn reload_tokens(
+    mut hup: tokio::signal::unix::Signal,
+    path: Option<PathBuf>,
+    server_token: Option<String>,
+    tokens: hive::access::Tokens,
+) {
     while hup.recv().await.is_some() {
+        let Some(path) = path.clone() else {
+            eprintln!("hive: SIGHUP: no --config file, so there is nothing to reload");
+            continue;
+        };
         let file = path.clone();
         let read = tokio::task::spawn_blocking(move || load_config(Some(&file))).await;
         let table = match read {

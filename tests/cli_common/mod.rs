@@ -97,6 +97,8 @@ pub struct Daemon {
     pub child: Child,
     pub url: String,
     pub endpoint: Option<String>,
+    /// What it wrote to stderr after announcing its addresses.
+    later: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Daemon {
@@ -136,8 +138,14 @@ impl Daemon {
                 }
             }
         }
-        std::thread::spawn(move || for _ in rx {});
-        Daemon { child, url: url.unwrap(), endpoint }
+        let later = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let lines = later.clone();
+        std::thread::spawn(move || {
+            for line in rx {
+                lines.lock().unwrap().push(line);
+            }
+        });
+        Daemon { child, url: url.unwrap(), endpoint, later }
     }
 
     /// The client, pointed at this daemon.
@@ -150,6 +158,22 @@ impl Daemon {
     /// Runs a client command to its end.
     pub fn run(&self, args: &[&str]) -> Out {
         run(self.hive().args(args))
+    }
+
+    /// Waits (within the deadline) for a stderr line, written after the
+    /// start, that contains `part`; panics if the daemon exits first.
+    pub fn wait_for_line(&mut self, part: &str) -> String {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            if let Some(l) = self.later.lock().unwrap().iter().find(|l| l.contains(part)) {
+                return l.clone();
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("the daemon exited ({status:?}) before writing '{part}'");
+            }
+            assert!(Instant::now() < deadline, "no '{part}' on stderr: {:?}", self.later.lock().unwrap());
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// SIGTERM, then a clean exit within the deadline.
