@@ -343,6 +343,36 @@ async fn a_hundred_http_workers_behind_one_address_long_poll_at_once_and_share_t
     d.shutdown().await;
 }
 
+#[tokio::test]
+async fn unauthenticated_calls_with_made_up_worker_ids_share_their_address_s_bucket() {
+    let tokens = vec![hive::access::TokenSpec {
+        name: "w1".into(),
+        role: hive::access::Role::Worker,
+        sha256: hive::access::digest_hex("s1"),
+    }];
+    let limit = hive::http::RateLimit { per_second: 1, burst: 3 };
+    let d = daemon(hive::http::ServerConfig { tokens, rate_limit: limit, ..cfg() }, GatewayOptions::default()).await;
+    // Each id is new: were it given a bucket, none would ever be refused.
+    let mut codes = std::collections::BTreeMap::<u16, usize>::new();
+    for i in 0..20 {
+        let (code, b) = d.post(&format!("/api/v1/workers/fresh{i}/heartbeat"), json!({})).await;
+        assert!(b["error_code"].is_string(), "{b}");
+        *codes.entry(code).or_default() += 1;
+    }
+    assert!(codes.get(&429).copied().unwrap_or(0) > 0, "{codes:?}");
+    assert_eq!(codes.keys().copied().collect::<Vec<_>>(), [401, 429], "{codes:?}");
+    // A worker that authenticates has its own bucket, though its address's is spent.
+    let (code, b) = send_as(&d, "s1", reqwest::Method::POST, "/api/v1/workers/register", json!({"id": "h1"})).await;
+    assert_eq!(code, 429, "register counts against the address: {b}");
+    let r = d.http.post(d.url("/api/v1/workers/h1/heartbeat")).bearer_auth("s1").json(&json!({})).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 404, "its id's own bucket (h1 is not registered: 404, not 429)");
+    d.shutdown().await;
+}
+
+async fn send_as(d: &Daemon, secret: &str, m: reqwest::Method, path: &str, body: Value) -> (u16, Value) {
+    http_common::send(d.http.request(m, d.url(path)).bearer_auth(secret).json(&body)).await
+}
+
 /// The reference worker (`actors/http_worker.py`), killed when dropped.
 struct PyWorker(std::process::Child);
 

@@ -86,6 +86,21 @@ pub(crate) fn caller(state: &AppState, ip: IpAddr, headers: &HeaderMap) -> Optio
     identify(&state.tokens.current(), ip, bearer(headers)).ok()
 }
 
+/// Who a request to a protected route comes from: its `x-worker-token`,
+/// else its bearer token (or `?token=` on a WebSocket route), else (with no
+/// token configured) its address; `Err` is the 401 or 403 to answer.
+pub(crate) fn principal_of(state: &AppState, ip: IpAddr, req: &Request) -> Result<Principal, ApiError> {
+    let table = state.tokens.current();
+    let worker = req.headers().get(WORKER_TOKEN_HEADER).map(|v| v.to_str().unwrap_or_default().trim().to_string());
+    let path = req.uri().path();
+    let given =
+        bearer(req.headers()).or_else(|| if is_websocket(path) { query_token(req.uri().query()) } else { None });
+    match worker {
+        Some(w) => worker_token(state, &table, &w),
+        None => identify(&table, ip, given),
+    }
+}
+
 /// The auth middleware.
 pub(crate) async fn require(
     State(state): State<AppState>,
@@ -97,15 +112,7 @@ pub(crate) async fn require(
     if is_public(path) {
         return next.run(req).await;
     }
-    let table = state.tokens.current();
-    let worker = req.headers().get(WORKER_TOKEN_HEADER).map(|v| v.to_str().unwrap_or_default().trim().to_string());
-    let given =
-        bearer(req.headers()).or_else(|| if is_websocket(path) { query_token(req.uri().query()) } else { None });
-    let identified = match worker {
-        Some(w) => worker_token(&state, &table, &w),
-        None => identify(&table, peer.ip(), given),
-    };
-    let principal = match identified {
+    let principal = match principal_of(&state, peer.ip(), &req) {
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };

@@ -1,11 +1,19 @@
 //! The per-client rate limit: a token bucket per IP address (governor's
 //! GCRA), and per worker id on the HTTP worker endpoints that name one (so
-//! a hundred workers behind one address each get their own). Every response that passes it carries `X-RateLimit-Limit` (the
-//! burst), `X-RateLimit-Remaining` (requests left now) and
-//! `X-RateLimit-Reset` (Unix time, seconds, when the bucket is full again);
-//! a refused request gets 429 with `Retry-After` and `retry_after` in its
-//! body. Idle clients are forgotten periodically, so the table is bounded by
-//! the clients of the last minute. With the limit off, no headers.
+//! a hundred workers behind one address each get their own). A request
+//! gets its worker's bucket only once its credentials admit it to the
+//! worker endpoints (checked here, before the auth middleware, with the
+//! same lookup); any other request, an unauthenticated one with a made-up
+//! id included, takes from its address's bucket, so ids nobody vouched for
+//! mint no buckets. Worker buckets are bounded too: past
+//! [`MAX_WORKER_BUCKETS`] clients in the table, a worker's requests take
+//! from its address's bucket. Every response that passes it carries
+//! `X-RateLimit-Limit` (the burst), `X-RateLimit-Remaining` (requests left
+//! now) and `X-RateLimit-Reset` (Unix time, seconds, when the bucket is
+//! full again); a refused request gets 429 with `Retry-After` and
+//! `retry_after` in its body. Idle clients are forgotten periodically, so
+//! the table is bounded by the clients of the last minute. With the limit
+//! off, no headers.
 
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
@@ -24,6 +32,7 @@ use super::AppState;
 use super::config::RateLimit;
 use super::error::ApiError;
 use crate::ErrorCode;
+use crate::access::Role;
 
 /// Whose bucket a request takes from.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -40,6 +49,10 @@ type Keyed = RateLimiter<
     DefaultClock,
     StateInformationMiddleware,
 >;
+
+/// Clients in the table past which a worker's requests take from its
+/// address's bucket rather than a bucket of their own.
+pub(crate) const MAX_WORKER_BUCKETS: usize = 65_536;
 
 /// A keyed limiter, or none when the limit is off.
 #[derive(Clone)]
@@ -93,6 +106,17 @@ impl Limiter {
             Client::Ip(ip) => Client::Ip(ip.to_canonical()),
             worker => worker.clone(),
         };
+        self.check_key(l, key)
+    }
+
+    /// A worker's bucket, or its address's once the table is full.
+    pub(crate) fn check_worker(&self, worker: Arc<str>, ip: IpAddr) -> Result<Option<Budget>, Refused> {
+        let Some(l) = &self.0 else { return Ok(None) };
+        let key = if l.len() < MAX_WORKER_BUCKETS { Client::Worker(worker) } else { Client::Ip(ip.to_canonical()) };
+        self.check_key(l, key)
+    }
+
+    fn check_key(&self, l: &Keyed, key: Client) -> Result<Option<Budget>, Refused> {
         match l.check_key(&key) {
             Ok(snapshot) => Ok(Some(budget(snapshot.quota(), snapshot.remaining_burst_capacity()))),
             Err(not_until) => {
@@ -125,14 +149,15 @@ fn set_headers(h: &mut HeaderMap, b: Budget) {
 }
 
 /// Whose bucket `req` takes from: its worker's on a worker endpoint that
-/// names one, else its address's.
-async fn client_of(req: &mut Request, ip: IpAddr) -> Client {
+/// names one, when its credentials admit it there; else its address's.
+async fn client_of(state: &AppState, req: &mut Request, ip: IpAddr) -> Client {
     use axum::RequestExt;
     let worker_route = req
         .extensions()
         .get::<axum::extract::MatchedPath>()
         .is_some_and(|m| super::access::is_worker_route(req.method(), m.as_str()));
     if worker_route
+        && super::auth::principal_of(state, ip, req).is_ok_and(|p| p.role.allows(Role::Worker))
         && let Ok(params) = req.extract_parts::<axum::extract::RawPathParams>().await
         && let Some((_, id)) = params.iter().find(|(k, _)| *k == "id")
     {
@@ -150,8 +175,11 @@ pub(crate) async fn enforce(
     mut req: Request,
     next: Next,
 ) -> Response {
-    let client = client_of(&mut req, peer.ip()).await;
-    match state.limiter.check(&client) {
+    let checked = match client_of(&state, &mut req, peer.ip()).await {
+        Client::Worker(w) => state.limiter.check_worker(w, peer.ip()),
+        ip => state.limiter.check(&ip),
+    };
+    match checked {
         Ok(None) => next.run(req).await,
         Ok(Some(budget)) => {
             let mut r = next.run(req).await;
@@ -190,6 +218,20 @@ mod tests {
             let b = l.check(&Client::Worker(w.into())).unwrap().unwrap();
             assert_eq!(b.remaining, 2, "{w}");
         }
+    }
+
+    #[test]
+    fn worker_buckets_are_bounded_then_a_worker_takes_from_its_address() {
+        let l = Limiter::new(RateLimit { per_second: 1, burst: 3 });
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        for i in 0..MAX_WORKER_BUCKETS {
+            l.check_worker(format!("w{i}").into(), ip).unwrap();
+        }
+        // The table is full: a new worker id shares its address's bucket.
+        let remaining: Vec<u32> =
+            (0..3).map(|i| l.check_worker(format!("new{i}").into(), ip).unwrap().unwrap().remaining).collect();
+        assert_eq!(remaining, [2, 1, 0]);
+        assert!(l.check_worker("new3".into(), ip).is_err());
     }
 
     #[test]
