@@ -12,7 +12,9 @@
 //! the client sees the socket open is missed); a client more than
 //! [`crate::task::NOTICE_LAG`] notices behind is sent `{"type": "lagged",
 //! "missed": n}` and the stream goes on; with `?task=`, the socket closes
-//! after the task's end; a send that makes no progress for 30 s closes it.
+//! after the task's end, also when the end was among the notices missed (on
+//! a lag the task's record is read again, and an ended task's end is sent);
+//! a send that makes no progress for 30 s closes it.
 
 use std::sync::Arc;
 
@@ -84,8 +86,16 @@ pub(crate) async fn ws_tasks(
     };
     let own = p.mine == Some(true) || !who.sees_all_tasks();
     let keep = Keep { task: p.task.as_deref().map(Into::into), submitted_by: own.then(|| who.name.clone()) };
-    let state = st.clone();
-    st.websocket(ws, 4 * 1024, move |sink, stream| pump(state, keep, first, rx, sink, stream))
+    let (state, shutdown) = (st.clone(), st.shutdown.clone());
+    // After a lag, the one task's end, if it ended meanwhile.
+    let ended = move || {
+        let (st, who, task) = (state.clone(), who.clone(), p.task.clone());
+        async move {
+            let r = st.hive.tasks().get_for(task.as_deref()?, &who).await.ok()?;
+            r.end().map(|end| TaskNotice::of(&r, Happened::ended(&end)))
+        }
+    };
+    st.websocket(ws, 4 * 1024, move |sink, stream| pump(shutdown, keep, first, ended, rx, sink, stream))
 }
 
 fn notice_text(n: &TaskNotice) -> Message {
@@ -103,23 +113,25 @@ fn is_end(n: &TaskNotice) -> bool {
     matches!(n.what, Happened::Completed { .. } | Happened::Failed { .. } | Happened::Cancelled)
 }
 
-async fn pump<S, R>(
-    st: AppState,
+async fn pump<S, R, E, F>(
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
     keep: Keep,
     first: Option<TaskNotice>,
+    ended: E,
     mut rx: broadcast::Receiver<Arc<TaskNotice>>,
     mut sink: S,
     mut stream: R,
 ) where
     S: Sink<Message> + Unpin,
     R: Stream<Item = Result<Message, axum::Error>> + Unpin,
+    E: Fn() -> F,
+    F: std::future::Future<Output = Option<TaskNotice>>,
 {
     if let Some(n) = first {
         let _ = send(&mut sink, notice_text(&n)).await;
         let _ = sink.close().await;
         return;
     }
-    let mut shutdown = st.shutdown.clone();
     loop {
         tokio::select! {
             r = rx.recv() => match r {
@@ -136,6 +148,11 @@ async fn pump<S, R>(
                     if !send(&mut sink, Message::Text(json!({"type": "lagged", "missed": missed}).to_string().into())).await {
                         return;
                     }
+                    // The one task's end may have been missed: its record says.
+                    if keep.task.is_some() && let Some(end) = ended().await {
+                        let _ = send(&mut sink, notice_text(&end)).await;
+                        break;
+                    }
                 }
                 Err(RecvError::Closed) => break,
             },
@@ -147,4 +164,42 @@ async fn pump<S, R>(
         }
     }
     let _ = sink.close().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::task::{TaskEnd, TaskRecord, Transport};
+
+    fn notice(id: &str, what: Happened) -> Arc<TaskNotice> {
+        Arc::new(TaskNotice::of(&TaskRecord::queued(id, Transport::Dispatch, "s", "", "p", "api"), what))
+    }
+
+    #[tokio::test]
+    async fn a_task_stream_whose_end_was_lagged_away_sends_the_end_from_the_record_and_closes() {
+        let (tx, rx) = broadcast::channel(2);
+        // The end is among the notices the stream falls behind on.
+        let end = TaskEnd::Completed { content: "done".into() };
+        for what in [Happened::Queued, Happened::Queued, Happened::ended(&end), Happened::Queued] {
+            tx.send(notice("t1", what)).unwrap();
+        }
+        let (sink, mut out) = futures::channel::mpsc::unbounded::<Message>();
+        let keep = Keep { task: Some("t1".into()), submitted_by: None };
+        let ended =
+            || async { Some((*notice("t1", Happened::ended(&TaskEnd::Completed { content: "done".into() }))).clone()) };
+        let (_stop, shutdown) = tokio::sync::watch::channel(false);
+        let stream = futures::stream::pending::<Result<Message, axum::Error>>();
+        // `tx` stays open: only the end closes the stream.
+        tokio::time::timeout(std::time::Duration::from_secs(10), pump(shutdown, keep, None, ended, rx, sink, stream))
+            .await
+            .expect("the stream closes after the end");
+        let mut sent = Vec::new();
+        while let Ok(Message::Text(t)) = out.try_recv() {
+            sent.push(serde_json::from_str::<serde_json::Value>(&t).unwrap());
+        }
+        assert_eq!(sent[0]["type"], "lagged", "{sent:?}");
+        assert_eq!((&sent[1]["type"], &sent[1]["content"]), (&json!("task.completed"), &json!("done")), "{sent:?}");
+        assert_eq!(sent.len(), 2, "{sent:?}");
+        drop(tx);
+    }
 }
