@@ -1,7 +1,11 @@
 //! Workers over plain HTTP against a real daemon: register, long-poll,
-//! stream output, end a task; a worker lost mid-task (its task completes
-//! once, on a ZeroMQ worker); a hundred workers polling at once behind one
-//! address, each with its own rate-limit bucket; and the bad input of each
+//! stream output, end a task; a worker lost mid-task, silent or a real
+//! reference-worker process SIGKILLed (its task completes once, on a
+//! ZeroMQ worker); the handoff (a task that ends before the poll, a poll
+//! of an earlier registration, a poll whose answer is not delivered);
+//! leases and heartbeats; a worker bound to its token; a hundred workers
+//! polling at once behind one address, each with its own rate-limit
+//! bucket, and made-up ids that get none; and the bad input of each
 //! endpoint.
 
 mod common;
@@ -471,5 +475,39 @@ async fn the_task_stream_tells_each_change_of_a_task_in_order_and_ends_with_it()
         Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status().as_u16(), 404),
         other => panic!("expected 404, got {other:?}"),
     }
+    d.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_reference_http_worker_killed_while_it_holds_a_task_has_it_completed_once_by_a_zeromq_worker() {
+    let gw = GatewayOptions { http_heartbeat_timeout: Duration::from_millis(500), ..Default::default() };
+    let d = daemon(cfg(), gw).await;
+    let script = format!("{}/actors/http_worker.py", env!("CARGO_MANIFEST_DIR"));
+    let url = format!("http://{}", d.addr);
+    // One word, then a minute's pause: it holds the task when it is killed.
+    let args = ["--url", &url, "--id", "py1", "--wait", "2", "--heartbeat-ms", "100", "--token-delay-ms", "60000"];
+    let mut py = PyWorker(
+        std::process::Command::new("python3").arg(&script).args(args).spawn().expect("python3 runs the worker"),
+    );
+    d.get_until("/api/v1/workers?transport=http", |l| l["total"] == 1).await;
+    let id = submit(&d, "hold this", &["echo"]).await;
+    let one = format!("/api/v1/tasks/{id}");
+    let t = d.get_until(&one, |t| t["output"].as_str().is_some_and(|o| o.starts_with("hold"))).await;
+    assert_eq!((&t["worker"], &t["status"]), (&json!("py1"), &json!("in_progress")), "{t}");
+    py.0.kill().expect("SIGKILL"); // no goodbye: the process is gone mid-task
+    py.0.wait().unwrap();
+    d.get_until("/api/events?event_type=task_requeued", |e| e["count"].as_u64() > Some(0)).await;
+    let endpoint = d.hive.zmq_status().await.unwrap().endpoint;
+    let mut z = zmq_common::Worker::connect(&endpoint, "z1", &["echo"], 1).await;
+    let task = z.next().await;
+    assert_eq!((task["type"].as_str(), &task["task_id"]), (Some("task"), &json!(id)), "{task}");
+    z.result(&task["task_id"], "by zmq").await;
+    let t = d.get_until(&one, |t| t["status"] == "ok").await;
+    assert_eq!((&t["content"], &t["worker"], t["attempts"].as_u64()), (&json!("by zmq"), &json!("z1"), Some(2)), "{t}");
+    // Completed once (the only task of this daemon), and the killed worker is gone.
+    let done = d.get_until("/api/events?event_type=task_completed", |e| e["count"].as_u64() > Some(0)).await;
+    assert_eq!(done["count"], 1, "{done}");
+    let (_, list) = d.get("/api/v1/workers?transport=http").await;
+    assert_eq!(list["total"], 0, "{list}");
     d.shutdown().await;
 }
