@@ -127,24 +127,6 @@ pub(crate) fn listed() -> impl Iterator<Item = (&'static Method, &'static str)> 
         .chain(ADMIN_WITH_FLAG.iter().map(|(m, r, _)| (m, *r)))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_flag_that_deletes_data_raises_the_route_to_admin() {
-        let (post, restart) = (Method::POST, "/api/swarms/{name}/restart");
-        assert_eq!(needed_for(&post, restart, None), Role::Operator);
-        for q in ["", "delete=false", "other=true", "deleted=true"] {
-            assert_eq!(needed_for(&post, restart, Some(q)), Role::Operator, "{q}");
-        }
-        for q in ["delete=true", "delete=1", "delete", "%64elete=true", "delete=false&delete=true", "x=1&delete=TRUE"] {
-            assert_eq!(needed_for(&post, restart, Some(q)), Role::Admin, "{q}");
-        }
-        assert_eq!(needed_for(&Method::GET, "/api/swarms", Some("delete=true")), Role::Viewer, "only listed routes");
-    }
-}
-
 /// Whether a route is an HTTP worker endpoint (rate-limited per worker,
 /// not per address).
 pub(crate) fn is_worker_route(method: &Method, route: &str) -> bool {
@@ -167,5 +149,23 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
             .cloned()
             .map(Caller)
             .ok_or_else(|| ApiError::new(crate::ErrorCode::Unauthorized, "no caller"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_flag_that_deletes_data_raises_the_route_to_admin() {
+        let (post, restart) = (Method::POST, "/api/swarms/{name}/restart");
+        assert_eq!(needed_for(&post, restart, None), Role::Operator);
+        for q in ["", "delete=false", "other=true", "deleted=true"] {
+            assert_eq!(needed_for(&post, restart, Some(q)), Role::Operator, "{q}");
+        }
+        for q in ["delete=true", "delete=1", "delete", "%64elete=true", "delete=false&delete=true", "x=1&delete=TRUE"] {
+            assert_eq!(needed_for(&post, restart, Some(q)), Role::Admin, "{q}");
+        }
+        assert_eq!(needed_for(&Method::GET, "/api/swarms", Some("delete=true")), Role::Viewer, "only listed routes");
     }
 }
