@@ -2,10 +2,13 @@
 //! second process. Each one starts `hive serve` (in memory, with a bench
 //! swarm) unless `--url` names a running daemon, drives it over real
 //! sockets, and prints medians and percentiles. `zmq` runs the runtime in
-//! process instead, against worker processes; `schedules` in process alone.
+//! process instead, against worker processes; `http-workers` too, with a
+//! real HTTP server, HTTP workers on it and ZeroMQ workers, compared;
+//! `schedules` in process alone.
 
 mod daemon;
 mod http;
+mod http_workers;
 mod schedules;
 mod ws;
 mod zmq;
@@ -22,6 +25,8 @@ pub(crate) enum BenchCmd {
     Ws(ws::WsArgs),
     /// The ZeroMQ gateway in process against a worker process: tasks/s, and dispatch vs raw ROUTER round trips.
     Zmq(zmq::ZmqArgs),
+    /// HTTP workers (long-poll, real HTTP on 127.0.0.1) against ZeroMQ workers in one run: tasks/s and the ratio.
+    HttpWorkers(http_workers::HttpWorkersArgs),
     /// The scheduler with many enabled schedules, in process: idle CPU, and tick-to-task latency while they fire.
     Schedules(schedules::SchedulesArgs),
 }
@@ -31,6 +36,7 @@ pub(crate) async fn run(cmd: BenchCmd) -> ExitCode {
         BenchCmd::Http(a) => http::run(a).await,
         BenchCmd::Ws(a) => ws::run(a).await,
         BenchCmd::Zmq(a) => zmq::run(a).await,
+        BenchCmd::HttpWorkers(a) => http_workers::run(a).await,
         BenchCmd::Schedules(a) => schedules::run(a).await,
     };
     match r {

@@ -86,7 +86,7 @@ fn kind_and_task(payload: &[u8]) -> Option<(&'static str, Option<String>)> {
 
 /// How the tasks of the throughput run ended.
 #[derive(Default)]
-struct Tally {
+pub(super) struct Tally {
     ok: AtomicU64,
     /// Ended, but not `ok` or not with its prompt.
     wrong: AtomicU64,
@@ -98,7 +98,7 @@ struct Tally {
 
 impl Tally {
     /// `Err` says what went wrong when not every one of `tasks` ended `ok` once.
-    fn check(&self, tasks: u64) -> Result<(), String> {
+    pub(super) fn check(&self, tasks: u64) -> Result<(), String> {
         let (ok, wrong, not_once, refused) = (
             self.ok.load(Ordering::Relaxed),
             self.wrong.load(Ordering::Relaxed),
@@ -115,10 +115,10 @@ impl Tally {
 }
 
 /// A worker process, killed when dropped.
-struct WorkerProcess(Child);
+pub(super) struct WorkerProcess(Child);
 
 impl WorkerProcess {
-    fn spawn(bin: &Path, endpoint: &str, id: &str, workers: u32, slots: u32) -> Result<Self, String> {
+    pub(super) fn spawn(bin: &Path, endpoint: &str, id: &str, workers: u32, slots: u32) -> Result<Self, String> {
         let child = Command::new(bin)
             .args(["--connect", endpoint, "--id", id, "--workers", &workers.to_string()])
             .args(["--slots", &slots.to_string()])
@@ -143,9 +143,9 @@ impl Drop for WorkerProcess {
     }
 }
 
-pub(crate) async fn run(a: ZmqArgs) -> Result<(), String> {
-    super::raise_fd_limit();
-    let bin = match a.worker_bin.clone() {
+/// The worker binary: `given`, or the one beside this executable.
+pub(super) fn worker_bin(given: Option<PathBuf>) -> Result<PathBuf, String> {
+    let bin = match given {
         Some(b) => b,
         None => std::env::current_exe().ok().as_deref().and_then(worker_bin_beside).unwrap_or_default(),
     };
@@ -155,6 +155,12 @@ pub(crate) async fn run(a: ZmqArgs) -> Result<(), String> {
             bin.display()
         ));
     }
+    Ok(bin)
+}
+
+pub(crate) async fn run(a: ZmqArgs) -> Result<(), String> {
+    super::raise_fd_limit();
+    let bin = worker_bin(a.worker_bin.clone())?;
     let hive = Hive::start(HiveOptions {
         gateway: Some(GatewayOptions { endpoint: "tcp://127.0.0.1:0".into(), ..Default::default() }),
         data_dir: a.data_dir.clone(),
@@ -256,7 +262,7 @@ async fn follow(mut f: hive::task::Follower, want: &str) -> (u32, bool) {
 
 /// Submits `tasks` tasks keeping `in_flight` outstanding; returns the time
 /// until the last one ended.
-async fn throughput(hive: &Arc<Hive>, tasks: u64, in_flight: usize) -> (Duration, Arc<Tally>) {
+pub(super) async fn throughput(hive: &Arc<Hive>, tasks: u64, in_flight: usize) -> (Duration, Arc<Tally>) {
     let tally = Arc::new(Tally::default());
     let permits = Arc::new(tokio::sync::Semaphore::new(in_flight));
     // A few submitters, so one submit's round trip to the dispatcher does
