@@ -97,7 +97,7 @@ impl State {
     /// still its own and not taken: taken now, its lease renewed. The
     /// answer goes to `reply`; if the poll is gone by then, the task is
     /// handed back at once.
-    pub(super) fn http_take(
+    pub(super) async fn http_take(
         &mut self,
         id: &Arc<str>,
         epoch: u64,
@@ -107,8 +107,9 @@ impl State {
         let task = taken.as_ref().ok().and_then(|a| a.as_ref()).map(|a| Arc::<str>::from(a.task_id.as_str()));
         if reply.send(taken).is_err()
             && let Some(task) = task
+            && self.untake(id, &task)
         {
-            self.untake(id, &task);
+            self.dispatch().await;
         }
     }
 

@@ -346,7 +346,7 @@ impl Actor for Dispatcher {
             DispatcherMsg::HttpSession(id, who, reply) => {
                 let _ = reply.send(s.http_session(&id, &who));
             }
-            DispatcherMsg::HttpTake(id, epoch, reply) => s.http_take(&id, epoch, reply),
+            DispatcherMsg::HttpTake(id, epoch, reply) => s.http_take(&id, epoch, reply).await,
             DispatcherMsg::HttpHandBack(id, epoch, task) => s.http_hand_back(&id, epoch, &task).await,
             DispatcherMsg::HttpHeartbeat(id, who, reply) => {
                 let _ = reply.send(s.http_heartbeat(&id, &who));
