@@ -30,8 +30,7 @@ pub use files::{SkillContent, SkillEntry, SkillFile, SkillWritten, confined};
 pub(crate) use hive::MAX_RUNS_READ;
 pub use hive::{
     Dispatch, Events, Health, HealthDetail, Hive, HiveOptions, HttpTaken, PriorityDepth, QueueDepth, Schedules,
-    SlotCounts,
-    StoreHealth, StoreMode, Swarms, Tasks, WorkerCounts, Workers,
+    SlotCounts, StoreHealth, StoreMode, Swarms, Tasks, WorkerCounts, Workers,
 };
 /// Orchestrate: several dispatched tasks under one timeout.
 pub mod orchestrate {

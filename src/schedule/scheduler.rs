@@ -520,19 +520,6 @@ impl State {
                     }
                     (name, run, kind)
                 }
-                (Action::Fire { name, req, .. }, Some(Err(err))) => {
-                    let tick_ms = req.tick.tick_ms;
-                    let error = err.to_string();
-                    let run = Run {
-                        tick_ms,
-                        at_ms: at,
-                        outcome: RunOutcome::Failed,
-                        task_id: None,
-                        reason: Some(error.clone()),
-                        missed: 0,
-                    };
-                    (name.clone(), run, EventKind::ScheduleFailed { schedule: name, tick_ms, error })
-                }
                 (Action::Skip { name, tick, missed, reason }, _) => {
                     let run = Run {
                         tick_ms: tick,
@@ -544,9 +531,13 @@ impl State {
                     };
                     (name.clone(), run, EventKind::ScheduleSkipped { schedule: name, tick_ms: tick, missed, reason })
                 }
-                (Action::Fire { name, req, .. }, None) => {
+                (Action::Fire { name, req, .. }, fired) => {
+                    // `None` cannot come with a fire; it is a failure all the same.
+                    let error = match fired {
+                        Some(Err(err)) => err.to_string(),
+                        _ => "not fired".to_string(),
+                    };
                     let tick_ms = req.tick.tick_ms;
-                    let error = "not fired".to_string();
                     let run = Run {
                         tick_ms,
                         at_ms: at,
