@@ -28,10 +28,11 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{Notify, broadcast, mpsc, oneshot};
 
-use super::model::{TaskEnd, TaskUpdate};
+use super::model::{TaskEnd, TaskStatus, TaskUpdate};
 use super::notice::{Happened, NOTICE_LAG, TaskNotice};
 use super::query::{TaskFilter, TaskOrder};
 use super::record::{TaskChange, TaskRecord};
+use super::stats::{TRANSPORTS, TaskStats};
 use crate::events::now_ms;
 
 /// Entries waiting for the journal beyond which new tasks wait.
@@ -107,6 +108,7 @@ struct Inner {
     room: Notify,
     /// The task stream.
     notices: broadcast::Sender<Arc<TaskNotice>>,
+    stats: TaskStats,
 }
 
 struct State {
@@ -141,8 +143,14 @@ impl TaskBook {
             closed: false,
         };
         let (notices, _) = broadcast::channel(NOTICE_LAG);
-        let inner =
-            Inner { state: Mutex::new(state), opts, journal_ready: Notify::new(), room: Notify::new(), notices };
+        let inner = Inner {
+            state: Mutex::new(state),
+            opts,
+            journal_ready: Notify::new(),
+            room: Notify::new(),
+            notices,
+            stats: TaskStats::default(),
+        };
         Self { inner: Arc::new(inner) }
     }
 
@@ -167,6 +175,25 @@ impl TaskBook {
     /// Whether a journal records the tasks.
     pub fn is_journaled(&self) -> bool {
         self.state().journal.is_some()
+    }
+
+    /// What the book counted: ended tasks and the wait and run histograms
+    /// (for the metrics).
+    pub fn stats(&self) -> &TaskStats {
+        &self.inner.stats
+    }
+
+    /// Open tasks by transport (in [`TRANSPORTS`] order) and status
+    /// (queued, running): one pass over the open tasks, under the book's lock.
+    pub fn open_counts(&self) -> [[u64; 2]; 3] {
+        let st = self.state();
+        let mut out = [[0u64; 2]; 3];
+        for e in st.open.values() {
+            let t = TRANSPORTS.iter().position(|t| *t == e.record.transport()).unwrap_or(0);
+            let s = usize::from(e.record.status != TaskStatus::Queued);
+            out[t][s] += 1;
+        }
+        out
     }
 
     /// Registers a new task (`queued`) and hands its record to the journal;
@@ -242,6 +269,10 @@ impl TaskBook {
         let mut st = self.state();
         let now = now_ms();
         let Some(e) = st.open.get_mut(id) else { return false };
+        if matches!(change, TaskChange::Started { .. }) && e.record.status == TaskStatus::Queued {
+            // Queued since its creation or its last requeue (its last change).
+            self.inner.stats.started(e.record.transport(), now.saturating_sub(e.record.updated_ms));
+        }
         e.record.apply(&change, now);
         let (record, journaled) = (&e.record, e.journaled);
         self.notify(record, || match &change {
@@ -284,6 +315,11 @@ impl TaskBook {
         let Some(mut e) = st.open.remove(id) else { return false };
         let now = now_ms();
         let change = TaskChange::Ended(end.clone());
+        let ran = (e.record.status == TaskStatus::Running)
+            .then_some(e.record.started_ms)
+            .flatten()
+            .map(|s| now.saturating_sub(s));
+        self.inner.stats.ended(e.record.transport(), end.status(), ran);
         e.record.apply(&change, now);
         self.notify(&e.record, || Happened::ended(&end));
         if e.journaled {
