@@ -41,6 +41,9 @@ pub(crate) struct ServeArgs {
     /// Daemon config file (TOML: [server], [workers], [store], [gateway], [metrics]).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// How log lines are written to stderr (what they are is RUST_LOG's: default warnings).
+    #[arg(long, value_enum, default_value_t = super::LogFormat::Text)]
+    pub(crate) log_format: super::LogFormat,
 }
 
 /// The daemon config file.

@@ -124,6 +124,16 @@ struct Entry {
     record: TaskRecord,
     journaled: bool,
     followers: Vec<FollowTx>,
+    /// The task's span, open while the task is: its lifecycle lines (and
+    /// any a transport logs [`TaskBook::in_span`]) carry its id.
+    span: tracing::Span,
+}
+
+/// The span of one task (target `hive::task`): its id, transport, swarm
+/// and agent, whichever transport runs it.
+fn span_of(r: &TaskRecord) -> tracing::Span {
+    tracing::info_span!(target: "hive::task", "task", task_id = %r.id, transport = r.transport().as_str(),
+        swarm = %r.swarm, agent = %r.target)
 }
 
 struct FollowTx {
@@ -177,6 +187,17 @@ impl TaskBook {
         self.state().journal.is_some()
     }
 
+    /// Runs `f` inside the span of open task `id` (outside any span when
+    /// it is not open), so that what a transport logs about the task
+    /// carries its id.
+    pub fn in_span<T>(&self, id: &str, f: impl FnOnce() -> T) -> T {
+        let span = self.state().open.get(id).map(|e| e.span.clone());
+        match span {
+            Some(s) => s.in_scope(f),
+            None => f(),
+        }
+    }
+
     /// What the book counted: ended tasks and the wait and run histograms
     /// (for the metrics).
     pub fn stats(&self) -> &TaskStats {
@@ -219,7 +240,9 @@ impl TaskBook {
             None
         };
         self.notify(&record, || Happened::Queued);
-        let mut entry = Entry { record, journaled, followers: Vec::new() };
+        let span = span_of(&record);
+        span.in_scope(|| tracing::debug!(target: "hive::task", from = %record.from, "task queued"));
+        let mut entry = Entry { record, journaled, followers: Vec::new(), span };
         let follower = follow.then(|| follower_of(&mut entry));
         st.open.insert(id, entry);
         Opened { durable, follower }
@@ -245,7 +268,9 @@ impl TaskBook {
     pub fn adopt(&self, record: TaskRecord) {
         let mut st = self.state();
         let journaled = st.journal.is_some();
-        st.open.insert(record.id.as_str().into(), Entry { record, journaled, followers: Vec::new() });
+        let span = span_of(&record);
+        span.in_scope(|| tracing::debug!(target: "hive::task", status = record.status.as_str(), "task taken back"));
+        st.open.insert(record.id.as_str().into(), Entry { record, journaled, followers: Vec::new(), span });
     }
 
     /// The task started (one more attempt) on its target; `false` if it
@@ -274,6 +299,13 @@ impl TaskBook {
             self.inner.stats.started(e.record.transport(), now.saturating_sub(e.record.updated_ms));
         }
         e.record.apply(&change, now);
+        e.span.in_scope(|| match &change {
+            TaskChange::Started { .. } => {
+                tracing::debug!(target: "hive::task", worker = e.record.worker.as_deref(), attempt = e.record.attempts, "task started")
+            }
+            TaskChange::Requeued => tracing::debug!(target: "hive::task", "task requeued"),
+            TaskChange::Ended(_) => {}
+        });
         let (record, journaled) = (&e.record, e.journaled);
         self.notify(record, || match &change {
             TaskChange::Started { .. } => Happened::Started { worker: record.worker.clone() },
@@ -321,6 +353,12 @@ impl TaskBook {
             .map(|s| now.saturating_sub(s));
         self.inner.stats.ended(e.record.transport(), end.status(), ran);
         e.record.apply(&change, now);
+        e.span.in_scope(|| match &end {
+            TaskEnd::Failed { code, .. } => {
+                tracing::debug!(target: "hive::task", status = end.status().as_str(), code = %code, "task ended")
+            }
+            _ => tracing::debug!(target: "hive::task", status = end.status().as_str(), "task ended"),
+        });
         self.notify(&e.record, || Happened::ended(&end));
         if e.journaled {
             self.journal(&mut st, Journaled::Change(id.into(), change, now));

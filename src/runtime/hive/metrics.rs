@@ -32,7 +32,7 @@ use crate::metrics::process::{self, ProcessSample};
 use crate::runtime::SwarmState;
 use crate::runtime::swarm::sample::{AGENT_STATES, SwarmSample};
 use crate::supervisor::{IntensityUsed, SupervisorMsg};
-use crate::task::{TRANSPORTS, TaskStatus, Transport};
+use crate::task::{TRANSPORTS, TaskStatus};
 
 /// The content type of [`Hive::metrics_text`]'s answer.
 pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -214,14 +214,6 @@ fn histograms<'a, L: EncodeLabelSet + 'a>(
     Ok(())
 }
 
-fn transport_word(t: Transport) -> &'static str {
-    match t {
-        Transport::Agent => "agent",
-        Transport::Worker => "worker",
-        Transport::Dispatch => "dispatch",
-    }
-}
-
 fn worker_transport_word(t: WorkerTransport) -> &'static str {
     match t {
         WorkerTransport::Zmq => "zmq",
@@ -354,7 +346,7 @@ impl Collector for Scrape {
                 [TaskStatus::Queued, TaskStatus::Running]
                     .into_iter()
                     .zip(n)
-                    .map(move |(s, n)| ([("transport", transport_word(*t)), ("status", s.as_str())], n as f64))
+                    .map(move |(s, n)| ([("transport", t.as_str()), ("status", s.as_str())], n as f64))
             }),
         )?;
         family(
@@ -366,20 +358,20 @@ impl Collector for Scrape {
                 ENDED
                     .into_iter()
                     .zip(n)
-                    .map(move |(s, n)| ([("transport", transport_word(*t)), ("status", s.as_str())], n as f64))
+                    .map(move |(s, n)| ([("transport", t.as_str()), ("status", s.as_str())], n as f64))
             }),
         )?;
         histograms(
             e,
             "hive_task_dispatch_wait_seconds",
             "Time a task waited from queued (or requeued) to started, by transport",
-            TRANSPORTS.iter().zip(&self.wait).map(|(t, h)| ([("transport", transport_word(*t))], h)),
+            TRANSPORTS.iter().zip(&self.wait).map(|(t, h)| ([("transport", t.as_str())], h)),
         )?;
         histograms(
             e,
             "hive_task_duration_seconds",
             "Time from a task's start to its end, by transport",
-            TRANSPORTS.iter().zip(&self.run).map(|(t, h)| ([("transport", transport_word(*t))], h)),
+            TRANSPORTS.iter().zip(&self.run).map(|(t, h)| ([("transport", t.as_str())], h)),
         )?;
 
         family(
