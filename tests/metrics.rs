@@ -2,7 +2,8 @@
 //! and routed and denied messages, the scrape counts them, carries no task
 //! id, and passes `promtool check metrics` (Prometheus's own checker; the
 //! test fails under CI when promtool is missing and skips elsewhere). A
-//! swarm over `[metrics] max_agents_per_swarm` shows only its sums.
+//! swarm over `[metrics] max_agents_per_swarm` shows only its sums. Every
+//! metric scraped is listed in docs/metrics.md.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -71,6 +72,14 @@ fn a_scrape_counts_what_happened_and_passes_promtool() {
     let (_, text) = http_get(&d.url, "/metrics");
     assert_eq!(value(&text, r#"hive_http_requests_total{route="unmatched",method="GET",status="404"}"#), Some(2.0));
     assert!(!text.contains("/no/such"), "{text}");
+
+    // Every metric family scraped is listed in docs/metrics.md, with its type.
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/metrics.md")).unwrap();
+    for l in text.lines().filter_map(|l| l.strip_prefix("# TYPE ")) {
+        let (name, kind) = l.split_once(' ').unwrap();
+        let row = format!("| `{name}` | {kind} |");
+        assert!(doc.contains(&row), "docs/metrics.md has no row starting {row}");
+    }
 
     if tools::require(&[Tool::Promtool]) {
         let mut check = Command::new("promtool")
