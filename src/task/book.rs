@@ -129,10 +129,11 @@ struct Entry {
     span: tracing::Span,
 }
 
-/// The span of one task (target `hive::task`): its id, transport, swarm
-/// and agent, whichever transport runs it.
+/// The span of one task (target `hive::task`, level `debug`, like its
+/// lines: under the default filters it is disabled and costs a task
+/// nothing): its id, transport, swarm and agent, whichever transport runs it.
 fn span_of(r: &TaskRecord) -> tracing::Span {
-    tracing::info_span!(target: "hive::task", "task", task_id = %r.id, transport = r.transport().as_str(),
+    tracing::debug_span!(target: "hive::task", "task", task_id = %r.id, transport = r.transport().as_str(),
         swarm = %r.swarm, agent = %r.target)
 }
 
