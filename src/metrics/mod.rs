@@ -233,3 +233,40 @@ impl Drop for WebSocketGuard {
         self.0.dec();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exposition(m: &Metrics) -> String {
+        let mut r = Registry::default();
+        m.register(&mut r);
+        let mut out = String::new();
+        prometheus_client::encoding::prometheus_text::encode(&mut out, &r).unwrap();
+        out
+    }
+
+    #[test]
+    fn routes_past_the_bound_are_counted_as_other_and_unmatched_is_one_value() {
+        let m = Metrics::default();
+        for i in 0..MAX_ROUTES + 10 {
+            m.http_request(Some(&format!("/r{i}")), HttpMethod::Get, 200, Duration::from_millis(1));
+        }
+        m.http_request(None, HttpMethod::Post, 404, Duration::ZERO);
+        m.http_request(None, HttpMethod::Post, 404, Duration::ZERO);
+        let text = exposition(&m);
+        let counted: Vec<&str> = text.lines().filter(|l| l.starts_with("hive_http_requests_total{")).collect();
+        assert_eq!(counted.len(), MAX_ROUTES + 2, "{MAX_ROUTES} routes, other, unmatched");
+        assert!(text.contains(r#"hive_http_requests_total{route="other",method="GET",status="200"} 10"#), "{text}");
+        assert!(text.contains(r#"hive_http_requests_total{route="unmatched",method="POST",status="404"} 2"#));
+    }
+
+    #[test]
+    fn an_open_websocket_is_counted_until_its_guard_drops() {
+        let m = Metrics::default();
+        let g = m.websocket_opened();
+        assert!(exposition(&m).contains("hive_websocket_connections 1\n"));
+        drop(g);
+        assert!(exposition(&m).contains("hive_websocket_connections 0\n"));
+    }
+}
