@@ -102,6 +102,7 @@ pub(crate) async fn run(a: MetricsArgs) -> Result<(), String> {
         .filter(|l| l.starts_with("hive_messages_routed_total"))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum();
+    let server = server_side(&text);
     times_us.sort_unstable();
     println!(
         "GET /metrics: {} swarms × {} agents, {} loading connections, {} scrapes",
@@ -114,8 +115,44 @@ pub(crate) async fn run(a: MetricsArgs) -> Result<(), String> {
         times_us.last().copied().unwrap_or(0) as f64 / 1000.0,
         size as f64 / 1024.0,
     );
+    if let Some((mean, p50, p99)) = server {
+        println!(
+            "  in the daemon (its own hive_http_request_duration_seconds for /metrics, to the response's start): \
+             mean {:.1} ms, p50 ≤ {:.1} ms, p99 ≤ {:.1} ms (bucket bounds)",
+            mean * 1e3,
+            p50 * 1e3,
+            p99 * 1e3
+        );
+    }
     if let Some(kib) = daemon.pid().and_then(super::daemon::peak_rss_kib) {
         println!("  daemon peak RSS {:.1} MiB", kib as f64 / 1024.0);
     }
     Ok(())
+}
+
+/// The daemon's own view of its `/metrics` requests, from its latency
+/// histogram: the mean, and the bucket bounds under which half and 99 % of
+/// them fell (seconds).
+fn server_side(text: &str) -> Option<(f64, f64, f64)> {
+    let of = |suffix: &str| -> Vec<(&str, f64)> {
+        let prefix = format!("hive_http_request_duration_seconds_{suffix}{{route=\"/metrics\",method=\"GET\"");
+        text.lines()
+            .filter_map(|l| {
+                let rest = l.strip_prefix(&prefix)?;
+                let (labels, v) = rest.rsplit_once(' ')?;
+                Some((labels, v.parse().ok()?))
+            })
+            .collect()
+    };
+    let sum = of("sum").first()?.1;
+    let count = of("count").first()?.1;
+    let buckets: Vec<(f64, f64)> = of("bucket")
+        .into_iter()
+        .filter_map(|(labels, n)| {
+            let le = labels.split("le=\"").nth(1)?.trim_end_matches(['"', '}']);
+            Some((if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? }, n))
+        })
+        .collect();
+    let bound = |q: f64| buckets.iter().find(|(_, n)| *n >= q * count).map_or(f64::INFINITY, |(le, _)| *le);
+    (count > 0.0).then(|| (sum / count, bound(0.5), bound(0.99)))
 }
