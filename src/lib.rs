@@ -21,6 +21,7 @@ mod error;
 pub mod events;
 pub mod gateway;
 pub mod logs;
+pub mod metrics;
 pub mod objects;
 pub mod runtime;
 pub mod schedule;

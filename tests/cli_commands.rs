@@ -445,6 +445,7 @@ const COVERAGE: &[(&str, &str, &str)] = &[
 const EXEMPT: &[(&str, &str, &str)] = &[
     ("get", "/", "the index of routes, for discovery"),
     ("get", "/swarm/websocket", "the Phoenix Channels socket, for channel clients"),
+    ("get", "/metrics", "the Prometheus exposition, for scrapers (tests/metrics.rs checks it with promtool)"),
     (
         "delete",
         "/api/v1/zmq/workers/{id}",

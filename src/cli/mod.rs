@@ -174,17 +174,49 @@ enum Command {
     },
 }
 
+/// How the daemon writes its log lines to stderr (`hive serve --log-format`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum LogFormat {
+    /// Readable lines: time, level, spans with their fields, message, fields.
+    #[default]
+    Text,
+    /// One JSON object a line: `timestamp`, `level`, `target`, `fields`,
+    /// `span` (the innermost) and `spans` (all, outermost first).
+    Json,
+}
+
+impl Cli {
+    /// The log format asked for (`hive serve --log-format`; text for every
+    /// other command).
+    pub(crate) fn log_format(&self) -> LogFormat {
+        match &self.command {
+            Command::Serve(a) => a.log_format,
+            _ => LogFormat::Text,
+        }
+    }
+}
+
 /// Logs go to stderr, filtered by `RUST_LOG` (default: warnings), and to
 /// the returned ring of the daemon's last lines (`GET /api/v1/logs`), with
 /// its own filter (`HIVE_LOG_RING`, default `hive::logs::DEFAULT_DIRECTIVES`).
-pub(crate) fn init_tracing() -> hive::logs::LogRing {
+/// `format` is how stderr's lines are written: readable text, or one JSON
+/// object a line with the event's fields and its spans' (a task's lines
+/// carry its `task_id`, a request's its method and route).
+pub(crate) fn init_tracing(format: LogFormat) -> hive::logs::LogRing {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::{EnvFilter, Layer};
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
     let ring = hive::logs::LogRing::default();
+    // Colours only on a terminal: a piped or collected log stays plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let stderr = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(ansi);
+    let stderr = match format {
+        LogFormat::Text => stderr.with_filter(filter).boxed(),
+        LogFormat::Json => stderr.json().with_current_span(true).with_span_list(true).with_filter(filter).boxed(),
+    };
     tracing_subscriber::registry()
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(filter))
+        .with(stderr)
         .with(hive::logs::RingLayer::new(ring.clone()).with_filter(hive::logs::RingLayer::filter()))
         .init();
     ring

@@ -38,9 +38,12 @@ pub(crate) struct ServeArgs {
     /// Where the ZeroMQ gateway binds [default: tcp://127.0.0.1:5555, or the config's gateway.endpoint].
     #[arg(long, value_name = "ENDPOINT")]
     zmq: Option<String>,
-    /// Daemon config file (TOML: [server], [workers], [store], [gateway]).
+    /// Daemon config file (TOML: [server], [workers], [store], [gateway], [metrics]).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// How log lines are written to stderr (what they are is RUST_LOG's: default warnings).
+    #[arg(long, value_enum, default_value_t = super::LogFormat::Text)]
+    pub(crate) log_format: super::LogFormat,
 }
 
 /// The daemon config file.
@@ -51,6 +54,22 @@ pub(crate) struct DaemonConfig {
     workers: WorkersConfig,
     store: StoreConfig,
     gateway: GatewayConfig,
+    metrics: MetricsConfig,
+}
+
+/// `[metrics]`: what `GET /metrics` shows.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct MetricsConfig {
+    /// Per-agent series for swarms of at most this many agents (larger
+    /// ones: per-swarm sums only).
+    max_agents_per_swarm: usize,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self { max_agents_per_swarm: hive::metrics::MetricsOptions::default().max_agents_per_swarm }
+    }
 }
 
 /// `[gateway]`: the ZeroMQ worker gateway (on by default).
@@ -178,6 +197,7 @@ pub(crate) async fn run(args: ServeArgs, token: Option<String>, logs: hive::logs
             cfg.gateway.options().map(|g| hive::gateway::GatewayOptions { webhooks, tokens: tokens.clone(), ..g })
         },
         logs,
+        metrics: hive::metrics::MetricsOptions { max_agents_per_swarm: cfg.metrics.max_agents_per_swarm },
         ..HiveOptions::default()
     };
     let listener = match tokio::net::TcpListener::bind(cfg.server.listen).await {

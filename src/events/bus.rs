@@ -270,6 +270,12 @@ impl EventBus {
         }
     }
 
+    /// Live subscribers now, and the most events any of them has yet to
+    /// read (the slowest one's lag; at most the bound of `max_lag`).
+    pub fn subscriber_lag(&self) -> (usize, usize) {
+        (self.inner.tx.receiver_count(), self.inner.tx.len())
+    }
+
     /// A live receiver of future events.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
         self.inner.tx.subscribe()

@@ -2,7 +2,8 @@
 //! of the runtime's library API ([`crate::Hive`]).
 //!
 //! It owns the request pipeline: request log (tower-http's trace layer:
-//! method, matched route, status, latency) → CORS (allowlist) → rate limit
+//! method, matched route, status, latency) → request metrics (the same,
+//! counted in the runtime's [`crate::metrics::Metrics`]) → CORS (allowlist) → rate limit
 //! (per client IP, 429 + `Retry-After`) → auth (bearer token, or loopback
 //! only) → body limit (413) → handler. Every refusal, including malformed input caught
 //! before a handler runs, is answered in one error shape ([`ApiError`]);
@@ -134,6 +135,7 @@ impl AppState {
             .clone()
             .try_acquire_owned()
             .map_err(|_| ApiError::new(ErrorCode::Busy, "too many WebSocket connections").with_retry_after(5))?;
+        let counted = self.hive.metrics().websocket_opened();
         Ok(ws
             .max_message_size(max_message)
             .max_frame_size(max_message)
@@ -142,6 +144,7 @@ impl AppState {
             .on_upgrade(move |socket: WebSocket| async move {
                 let (sink, stream) = futures::StreamExt::split(socket);
                 let _permit = permit;
+                let _counted = counted;
                 run(sink, stream).await;
             })
             .into_response())
@@ -215,6 +218,7 @@ pub fn app(state: AppState) -> Router {
     let api = openapi::finish(api, auth_of(!state.tokens.current().is_empty()));
     let docs = utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", api);
     let cors = cors(&state.cfg.cors_origins);
+    let metrics = state.hive.metrics().clone();
     let mut app = router
         .merge(docs)
         .fallback(|| async { ApiError::not_found("no such route").into_response() })
@@ -228,7 +232,23 @@ pub fn app(state: AppState) -> Router {
     if let Some(c) = cors {
         app = app.layer(c);
     }
-    app.layer(trace_layer())
+    app.layer(axum::middleware::from_fn_with_state(metrics, count_request)).layer(trace_layer())
+}
+
+/// Counts every request in the runtime's metrics once its response starts:
+/// the matched route template (unmatched: one value), method, status and
+/// latency.
+async fn count_request(
+    axum::extract::State(metrics): axum::extract::State<crate::metrics::Metrics>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let began = std::time::Instant::now();
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    let method = crate::metrics::HttpMethod::parse(req.method().as_str());
+    let res = next.run(req).await;
+    metrics.http_request(route.as_ref().map(MatchedPath::as_str), method, res.status().as_u16(), began.elapsed());
+    res
 }
 
 /// Logs every request once, when its response starts: method, the matched

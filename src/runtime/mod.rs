@@ -29,8 +29,8 @@ pub use crate::store::Retention;
 pub use files::{SkillContent, SkillEntry, SkillFile, SkillWritten, confined};
 pub(crate) use hive::MAX_RUNS_READ;
 pub use hive::{
-    Dispatch, Events, Health, HealthDetail, Hive, HiveOptions, HttpTaken, PriorityDepth, QueueDepth, Schedules,
-    SlotCounts, StoreHealth, StoreMode, Swarms, Tasks, WorkerCounts, Workers,
+    Dispatch, Events, Health, HealthDetail, Hive, HiveOptions, HttpTaken, METRICS_CONTENT_TYPE, PriorityDepth,
+    QueueDepth, Schedules, SlotCounts, StoreHealth, StoreMode, Swarms, Tasks, WorkerCounts, Workers,
 };
 /// Orchestrate: several dispatched tasks under one timeout.
 pub mod orchestrate {

@@ -30,7 +30,7 @@ pub use events::{EventQuery, StoredEvent};
 pub use flusher::{Flusher, is_ephemeral};
 pub use overlay::SwarmRecord;
 pub use service::{Retention, StoreService};
-pub use writer::{Writer, WriterOptions, WriterThread};
+pub use writer::{CommitStats, Writer, WriterOptions, WriterThread};
 
 /// File name of the store inside the data directory.
 pub const FILE_NAME: &str = "hive.redb";

@@ -42,6 +42,29 @@ enum Job {
     Shutdown,
 }
 
+/// What the writer measures of its commits, for the metrics: each
+/// transaction's time (applying its jobs, then the durable commit) and its
+/// size in jobs. Observed once per commit, on the writer thread.
+#[derive(Debug)]
+pub struct CommitStats {
+    /// Seconds per commit.
+    pub latency: prometheus_client::metrics::histogram::Histogram,
+    /// Jobs per commit.
+    pub batch: prometheus_client::metrics::histogram::Histogram,
+}
+
+impl Default for CommitStats {
+    fn default() -> Self {
+        use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+        Self {
+            // 100 µs to about 6.5 s.
+            latency: Histogram::new(exponential_buckets(0.0001, 2.0, 17)),
+            // 1 to 8192 jobs (the most a batch takes).
+            batch: Histogram::new(exponential_buckets(1.0, 2.0, 14)),
+        }
+    }
+}
+
 /// The handle to the writer thread. Dropping every handle stops the thread
 /// after it has written what was queued.
 #[derive(Clone)]
@@ -49,6 +72,7 @@ pub struct Writer {
     tx: mpsc::Sender<Job>,
     /// When the last commit ended (ms since the epoch; 0 = none yet).
     last_commit_ms: Arc<AtomicU64>,
+    stats: Arc<CommitStats>,
 }
 
 /// The writer thread, to wait for at shutdown.
@@ -67,16 +91,23 @@ impl Writer {
         let (tx, rx) = mpsc::channel(opts.queue.max(1));
         let last_commit_ms = Arc::new(AtomicU64::new(0));
         let stamp = last_commit_ms.clone();
+        let stats = Arc::new(CommitStats::default());
+        let measure = stats.clone();
         let handle = std::thread::Builder::new()
             .name("hive-store-writer".into())
-            .spawn(move || run(store, rx, opts.max_batch.max(1), &stamp))
+            .spawn(move || run(store, rx, opts.max_batch.max(1), &stamp, &measure))
             .expect("spawn the store writer thread");
-        (Self { tx, last_commit_ms }, WriterThread(handle))
+        (Self { tx, last_commit_ms, stats }, WriterThread(handle))
     }
 
     /// Jobs waiting for the writer thread now.
     pub fn queued(&self) -> usize {
         self.tx.max_capacity() - self.tx.capacity()
+    }
+
+    /// The commits' latency and batch size histograms.
+    pub fn commit_stats(&self) -> &CommitStats {
+        &self.stats
     }
 
     /// When the last commit ended (ms since the epoch), if there was one.
@@ -132,7 +163,7 @@ impl Writer {
     }
 }
 
-fn run(store: Store, mut rx: mpsc::Receiver<Job>, max_batch: usize, last_commit_ms: &AtomicU64) {
+fn run(store: Store, mut rx: mpsc::Receiver<Job>, max_batch: usize, last_commit_ms: &AtomicU64, stats: &CommitStats) {
     while let Some(first) = rx.blocking_recv() {
         let mut stop = matches!(first, Job::Shutdown);
         let mut batch = if stop { Vec::new() } else { vec![first] };
@@ -144,7 +175,10 @@ fn run(store: Store, mut rx: mpsc::Receiver<Job>, max_batch: usize, last_commit_
             }
         }
         if !batch.is_empty() {
+            let (size, began) = (batch.len(), std::time::Instant::now());
             commit(&store, batch);
+            stats.latency.observe(began.elapsed().as_secs_f64());
+            stats.batch.observe(size as f64);
             last_commit_ms.store(crate::events::now_ms(), Ordering::Release);
         }
         if stop {

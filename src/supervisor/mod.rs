@@ -137,6 +137,15 @@ pub struct ChildInfo {
     pub restarts: u32,
 }
 
+/// How much of its restart intensity a supervisor uses now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IntensityUsed {
+    /// Restarts inside the sliding window now.
+    pub recent: u32,
+    /// The most the window allows (one more gives up).
+    pub max_restarts: u32,
+}
+
 /// Messages a [`Supervisor`] handles.
 pub enum SupervisorMsg {
     /// Add a child at the end of the start order and start it.
@@ -151,6 +160,9 @@ pub enum SupervisorMsg {
     RestartChild(Arc<str>, RpcReplyPort<Result<(), SupervisorError>>),
     /// The children, in start order.
     WhichChildren(RpcReplyPort<Vec<ChildInfo>>),
+    /// The restart intensity in use: restarts inside the window now, and
+    /// the most the window allows.
+    IntensityUsed(RpcReplyPort<IntensityUsed>),
     /// Internal: a backoff delay elapsed; restart the pending children.
     RestartPending(u64),
 }
@@ -246,6 +258,10 @@ impl Actor for Supervisor {
             }
             SupervisorMsg::WhichChildren(reply) => {
                 let _ = reply.send(state.which_children());
+            }
+            SupervisorMsg::IntensityUsed(reply) => {
+                let max = state.limiter.intensity().max_restarts;
+                let _ = reply.send(IntensityUsed { recent: state.limiter.recent(Instant::now()), max_restarts: max });
             }
             SupervisorMsg::RestartPending(generation) => {
                 if generation == state.generation {

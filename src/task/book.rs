@@ -28,10 +28,11 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{Notify, broadcast, mpsc, oneshot};
 
-use super::model::{TaskEnd, TaskUpdate};
+use super::model::{TaskEnd, TaskStatus, TaskUpdate};
 use super::notice::{Happened, NOTICE_LAG, TaskNotice};
 use super::query::{TaskFilter, TaskOrder};
 use super::record::{TaskChange, TaskRecord};
+use super::stats::{TRANSPORTS, TaskStats};
 use crate::events::now_ms;
 
 /// Entries waiting for the journal beyond which new tasks wait.
@@ -107,6 +108,7 @@ struct Inner {
     room: Notify,
     /// The task stream.
     notices: broadcast::Sender<Arc<TaskNotice>>,
+    stats: TaskStats,
 }
 
 struct State {
@@ -122,6 +124,17 @@ struct Entry {
     record: TaskRecord,
     journaled: bool,
     followers: Vec<FollowTx>,
+    /// The task's span, open while the task is: its lifecycle lines (and
+    /// any a transport logs [`TaskBook::in_span`]) carry its id.
+    span: tracing::Span,
+}
+
+/// The span of one task (target `hive::task`, level `debug`, like its
+/// lines: under the default filters it is disabled and costs a task
+/// nothing): its id, transport, swarm and agent, whichever transport runs it.
+fn span_of(r: &TaskRecord) -> tracing::Span {
+    tracing::debug_span!(target: "hive::task", "task", task_id = %r.id, transport = r.transport().as_str(),
+        swarm = %r.swarm, agent = %r.target)
 }
 
 struct FollowTx {
@@ -141,8 +154,14 @@ impl TaskBook {
             closed: false,
         };
         let (notices, _) = broadcast::channel(NOTICE_LAG);
-        let inner =
-            Inner { state: Mutex::new(state), opts, journal_ready: Notify::new(), room: Notify::new(), notices };
+        let inner = Inner {
+            state: Mutex::new(state),
+            opts,
+            journal_ready: Notify::new(),
+            room: Notify::new(),
+            notices,
+            stats: TaskStats::default(),
+        };
         Self { inner: Arc::new(inner) }
     }
 
@@ -169,6 +188,36 @@ impl TaskBook {
         self.state().journal.is_some()
     }
 
+    /// Runs `f` inside the span of open task `id` (outside any span when
+    /// it is not open), so that what a transport logs about the task
+    /// carries its id.
+    pub fn in_span<T>(&self, id: &str, f: impl FnOnce() -> T) -> T {
+        let span = self.state().open.get(id).map(|e| e.span.clone());
+        match span {
+            Some(s) => s.in_scope(f),
+            None => f(),
+        }
+    }
+
+    /// What the book counted: ended tasks and the wait and run histograms
+    /// (for the metrics).
+    pub fn stats(&self) -> &TaskStats {
+        &self.inner.stats
+    }
+
+    /// Open tasks by transport (in [`TRANSPORTS`] order) and status
+    /// (queued, running): one pass over the open tasks, under the book's lock.
+    pub fn open_counts(&self) -> [[u64; 2]; 3] {
+        let st = self.state();
+        let mut out = [[0u64; 2]; 3];
+        for e in st.open.values() {
+            let t = TRANSPORTS.iter().position(|t| *t == e.record.transport()).unwrap_or(0);
+            let s = usize::from(e.record.status != TaskStatus::Queued);
+            out[t][s] += 1;
+        }
+        out
+    }
+
     /// Registers a new task (`queued`) and hands its record to the journal;
     /// with `follow`, its updates come with the answer (so none is missed).
     /// Waits while the journal is over [`MAX_JOURNAL`].
@@ -192,7 +241,9 @@ impl TaskBook {
             None
         };
         self.notify(&record, || Happened::Queued);
-        let mut entry = Entry { record, journaled, followers: Vec::new() };
+        let span = span_of(&record);
+        span.in_scope(|| tracing::debug!(target: "hive::task", from = %record.from, "task queued"));
+        let mut entry = Entry { record, journaled, followers: Vec::new(), span };
         let follower = follow.then(|| follower_of(&mut entry));
         st.open.insert(id, entry);
         Opened { durable, follower }
@@ -218,7 +269,9 @@ impl TaskBook {
     pub fn adopt(&self, record: TaskRecord) {
         let mut st = self.state();
         let journaled = st.journal.is_some();
-        st.open.insert(record.id.as_str().into(), Entry { record, journaled, followers: Vec::new() });
+        let span = span_of(&record);
+        span.in_scope(|| tracing::debug!(target: "hive::task", status = record.status.as_str(), "task taken back"));
+        st.open.insert(record.id.as_str().into(), Entry { record, journaled, followers: Vec::new(), span });
     }
 
     /// The task started (one more attempt) on its target; `false` if it
@@ -242,7 +295,18 @@ impl TaskBook {
         let mut st = self.state();
         let now = now_ms();
         let Some(e) = st.open.get_mut(id) else { return false };
+        if matches!(change, TaskChange::Started { .. }) && e.record.status == TaskStatus::Queued {
+            // Queued since its creation or its last requeue (its last change).
+            self.inner.stats.started(e.record.transport(), now.saturating_sub(e.record.updated_ms));
+        }
         e.record.apply(&change, now);
+        e.span.in_scope(|| match &change {
+            TaskChange::Started { .. } => {
+                tracing::debug!(target: "hive::task", worker = e.record.worker.as_deref(), attempt = e.record.attempts, "task started")
+            }
+            TaskChange::Requeued => tracing::debug!(target: "hive::task", "task requeued"),
+            TaskChange::Ended(_) => {}
+        });
         let (record, journaled) = (&e.record, e.journaled);
         self.notify(record, || match &change {
             TaskChange::Started { .. } => Happened::Started { worker: record.worker.clone() },
@@ -284,7 +348,18 @@ impl TaskBook {
         let Some(mut e) = st.open.remove(id) else { return false };
         let now = now_ms();
         let change = TaskChange::Ended(end.clone());
+        let ran = (e.record.status == TaskStatus::Running)
+            .then_some(e.record.started_ms)
+            .flatten()
+            .map(|s| now.saturating_sub(s));
+        self.inner.stats.ended(e.record.transport(), end.status(), ran);
         e.record.apply(&change, now);
+        e.span.in_scope(|| match &end {
+            TaskEnd::Failed { code, .. } => {
+                tracing::debug!(target: "hive::task", status = end.status().as_str(), code = %code, "task ended")
+            }
+            _ => tracing::debug!(target: "hive::task", status = end.status().as_str(), "task ended"),
+        });
         self.notify(&e.record, || Happened::ended(&end));
         if e.journaled {
             self.journal(&mut st, Journaled::Change(id.into(), change, now));

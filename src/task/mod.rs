@@ -8,7 +8,9 @@
 //! * [`TaskFilter`] and [`TaskOrder`]: which records a list shows, in
 //!   which order;
 //! * [`TaskBook`]: where transports report and waiters learn, with or
-//!   without a store behind it (the store reads the book's journal).
+//!   without a store behind it (the store reads the book's journal);
+//! * [`TaskStats`]: what the book counts for the metrics (ended tasks,
+//!   dispatch wait and run time by transport).
 //!
 //! This module sits below the runtime, the gateway and the store: it knows
 //! none of them.
@@ -18,9 +20,11 @@ mod model;
 mod notice;
 mod query;
 mod record;
+mod stats;
 
 pub use book::{BookOptions, FOLLOWER_TOKENS, Follower, Journal, Journaled, MAX_JOURNAL, Opened, TaskBook};
 pub use model::{FailCode, MAX_CODE_BYTES, TaskEnd, TaskStatus, TaskUpdate, Transport};
 pub use notice::{Happened, NOTICE_LAG, TaskNotice};
 pub use query::{TaskFilter, TaskOrder, TaskSort};
 pub use record::{MAX_OUTPUT_BYTES, ScheduleTick, TaskChange, TaskRecord};
+pub use stats::{TRANSPORTS, TaskStats, seconds_buckets};

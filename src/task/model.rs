@@ -268,6 +268,17 @@ pub enum Transport {
     Dispatch,
 }
 
+impl Transport {
+    /// Its wire name (as serialized): `agent`, `worker` or `dispatch`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Agent => "agent",
+            Self::Worker => "worker",
+            Self::Dispatch => "dispatch",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -176,6 +176,11 @@ impl Daemon {
         }
     }
 
+    /// Every stderr line written after the start, so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.later.lock().unwrap().clone()
+    }
+
     /// SIGTERM, then a clean exit within the deadline.
     pub fn stop(mut self) {
         let status = terminate(&mut self.child, "the daemon");

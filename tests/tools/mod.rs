@@ -1,5 +1,5 @@
 //! Tools some tests need from the machine (python3, pyzmq and msgpack, node
-//! with the phoenix JS client, bwrap). A test asks for each up front with
+//! with the phoenix JS client, bwrap, promtool). A test asks for each up front with
 //! [`require`]: when one is missing the test fails under CI (the `CI`
 //! environment variable is set, as `.ci/run` does) and is skipped elsewhere;
 //! either way it says which tool is missing and how to get it. The skip
@@ -23,6 +23,8 @@ pub enum Tool {
     PhoenixJs,
     /// `bwrap` (bubblewrap), for the sandboxed launch.
     Bwrap,
+    /// `promtool` (Debian's `prometheus`), to check the metrics' exposition.
+    Promtool,
 }
 
 impl Tool {
@@ -54,6 +56,8 @@ impl Tool {
             }
             Tool::Bwrap => (!runs("bwrap", &["--version"]))
                 .then(|| "bwrap is missing: install bubblewrap (apt-get install bubblewrap)".into()),
+            Tool::Promtool => (!runs("promtool", &["--version"]))
+                .then(|| "promtool is missing: install Prometheus's tools (apt-get install prometheus)".into()),
         }
     }
 }

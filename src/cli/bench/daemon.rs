@@ -1,5 +1,6 @@
 //! The daemon under test: `hive serve` in a child process (in memory, rate
-//! limit high enough never to refuse, one bench swarm), killed on drop.
+//! limit high enough never to refuse, the bench swarm or the swarms a
+//! scenario gives), killed on drop.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -36,17 +37,28 @@ pub(crate) struct Daemon {
 impl Daemon {
     /// Starts `hive serve` with the bench swarm; waits until it listens.
     pub(crate) fn spawn() -> Result<Self, String> {
+        Self::spawn_with(&[SWARM.to_string()])
+    }
+
+    /// Starts `hive serve` with these swarm files (TOML texts); waits until
+    /// it listens (every swarm started).
+    pub(crate) fn spawn_with(swarms: &[String]) -> Result<Self, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let swarm = dir.path().join("bench.toml");
         let config = dir.path().join("hive.toml");
-        std::fs::write(&swarm, SWARM).map_err(|e| e.to_string())?;
+        let mut files = Vec::new();
+        for (i, text) in swarms.iter().enumerate() {
+            let file = dir.path().join(format!("swarm-{i}.toml"));
+            std::fs::write(&file, text).map_err(|e| e.to_string())?;
+            files.push("--swarm".into());
+            files.push(file.into_os_string());
+        }
         // The limiter stays in the path, with a quota no bench reaches.
         let cfg = "[server]\nrate_limit = { per_second = 100000000, burst = 100000000 }\nmax_websockets = 100000\n";
         std::fs::write(&config, cfg).map_err(|e| e.to_string())?;
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
         let mut child = Command::new(exe)
-            .args(["serve", "--in-memory", "--listen", "127.0.0.1:0", "--zmq", "tcp://127.0.0.1:0", "--swarm"])
-            .arg(&swarm)
+            .args(["serve", "--in-memory", "--listen", "127.0.0.1:0", "--zmq", "tcp://127.0.0.1:0"])
+            .args(&files)
             .arg("--config")
             .arg(&config)
             .env_remove("HIVE_TOKEN")
@@ -63,13 +75,14 @@ impl Daemon {
                 }
             }
         });
-        let deadline = Instant::now() + Duration::from_secs(30);
+        // Thousands of agents take a while to start in a debug build.
+        let deadline = Instant::now() + Duration::from_secs(120);
         let url = loop {
             match rx.recv_timeout(Duration::from_millis(100)) {
                 Ok(u) => break u,
                 Err(_) if Instant::now() > deadline => {
                     let _ = child.kill();
-                    return Err("the daemon did not start listening within 30 s".into());
+                    return Err("the daemon did not start listening within 120 s".into());
                 }
                 Err(_) => {
                     if let Ok(Some(status)) = child.try_wait() {

@@ -4,11 +4,13 @@
 //! sockets, and prints medians and percentiles. `zmq` runs the runtime in
 //! process instead, against worker processes; `http-workers` too, with a
 //! real HTTP server, HTTP workers on it and ZeroMQ workers, compared;
-//! `schedules` in process alone.
+//! `schedules` in process alone; `metrics` scrapes a daemon of many agents
+//! under load.
 
 mod daemon;
 mod http;
 mod http_workers;
+mod metrics;
 mod schedules;
 mod ws;
 mod zmq;
@@ -27,6 +29,8 @@ pub(crate) enum BenchCmd {
     Zmq(zmq::ZmqArgs),
     /// HTTP workers (long-poll, real HTTP on 127.0.0.1) against ZeroMQ workers in one run: tasks/s and the ratio.
     HttpWorkers(http_workers::HttpWorkersArgs),
+    /// GET /metrics of a daemon with many agents (10 swarms × 1 000 mock agents) under load: scrape time and size.
+    Metrics(metrics::MetricsArgs),
     /// The scheduler with many enabled schedules, in process: idle CPU, and tick-to-task latency while they fire.
     Schedules(schedules::SchedulesArgs),
 }
@@ -38,6 +42,7 @@ pub(crate) async fn run(cmd: BenchCmd) -> ExitCode {
         BenchCmd::Zmq(a) => zmq::run(a).await,
         BenchCmd::HttpWorkers(a) => http_workers::run(a).await,
         BenchCmd::Schedules(a) => schedules::run(a).await,
+        BenchCmd::Metrics(a) => metrics::run(a).await,
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

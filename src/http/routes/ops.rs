@@ -1,8 +1,9 @@
 //! Operating the daemon: `GET /health` (public and small; detailed for a
-//! caller that auth accepts), the daemon's last log lines
-//! (`GET /api/v1/logs`) and the daemon-wide maintenance switch
-//! (`POST /api/v1/maintenance/off`, `/on`). Each handler makes one runtime
-//! call ([`crate::Hive::health`], [`crate::Hive::logs`],
+//! caller that auth accepts), the metrics (`GET /metrics`, Prometheus
+//! text), the daemon's last log lines (`GET /api/v1/logs`) and the
+//! daemon-wide maintenance switch (`POST /api/v1/maintenance/off`, `/on`).
+//! Each handler makes one runtime call ([`crate::Hive::health`],
+//! [`crate::Hive::metrics_text`], [`crate::Hive::logs`],
 //! [`crate::Hive::set_accepting`]).
 
 use std::net::SocketAddr;
@@ -27,6 +28,7 @@ use crate::runtime::{Health, MaintenanceState};
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(health))
+        .routes(routes!(metrics))
         .routes(routes!(logs))
         .routes(routes!(maintenance_off))
         .routes(routes!(maintenance_on))
@@ -67,6 +69,19 @@ async fn health(
     let detail = auth::caller(&st, peer.ip(), &headers).is_some_and(|p| p.role.allows(crate::access::Role::Viewer));
     let health = st.hive.health(detail).await?;
     Ok(axum::Json(HealthBody { status: Liveness::Ok, version: env!("CARGO_PKG_VERSION"), health }))
+}
+
+/// The runtime's metrics in the Prometheus text format (0.0.4): swarms,
+/// agents (per agent up to a limit per swarm, then per-swarm sums),
+/// supervisors, routing, tasks, the dispatch queue, workers, events, the
+/// store, HTTP requests, WebSockets and the process (`docs/metrics.md`
+/// lists them). Label values are bounded; no task id is a label.
+#[utoipa::path(get, path = "/metrics", tag = "ops",
+    responses((status = 200, description = "the exposition", content_type = "text/plain", body = String),
+        (status = 503, body = ErrorBody)))]
+async fn metrics(State(st): State<AppState>) -> ApiResult<impl IntoResponse> {
+    let text = st.hive.metrics_text().await?;
+    Ok(([(axum::http::header::CONTENT_TYPE, crate::runtime::METRICS_CONTENT_TYPE)], text))
 }
 
 /// `?limit=&level=` of `GET /api/v1/logs`.

@@ -4,7 +4,8 @@
 //! out small handles, one per area, each in its own file:
 //! [`Swarms`] (`swarms.rs`), [`Workers`] (`workers.rs`), [`Dispatch`]
 //! (`dispatch.rs`), [`Tasks`] (`tasks.rs`) and [`Events`] (`events.rs`);
-//! health, maintenance and the daemon's log lines are in `health.rs`. The
+//! health, maintenance and the daemon's log lines are in `health.rs`, the
+//! metrics' scrape in `metrics.rs`. The
 //! calls that bring new work pass the maintenance gate
 //! (`runtime/maintenance.rs`) first.
 //! Its other methods are shorthands for those handles' calls. Every call is
@@ -14,6 +15,7 @@ mod dispatch;
 mod events;
 mod health;
 mod http_workers;
+mod metrics;
 pub(super) mod orchestrate;
 mod restore;
 mod root;
@@ -31,6 +33,7 @@ pub use dispatch::Dispatch;
 pub use events::Events;
 pub use health::{Health, HealthDetail, PriorityDepth, QueueDepth, SlotCounts, StoreHealth, StoreMode, WorkerCounts};
 pub use http_workers::HttpTaken;
+pub use metrics::METRICS_CONTENT_TYPE;
 pub(crate) use schedules::MAX_RUNS_READ;
 pub use schedules::Schedules;
 pub use swarms::Swarms;
@@ -81,6 +84,8 @@ pub struct HiveOptions {
     pub logs: crate::logs::LogRing,
     /// The scheduler's settings.
     pub schedules: crate::schedule::SchedulerOptions,
+    /// What `GET /metrics` shows (the per-agent limit).
+    pub metrics: crate::metrics::MetricsOptions,
     /// The wall clock schedules fire by (the system's when `None`; a test
     /// gives [`crate::schedule::TokioClock`]).
     pub clock: Option<Arc<dyn crate::schedule::Clock>>,
@@ -121,6 +126,7 @@ pub struct Hive {
     maintenance: Maintenance,
     started: std::time::Instant,
     logs: crate::logs::LogRing,
+    metrics: crate::metrics::Metrics,
 }
 
 impl Hive {
@@ -252,6 +258,7 @@ impl Hive {
             maintenance,
             started: std::time::Instant::now(),
             logs: opts.logs,
+            metrics: crate::metrics::Metrics::new(opts.metrics),
         };
         if let Some(store) = hive.store()? {
             restore::restore(&hive, &store, opts.restore_only.as_deref()).await?;

@@ -52,6 +52,15 @@ impl SwarmHandle {
         Ok(ractor::call!(self.actor, SwarmMsg::Status)?)
     }
 
+    /// What the metrics show of the swarm, with per-agent rows when it has
+    /// at most `per_agent` agents.
+    pub(crate) async fn sample(
+        &self,
+        per_agent: usize,
+    ) -> Result<crate::runtime::swarm::sample::SwarmSample, HiveError> {
+        Ok(ractor::call!(self.actor, SwarmMsg::Sample, per_agent)?)
+    }
+
     /// The effective spec (seed plus every change).
     pub async fn spec(&self) -> Result<SwarmSpec, HiveError> {
         Ok(ractor::call!(self.actor, SwarmMsg::Spec)?)

@@ -14,6 +14,7 @@ pub(crate) mod mailbox;
 pub(crate) mod object;
 mod ops;
 pub(crate) mod router;
+pub(crate) mod sample;
 pub(crate) mod slot;
 mod tasks;
 pub(crate) use tasks::{MAX_CONTENT_BYTES, cancel_on, enqueue_on, open_then_queue};
@@ -141,6 +142,8 @@ type Reply<T> = RpcReplyPort<Result<T, HiveError>>;
 pub(crate) enum SwarmMsg {
     /// The swarm's status.
     Status(RpcReplyPort<SwarmStatus>),
+    /// What the metrics show of it, with per-agent rows up to `usize` agents.
+    Sample(usize, RpcReplyPort<sample::SwarmSample>),
     /// The effective spec: the seed with every runtime change applied.
     Spec(RpcReplyPort<SwarmSpec>),
     /// Add an agent (or a scale group).
@@ -340,6 +343,9 @@ impl Actor for Swarm {
         match msg {
             SwarmMsg::Status(r) => {
                 let _ = r.send(run.status());
+            }
+            SwarmMsg::Sample(per_agent, r) => {
+                let _ = r.send(run.sample(per_agent));
             }
             SwarmMsg::Spec(r) => {
                 let _ = r.send(run.effective_spec());

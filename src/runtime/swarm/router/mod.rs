@@ -10,6 +10,7 @@
 pub(crate) mod table;
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -29,12 +30,29 @@ pub(crate) struct RouterCell {
     router: RwLock<Option<ActorRef<RouterMsg>>>,
     swarm: Arc<str>,
     bus: EventBus,
+    /// Messages delivered to a recipient's mailbox (one per recipient),
+    /// across router restarts: the metrics' routed count.
+    routed: AtomicU64,
+    /// Messages refused (by the topology, or a full mailbox), likewise.
+    denied: AtomicU64,
 }
 
 impl RouterCell {
     /// An empty cell for `swarm`, recording refusals on `bus`.
     pub(crate) fn new(swarm: Arc<str>, bus: EventBus) -> Self {
-        Self { table: Default::default(), router: Default::default(), swarm, bus }
+        Self {
+            table: Default::default(),
+            router: Default::default(),
+            swarm,
+            bus,
+            routed: AtomicU64::new(0),
+            denied: AtomicU64::new(0),
+        }
+    }
+
+    /// Messages routed and denied so far (for the metrics).
+    pub(crate) fn counts(&self) -> (u64, u64) {
+        (self.routed.load(Ordering::Relaxed), self.denied.load(Ordering::Relaxed))
     }
 
     /// The current table.
@@ -244,6 +262,7 @@ impl Actor for Router {
                     let msg = Message { from: from.clone(), content: content.clone(), reply: true };
                     let ok = ep_mailbox.push(Envelope::Message(msg)).is_ok();
                     s.record(now_ms(), &from, &to, &content, "reply");
+                    s.count(ok);
                     if !ok {
                         s.bus.emit(
                             Some(&s.swarm),
@@ -283,6 +302,7 @@ impl RouterState {
         for (to, mailbox) in targets {
             let msg = Message { from: from.clone(), content: content.clone(), reply: false };
             if mailbox.push(Envelope::Message(msg)).is_err() {
+                self.count(false);
                 self.bus.emit(
                     Some(&self.swarm),
                     Some(from),
@@ -296,6 +316,7 @@ impl RouterState {
                 continue;
             }
             let now = now_ms();
+            self.count(true);
             self.record(now, from, &to, content, kind);
             self.bus.emit_at(
                 now,
@@ -313,6 +334,12 @@ impl RouterState {
         } else {
             format!("{} (delivered to the other {} of {total})", names.join(", "), total - full.len())
         }))
+    }
+
+    /// Counts one delivery (`true`) or one refusal in the cell.
+    fn count(&self, delivered: bool) {
+        let c = if delivered { &self.cell.routed } else { &self.cell.denied };
+        c.fetch_add(1, Ordering::Relaxed);
     }
 
     fn record(&mut self, timestamp_ms: u64, from: &Arc<str>, to: &Arc<str>, content: &Arc<str>, kind: &'static str) {
@@ -338,6 +365,7 @@ impl RouterState {
         if let Err(e) = &r
             && !matches!(e, RouteError::MailboxFull(_))
         {
+            self.count(false);
             self.bus.emit(
                 Some(&self.swarm),
                 Some(&from),
