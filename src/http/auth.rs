@@ -1,5 +1,5 @@
 //! Who may call the daemon. With tokens configured, every route except the
-//! public ones (`GET /`, `GET /health`, the API docs) needs
+//! public ones (`GET /`, `GET /health`, the API docs, the dashboard) needs
 //! `Authorization: Bearer <token>` (WebSocket routes also accept `?token=`)
 //! of a role that includes the route's (`access.rs`); a role short of it is
 //! 403 `HIVE_ACCESS_DENIED` and an `access_denied` event. Without any token,
@@ -22,7 +22,12 @@ use crate::events::EventKind;
 
 /// Routes anyone may read.
 pub(crate) fn is_public(path: &str) -> bool {
-    path == "/" || path == "/health" || path == "/openapi.json" || path == "/docs" || path.starts_with("/docs/")
+    path == "/"
+        || path == "/health"
+        || path == "/openapi.json"
+        || path == "/docs"
+        || path.starts_with("/docs/")
+        || super::ui::is_ui(path)
 }
 
 fn is_websocket(path: &str) -> bool {

@@ -9,7 +9,7 @@
 //! before a handler runs, is answered in one error shape ([`ApiError`]);
 //! no client mistake yields a 500. The OpenAPI 3.1 document is generated
 //! from the handlers and served at `/openapi.json`, with Swagger UI (bundled,
-//! no internet needed) at `/docs`.
+//! no internet needed) at `/docs`, and the dashboard at `/ui` (`ui.rs`).
 
 // An ApiError is ~140 bytes; it is built once per refused request, never on
 // a hot path, so boxing it would buy nothing.
@@ -26,6 +26,7 @@ mod page;
 mod phoenix;
 mod routes;
 mod schema;
+mod ui;
 mod ws_events;
 mod ws_tasks;
 
@@ -221,6 +222,7 @@ pub fn app(state: AppState) -> Router {
     let metrics = state.hive.metrics().clone();
     let mut app = router
         .merge(docs)
+        .merge(ui::router())
         .fallback(|| async { ApiError::not_found("no such route").into_response() })
         .method_not_allowed_fallback(|| async {
             ApiError::new(ErrorCode::MethodNotAllowed, "method not allowed for this route").into_response()

@@ -1,5 +1,5 @@
 //! Tools some tests need from the machine (python3, pyzmq and msgpack, node
-//! with the phoenix JS client, bwrap, promtool). A test asks for each up front with
+//! with the phoenix JS client, bwrap, promtool, Chromium with puppeteer-core). A test asks for each up front with
 //! [`require`]: when one is missing the test fails under CI (the `CI`
 //! environment variable is set, as `.ci/run` does) and is skipped elsewhere;
 //! either way it says which tool is missing and how to get it. The skip
@@ -25,6 +25,9 @@ pub enum Tool {
     Bwrap,
     /// `promtool` (Debian's `prometheus`), to check the metrics' exposition.
     Promtool,
+    /// Chromium ([`chromium`]) and `node` with `tests/js/node_modules/puppeteer-core`,
+    /// for the dashboard's browser test.
+    Chromium,
 }
 
 impl Tool {
@@ -54,12 +57,43 @@ impl Tool {
                         .into()
                 })
             }
+            Tool::Chromium if chromium().is_none() => Some(
+                "chromium is missing: install Debian's chromium (apt-get install chromium), or name the \
+                 browser in HIVE_CHROMIUM"
+                    .into(),
+            ),
+            Tool::Chromium if !runs("node", &["--version"]) => {
+                Some("node is missing: install nodejs and npm (apt-get install nodejs npm)".into())
+            }
+            Tool::Chromium => {
+                let js = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js/node_modules/puppeteer-core");
+                (!js.is_dir()).then(|| {
+                    "puppeteer-core is missing (tests/js/node_modules): run ./scripts/test or \
+                     `npm ci --prefix tests/js` (needs npm)"
+                        .into()
+                })
+            }
             Tool::Bwrap => (!runs("bwrap", &["--version"]))
                 .then(|| "bwrap is missing: install bubblewrap (apt-get install bubblewrap)".into()),
             Tool::Promtool => (!runs("promtool", &["--version"]))
                 .then(|| "promtool is missing: install Prometheus's tools (apt-get install prometheus)".into()),
         }
     }
+}
+
+/// The Chromium to drive, as a path (puppeteer wants one): `HIVE_CHROMIUM`,
+/// else `chromium` or `chromium-browser` on the PATH, if it runs.
+pub fn chromium() -> Option<String> {
+    let named = std::env::var("HIVE_CHROMIUM").ok().filter(|c| !c.is_empty());
+    let candidates = named.map_or_else(|| vec!["chromium".to_string(), "chromium-browser".to_string()], |c| vec![c]);
+    let on_path = |name: &str| -> Option<String> {
+        if name.contains('/') {
+            return Some(name.to_string());
+        }
+        let path = std::env::var_os("PATH")?;
+        std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file()).map(|p| p.display().to_string())
+    };
+    candidates.iter().filter_map(|c| on_path(c)).find(|c| runs(c, &["--version"]))
 }
 
 /// Whether a command runs and exits with success.

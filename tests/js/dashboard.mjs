@@ -1,0 +1,130 @@
+// Drives the dashboard (/ui) in headless Chromium with puppeteer-core against
+// a running daemon (see tests/dashboard.rs): the token's 401, the demo
+// swarm's graph, scaling from the UI, the event stream, a task sent from an
+// agent's page, markup in user data shown as text and never run, and no
+// console errors. Saves screenshots of the main views into SHOTS.
+//
+//   node dashboard.mjs BASE_URL TOKEN CHROMIUM SHOTS_DIR
+// Prints one JSON line: {ok, steps, console_errors}.
+
+import puppeteer from "puppeteer-core";
+import fs from "node:fs";
+import path from "node:path";
+
+const [base, goodToken, chromium, shots] = process.argv.slice(2);
+const PAYLOAD = `<img src=x onerror="window.__pwned=1"><script>window.__pwned=1</script><b>bold</b>`;
+const steps = [];
+const consoleErrors = [];
+let phase = "start";
+
+async function api(method, p, body) {
+  const res = await fetch(base + p, {
+    method,
+    headers: { Authorization: `Bearer ${goodToken}`, "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, body: await res.json() };
+}
+
+const browser = await puppeteer.launch({
+  executablePath: chromium,
+  headless: true,
+  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+});
+let ok = false;
+try {
+  const page = await browser.newPage();
+  await page.setViewport({ width: 1200, height: 800 });
+  page.on("console", (m) => {
+    if (m.type() !== "error") return;
+    // The refused request of the bad-token step is logged by Chromium itself.
+    if (phase === "bad-token" && /401/.test(m.text())) return;
+    consoleErrors.push(`${phase}: ${m.text()}`);
+  });
+  page.on("pageerror", (e) => consoleErrors.push(`${phase}: ${e.message}`));
+  const wait = (fn, ...args) => page.waitForFunction(fn, { timeout: 15000 }, ...args);
+  const shot = (name) => page.screenshot({ path: path.join(shots, `${name}.png`) });
+  const step = (s) => { phase = s; steps.push(s); };
+
+  // A bad token: the API's 401 is shown.
+  step("bad-token");
+  await page.goto(`${base}/ui#/swarms`);
+  await page.type("#token", "not-the-token");
+  await page.click("#token-form button");
+  await wait(() => /401 HIVE_UNAUTHORIZED/.test(document.getElementById("error").textContent));
+  await shot("bad-token");
+
+  // The right one: the demo swarm is listed, and its graph appears.
+  step("graph");
+  await page.$eval("#token", (el) => (el.value = ""));
+  await page.type("#token", goodToken);
+  await page.click("#token-form button");
+  await wait(() => [...document.querySelectorAll("a.swarm-link")].some((a) => a.textContent === "demo"));
+  await shot("swarms");
+  await page.click("a.swarm-link");
+  await wait(() => document.querySelectorAll("svg.graph .node").length === 5);
+
+  // Scaling from the UI adds nodes; the scale shows in the swarm's events.
+  step("scale");
+  await page.$eval("#scale-count", (el) => (el.value = ""));
+  await page.type("#scale-count", "6");
+  await page.click("#scale");
+  await wait(() => document.querySelectorAll("svg.graph .node").length === 8);
+  await wait(() => [...document.querySelectorAll("#swarm-events .type")].some((t) => t.textContent === "group_scaled"));
+
+  // Routed and denied messages, carrying markup, while the swarm is shown.
+  step("messages");
+  await api("POST", "/api/swarms/demo/message", { from: "planner", to: "board", content: PAYLOAD });
+  const denied = await api("POST", "/api/swarms/demo/message", { from: "board", to: "planner", content: PAYLOAD });
+  if (denied.status !== 403) throw new Error(`denied message answered ${denied.status}`);
+  await wait(() => [...document.querySelectorAll("#swarm-events .type")].some((t) => t.textContent === "route_denied"));
+  await shot("swarm");
+
+  // The event stream with a filter, fed live.
+  step("events");
+  await page.goto(`${base}/ui#/events?swarm=demo&category=routing`);
+  await wait(() => /live/.test(document.getElementById("stream-state")?.textContent || ""));
+  await api("POST", "/api/swarms/demo/message", { from: "planner", to: "worker_1", content: PAYLOAD });
+  await wait(() => [...document.querySelectorAll("#event-feed .type")].some((t) => t.textContent === "message_broadcast" || t.textContent === "message_routed"));
+  await shot("events");
+
+  // A task from an agent's page, its result streamed in; its markup shown as text.
+  step("task");
+  await page.goto(`${base}/ui#/agent/demo/worker_1`);
+  await page.waitForSelector("#task-input", { timeout: 15000 });
+  await page.type("#task-input", PAYLOAD);
+  await page.click("#task-form button");
+  await wait(() => document.getElementById("task-output").dataset.status === "ok");
+  const output = await page.$eval("#task-output", (el) => el.textContent);
+  if (output !== "done") throw new Error(`task output ${JSON.stringify(output)}`);
+  await wait((p) => document.querySelector("main").textContent.includes(p), PAYLOAD);
+  await shot("agent");
+
+  // Workers, tasks and schedules.
+  step("lists");
+  await page.goto(`${base}/ui#/tasks`);
+  await wait((p) => [...document.querySelectorAll("main td")].some((td) => td.textContent === p), PAYLOAD);
+  await shot("tasks");
+  await page.goto(`${base}/ui#/workers`);
+  await wait(() => document.querySelector("main h1")?.textContent === "Workers");
+  await page.goto(`${base}/ui#/schedules`);
+  await wait(() => document.querySelector("main h1")?.textContent === "Schedules");
+
+  // None of the markup ran or became an element.
+  step("escaping");
+  await page.goto(`${base}/ui#/events?swarm=demo`);
+  await page.goto(`${base}/ui#/agent/demo/worker_1`);
+  await wait((p) => document.querySelector("main").textContent.includes(p), PAYLOAD);
+  const injected = await page.evaluate(() => ({
+    flag: window.__pwned ?? null,
+    elements: document.querySelectorAll("main img, main script, main b").length,
+  }));
+  if (injected.flag !== null || injected.elements !== 0) throw new Error(`markup ran: ${JSON.stringify(injected)}`);
+  ok = consoleErrors.length === 0;
+} catch (e) {
+  steps.push(`failed in ${phase}: ${e.message}`);
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify({ ok, steps, console_errors: consoleErrors }));
+process.exit(ok ? 0 : 1);
