@@ -75,6 +75,9 @@ async fn index() -> impl IntoResponse {
             health: "/health",
             openapi: "/openapi.json",
             docs: "/docs",
+            schedules: "/api/v1/schedules",
+            metrics: "/metrics",
+            dashboard: "/ui",
         },
         websocket: WebsocketIndex {
             url: "/swarm/websocket",
@@ -165,6 +168,9 @@ struct Endpoints {
     health: &'static str,
     openapi: &'static str,
     docs: &'static str,
+    schedules: &'static str,
+    metrics: &'static str,
+    dashboard: &'static str,
 }
 
 /// The Phoenix-channel WebSocket (genswarms' protocol).
