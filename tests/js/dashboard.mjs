@@ -39,9 +39,25 @@ try {
     if (m.type() !== "error") return;
     // The refused request of the bad-token step is logged by Chromium itself.
     if (phase === "bad-token" && /401/.test(m.text())) return;
+    // So are the reconnects that fail while the browser is offline.
+    if (phase === "resume" && /WebSocket|held/.test(m.text())) return;
     consoleErrors.push(`${phase}: ${m.text()}`);
   });
   page.on("pageerror", (e) => consoleErrors.push(`${phase}: ${e.message}`));
+  // The test's hold on the page's sockets: every WebSocket is recorded, and
+  // while __hold is set a new one goes nowhere (its reconnect fails), so a
+  // stream can be dropped and kept down while events happen.
+  await page.evaluateOnNewDocument(() => {
+    const Real = window.WebSocket;
+    window.__sockets = [];
+    window.__hold = false;
+    window.WebSocket = function (url, protocols) {
+      const ws = new Real(window.__hold ? "ws://127.0.0.1:9/held" : url, protocols);
+      window.__sockets.push(ws);
+      return ws;
+    };
+    window.WebSocket.prototype = Real.prototype;
+  });
   const wait = (fn, ...args) => page.waitForFunction(fn, { timeout: 15000 }, ...args);
   const shot = (name) => page.screenshot({ path: path.join(shots, `${name}.png`) });
   const step = (s) => { phase = s; steps.push(s); };
@@ -78,6 +94,7 @@ try {
   const denied = await api("POST", "/api/swarms/demo/message", { from: "board", to: "planner", content: PAYLOAD });
   if (denied.status !== 403) throw new Error(`denied message answered ${denied.status}`);
   await wait(() => [...document.querySelectorAll("#swarm-events .type")].some((t) => t.textContent === "route_denied"));
+  await wait((p) => [...document.querySelectorAll("#swarm-events .meta")].some((m) => m.textContent === p), PAYLOAD);
   await shot("swarm");
 
   // The event stream with a filter, fed live.
@@ -87,6 +104,19 @@ try {
   await api("POST", "/api/swarms/demo/message", { from: "planner", to: "worker_1", content: PAYLOAD });
   await wait(() => [...document.querySelectorAll("#event-feed .type")].some((t) => t.textContent === "message_broadcast" || t.textContent === "message_routed"));
   await shot("events");
+
+  // A dropped stream resumes with since=: the events routed while the
+  // browser was offline arrive after it, each once.
+  step("resume");
+  await page.evaluate(() => (window.__hold = true));
+  await page.evaluate(() => window.__sockets.filter((w) => w.url.includes("/ws/events")).forEach((w) => w.close()));
+  await wait(() => /disconnected/.test(document.getElementById("stream-state").textContent));
+  for (const n of [1, 2, 3]) await api("POST", "/api/swarms/demo/message", { from: "planner", to: "board", content: `while offline ${n}` });
+  await page.evaluate(() => (window.__hold = false));
+  await wait(() => /resumed after/.test(document.getElementById("stream-state").textContent));
+  await wait(() => [...document.querySelectorAll("#event-feed .meta")].filter((m) => /while offline [123]/.test(m.textContent)).length === 3);
+  const seqs = await page.$$eval("#event-feed .seq", (l) => l.map((x) => x.textContent));
+  if (new Set(seqs).size !== seqs.length) throw new Error(`an event shown twice: ${seqs}`);
 
   // A task from an agent's page, its result streamed in; its markup shown as text.
   step("task");
