@@ -4,14 +4,14 @@
 // agent's page, markup in user data shown as text and never run, and no
 // console errors. Saves screenshots of the main views into SHOTS.
 //
-//   node dashboard.mjs BASE_URL TOKEN CHROMIUM SHOTS_DIR
+//   node dashboard.mjs BASE_URL TOKEN CHROMIUM SHOTS_DIR VIEWER_TOKEN
 // Prints one JSON line: {ok, steps, console_errors}.
 
 import puppeteer from "puppeteer-core";
 import fs from "node:fs";
 import path from "node:path";
 
-const [base, goodToken, chromium, shots] = process.argv.slice(2);
+const [base, goodToken, chromium, shots, viewerToken] = process.argv.slice(2);
 const PAYLOAD = `<img src=x onerror="window.__pwned=1"><script>window.__pwned=1</script><b>bold</b>`;
 const steps = [];
 const consoleErrors = [];
@@ -39,6 +39,7 @@ try {
     if (m.type() !== "error") return;
     // The refused request of the bad-token step is logged by Chromium itself.
     if (phase === "bad-token" && /401/.test(m.text())) return;
+    if (phase === "refused" && /403/.test(m.text())) return;
     // So are the reconnects that fail while the browser is offline.
     if (phase === "resume" && /WebSocket|held/.test(m.text())) return;
     consoleErrors.push(`${phase}: ${m.text()}`);
@@ -61,6 +62,7 @@ try {
   const wait = (fn, ...args) => page.waitForFunction(fn, { timeout: 15000 }, ...args);
   const shot = (name) => page.screenshot({ path: path.join(shots, `${name}.png`) });
   const step = (s) => { phase = s; steps.push(s); };
+  const clickButton = (label) => page.evaluate((l) => [...document.querySelectorAll("main button")].find((b) => b.textContent === l).click(), label);
 
   // A bad token: the API's 401 is shown.
   step("bad-token");
@@ -135,10 +137,26 @@ try {
   await page.goto(`${base}/ui#/tasks`);
   await wait((p) => [...document.querySelectorAll("main td")].some((td) => td.textContent === p), PAYLOAD);
   await shot("tasks");
+  // An HTTP worker, drained from the UI.
+  const reg = await api("POST", "/api/v1/workers/register", { id: "ui-worker", slots: 2, capabilities: ["report"] });
+  if (reg.status !== 201) throw new Error(`register answered ${reg.status}`);
   await page.goto(`${base}/ui#/workers`);
-  await wait(() => document.querySelector("main h1")?.textContent === "Workers");
+  await wait(() => [...document.querySelectorAll("main td")].some((td) => td.textContent === "ui-worker"));
+  await clickButton("drain");
+  await wait(() => [...document.querySelectorAll("main td")].some((td) => td.textContent === "draining"));
+  await shot("workers");
+  // A schedule, disabled from the UI, and its history.
+  const made = await api("POST", "/api/v1/schedules", {
+    name: "hourly", every: "1h", target: { agent: { swarm: "demo", agent: "worker_1" } }, content: "report",
+  });
+  if (made.status !== 201) throw new Error(`schedule answered ${made.status}: ${JSON.stringify(made.body)}`);
   await page.goto(`${base}/ui#/schedules`);
-  await wait(() => document.querySelector("main h1")?.textContent === "Schedules");
+  await wait(() => [...document.querySelectorAll("main td")].some((td) => td.textContent === "hourly"));
+  await clickButton("disable");
+  await wait(() => [...document.querySelectorAll("main button")].some((b) => b.textContent === "enable"));
+  await clickButton("history");
+  await wait(() => /Runs of hourly/.test(document.getElementById("runs").textContent));
+  await shot("schedules");
 
   // None of the markup ran or became an element.
   step("escaping");
@@ -150,6 +168,17 @@ try {
     elements: document.querySelectorAll("main img, main script, main b").length,
   }));
   if (injected.flag !== null || injected.elements !== 0) throw new Error(`markup ran: ${JSON.stringify(injected)}`);
+
+  // A viewer's action is refused by the API, and the page says so.
+  step("refused");
+  await page.goto(`${base}/ui#/swarm/demo`);
+  await page.$eval("#token", (el) => (el.value = ""));
+  await page.type("#token", viewerToken);
+  await page.click("#token-form button");
+  await wait(() => document.querySelectorAll("svg.graph .node").length === 8);
+  await page.click("#scale");
+  await wait(() => /403 HIVE_ACCESS_DENIED/.test(document.getElementById("error").textContent));
+  await shot("refused");
   ok = consoleErrors.length === 0;
 } catch (e) {
   steps.push(`failed in ${phase}: ${e.message}`);
