@@ -61,7 +61,8 @@ try {
   });
   const wait = (fn, ...args) => page.waitForFunction(fn, { timeout: 15000 }, ...args);
   const shot = (name) => page.screenshot({ path: path.join(shots, `${name}.png`) });
-  const step = (s) => { phase = s; steps.push(s); };
+  const t0 = Date.now();
+  const step = (s) => { phase = s; steps.push(`${s} @${Date.now() - t0}ms`); };
   const clickButton = (label) => page.evaluate((l) => [...document.querySelectorAll("main button")].find((b) => b.textContent === l).click(), label);
 
   // A bad token: the API's 401 is shown.
@@ -137,6 +138,16 @@ try {
   await page.goto(`${base}/ui#/tasks`);
   await wait((p) => [...document.querySelectorAll("main td")].some((td) => td.textContent === p), PAYLOAD);
   await shot("tasks");
+  // A task no worker can take stays queued, and is cancelled from the list.
+  const queued = await api("POST", "/api/v1/tasks", { prompt: "never taken", capabilities: ["nobody-has-this"] });
+  if (queued.status !== 202) throw new Error(`submit answered ${queued.status}: ${JSON.stringify(queued.body)}`);
+  await page.goto(`${base}/ui#/tasks?status=queued`);
+  await wait(() => [...document.querySelectorAll("main td")].some((td) => td.textContent === "never taken"));
+  await clickButton("cancel");
+  await wait(async (id) => {
+    const r = await fetch(`/api/v1/tasks/${id}`, { headers: { Authorization: `Bearer ${sessionStorage.getItem("hive.token")}` } });
+    return (await r.json()).status === "cancelled";
+  }, queued.body.task_id);
   // An HTTP worker, drained from the UI.
   const reg = await api("POST", "/api/v1/workers/register", { id: "ui-worker", slots: 2, capabilities: ["report"] });
   if (reg.status !== 201) throw new Error(`register answered ${reg.status}`);
