@@ -100,6 +100,19 @@ try {
   await wait((p) => [...document.querySelectorAll("#swarm-events .meta")].some((m) => m.textContent === p), PAYLOAD);
   await shot("swarm");
 
+  // Edges added and removed, and the swarm paused and resumed, from the UI.
+  step("edges-and-pause");
+  await page.type("#edge-from", "worker");
+  await page.type("#edge-to", "board");
+  await page.click("#edge-add");
+  await wait(() => document.querySelector('line.edge[data-from="worker"][data-to="board"]') !== null);
+  await page.click("#edge-remove");
+  await wait(() => document.querySelector('line.edge[data-from="worker"][data-to="board"]') === null);
+  await clickButton("pause");
+  await wait(() => [...document.querySelectorAll("svg.graph .node.agent")].every((n) => n.dataset.state === "paused"));
+  await clickButton("resume");
+  await wait(() => [...document.querySelectorAll("svg.graph .node.agent")].every((n) => n.dataset.state === "idle"));
+
   // The event stream with a filter, fed live.
   step("events");
   await page.goto(`${base}/ui#/events?swarm=demo&category=routing`);
