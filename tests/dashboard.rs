@@ -2,9 +2,10 @@
 //! the demo swarm with a token, and `tests/js/dashboard.mjs` drives headless
 //! Chromium through puppeteer-core against it (the 401 of a bad token, the
 //! graph, scaling from the UI, the event stream, a task from an agent's
-//! page, markup in user data shown as text and never run, no console
-//! errors). It saves screenshots of the main views into `docs/dashboard/`,
-//! which `docs/dashboard.md` shows.
+//! page, a viewer's refused action, markup in user data shown as text and
+//! never run, no console errors). It saves screenshots of the main views into `docs/dashboard/`,
+//! which `docs/dashboard.md` shows. Without a browser, the page and every
+//! module it imports are checked to be served, public, with their policy.
 
 mod cli_common;
 mod tools;
@@ -17,6 +18,14 @@ use serde_json::Value;
 use tools::Tool;
 
 const TOKEN: &str = "dashboard-test-token";
+/// A viewer's secret and the config lines `hive token new ui-viewer --role viewer` printed for it.
+const VIEWER: &str = "hive_a72c69215379bf444d050d5ab4faae8feae9c7afd9b560e1c8f4e5a3c0a4a728";
+const CONFIG: &str = r#"
+[[server.tokens]]
+name = "ui-viewer"
+role = "viewer"
+sha256 = "c1f26f04c76090270609d34b62d640dbf62dff06f40ceea99bd896e3c2d9a0f4"
+"#;
 
 #[test]
 fn the_dashboard_works_in_a_real_browser() {
@@ -27,12 +36,15 @@ fn the_dashboard_works_in_a_real_browser() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let shots = root.join("docs/dashboard");
     std::fs::create_dir_all(&shots).unwrap();
-    let d = Daemon::start(&["--in-memory"], &[("HIVE_TOKEN", TOKEN)], false);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hive.toml");
+    std::fs::write(&config, CONFIG).unwrap();
+    let d = Daemon::start(&["--in-memory", "--config", config.to_str().unwrap()], &[("HIVE_TOKEN", TOKEN)], false);
     run(d.hive().env("HIVE_TOKEN", TOKEN).args(["up", "swarms/demo.toml"])).ok();
 
     let mut child = std::process::Command::new("node")
         .arg(root.join("tests/js/dashboard.mjs"))
-        .args([d.url.trim_end_matches('/'), TOKEN, &chromium, shots.to_str().unwrap()])
+        .args([d.url.trim_end_matches('/'), TOKEN, &chromium, shots.to_str().unwrap(), VIEWER])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -54,7 +66,50 @@ fn the_dashboard_works_in_a_real_browser() {
         .unwrap_or_else(|e| panic!("no JSON summary ({e}):\n{stdout}\n{stderr}"));
     assert_eq!(summary["ok"], true, "{summary}\n{stderr}");
     assert_eq!(summary["console_errors"], serde_json::json!([]), "{summary}");
-    for view in ["swarms", "swarm", "events", "agent", "tasks", "bad-token"] {
+    for view in ["swarms", "swarm", "events", "agent", "tasks", "bad-token", "refused", "workers", "schedules"] {
         assert!(shots.join(format!("{view}.png")).is_file(), "no screenshot of {view}");
     }
+}
+
+/// `GET path` over HTTP/1.0 without a token: the status line, headers and body.
+fn get(url: &str, path: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(cli_common::DEADLINE)).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    (head.to_ascii_lowercase(), body.to_string())
+}
+
+#[test]
+fn the_page_and_every_module_it_imports_are_public_and_run_only_their_own_scripts() {
+    let d = Daemon::start(&["--in-memory"], &[("HIVE_TOKEN", TOKEN)], false);
+    let (head, page) = get(&d.url, "/ui");
+    assert!(head.starts_with("http/1.1 200") || head.starts_with("http/1.0 200"), "{head}");
+    assert!(head.contains("content-type: text/html"), "{head}");
+    assert!(head.contains("content-security-policy: default-src 'self'; script-src 'self'"), "{head}");
+    // Every module reachable from the page's script, by its imports.
+    let mut todo = vec!["app.js".to_string(), "style.css".to_string()];
+    let mut seen = std::collections::BTreeSet::new();
+    while let Some(file) = todo.pop() {
+        if !seen.insert(file.clone()) {
+            continue;
+        }
+        let (head, body) = get(&d.url, &format!("/ui/{file}"));
+        assert!(head.contains(" 200 "), "/ui/{file}: {head}");
+        assert!(!body.contains("innerHTML"), "/ui/{file} writes HTML");
+        for import in body.split("from \"./").skip(1) {
+            todo.push(import.split('"').next().unwrap().to_string());
+        }
+    }
+    assert!(page.contains("/ui/app.js") && seen.len() >= 6, "{seen:?}");
+    let (head, body) = get(&d.url, "/ui/nope.js");
+    assert!(head.contains(" 404 ") && body.contains("HIVE_NOT_FOUND"), "{head}{body}");
+    // The page is public; the data behind it is not.
+    let (head, _) = get(&d.url, "/api/swarms");
+    assert!(head.contains(" 401 "), "{head}");
+    d.stop();
 }

@@ -46,7 +46,7 @@ async function route() {
       case "schedules": cleanup = await views.schedules(main, ctx); break;
       default: cleanup = await views.swarms(main, ctx);
     }
-    if (cleanup) main.prepend(h("p", { id: "stream-state", class: "stream" }, "connecting"));
+    if (parts[0] === "swarm" || parts[0] === "events") main.prepend(h("p", { id: "stream-state", class: "stream" }, "connecting"));
   } catch (e) {
     fill(main);
     ctx.fail(e);

@@ -1,6 +1,8 @@
 // The live event stream (`/ws/events`) with its filters. It remembers the
 // last sequence number it saw and, after a drop or a `lagged` notice,
-// reconnects with `since=` so that no event is missed or shown twice.
+// reconnects with `since=` so that no event is missed or shown twice. It
+// starts from the daemon's `last_event_seq` (`/health`), so even a stream
+// that drops before its first event resumes without a gap.
 
 import { wsUrl } from "./api.js";
 
@@ -13,7 +15,12 @@ export class EventStream {
     this.since = null;
     this.closed = false;
     this.retry = 500;
-    this.open();
+    this.opened = false;
+    fetch("/health")
+      .then((r) => r.json())
+      .then((h) => { if (typeof h.last_event_seq === "number") this.since = h.last_event_seq; })
+      .catch(() => {})
+      .finally(() => !this.closed && this.open());
   }
 
   open() {
@@ -23,7 +30,8 @@ export class EventStream {
     this.ws = ws;
     ws.onopen = () => {
       this.retry = 500;
-      this.onState(this.since === null ? "live" : `live (resumed after #${this.since})`);
+      this.onState(this.opened ? `live (resumed after #${this.since})` : "live");
+      this.opened = true;
     };
     ws.onmessage = (m) => {
       let e;

@@ -41,7 +41,14 @@ function eventRow(e) {
     h("span", { class: "seq" }, `#${e.seq}`), " ", h("span", { class: "time" }, when(e.timestamp)), " ",
     h("span", { class: "type" }, e.event_type), " ",
     h("span", { class: "where" }, [e.swarm, e.agent].filter(Boolean).join("/")), " ",
-    h("span", { class: "msg" }, e.message));
+    h("span", { class: "msg" }, e.message), " ",
+    h("span", { class: "meta" }, detail(e.metadata || {})));
+}
+
+/** What an event's metadata adds to its message: a message's preview, an output, an error. */
+function detail(m) {
+  const text = m.content_preview ?? m.content ?? m.error ?? m.reason;
+  return typeof text === "string" ? text : "";
 }
 
 export async function swarms(main, ctx) {
@@ -110,7 +117,7 @@ export async function swarm(main, ctx, name) {
       case "topology_changed": case "group_scaled": case "swarm_started": case "swarm_stopped":
         relayout(); break;
     }
-    if (e.event_type === "agent_status" || e.event_type === "message_routed") return;
+    if (e.event_type === "agent_status") return;
     feed.prepend(eventRow(e));
     while (feed.childElementCount > 200) feed.lastChild.remove();
   }, ctx.streamState);
