@@ -460,18 +460,11 @@ const EXEMPT: &[(&str, &str, &str)] = &[
     ("post", "/api/v1/workers/{id}/tasks/{task}/error", "the HTTP worker protocol"),
 ];
 
-/// `GET path` over HTTP/1.0 (the answer is read to its end): the body.
+/// `GET path`'s body, which must be a 200.
 fn http_get(url: &str, path: &str) -> String {
-    use std::io::{Read, Write};
-    let addr = url.trim_start_matches("http://").trim_end_matches('/');
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(DEADLINE)).unwrap();
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
-    let mut answer = String::new();
-    s.read_to_string(&mut answer).unwrap();
-    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    let (head, body) = cli_common::http_get(url, path);
     assert!(head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"), "{head}");
-    body.to_string()
+    body
 }
 
 #[test]

@@ -78,17 +78,10 @@ fn the_dashboard_works_in_a_real_browser() {
     }
 }
 
-/// `GET path` over HTTP/1.0 without a token: the status line, headers and body.
+/// `GET path` without a token: the status line and headers (lower case), and the body.
 fn get(url: &str, path: &str) -> (String, String) {
-    use std::io::{Read, Write};
-    let addr = url.trim_start_matches("http://").trim_end_matches('/');
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(cli_common::DEADLINE)).unwrap();
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
-    let mut answer = String::new();
-    s.read_to_string(&mut answer).unwrap();
-    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
-    (head.to_ascii_lowercase(), body.to_string())
+    let (head, body) = cli_common::http_get(url, path);
+    (head.to_ascii_lowercase(), body)
 }
 
 #[test]

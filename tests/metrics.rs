@@ -13,20 +13,6 @@ mod tools;
 use cli_common::*;
 use tools::Tool;
 
-/// `GET path` over HTTP/1.0 (the answer is read to its end): status line
-/// and headers, then the body.
-fn http_get(url: &str, path: &str) -> (String, String) {
-    use std::io::Read;
-    let addr = url.trim_start_matches("http://").trim_end_matches('/');
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(DEADLINE)).unwrap();
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
-    let mut answer = String::new();
-    s.read_to_string(&mut answer).unwrap();
-    let (head, body) = answer.split_once("\r\n\r\n").expect("an HTTP answer");
-    (head.to_string(), body.to_string())
-}
-
 /// The value of the sample named exactly `series` (name and labels as written).
 fn value(text: &str, series: &str) -> Option<f64> {
     text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())

@@ -196,3 +196,17 @@ impl Drop for Daemon {
         }
     }
 }
+
+/// `GET path` over HTTP/1.0 without a token (the answer is read to its
+/// end): the status line and headers, then the body.
+pub fn http_get(url: &str, path: &str) -> (String, String) {
+    use std::io::Write;
+    let addr = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").expect("an HTTP answer");
+    (head.to_string(), body.to_string())
+}
