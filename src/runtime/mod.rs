@@ -27,6 +27,7 @@ mod workers;
 pub use crate::error::{EdgeError, ErrorCode, HiveError, Resource};
 pub use crate::store::Retention;
 pub use files::{SkillContent, SkillEntry, SkillFile, SkillWritten, confined};
+#[cfg(feature = "server")]
 pub(crate) use hive::MAX_RUNS_READ;
 pub use hive::{
     Dispatch, Events, Health, HealthDetail, Hive, HiveOptions, HttpTaken, METRICS_CONTENT_TYPE, PriorityDepth,

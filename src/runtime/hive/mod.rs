@@ -34,6 +34,7 @@ pub use events::Events;
 pub use health::{Health, HealthDetail, PriorityDepth, QueueDepth, SlotCounts, StoreHealth, StoreMode, WorkerCounts};
 pub use http_workers::HttpTaken;
 pub use metrics::METRICS_CONTENT_TYPE;
+#[cfg(feature = "server")]
 pub(crate) use schedules::MAX_RUNS_READ;
 pub use schedules::Schedules;
 pub use swarms::Swarms;
