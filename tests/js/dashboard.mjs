@@ -63,6 +63,12 @@ try {
   const shot = (name) => page.screenshot({ path: path.join(shots, `${name}.png`) });
   const t0 = Date.now();
   const step = (s) => { phase = s; steps.push(`${s} @${Date.now() - t0}ms`); };
+  // A view re-renders on its events, so an element found by one call may be
+  // replaced before a second one clicks it: find and click in one step.
+  const press = async (sel) => {
+    await page.waitForSelector(sel, { timeout: 15000 });
+    await page.$eval(sel, (el) => el.click());
+  };
   const clickButton = (label) => page.evaluate((l) => [...document.querySelectorAll("main button")].find((b) => b.textContent === l).click(), label);
 
   // A bad token: the API's 401 is shown.
@@ -80,14 +86,14 @@ try {
   await page.click("#token-form button");
   await wait(() => [...document.querySelectorAll("a.swarm-link")].some((a) => a.textContent === "demo"));
   await shot("swarms");
-  await page.click("a.swarm-link");
+  await press("a.swarm-link");
   await wait(() => document.querySelectorAll("svg.graph .node").length === 5);
 
   // Scaling from the UI adds nodes; the scale shows in the swarm's events.
   step("scale");
   await page.$eval("#scale-count", (el) => (el.value = ""));
   await page.type("#scale-count", "6");
-  await page.click("#scale");
+  await press("#scale");
   await wait(() => document.querySelectorAll("svg.graph .node").length === 8);
   await wait(() => [...document.querySelectorAll("#swarm-events .type")].some((t) => t.textContent === "group_scaled"));
 
@@ -104,9 +110,9 @@ try {
   step("edges-and-pause");
   await page.type("#edge-from", "worker");
   await page.type("#edge-to", "board");
-  await page.click("#edge-add");
+  await press("#edge-add");
   await wait(() => document.querySelector('line.edge[data-from="worker"][data-to="board"]') !== null);
-  await page.click("#edge-remove");
+  await press("#edge-remove");
   await wait(() => document.querySelector('line.edge[data-from="worker"][data-to="board"]') === null);
   await clickButton("pause");
   await wait(() => [...document.querySelectorAll("svg.graph .node.agent")].every((n) => n.dataset.state === "paused"));
@@ -139,7 +145,7 @@ try {
   await page.goto(`${base}/ui#/agent/demo/worker_1`);
   await page.waitForSelector("#task-input", { timeout: 15000 });
   await page.type("#task-input", PAYLOAD);
-  await page.click("#task-form button");
+  await press("#task-form button");
   await wait(() => document.getElementById("task-output").dataset.status === "ok");
   const output = await page.$eval("#task-output", (el) => el.textContent);
   if (output !== "done") throw new Error(`task output ${JSON.stringify(output)}`);
@@ -200,7 +206,7 @@ try {
   await page.type("#token", viewerToken);
   await page.click("#token-form button");
   await wait(() => document.querySelectorAll("svg.graph .node").length === 8);
-  await page.click("#scale");
+  await press("#scale");
   await wait(() => /403 HIVE_ACCESS_DENIED/.test(document.getElementById("error").textContent));
   await shot("refused");
   ok = consoleErrors.length === 0;
