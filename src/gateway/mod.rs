@@ -186,6 +186,20 @@ pub enum WorkerState {
     Draining,
 }
 
+impl WorkerState {
+    /// Every state.
+    pub const ALL: [WorkerState; 3] = [Self::Ready, Self::Busy, Self::Draining];
+
+    /// Its wire name (as serialized).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ready => "ready",
+            Self::Busy => "busy",
+            Self::Draining => "draining",
+        }
+    }
+}
+
 /// How the dispatcher reaches a worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -196,6 +210,20 @@ pub enum WorkerTransport {
     Jsonl,
     /// A worker polling over HTTP.
     Http,
+}
+
+impl WorkerTransport {
+    /// Every transport.
+    pub const ALL: [WorkerTransport; 3] = [Self::Zmq, Self::Jsonl, Self::Http];
+
+    /// Its wire name (as serialized).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Zmq => "zmq",
+            Self::Jsonl => "jsonl",
+            Self::Http => "http",
+        }
+    }
 }
 
 /// A connected worker as listed.

@@ -32,7 +32,7 @@ use super::model::{TaskEnd, TaskStatus, TaskUpdate};
 use super::notice::{Happened, NOTICE_LAG, TaskNotice};
 use super::query::{TaskFilter, TaskOrder};
 use super::record::{TaskChange, TaskRecord};
-use super::stats::{TRANSPORTS, TaskStats};
+use super::stats::{self, TaskStats};
 use crate::events::now_ms;
 
 /// Entries waiting for the journal beyond which new tasks wait.
@@ -192,6 +192,11 @@ impl TaskBook {
     /// it is not open), so that what a transport logs about the task
     /// carries its id.
     pub fn in_span<T>(&self, id: &str, f: impl FnOnce() -> T) -> T {
+        // The task lines are at debug: with them off (the default), the
+        // book's lock is not taken for a span that would show nothing.
+        if !tracing::enabled!(target: "hive::task", tracing::Level::DEBUG) {
+            return f();
+        }
         let span = self.state().open.get(id).map(|e| e.span.clone());
         match span {
             Some(s) => s.in_scope(f),
@@ -205,13 +210,13 @@ impl TaskBook {
         &self.inner.stats
     }
 
-    /// Open tasks by transport (in [`TRANSPORTS`] order) and status
+    /// Open tasks by transport (in [`super::Transport::ALL`] order) and status
     /// (queued, running): one pass over the open tasks, under the book's lock.
     pub fn open_counts(&self) -> [[u64; 2]; 3] {
         let st = self.state();
         let mut out = [[0u64; 2]; 3];
         for e in st.open.values() {
-            let t = TRANSPORTS.iter().position(|t| *t == e.record.transport()).unwrap_or(0);
+            let t = stats::slot(e.record.transport());
             let s = usize::from(e.record.status != TaskStatus::Queued);
             out[t][s] += 1;
         }

@@ -27,4 +27,4 @@ pub use model::{FailCode, MAX_CODE_BYTES, TaskEnd, TaskStatus, TaskUpdate, Trans
 pub use notice::{Happened, NOTICE_LAG, TaskNotice};
 pub use query::{TaskFilter, TaskOrder, TaskSort};
 pub use record::{MAX_OUTPUT_BYTES, ScheduleTick, TaskChange, TaskRecord};
-pub use stats::{TRANSPORTS, TaskStats, seconds_buckets};
+pub use stats::{TaskStats, seconds_buckets};

@@ -269,6 +269,9 @@ pub enum Transport {
 }
 
 impl Transport {
+    /// Every transport.
+    pub const ALL: [Transport; 3] = [Self::Agent, Self::Worker, Self::Dispatch];
+
     /// Its wire name (as serialized): `agent`, `worker` or `dispatch`.
     pub fn as_str(self) -> &'static str {
         match self {

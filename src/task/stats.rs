@@ -14,11 +14,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::model::{TaskStatus, Transport};
 
-/// Every transport, in the order of [`TaskStats`]' arrays.
-pub const TRANSPORTS: [Transport; 3] = [Transport::Agent, Transport::Worker, Transport::Dispatch];
-
-/// Index of a transport in [`TRANSPORTS`].
-fn slot(t: Transport) -> usize {
+/// Index of a transport in [`Transport::ALL`] (the order of the arrays
+/// here and of [`super::TaskBook::open_counts`]).
+pub(super) fn slot(t: Transport) -> usize {
     match t {
         Transport::Agent => 0,
         Transport::Worker => 1,

@@ -129,6 +129,17 @@ enum Link {
     Http(HttpLink),
 }
 
+impl Link {
+    /// The transport it is, as listed and counted.
+    fn transport(&self) -> super::WorkerTransport {
+        match self {
+            Link::Zmq { .. } => super::WorkerTransport::Zmq,
+            Link::Local(_) => super::WorkerTransport::Jsonl,
+            Link::Http(_) => super::WorkerTransport::Http,
+        }
+    }
+}
+
 /// An HTTP worker's side of the dispatcher.
 struct HttpLink {
     session: super::HttpSession,

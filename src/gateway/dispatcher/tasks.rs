@@ -131,12 +131,8 @@ impl State {
             let w = self.workers.get_mut(&wid).expect("chosen from the table");
             w.running.insert(id.clone());
             w.last_assigned = self.clock;
-            let http = matches!(w.link, super::Link::Http(_));
-            let link = match w.link {
-                super::Link::Zmq { .. } => "zmq",
-                super::Link::Local(_) => "jsonl",
-                super::Link::Http(_) => "http",
-            };
+            let link = w.link.transport();
+            let http = link == crate::gateway::WorkerTransport::Http;
             let t = self.tasks.get_mut(&id).expect("checked above");
             t.worker = Some(wid.clone());
             t.attempts += 1;
@@ -144,9 +140,10 @@ impl State {
             t.taken = false;
             free -= 1;
             self.args.tasks.started_on(&id, &wid);
-            self.args
-                .tasks
-                .in_span(&id, || tracing::debug!(target: "hive::task", worker = %wid, link, "task assigned"));
+            self.args.tasks.in_span(
+                &id,
+                || tracing::debug!(target: "hive::task", worker = %wid, link = link.as_str(), "task assigned"),
+            );
             let (t, w) = (&self.tasks[&id], self.workers.get_mut(&wid).expect("chosen from the table"));
             if let super::Link::Http(h) = &mut w.link {
                 // It waits for a poll, which asks for it (`http_take`).

@@ -19,7 +19,7 @@ use crate::events::{EventKind, Level, OutputKind, now_ms};
 use crate::gateway::conn::{Conn, ConnArgs};
 use crate::gateway::protocol::{self, GatewayMsg, ResultStatus, WorkerMsg};
 use crate::gateway::socket::{Inbound, Outbound};
-use crate::gateway::{WorkerState, WorkerTransport, ZmqWorker};
+use crate::gateway::{WorkerState, ZmqWorker};
 use crate::task::{FailCode, TaskEnd};
 
 impl Worker {
@@ -35,11 +35,7 @@ impl Worker {
         };
         let mut running: Vec<String> = w.running.iter().map(|t| t.to_string()).collect();
         running.sort();
-        let transport = match w.link {
-            Link::Zmq { .. } => WorkerTransport::Zmq,
-            Link::Local(_) => WorkerTransport::Jsonl,
-            Link::Http(_) => WorkerTransport::Http,
-        };
+        let transport = w.link.transport();
         ZmqWorker {
             worker_id: w.id.to_string(),
             transport,

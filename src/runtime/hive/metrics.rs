@@ -30,9 +30,10 @@ use crate::error::HiveError;
 use crate::gateway::{WorkerState, WorkerTransport};
 use crate::metrics::process::{self, ProcessSample};
 use crate::runtime::SwarmState;
-use crate::runtime::swarm::sample::{AGENT_STATES, SwarmSample};
+use crate::runtime::swarm::sample::SwarmSample;
+use crate::runtime::swarm::slot::AgentState;
 use crate::supervisor::{IntensityUsed, SupervisorMsg};
-use crate::task::{TRANSPORTS, TaskStatus};
+use crate::task::{TaskStatus, Transport};
 
 /// The content type of [`Hive::metrics_text`]'s answer.
 pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -40,9 +41,6 @@ pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8
 /// Longest a scrape waits for one swarm's supervisor to say its intensity.
 const ASK_TIMEOUT: Duration = Duration::from_secs(2);
 
-const SWARM_STATES: [SwarmState; 3] = [SwarmState::Running, SwarmState::Stopped, SwarmState::Failed];
-const WORKER_TRANSPORTS: [WorkerTransport; 3] = [WorkerTransport::Zmq, WorkerTransport::Jsonl, WorkerTransport::Http];
-const WORKER_STATES: [WorkerState; 3] = [WorkerState::Ready, WorkerState::Busy, WorkerState::Draining];
 const ENDED: [TaskStatus; 3] = [TaskStatus::Completed, TaskStatus::Failed, TaskStatus::Cancelled];
 
 /// One running swarm at the scrape.
@@ -88,7 +86,7 @@ impl Hive {
         let summaries = self.list_swarms().await?;
         let mut swarms_by_state = [0u64; 3];
         for s in &summaries {
-            swarms_by_state[SWARM_STATES.iter().position(|x| *x == s.state).unwrap_or(0)] += 1;
+            swarms_by_state[SwarmState::ALL.iter().position(|x| *x == s.state).unwrap_or(0)] += 1;
         }
         let running = summaries.into_iter().filter(|s| s.state == SwarmState::Running).map(|s| s.name);
         let swarms = futures::future::join_all(running.map(|name| self.swarm_row(name, per_agent))).await;
@@ -98,8 +96,8 @@ impl Hive {
         let mut workers = [([0u64; 3], 0u64, 0u64); 3];
         if self.gateway_enabled() {
             for w in self.zmq_workers().await? {
-                let row = &mut workers[WORKER_TRANSPORTS.iter().position(|t| *t == w.transport).unwrap_or(0)];
-                row.0[WORKER_STATES.iter().position(|s| *s == w.status).unwrap_or(0)] += 1;
+                let row = &mut workers[WorkerTransport::ALL.iter().position(|t| *t == w.transport).unwrap_or(0)];
+                row.0[WorkerState::ALL.iter().position(|s| *s == w.status).unwrap_or(0)] += 1;
                 row.1 += u64::from(w.slots);
                 row.2 += w.running.len() as u64;
             }
@@ -108,7 +106,7 @@ impl Hive {
 
         let stats = self.book.stats();
         let mut ended_tasks = [[0u64; 3]; 3];
-        for (t, transport) in TRANSPORTS.iter().enumerate() {
+        for (t, transport) in Transport::ALL.iter().enumerate() {
             for (s, status) in ENDED.iter().enumerate() {
                 ended_tasks[t][s] = stats.ended_count(*transport, *status);
             }
@@ -127,8 +125,8 @@ impl Hive {
             swarms,
             open_tasks: self.book.open_counts(),
             ended_tasks,
-            wait: TRANSPORTS.map(|t| stats.wait(t).clone()),
-            run: TRANSPORTS.map(|t| stats.run(t).clone()),
+            wait: Transport::ALL.map(|t| stats.wait(t).clone()),
+            run: Transport::ALL.map(|t| stats.run(t).clone()),
             queue,
             workers,
             events: last_seq,
@@ -214,30 +212,6 @@ fn histograms<'a, L: EncodeLabelSet + 'a>(
     Ok(())
 }
 
-fn worker_transport_word(t: WorkerTransport) -> &'static str {
-    match t {
-        WorkerTransport::Zmq => "zmq",
-        WorkerTransport::Jsonl => "jsonl",
-        WorkerTransport::Http => "http",
-    }
-}
-
-fn worker_state_word(s: WorkerState) -> &'static str {
-    match s {
-        WorkerState::Ready => "ready",
-        WorkerState::Busy => "busy",
-        WorkerState::Draining => "draining",
-    }
-}
-
-fn swarm_state_word(s: SwarmState) -> &'static str {
-    match s {
-        SwarmState::Running => "running",
-        SwarmState::Stopped => "stopped",
-        SwarmState::Failed => "failed",
-    }
-}
-
 impl Collector for Scrape {
     fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         use MetricType::{Counter, Gauge};
@@ -255,7 +229,7 @@ impl Collector for Scrape {
             "hive_swarms",
             "Swarms the registry knows, by state",
             Gauge,
-            SWARM_STATES.iter().zip(self.swarms_by_state).map(|(s, n)| ([("state", swarm_state_word(*s))], n as f64)),
+            SwarmState::ALL.iter().zip(self.swarms_by_state).map(|(s, n)| ([("state", s.as_str())], n as f64)),
         )?;
 
         let sw = &self.swarms;
@@ -265,7 +239,7 @@ impl Collector for Scrape {
             "Agents of a running swarm, by state",
             Gauge,
             sw.iter().flat_map(|r| {
-                AGENT_STATES
+                AgentState::ALL
                     .iter()
                     .zip(r.sample.by_state)
                     .map(|(s, n)| ([("swarm", r.name.as_str()), ("state", s.as_str())], n as f64))
@@ -342,7 +316,7 @@ impl Collector for Scrape {
             "hive_tasks",
             "Open tasks by transport and status (queued, in_progress)",
             Gauge,
-            TRANSPORTS.iter().zip(self.open_tasks).flat_map(|(t, n)| {
+            Transport::ALL.iter().zip(self.open_tasks).flat_map(|(t, n)| {
                 [TaskStatus::Queued, TaskStatus::Running]
                     .into_iter()
                     .zip(n)
@@ -354,7 +328,7 @@ impl Collector for Scrape {
             "hive_tasks_ended",
             "Tasks ended since the start, by transport and status (ok, error, cancelled)",
             Counter,
-            TRANSPORTS.iter().zip(self.ended_tasks).flat_map(|(t, n)| {
+            Transport::ALL.iter().zip(self.ended_tasks).flat_map(|(t, n)| {
                 ENDED
                     .into_iter()
                     .zip(n)
@@ -365,13 +339,13 @@ impl Collector for Scrape {
             e,
             "hive_task_dispatch_wait_seconds",
             "Time a task waited from queued (or requeued) to started, by transport",
-            TRANSPORTS.iter().zip(&self.wait).map(|(t, h)| ([("transport", t.as_str())], h)),
+            Transport::ALL.iter().zip(&self.wait).map(|(t, h)| ([("transport", t.as_str())], h)),
         )?;
         histograms(
             e,
             "hive_task_duration_seconds",
             "Time from a task's start to its end, by transport",
-            TRANSPORTS.iter().zip(&self.run).map(|(t, h)| ([("transport", t.as_str())], h)),
+            Transport::ALL.iter().zip(&self.run).map(|(t, h)| ([("transport", t.as_str())], h)),
         )?;
 
         family(
@@ -386,10 +360,11 @@ impl Collector for Scrape {
             "hive_workers",
             "Connected dispatcher workers, by transport and state",
             Gauge,
-            WORKER_TRANSPORTS.iter().zip(&self.workers).flat_map(|(t, w)| {
-                WORKER_STATES.iter().zip(w.0).map(move |(s, n)| {
-                    ([("transport", worker_transport_word(*t)), ("state", worker_state_word(*s))], n as f64)
-                })
+            WorkerTransport::ALL.iter().zip(&self.workers).flat_map(|(t, w)| {
+                WorkerState::ALL
+                    .iter()
+                    .zip(w.0)
+                    .map(move |(s, n)| ([("transport", t.as_str()), ("state", s.as_str())], n as f64))
             }),
         )?;
         family(
@@ -397,20 +372,14 @@ impl Collector for Scrape {
             "hive_worker_slots",
             "Task slots of connected workers, by transport",
             Gauge,
-            WORKER_TRANSPORTS
-                .iter()
-                .zip(&self.workers)
-                .map(|(t, w)| ([("transport", worker_transport_word(*t))], w.1 as f64)),
+            WorkerTransport::ALL.iter().zip(&self.workers).map(|(t, w)| ([("transport", t.as_str())], w.1 as f64)),
         )?;
         family(
             e,
             "hive_worker_slots_used",
             "Task slots running a task, by transport",
             Gauge,
-            WORKER_TRANSPORTS
-                .iter()
-                .zip(&self.workers)
-                .map(|(t, w)| ([("transport", worker_transport_word(*t))], w.2 as f64)),
+            WorkerTransport::ALL.iter().zip(&self.workers).map(|(t, w)| ([("transport", t.as_str())], w.2 as f64)),
         )?;
 
         single(
@@ -462,5 +431,27 @@ impl Collector for Scrape {
             single(e, "process_max_fds", "Most file descriptors the daemon's process may open", Gauge, v as f64)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A label word is the value's serde name, so the metrics and the API
+    /// speak one vocabulary.
+    #[test]
+    fn every_label_word_is_the_serde_name() {
+        fn same<T: serde::Serialize + std::fmt::Debug>(all: &[T], word: impl Fn(&T) -> &'static str) {
+            for v in all {
+                assert_eq!(serde_json::to_value(v).unwrap(), serde_json::json!(word(v)), "{v:?}");
+            }
+        }
+        same(&SwarmState::ALL, |s| s.as_str());
+        same(&AgentState::ALL, |s| s.as_str());
+        same(&WorkerState::ALL, |s| s.as_str());
+        same(&WorkerTransport::ALL, |t| t.as_str());
+        same(&Transport::ALL, |t| t.as_str());
+        same(&TaskStatus::ALL, |s| s.as_str());
     }
 }

@@ -15,16 +15,6 @@ use ractor::ActorRef;
 use crate::runtime::swarm::slot::AgentState;
 use crate::supervisor::SupervisorMsg;
 
-/// Every agent state, in the order of [`SwarmSample::by_state`].
-pub(crate) const AGENT_STATES: [AgentState; 6] = [
-    AgentState::Starting,
-    AgentState::Idle,
-    AgentState::Busy,
-    AgentState::Paused,
-    AgentState::Restarting,
-    AgentState::Stopped,
-];
-
 /// One agent, as the metrics show it.
 #[derive(Debug, Clone)]
 pub(crate) struct AgentSample {
@@ -43,7 +33,7 @@ pub(crate) struct AgentSample {
 pub(crate) struct SwarmSample {
     /// Its agents (empty when it has more than the per-agent limit).
     pub agents: Vec<AgentSample>,
-    /// Its agents by state (in [`AGENT_STATES`] order).
+    /// Its agents by state (in [`AgentState::ALL`] order).
     pub by_state: [u64; 6],
     /// Restarts of every agent and object.
     pub restarts: u64,

@@ -42,6 +42,10 @@ pub enum AgentState {
 }
 
 impl AgentState {
+    /// Every state, in the order of their numbers.
+    pub const ALL: [AgentState; 6] =
+        [Self::Starting, Self::Idle, Self::Busy, Self::Paused, Self::Restarting, Self::Stopped];
+
     fn from_u8(v: u8) -> Self {
         match v {
             0 => Self::Starting,

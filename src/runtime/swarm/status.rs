@@ -21,6 +21,20 @@ pub enum SwarmState {
     Failed,
 }
 
+impl SwarmState {
+    /// Every state.
+    pub const ALL: [SwarmState; 3] = [Self::Running, Self::Stopped, Self::Failed];
+
+    /// Its wire name (as serialized).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Stopped => "stopped",
+            Self::Failed => "failed",
+        }
+    }
+}
+
 /// One agent's status.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AgentStatus {
