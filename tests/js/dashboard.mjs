@@ -175,6 +175,8 @@ try {
   await clickButton("drain");
   await wait(() => [...document.querySelectorAll("main td")].some((td) => td.textContent === "draining"));
   await shot("workers");
+  await clickButton("undrain");
+  await wait(() => [...document.querySelectorAll("main button")].some((b) => b.textContent === "drain"));
   // A schedule, disabled from the UI, and its history.
   const made = await api("POST", "/api/v1/schedules", {
     name: "hourly", every: "1h", target: { agent: { swarm: "demo", agent: "worker_1" } }, content: "report",
@@ -182,6 +184,10 @@ try {
   if (made.status !== 201) throw new Error(`schedule answered ${made.status}: ${JSON.stringify(made.body)}`);
   await page.goto(`${base}/ui#/schedules`);
   await wait(() => [...document.querySelectorAll("main td")].some((td) => td.textContent === "hourly"));
+  await clickButton("disable");
+  await wait(() => [...document.querySelectorAll("main button")].some((b) => b.textContent === "enable"));
+  await clickButton("enable");
+  await wait(() => [...document.querySelectorAll("main button")].some((b) => b.textContent === "disable"));
   await clickButton("disable");
   await wait(() => [...document.querySelectorAll("main button")].some((b) => b.textContent === "enable"));
   await clickButton("history");
@@ -198,6 +204,29 @@ try {
     elements: document.querySelectorAll("main img, main script, main b").length,
   }));
   if (injected.flag !== null || injected.elements !== 0) throw new Error(`markup ran: ${JSON.stringify(injected)}`);
+
+  // An agent and then the swarm restarted from their pages.
+  step("restart");
+  const authed = (path) =>
+    fetch(path, { headers: { Authorization: `Bearer ${sessionStorage.getItem("hive.token")}` } }).then((r) => r.json());
+  await page.goto(`${base}/ui#/agent/demo/worker_1`);
+  await page.waitForSelector("#task-input", { timeout: 15000 });
+  await clickButton("restart agent");
+  await wait(() => /restart agent: done/.test(document.getElementById("error").textContent));
+  await wait(async () => {
+    const r = await fetch("/api/swarms/demo/agents/worker_1", { headers: { Authorization: `Bearer ${sessionStorage.getItem("hive.token")}` } });
+    return (await r.json()).restarts >= 1;
+  });
+  await page.goto(`${base}/ui#/swarm/demo`);
+  await wait(() => document.querySelectorAll("svg.graph .node").length === 8);
+  const before = await page.evaluate(authed, "/api/swarms/demo/events?event_type=swarm_started&limit=100");
+  await clickButton("restart");
+  await wait(() => /^restart: done/.test(document.getElementById("error").textContent));
+  await wait(async (n) => {
+    const r = await fetch("/api/swarms/demo/events?event_type=swarm_started&limit=100", { headers: { Authorization: `Bearer ${sessionStorage.getItem("hive.token")}` } });
+    const b = await r.json();
+    return (b.events || b.items || []).length > n;
+  }, (before.events || before.items || []).length);
 
   // A viewer's action is refused by the API, and the page says so.
   step("refused");
