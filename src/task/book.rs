@@ -22,10 +22,11 @@
 //! * every change is also a [`TaskNotice`] to the subscribers of
 //!   [`TaskBook::notices`] (bounded; a slow one is told it lagged).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use rustc_hash::FxHashMap as HashMap;
 use tokio::sync::{Notify, broadcast, mpsc, oneshot};
 
 use super::model::{TaskEnd, TaskStatus, TaskUpdate};
@@ -147,8 +148,8 @@ impl TaskBook {
     /// A book; `journaled` when a store records the tasks.
     pub fn new(opts: BookOptions, journaled: bool) -> Self {
         let state = State {
-            open: HashMap::new(),
-            ended: HashMap::new(),
+            open: HashMap::default(),
+            ended: HashMap::default(),
             ended_order: VecDeque::new(),
             journal: journaled.then(VecDeque::new),
             closed: false,
@@ -350,15 +351,14 @@ impl TaskBook {
     /// it had already ended (or is unknown), in which case `end` is dropped.
     pub fn end(&self, id: &str, end: TaskEnd) -> bool {
         let mut st = self.state();
-        let Some(mut e) = st.open.remove(id) else { return false };
+        let Some((key, mut e)) = st.open.remove_entry(id) else { return false };
         let now = now_ms();
-        let change = TaskChange::Ended(end.clone());
         let ran = (e.record.status == TaskStatus::Running)
             .then_some(e.record.started_ms)
             .flatten()
             .map(|s| now.saturating_sub(s));
         self.inner.stats.ended(e.record.transport(), end.status(), ran);
-        e.record.apply(&change, now);
+        e.record.apply_end(&end, now);
         e.span.in_scope(|| match &end {
             TaskEnd::Failed { code, .. } => {
                 tracing::debug!(target: "hive::task", status = end.status().as_str(), code = %code, "task ended")
@@ -367,12 +367,16 @@ impl TaskBook {
         });
         self.notify(&e.record, || Happened::ended(&end));
         if e.journaled {
-            self.journal(&mut st, Journaled::Change(id.into(), change, now));
+            self.journal(&mut st, Journaled::Change(key.clone(), TaskChange::Ended(end.clone()), now));
         }
-        for f in e.followers {
-            let _ = f.end.send(end.clone());
+        // Each follower but the last gets a copy; the last gets the end.
+        let mut followers = e.followers.into_iter();
+        if let Some(last) = followers.next_back() {
+            for f in followers {
+                let _ = f.end.send(end.clone());
+            }
+            let _ = last.end.send(end);
         }
-        let key: Arc<str> = id.into();
         st.ended.insert(key.clone(), e.record);
         st.ended_order.push_back(key);
         while st.ended_order.len() > self.inner.opts.max_ended {

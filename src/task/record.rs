@@ -186,20 +186,25 @@ impl TaskRecord {
                 self.worker = None;
                 self.output = None;
             }
-            TaskChange::Ended(end) => {
-                self.status = end.status();
-                self.ended_ms = Some(at_ms);
-                self.output = None;
-                match end {
-                    TaskEnd::Completed { content } => self.result = Some(content.clone()),
-                    TaskEnd::Failed { code, message } => {
-                        self.error = Some(format!("{code}: {message}"));
-                        self.error_code = Some(code.clone());
-                        self.error_message = Some(message.clone());
-                    }
-                    TaskEnd::Cancelled => {}
-                }
+            TaskChange::Ended(end) => self.apply_end(end, at_ms),
+        }
+        self.updated_ms = at_ms;
+    }
+
+    /// Applies its end, stamped `at_ms` ([`TaskChange::Ended`] without
+    /// making the change).
+    pub fn apply_end(&mut self, end: &TaskEnd, at_ms: u64) {
+        self.status = end.status();
+        self.ended_ms = Some(at_ms);
+        self.output = None;
+        match end {
+            TaskEnd::Completed { content } => self.result = Some(content.clone()),
+            TaskEnd::Failed { code, message } => {
+                self.error = Some(format!("{code}: {message}"));
+                self.error_code = Some(code.clone());
+                self.error_message = Some(message.clone());
             }
+            TaskEnd::Cancelled => {}
         }
         self.updated_ms = at_ms;
     }

@@ -14,11 +14,12 @@
 //! those recorded in the store (a restarted daemon); a running one counts
 //! as an attempt and is requeued.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -183,7 +184,7 @@ struct Task {
 struct Worker {
     id: Arc<str>,
     link: Link,
-    caps: HashSet<String>,
+    caps: std::collections::HashSet<String>,
     caps_list: Vec<String>,
     slots: u32,
     running: HashSet<Arc<str>>,
@@ -232,12 +233,12 @@ impl Actor for Dispatcher {
         let mut s = State {
             args,
             socket,
-            tasks: HashMap::new(),
+            tasks: HashMap::default(),
             queue: TaskQueue::default(),
             deadlines: BTreeMap::new(),
-            workers: HashMap::new(),
-            by_identity: HashMap::new(),
-            by_conn: HashMap::new(),
+            workers: HashMap::default(),
+            by_identity: HashMap::default(),
+            by_conn: HashMap::default(),
             seq: 0,
             clock: 0,
             epochs: 0,

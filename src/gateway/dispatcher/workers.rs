@@ -6,7 +6,7 @@
 //! told), what the dispatcher sends a worker in the link it came by, and a
 //! worker gone (its tasks requeued, up to `max_attempts`).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -111,7 +111,7 @@ impl State {
             caps: capabilities.iter().cloned().collect(),
             caps_list: capabilities,
             slots,
-            running: HashSet::new(),
+            running: Default::default(),
             accepting: true,
             connected_at: now_ms(),
             last_seen,
