@@ -27,7 +27,7 @@ fn assert_errors(src: &str, expected: &[&str]) {
 
 #[test]
 fn top_level_errors_point_at_the_offending_key_or_value() {
-    assert_errors("[supervision]\n", &["- name ~ missing required key `name`"]);
+    assert_errors("[supervision]\n", &["1:1 name ~ missing required key `name`"]);
     assert_errors("name = \"1abc\"\n", &["1:8 name ~ invalid name `1abc`: must start with a letter"]);
     assert_errors(
         "name = \"s\"\nagent = []\n",

@@ -19,6 +19,8 @@ mod validate;
 #[cfg(test)]
 mod bad_file_tests;
 #[cfg(test)]
+mod prop_tests;
+#[cfg(test)]
 mod snapshot_tests;
 #[cfg(test)]
 mod tests;
