@@ -25,9 +25,17 @@ fn assert_errors(src: &str, expected: &[&str]) {
     }
 }
 
+/// Found by the property tests: a key missing from the root table (an
+/// empty file) was the one error of a text file without a place.
+#[test]
+fn a_key_missing_from_the_root_table_is_reported_at_1_1() {
+    assert_errors("", &["1:1 name ~ missing required key `name`"]);
+    assert_errors("\n\n[[agents]]\nname = \"a\"\n", &["1:1 name ~ missing required key `name`"]);
+}
+
 #[test]
 fn top_level_errors_point_at_the_offending_key_or_value() {
-    assert_errors("[supervision]\n", &["- name ~ missing required key `name`"]);
+    assert_errors("[supervision]\n", &["1:1 name ~ missing required key `name`"]);
     assert_errors("name = \"1abc\"\n", &["1:8 name ~ invalid name `1abc`: must start with a letter"]);
     assert_errors(
         "name = \"s\"\nagent = []\n",

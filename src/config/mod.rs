@@ -19,6 +19,8 @@ mod validate;
 #[cfg(test)]
 mod bad_file_tests;
 #[cfg(test)]
+mod prop_tests;
+#[cfg(test)]
 mod snapshot_tests;
 #[cfg(test)]
 mod tests;
@@ -98,6 +100,19 @@ pub fn parse_agent_json(v: &serde_json::Value) -> Result<AgentSpec, ConfigErrors
 /// against `opts.object_kinds`. Error paths are relative to the entry.
 pub fn parse_object_json(v: &serde_json::Value, opts: &ValidateOptions) -> Result<ObjectSpec, ConfigErrors> {
     finish(validate::lone_object(&node::from_json(v), opts))
+}
+
+/// Checks a new object configuration given as JSON (`configure_object`) by
+/// the rules of a swarm file's `config` table: a table holding only what
+/// TOML can (no null, integers within 64 bits signed), so that the
+/// snapshot, and the seed an overlay is folded into, still parse. Error
+/// paths start at `config`.
+pub fn check_object_config(config: &serde_json::Value) -> Result<(), ConfigErrors> {
+    let mut c = check::Checker::default();
+    match c.json_object("config", &node::from_json(config)) {
+        Some(_) if c.errors.is_empty() => Ok(()),
+        _ => Err(ConfigErrors::sorted(c.errors)),
+    }
 }
 
 /// Re-checks a whole spec built in code (unique names, edges to known

@@ -99,7 +99,9 @@ pub(crate) fn from_toml(src: &str) -> Result<Node, Vec<ConfigError>> {
     let root = Spanned::new(0..0, DeValue::Table(table.into_inner()));
     let mut conv = TomlConv { lines: &lines, errors: &mut errors };
     let mut node = conv.value(&root, 0);
-    node.pos = None; // the root table has no header to point at
+    // The root table has no header: what is missing from it is missing from
+    // the file, which starts at 1:1 (every error of a text file has a place).
+    node.pos = Some((1, 1));
     if errors.is_empty() { Ok(node) } else { Err(errors) }
 }
 

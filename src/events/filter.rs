@@ -91,4 +91,62 @@ mod tests {
         t.dedup();
         assert_eq!(t.len(), EventKind::TYPES.len());
     }
+
+    mod props {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        fn cases() -> ProptestConfig {
+            let cases = std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(256);
+            ProptestConfig { cases, ..ProptestConfig::default() }
+        }
+
+        /// A known word, one a little off, or any text.
+        fn word(known: Vec<&'static str>) -> impl Strategy<Value = String> {
+            let near = known.clone();
+            prop_oneof![
+                prop::sample::select(known).prop_map(String::from),
+                (prop::sample::select(near), ".{0,2}").prop_map(|(w, x)| format!("{w}{x}")),
+                ".{0,12}",
+            ]
+        }
+
+        fn check<T: std::fmt::Debug>(
+            field: &str,
+            known: &[&'static str],
+            w: &str,
+            r: Result<T, FilterError>,
+        ) -> Result<(), TestCaseError> {
+            match r {
+                Ok(_) => prop_assert!(known.contains(&w), "{} accepted for {}", w, field),
+                Err(e) => {
+                    prop_assert!(!known.contains(&w), "{} refused for {}", w, field);
+                    prop_assert_eq!(e.field, field);
+                    prop_assert_eq!(&e.value, w);
+                    prop_assert_eq!(e.valid, known.to_vec());
+                }
+            }
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(cases())]
+
+            /// A filter word is taken exactly when it is a valid one; a
+            /// refusal names the field, the word and every valid word.
+            #[test]
+            fn a_filter_word_is_taken_exactly_when_it_is_valid(
+                level in word(Level::ALL.iter().map(|l| l.as_str()).collect()),
+                category in word(Category::ALL.iter().map(|c| c.as_str()).collect()),
+                event_type in word(EventKind::TYPES.to_vec()),
+            ) {
+                let levels: Vec<&'static str> = Level::ALL.iter().map(|l| l.as_str()).collect();
+                let categories: Vec<&'static str> = Category::ALL.iter().map(|c| c.as_str()).collect();
+                check("level", &levels, &level, EventFilter::parse_level(&level))?;
+                check("category", &categories, &category, EventFilter::parse_category(&category))?;
+                check("event_type", &EventKind::TYPES, &event_type, EventFilter::parse_event_type(&event_type))?;
+            }
+        }
+    }
 }

@@ -108,4 +108,86 @@ mod tests {
         let draining = vec![Candidate { id: &a, capabilities: &gpu, free: 3, accepting: false, last_assigned: 0 }];
         assert_eq!(choose(draining.into_iter(), &[]), None, "a draining worker takes nothing");
     }
+
+    mod props {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn cases() -> ProptestConfig {
+            let cases = std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(256);
+            ProptestConfig { cases, ..ProptestConfig::default() }
+        }
+
+        #[derive(Debug, Clone)]
+        enum Op {
+            Push(u8),
+            Remove(prop::sample::Index),
+            NextAfter(prop::sample::Index),
+        }
+
+        proptest! {
+            #![proptest_config(cases())]
+
+            /// The queue against a list kept in arrival order: the next task
+            /// after any position is the first of the lowest priority number,
+            /// earliest arrival; depths count each priority.
+            #[test]
+            fn the_queue_is_ordered_like_a_sorted_list(ops in prop::collection::vec(prop_oneof![
+                3 => (1..6u8).prop_map(Op::Push),
+                1 => any::<prop::sample::Index>().prop_map(Op::Remove),
+                2 => any::<prop::sample::Index>().prop_map(Op::NextAfter),
+            ], 0..80)) {
+                let mut q = TaskQueue::default();
+                let mut model: Vec<(QueueKey, Arc<str>)> = Vec::new();
+                let mut seq = 0;
+                for op in ops {
+                    match op {
+                        Op::Push(p) => {
+                            seq += 1;
+                            let id: Arc<str> = format!("t{seq}").into();
+                            q.push((p, seq), id.clone());
+                            model.push(((p, seq), id));
+                        }
+                        Op::Remove(i) if !model.is_empty() => {
+                            let (key, id) = model.remove(i.index(model.len()));
+                            prop_assert_eq!(q.remove(&key), Some(id));
+                            prop_assert_eq!(q.remove(&key), None);
+                        }
+                        Op::NextAfter(i) => {
+                            let after = (!model.is_empty()).then(|| model[i.index(model.len())].0);
+                            let want = model.iter().filter(|(k, _)| after.is_none_or(|a| *k > a)).min_by_key(|(k, _)| *k).cloned();
+                            prop_assert_eq!(q.next_after(after), want);
+                        }
+                        Op::Remove(_) => {}
+                    }
+                    prop_assert_eq!(q.len(), model.len());
+                    let mut depths: Vec<(u8, usize)> = Vec::new();
+                    for p in 1..6u8 {
+                        let n = model.iter().filter(|((q, _), _)| *q == p).count();
+                        if n > 0 {
+                            depths.push((p, n));
+                        }
+                    }
+                    prop_assert_eq!(q.depth_by_priority(), depths);
+                }
+            }
+
+            /// The chosen worker: none when no worker qualifies; else one
+            /// that qualifies and that no qualifying worker idled longer than.
+            #[test]
+            fn the_chosen_worker_qualifies_and_idled_longest(
+                workers in prop::collection::vec((prop::collection::hash_set("[abc]", 0..3), 0..3u32, any::<bool>(), 0..5u64), 0..6),
+                needs in prop::collection::vec("[abc]", 0..3),
+            ) {
+                let ids: Vec<Arc<str>> = (0..workers.len()).map(|i| Arc::from(format!("w{i}"))).collect();
+                let candidates = || workers.iter().zip(&ids).map(|((caps, free, accepting, last), id)| Candidate {
+                    id, capabilities: caps, free: *free, accepting: *accepting, last_assigned: *last,
+                });
+                let qualifies = |c: &Candidate<'_>| c.accepting && c.free > 0 && needs.iter().all(|n| c.capabilities.contains(n));
+                let best = candidates().filter(qualifies).map(|c| (c.last_assigned, c.id.clone())).min();
+                prop_assert_eq!(choose(candidates(), &needs).cloned(), best.map(|b| b.1));
+            }
+        }
+    }
 }

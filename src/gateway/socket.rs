@@ -267,3 +267,48 @@ fn inbound(parts: Multipart, bus: &EventBus) -> Option<Inbound> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::events::BusOptions;
+
+    fn cases() -> ProptestConfig {
+        let cases = std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(256);
+        ProptestConfig { cases, ..ProptestConfig::default() }
+    }
+
+    fn payload() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..64),
+            Just(rmp_serde::to_vec_named(&serde_json::json!({"type": "heartbeat", "worker_id": "w"})).unwrap()),
+            Just(Vec::new()),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(cases())]
+
+        /// Any multipart a ROUTER can read (an identity, then any parts):
+        /// handed over as a message, or one `frame_rejected` event; never both,
+        /// never neither, never a panic.
+        #[test]
+        fn every_frame_is_a_message_or_one_rejection_event(
+            identity in prop::collection::vec(any::<u8>(), 1..8),
+            parts in prop::collection::vec(payload(), 0..4),
+        ) {
+            let bus = EventBus::new(BusOptions::default());
+            let mut all = std::collections::VecDeque::from([Message::from(&identity[..])]);
+            all.extend(parts.iter().map(|p| Message::from(&p[..])));
+            let got = inbound(Multipart(all), &bus);
+            let rejected = bus.recent(10, |e| e.event_type() == "frame_rejected").len();
+            prop_assert_eq!(rejected, usize::from(got.is_none()), "{:?}", parts);
+            if let Some(f) = got {
+                prop_assert_eq!(&*f.identity, &identity[..]);
+                prop_assert_eq!(f.empty_delimiter, parts.len() == 2);
+            }
+        }
+    }
+}

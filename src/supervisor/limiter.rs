@@ -186,4 +186,89 @@ mod tests {
         }
         assert_eq!(last, ms(7));
     }
+
+    mod props {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn cases() -> ProptestConfig {
+            let cases = std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(256);
+            ProptestConfig { cases, ..ProptestConfig::default() }
+        }
+
+        /// The rule as written: every restart ever asked for is kept; the
+        /// ones less than `window` before `now` count, the new one included.
+        struct Model {
+            max: u32,
+            window: u128,
+            backoff: u128,
+            cap: u128,
+            asked: Vec<u128>,
+        }
+
+        impl Model {
+            fn recent(&self, now: u128) -> u32 {
+                self.asked.iter().filter(|&&t| now - t < self.window).count() as u32
+            }
+
+            fn on_restart(&mut self, now: u128) -> Decision {
+                self.asked.push(now);
+                let n = self.recent(now);
+                if n > self.max {
+                    return Decision::GiveUp { restarts: n };
+                }
+                let after = match self.backoff {
+                    0 => 0,
+                    b => (b << (n - 1).min(100)).min(self.cap.max(b)),
+                };
+                Decision::Restart { after: Duration::from_nanos(after as u64) }
+            }
+        }
+
+        #[derive(Debug, Clone)]
+        enum Step {
+            Restart(u64),
+            Look(u64),
+        }
+
+        proptest! {
+            #![proptest_config(cases())]
+
+            /// Any intensity and any (non-decreasing) times of restarts and
+            /// looks: the limiter decides as the model does.
+            #[test]
+            fn the_limiter_decides_as_the_sliding_window_model(
+                max in prop_oneof![0..5u32, Just(1_000_000)],
+                window_ms in 1..2_000u64,
+                backoff_ms in prop_oneof![Just(0u64), 1..100u64],
+                cap_ms in 0..5_000u64,
+                steps in prop::collection::vec(prop_oneof![
+                    3 => (0..800u64).prop_map(Step::Restart),
+                    1 => (0..3_000u64).prop_map(Step::Look),
+                ], 0..60),
+            ) {
+                let ms = |n: u64| Duration::from_millis(n);
+                let intensity = Intensity { max_restarts: max, window: ms(window_ms), backoff: ms(backoff_ms), backoff_max: ms(cap_ms) };
+                let mut l = RestartLimiter::new(intensity);
+                let nanos = |d: Duration| d.as_nanos();
+                let mut m = Model { max, window: nanos(ms(window_ms)), backoff: nanos(ms(backoff_ms)), cap: nanos(ms(cap_ms)), asked: Vec::new() };
+                let t0 = Instant::now();
+                let mut at = 0u64;
+                for step in steps {
+                    match step {
+                        Step::Restart(dt) => {
+                            at += dt;
+                            let now = t0 + ms(at);
+                            prop_assert_eq!(l.on_restart(now), m.on_restart(nanos(ms(at))), "restart at {} ms", at);
+                        }
+                        Step::Look(dt) => {
+                            at += dt;
+                            prop_assert_eq!(l.recent(t0 + ms(at)), m.recent(nanos(ms(at))), "look at {} ms", at);
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

@@ -162,4 +162,90 @@ mod tests {
             assert!(parse(s).is_err(), "{s}");
         }
     }
+
+    mod props {
+        use proptest::prelude::*;
+        use serde_json::{Value, json};
+
+        use super::super::*;
+
+        fn cases() -> ProptestConfig {
+            let cases = std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(256);
+            ProptestConfig { cases, ..ProptestConfig::default() }
+        }
+
+        fn json() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                // Short floats: serde_json's default parser may be one ulp off for long ones.
+                (any::<i16>(), 0..3i32).prop_map(|(m, e)| Value::from(f64::from(m) / 2f64.powi(e))),
+                ".{0,8}".prop_map(Value::from),
+                prop::sample::select(vec!["phoenix", "swarm:demo", "heartbeat", "phx_join", "phx_leave", "send_task"])
+                    .prop_map(Value::from),
+            ];
+            leaf.prop_recursive(3, 16, 6, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..7).prop_map(Value::Array),
+                    prop::collection::btree_map(".{0,6}", inner, 0..3)
+                        .prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        fn is_ref(v: &Value) -> bool {
+            matches!(v, Value::Null | Value::String(_) | Value::Number(_))
+        }
+
+        proptest! {
+            #![proptest_config(cases())]
+
+            /// Any text: no panic; a refusal says why.
+            #[test]
+            fn any_text_is_a_frame_or_a_refusal_that_says_why(text in any::<String>()) {
+                if let Err(bad) = parse(&text) {
+                    prop_assert!(!bad.reason.is_empty());
+                }
+            }
+
+            /// Any JSON: a frame exactly when it has the frame's shape (which
+            /// encodes and parses back to itself); a refusal keeps a
+            /// readable, non-null ref, so the caller can be answered.
+            #[test]
+            fn any_json_is_a_frame_exactly_when_it_has_the_shape(v in json()) {
+                let text = v.to_string();
+                let shaped = matches!(&v, Value::Array(a) if a.len() == 5
+                    && is_ref(&a[0]) && is_ref(&a[1]) && a[2].is_string() && a[3].is_string());
+                match parse(&text) {
+                    Ok(f) => {
+                        prop_assert!(shaped, "{} parsed as a frame", text);
+                        prop_assert_eq!(parse(&encode(&f)), Ok(f));
+                    }
+                    Err(bad) => {
+                        prop_assert!(!shaped, "{} refused: {}", text, bad.reason);
+                        let readable = match &v {
+                            Value::Array(a) => a.get(1).filter(|r| is_ref(r) && !r.is_null()).cloned(),
+                            _ => None,
+                        };
+                        prop_assert_eq!(bad.msg_ref, readable);
+                    }
+                }
+            }
+
+            /// A well-formed frame with any payload parses to its parts.
+            #[test]
+            fn a_frame_parses_to_its_parts(
+                join_ref in prop_oneof![Just(Value::Null), ".{0,4}".prop_map(Value::from), any::<u32>().prop_map(Value::from)],
+                msg_ref in prop_oneof![Just(Value::Null), ".{0,4}".prop_map(Value::from), any::<u32>().prop_map(Value::from)],
+                topic in ".{0,12}",
+                event in ".{0,12}",
+                payload in json(),
+            ) {
+                let text = json!([join_ref, msg_ref, topic, event, payload]).to_string();
+                let f = Frame { join_ref, msg_ref, topic, event, payload };
+                prop_assert_eq!(parse(&text), Ok(f));
+            }
+        }
+    }
 }

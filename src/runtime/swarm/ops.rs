@@ -437,6 +437,9 @@ impl SwarmRun {
         if !config.is_object() {
             return Err(HiveError::BadRequest("config must be a JSON object".into()));
         }
+        // What the swarm file (snapshot, seed) cannot hold is refused here:
+        // a kind may take a null or a huge integer that TOML cannot write.
+        crate::config::check_object_config(&config).map_err(|e| HiveError::BadRequest(e.to_string()))?;
         let actor = crate::runtime::swarm::object::actor_of(&slot)
             .ok_or_else(|| HiveError::Unavailable(format!("object '{name}' is restarting")))?;
         ractor::call!(actor, ObjectMsg::Configure, config)?.map_err(HiveError::from)

@@ -127,4 +127,50 @@ mod tests {
         assert!(r.buf.capacity() <= (1 << 20) + (64 << 10));
         assert_eq!(r.next().await.unwrap(), Some(c("{\"type\":\"ready\"}")));
     }
+
+    mod props {
+        use proptest::prelude::*;
+
+        use super::super::*;
+        use super::all;
+
+        fn cases() -> ProptestConfig {
+            let cases = std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(256);
+            ProptestConfig { cases, ..ProptestConfig::default() }
+        }
+
+        /// The model: split at every `\n`; a last piece without one is a
+        /// line if it is not empty; `\r` before the end is dropped; a
+        /// line over `max` is its length.
+        fn model(input: &[u8], max: usize) -> Vec<Line> {
+            let mut pieces: Vec<&[u8]> = input.split(|b| *b == b'\n').collect();
+            if pieces.last().is_some_and(|p| p.is_empty()) {
+                pieces.pop();
+            }
+            pieces
+                .into_iter()
+                .map(|p| match p.len() > max {
+                    true => Line::TooLong(p.len()),
+                    false => Line::Complete(p.strip_suffix(b"\r").unwrap_or(p).to_vec()),
+                })
+                .collect()
+        }
+
+        proptest! {
+            #![proptest_config(cases())]
+
+            /// Whatever the input, the bound and the read buffer's size, the
+            /// reader yields the model's lines.
+            #[test]
+            fn lines_are_those_of_the_model(
+                input in prop::collection::vec(prop_oneof![4 => Just(b'x'), 1 => Just(b'\n'), 1 => Just(b'\r'), 1 => any::<u8>()], 0..300),
+                max in 0..40usize,
+                buf in 1..64usize,
+            ) {
+                let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+                let got = rt.block_on(all(&input, max, buf));
+                prop_assert_eq!(got, model(&input, max));
+            }
+        }
+    }
 }

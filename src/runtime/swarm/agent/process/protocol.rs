@@ -164,4 +164,83 @@ mod tests {
         assert_eq!(l, b"{\"type\":\"task\",\"id\":\"1\",\"content\":\"hi\",\"from\":\"user\"}\n");
         assert_eq!(ToChild::Shutdown.encode(), b"{\"type\":\"shutdown\"}\n");
     }
+
+    mod props {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        fn cases() -> ProptestConfig {
+            let cases = std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(256);
+            ProptestConfig { cases, ..ProptestConfig::default() }
+        }
+
+        const TYPES: [&str; 10] =
+            ["ready", "token", "result", "error", "send", "broadcast", "log", "status", "task", "nope"];
+        const FIELDS: [&str; 9] = ["id", "content", "message", "code", "to", "level", "state", "capabilities", "type"];
+
+        fn json() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                ".{0,8}".prop_map(Value::from),
+            ];
+            leaf.prop_recursive(3, 16, 4, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                    prop::collection::btree_map(".{0,6}", inner, 0..4)
+                        .prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        fn line_object() -> impl Strategy<Value = Value> {
+            (
+                prop::sample::select(TYPES.to_vec()),
+                prop::collection::vec((prop::sample::select(FIELDS.to_vec()), json()), 0..5),
+            )
+                .prop_map(|(t, fields)| {
+                    let mut m = serde_json::Map::new();
+                    m.insert("type".into(), t.into());
+                    m.extend(fields.into_iter().map(|(k, v)| (k.to_string(), v)));
+                    Value::Object(m)
+                })
+        }
+
+        proptest! {
+            #![proptest_config(cases())]
+
+            /// Any bytes: JSON is a protocol line or invalid; anything else is raw output.
+            #[test]
+            fn any_bytes_are_a_line_invalid_or_raw(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+                let is_json = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_ok();
+                match parse(&bytes) {
+                    Parsed::Line(_) | Parsed::Invalid(_) => prop_assert!(is_json),
+                    Parsed::Raw(text) => {
+                        prop_assert!(!is_json);
+                        prop_assert_eq!(text, String::from_utf8_lossy(&bytes).into_owned());
+                    }
+                }
+            }
+
+            /// Objects with the protocol's field names and values of any type:
+            /// a line or invalid (never raw, never a panic); cut short, not a line.
+            #[test]
+            fn protocol_shaped_objects_are_lines_or_invalid(v in line_object(), cut in any::<prop::sample::Index>()) {
+                let text = v.to_string();
+                prop_assert!(!matches!(parse(text.as_bytes()), Parsed::Raw(_)));
+                let cut = cut.index(text.len());
+                prop_assert!(!matches!(parse(&text.as_bytes()[..cut]), Parsed::Line(_)));
+            }
+
+            /// A line's content goes through whatever it is, nested as deep as JSON allows.
+            #[test]
+            fn a_result_keeps_its_content(id in ".{0,8}", content in json(), depth in 0..120usize) {
+                let nested = (0..depth).fold(content, |v, _| Value::Array(vec![v]));
+                let line = serde_json::json!({"type": "result", "id": id, "content": nested}).to_string();
+                prop_assert_eq!(parse(line.as_bytes()), Parsed::Line(FromChild::Result { id, content: nested }));
+            }
+        }
+    }
 }
