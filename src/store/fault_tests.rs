@@ -61,21 +61,20 @@ async fn a_failed_fsync_makes_the_store_unavailable_and_writing_resumes_once_the
         assert!(faults.injected() > 0, "the fault fired");
         assert!(!r.store.availability().available());
         assert!(r.store.availability().outage().is_some_and(|o| o.reason.contains("injected fault")));
-        // While down: refused at once, writes and reads alike, and nothing is tried.
-        let tried = faults.injected();
+        // While down: refused at once, writes and reads alike (a swarm
+        // record is kept, to be written after the heal).
         let again = w.put_swarm(record("refused")).await.expect_err("still down");
         assert!(again.is_unavailable() && again.message.contains("unavailable"), "{again}");
         assert!(w.writable().is_err());
         assert!(r.store.swarms().expect_err("reads are refused too").is_unavailable());
         faults.heal();
         until("the store reopened", || r.store.availability().available()).await;
-        assert!(faults.injected() >= tried);
         w.put_swarm(record("after")).await.expect("writing resumes without a restart");
         assert_eq!(r.store.availability().outages(), 1);
         r.stop().await;
         let names: Vec<String> = Store::open(dir.path()).unwrap().swarms().unwrap().into_iter().map(|s| s.name).collect();
-        assert!(names.contains(&"before".into()) && names.contains(&"after".into()), "{fault:?}: {names:?}");
-        assert!(!names.contains(&"refused".into()), "a refused write was never tried: {names:?}");
+        // Refused, but kept: what the runtime holds in memory is on disk again.
+        assert_eq!(names, ["after", "before", "during", "refused"], "{fault:?}");
     }
 }
 

@@ -4,6 +4,22 @@
 //! durably once, and acknowledges each job in submission order. While one
 //! commit's fsync runs, the next batch accumulates, so the batch size grows
 //! with the load and a lone write is not delayed.
+//!
+//! While the store is unavailable (the disk failed; see `avail.rs`), every
+//! job is answered at once with an `Unavailable` error: nothing is
+//! acknowledged that was not committed. What a job records that memory
+//! already holds is kept, in order, and committed first once the store is
+//! back, so that the file and the running runtime agree again: the task
+//! book's journal (a record, then its changes; a record whose
+//! acknowledgement was refused is kept too, with the change that ended it
+//! `rejected`), overlay changes and swarm records (a change that passed the
+//! swarm's check of the store just before the disk failed was applied; its
+//! caller got the error). Clearing or reseeding an overlay is not kept: it is
+//! asked for before anything is applied, and refused. At most [`MAX_CARRIED`]
+//! entries are kept; beyond, the thread stops taking jobs until the store is
+//! back (the journal, then the book, then new tasks wait: backpressure, not
+//! loss). Only a shutdown while the store is still down drops them, with an
+//! error log that counts them.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,6 +50,20 @@ impl Default for WriterOptions {
 /// Most journal entries kept while the store is unavailable, before the
 /// writer stops taking jobs until it is back.
 pub(crate) const MAX_CARRIED: usize = 65_536;
+
+/// What the thread keeps while the store is down, oldest first.
+#[derive(Default)]
+struct Carried {
+    journal: Vec<Journaled>,
+    overlay: Vec<(String, Vec<u8>)>,
+    swarms: Vec<SwarmRecord>,
+}
+
+impl Carried {
+    fn len(&self) -> usize {
+        self.journal.len() + self.overlay.len() + self.swarms.len()
+    }
+}
 
 enum Job {
     Events(Vec<StoredEvent>, oneshot::Sender<Result<(), StoreError>>),
@@ -130,9 +160,6 @@ impl Writer {
         &self,
         job: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Job,
     ) -> Result<T, StoreError> {
-        // Refused at once while the store is down: nothing waits for a disk
-        // that is not there.
-        self.writable()?;
         let (ack, done) = oneshot::channel();
         self.tx.send(job(ack)).await.map_err(|_| StoreError::failed("the store writer has stopped"))?;
         done.await.map_err(|_| StoreError::failed("the store writer has stopped"))?
@@ -195,7 +222,7 @@ impl Writer {
 
 fn run(store: Store, mut rx: mpsc::Receiver<Job>, max_batch: usize, last_commit_ms: &AtomicU64, stats: &CommitStats) {
     // The journal kept while the store is down, oldest first.
-    let mut carried: Vec<Journaled> = Vec::new();
+    let mut carried = Carried::default();
     loop {
         if carried.len() >= MAX_CARRIED {
             // Full: take no job until the store is back (or the service stops).
@@ -219,7 +246,7 @@ fn run(store: Store, mut rx: mpsc::Receiver<Job>, max_batch: usize, last_commit_
             // A last chance: the reopener may be about to succeed.
             store.availability().wait_available(std::time::Duration::from_millis(200));
         }
-        if !batch.is_empty() || !carried.is_empty() {
+        if !batch.is_empty() || carried.len() > 0 {
             let (size, began) = (batch.len(), std::time::Instant::now());
             commit(&store, batch, &mut carried);
             stats.latency.observe(began.elapsed().as_secs_f64());
@@ -231,10 +258,10 @@ fn run(store: Store, mut rx: mpsc::Receiver<Job>, max_batch: usize, last_commit_
         }
     }
     rx.close();
-    if !carried.is_empty() {
+    if carried.len() > 0 {
         tracing::error!(
             entries = carried.len(),
-            "the store is unavailable at shutdown: task records and changes kept since it went down are not stored"
+            "the store is unavailable at shutdown: task records, overlay changes and swarm records kept since it went down are not stored"
         );
     }
 }
@@ -244,7 +271,7 @@ fn run(store: Store, mut rx: mpsc::Receiver<Job>, max_batch: usize, last_commit_
 /// was written); if it failed because the store is unavailable, the journal
 /// entries are kept in `carried` for the next try. While the store is down
 /// nothing is tried: the jobs are refused and the journal kept.
-fn commit(store: &Store, batch: Vec<Job>, carried: &mut Vec<Journaled>) {
+fn commit(store: &Store, batch: Vec<Job>, carried: &mut Carried) {
     enum Ack {
         Unit(oneshot::Sender<Result<(), StoreError>>),
         Index(oneshot::Sender<Result<u64, StoreError>>),
@@ -252,10 +279,13 @@ fn commit(store: &Store, batch: Vec<Job>, carried: &mut Vec<Journaled>) {
     }
     let mut acks = Vec::with_capacity(batch.len());
     let mut events = Vec::new();
-    let mut overlay = Vec::new();
-    let mut swarms = Vec::new();
+    let kept = std::mem::take(carried);
+    // The kept ones first: their indexes are nobody's to answer.
+    let kept_overlay = kept.overlay.len();
+    let (mut overlay, mut swarms) = (kept.overlay, kept.swarms);
+    let kept_swarms = swarms.len();
     let mut clears = Vec::new();
-    let mut journal: Vec<Journaled> = std::mem::take(carried);
+    let mut journal: Vec<Journaled> = kept.journal;
     for job in batch {
         match job {
             Job::Events(mut e, ack) => {
@@ -322,15 +352,18 @@ fn commit(store: &Store, batch: Vec<Job>, carried: &mut Vec<Journaled>) {
     match &result {
         Err(e) if e.is_unavailable() => {
             store.failed(generation, e);
-            *carried = journal;
-            if carried.len() > MAX_CARRIED {
-                tracing::warn!(entries = carried.len(), "the store is unavailable: the task journal waits for it");
+            // Clears and reseeds were asked for before anything was applied: dropped.
+            let records = swarms.into_iter().enumerate();
+            let records = records.filter(|(i, r)| *i < kept_swarms || !clears.contains(&r.name)).map(|(_, r)| r);
+            *carried = Carried { journal, overlay, swarms: records.collect() };
+            if carried.len() >= MAX_CARRIED {
+                tracing::warn!(entries = carried.len(), "the store is unavailable: its writer waits for it");
             }
         }
         Err(e) => tracing::error!(error = %e, "store commit failed"),
         Ok(_) => {}
     }
-    let mut indexes = result.as_ref().map(|v| v.clone().into_iter()).map_err(Clone::clone);
+    let mut indexes = result.as_ref().map(|v| v.clone().into_iter().skip(kept_overlay)).map_err(Clone::clone);
     for a in acks {
         match a {
             Ack::Unit(s) => {
