@@ -178,7 +178,6 @@ impl Store {
         }
     }
 
-
     /// The generation of the handle installed now (to pass to [`Self::failed`]).
     pub(crate) fn generation(&self) -> u64 {
         self.shared.slot.read().unwrap_or_else(|p| p.into_inner()).generation

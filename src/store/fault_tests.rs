@@ -66,15 +66,21 @@ async fn a_failed_fsync_makes_the_store_unavailable_and_writing_resumes_once_the
         let again = w.put_swarm(record("refused")).await.expect_err("still down");
         assert!(again.is_unavailable() && again.message.contains("unavailable"), "{again}");
         assert!(w.writable().is_err());
+        // An overlay change that reaches the writer while it is down (it was
+        // applied: it passed the swarm's check just before) is refused, and kept.
+        assert!(w.append_overlay("during", b"op".to_vec()).await.expect_err("down").is_unavailable());
         assert!(r.store.swarms().expect_err("reads are refused too").is_unavailable());
         faults.heal();
         until("the store reopened", || r.store.availability().available()).await;
         w.put_swarm(record("after")).await.expect("writing resumes without a restart");
         assert_eq!(r.store.availability().outages(), 1);
         r.stop().await;
-        let names: Vec<String> = Store::open(dir.path()).unwrap().swarms().unwrap().into_iter().map(|s| s.name).collect();
+        let names: Vec<String> =
+            Store::open(dir.path()).unwrap().swarms().unwrap().into_iter().map(|s| s.name).collect();
         // Refused, but kept: what the runtime holds in memory is on disk again.
         assert_eq!(names, ["after", "before", "during", "refused"], "{fault:?}");
+        let overlay = Store::open(dir.path()).unwrap().overlay("during").unwrap();
+        assert_eq!(overlay, [(1, b"op".to_vec())], "{fault:?}: the kept change is written after the heal");
     }
 }
 
@@ -99,8 +105,12 @@ async fn events_emitted_while_the_disk_fails_are_stored_then_published_in_order_
     }
     r.stop().await;
     let store = Store::open(dir.path()).unwrap();
-    let stored: Vec<u64> =
-        store.query_events(&EventQuery { limit: 100, ..EventQuery::default() }).unwrap().iter().map(|e| e.seq).collect();
+    let stored: Vec<u64> = store
+        .query_events(&EventQuery { limit: 100, ..EventQuery::default() })
+        .unwrap()
+        .iter()
+        .map(|e| e.seq)
+        .collect();
     let mut want = vec![first];
     want.extend(&during);
     assert_eq!(stored, want, "every event emitted while the disk failed is stored");

@@ -100,7 +100,9 @@ impl Opened {
     pub async fn durable(&mut self) -> Result<(), NotDurable> {
         match self.durable.take() {
             None => Ok(()),
-            Some(rx) => rx.await.unwrap_or_else(|_| Err(NotDurable::Failed("the store stopped before recording the task".into()))),
+            Some(rx) => rx
+                .await
+                .unwrap_or_else(|_| Err(NotDurable::Failed("the store stopped before recording the task".into()))),
         }
     }
 }
