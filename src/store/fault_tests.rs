@@ -300,6 +300,6 @@ async fn a_data_file_with_zeroed_pages_is_refused_with_a_clear_error_instead_of_
     bytes[from..].fill(0);
     std::fs::write(&path, &bytes).unwrap();
     let opened = std::panic::catch_unwind(|| Store::open(dir.path()).map(|s| s.swarms()));
-    let err = opened.expect("no panic").err().expect("a damaged file is refused");
+    let err = opened.expect("no panic").expect_err("a damaged file is refused");
     assert!(err.message.contains(&path.display().to_string()) && err.message.contains("not modified"), "{err}");
 }
