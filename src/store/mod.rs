@@ -11,6 +11,10 @@
 //!   error at open and is never written to or replaced;
 //! * event sequence numbers read back strictly increasing; the highest one
 //!   is recovered at open, so numbers never repeat after a restart.
+//! * a failing disk makes the store unavailable, not the daemon: every call
+//!   answers an `Unavailable` error at once while the service reopens the
+//!   file (`avail.rs`), and writing resumes once it works, without a restart;
+//! * a file on which redb panics at open is refused like a damaged one.
 
 mod avail;
 mod events;
