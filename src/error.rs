@@ -197,6 +197,10 @@ error_codes! {
     /// The daemon is out of service (maintenance off): it finishes what runs
     /// and takes no new work until it is put back (`+ Retry-After`).
     Maintenance = "HIVE_MAINTENANCE", "maintenance", 503;
+    /// The data directory's disk failed: nothing that must be recorded is
+    /// taken (and nothing was applied) until the store has reopened its
+    /// file; reads from memory go on (`+ Retry-After`).
+    StorageUnavailable = "HIVE_STORAGE_UNAVAILABLE", "storage_unavailable", 503;
 }
 
 impl std::fmt::Display for ErrorCode {
@@ -263,6 +267,10 @@ pub enum HiveError {
     /// new work is refused until it accepts again.
     #[error("{0}")]
     Maintenance(String),
+    /// The store's disk failed and the store is reopening its file: what
+    /// must be recorded is refused (nothing of it applied) until it is back.
+    #[error("{0}")]
+    StorageUnavailable(String),
 }
 
 impl HiveError {
@@ -305,6 +313,7 @@ impl HiveError {
             Self::Full(_) => ErrorCode::Busy,
             Self::Unavailable(_) => ErrorCode::Unavailable,
             Self::Maintenance(_) => ErrorCode::Maintenance,
+            Self::StorageUnavailable(_) => ErrorCode::StorageUnavailable,
         }
     }
 }

@@ -171,7 +171,7 @@ pub struct Dispatched {
     pub follower: Option<crate::task::Follower>,
     /// Resolves once its record is durable, when the submitter must wait for
     /// that before acknowledging it ([`Submit::Queue`], [`Submit::QueueAndFollow`]).
-    pub(crate) durable: Option<tokio::sync::oneshot::Receiver<Result<(), String>>>,
+    pub(crate) durable: Option<tokio::sync::oneshot::Receiver<Result<(), crate::task::NotDurable>>>,
 }
 
 /// A connected worker's state, as listed.

@@ -14,6 +14,10 @@ use serde_json::{Value, json};
 
 use crate::{ErrorCode, HiveError};
 
+/// Seconds a client refused while the store's disk fails is told to wait
+/// (the store retries reopening its file more often than that).
+pub(crate) const STORAGE_RETRY_AFTER_S: u64 = 5;
+
 /// The error shape, for the OpenAPI document.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
@@ -24,7 +28,7 @@ pub struct ErrorBody {
     /// Structured details (e.g. every config error with its line).
     pub details: serde_json::Value,
     /// Seconds to wait before retrying, as in `Retry-After` (429, and 503
-    /// `HIVE_BUSY` / `HIVE_MAINTENANCE`); absent otherwise.
+    /// `HIVE_BUSY` / `HIVE_MAINTENANCE` / `HIVE_STORAGE_UNAVAILABLE`); absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
 }
@@ -110,6 +114,7 @@ impl From<HiveError> for ApiError {
             }
             HiveError::Full(_) => base.with_retry_after(1),
             HiveError::Maintenance(_) => base.with_retry_after(crate::runtime::MAINTENANCE_RETRY_AFTER_S),
+            HiveError::StorageUnavailable(_) => base.with_retry_after(STORAGE_RETRY_AFTER_S),
             HiveError::BadRequest(_)
             | HiveError::Conflict(_)
             | HiveError::Forbidden(_)

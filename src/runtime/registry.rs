@@ -231,7 +231,7 @@ fn no_store() -> HiveError {
 }
 
 fn durability(e: crate::store::StoreError) -> HiveError {
-    HiveError::Unavailable(format!("the swarm could not be recorded durably: {e}"))
+    e.to_hive("the swarm could not be recorded durably")
 }
 
 fn summary(name: &str, e: &Entry) -> SwarmSummary {
@@ -253,7 +253,7 @@ impl RegistryState {
         let raw = tokio::task::spawn_blocking(move || store.overlay(&name))
             .await
             .map_err(|e| HiveError::Unavailable(e.to_string()))?
-            .map_err(|e| HiveError::Unavailable(e.0))?;
+            .map_err(crate::store::StoreError::into_hive)?;
         raw.iter()
             .map(|(_, b)| {
                 crate::runtime::overlay::OverlayOp::decode(b).map_err(|e| HiveError::Unavailable(e.to_string()))

@@ -2,7 +2,7 @@
 //! (swarm, agent) so that a scoped query reads only that scope's keys, newest
 //! first, and stops after `limit` matches.
 
-use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransaction};
+use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
 use super::{EVENTS, EVENTS_BY_AGENT, EVENTS_BY_SWARM, Store, StoreError};
@@ -106,11 +106,11 @@ impl EventQuery {
 }
 
 fn encode(e: &StoredEvent) -> Result<Vec<u8>, StoreError> {
-    rmp_serde::to_vec(e).map_err(|err| StoreError(format!("encode event: {err}")))
+    rmp_serde::to_vec(e).map_err(|err| StoreError::failed(format!("encode event: {err}")))
 }
 
 fn decode(b: &[u8]) -> Result<StoredEvent, StoreError> {
-    rmp_serde::from_slice(b).map_err(|err| StoreError(format!("decode event: {err}")))
+    rmp_serde::from_slice(b).map_err(|err| StoreError::failed(format!("decode event: {err}")))
 }
 
 /// Writes events and their index entries in `tx`.
@@ -134,7 +134,7 @@ impl Store {
     /// Appends events in one durable transaction (use [`super::Writer`] to
     /// batch many callers into one commit).
     pub fn append_events(&self, events: &[StoredEvent]) -> Result<(), StoreError> {
-        let tx = self.db().begin_write().map_err(StoreError::db)?;
+        let tx = self.begin_write()?;
         append(&tx, events)?;
         tx.commit().map_err(StoreError::db)
     }
@@ -142,7 +142,7 @@ impl Store {
     /// Appends events and records the next sequence number, in one
     /// durable transaction.
     pub(crate) fn commit_events(&self, events: &[StoredEvent], next_seq: u64) -> Result<(), StoreError> {
-        let tx = self.db().begin_write().map_err(StoreError::db)?;
+        let tx = self.begin_write()?;
         append(&tx, events)?;
         {
             let mut meta = tx.open_table(super::META).map_err(StoreError::db)?;
@@ -154,7 +154,7 @@ impl Store {
 
     /// Reads events per `q`: the newest `limit` that match, oldest first.
     pub fn query_events(&self, q: &EventQuery) -> Result<Vec<StoredEvent>, StoreError> {
-        let tx = self.db().begin_read().map_err(StoreError::db)?;
+        let tx = self.begin_read()?;
         let events = tx.open_table(EVENTS).map_err(StoreError::db)?;
         let from = q.since.map_or(0, |s| s.saturating_add(1));
         let mut out = Vec::new();
@@ -224,7 +224,7 @@ impl Store {
         upto: u64,
         scan: usize,
     ) -> Result<(Vec<StoredEvent>, Option<u64>), StoreError> {
-        let tx = self.db().begin_read().map_err(StoreError::db)?;
+        let tx = self.begin_read()?;
         let events = tx.open_table(EVENTS).map_err(StoreError::db)?;
         let (from, mut out) = (after.saturating_add(1), Vec::new());
         if upto <= from {
@@ -263,7 +263,7 @@ impl Store {
     /// Deletes events beyond `max_count` (oldest first) and older than
     /// `max_age_ms`, at most `batch` per call; returns how many were deleted.
     pub fn prune_events(&self, max_count: u64, min_timestamp_ms: u64, batch: usize) -> Result<usize, StoreError> {
-        let tx = self.db().begin_write().map_err(StoreError::db)?;
+        let tx = self.begin_write()?;
         let deleted = {
             let mut events = tx.open_table(EVENTS).map_err(StoreError::db)?;
             let count = events.len().map_err(StoreError::db)?;

@@ -2,7 +2,7 @@
 //! ordered log of runtime changes, appended before a change is acknowledged
 //! and replayed after the seed when the swarm is restored.
 
-use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
+use redb::{ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
 use super::{OVERLAY, SWARMS, Store, StoreError};
@@ -23,7 +23,7 @@ pub struct SwarmRecord {
 }
 
 pub(super) fn put_swarm(tx: &WriteTransaction, r: &SwarmRecord) -> Result<(), StoreError> {
-    let bytes = rmp_serde::to_vec(r).map_err(|e| StoreError(format!("encode swarm: {e}")))?;
+    let bytes = rmp_serde::to_vec(r).map_err(|e| StoreError::failed(format!("encode swarm: {e}")))?;
     tx.open_table(SWARMS).map_err(StoreError::db)?.insert(r.name.as_str(), bytes.as_slice()).map_err(StoreError::db)?;
     Ok(())
 }
@@ -53,26 +53,26 @@ pub(super) fn clear_op(tx: &WriteTransaction, swarm: &str) -> Result<(), StoreEr
 impl Store {
     /// Writes a swarm's record (durably).
     pub fn put_swarm(&self, r: &SwarmRecord) -> Result<(), StoreError> {
-        let tx = self.db().begin_write().map_err(StoreError::db)?;
+        let tx = self.begin_write()?;
         put_swarm(&tx, r)?;
         tx.commit().map_err(StoreError::db)
     }
 
     /// Every swarm record, by name.
     pub fn swarms(&self) -> Result<Vec<SwarmRecord>, StoreError> {
-        let tx = self.db().begin_read().map_err(StoreError::db)?;
+        let tx = self.begin_read()?;
         let t = tx.open_table(SWARMS).map_err(StoreError::db)?;
         let mut out = Vec::new();
         for item in t.iter().map_err(StoreError::db)? {
             let (_, v) = item.map_err(StoreError::db)?;
-            out.push(rmp_serde::from_slice(v.value()).map_err(|e| StoreError(format!("decode swarm: {e}")))?);
+            out.push(rmp_serde::from_slice(v.value()).map_err(|e| StoreError::failed(format!("decode swarm: {e}")))?);
         }
         Ok(out)
     }
 
     /// Deletes a swarm's record and its overlay.
     pub fn delete_swarm(&self, name: &str) -> Result<(), StoreError> {
-        let tx = self.db().begin_write().map_err(StoreError::db)?;
+        let tx = self.begin_write()?;
         tx.open_table(SWARMS).map_err(StoreError::db)?.remove(name).map_err(StoreError::db)?;
         tx.open_table(OVERLAY)
             .map_err(StoreError::db)?
@@ -83,7 +83,7 @@ impl Store {
 
     /// Appends one op to a swarm's overlay (durably); returns its index.
     pub fn append_overlay(&self, swarm: &str, op: &[u8]) -> Result<u64, StoreError> {
-        let tx = self.db().begin_write().map_err(StoreError::db)?;
+        let tx = self.begin_write()?;
         let i = append_op(&tx, swarm, op)?;
         tx.commit().map_err(StoreError::db)?;
         Ok(i)
@@ -91,7 +91,7 @@ impl Store {
 
     /// A swarm's overlay, in order.
     pub fn overlay(&self, swarm: &str) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
-        let tx = self.db().begin_read().map_err(StoreError::db)?;
+        let tx = self.begin_read()?;
         let t = tx.open_table(OVERLAY).map_err(StoreError::db)?;
         let mut out = Vec::new();
         for item in t.range((swarm, 0)..=(swarm, u64::MAX)).map_err(StoreError::db)? {
@@ -103,7 +103,7 @@ impl Store {
 
     /// Clears a swarm's overlay.
     pub fn clear_overlay(&self, swarm: &str) -> Result<(), StoreError> {
-        let tx = self.db().begin_write().map_err(StoreError::db)?;
+        let tx = self.begin_write()?;
         clear_op(&tx, swarm)?;
         tx.commit().map_err(StoreError::db)
     }
@@ -115,7 +115,7 @@ impl Store {
     /// Returns how many events were deleted.
     pub fn purge_swarm(&self, name: &str) -> Result<usize, StoreError> {
         use super::{EVENTS, EVENTS_BY_AGENT, EVENTS_BY_SWARM, TASKS};
-        let tx = self.db().begin_write().map_err(StoreError::db)?;
+        let tx = self.begin_write()?;
         let deleted = {
             tx.open_table(SWARMS).map_err(StoreError::db)?.remove(name).map_err(StoreError::db)?;
             clear_op(&tx, name)?;

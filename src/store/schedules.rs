@@ -5,7 +5,7 @@
 //! are trimmed to the newest [`MAX_RUNS`] per schedule, every
 //! [`TRIM_EVERY`] ticks.
 
-use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
+use redb::{ReadableTable, WriteTransaction};
 
 use super::{SCHEDULE_RUNS, SCHEDULES, Store, StoreError};
 use crate::error::HiveError;
@@ -14,15 +14,15 @@ use crate::task::TaskRecord;
 
 fn encode<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
     // By field name: a spec leaves its unset fields out.
-    rmp_serde::to_vec_named(v).map_err(|e| StoreError(format!("encode schedule: {e}")))
+    rmp_serde::to_vec_named(v).map_err(|e| StoreError::failed(format!("encode schedule: {e}")))
 }
 
 fn decode<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, StoreError> {
-    rmp_serde::from_slice(b).map_err(|e| StoreError(format!("decode schedule: {e}")))
+    rmp_serde::from_slice(b).map_err(|e| StoreError::failed(format!("decode schedule: {e}")))
 }
 
 fn unavailable(e: StoreError) -> HiveError {
-    HiveError::Unavailable(e.0)
+    e.into_hive()
 }
 
 /// Writes the run of the tick that created `r` (if a schedule's tick did).
@@ -48,7 +48,7 @@ fn put_run(tx: &WriteTransaction, id: &str, run: &Run) -> Result<(), StoreError>
 impl ScheduleStore for Store {
     fn load(&self) -> Result<Vec<(Schedule, Option<Run>)>, HiveError> {
         let read = || {
-            let tx = self.db().begin_read().map_err(StoreError::db)?;
+            let tx = self.begin_read()?;
             let s = tx.open_table(SCHEDULES).map_err(StoreError::db)?;
             let runs = tx.open_table(SCHEDULE_RUNS).map_err(StoreError::db)?;
             let mut out = Vec::new();
@@ -73,7 +73,7 @@ impl ScheduleStore for Store {
 
     fn put(&self, s: &Schedule) -> Result<(), HiveError> {
         let write = || {
-            let tx = self.db().begin_write().map_err(StoreError::db)?;
+            let tx = self.begin_write()?;
             tx.open_table(SCHEDULES)
                 .map_err(StoreError::db)?
                 .insert(s.id.as_str(), encode(s)?.as_slice())
@@ -85,7 +85,7 @@ impl ScheduleStore for Store {
 
     fn delete(&self, id: &str) -> Result<(), HiveError> {
         let write = || {
-            let tx = self.db().begin_write().map_err(StoreError::db)?;
+            let tx = self.begin_write()?;
             tx.open_table(SCHEDULES).map_err(StoreError::db)?.remove(id).map_err(StoreError::db)?;
             tx.open_table(SCHEDULE_RUNS)
                 .map_err(StoreError::db)?
@@ -98,7 +98,7 @@ impl ScheduleStore for Store {
 
     fn put_runs(&self, runs: &[(String, Run)]) -> Result<(), HiveError> {
         let write = || {
-            let tx = self.db().begin_write().map_err(StoreError::db)?;
+            let tx = self.begin_write()?;
             for (id, run) in runs {
                 put_run(&tx, id, run)?;
             }
@@ -109,7 +109,7 @@ impl ScheduleStore for Store {
 
     fn trim(&self, id: &str, keep: usize) -> Result<(), HiveError> {
         let write = || {
-            let tx = self.db().begin_write().map_err(StoreError::db)?;
+            let tx = self.begin_write()?;
             {
                 let mut t = tx.open_table(SCHEDULE_RUNS).map_err(StoreError::db)?;
                 let oldest_kept = t
@@ -131,7 +131,7 @@ impl ScheduleStore for Store {
 
     fn runs(&self, id: &str, limit: usize) -> Result<Vec<Run>, HiveError> {
         let read = || {
-            let tx = self.db().begin_read().map_err(StoreError::db)?;
+            let tx = self.begin_read()?;
             let t = tx.open_table(SCHEDULE_RUNS).map_err(StoreError::db)?;
             let mut out = Vec::new();
             for item in t.range((id, 0)..=(id, u64::MAX)).map_err(StoreError::db)?.rev().take(limit) {

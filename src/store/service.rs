@@ -4,12 +4,18 @@
 //! * the writer thread (group commit of every write);
 //! * the event flusher thread (durable events, then publication);
 //! * the pruner thread (retention of events and ended tasks);
+//! * the reopener thread: when the disk fails, the store is unavailable
+//!   (`avail.rs`) and this thread opens its file again, with a backoff
+//!   from 50 ms doubling to at most 2 s, until it works, then wakes the
+//!   writer to commit what it kept (the flusher retries by itself);
 //! * the journal task, which hands the task book's records and changes to
 //!   the writer in the order the book saw them.
 //!
 //! [`StoreService::shutdown`] closes the bus and the book, waits until the
 //! flusher and the journal have handed over everything, then stops the
-//! writer once it has committed it, and joins every thread.
+//! writer once it has committed it, and joins every thread. A shutdown while
+//! the store is down gives the reopener 200 ms more, then drops what
+//! could not be stored, with an error log that counts it.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -59,6 +65,7 @@ struct Threads {
     writer: WriterThread,
     flusher: Flusher,
     pruner: (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>),
+    reopener: std::thread::JoinHandle<()>,
     journal: tokio::task::JoinHandle<()>,
 }
 
@@ -82,6 +89,7 @@ impl StoreService {
             writer: writer_thread,
             flusher: Flusher::start(store.clone(), bus.clone()),
             pruner: start_pruner(store.clone(), retention),
+            reopener: start_reopener(store.clone(), writer.clone()),
             journal,
         };
         Self { store: Mutex::new(Some(store)), writer, threads: Mutex::new(Some(threads)) }
@@ -102,21 +110,58 @@ impl StoreService {
     pub async fn shutdown(&self, bus: &EventBus, book: &TaskBook) {
         let Some(t) = self.threads.lock().unwrap_or_else(|p| p.into_inner()).take() else { return };
         // Our handle goes now; the threads' handles go when they end.
-        self.store.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let store = self.store.lock().unwrap_or_else(|p| p.into_inner()).take();
         bus.close();
         book.close();
         if let Err(e) = t.journal.await {
             tracing::error!(error = %e, "the task journal ended abnormally");
         }
+        // A store that is down now has until the writer's last batch to
+        // come back; after that nobody waits for it.
+        let stopping = store.as_ref().map(|s| s.availability().clone());
+        if let Some(a) = stopping.as_ref().filter(|a| !a.available()) {
+            a.set_stopping();
+        }
         self.writer.shutdown().await;
         let _ = t.pruner.0.send(());
         let _ = tokio::task::spawn_blocking(move || {
-            t.flusher.join();
             t.writer.join();
+            // From here nothing waits for a store that is down (the
+            // reopener stops; a flusher whose commit fails gives up).
+            if let Some(a) = &stopping {
+                a.set_stopping();
+            }
+            t.flusher.join();
             let _ = t.pruner.1.join();
+            let _ = t.reopener.join();
         })
         .await;
     }
+}
+
+fn start_reopener(store: Store, writer: Writer) -> std::thread::JoinHandle<()> {
+    std::thread::Builder::new()
+        .name("hive-store-reopener".into())
+        .spawn(move || {
+            let a = store.availability().clone();
+            while a.wait_down() {
+                let mut delay = Duration::from_millis(50);
+                loop {
+                    match store.reopen() {
+                        Ok(()) => {
+                            writer.resume();
+                            break;
+                        }
+                        Err(e) => tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "the store is still unavailable"),
+                    }
+                    if !a.pause(delay) {
+                        return;
+                    }
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                }
+            }
+        })
+        .expect("spawn the store reopener thread")
 }
 
 fn start_pruner(store: Store, r: Retention) -> (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>) {

@@ -8,17 +8,17 @@
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
-use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransaction};
+use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
 
 use super::{Store, StoreError, TASKS};
 use crate::task::{Journaled, TaskFilter, TaskOrder, TaskRecord, TaskStatus};
 
 fn encode(r: &TaskRecord) -> Result<Vec<u8>, StoreError> {
-    rmp_serde::to_vec(r).map_err(|e| StoreError(format!("encode task: {e}")))
+    rmp_serde::to_vec(r).map_err(|e| StoreError::failed(format!("encode task: {e}")))
 }
 
 fn decode(b: &[u8]) -> Result<TaskRecord, StoreError> {
-    rmp_serde::from_slice(b).map_err(|e| StoreError(format!("decode task: {e}")))
+    rmp_serde::from_slice(b).map_err(|e| StoreError::failed(format!("decode task: {e}")))
 }
 
 /// The swarm of an encoded task record (None if it does not decode).
@@ -71,21 +71,21 @@ pub(super) fn apply(tx: &WriteTransaction, batch: &[Journaled]) -> Result<(), St
 impl Store {
     /// Writes a task record (durably).
     pub fn put_task(&self, r: &TaskRecord) -> Result<(), StoreError> {
-        let tx = self.db().begin_write().map_err(StoreError::db)?;
+        let tx = self.begin_write()?;
         put(&tx, r)?;
         tx.commit().map_err(StoreError::db)
     }
 
     /// One task.
     pub fn task(&self, id: &str) -> Result<Option<TaskRecord>, StoreError> {
-        let tx = self.db().begin_read().map_err(StoreError::db)?;
+        let tx = self.begin_read()?;
         let t = tx.open_table(TASKS).map_err(StoreError::db)?;
         t.get(id).map_err(StoreError::db)?.map(|v| decode(v.value())).transpose()
     }
 
     /// Every task whose status is in `statuses` (all if empty), oldest first.
     pub fn tasks(&self, statuses: &[TaskStatus]) -> Result<Vec<TaskRecord>, StoreError> {
-        let tx = self.db().begin_read().map_err(StoreError::db)?;
+        let tx = self.begin_read()?;
         let t = tx.open_table(TASKS).map_err(StoreError::db)?;
         let mut out = Vec::new();
         for item in t.iter().map_err(StoreError::db)? {
@@ -111,7 +111,7 @@ impl Store {
         offset: usize,
         limit: usize,
     ) -> Result<(Vec<TaskRecord>, usize), StoreError> {
-        let tx = self.db().begin_read().map_err(StoreError::db)?;
+        let tx = self.begin_read()?;
         let t = tx.open_table(TASKS).map_err(StoreError::db)?;
         let mut out = Vec::new();
         if !order.is_by_id() {
@@ -151,7 +151,7 @@ impl Store {
     /// the oldest beyond the newest `max_ended` ended ones. Queued and running
     /// tasks are never deleted. Returns how many went.
     pub fn prune_tasks(&self, min_updated_ms: u64, max_ended: u64) -> Result<usize, StoreError> {
-        let tx = self.db().begin_write().map_err(StoreError::db)?;
+        let tx = self.begin_write()?;
         let mut gone = Vec::new();
         {
             let t = tx.open_table(TASKS).map_err(StoreError::db)?;

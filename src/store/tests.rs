@@ -40,7 +40,7 @@ fn a_file_that_is_not_a_store_is_a_clear_error_and_is_left_untouched() {
     let garbage: Vec<u8> = (0..100_000u32).map(|i| (i * 7919 % 251) as u8).collect();
     std::fs::write(&file, &garbage).unwrap();
     let err = Store::open(dir.path()).err().expect("garbage is refused");
-    assert!(err.0.contains("cannot open the data file") && err.0.contains("not modified"), "{err}");
+    assert!(err.message.contains("cannot open the data file") && err.message.contains("not modified"), "{err}");
     assert_eq!(std::fs::read(&file).unwrap(), garbage, "the file was not touched");
 }
 

@@ -4,6 +4,22 @@
 //! durably once, and acknowledges each job in submission order. While one
 //! commit's fsync runs, the next batch accumulates, so the batch size grows
 //! with the load and a lone write is not delayed.
+//!
+//! While the store is unavailable (the disk failed; see `avail.rs`), every
+//! job is answered at once with an `Unavailable` error: nothing is
+//! acknowledged that was not committed. What a job records that memory
+//! already holds is kept, in order, and committed first once the store is
+//! back, so that the file and the running runtime agree again: the task
+//! book's journal (a record, then its changes; a record whose
+//! acknowledgement was refused is kept too, with the change that ended it
+//! `rejected`), overlay changes and swarm records (a change that passed the
+//! swarm's check of the store just before the disk failed was applied; its
+//! caller got the error). Clearing or reseeding an overlay is not kept: it is
+//! asked for before anything is applied, and refused. At most [`MAX_CARRIED`]
+//! entries are kept; beyond, the thread stops taking jobs until the store is
+//! back (the journal, then the book, then new tasks wait: backpressure, not
+//! loss). Only a shutdown while the store is still down drops them, with an
+//! error log that counts them.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,8 +29,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::events::{StoredEvent, append};
 use super::overlay::{SwarmRecord, append_op, clear_op, put_swarm};
-use super::{Store, StoreError};
-use crate::task::Journaled;
+use super::{Store, StoreError, StoreErrorKind};
+use crate::task::{Journaled, NotDurable};
 
 /// Bounds of the writer.
 #[derive(Debug, Clone, Copy)]
@@ -31,6 +47,24 @@ impl Default for WriterOptions {
     }
 }
 
+/// Most journal entries kept while the store is unavailable, before the
+/// writer stops taking jobs until it is back.
+pub(crate) const MAX_CARRIED: usize = 65_536;
+
+/// What the thread keeps while the store is down, oldest first.
+#[derive(Default)]
+struct Carried {
+    journal: Vec<Journaled>,
+    overlay: Vec<(String, Vec<u8>)>,
+    swarms: Vec<SwarmRecord>,
+}
+
+impl Carried {
+    fn len(&self) -> usize {
+        self.journal.len() + self.overlay.len() + self.swarms.len()
+    }
+}
+
 enum Job {
     Events(Vec<StoredEvent>, oneshot::Sender<Result<(), StoreError>>),
     Overlay(String, Vec<u8>, oneshot::Sender<Result<u64, StoreError>>),
@@ -39,6 +73,8 @@ enum Job {
     Reseed(SwarmRecord, oneshot::Sender<Result<(), StoreError>>),
     /// The task book's journal entries, in order (their puts carry their own acks).
     Journal(Vec<Journaled>),
+    /// The store is available again: commit what was kept.
+    Resume,
     Shutdown,
 }
 
@@ -70,6 +106,9 @@ impl Default for CommitStats {
 #[derive(Clone)]
 pub struct Writer {
     tx: mpsc::Sender<Job>,
+    /// Whether the store is up (no handle to its file: the service's
+    /// shutdown closes the file while writers are still held).
+    availability: super::Availability,
     /// When the last commit ended (ms since the epoch; 0 = none yet).
     last_commit_ms: Arc<AtomicU64>,
     stats: Arc<CommitStats>,
@@ -93,11 +132,13 @@ impl Writer {
         let stamp = last_commit_ms.clone();
         let stats = Arc::new(CommitStats::default());
         let measure = stats.clone();
+        let thread_store = store.clone();
         let handle = std::thread::Builder::new()
             .name("hive-store-writer".into())
-            .spawn(move || run(store, rx, opts.max_batch.max(1), &stamp, &measure))
+            .spawn(move || run(thread_store, rx, opts.max_batch.max(1), &stamp, &measure))
             .expect("spawn the store writer thread");
-        (Self { tx, last_commit_ms, stats }, WriterThread(handle))
+        let availability = store.availability().clone();
+        (Self { tx, availability, last_commit_ms, stats }, WriterThread(handle))
     }
 
     /// Jobs waiting for the writer thread now.
@@ -120,8 +161,24 @@ impl Writer {
         job: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Job,
     ) -> Result<T, StoreError> {
         let (ack, done) = oneshot::channel();
-        self.tx.send(job(ack)).await.map_err(|_| StoreError("the store writer has stopped".into()))?;
-        done.await.map_err(|_| StoreError("the store writer has stopped".into()))?
+        self.tx.send(job(ack)).await.map_err(|_| StoreError::failed("the store writer has stopped"))?;
+        done.await.map_err(|_| StoreError::failed("the store writer has stopped"))?
+    }
+
+    /// `Err` (`Unavailable`) while the store is down: what would be written
+    /// now is refused. A change that must be recorded asks before it is applied.
+    pub fn writable(&self) -> Result<(), StoreError> {
+        if self.availability.available() {
+            return Ok(());
+        }
+        Err(self.availability.down_error())
+    }
+
+    /// Tells the thread that the store is available again (the reopener),
+    /// so that it commits what it kept; if its queue is full it has jobs
+    /// to wake it anyway.
+    pub(crate) fn resume(&self) {
+        let _ = self.tx.try_send(Job::Resume);
     }
 
     /// Stops the writer thread once every job queued before this one is
@@ -154,7 +211,7 @@ impl Writer {
     /// put's sender learns when it is durable. Waits while the writer's
     /// queue is full.
     pub async fn journal(&self, batch: Vec<Journaled>) -> Result<(), StoreError> {
-        self.tx.send(Job::Journal(batch)).await.map_err(|_| StoreError("the store writer has stopped".into()))
+        self.tx.send(Job::Journal(batch)).await.map_err(|_| StoreError::failed("the store writer has stopped"))
     }
 
     /// Writes a swarm record; returns once durable.
@@ -164,7 +221,18 @@ impl Writer {
 }
 
 fn run(store: Store, mut rx: mpsc::Receiver<Job>, max_batch: usize, last_commit_ms: &AtomicU64, stats: &CommitStats) {
-    while let Some(first) = rx.blocking_recv() {
+    // The journal kept while the store is down, oldest first.
+    let mut carried = Carried::default();
+    loop {
+        if carried.len() >= MAX_CARRIED {
+            // Full: take no job until the store is back (or the service stops).
+            while !store.availability().wait_available(std::time::Duration::from_secs(1)) {
+                if store.availability().stopping() {
+                    break;
+                }
+            }
+        }
+        let Some(first) = rx.blocking_recv() else { break };
         let mut stop = matches!(first, Job::Shutdown);
         let mut batch = if stop { Vec::new() } else { vec![first] };
         while !stop && batch.len() < max_batch {
@@ -174,34 +242,50 @@ fn run(store: Store, mut rx: mpsc::Receiver<Job>, max_batch: usize, last_commit_
                 Err(_) => break,
             }
         }
-        if !batch.is_empty() {
+        if stop && !store.availability().available() {
+            // A last chance: the reopener may be about to succeed.
+            store.availability().wait_available(std::time::Duration::from_millis(200));
+        }
+        if !batch.is_empty() || carried.len() > 0 {
             let (size, began) = (batch.len(), std::time::Instant::now());
-            commit(&store, batch);
+            commit(&store, batch, &mut carried);
             stats.latency.observe(began.elapsed().as_secs_f64());
             stats.batch.observe(size as f64);
             last_commit_ms.store(crate::events::now_ms(), Ordering::Release);
         }
         if stop {
-            rx.close();
-            return;
+            break;
         }
+    }
+    rx.close();
+    if carried.len() > 0 {
+        tracing::error!(
+            entries = carried.len(),
+            "the store is unavailable at shutdown: task records, overlay changes and swarm records kept since it went down are not stored"
+        );
     }
 }
 
-/// Applies a batch in one transaction. If the transaction fails, every job
-/// of the batch gets the error (nothing of it was written).
-fn commit(store: &Store, batch: Vec<Job>) {
+/// Applies the kept journal and then a batch in one transaction. If the
+/// transaction fails, every job of the batch gets the error (nothing of it
+/// was written); if it failed because the store is unavailable, the journal
+/// entries are kept in `carried` for the next try. While the store is down
+/// nothing is tried: the jobs are refused and the journal kept.
+fn commit(store: &Store, batch: Vec<Job>, carried: &mut Carried) {
     enum Ack {
         Unit(oneshot::Sender<Result<(), StoreError>>),
         Index(oneshot::Sender<Result<u64, StoreError>>),
-        Put(oneshot::Sender<Result<(), String>>),
+        Put(oneshot::Sender<Result<(), NotDurable>>),
     }
     let mut acks = Vec::with_capacity(batch.len());
     let mut events = Vec::new();
-    let mut overlay = Vec::new();
-    let mut swarms = Vec::new();
+    let kept = std::mem::take(carried);
+    // The kept ones first: their indexes are nobody's to answer.
+    let kept_overlay = kept.overlay.len();
+    let (mut overlay, mut swarms) = (kept.overlay, kept.swarms);
+    let kept_swarms = swarms.len();
     let mut clears = Vec::new();
-    let mut journal: Vec<Journaled> = Vec::new();
+    let mut journal: Vec<Journaled> = kept.journal;
     for job in batch {
         match job {
             Job::Events(mut e, ack) => {
@@ -216,7 +300,7 @@ fn commit(store: &Store, batch: Vec<Job>) {
                 swarms.push(r);
                 acks.push(Ack::Unit(ack));
             }
-            Job::Shutdown => {}
+            Job::Shutdown | Job::Resume => {}
             Job::Journal(mut j) => {
                 for entry in &mut j {
                     match entry {
@@ -247,8 +331,9 @@ fn commit(store: &Store, batch: Vec<Job>) {
             }
         }
     }
+    let generation = store.generation();
     let result = (|| -> Result<Vec<u64>, StoreError> {
-        let tx = store.db().begin_write().map_err(StoreError::db)?;
+        let tx = store.begin_write()?;
         for r in &swarms {
             put_swarm(&tx, r)?;
         }
@@ -264,17 +349,31 @@ fn commit(store: &Store, batch: Vec<Job>) {
         tx.commit().map_err(StoreError::db)?;
         Ok(indexes)
     })();
-    if let Err(e) = &result {
-        tracing::error!(error = %e, "store commit failed");
+    match &result {
+        Err(e) if e.is_unavailable() => {
+            store.failed(generation, e);
+            // Clears and reseeds were asked for before anything was applied: dropped.
+            let records = swarms.into_iter().enumerate();
+            let records = records.filter(|(i, r)| *i < kept_swarms || !clears.contains(&r.name)).map(|(_, r)| r);
+            *carried = Carried { journal, overlay, swarms: records.collect() };
+            if carried.len() >= MAX_CARRIED {
+                tracing::warn!(entries = carried.len(), "the store is unavailable: its writer waits for it");
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "store commit failed"),
+        Ok(_) => {}
     }
-    let mut indexes = result.as_ref().map(|v| v.clone().into_iter()).map_err(Clone::clone);
+    let mut indexes = result.as_ref().map(|v| v.clone().into_iter().skip(kept_overlay)).map_err(Clone::clone);
     for a in acks {
         match a {
             Ack::Unit(s) => {
                 let _ = s.send(result.as_ref().map(|_| ()).map_err(Clone::clone));
             }
             Ack::Put(s) => {
-                let _ = s.send(result.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+                let _ = s.send(result.as_ref().map(|_| ()).map_err(|e| match e.kind {
+                    StoreErrorKind::Unavailable => NotDurable::StoreUnavailable(e.message.clone()),
+                    StoreErrorKind::Failed => NotDurable::Failed(e.message.clone()),
+                }));
             }
             Ack::Index(s) => {
                 let r = match &mut indexes {

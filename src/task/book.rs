@@ -55,15 +55,27 @@ impl Default for BookOptions {
     }
 }
 
+/// Why a task's record (or a barrier) was not made durable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotDurable {
+    /// The store is unavailable (its disk failed): the caller was not
+    /// acknowledged; the store keeps the journal and writes it once it is back.
+    #[error("{0}")]
+    StoreUnavailable(String),
+    /// Any other failure, or the store stopped.
+    #[error("{0}")]
+    Failed(String),
+}
+
 /// What the journal (the store) is handed, in order.
 #[derive(Debug)]
 pub enum Journaled {
     /// A new task's record; the sender, if any, learns when it is durable.
-    Put(Box<TaskRecord>, Option<oneshot::Sender<Result<(), String>>>),
+    Put(Box<TaskRecord>, Option<oneshot::Sender<Result<(), NotDurable>>>),
     /// A change of a recorded task, stamped with its time.
     Change(Arc<str>, TaskChange, u64),
     /// Nothing to write: the sender learns when everything before it is durable.
-    Barrier(oneshot::Sender<Result<(), String>>),
+    Barrier(oneshot::Sender<Result<(), NotDurable>>),
 }
 
 /// Whether and how a new task is recorded.
@@ -79,17 +91,19 @@ pub enum Journal {
 /// A new task, as [`TaskBook::open`] answers.
 pub struct Opened {
     /// Resolves once the record is durable (`None`: nothing to wait for).
-    pub durable: Option<oneshot::Receiver<Result<(), String>>>,
+    pub durable: Option<oneshot::Receiver<Result<(), NotDurable>>>,
     /// The task's updates, when asked for.
     pub follower: Option<Follower>,
 }
 
 impl Opened {
     /// Waits until the record is durable (at once without a journal).
-    pub async fn durable(&mut self) -> Result<(), String> {
+    pub async fn durable(&mut self) -> Result<(), NotDurable> {
         match self.durable.take() {
             None => Ok(()),
-            Some(rx) => rx.await.unwrap_or_else(|_| Err("the store stopped before recording the task".into())),
+            Some(rx) => rx
+                .await
+                .unwrap_or_else(|_| Err(NotDurable::Failed("the store stopped before recording the task".into()))),
         }
     }
 }
@@ -257,7 +271,7 @@ impl TaskBook {
 
     /// Waits until everything journaled before this call is durable (at
     /// once without a journal).
-    pub async fn synced(&self) -> Result<(), String> {
+    pub async fn synced(&self) -> Result<(), NotDurable> {
         let rx = {
             let mut st = self.state();
             if st.journal.is_none() {
@@ -267,7 +281,7 @@ impl TaskBook {
             self.journal(&mut st, Journaled::Barrier(tx));
             rx
         };
-        rx.await.unwrap_or_else(|_| Err("the store stopped before recording the tasks".into()))
+        rx.await.unwrap_or_else(|_| Err(NotDurable::Failed("the store stopped before recording the tasks".into())))
     }
 
     /// Registers an open task read back from the store (a restart): it is

@@ -22,7 +22,7 @@ mod query;
 mod record;
 mod stats;
 
-pub use book::{BookOptions, FOLLOWER_TOKENS, Follower, Journal, Journaled, MAX_JOURNAL, Opened, TaskBook};
+pub use book::{BookOptions, FOLLOWER_TOKENS, Follower, Journal, Journaled, MAX_JOURNAL, NotDurable, Opened, TaskBook};
 pub use model::{FailCode, MAX_CODE_BYTES, TaskEnd, TaskStatus, TaskUpdate, Transport};
 pub use notice::{Happened, NOTICE_LAG, TaskNotice};
 pub use query::{TaskFilter, TaskOrder, TaskSort};

@@ -31,10 +31,11 @@ pub(super) async fn submit_to(
     let actor = actor_of(name)?;
     let d = ractor::call!(actor, DispatcherMsg::Submit, req, how)??;
     if let Some(durable) = d.durable {
-        let recorded = durable.await.unwrap_or_else(|_| Err("the store stopped".into()));
+        let recorded =
+            durable.await.unwrap_or_else(|_| Err(crate::task::NotDurable::Failed("the store stopped".into())));
         if let Err(e) = recorded {
             let _ = ractor::call!(actor, DispatcherMsg::Cancel, d.id.to_string());
-            return Err(HiveError::Unavailable(format!("the task could not be recorded durably: {e}")));
+            return Err(crate::runtime::swarm::not_recorded(&e));
         }
     }
     Ok((d.id, d.follower))

@@ -1,6 +1,7 @@
 //! The events handle: the live bus, and queries over what happened — from
 //! the store when the runtime has one (everything retention keeps), else
-//! from the bus's in-memory ring.
+//! from the bus's in-memory ring (also while the store is unavailable: its
+//! disk failed, and the ring is what memory still serves).
 
 use super::{Hive, blocking};
 use crate::error::HiveError;
@@ -16,9 +17,10 @@ impl Events<'_> {
         &self.0.bus
     }
 
-    /// Events matching `q`, newest `q.limit`, oldest first.
+    /// Events matching `q`, newest `q.limit`, oldest first: from the store,
+    /// or from the ring without one or while it is unavailable.
     pub async fn query(&self, q: EventQuery) -> Result<Vec<StoredEvent>, HiveError> {
-        if let Some(store) = self.0.store()? {
+        if let Some(store) = self.0.store()?.filter(|s| s.availability().available()) {
             return blocking(move || store.query_events(&q)).await;
         }
         Ok(self.0.bus.recent(q.limit, |e| q.matches(e)).iter().map(|e| StoredEvent::from(&**e)).collect())

@@ -118,6 +118,16 @@ pub struct StoreHealth {
     /// Events emitted but not yet committed (the flusher's lag; a streamed
     /// token, never stored, counts as committed once the flusher passed it).
     pub unstored_events: u64,
+    /// `false` while the disk fails: the store is reopening its file, and
+    /// what must be recorded gets 503 `HIVE_STORAGE_UNAVAILABLE` (always
+    /// `true` in memory).
+    pub available: bool,
+    /// Since when it is unavailable (RFC 3339); `null` while available.
+    pub unavailable_since: Option<String>,
+    /// The failure that made it unavailable; `null` while available.
+    pub unavailable_reason: Option<String>,
+    /// Times it became unavailable since the start.
+    pub outages: u64,
 }
 
 impl Hive {
@@ -183,6 +193,10 @@ impl Hive {
                 last_commit: None,
                 writer_queue: 0,
                 unstored_events: 0,
+                available: true,
+                unavailable_since: None,
+                unavailable_reason: None,
+                outages: 0,
             });
         };
         let path = store.path().display().to_string();
@@ -190,7 +204,12 @@ impl Hive {
         // stored, is not counted as waiting for the disk).
         let committed = self.bus.published_seq();
         let writer = service.writer();
+        let outage = store.availability().outage();
         Ok(StoreHealth {
+            available: outage.is_none(),
+            unavailable_since: outage.as_ref().map(|o| crate::events::rfc3339_ms(o.since_ms)),
+            unavailable_reason: outage.map(|o| o.reason),
+            outages: store.availability().outages(),
             mode: StoreMode::Durable,
             path: Some(path),
             last_commit: writer.last_commit_ms().map(crate::events::rfc3339_ms),

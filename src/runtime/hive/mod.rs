@@ -90,6 +90,11 @@ pub struct HiveOptions {
     /// The wall clock schedules fire by (the system's when `None`; a test
     /// gives [`crate::schedule::TokioClock`]).
     pub clock: Option<Arc<dyn crate::schedule::Clock>>,
+    /// Tests only (feature `fault-injection`): the store's disk fails when
+    /// this switch says so (`store::DiskFaults`).
+    #[cfg(feature = "fault-injection")]
+    #[doc(hidden)]
+    pub disk_faults: Option<crate::store::DiskFaults>,
 }
 
 /// Runs a store call on the blocking pool (redb is synchronous; a commit
@@ -100,7 +105,7 @@ pub(super) async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| HiveError::Unavailable(e.to_string()))?
-        .map_err(|e| HiveError::Unavailable(e.0))
+        .map_err(crate::store::StoreError::into_hive)
 }
 
 /// The swarm registry registered as `name`.
@@ -137,8 +142,16 @@ impl Hive {
             None => None,
             Some(dir) => {
                 let dir = dir.clone();
+                #[cfg(feature = "fault-injection")]
+                let faults = opts.disk_faults.clone();
                 Some(
                     blocking(move || {
+                        #[cfg(feature = "fault-injection")]
+                        let store = match faults {
+                            Some(f) => Store::open_faulty(&dir, f)?,
+                            None => Store::open(&dir)?,
+                        };
+                        #[cfg(not(feature = "fault-injection"))]
                         let store = Store::open(&dir)?;
                         let next = store.next_seq()?;
                         Ok((store, next))

@@ -88,5 +88,5 @@ async fn restore_tasks(hive: &Hive, store: &Store, only: Option<&[String]>) -> R
         }
     }
     // Durable before start returns, then announced.
-    hive.book.synced().await.map_err(HiveError::Unavailable)
+    hive.book.synced().await.map_err(|e| crate::runtime::swarm::not_recorded(&e))
 }

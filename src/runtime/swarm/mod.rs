@@ -17,6 +17,7 @@ pub(crate) mod router;
 pub(crate) mod sample;
 pub(crate) mod slot;
 mod tasks;
+pub(crate) use tasks::not_recorded;
 pub(crate) use tasks::{MAX_CONTENT_BYTES, cancel_on, enqueue_on, open_then_queue};
 mod status;
 mod tree;
@@ -351,11 +352,19 @@ impl Actor for Swarm {
                 let _ = r.send(run.effective_spec());
             }
             SwarmMsg::AddAgent { spec, connections, incoming, reply } => {
+                if let Err(e) = run.writable() {
+                    let _ = reply.send(Err(e));
+                    return Ok(());
+                }
                 let op = OverlayOp::add_agent(&spec, connections.clone(), incoming.clone());
                 let r = run.add_agent(spec, connections, incoming).await;
                 let _ = reply.send(run.persisted(r, op).await);
             }
             SwarmMsg::RemoveAgent(name, r) => {
+                if let Err(e) = run.writable() {
+                    let _ = r.send(Err(e));
+                    return Ok(());
+                }
                 let op = OverlayOp::RemoveAgent { name: name.clone() };
                 let res = run.remove_agent(&name).await;
                 let _ = r.send(run.persisted(res, op).await);
@@ -372,22 +381,38 @@ impl Actor for Swarm {
                     r.send(run.shared.agent(&name).map(|s| s.history(limit)).ok_or_else(|| HiveError::agent(&name)));
             }
             SwarmMsg::AddObject { spec, connections, incoming, reply } => {
+                if let Err(e) = run.writable() {
+                    let _ = reply.send(Err(e));
+                    return Ok(());
+                }
                 let op = OverlayOp::add_object(&spec, connections.clone(), incoming.clone());
                 let r = run.add_object(spec, connections, incoming).await;
                 let _ = reply.send(run.persisted(r, op).await);
             }
             SwarmMsg::RemoveObject(name, r) => {
+                if let Err(e) = run.writable() {
+                    let _ = r.send(Err(e));
+                    return Ok(());
+                }
                 let op = OverlayOp::RemoveObject { name: name.clone() };
                 let res = run.remove_object(&name).await;
                 let _ = r.send(run.persisted(res, op).await);
             }
             SwarmMsg::ObjectState(name, r) => run.object_state(&name, r),
             SwarmMsg::ConfigureObject(name, config, r) => {
+                if let Err(e) = run.writable() {
+                    let _ = r.send(Err(e));
+                    return Ok(());
+                }
                 let op = OverlayOp::ConfigureObject { name: name.clone(), config: config.to_string() };
                 let res = run.configure_object(&name, config).await;
                 let _ = r.send(run.persisted(res, op).await);
             }
             SwarmMsg::UpdateEdges { add, remove, reply } => {
+                if let Err(e) = run.writable() {
+                    let _ = reply.send(Err(e));
+                    return Ok(());
+                }
                 let op = OverlayOp::Edges { add: add.clone(), remove: remove.clone() };
                 let r = run.update_edges(add, remove);
                 let r = match r {
@@ -397,6 +422,10 @@ impl Actor for Swarm {
                 let _ = reply.send(r);
             }
             SwarmMsg::Scale { group, count, reply } => {
+                if let Err(e) = run.writable() {
+                    let _ = reply.send(Err(e));
+                    return Ok(());
+                }
                 let r = run.scale(&group, count).await;
                 // Record the size reached (members that failed to start are not in it).
                 let reached = run.spec.agents.iter().find(|a| a.name == group).and_then(|a| a.replicas).unwrap_or(0);
@@ -505,14 +534,24 @@ impl SwarmRun {
         open_then_queue(&self.shared.ctx.tasks, record, follow, || self.enqueue(&slot, task)).await
     }
 
+    /// `Err` while the store is unavailable (its disk failed): a change
+    /// that must be recorded is refused before anything of it is applied.
+    fn writable(&self) -> Result<(), HiveError> {
+        match &self.store {
+            Some(w) => w.writable().map_err(|e| e.to_hive("the change was not applied")),
+            None => Ok(()),
+        }
+    }
+
     /// Records an applied change in the overlay (durably, when the swarm has
     /// a store) before its result goes back to the caller.
     async fn persisted<T>(&self, result: Result<T, HiveError>, op: OverlayOp) -> Result<T, HiveError> {
         let value = result?;
         if let Some(store) = &self.store {
-            store.append_overlay(&self.spec.name, op.encode()).await.map_err(|e| {
-                HiveError::Unavailable(format!("the change was applied but could not be recorded durably: {e}"))
-            })?;
+            store
+                .append_overlay(&self.spec.name, op.encode())
+                .await
+                .map_err(|e| e.to_hive("the change was applied but could not be recorded durably"))?;
         }
         Ok(value)
     }

@@ -16,7 +16,7 @@ use crate::runtime::swarm::mailbox::{Envelope, Task, TaskOwner};
 use crate::runtime::swarm::router::RouterMsg;
 use crate::runtime::swarm::router::table::RouteError;
 use crate::runtime::swarm::slot::AgentSlot;
-use crate::task::{FailCode, Follower, Journal, TaskBook, TaskEnd, TaskRecord};
+use crate::task::{FailCode, Follower, Journal, NotDurable, TaskBook, TaskEnd, TaskRecord};
 
 /// Largest task or message content accepted.
 pub(crate) const MAX_CONTENT_BYTES: usize = 1 << 20;
@@ -39,6 +39,17 @@ pub(crate) fn enqueue_on(ctx: &SwarmCtx, slot: &AgentSlot, task: Task) -> Result
     Ok(id)
 }
 
+/// The error a caller gets for a task whose record was not made durable:
+/// 503 `HIVE_STORAGE_UNAVAILABLE` while the disk fails, else `HIVE_UNAVAILABLE`.
+pub(crate) fn not_recorded(e: &NotDurable) -> HiveError {
+    match e {
+        NotDurable::StoreUnavailable(why) => {
+            HiveError::StorageUnavailable(format!("the task could not be recorded durably: {why}"))
+        }
+        NotDurable::Failed(why) => HiveError::Unavailable(format!("the task could not be recorded durably: {why}")),
+    }
+}
+
 /// Opens a new task in the book (its record durable first, with a store)
 /// and then queues it with `enqueue`; if that fails, the task ends
 /// `rejected`, so that a restart does not bring it back. With `follow`,
@@ -53,7 +64,7 @@ pub(crate) async fn open_then_queue(
     let mut opened = book.open(record, Journal::Record, follow).await;
     if let Err(e) = opened.durable().await {
         book.end(&id, TaskEnd::failed(FailCode::Rejected, format!("not recorded: {e}")));
-        return Err(HiveError::Unavailable(format!("the task could not be recorded durably: {e}")));
+        return Err(not_recorded(&e));
     }
     match enqueue() {
         Ok(id) => Ok((id, opened.follower)),
