@@ -197,6 +197,9 @@ error_codes! {
     /// The daemon is out of service (maintenance off): it finishes what runs
     /// and takes no new work until it is put back (`+ Retry-After`).
     Maintenance = "HIVE_MAINTENANCE", "maintenance", 503;
+    /// The request was not answered within the server's request timeout
+    /// (it may still take effect).
+    Timeout = "HIVE_TIMEOUT", "timeout", 504;
 }
 
 impl std::fmt::Display for ErrorCode {
