@@ -11,13 +11,16 @@
 //! hard one. It fails if a request is not answered 2xx or the daemon did not
 //! hold every idle connection.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use clap::Args;
 
 use super::{Conn, percentile};
+
+/// Idle connections opened at a time (below the daemon's listen queue of 1 024).
+const BATCH: usize = 500;
 
 #[derive(Args, Debug)]
 pub(crate) struct IdleConnsArgs {
@@ -33,7 +36,7 @@ pub(crate) struct IdleConnsArgs {
     /// Keep-alive connections the measured requests are spread over.
     #[arg(long, default_value_t = 4)]
     clients: usize,
-    /// (The holding process: open --conns connections to ADDR, say so, hold them until stdin closes.)
+    /// (The holding process: opens the connections to ADDR that stdin asks for, holds them until it closes.)
     #[arg(long, value_name = "ADDR", hide = true)]
     hold: Option<String>,
 }
@@ -41,7 +44,7 @@ pub(crate) struct IdleConnsArgs {
 pub(crate) async fn run(a: IdleConnsArgs) -> Result<(), String> {
     super::raise_fd_limit();
     if let Some(addr) = &a.hold {
-        return hold(addr, a.conns).await;
+        return hold(addr).await;
     }
     let (soft, _) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
         .map_err(|e| format!("getrlimit: {e}"))?;
@@ -54,38 +57,57 @@ pub(crate) async fn run(a: IdleConnsArgs) -> Result<(), String> {
     let addr = daemon.url.trim_start_matches("http://").trim_end_matches('/').to_string();
     let pid = daemon.pid().unwrap_or_default();
     let path = "/api/swarms/bench";
+    // Warm up (first requests build caches and connections), unmeasured.
+    measure(&addr, path, a.clients * 50, a.clients).await?;
     let before = measure(&addr, path, a.requests, a.clients).await?;
     let (rss_before, fds_before) = (rss_kib(pid), fd_count(pid));
     let opened = Instant::now();
     let mut holder = Command::new(std::env::current_exe().map_err(|e| e.to_string())?)
-        .args(["bench", "idle-conns", "--hold", &addr, "--conns", &a.conns.to_string()])
+        .args(["bench", "idle-conns", "--hold", &addr])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .map_err(|e| format!("cannot start the holding process: {e}"))?;
-    let said = read_line(holder.stdout.take().expect("piped"), Duration::from_secs(120));
-    if !said.as_deref().is_some_and(|l| l.starts_with("held ")) {
-        let _ = holder.kill();
-        let _ = holder.wait();
-        return Err(format!("the holding process did not open its connections: {said:?}"));
-    }
-    // Connected is not accepted: wait until the daemon serves them all.
-    let mut probe = Conn::open(&addr, None).await?;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut open = 0;
-    while open < a.conns {
-        open = connections(&mut probe).await?;
-        if Instant::now() > deadline {
-            let _ = holder.kill();
-            return Err(format!("the daemon accepted only {open} of {} connections in 120 s", a.conns));
+    let mut told = holder.stdin.take().expect("piped");
+    let (lines, said) = std::sync::mpsc::channel();
+    let out = holder.stdout.take().expect("piped");
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = lines.send(line);
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    });
+    // In batches smaller than the listen queue, each accepted before the
+    // next: a burst past the queue would be dropped by the kernel, unseen
+    // by a client that sends nothing.
+    let mut probe = Conn::open(&addr, None).await?;
+    let mut held = 0;
+    while held < a.conns {
+        let batch = BATCH.min(a.conns - held);
+        let asked = writeln!(told, "{batch}").and_then(|()| told.flush());
+        let reply = asked.ok().and_then(|()| said.recv_timeout(Duration::from_secs(60)).ok());
+        let Some(n) = reply.as_deref().and_then(|l| l.strip_prefix("held ")?.parse::<usize>().ok()) else {
+            let _ = holder.kill();
+            let _ = holder.wait();
+            return Err(format!("the holding process did not open its connections: {reply:?}"));
+        };
+        held = n;
+        // Connected is not accepted: wait until the daemon serves them (and the probe).
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while connections(&mut probe).await? < held + 1 {
+            if Instant::now() > deadline {
+                let _ = holder.kill();
+                let _ = holder.wait();
+                return Err(format!("the daemon did not accept {held} connections within 60 s"));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
     let accepted_in = opened.elapsed();
     let during = measure(&addr, path, a.requests, a.clients).await?;
-    let held_after = connections(&mut probe).await?;
+    // Less the probe.
+    let held_after = connections(&mut probe).await?.saturating_sub(1);
     let (rss_during, fds_during) = (rss_kib(pid), fd_count(pid));
-    drop(holder.stdin.take());
+    drop(told);
     let _ = holder.wait();
     let mib = |k: Option<u64>| k.map_or("?".to_string(), |k| format!("{:.1}", k as f64 / 1024.0));
     println!("idle-conns: {} idle TCP connections from pid {} (daemon pid {pid}, cap {cap})", a.conns, holder.id());
@@ -102,7 +124,7 @@ pub(crate) async fn run(a: IdleConnsArgs) -> Result<(), String> {
         );
     }
     println!(
-        "  daemon: hive_http_connections {held_after} after the run; RSS {} → {} MiB; descriptors {} → {}",
+        "  daemon: {held_after} idle connections still served after the run; RSS {} → {} MiB; descriptors {} → {}",
         mib(rss_before),
         mib(rss_during),
         fds_before.map_or("?".into(), |n| n.to_string()),
@@ -117,31 +139,27 @@ pub(crate) async fn run(a: IdleConnsArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// The holding process: `n` idle connections to `addr`, held until stdin closes.
-async fn hold(addr: &str, n: usize) -> Result<(), String> {
+/// The holding process: for each line `N` on stdin, `N` more idle
+/// connections to `addr`, then `held TOTAL` on stdout; it lets them go when
+/// stdin closes.
+async fn hold(addr: &str) -> Result<(), String> {
     use futures::StreamExt;
-    let conns: Vec<_> = futures::stream::iter(0..n)
-        .map(|_| tokio::net::TcpStream::connect(addr.to_string()))
-        .buffer_unordered(256)
-        .collect()
-        .await;
-    let conns: Vec<_> = conns.into_iter().collect::<Result<_, _>>().map_err(|e| format!("connect {addr}: {e}"))?;
-    println!("held {}", conns.len());
-    let mut sink = Vec::new();
-    let _ = tokio::io::AsyncReadExt::read_to_end(&mut tokio::io::stdin(), &mut sink).await;
-    drop(conns);
+    use tokio::io::AsyncBufReadExt;
+    let mut conns = Vec::new();
+    let mut asks = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    while let Ok(Some(line)) = asks.next_line().await {
+        let n: usize = line.trim().parse().map_err(|_| format!("not a count: {line}"))?;
+        let opened: Vec<_> = futures::stream::iter(0..n)
+            .map(|_| tokio::net::TcpStream::connect(addr.to_string()))
+            .buffer_unordered(64)
+            .collect()
+            .await;
+        for c in opened {
+            conns.push(c.map_err(|e| format!("connect {addr}: {e}"))?);
+        }
+        println!("held {}", conns.len());
+    }
     Ok(())
-}
-
-/// The first line `from` writes within `wait`.
-fn read_line(from: impl std::io::Read + Send + 'static, wait: Duration) -> Option<String> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(from).read_line(&mut line);
-        let _ = tx.send(line.trim().to_string());
-    });
-    rx.recv_timeout(wait).ok()
 }
 
 struct Measured {
