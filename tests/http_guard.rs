@@ -308,7 +308,11 @@ async fn a_slowloris_client_is_dropped_within_the_header_timeout() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     });
+    // And an idle keep-alive connection after a request: closed after the same time.
+    let mut idle = TcpStream::connect(d.addr).await.unwrap();
+    assert_eq!(raw_get(&mut idle, "/health").await.0, 200);
     timeout(Duration::from_secs(10), until_closed(&mut silent)).await.expect("a silent client is dropped");
+    timeout(Duration::from_secs(10), until_closed(&mut idle)).await.expect("an idle keep-alive connection is closed");
     timeout(Duration::from_secs(10), async {
         let mut chunk = [0u8; 1024];
         while !matches!(rd.read(&mut chunk).await, Ok(0) | Err(_)) {}
@@ -323,7 +327,7 @@ async fn a_slowloris_client_is_dropped_within_the_header_timeout() {
     let text = metrics_text(&d).await;
     let line = text.lines().find(|l| l.starts_with(r#"hive_http_limited_total{limit="header_timeout"}"#));
     let n: u64 = line.and_then(|l| l.split_whitespace().last()?.parse().ok()).unwrap_or(0);
-    assert!(n >= 2, "both were counted: {line:?}");
+    assert!(n >= 3, "all three were counted: {line:?}");
     d.shutdown().await;
 }
 

@@ -51,6 +51,11 @@ impl Hits {
         Self { metrics, began: Instant::now(), bounds: Default::default() }
     }
 
+    /// Counts one hit of `limit` without logging it.
+    pub(crate) fn count(&self, limit: HttpLimit) {
+        self.metrics.http_limited(limit);
+    }
+
     /// Records one hit of `limit` (by `peer`, when one is known); returns
     /// whether it was logged.
     pub(crate) fn hit(&self, limit: HttpLimit, peer: Option<SocketAddr>) -> bool {

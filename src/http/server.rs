@@ -11,8 +11,10 @@
 //!   the count once upgraded (`max_websockets` bounds those).
 //! - A connection that does not send a request's headers within
 //!   `header_read_timeout_s` of its start (or of its previous request's end)
-//!   is closed and recorded (`limit="header_timeout"`): a client that sends
-//!   nothing, or a byte at a time, holds its slot no longer than that.
+//!   is closed and counted (`limit="header_timeout"`): a client that sends
+//!   nothing, or a byte at a time, holds its slot no longer than that. It
+//!   is logged at `warn` when the connection never sent a whole request
+//!   (an idle keep-alive connection closing is routine: `debug`).
 //!   (hyper's HTTP/1 connection times the headers from its first poll; the
 //!   auto builder's protocol sniff would wait for a first byte untimed, and
 //!   this build serves HTTP/1 only.)
@@ -28,6 +30,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -54,8 +57,9 @@ pub(crate) struct Bounds {
     pub(crate) header_read_timeout: Duration,
 }
 
-/// How a connection task ended, and whose it was.
-type Ended = (SocketAddr, Result<(), hyper::Error>);
+/// How a connection task ended: whose it was, how many requests it had
+/// begun, and its end.
+type Ended = (SocketAddr, u64, Result<(), hyper::Error>);
 
 /// Serves `app` on `listener` until `shutdown` resolves (see the module doc).
 pub(crate) async fn run(
@@ -102,7 +106,10 @@ pub(crate) async fn run(
         };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
+        let begun = Arc::new(AtomicU64::new(0));
+        let counted = begun.clone();
         let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+            counted.fetch_add(1, Ordering::Relaxed);
             req.extensions_mut().insert(ConnectInfo(peer));
             tower::ServiceExt::oneshot(app.clone(), req.map(axum::body::Body::new))
         });
@@ -120,7 +127,7 @@ pub(crate) async fn run(
                     conn.await
                 }
             };
-            (peer, r)
+            (peer, begun.load(Ordering::Relaxed), r)
         });
     }
     drop(listener);
@@ -142,11 +149,17 @@ pub(crate) async fn run(
 /// Takes note of how a connection ended.
 fn ended(hits: &Hits, done: Result<Ended, tokio::task::JoinError>) {
     match done {
-        Ok((_, Ok(()))) => {}
-        Ok((peer, Err(e))) if e.is_timeout() => {
+        Ok((_, _, Ok(()))) => {}
+        // A connection that never sent a whole request: a slow or silent client.
+        Ok((peer, 0, Err(e))) if e.is_timeout() => {
             hits.hit(HttpLimit::HeaderTimeout, Some(peer));
         }
-        Ok((peer, Err(e))) => tracing::debug!(%peer, error = %e, "connection ended with an error"),
+        // An idle keep-alive connection: counted, but closing it is routine.
+        Ok((peer, _, Err(e))) if e.is_timeout() => {
+            hits.count(HttpLimit::HeaderTimeout);
+            tracing::debug!(%peer, "an idle keep-alive connection was closed");
+        }
+        Ok((peer, _, Err(e))) => tracing::debug!(%peer, error = %e, "connection ended with an error"),
         Err(e) if e.is_panic() => tracing::error!(error = %e, "a connection task panicked"),
         Err(_) => {}
     }
