@@ -201,6 +201,9 @@ error_codes! {
     /// taken (and nothing was applied) until the store has reopened its
     /// file; reads from memory go on (`+ Retry-After`).
     StorageUnavailable = "HIVE_STORAGE_UNAVAILABLE", "storage_unavailable", 503;
+    /// The request was not answered within the server's request timeout
+    /// (it may still take effect).
+    Timeout = "HIVE_TIMEOUT", "timeout", 504;
 }
 
 impl std::fmt::Display for ErrorCode {

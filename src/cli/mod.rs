@@ -223,6 +223,15 @@ pub(crate) fn init_tracing(format: LogFormat) -> hive::logs::LogRing {
 }
 
 /// Runs the parsed command (`logs`: the ring the daemon's tracing feeds).
+/// Raises the soft open-file limit to the hard one (a server of many
+/// sockets, a bench of many clients); the soft limit after, if readable.
+pub(crate) fn raise_fd_limit() -> Option<u64> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).ok()?;
+    let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+    getrlimit(Resource::RLIMIT_NOFILE).ok().map(|(soft, _)| soft)
+}
+
 pub(crate) async fn run(cli: Cli, logs: hive::logs::LogRing) -> ExitCode {
     match cli.command {
         Command::Serve(args) => serve::run(args, cli.client.token.clone(), logs).await,

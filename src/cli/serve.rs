@@ -6,7 +6,8 @@
 //! running and come back at the next start). On SIGHUP it reads the config
 //! file again and replaces its tokens (nothing else is reloaded); without a
 //! config file it says there is nothing to reload and serves on (SIGHUP is
-//! handled from the start, so it never ends the daemon).
+//! handled from the start, so it never ends the daemon). It raises its soft
+//! descriptor limit to the hard one first (the connection cap needs them).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -200,6 +201,15 @@ pub(crate) async fn run(args: ServeArgs, token: Option<String>, logs: hive::logs
         metrics: hive::metrics::MetricsOptions { max_agents_per_swarm: cfg.metrics.max_agents_per_swarm },
         ..HiveOptions::default()
     };
+    // Descriptors for the connection cap, and some for the store, children and streams.
+    let fds = super::raise_fd_limit();
+    if let Some(soft) = fds.filter(|&soft| cfg.server.max_connections as u64 + 256 > soft) {
+        eprintln!(
+            "hive: warning: max_connections = {} does not fit in this process's descriptor limit of {soft}; \
+             past it, new connections wait for descriptors, not for the cap",
+            cfg.server.max_connections
+        );
+    }
     let listener = match tokio::net::TcpListener::bind(cfg.server.listen).await {
         Ok(l) => l,
         Err(e) => {

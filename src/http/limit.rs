@@ -151,19 +151,24 @@ fn set_headers(h: &mut HeaderMap, b: Budget) {
 /// Whose bucket `req` takes from: its worker's on a worker endpoint that
 /// names one, when its credentials admit it there; else its address's.
 async fn client_of(state: &AppState, req: &mut Request, ip: IpAddr) -> Client {
-    use axum::RequestExt;
     let worker_route = req
         .extensions()
         .get::<axum::extract::MatchedPath>()
         .is_some_and(|m| super::access::is_worker_route(req.method(), m.as_str()));
     if worker_route
         && super::auth::principal_of(state, ip, req).is_ok_and(|p| p.role.allows(Role::Worker))
-        && let Ok(params) = req.extract_parts::<axum::extract::RawPathParams>().await
-        && let Some((_, id)) = params.iter().find(|(k, _)| *k == "id")
+        && let Some(id) = route_worker_id(req).await
     {
-        return Client::Worker(id.into());
+        return Client::Worker(id);
     }
     Client::Ip(ip)
+}
+
+/// The worker id a worker endpoint's path names (`{id}`), if any.
+pub(crate) async fn route_worker_id(req: &mut Request) -> Option<Arc<str>> {
+    use axum::RequestExt;
+    let params = req.extract_parts::<axum::extract::RawPathParams>().await.ok()?;
+    params.iter().find(|(k, _)| *k == "id").map(|(_, id)| id.into())
 }
 
 /// The rate-limit middleware: every response it passes carries the

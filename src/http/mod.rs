@@ -5,7 +5,10 @@
 //! method, matched route, status, latency) → request metrics (the same,
 //! counted in the runtime's [`crate::metrics::Metrics`]) → CORS (allowlist) → rate limit
 //! (per client IP, 429 + `Retry-After`) → auth (bearer token, or loopback
-//! only) → body limit (413) → handler. Every refusal, including malformed input caught
+//! only) → requests in flight (per token or address, 429; `budget.rs`) →
+//! request timeout (504; `timeout.rs`) → body limit (413) → handler; and,
+//! before it, the accept loop (`server.rs`: the connection cap and the
+//! header read timeout). Every refusal, including malformed input caught
 //! before a handler runs, is answered in one error shape ([`ApiError`]);
 //! no client mistake yields a 500. The OpenAPI 3.1 document is generated
 //! from the handlers and served at `/openapi.json`, with Swagger UI (bundled,
@@ -17,20 +20,23 @@
 
 mod access;
 mod auth;
+mod budget;
 pub mod config;
 mod error;
 mod extract;
+mod hits;
 mod limit;
 mod openapi;
 mod page;
 mod phoenix;
 mod routes;
 mod schema;
+mod server;
+mod timeout;
 mod ui;
 mod ws_events;
 mod ws_tasks;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -50,7 +56,7 @@ use utoipa::openapi::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub use config::{RateLimit, ServerConfig};
+pub use config::{InFlight, RateLimit, ServerConfig};
 pub use error::{ApiError, ErrorBody};
 
 use crate::ErrorCode;
@@ -69,6 +75,8 @@ pub struct AppState {
     /// `x-worker-token` ([`Self::with_worker_token`]).
     pub(crate) worker_token: Option<Arc<str>>,
     limiter: limit::Limiter,
+    budgets: budget::Budgets,
+    hits: Arc<hits::Hits>,
     ws_slots: Arc<Semaphore>,
     /// Turns true when the daemon stops; streams close then.
     pub(crate) shutdown: watch::Receiver<bool>,
@@ -90,6 +98,8 @@ impl AppState {
             tokens,
             worker_token: None,
             limiter: limit::Limiter::new(cfg.rate_limit),
+            budgets: budget::Budgets::new(cfg.in_flight),
+            hits: Arc::new(hits::Hits::new(hive.metrics().clone())),
             ws_slots: Arc::new(Semaphore::new(cfg.max_websockets)),
             cfg: Arc::new(cfg),
             hive,
@@ -228,6 +238,8 @@ pub fn app(state: AppState) -> Router {
             ApiError::new(ErrorCode::MethodNotAllowed, "method not allowed for this route").into_response()
         })
         .layer(DefaultBodyLimit::max(state.cfg.body_limit))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), timeout::enforce))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), budget::enforce))
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require))
         .layer(axum::middleware::from_fn_with_state(state.clone(), limit::enforce))
         .with_state(state);
@@ -305,7 +317,9 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
 }
 
 /// Serves `state` on `listener` until `shutdown` resolves; then closes the
-/// streams and waits for requests in flight.
+/// streams and waits (at most 10 s) for the requests in flight. The
+/// connection cap and the header read timeout are `state`'s config's
+/// (`server.rs`).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
@@ -319,14 +333,13 @@ pub async fn serve(
             limiter.forget_idle();
         }
     });
-    let closer = state.clone();
-    let app = app(state).into_make_service_with_connect_info::<SocketAddr>();
-    let r = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            closer.close_streams();
-        })
-        .await;
+    let bounds = server::Bounds {
+        max_connections: state.cfg.max_connections,
+        header_read_timeout: state.cfg.header_read_timeout(),
+    };
+    let (hits, metrics, closer) = (state.hits.clone(), state.hive.metrics().clone(), state.clone());
+    let r = server::run(listener, app(state), bounds, hits, metrics, shutdown, move || closer.close_streams()).await;
     forget.abort();
+    let _ = forget.await;
     r
 }

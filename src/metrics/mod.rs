@@ -6,6 +6,9 @@
 //! with pre-resolved handles (the task book's `TaskStats`, the store
 //! writer's `CommitStats`, the router's routed and denied counts).
 //!
+//! It also counts the HTTP connections open and each time an HTTP bound
+//! was hit ([`HttpLimit`]).
+//!
 //! Guarantees: every label set is bounded — HTTP routes are the matched
 //! route templates (at most [`MAX_ROUTES`], then `other`; no route matched
 //! is `unmatched`), methods a closed enum, statuses the HTTP status codes;
@@ -101,6 +104,42 @@ impl EncodeLabelValue for HttpMethod {
     }
 }
 
+/// An HTTP bound the server enforced, as a label (a closed set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HttpLimit {
+    /// The connection cap was reached: the accept loop waited for a slot.
+    Connections,
+    /// A connection did not send a request's headers in time and was closed.
+    HeaderTimeout,
+    /// A client was over its budget of requests in flight (429).
+    InFlight,
+    /// A request was not answered in time (504).
+    RequestTimeout,
+}
+
+impl HttpLimit {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Connections => "connections",
+            Self::HeaderTimeout => "header_timeout",
+            Self::InFlight => "in_flight",
+            Self::RequestTimeout => "request_timeout",
+        }
+    }
+}
+
+impl EncodeLabelValue for HttpLimit {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        EncodeLabelValue::encode(&self.as_str(), encoder)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct LimitLabels {
+    limit: HttpLimit,
+}
+
 /// A route template, interned (see [`Metrics::http_request`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Route(Arc<str>);
@@ -139,6 +178,8 @@ struct Inner {
     requests: Family<RequestLabels, Counter>,
     latency: Family<LatencyLabels, Histogram>,
     websockets: Gauge,
+    connections: Gauge,
+    limited: Family<LimitLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -163,6 +204,8 @@ impl Metrics {
                 requests: Family::default(),
                 latency: Family::new_with_constructor(latency_histogram),
                 websockets: Gauge::default(),
+                connections: Gauge::default(),
+                limited: Family::default(),
             }),
         }
     }
@@ -207,6 +250,17 @@ impl Metrics {
         WebSocketGuard(self.inner.websockets.clone())
     }
 
+    /// Counts an open HTTP connection until the guard is dropped.
+    pub fn http_connection_opened(&self) -> ConnectionGuard {
+        self.inner.connections.inc();
+        ConnectionGuard(self.inner.connections.clone())
+    }
+
+    /// Counts one time `limit` was hit.
+    pub fn http_limited(&self, limit: HttpLimit) {
+        self.inner.limited.get_or_create(&LimitLabels { limit }).inc();
+    }
+
     /// Registers the hot-path families in `registry` (at a scrape).
     pub fn register(&self, registry: &mut Registry) {
         let i = &self.inner;
@@ -221,6 +275,12 @@ impl Metrics {
             i.latency.clone(),
         );
         registry.register("hive_websocket_connections", "WebSocket connections open now", i.websockets.clone());
+        registry.register(
+            "hive_http_connections",
+            "HTTP connections served now (a WebSocket leaves them once upgraded)",
+            i.connections.clone(),
+        );
+        registry.register("hive_http_limited", "Times an HTTP bound was hit, by bound", i.limited.clone());
     }
 }
 
@@ -229,6 +289,16 @@ impl Metrics {
 pub struct WebSocketGuard(Gauge);
 
 impl Drop for WebSocketGuard {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// An open HTTP connection, counted while it lives.
+#[derive(Debug)]
+pub struct ConnectionGuard(Gauge);
+
+impl Drop for ConnectionGuard {
     fn drop(&mut self) {
         self.0.dec();
     }

@@ -1,5 +1,5 @@
 //! The daemon under test: `hive serve` in a child process (in memory, rate
-//! limit high enough never to refuse, the bench swarm or the swarms a
+//! limit high enough never to refuse, no budget of requests in flight, the bench swarm or the swarms a
 //! scenario gives), killed on drop.
 
 use std::io::{BufRead, BufReader};
@@ -43,6 +43,11 @@ impl Daemon {
     /// Starts `hive serve` with these swarm files (TOML texts); waits until
     /// it listens (every swarm started).
     pub(crate) fn spawn_with(swarms: &[String]) -> Result<Self, String> {
+        Self::spawn_with_config(swarms, "")
+    }
+
+    /// [`Self::spawn_with`], with more `[server]` keys (TOML lines).
+    pub(crate) fn spawn_with_config(swarms: &[String], server: &str) -> Result<Self, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let config = dir.path().join("hive.toml");
         let mut files = Vec::new();
@@ -52,8 +57,12 @@ impl Daemon {
             files.push("--swarm".into());
             files.push(file.into_os_string());
         }
-        // The limiter stays in the path, with a quota no bench reaches.
-        let cfg = "[server]\nrate_limit = { per_second = 100000000, burst = 100000000 }\nmax_websockets = 100000\n";
+        // The limiter stays in the path, with a quota no bench reaches; the
+        // budget of requests in flight is off (a bench is one client).
+        let cfg = format!(
+            "[server]\nrate_limit = {{ per_second = 100000000, burst = 100000000 }}\nmax_websockets = 100000\n\
+             in_flight = {{ per_client = 0, per_worker = 0 }}\n{server}"
+        );
         std::fs::write(&config, cfg).map_err(|e| e.to_string())?;
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
         let mut child = Command::new(exe)

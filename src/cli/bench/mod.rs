@@ -5,11 +5,13 @@
 //! process instead, against worker processes; `http-workers` too, with a
 //! real HTTP server, HTTP workers on it and ZeroMQ workers, compared;
 //! `schedules` in process alone; `metrics` scrapes a daemon of many agents
-//! under load.
+//! under load; `idle-conns` holds many idle connections to a daemon from a
+//! third process and measures that others are still served.
 
 mod daemon;
 mod http;
 mod http_workers;
+mod idle_conns;
 mod metrics;
 mod schedules;
 mod ws;
@@ -31,6 +33,8 @@ pub(crate) enum BenchCmd {
     HttpWorkers(http_workers::HttpWorkersArgs),
     /// GET /metrics of a daemon with many agents (10 swarms × 1 000 mock agents) under load: scrape time and size.
     Metrics(metrics::MetricsArgs),
+    /// Many idle TCP connections from another process (the connection cap raised): are others still served?
+    IdleConns(idle_conns::IdleConnsArgs),
     /// The scheduler with many enabled schedules, in process: idle CPU, and tick-to-task latency while they fire.
     Schedules(schedules::SchedulesArgs),
 }
@@ -43,6 +47,7 @@ pub(crate) async fn run(cmd: BenchCmd) -> ExitCode {
         BenchCmd::HttpWorkers(a) => http_workers::run(a).await,
         BenchCmd::Schedules(a) => schedules::run(a).await,
         BenchCmd::Metrics(a) => metrics::run(a).await,
+        BenchCmd::IdleConns(a) => idle_conns::run(a).await,
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
@@ -135,10 +140,7 @@ impl Target {
 
 /// Raises the open-file limit to its hard maximum (many sockets).
 pub(crate) fn raise_fd_limit() {
-    use nix::sys::resource::{Resource, getrlimit, setrlimit};
-    if let Ok((_, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
-        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
-    }
+    let _ = super::raise_fd_limit();
 }
 
 #[cfg(test)]
