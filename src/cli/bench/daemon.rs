@@ -1,6 +1,7 @@
-//! The daemon under test: `hive serve` in a child process (in memory, rate
-//! limit high enough never to refuse, no budget of requests in flight, the bench swarm or the swarms a
-//! scenario gives), killed on drop.
+//! The daemon under test: `hive serve` in a child process (in memory, or
+//! with a data directory in its temp dir; rate limit high enough never to
+//! refuse, no budget of requests in flight, the bench swarm or the swarms a
+//! scenario gives), stopped on drop.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -27,6 +28,15 @@ kind = "kv"
 source = ["sink", "worker", "board"]
 "#;
 
+/// Where the daemon under test keeps its state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Store {
+    /// `--in-memory`.
+    InMemory,
+    /// A data directory (redb) in the daemon's temp dir.
+    Durable,
+}
+
 /// A running daemon.
 pub(crate) struct Daemon {
     child: Option<Child>,
@@ -48,6 +58,11 @@ impl Daemon {
 
     /// [`Self::spawn_with`], with more `[server]` keys (TOML lines).
     pub(crate) fn spawn_with_config(swarms: &[String], server: &str) -> Result<Self, String> {
+        Self::spawn_in(swarms, server, Store::InMemory)
+    }
+
+    /// [`Self::spawn_with_config`], storing as `store` says.
+    pub(crate) fn spawn_in(swarms: &[String], server: &str, store: Store) -> Result<Self, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let config = dir.path().join("hive.toml");
         let mut files = Vec::new();
@@ -65,8 +80,13 @@ impl Daemon {
         );
         std::fs::write(&config, cfg).map_err(|e| e.to_string())?;
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-        let mut child = Command::new(exe)
-            .args(["serve", "--in-memory", "--listen", "127.0.0.1:0", "--zmq", "tcp://127.0.0.1:0"])
+        let mut cmd = Command::new(exe);
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--zmq", "tcp://127.0.0.1:0"]);
+        match store {
+            Store::InMemory => cmd.arg("--in-memory"),
+            Store::Durable => cmd.arg("--data-dir").arg(dir.path().join("data")),
+        };
+        let mut child = cmd
             .args(&files)
             .arg("--config")
             .arg(&config)

@@ -5,7 +5,8 @@
 //! process instead, against worker processes; `http-workers` too, with a
 //! real HTTP server, HTTP workers on it and ZeroMQ workers, compared;
 //! `schedules` in process alone; `metrics` scrapes a daemon of many agents
-//! under load; `idle-conns` holds many idle connections to a daemon from a
+//! under load; `soak` loads a durable daemon for long and checks nothing
+//! was lost and nothing grew; `idle-conns` holds many idle connections to a daemon from a
 //! third process and measures that others are still served.
 
 mod daemon;
@@ -14,6 +15,7 @@ mod http_workers;
 mod idle_conns;
 mod metrics;
 mod schedules;
+mod soak;
 mod ws;
 mod zmq;
 
@@ -35,6 +37,8 @@ pub(crate) enum BenchCmd {
     Metrics(metrics::MetricsArgs),
     /// Many idle TCP connections from another process (the connection cap raised): are others still served?
     IdleConns(idle_conns::IdleConnsArgs),
+    /// A long steady load on a durable daemon (subscribers, mutations, tasks): RSS and descriptors each minute, nothing lost.
+    Soak(soak::SoakArgs),
     /// The scheduler with many enabled schedules, in process: idle CPU, and tick-to-task latency while they fire.
     Schedules(schedules::SchedulesArgs),
 }
@@ -48,6 +52,7 @@ pub(crate) async fn run(cmd: BenchCmd) -> ExitCode {
         BenchCmd::Schedules(a) => schedules::run(a).await,
         BenchCmd::Metrics(a) => metrics::run(a).await,
         BenchCmd::IdleConns(a) => idle_conns::run(a).await,
+        BenchCmd::Soak(a) => soak::run(a).await,
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
