@@ -32,7 +32,7 @@ fn a_minute_of_soak_loses_nothing_and_keeps_descriptors_flat() {
     assert!(out.code == Some(0), "exit {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}", out.code);
     let samples = stdout.lines().filter(|l| l.starts_with("soak: at ")).count();
     assert!(samples >= 6, "a sample every 10 s for 60 s, got {samples}:\n{stdout}");
-    for want in ["100/100 subscribers saw all", " 0 not ended", "soak: nothing lost"] {
+    for want in ["subscribers: 100/100 saw all", " 0 not ended", "soak: nothing lost"] {
         assert!(stdout.contains(want), "no {want:?} in:\n{stdout}");
     }
 }
