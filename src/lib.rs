@@ -23,6 +23,8 @@ pub mod gateway;
 pub mod logs;
 pub mod metrics;
 pub mod objects;
+#[cfg(test)]
+mod proptest_cases;
 pub mod runtime;
 pub mod schedule;
 pub mod store;

@@ -97,10 +97,7 @@ mod tests {
 
         use super::super::*;
 
-        fn cases() -> ProptestConfig {
-            let cases = std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(256);
-            ProptestConfig { cases, ..ProptestConfig::default() }
-        }
+        use crate::proptest_cases::cases;
 
         /// A known word, one a little off, or any text.
         fn word(known: Vec<&'static str>) -> impl Strategy<Value = String> {

@@ -243,10 +243,7 @@ mod tests {
         use super::super::*;
         use super::map;
 
-        fn cases() -> ProptestConfig {
-            let cases = std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(256);
-            ProptestConfig { cases, ..ProptestConfig::default() }
-        }
+        use crate::proptest_cases::cases;
 
         fn json() -> impl Strategy<Value = Value> {
             let leaf = prop_oneof![

@@ -114,10 +114,7 @@ mod tests {
 
         use super::*;
 
-        fn cases() -> ProptestConfig {
-            let cases = std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(256);
-            ProptestConfig { cases, ..ProptestConfig::default() }
-        }
+        use crate::proptest_cases::cases;
 
         #[derive(Debug, Clone)]
         enum Op {

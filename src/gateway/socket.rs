@@ -275,10 +275,7 @@ mod tests {
     use super::*;
     use crate::events::BusOptions;
 
-    fn cases() -> ProptestConfig {
-        let cases = std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(256);
-        ProptestConfig { cases, ..ProptestConfig::default() }
-    }
+    use crate::proptest_cases::cases;
 
     fn payload() -> impl Strategy<Value = Vec<u8>> {
         prop_oneof![

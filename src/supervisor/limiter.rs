@@ -192,10 +192,7 @@ mod tests {
 
         use super::*;
 
-        fn cases() -> ProptestConfig {
-            let cases = std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(256);
-            ProptestConfig { cases, ..ProptestConfig::default() }
-        }
+        use crate::proptest_cases::cases;
 
         /// The rule as written: every restart ever asked for is kept; the
         /// ones less than `window` before `now` count, the new one included.

@@ -124,11 +124,13 @@ pub(crate) async fn run(a: SoakArgs) -> Result<(), String> {
     // Sample until the end of the load.
     let start = Instant::now();
     let mut samples = Vec::new();
-    let mut stats = Conn::open(&addr, None).await?;
     loop {
         let left = until.saturating_duration_since(Instant::now());
         tokio::time::sleep(left.min(a.every)).await;
         let s = sample(pid, start.elapsed())?;
+        // A fresh connection each time: the daemon closes one idle for
+        // longer than its header read timeout.
+        let mut stats = Conn::open(&addr, None).await?;
         let ok = tasks_with(&mut stats, "ok").await?;
         let seq = last_seq(&mut stats).await?;
         println!(
@@ -170,7 +172,7 @@ pub(crate) async fn run(a: SoakArgs) -> Result<(), String> {
     want.push("source".into());
     want.extend(pool.lock().expect("not poisoned").iter().cloned());
     want.sort();
-    let have = agents(&mut stats).await?;
+    let have = agents(&mut Conn::open(&addr, None).await?).await?;
     println!(
         "soak: mutations: {} acknowledged, {} refused (told so); {} agents, {} expected",
         told.mutations_acked.load(Ordering::Relaxed),

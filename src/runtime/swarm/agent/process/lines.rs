@@ -134,10 +134,7 @@ mod tests {
         use super::super::*;
         use super::all;
 
-        fn cases() -> ProptestConfig {
-            let cases = std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(256);
-            ProptestConfig { cases, ..ProptestConfig::default() }
-        }
+        use crate::proptest_cases::cases;
 
         /// The model: split at every `\n`; a last piece without one is a
         /// line if it is not empty; `\r` before the end is dropped; a

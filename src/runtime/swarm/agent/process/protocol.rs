@@ -170,10 +170,7 @@ mod tests {
 
         use super::super::*;
 
-        fn cases() -> ProptestConfig {
-            let cases = std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(256);
-            ProptestConfig { cases, ..ProptestConfig::default() }
-        }
+        use crate::proptest_cases::cases;
 
         const TYPES: [&str; 10] =
             ["ready", "token", "result", "error", "send", "broadcast", "log", "status", "task", "nope"];
