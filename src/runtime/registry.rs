@@ -74,6 +74,8 @@ pub(super) struct RegistryArgs {
     pub dispatcher: Option<Arc<str>>,
     /// The task book.
     pub tasks: crate::task::TaskBook,
+    /// Where the process groups of stdio children are recorded.
+    pub groups: crate::runtime::swarm::agent::process::groups::ChildGroups,
 }
 
 struct Entry {
@@ -320,6 +322,7 @@ impl RegistryState {
             store: self.args.store.clone(),
             dispatcher: self.args.dispatcher.clone(),
             tasks: self.args.tasks.clone(),
+            groups: self.args.groups.clone(),
         };
         let (actor, _) = Actor::spawn_linked(None, Swarm, args, myself.get_cell())
             .await

@@ -49,6 +49,7 @@ use crate::objects::ObjectKinds;
 use crate::runtime::maintenance::Maintenance;
 use crate::runtime::overlay::OverlayOp;
 use crate::runtime::registry::{Registry, RegistryArgs, RegistryMsg, SwarmSummary};
+use crate::runtime::swarm::agent::process::groups::{self, ChildGroups};
 use crate::runtime::swarm::handle::SwarmHandle;
 use crate::runtime::swarm::{SwarmLimits, SwarmMsg};
 use crate::runtime::workers::{PoolArgs, PoolMsg, SpawnRequest, WorkerOptions, WorkerPool, WorkerStatus};
@@ -154,11 +155,19 @@ impl Hive {
                         #[cfg(not(feature = "fault-injection"))]
                         let store = Store::open(&dir)?;
                         let next = store.next_seq()?;
-                        Ok((store, next))
+                        // The store's lock is held: no other daemon uses the
+                        // directory, so the groups its children left are a
+                        // killed run's. Swept before any child is spawned.
+                        let groups = sweep_children(&dir)?;
+                        Ok((store, next, groups))
                     })
                     .await?,
                 )
             }
+        };
+        let (opened, groups) = match opened {
+            Some((store, next, groups)) => (Some((store, next)), groups),
+            None => (None, ChildGroups::none()),
         };
         let bus = match &opened {
             Some((_, next_seq)) => EventBus::durable(opts.bus, *next_seq),
@@ -185,6 +194,7 @@ impl Hive {
                 }
                 let (bus, limits, book) = (bus.clone(), opts.limits, book.clone());
                 let (writer, reader, dispatcher) = (writer.clone(), reader.clone(), dispatcher.clone());
+                let groups = groups.clone();
                 move || RegistryArgs {
                     bus: bus.clone(),
                     kinds: kinds.clone(),
@@ -193,6 +203,7 @@ impl Hive {
                     reader: reader.clone(),
                     dispatcher: dispatcher.clone(),
                     tasks: book.clone(),
+                    groups: groups.clone(),
                 }
             }),
             root::child("workers", pool_name.clone(), WorkerPool, {
@@ -202,6 +213,7 @@ impl Hive {
                     bus: bus.clone(),
                     tasks: book.clone(),
                     dispatcher: dispatcher.clone(),
+                    groups: groups.clone(),
                 }
             }),
         ];
@@ -488,4 +500,20 @@ impl Hive {
     ) -> Result<(Vec<StoredEvent>, Option<u64>), HiveError> {
         self.event_log().stored_after(q, after, upto, scan).await
     }
+}
+
+/// Kills the process groups a killed run on `data_dir` left behind, then
+/// answers where this run records its own. Blocking.
+fn sweep_children(data_dir: &std::path::Path) -> Result<ChildGroups, crate::store::StoreError> {
+    let swept = groups::sweep(data_dir);
+    if swept.killed > 0 || swept.survivors > 0 {
+        tracing::warn!(
+            killed = swept.killed,
+            survivors = swept.survivors,
+            "killed the process groups of children a previous run left behind"
+        );
+    }
+    ChildGroups::in_dir(data_dir).map_err(|e| {
+        crate::store::StoreError::failed(format!("cannot record child processes in {}: {e}", data_dir.display()))
+    })
 }

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crate::events::{EventBus, EventKind};
+use crate::runtime::swarm::agent::process::groups::ChildGroups;
 use crate::runtime::swarm::router::RouterCell;
 
 /// A swarm's shared context, cloned into each of its actors.
@@ -21,6 +22,8 @@ pub(crate) struct SwarmCtx {
     pub dispatcher: Option<Arc<str>>,
     /// The task book: where the swarm's tasks are opened and ended.
     pub tasks: crate::task::TaskBook,
+    /// Where the process groups of stdio children are recorded.
+    pub groups: ChildGroups,
 }
 
 impl SwarmCtx {

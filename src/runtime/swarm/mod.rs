@@ -73,6 +73,8 @@ pub(crate) struct SwarmArgs {
     pub dispatcher: Option<Arc<str>>,
     /// The task book.
     pub tasks: crate::task::TaskBook,
+    /// Where the process groups of stdio children are recorded.
+    pub groups: crate::runtime::swarm::agent::process::groups::ChildGroups,
 }
 
 /// Reads one agent's status without a message round trip: its published
@@ -296,6 +298,7 @@ impl Actor for Swarm {
             max_line_bytes: a.limits.max_line_bytes,
             dispatcher: a.dispatcher.clone(),
             tasks: a.tasks,
+            groups: a.groups,
         };
         let shared = Arc::new(SwarmShared {
             ctx,

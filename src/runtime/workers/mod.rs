@@ -132,6 +132,8 @@ pub(crate) struct PoolArgs {
     pub tasks: crate::task::TaskBook,
     /// The dispatcher's name: workers also take dispatched tasks.
     pub dispatcher: Option<Arc<str>>,
+    /// Where the process groups of workers are recorded.
+    pub groups: crate::runtime::swarm::agent::process::groups::ChildGroups,
 }
 
 struct Entry {
@@ -192,6 +194,7 @@ impl Actor for WorkerPool {
             max_line_bytes: a.opts.max_line_bytes,
             dispatcher: None,
             tasks: a.tasks,
+            groups: a.groups,
         };
         Ok(PoolState {
             opts: a.opts,

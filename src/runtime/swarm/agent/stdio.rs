@@ -84,6 +84,7 @@ impl StdioBackend {
             env: if local_env { env } else { Vec::new() },
             cwd: spec.cwd.clone(),
             max_line_bytes: ctx.max_line_bytes,
+            groups: ctx.groups.clone(),
         };
         // fork/exec can stall under CPU pressure: keep it off the async workers.
         let process = tokio::task::spawn_blocking(move || ChildProcess::spawn(spawn, wake))

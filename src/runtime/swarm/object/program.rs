@@ -169,8 +169,13 @@ impl ProgramObject {
         let wake = Arc::new(move || {
             let _ = me.cast(ObjectMsg::ChildEvents);
         });
-        let spawn =
-            SpawnSpec { argv: argv.to_vec(), env, cwd: program.cwd.clone(), max_line_bytes: ctx.max_line_bytes };
+        let spawn = SpawnSpec {
+            argv: argv.to_vec(),
+            env,
+            cwd: program.cwd.clone(),
+            max_line_bytes: ctx.max_line_bytes,
+            groups: ctx.groups.clone(),
+        };
         // fork/exec can stall under CPU pressure: keep it off the async workers.
         let process = tokio::task::spawn_blocking(move || ChildProcess::spawn(spawn, wake))
             .await

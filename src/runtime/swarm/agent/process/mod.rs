@@ -17,13 +17,19 @@
 //!   that left the group holds it);
 //! * when the leader exits, the rest of its process group is killed: no
 //!   orphaned grandchildren;
-//! * dropping the handle kills the group (an owner that is killed leaks nothing).
+//! * dropping the handle kills the group (an owner that is killed leaks nothing);
+//! * the child is forked by the spawner thread (`spawner.rs`) and dies with
+//!   the daemon, even one killed with -9; its group is recorded in the data
+//!   directory while it runs (`groups.rs`), so that a restarted daemon kills
+//!   what it forked.
 
 pub(crate) mod allow;
+pub(crate) mod groups;
 pub(crate) mod launch;
 pub(crate) mod lines;
 pub(crate) mod protocol;
 pub(crate) mod queue;
+mod spawner;
 
 use std::fmt;
 use std::process::Stdio;
@@ -108,6 +114,8 @@ pub(crate) struct SpawnSpec {
     pub(crate) cwd: Option<String>,
     /// Bound of a stdout line.
     pub(crate) max_line_bytes: usize,
+    /// Where the child's process group is recorded while it runs.
+    pub(crate) groups: groups::ChildGroups,
 }
 
 /// A running (or exited, not yet dropped) child.
@@ -124,8 +132,11 @@ pub(crate) struct ChildProcess {
 }
 
 impl ChildProcess {
-    /// Spawns the child in a new process group and starts its I/O tasks;
-    /// `wake` is called when its events wait (see [`take_events`](Self::take_events)).
+    /// Spawns the child in a new process group (from the spawner thread:
+    /// it dies with the daemon), records the group, and starts its I/O
+    /// tasks; `wake` is called when its events wait (see
+    /// [`take_events`](Self::take_events)). Blocking: call it on the
+    /// blocking pool of a tokio runtime.
     pub(crate) fn spawn(spec: SpawnSpec, wake: Wake) -> Result<Self, String> {
         let program = spec.argv.first().ok_or("empty command")?;
         let mut cmd = Command::new(program);
@@ -139,7 +150,7 @@ impl ChildProcess {
         if let Some(cwd) = &spec.cwd {
             cmd.current_dir(cwd);
         }
-        let mut child = cmd.spawn().map_err(|e| match e.kind() {
+        let mut child = spawner::spawn(cmd).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound if spec.cwd.as_ref().is_some_and(|d| !std::path::Path::new(d).is_dir()) => {
                 format!("working directory '{}' does not exist", spec.cwd.as_deref().unwrap_or_default())
             }
@@ -149,6 +160,7 @@ impl ChildProcess {
         })?;
         let pid = child.id().ok_or("the child exited before it could be tracked")?;
         let pgid = Pid::from_raw(pid as i32);
+        let record = spec.groups.record(pid);
         let (stdin_tx, mut stdin_rx) = mpsc::channel::<Vec<u8>>(STDIN_QUEUE);
         let (exit_tx, exit_rx) = watch::channel(None);
         let (sink, events) = queue::channel(wake);
@@ -193,6 +205,7 @@ impl ChildProcess {
             // The leader is gone: kill what it left in its group. The stdout
             // reader reports the exit, after the last line.
             let _ = killpg(pgid, Signal::SIGKILL);
+            groups::ChildGroups::forget(record).await;
             let _ = exit_tx.send(Some(info));
         });
 
@@ -359,6 +372,7 @@ mod tests {
             env: Vec::new(),
             cwd: None,
             max_line_bytes: 1024,
+            groups: groups::ChildGroups::none(),
         };
         let mut child = ChildProcess::spawn(spec, Arc::new(|| {})).unwrap();
         let _ = child.exit.wait_for(Option::is_some).await;
