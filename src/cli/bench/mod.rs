@@ -8,6 +8,7 @@
 //! under load; `idle-conns` holds many idle connections to a daemon from a
 //! third process and measures that others are still served.
 
+mod chaos;
 mod daemon;
 mod http;
 mod http_workers;
@@ -35,6 +36,8 @@ pub(crate) enum BenchCmd {
     Metrics(metrics::MetricsArgs),
     /// Many idle TCP connections from another process (the connection cap raised): are others still served?
     IdleConns(idle_conns::IdleConnsArgs),
+    /// A durable daemon under load while its children and itself are kill -9ed; checks what clients were told.
+    Chaos(chaos::ChaosArgs),
     /// The scheduler with many enabled schedules, in process: idle CPU, and tick-to-task latency while they fire.
     Schedules(schedules::SchedulesArgs),
 }
@@ -48,6 +51,7 @@ pub(crate) async fn run(cmd: BenchCmd) -> ExitCode {
         BenchCmd::Schedules(a) => schedules::run(a).await,
         BenchCmd::Metrics(a) => metrics::run(a).await,
         BenchCmd::IdleConns(a) => idle_conns::run(a).await,
+        BenchCmd::Chaos(a) => chaos::run(a).await,
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
