@@ -39,6 +39,9 @@ pub mod orchestrate {
 }
 pub use maintenance::{MAINTENANCE_RETRY_AFTER_S, Maintenance, MaintenanceState};
 pub use registry::SwarmSummary;
+/// The directory, inside a data directory, where live children's process
+/// groups are recorded (empty once the daemon stopped cleanly).
+pub const CHILD_RECORDS: &str = swarm::agent::process::groups::DIR;
 pub use swarm::handle::SwarmHandle;
 pub use swarm::router::table::RouteError;
 pub use swarm::router::{EndpointSender, RoutedMessage};

@@ -9,6 +9,7 @@
 //! was lost and nothing grew; `idle-conns` holds many idle connections to a daemon from a
 //! third process and measures that others are still served.
 
+mod chaos;
 mod daemon;
 mod http;
 mod http_workers;
@@ -39,6 +40,8 @@ pub(crate) enum BenchCmd {
     IdleConns(idle_conns::IdleConnsArgs),
     /// A long steady load on a durable daemon (subscribers, mutations, tasks): RSS and descriptors each minute, nothing lost.
     Soak(soak::SoakArgs),
+    /// A durable daemon under load while its children and itself are kill -9ed; checks what clients were told.
+    Chaos(chaos::ChaosArgs),
     /// The scheduler with many enabled schedules, in process: idle CPU, and tick-to-task latency while they fire.
     Schedules(schedules::SchedulesArgs),
 }
@@ -53,6 +56,7 @@ pub(crate) async fn run(cmd: BenchCmd) -> ExitCode {
         BenchCmd::Metrics(a) => metrics::run(a).await,
         BenchCmd::IdleConns(a) => idle_conns::run(a).await,
         BenchCmd::Soak(a) => soak::run(a).await,
+        BenchCmd::Chaos(a) => chaos::run(a).await,
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
