@@ -136,14 +136,16 @@ fn scoped_query(c: &mut Criterion) {
 }
 
 /// Durable ingestion through the real path: events emitted on a durable bus
-/// are committed by the flusher and published after their commit; the clock
+/// are taken by the flusher, committed by the writer and published after
+/// their commit; the clock
 /// stops when the last one is published.
 fn bus_ingest(c: &mut Criterion) {
     use hive::events::{BusOptions, EventBus, EventKind};
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Store::open(dir.path()).expect("store");
     let bus = EventBus::durable(BusOptions { ring_capacity: 1024, max_lag: 1 << 20 }, 1);
-    let flusher = hive::store::Flusher::start(store, bus.clone());
+    let book = hive::task::TaskBook::new(hive::task::BookOptions::default(), true);
+    let service = hive::store::StoreService::start(store, &bus, &book, hive::store::Retention::default());
     let swarm: std::sync::Arc<str> = "s".into();
     let agents: Vec<std::sync::Arc<str>> = (0..100).map(|i| format!("a{i}").into()).collect();
     let content: std::sync::Arc<str> = "ping".into();
@@ -181,8 +183,7 @@ fn bus_ingest(c: &mut Criterion) {
         })
     });
     g.finish();
-    bus.close();
-    flusher.join();
+    RT.block_on(service.shutdown(&bus, &book));
 }
 
 /// A mutation through the runtime API on a durable swarm: applied, recorded

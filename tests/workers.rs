@@ -190,3 +190,40 @@ async fn dispatched_tasks_of_a_lagging_worker_link_all_end_once() {
     assert_eq!(ended.len(), 1000);
     hive.shutdown().await;
 }
+
+/// A task dispatched to a standalone JSONL worker is told once: the
+/// dispatcher owns it and tells its lifecycle (its end with the end, in one
+/// commit); the worker's agent only reports to the dispatcher. Each used to
+/// be told twice (by the agent too), under two names.
+#[tokio::test]
+async fn a_task_dispatched_to_a_jsonl_worker_is_told_once_not_by_the_worker_too() {
+    use hive::gateway::{DispatchRequest, GatewayOptions, Submit};
+    let echo = format!("{}/actors/echo.py", env!("CARGO_MANIFEST_DIR"));
+    let gw = GatewayOptions { endpoint: "tcp://127.0.0.1:0".into(), ..Default::default() };
+    let opts = HiveOptions {
+        gateway: Some(gw),
+        workers: WorkerOptions { spawn_allow: vec![echo.clone()], ..WorkerOptions::default() },
+        ..HiveOptions::default()
+    };
+    let hive = Hive::start(opts).await.unwrap();
+    hive.spawn_worker(SpawnRequest { capabilities: vec!["jsonl".into()], ..req(&echo, &[]) }).await.unwrap();
+    let mut rx = hive.events().subscribe();
+    let req = DispatchRequest { prompt: "once".into(), capabilities: vec!["jsonl".into()], ..Default::default() };
+    let (id, updates) = hive.dispatch(req, Submit::Follow).await.unwrap();
+    let end = updates.expect("followed").end().await;
+    assert!(matches!(end, Some(hive::task::TaskEnd::Completed { .. })), "{end:?}");
+    // A marker after the end: every event about the task is before it.
+    let marker =
+        hive.events().emit(None, None, EventKind::Log { level: hive::events::Level::Info, message: "m".into() });
+    let events = until(&mut rx, |e| e.seq == marker).await;
+    let about = |kind: &str| {
+        events.iter().filter(|e| e.event_type() == kind && e.kind.metadata()["task_id"].as_str() == Some(&*id)).count()
+    };
+    let results = events
+        .iter()
+        .filter(|e| e.kind.metadata()["task_id"].as_str() == Some(&*id) && e.kind.metadata()["kind"] == "result")
+        .count();
+    let told = (about("task_queued"), about("task_started"), about("task_completed"), results);
+    assert_eq!(told, (1, 1, 1, 1), "queued, started, completed, result: {events:#?}");
+    hive.shutdown().await;
+}

@@ -81,6 +81,8 @@ struct State {
     /// stored or not), so waiters need not ask the store.
     published: u64,
     closed: bool,
+    /// Durable mode: the flusher has work though no event may be pending.
+    nudged: bool,
 }
 
 impl State {
@@ -113,7 +115,7 @@ impl EventBus {
     }
 
     /// A bus whose events are published only after a flusher has committed
-    /// them (see [`take_pending`](Self::take_pending)); numbering starts at
+    /// them (see [`take_now`](Self::take_now)); numbering starts at
     /// `next_seq` (one past the last number ever used).
     pub fn durable(opts: BusOptions, next_seq: u64) -> Self {
         Self::build(opts, next_seq.max(1), Some(Vec::new()), MAX_PENDING)
@@ -122,7 +124,8 @@ impl EventBus {
     fn build(opts: BusOptions, next_seq: u64, pending: Option<Vec<Arc<Event>>>, max_pending: usize) -> Self {
         let (tx, _) = broadcast::channel(opts.max_lag.max(1));
         let ring = VecDeque::with_capacity(opts.ring_capacity.min(4096));
-        let state = State { next_seq, ring, pending, committing: 0, published: next_seq - 1, closed: false };
+        let state =
+            State { next_seq, ring, pending, committing: 0, published: next_seq - 1, closed: false, nudged: false };
         let inner = Inner {
             state: Mutex::new(state),
             tx,
@@ -156,23 +159,39 @@ impl EventBus {
         }
     }
 
-    /// Durable mode, for the flusher: waits for pending events and takes them
-    /// all, in sequence order; `None` once the bus is closed and drained.
-    /// The taken events count as pending until [`publish`](Self::publish).
-    pub fn take_pending(&self) -> Option<Vec<Arc<Event>>> {
+    /// Durable mode, for the flusher: waits until events are pending or
+    /// [`nudge`](Self::nudge) was called since the last return; `false`
+    /// once the bus is closed with nothing pending (and no nudge).
+    pub fn wait_work(&self) -> bool {
         let mut st = self.lock();
         loop {
-            let closed = st.closed;
-            match st.pending.as_mut() {
-                Some(p) if !p.is_empty() => {
-                    let batch = std::mem::take(p);
-                    st.committing += batch.len();
-                    return Some(batch);
-                }
-                Some(_) if !closed => st = self.inner.changed.wait(st).unwrap_or_else(|p| p.into_inner()),
-                _ => return None,
+            let has = st.pending.as_ref().is_some_and(|p| !p.is_empty());
+            if has || st.nudged {
+                st.nudged = false;
+                return true;
             }
+            if st.closed || st.pending.is_none() {
+                return false;
+            }
+            st = self.inner.changed.wait(st).unwrap_or_else(|p| p.into_inner());
         }
+    }
+
+    /// Durable mode, for the flusher: takes every pending event, in
+    /// sequence order (none may be pending). They count as pending until
+    /// [`publish`](Self::publish).
+    pub fn take_now(&self) -> Vec<Arc<Event>> {
+        let mut st = self.lock();
+        let batch = st.pending.as_mut().map(std::mem::take).unwrap_or_default();
+        st.committing += batch.len();
+        batch
+    }
+
+    /// Durable mode: wakes the flusher though no event is pending (the task
+    /// journal has entries for it). Only signals: safe under other locks.
+    pub fn nudge(&self) {
+        self.lock().nudged = true;
+        self.inner.changed.notify_all();
     }
 
     /// Durable mode, for the flusher: publishes committed events (in order)
@@ -337,7 +356,8 @@ mod tests {
         let (go, gate) = std::sync::mpsc::channel::<()>();
         let b = b.clone();
         let t = std::thread::spawn(move || {
-            while let Some(batch) = b.take_pending() {
+            while b.wait_work() {
+                let batch = b.take_now();
                 if gate.recv().is_err() {
                     return;
                 }

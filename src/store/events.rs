@@ -139,19 +139,6 @@ impl Store {
         tx.commit().map_err(StoreError::db)
     }
 
-    /// Appends events and records the next sequence number, in one
-    /// durable transaction.
-    pub(crate) fn commit_events(&self, events: &[StoredEvent], next_seq: u64) -> Result<(), StoreError> {
-        let tx = self.begin_write()?;
-        append(&tx, events)?;
-        {
-            let mut meta = tx.open_table(super::META).map_err(StoreError::db)?;
-            let old = meta.get("next_seq").map_err(StoreError::db)?.map(|v| v.value()).unwrap_or(1);
-            meta.insert("next_seq", old.max(next_seq)).map_err(StoreError::db)?;
-        }
-        tx.commit().map_err(StoreError::db)
-    }
-
     /// Reads events per `q`: the newest `limit` that match, oldest first.
     pub fn query_events(&self, q: &EventQuery) -> Result<Vec<StoredEvent>, StoreError> {
         let tx = self.begin_read()?;
@@ -297,4 +284,13 @@ impl Store {
         tx.commit().map_err(StoreError::db)?;
         Ok(deleted)
     }
+}
+
+/// Raises the stored `next_seq` (the first number never handed out) to
+/// `next`, in `tx`; never lowers it.
+pub(crate) fn advance_next_seq(tx: &redb::WriteTransaction, next: u64) -> Result<(), StoreError> {
+    let mut meta = tx.open_table(super::META).map_err(StoreError::db)?;
+    let old = meta.get("next_seq").map_err(StoreError::db)?.map(|v| v.value()).unwrap_or(1);
+    meta.insert("next_seq", old.max(next)).map_err(StoreError::db)?;
+    Ok(())
 }

@@ -303,3 +303,61 @@ async fn a_data_file_with_zeroed_pages_is_refused_with_a_clear_error_instead_of_
     let err = opened.expect("no panic").expect_err("a damaged file is refused");
     assert!(err.message.contains(&path.display().to_string()) && err.message.contains("not modified"), "{err}");
 }
+
+/// Regression, found by `hive bench chaos --seed 1 --duration 30s`: a task
+/// had two stored end events. Its end (the book's journal, via the writer)
+/// and the event reporting it (the flusher) were two commits; a kill -9
+/// between them left `task_completed` stored and the record `running`, so
+/// the restart ended it again with `runtime_restarted`. Here a "crash" is a
+/// disk that fails from the n-th write or fsync on and never heals: only
+/// what was committed before it is in the file. Whatever the point, each
+/// task's record is ended exactly when its end event is stored (restore ends
+/// the others, once).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_between_a_task_end_and_its_event_never_stores_one_without_the_other() {
+    const TASKS: usize = 12;
+    for fault in [Fault::Write, Fault::Sync] {
+        for point in 0..24u64 {
+            let dir = tempfile::tempdir().unwrap();
+            let faults = DiskFaults::new();
+            let r = start(dir.path(), &faults);
+            let ids: Vec<String> = (0..TASKS).map(|i| format!("t{i}")).collect();
+            for id in &ids {
+                let rec = TaskRecord::queued(id, Transport::Agent, "s", "a", "content", "api");
+                r.book.open(rec, Journal::Record, false).await.durable().await.unwrap();
+                assert!(r.book.started(id));
+            }
+            faults.fail_after(fault, point);
+            let (swarm, agent): (std::sync::Arc<str>, std::sync::Arc<str>) = ("s".into(), "a".into());
+            let mut last = 0;
+            for id in &ids {
+                let task_id: std::sync::Arc<str> = id.as_str().into();
+                assert!(r.book.end_then(id, TaskEnd::Completed { content: "done".into() }, |_| {
+                    last = r.bus.emit(Some(&swarm), Some(&agent), EventKind::TaskCompleted { task_id });
+                }));
+                tokio::task::yield_now().await;
+            }
+            // The disk failed, or (a late point) everything was committed.
+            until("the disk failed or all was stored", || {
+                !r.store.availability().available() || r.bus.published_seq() >= last
+            })
+            .await;
+            r.stop().await;
+            let store = Store::open(dir.path()).unwrap();
+            let stored = store.query_events(&EventQuery { limit: 1000, ..EventQuery::default() }).unwrap();
+            for id in &ids {
+                let ended = store.task(id).unwrap().expect("recorded").status == TaskStatus::Completed;
+                let events = stored
+                    .iter()
+                    .filter(|e| e.event_type == "task_completed" && e.metadata.contains(&format!("\"{id}\"")))
+                    .count();
+                assert_eq!(
+                    events,
+                    usize::from(ended),
+                    "{fault:?} from call {point}: task {id} is {} in its record with {events} end events stored",
+                    if ended { "ended" } else { "open" }
+                );
+            }
+        }
+    }
+}

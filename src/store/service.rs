@@ -8,14 +8,15 @@
 //!   (`avail.rs`) and this thread opens its file again, with a backoff
 //!   from 50 ms doubling to at most 2 s, until it works, then wakes the
 //!   writer to commit what it kept (the flusher retries by itself);
-//! * the journal task, which hands the task book's records and changes to
-//!   the writer in the order the book saw them.
+//! The flusher also reads the task book's journal (records and their
+//! changes, in the order the book saw them): a task's end and its events
+//! go to the writer together (see `flusher.rs`).
 //!
-//! [`StoreService::shutdown`] closes the bus and the book, waits until the
-//! flusher and the journal have handed over everything, then stops the
-//! writer once it has committed it, and joins every thread. A shutdown while
-//! the store is down gives the reopener 200 ms more, then drops what
-//! could not be stored, with an error log that counts it.
+//! [`StoreService::shutdown`] closes the book and the bus, waits until the
+//! flusher has had everything they held committed, then stops the writer
+//! and joins every thread. A shutdown while the store is down drops what
+//! could not be stored (the writer's last batch gives the reopener 200 ms
+//! more), with an error log that counts it.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -66,31 +67,19 @@ struct Threads {
     flusher: Flusher,
     pruner: (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>),
     reopener: std::thread::JoinHandle<()>,
-    journal: tokio::task::JoinHandle<()>,
 }
 
 impl StoreService {
-    /// Starts the writer, the flusher of `bus` (a durable bus), the pruner
-    /// and the journal of `book`. Needs a tokio runtime (the journal task).
+    /// Starts the writer, the flusher of `bus` (a durable bus) and of the
+    /// journal of `book`, the pruner and the reopener.
     pub fn start(store: Store, bus: &EventBus, book: &TaskBook, retention: Retention) -> Self {
         let (writer, writer_thread) = Writer::start(store.clone(), Default::default());
-        let journal = {
-            let (book, writer) = (book.clone(), writer.clone());
-            tokio::spawn(async move {
-                while let Some(batch) = book.take_journal().await {
-                    if let Err(e) = writer.journal(batch).await {
-                        tracing::error!(error = %e, "the task journal stopped: the writer is gone");
-                        return;
-                    }
-                }
-            })
-        };
+        let availability = store.availability().clone();
         let threads = Threads {
             writer: writer_thread,
-            flusher: Flusher::start(store.clone(), bus.clone()),
+            flusher: Flusher::start(bus.clone(), book.clone(), writer.clone(), availability),
             pruner: start_pruner(store.clone(), retention),
             reopener: start_reopener(store.clone(), writer.clone()),
-            journal,
         };
         Self { store: Mutex::new(Some(store)), writer, threads: Mutex::new(Some(threads)) }
     }
@@ -111,27 +100,27 @@ impl StoreService {
         let Some(t) = self.threads.lock().unwrap_or_else(|p| p.into_inner()).take() else { return };
         // Our handle goes now; the threads' handles go when they end.
         let store = self.store.lock().unwrap_or_else(|p| p.into_inner()).take();
-        bus.close();
-        book.close();
-        if let Err(e) = t.journal.await {
-            tracing::error!(error = %e, "the task journal ended abnormally");
-        }
-        // A store that is down now has until the writer's last batch to
-        // come back; after that nobody waits for it.
+        // A store that is down now has until the flusher's next try (and
+        // the writer's last batch) to come back; after that nobody waits.
         let stopping = store.as_ref().map(|s| s.availability().clone());
         if let Some(a) = stopping.as_ref().filter(|a| !a.available()) {
             a.set_stopping();
+        }
+        book.close();
+        bus.close();
+        let flusher = t.flusher;
+        if tokio::task::spawn_blocking(move || flusher.join()).await.is_err() {
+            tracing::error!("the event flusher ended abnormally");
         }
         self.writer.shutdown().await;
         let _ = t.pruner.0.send(());
         let _ = tokio::task::spawn_blocking(move || {
             t.writer.join();
             // From here nothing waits for a store that is down (the
-            // reopener stops; a flusher whose commit fails gives up).
+            // reopener stops).
             if let Some(a) = &stopping {
                 a.set_stopping();
             }
-            t.flusher.join();
             let _ = t.pruner.1.join();
             let _ = t.reopener.join();
         })

@@ -14,7 +14,9 @@
 //! acknowledgement was refused is kept too, with the change that ended it
 //! `rejected`), overlay changes and swarm records (a change that passed the
 //! swarm's check of the store just before the disk failed was applied; its
-//! caller got the error). Clearing or reseeding an overlay is not kept: it is
+//! caller got the error). The journal reaches the writer only from the
+//! flusher, with the events taken at the same time (`Job::Flush`), and a
+//! kept journal is committed with the flusher's next try. Clearing or reseeding an overlay is not kept: it is
 //! asked for before anything is applied, and refused. At most [`MAX_CARRIED`]
 //! entries are kept; beyond, the thread stops taking jobs until the store is
 //! back (the journal, then the book, then new tasks wait: backpressure, not
@@ -71,8 +73,16 @@ enum Job {
     Swarm(SwarmRecord, oneshot::Sender<Result<(), StoreError>>),
     ClearOverlay(String, oneshot::Sender<Result<(), StoreError>>),
     Reseed(SwarmRecord, oneshot::Sender<Result<(), StoreError>>),
-    /// The task book's journal entries, in order (their puts carry their own acks).
-    Journal(Vec<Journaled>),
+    /// From the flusher: the task book's journal entries, in order (their
+    /// puts and barriers carry their own acks), and the events taken with
+    /// them (see `TaskBook::drain_journal_and`), committed in one
+    /// transaction with `next_seq` (one past the last number taken).
+    Flush {
+        journal: Vec<Journaled>,
+        events: Vec<StoredEvent>,
+        next_seq: Option<u64>,
+        ack: oneshot::Sender<Result<(), StoreError>>,
+    },
     /// The store is available again: commit what was kept.
     Resume,
     Shutdown,
@@ -207,11 +217,23 @@ impl Writer {
         self.submit(|ack| Job::Reseed(record, ack)).await
     }
 
-    /// Hands the task book's journal entries to the writer, in order; each
-    /// put's sender learns when it is durable. Waits while the writer's
-    /// queue is full.
-    pub async fn journal(&self, batch: Vec<Journaled>) -> Result<(), StoreError> {
-        self.tx.send(Job::Journal(batch)).await.map_err(|_| StoreError::failed("the store writer has stopped"))
+    /// For the flusher thread (never from an async task): commits the task
+    /// book's journal entries and then `events` (with `next_seq`) in one
+    /// transaction and returns once it is durable; each put's and barrier's
+    /// sender learns it too. Waits while the writer's queue is full. If the
+    /// store is unavailable, the journal is kept (written first with the next
+    /// flush once the store is back) and the error returned: the caller keeps
+    /// the events and flushes them again.
+    pub fn flush_blocking(
+        &self,
+        journal: Vec<Journaled>,
+        events: Vec<StoredEvent>,
+        next_seq: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let (ack, done) = oneshot::channel();
+        let stopped = || StoreError::failed("the store writer has stopped");
+        self.tx.blocking_send(Job::Flush { journal, events, next_seq, ack }).map_err(|_| stopped())?;
+        done.blocking_recv().map_err(|_| stopped())?
     }
 
     /// Writes a swarm record; returns once durable.
@@ -248,7 +270,8 @@ fn run(store: Store, mut rx: mpsc::Receiver<Job>, max_batch: usize, last_commit_
         }
         if !batch.is_empty() || carried.len() > 0 {
             let (size, began) = (batch.len(), std::time::Instant::now());
-            commit(&store, batch, &mut carried);
+            // At the end, a kept journal goes without a flush: none follows.
+            commit(&store, batch, &mut carried, stop);
             stats.latency.observe(began.elapsed().as_secs_f64());
             stats.batch.observe(size as f64);
             last_commit_ms.store(crate::events::now_ms(), Ordering::Release);
@@ -266,12 +289,14 @@ fn run(store: Store, mut rx: mpsc::Receiver<Job>, max_batch: usize, last_commit_
     }
 }
 
-/// Applies the kept journal and then a batch in one transaction. If the
+/// Applies what was kept and then a batch in one transaction: the kept
+/// journal only with a flush (or at the `last` commit), so that ends kept
+/// while the store was down commit with the events that report them. If the
 /// transaction fails, every job of the batch gets the error (nothing of it
 /// was written); if it failed because the store is unavailable, the journal
 /// entries are kept in `carried` for the next try. While the store is down
 /// nothing is tried: the jobs are refused and the journal kept.
-fn commit(store: &Store, batch: Vec<Job>, carried: &mut Carried) {
+fn commit(store: &Store, batch: Vec<Job>, carried: &mut Carried, last: bool) {
     enum Ack {
         Unit(oneshot::Sender<Result<(), StoreError>>),
         Index(oneshot::Sender<Result<u64, StoreError>>),
@@ -285,7 +310,8 @@ fn commit(store: &Store, batch: Vec<Job>, carried: &mut Carried) {
     let (mut overlay, mut swarms) = (kept.overlay, kept.swarms);
     let kept_swarms = swarms.len();
     let mut clears = Vec::new();
-    let mut journal: Vec<Journaled> = kept.journal;
+    let mut journal: Vec<Journaled> = Vec::new();
+    let (mut flushes, mut next_seq) = (0usize, None::<u64>);
     for job in batch {
         match job {
             Job::Events(mut e, ack) => {
@@ -301,7 +327,11 @@ fn commit(store: &Store, batch: Vec<Job>, carried: &mut Carried) {
                 acks.push(Ack::Unit(ack));
             }
             Job::Shutdown | Job::Resume => {}
-            Job::Journal(mut j) => {
+            Job::Flush { journal: mut j, events: mut e, next_seq: n, ack } => {
+                flushes += 1;
+                events.append(&mut e);
+                next_seq = next_seq.max(n);
+                acks.push(Ack::Unit(ack));
                 for entry in &mut j {
                     match entry {
                         Journaled::Put(_, ack) => {
@@ -331,6 +361,14 @@ fn commit(store: &Store, batch: Vec<Job>, carried: &mut Carried) {
             }
         }
     }
+    // The kept journal goes with a flush only: the ends in it and the
+    // events that report them (which the flusher kept) commit together.
+    let waiting = if flushes > 0 || last {
+        journal.splice(0..0, kept.journal);
+        Vec::new()
+    } else {
+        kept.journal
+    };
     let generation = store.generation();
     let result = (|| -> Result<Vec<u64>, StoreError> {
         let tx = store.begin_write()?;
@@ -346,6 +384,9 @@ fn commit(store: &Store, batch: Vec<Job>, carried: &mut Carried) {
             indexes.push(append_op(&tx, swarm, op)?);
         }
         append(&tx, &events)?;
+        if let Some(next) = next_seq {
+            super::events::advance_next_seq(&tx, next)?;
+        }
         tx.commit().map_err(StoreError::db)?;
         Ok(indexes)
     })();
@@ -355,13 +396,18 @@ fn commit(store: &Store, batch: Vec<Job>, carried: &mut Carried) {
             // Clears and reseeds were asked for before anything was applied: dropped.
             let records = swarms.into_iter().enumerate();
             let records = records.filter(|(i, r)| *i < kept_swarms || !clears.contains(&r.name)).map(|(_, r)| r);
+            let mut journal = journal;
+            journal.splice(0..0, waiting);
             *carried = Carried { journal, overlay, swarms: records.collect() };
             if carried.len() >= MAX_CARRIED {
                 tracing::warn!(entries = carried.len(), "the store is unavailable: its writer waits for it");
             }
         }
-        Err(e) => tracing::error!(error = %e, "store commit failed"),
-        Ok(_) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "store commit failed");
+            carried.journal = waiting;
+        }
+        Ok(_) => carried.journal = waiting,
     }
     let mut indexes = result.as_ref().map(|v| v.clone().into_iter().skip(kept_overlay)).map_err(Clone::clone);
     for a in acks {

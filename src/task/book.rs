@@ -17,8 +17,10 @@
 //!   without a data directory still answers for recent tasks;
 //! * with a journal (the store), every new record and every change is
 //!   handed to it in the order it happened here, so a record is always
-//!   written before its changes; a new task waits (asynchronously) while
-//!   more than [`MAX_JOURNAL`] entries wait for the journal;
+//!   written before its changes; an end and the events that report it
+//!   ([`TaskBook::end_then`]) reach the store in one drain, committed
+//!   together; a new task waits (asynchronously) while more than
+//!   [`MAX_JOURNAL`] entries wait for the journal;
 //! * every change is also a [`TaskNotice`] to the subscribers of
 //!   [`TaskBook::notices`] (bounded; a slow one is told it lagged).
 
@@ -117,8 +119,8 @@ pub struct TaskBook {
 struct Inner {
     state: Mutex<State>,
     opts: BookOptions,
-    /// Wakes the journal's reader.
-    journal_ready: Notify,
+    /// Wakes the journal's reader (the store's flusher).
+    reader: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,
     /// Wakes new tasks waiting for room in the journal.
     room: Notify,
     /// The task stream.
@@ -172,7 +174,7 @@ impl TaskBook {
         let inner = Inner {
             state: Mutex::new(state),
             opts,
-            journal_ready: Notify::new(),
+            reader: std::sync::OnceLock::new(),
             room: Notify::new(),
             notices,
             stats: TaskStats::default(),
@@ -254,8 +256,7 @@ impl TaskBook {
         let journaled = journal == Journal::Record && st.journal.is_some();
         let durable = if journaled {
             let (tx, rx) = oneshot::channel();
-            st.journal.as_mut().expect("journaled").push_back(Journaled::Put(Box::new(record.clone()), Some(tx)));
-            self.inner.journal_ready.notify_one();
+            self.journal(&mut st, Journaled::Put(Box::new(record.clone()), Some(tx)));
             Some(rx)
         } else {
             None
@@ -342,8 +343,23 @@ impl TaskBook {
     fn journal(&self, st: &mut State, j: Journaled) {
         if let Some(q) = st.journal.as_mut() {
             q.push_back(j);
-            self.inner.journal_ready.notify_one();
+            if q.len() == 1 {
+                self.wake_reader();
+            }
         }
+    }
+
+    fn wake_reader(&self) {
+        if let Some(wake) = self.inner.reader.get() {
+            wake();
+        }
+    }
+
+    /// Sets how the journal's reader is woken (once; later calls are
+    /// ignored): called when the journal stops being empty, and at close.
+    /// It runs under the book's lock, so it must only signal.
+    pub fn set_journal_reader(&self, wake: impl Fn() + Send + Sync + 'static) {
+        let _ = self.inner.reader.set(Box::new(wake));
     }
 
     /// A token of an open task, to its followers (one that is behind
@@ -364,6 +380,17 @@ impl TaskBook {
     /// Ends an open task: `true` for the call that ended it, `false` when
     /// it had already ended (or is unknown), in which case `end` is dropped.
     pub fn end(&self, id: &str, end: TaskEnd) -> bool {
+        self.end_then(id, end, |_| {})
+    }
+
+    /// [`end`](Self::end), and, if the end took, `announce` (which emits
+    /// the events that report it) while the book still holds its lock: the
+    /// journal's reader, which takes the pending events under that lock
+    /// ([`drain_journal_and`](Self::drain_journal_and)), then has the end's
+    /// change and its events in one drain, and the store commits them
+    /// together — a crash never keeps one without the other. `announce`
+    /// must not call the book.
+    pub fn end_then(&self, id: &str, end: TaskEnd, announce: impl FnOnce(&TaskEnd)) -> bool {
         let mut st = self.state();
         let Some((key, mut e)) = st.open.remove_entry(id) else { return false };
         let now = now_ms();
@@ -383,6 +410,7 @@ impl TaskBook {
         if e.journaled {
             self.journal(&mut st, Journaled::Change(key.clone(), TaskChange::Ended(end.clone()), now));
         }
+        announce(&end);
         // Each follower but the last gets a copy; the last gets the end.
         let mut followers = e.followers.into_iter();
         if let Some(last) = followers.next_back() {
@@ -438,35 +466,43 @@ impl TaskBook {
         self.state().open.iter().filter(|(_, e)| keep(&e.record)).map(|(id, _)| id.clone()).collect()
     }
 
-    /// For the journal's reader: waits for entries and takes them all, in
-    /// order; `None` once the book is closed and nothing is left.
-    pub async fn take_journal(&self) -> Option<Vec<Journaled>> {
-        loop {
-            let ready = self.inner.journal_ready.notified();
-            {
-                let mut st = self.state();
-                let closed = st.closed;
-                match st.journal.as_mut() {
-                    None => return None,
-                    Some(q) if !q.is_empty() => {
-                        let batch: Vec<Journaled> = q.drain(..).collect();
-                        drop(st);
-                        self.inner.room.notify_waiters();
-                        return Some(batch);
-                    }
-                    Some(_) if closed => return None,
-                    Some(_) => {}
-                }
-            }
-            ready.await;
+    /// For the journal's reader: takes every entry waiting, in order (none
+    /// without a journal), and wakes the new tasks waiting for room.
+    pub fn drain_journal(&self) -> Vec<Journaled> {
+        self.drain_journal_and(|| ()).0
+    }
+
+    /// [`drain_journal`](Self::drain_journal), and `also` under the same
+    /// hold of the book's lock. The flusher takes the bus's pending events
+    /// there: an [`end_then`](Self::end_then), which pushes the end and
+    /// emits its events under that lock, is then wholly in this drain or
+    /// wholly in a later one.
+    pub fn drain_journal_and<T>(&self, also: impl FnOnce() -> T) -> (Vec<Journaled>, T) {
+        let (batch, more) = {
+            let mut st = self.state();
+            let batch: Vec<Journaled> = match st.journal.as_mut() {
+                Some(q) if !q.is_empty() => q.drain(..).collect(),
+                _ => Vec::new(),
+            };
+            (batch, also())
+        };
+        if !batch.is_empty() {
+            self.inner.room.notify_waiters();
         }
+        (batch, more)
+    }
+
+    /// Whether the book is closed (its journal's reader stops once it has
+    /// drained what is left).
+    pub fn is_closed(&self) -> bool {
+        self.state().closed
     }
 
     /// No more entries will be journaled: the journal's reader ends once it
     /// has taken what is left.
     pub fn close(&self) {
         self.state().closed = true;
-        self.inner.journal_ready.notify_one();
+        self.wake_reader();
     }
 }
 
@@ -598,7 +634,7 @@ mod tests {
         assert_eq!((r.worker.as_deref(), r.attempts, r.output), (Some("w2"), 2, None));
         assert!(r.ended_ms.is_some());
         // The journal has no tokens: the store never writes output.
-        let batch = book.take_journal().await.unwrap();
+        let batch = book.drain_journal();
         assert_eq!(batch.len(), 5, "put, started, requeued, started, ended");
     }
 
@@ -632,7 +668,7 @@ mod tests {
         }
         book.open(rec("m"), Journal::Skip, false).await;
         book.end("m", TaskEnd::Cancelled);
-        let batch = book.take_journal().await.unwrap();
+        let batch = book.drain_journal();
         let shape: Vec<String> = batch
             .iter()
             .map(|j| match j {
@@ -647,6 +683,6 @@ mod tests {
         let cancelled = TaskFilter { statuses: vec![TaskStatus::Cancelled], ..Default::default() };
         assert_eq!(book.page(&cancelled, TaskOrder::default(), 0, 10).1, 2);
         book.close();
-        assert!(book.take_journal().await.is_none());
+        assert!(book.drain_journal().is_empty() && book.is_closed());
     }
 }

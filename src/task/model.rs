@@ -233,6 +233,29 @@ impl TaskEnd {
         }
     }
 
+    /// The events that report this end of task `task_id`, in order: the
+    /// result's output (when it completed), then `task_completed`,
+    /// `task_failed` or `task_cancelled`.
+    pub fn events(&self, task_id: &std::sync::Arc<str>) -> impl Iterator<Item = crate::events::EventKind> + use<> {
+        use crate::events::{EventKind, OutputKind};
+        let task_id = task_id.clone();
+        let (output, end) = match self {
+            Self::Completed { content } => (
+                Some(EventKind::AgentOutput {
+                    task_id: Some(task_id.clone()),
+                    output: OutputKind::Result,
+                    content: content.clone(),
+                }),
+                EventKind::TaskCompleted { task_id },
+            ),
+            Self::Failed { code, message } => {
+                (None, EventKind::TaskFailed { task_id, code: code.as_str().into(), message: message.clone() })
+            }
+            Self::Cancelled => (None, EventKind::TaskCancelled { task_id }),
+        };
+        output.into_iter().chain(std::iter::once(end))
+    }
+
     /// The result, the error message, or `cancelled`: the one text the
     /// Sol-style answers carry as `content`.
     pub fn content(&self) -> &str {

@@ -11,7 +11,7 @@ use ractor::RpcReplyPort;
 
 use super::{State, Task};
 use crate::HiveError;
-use crate::events::{EventKind, OutputKind};
+use crate::events::EventKind;
 use crate::gateway::protocol::GatewayMsg;
 use crate::gateway::queue::{Candidate, QueueKey, choose};
 use crate::gateway::{DISPATCH_SWARM, DispatchRequest, Dispatched, Submit};
@@ -180,20 +180,18 @@ impl State {
                 h.given.retain(|g| *g != t.id);
             }
         }
-        if !self.args.tasks.end(&t.id, end.clone()) {
-            return;
-        }
-        match end {
-            TaskEnd::Completed { content } => {
-                let out = EventKind::AgentOutput { task_id: Some(t.id.clone()), output: OutputKind::Result, content };
-                self.emit_task(&t, out);
-                self.emit_task(&t, EventKind::TaskCompleted { task_id: t.id.clone() });
+        // Announced under the book's lock, so the end and its events commit
+        // together (a standalone worker's agent only reports the end to us).
+        // A zmq agent's dispatch is part of the agent's own task, which the
+        // agent ends and announces.
+        let bus = &self.args.bus;
+        self.args.tasks.end_then(&t.id, end, |end| {
+            if t.agent.is_none() {
+                for kind in end.events(&t.id) {
+                    bus.emit(Some(&t.swarm), t.worker.as_ref(), kind);
+                }
             }
-            TaskEnd::Cancelled => self.emit_task(&t, EventKind::TaskCancelled { task_id: t.id.clone() }),
-            TaskEnd::Failed { code, message } => {
-                self.emit_task(&t, EventKind::TaskFailed { task_id: t.id.clone(), code: code.as_str().into(), message })
-            }
-        }
+        });
     }
 
     pub(super) async fn cancel(&mut self, id: &str) -> Result<(), HiveError> {

@@ -80,11 +80,12 @@ async fn restore_tasks(hive: &Hive, store: &Store, only: Option<&[String]>) -> R
         if let Err(why) = requeued {
             let code = if t.status == TaskStatus::Running { FailCode::RuntimeRestarted } else { FailCode::NotRestored };
             hive.book.adopt(t.clone());
-            if hive.book.end(&t.id, TaskEnd::failed(code.clone(), why.clone())) {
-                let kind =
-                    EventKind::TaskFailed { task_id: t.id.as_str().into(), code: code.as_str().into(), message: why };
-                hive.bus.emit(Some(&swarm_name), Some(&agent), kind);
-            }
+            let id: Arc<str> = t.id.as_str().into();
+            hive.book.end_then(&t.id, TaskEnd::failed(code, why), |end| {
+                for kind in end.events(&id) {
+                    hive.bus.emit(Some(&swarm_name), Some(&agent), kind);
+                }
+            });
         }
     }
     // Durable before start returns, then announced.

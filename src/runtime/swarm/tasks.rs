@@ -28,12 +28,16 @@ pub(super) fn agent_call_ms(slot: &AgentSlot) -> u64 {
 }
 
 /// Queues `task` in the agent's mailbox, telling `task_queued` before it can
-/// start; `Err` when the mailbox is full.
+/// start (for a task of the book: the dispatcher tells its linked tasks');
+/// `Err` when the mailbox is full.
 pub(crate) fn enqueue_on(ctx: &SwarmCtx, slot: &AgentSlot, task: Task) -> Result<Arc<str>, ()> {
     let (id, from) = (task.id.clone(), task.from.clone());
+    let told = matches!(task.owner, TaskOwner::Book);
     slot.mailbox
         .push_with(Envelope::Task(task), || {
-            ctx.emit(&slot.name, EventKind::TaskQueued { task_id: id.clone(), from });
+            if told {
+                ctx.emit(&slot.name, EventKind::TaskQueued { task_id: id.clone(), from });
+            }
         })
         .map_err(|_| ())?;
     Ok(id)

@@ -270,40 +270,43 @@ pub(crate) fn retire(ctx: &SwarmCtx, slot: &AgentSlot, code: FailCode, message: 
 }
 
 /// Ends `task` with `end`: reports it to the task's owner and, if that end
-/// took (a task ends once), counts it, remembers it and tells the events.
-/// Returns whether it took.
+/// took (a task ends once), counts it and remembers it; a task of the book
+/// is announced here too, under the book's lock (`TaskBook::end_then`), so
+/// its end and its events are committed together. Returns whether it took.
 pub(crate) fn end_task(ctx: &SwarmCtx, slot: &AgentSlot, task: &Task, end: TaskEnd) -> bool {
-    let took = match &task.owner {
-        TaskOwner::Book => ctx.tasks.end(&task.id, end.clone()),
-        // The dispatcher decides; if its link is full or gone, the
-        // dispatcher ends the task itself (the worker's loss, a timeout).
-        TaskOwner::Link(link) => link.try_send(LinkReport::End(task.id.clone(), end.clone())).is_ok(),
-    };
-    if !took {
-        return false;
+    match &task.owner {
+        TaskOwner::Book => ctx.tasks.end_then(&task.id, end, |end| {
+            took_end(slot, &task.id, end);
+            for kind in end.events(&task.id) {
+                ctx.emit(&slot.name, kind);
+            }
+        }),
+        // The dispatcher decides and announces; if its link is full or
+        // gone, the dispatcher ends the task itself (the worker's loss, a
+        // timeout).
+        TaskOwner::Link(link) => {
+            let took = link.try_send(LinkReport::End(task.id.clone(), end.clone())).is_ok();
+            if took {
+                took_end(slot, &task.id, &end);
+            }
+            took
+        }
     }
-    let id = task.id.clone();
+}
+
+/// The agent's own account of an end that took: its counters and memory.
+fn took_end(slot: &AgentSlot, id: &Arc<str>, end: &TaskEnd) {
     match end {
         TaskEnd::Completed { content } => {
             slot.status.task_done(true);
             slot.remember("result", id.clone(), content.as_str().into());
-            ctx.emit(
-                &slot.name,
-                EventKind::AgentOutput { task_id: Some(id.clone()), output: OutputKind::Result, content },
-            );
-            ctx.emit(&slot.name, EventKind::TaskCompleted { task_id: id });
         }
-        TaskEnd::Failed { code, message } => {
+        TaskEnd::Failed { message, .. } => {
             slot.status.task_done(false);
             slot.remember("error", id.clone(), message.as_str().into());
-            ctx.emit(&slot.name, EventKind::TaskFailed { task_id: id, code: code.as_str().into(), message });
         }
-        TaskEnd::Cancelled => {
-            slot.status.task_done(false);
-            ctx.emit(&slot.name, EventKind::TaskCancelled { task_id: id });
-        }
+        TaskEnd::Cancelled => slot.status.task_done(false),
     }
-    true
 }
 
 impl AgentRun {
@@ -327,10 +330,11 @@ impl AgentRun {
                 self.slot.mailbox.set_in_flight(Some(task.clone()));
                 self.slot.status.set_state(AgentState::Busy);
                 self.slot.remember("task", task.from.clone(), task.content.as_str().into());
+                // The dispatcher tells a linked task's start (it owns it).
                 if let TaskOwner::Book = task.owner {
                     self.ctx.tasks.started(&task.id);
+                    self.ctx.emit(&self.slot.name, EventKind::TaskStarted { task_id: task.id.clone() });
                 }
-                self.ctx.emit(&self.slot.name, EventKind::TaskStarted { task_id: task.id.clone() });
                 let outcome = match &mut self.backend {
                     Backend::Mock(m) => m.start(&task),
                     Backend::Zmq(z) => {
@@ -391,16 +395,20 @@ impl AgentRun {
         end_task(&self.ctx, &self.slot, &task, end);
     }
 
-    /// Reports a token of the current task to its owner (a link waits for room).
+    /// Reports a token of the current task to its owner (a link waits for
+    /// room; the dispatcher tells it).
     async fn token(&self, task: &Task, content: String) {
         match &task.owner {
-            TaskOwner::Book => self.ctx.tasks.token(&task.id, &content),
+            TaskOwner::Book => {
+                self.ctx.tasks.token(&task.id, &content);
+                let kind =
+                    EventKind::AgentOutput { task_id: Some(task.id.clone()), output: OutputKind::Token, content };
+                self.ctx.emit(&self.slot.name, kind);
+            }
             TaskOwner::Link(link) => {
-                let _ = link.send(LinkReport::Token(task.id.clone(), content.clone())).await;
+                let _ = link.send(LinkReport::Token(task.id.clone(), content)).await;
             }
         }
-        let kind = EventKind::AgentOutput { task_id: Some(task.id.clone()), output: OutputKind::Token, content };
-        self.ctx.emit(&self.slot.name, kind);
     }
 
     /// Handles up to a batch of the child's waiting events (more wake the
