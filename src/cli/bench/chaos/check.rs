@@ -238,7 +238,8 @@ pub(super) async fn tasks(
 /// the clients may have caused: that size.
 pub(super) async fn swarm(
     addr: &watch::Receiver<String>,
-    told: &Told,
+    scale_acked: Option<i64>,
+    scale_unknown: &[i64],
     out: &mut Vec<Violation>,
 ) -> Result<i64, String> {
     let mut conn = None;
@@ -257,10 +258,10 @@ pub(super) async fn swarm(
         .or(agents["agents"].as_array())
         .map(|l| l.iter().filter(|x| x["group"] == GROUP).count() as i64)
         .unwrap_or(-1);
-    let mut allowed: BTreeSet<i64> = told.scale_unknown.iter().copied().collect();
-    allowed.insert(told.scale_acked.unwrap_or(1));
+    let mut allowed: BTreeSet<i64> = scale_unknown.iter().copied().collect();
+    allowed.insert(scale_acked.unwrap_or(1));
     if !allowed.contains(&members) {
-        out.push(Violation::GroupSize { members, acked: told.scale_acked, unknown: told.scale_unknown.clone() });
+        out.push(Violation::GroupSize { members, acked: scale_acked, unknown: scale_unknown.to_vec() });
     }
     Ok(members)
 }

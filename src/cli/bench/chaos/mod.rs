@@ -329,7 +329,11 @@ pub(crate) async fn run(a: ChaosArgs) -> Result<(), String> {
     let mut violations: Vec<Violation> = Vec::new();
     let acked = told.lock().expect("told").tasks.clone();
     let outcomes = check::tasks(&acked, &addr_rx, &mut violations).await;
-    let members = check::swarm(&addr_rx, &told.lock().expect("told"), &mut violations).await?;
+    let (scale_acked, scale_unknown) = {
+        let t = told.lock().expect("told");
+        (t.scale_acked, t.scale_unknown.clone())
+    };
+    let members = check::swarm(&addr_rx, scale_acked, &scale_unknown, &mut violations).await?;
 
     // Stop the workers, then the daemon; then: no process left, and the stored events.
     let _ = fleet_stop_tx.send(true);
