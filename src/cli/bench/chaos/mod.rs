@@ -289,13 +289,13 @@ pub(crate) async fn run(a: ChaosArgs) -> Result<(), String> {
         let t = started.elapsed().as_secs_f64();
         let label = f.kind.label();
         let hit = match f.kind {
-            FaultKind::KillAgent { pick } => kill_child(&daemon, &files.agent, pick),
-            FaultKind::KillWorker { transport: Transport::Jsonl, pick } => kill_child(&daemon, &files.jsonl, pick),
-            FaultKind::KillWorker { transport, pick } => {
+            FaultKind::Agent { pick } => kill_child(&daemon, &files.agent, pick),
+            FaultKind::Worker { transport: Transport::Jsonl, pick } => kill_child(&daemon, &files.jsonl, pick),
+            FaultKind::Worker { transport, pick } => {
                 let fleet = if transport == Transport::Zmq { &zmq_fleet } else { &http_fleet };
                 fleet.lock().expect("fleet").kill9(pick)
             }
-            FaultKind::KillDaemon => {
+            FaultKind::Daemon => {
                 let pid = daemon.pid();
                 daemon.kill9();
                 println!("chaos: t={t:.1}s {label} {pid}");

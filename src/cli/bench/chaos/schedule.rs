@@ -24,29 +24,29 @@ impl Rng {
     }
 }
 
-/// What a fault does.
+/// What a fault kill -9s (every fault is a kill -9).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) enum FaultKind {
     /// kill -9 one stdio agent of the swarm (a daemon child; its swarm's
     /// supervisor restarts it), the `pick`-th alive, modulo.
-    KillAgent { pick: u64 },
+    Agent { pick: u64 },
     /// kill -9 one worker of `transport`, the `pick`-th alive, modulo. A
     /// JSONL worker is a daemon child (its pool restarts it); a ZeroMQ or
     /// HTTP worker is the bench's own child, started again under a new id
     /// after a short delay, as a supervisor would.
-    KillWorker { transport: Transport, pick: u64 },
+    Worker { transport: Transport, pick: u64 },
     /// kill -9 the daemon, then restart it on the same data directory.
-    KillDaemon,
+    Daemon,
 }
 
 impl FaultKind {
     pub(super) fn label(&self) -> &'static str {
         match self {
-            Self::KillAgent { .. } => "kill -9 agent",
-            Self::KillWorker { transport: Transport::Zmq, .. } => "kill -9 ZeroMQ worker",
-            Self::KillWorker { transport: Transport::Jsonl, .. } => "kill -9 JSONL worker",
-            Self::KillWorker { transport: Transport::Http, .. } => "kill -9 HTTP worker",
-            Self::KillDaemon => "kill -9 daemon",
+            Self::Agent { .. } => "kill -9 agent",
+            Self::Worker { transport: Transport::Zmq, .. } => "kill -9 ZeroMQ worker",
+            Self::Worker { transport: Transport::Jsonl, .. } => "kill -9 JSONL worker",
+            Self::Worker { transport: Transport::Http, .. } => "kill -9 HTTP worker",
+            Self::Daemon => "kill -9 daemon",
         }
     }
 }
@@ -73,11 +73,11 @@ pub(super) fn schedule(seed: u64, duration: Duration, every: Duration) -> Vec<Fa
             return out;
         }
         let kind = match rng.below(8) {
-            0 | 1 => FaultKind::KillDaemon,
-            2 | 3 => FaultKind::KillAgent { pick: rng.next() },
-            4 | 5 => FaultKind::KillWorker { transport: Transport::Zmq, pick: rng.next() },
-            6 => FaultKind::KillWorker { transport: Transport::Jsonl, pick: rng.next() },
-            _ => FaultKind::KillWorker { transport: Transport::Http, pick: rng.next() },
+            0 | 1 => FaultKind::Daemon,
+            2 | 3 => FaultKind::Agent { pick: rng.next() },
+            4 | 5 => FaultKind::Worker { transport: Transport::Zmq, pick: rng.next() },
+            6 => FaultKind::Worker { transport: Transport::Jsonl, pick: rng.next() },
+            _ => FaultKind::Worker { transport: Transport::Http, pick: rng.next() },
         };
         out.push(Fault { at, kind });
     }
@@ -94,7 +94,7 @@ mod tests {
         let a = schedule(7, Duration::from_secs(60), Duration::from_secs(2));
         let b = schedule(7, Duration::from_secs(60), Duration::from_secs(2));
         assert_eq!(format!("{a:?}"), format!("{b:?}"));
-        assert!(a.len() > 20 && a.iter().any(|f| f.kind == FaultKind::KillDaemon));
+        assert!(a.len() > 20 && a.iter().any(|f| f.kind == FaultKind::Daemon));
         assert_ne!(format!("{a:?}"), format!("{:?}", schedule(8, Duration::from_secs(60), Duration::from_secs(2))));
         assert!(a.windows(2).all(|w| w[0].at < w[1].at) && a.iter().all(|f| f.at < Duration::from_secs(60)));
     }
@@ -120,8 +120,8 @@ mod tests {
         let picks: std::collections::BTreeSet<u64> = faults
             .iter()
             .filter_map(|f| match f.kind {
-                FaultKind::KillAgent { pick } | FaultKind::KillWorker { pick, .. } => Some(pick),
-                FaultKind::KillDaemon => None,
+                FaultKind::Agent { pick } | FaultKind::Worker { pick, .. } => Some(pick),
+                FaultKind::Daemon => None,
             })
             .collect();
         assert!(picks.len() > faults.len() / 2);
