@@ -164,6 +164,8 @@ pub(super) struct Outcome {
     pub(super) acked: u64,
     pub(super) ok: u64,
     pub(super) cancelled: u64,
+    /// Ended after more than one attempt (requeued after a kill).
+    pub(super) retried: u64,
     /// Failures by reason code.
     pub(super) failed: BTreeMap<String, u64>,
 }
@@ -206,6 +208,9 @@ pub(super) async fn tasks(
             out.push(Violation::NotEnded { id, target, last: last.get(t.id.as_str()).cloned() });
             continue;
         };
+        if v["attempts"].as_u64().is_some_and(|n| n > 1) {
+            o.retried += 1;
+        }
         match v["status"].as_str() {
             Some("ok") => {
                 o.ok += 1;

@@ -228,16 +228,26 @@ pub(super) async fn subscriber(i: usize, addr: watch::Receiver<String>, told: Sh
 }
 
 /// Spawns `n` standalone JSONL workers running `script` on the daemon at
-/// `addr`, each with the JSONL capability (retried for at most 30 s while
-/// the daemon is not ready): their ids.
-pub(super) async fn spawn_jsonl_workers(addr: &str, script: &Path, n: usize) -> Result<Vec<String>, String> {
+/// `addr`, each with the JSONL capability and pausing `token_delay` after
+/// each token (retried for at most 30 s while the daemon is not ready):
+/// their ids.
+pub(super) async fn spawn_jsonl_workers(
+    addr: &str,
+    script: &Path,
+    token_delay: Duration,
+    n: usize,
+) -> Result<Vec<String>, String> {
     let (_tx, rx) = watch::channel(addr.to_string());
     let mut conn = None;
     let mut ids = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     let body = serde_json::json!({
         "worker_path": script,
-        "opts": { "capabilities": [Transport::Jsonl.capability()], "kill_timeout_ms": 1000 },
+        "opts": {
+            "capabilities": [Transport::Jsonl.capability()],
+            "kill_timeout_ms": 1000,
+            "env": { "ECHO_TOKEN_DELAY_MS": token_delay.as_millis().to_string() },
+        },
     })
     .to_string();
     while ids.len() < n {

@@ -103,6 +103,10 @@ pub(crate) struct ChaosArgs {
     /// Dispatches per second through `POST /api/v1/tasks`, round robin over the kinds of workers.
     #[arg(long, default_value_t = 10)]
     dispatch_rate: u32,
+    /// How long a worker pauses after each token it streams back (a
+    /// dispatch is 4 tokens), so that kills meet dispatches in flight.
+    #[arg(long, default_value = "50ms", value_parser = humantime::parse_duration)]
+    token_delay: Duration,
     /// Each dispatch's `timeout_ms`.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     dispatch_timeout: Duration,
@@ -235,18 +239,25 @@ pub(crate) async fn run(a: ChaosArgs) -> Result<(), String> {
 
     let mut daemon =
         tokio::task::block_in_place(|| Daemon::start(&spawner, &spec, Some(&files.dir.join("swarm.toml"))))?;
-    load::spawn_jsonl_workers(&daemon.addr, &files.jsonl, a.jsonl_workers).await?;
+    load::spawn_jsonl_workers(&daemon.addr, &files.jsonl, a.token_delay, a.jsonl_workers).await?;
     println!("chaos: daemon pid {} at {}, gateway {zmq}", daemon.pid(), daemon.addr);
     let (addr_tx, addr_rx) = watch::channel(daemon.addr.clone());
 
     // The bench's own workers, each fleet tended by its supervisor.
-    let zmq_fleet =
-        Arc::new(Mutex::new(Fleet::new(Transport::Zmq, files.zmq.clone(), zmq.clone(), files.logs(), a.zmq_workers)));
+    let zmq_fleet = Arc::new(Mutex::new(Fleet::new(
+        Transport::Zmq,
+        files.zmq.clone(),
+        zmq.clone(),
+        files.logs(),
+        a.token_delay,
+        a.zmq_workers,
+    )));
     let http_fleet = Arc::new(Mutex::new(Fleet::new(
         Transport::Http,
         files.http.clone(),
         daemon.addr.clone(),
         files.logs(),
+        a.token_delay,
         a.http_workers,
     )));
     let (fleet_stop_tx, fleet_stop) = watch::channel(false);
@@ -302,7 +313,7 @@ pub(crate) async fn run(a: ChaosArgs) -> Result<(), String> {
                 // Every direct child dies with it (parent-death signal);
                 // what remains is the restart's sweep.
                 daemon = tokio::task::block_in_place(|| Daemon::start(&spawner, &spec, None))?;
-                load::spawn_jsonl_workers(&daemon.addr, &files.jsonl, a.jsonl_workers).await?;
+                load::spawn_jsonl_workers(&daemon.addr, &files.jsonl, a.token_delay, a.jsonl_workers).await?;
                 let _ = addr_tx.send(daemon.addr.clone());
                 println!("chaos: daemon restarted: pid {} at {}", daemon.pid(), daemon.addr);
                 *injected.hit.entry(label).or_default() += 1;
@@ -383,12 +394,13 @@ pub(crate) async fn run(a: ChaosArgs) -> Result<(), String> {
         let name = target.map_or("agent tasks".to_string(), |t| format!("{} dispatches", t.label()));
         let failed = o.failed.iter().map(|(c, n)| format!("{c} ×{n}")).collect::<Vec<_>>().join(", ");
         println!(
-            "chaos: {name}: acknowledged {} (not acknowledged {}), ended ok {}, cancelled {}, failed with a reason {} [{failed}]",
+            "chaos: {name}: acknowledged {} (not acknowledged {}), ended ok {}, cancelled {}, failed with a reason {} [{failed}]; {} took more than one attempt",
             o.acked,
             t.unacked.get(target).copied().unwrap_or(0),
             o.ok,
             o.cancelled,
-            o.failed.values().sum::<u64>()
+            o.failed.values().sum::<u64>(),
+            o.retried
         );
     }
     for fleet in [&zmq_fleet, &http_fleet] {

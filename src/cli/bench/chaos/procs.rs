@@ -234,6 +234,8 @@ pub(super) struct Fleet {
     target: String,
     /// Where each worker's stderr goes (`<id>.log`).
     logs: PathBuf,
+    /// The pause after each token a worker streams back.
+    token_delay: Duration,
     slots: Vec<Slot>,
     /// Incarnations started after the first ones.
     pub(super) restarts: u64,
@@ -245,7 +247,14 @@ pub(super) struct Fleet {
 }
 
 impl Fleet {
-    pub(super) fn new(transport: Transport, script: PathBuf, target: String, logs: PathBuf, n: usize) -> Self {
+    pub(super) fn new(
+        transport: Transport,
+        script: PathBuf,
+        target: String,
+        logs: PathBuf,
+        token_delay: Duration,
+        n: usize,
+    ) -> Self {
         let now = Instant::now();
         let slots = (0..n).map(|_| Slot { child: None, started: 0, due: now, killed: false, streak: 0 }).collect();
         Self {
@@ -253,6 +262,7 @@ impl Fleet {
             script,
             target,
             logs,
+            token_delay,
             slots,
             restarts: 0,
             own_exits: 0,
@@ -281,6 +291,7 @@ impl Fleet {
         };
         let log = std::fs::File::create(self.logs.join(format!("{id}.log")));
         cmd.args(["--id", id, "--capabilities", self.transport.capability()])
+            .args(["--token-delay-ms", &self.token_delay.as_millis().to_string()])
             .env_remove("HIVE_WORKER_TOKEN")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
