@@ -312,8 +312,24 @@ pub(crate) async fn run(a: ChaosArgs) -> Result<(), String> {
                 println!("chaos: t={t:.1}s {label} {pid}");
                 // Every direct child dies with it (parent-death signal);
                 // what remains is the restart's sweep.
-                daemon = tokio::task::block_in_place(|| Daemon::start(&spawner, &spec, None))?;
-                load::spawn_jsonl_workers(&daemon.addr, &files.jsonl, a.token_delay, a.jsonl_workers).await?;
+                let restarted = match tokio::task::block_in_place(|| Daemon::start(&spawner, &spec, None)) {
+                    Ok(d) => load::spawn_jsonl_workers(&d.addr, &files.jsonl, a.token_delay, a.jsonl_workers)
+                        .await
+                        .map(|_| d),
+                    Err(e) => Err(e),
+                };
+                daemon = match restarted {
+                    Ok(d) => d,
+                    Err(e) => {
+                        // Not restarting on its own data is a broken promise too: keep the evidence.
+                        let kept = tmp.keep();
+                        return Err(format!(
+                            "after a kill -9 at t={t:.1}s: {e} (seed {}; the run's directory is kept: {})",
+                            a.seed,
+                            kept.display()
+                        ));
+                    }
+                };
                 let _ = addr_tx.send(daemon.addr.clone());
                 println!("chaos: daemon restarted: pid {} at {}", daemon.pid(), daemon.addr);
                 *injected.hit.entry(label).or_default() += 1;
