@@ -1,16 +1,15 @@
-//! The store at work: the threads and tasks that keep it, started together
+//! The store at work: the threads that keep it, started together
 //! and shut down together, in the one order that loses nothing.
 //!
 //! * the writer thread (group commit of every write);
-//! * the event flusher thread (durable events, then publication);
+//! * the event flusher thread (the task book's journal and the durable
+//!   events, committed together through the writer, then publication; a
+//!   task's end and its events go in one transaction, see `flusher.rs`);
 //! * the pruner thread (retention of events and ended tasks);
 //! * the reopener thread: when the disk fails, the store is unavailable
 //!   (`avail.rs`) and this thread opens its file again, with a backoff
 //!   from 50 ms doubling to at most 2 s, until it works, then wakes the
-//!   writer to commit what it kept (the flusher retries by itself);
-//! The flusher also reads the task book's journal (records and their
-//! changes, in the order the book saw them): a task's end and its events
-//! go to the writer together (see `flusher.rs`).
+//!   writer to commit what it kept (the flusher retries by itself).
 //!
 //! [`StoreService::shutdown`] closes the book and the bus, waits until the
 //! flusher has had everything they held committed, then stops the writer

@@ -130,15 +130,19 @@ struct Inner {
 
 struct State {
     open: HashMap<Arc<str>, Entry>,
-    ended: HashMap<Arc<str>, TaskRecord>,
+    ended: HashMap<Arc<str>, Box<TaskRecord>>,
     ended_order: VecDeque<Arc<str>>,
     /// `None`: the book has no journal.
     journal: Option<VecDeque<Journaled>>,
     closed: bool,
 }
 
+/// Records are boxed, in `open` and `ended` alike: the maps churn (a task
+/// in, a task out), and hashbrown's rehashes move every value; a record is
+/// ~450 bytes, a box 8, and an ended record moves from one map to the other
+/// without a copy.
 struct Entry {
-    record: TaskRecord,
+    record: Box<TaskRecord>,
     journaled: bool,
     followers: Vec<FollowTx>,
     /// The task's span, open while the task is: its lifecycle lines (and
@@ -264,7 +268,7 @@ impl TaskBook {
         self.notify(&record, || Happened::Queued);
         let span = span_of(&record);
         span.in_scope(|| tracing::debug!(target: "hive::task", from = %record.from, "task queued"));
-        let mut entry = Entry { record, journaled, followers: Vec::new(), span };
+        let mut entry = Entry { record: Box::new(record), journaled, followers: Vec::new(), span };
         let follower = follow.then(|| follower_of(&mut entry));
         st.open.insert(id, entry);
         Opened { durable, follower }
@@ -292,7 +296,8 @@ impl TaskBook {
         let journaled = st.journal.is_some();
         let span = span_of(&record);
         span.in_scope(|| tracing::debug!(target: "hive::task", status = record.status.as_str(), "task taken back"));
-        st.open.insert(record.id.as_str().into(), Entry { record, journaled, followers: Vec::new(), span });
+        let key: Arc<str> = record.id.as_str().into();
+        st.open.insert(key, Entry { record: Box::new(record), journaled, followers: Vec::new(), span });
     }
 
     /// The task started (one more attempt) on its target; `false` if it
@@ -447,15 +452,20 @@ impl TaskBook {
     /// A task's record as the book has it (open, or ended and still kept).
     pub fn get(&self, id: &str) -> Option<TaskRecord> {
         let st = self.state();
-        st.open.get(id).map(|e| e.record.clone()).or_else(|| st.ended.get(id).cloned())
+        st.open.get(id).map(|e| (*e.record).clone()).or_else(|| st.ended.get(id).map(|r| (**r).clone()))
     }
 
     /// The records the book holds that `filter` shows, in `order`: at
     /// most `limit` after skipping `offset`, and how many match in all.
     pub fn page(&self, filter: &TaskFilter, order: TaskOrder, offset: usize, limit: usize) -> (Vec<TaskRecord>, usize) {
         let st = self.state();
-        let mut all: Vec<&TaskRecord> =
-            st.open.values().map(|e| &e.record).chain(st.ended.values()).filter(|r| filter.matches(r)).collect();
+        let mut all: Vec<&TaskRecord> = st
+            .open
+            .values()
+            .map(|e| &*e.record)
+            .chain(st.ended.values().map(|r| &**r))
+            .filter(|r| filter.matches(r))
+            .collect();
         all.sort_unstable_by(|a, b| order.compare(a, b));
         let total = all.len();
         (all.into_iter().skip(offset).take(limit).cloned().collect(), total)
