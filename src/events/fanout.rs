@@ -149,6 +149,16 @@ struct Queue {
     closed: bool,
 }
 
+impl Queue {
+    /// Gives back the memory of a queue that grew while its subscriber was
+    /// behind, once it is empty.
+    fn caught_up(&mut self) {
+        if self.events.is_empty() && self.events.capacity() > KEEP_CAPACITY {
+            self.events.shrink_to(KEEP_CAPACITY);
+        }
+    }
+}
+
 /// Queue capacity kept after a drain; a queue that grew past it while its
 /// subscriber was behind gives the memory back once it caught up.
 const KEEP_CAPACITY: usize = 256;
@@ -287,17 +297,17 @@ impl FilteredReceiver {
 
     /// The next event, waiting for it; `Ok(None)` once the bus is gone.
     pub async fn recv(&mut self) -> Result<Option<Arc<Event>>, Lagged> {
-        let mut one = Vec::with_capacity(1);
-        self.recv_many(&mut one, 1).await.map(|_| one.pop())
+        loop {
+            if let Some(r) = self.take_one() {
+                return r;
+            }
+            self.slot.wake.notified().await;
+        }
     }
 
     /// The next event if one is queued, without waiting.
     pub fn try_recv(&mut self) -> Result<Option<Arc<Event>>, Lagged> {
-        let mut one = Vec::with_capacity(1);
-        match self.take(&mut one, 1) {
-            Some(Err(l)) => Err(l),
-            _ => Ok(one.pop()),
-        }
+        self.take_one().unwrap_or(Ok(None))
     }
 
     /// Events queued and not yet taken.
@@ -305,6 +315,8 @@ impl FilteredReceiver {
         lock(&self.slot.queue).events.len()
     }
 
+    /// What is ready: a lag (told once), up to `limit` events, or the end;
+    /// `None` when the caller must wait.
     fn take(&mut self, buf: &mut Vec<Arc<Event>>, limit: usize) -> Option<Result<usize, Lagged>> {
         let mut q = lock(&self.slot.queue);
         if let Some(missed_from) = q.missed_from.take() {
@@ -319,12 +331,26 @@ impl FilteredReceiver {
         if !q.events.is_empty() {
             let n = limit.min(q.events.len());
             buf.extend(q.events.drain(..n));
-            if q.events.is_empty() && q.events.capacity() > KEEP_CAPACITY {
-                q.events.shrink_to(KEEP_CAPACITY);
-            }
+            q.caught_up();
             return Some(Ok(n));
         }
         q.closed.then_some(Ok(0))
+    }
+
+    /// [`take`](Self::take) of one event, without a buffer.
+    fn take_one(&mut self) -> Option<Result<Option<Arc<Event>>, Lagged>> {
+        let mut q = lock(&self.slot.queue);
+        if let Some(missed_from) = q.missed_from.take() {
+            let dropped = std::mem::take(&mut q.events);
+            drop(q);
+            drop(dropped);
+            return Some(Err(Lagged { missed_from }));
+        }
+        if let Some(e) = q.events.pop_front() {
+            q.caught_up();
+            return Some(Ok(Some(e)));
+        }
+        q.closed.then_some(Ok(None))
     }
 }
 
