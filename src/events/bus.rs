@@ -10,6 +10,10 @@
 //!   number and a live receiver in one atomic step: no gap, no duplicate;
 //! * a subscriber more than `max_lag` events behind is told it lagged (the
 //!   bus never blocks on a slow subscriber and never grows for one);
+//! * [`EventBus::subscribe_filtered`] hands a subscriber only the events
+//!   its filter takes, in its own queue of at most `max_lag` events (see
+//!   [`fanout`](super::fanout)): an event wakes only the subscribers that
+//!   follow it, where [`EventBus::subscribe`] (a broadcast) wakes them all;
 //! * in durable mode ([`EventBus::durable`]) an event is published (ring and
 //!   subscribers) only after the flusher has committed it, in sequence order:
 //!   no subscriber sees an event a crash can take back;
@@ -33,6 +37,8 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use tokio::sync::{Notify, broadcast};
 
+use super::fanout::{Fanout, FilteredReceiver, Sender};
+use super::filter::EventFilter;
 use super::{Event, EventKind, now_ms};
 
 /// Bounds of the bus.
@@ -40,7 +46,8 @@ use super::{Event, EventKind, now_ms};
 pub struct BusOptions {
     /// Events kept in memory for queries and `since` replays.
     pub ring_capacity: usize,
-    /// Events a live subscriber may fall behind before it is told it lagged.
+    /// Events a live subscriber may fall behind before it is told it lagged
+    /// (a filtered one: events it follows, queued and not yet taken).
     pub max_lag: usize,
 }
 
@@ -59,6 +66,8 @@ pub struct EventBus {
 struct Inner {
     state: Mutex<State>,
     tx: broadcast::Sender<Arc<Event>>,
+    /// The filtered subscribers (published to under the state lock).
+    fanout: Fanout,
     capacity: usize,
     /// Wakes the flusher (a std thread): events pending, or the bus closed.
     changed: Condvar,
@@ -96,7 +105,7 @@ impl State {
 /// [`EventBus::ready`] waits for the disk (backpressure, never a silent drop).
 pub const MAX_PENDING: usize = 262_144;
 
-/// A live subscription: events from the ring tail first, then live ones.
+/// A live subscription to every event: the ring tail first, then live ones.
 pub struct Subscription {
     /// Events already in the ring after the requested sequence number.
     pub backlog: Vec<Arc<Event>>,
@@ -105,6 +114,19 @@ pub struct Subscription {
     /// False when events after the requested sequence number had already
     /// left the ring: the backlog then starts later than asked (a gap the
     /// caller must report; the durable store closes it).
+    pub complete: bool,
+}
+
+/// A live subscription to the events a filter takes: the ring tail first
+/// (unfiltered, like [`Subscription`]'s), then the live events it matches.
+pub struct FilteredSubscription {
+    /// Events already in the ring after the requested sequence number, all
+    /// of them (the caller filters: the first one tells where the ring
+    /// starts, which a replay from the store needs).
+    pub backlog: Vec<Arc<Event>>,
+    /// Live events after the backlog that the filter matches.
+    pub live: FilteredReceiver,
+    /// As [`Subscription::complete`].
     pub complete: bool,
 }
 
@@ -129,6 +151,7 @@ impl EventBus {
         let inner = Inner {
             state: Mutex::new(state),
             tx,
+            fanout: Fanout::new(opts.max_lag),
             capacity: opts.ring_capacity.max(1),
             changed: Condvar::new(),
             room: Notify::new(),
@@ -200,8 +223,9 @@ impl EventBus {
         {
             let mut st = self.lock();
             st.committing = st.committing.saturating_sub(batch.len());
+            let fan = self.inner.fanout.sender();
             for event in batch {
-                self.publish_locked(&mut st, event);
+                self.publish_locked(&mut st, fan.as_ref(), event);
             }
         }
         self.inner.room.notify_waiters();
@@ -215,13 +239,17 @@ impl EventBus {
         self.inner.room.notify_waiters();
     }
 
-    fn publish_locked(&self, st: &mut State, event: Arc<Event>) {
+    /// `fan`: the filtered subscribers' sender, taken under the same lock.
+    fn publish_locked(&self, st: &mut State, fan: Option<&Sender<'_>>, event: Arc<Event>) {
         if st.ring.len() == self.inner.capacity {
             st.ring.pop_front();
         }
         st.published = event.seq;
         st.ring.push_back(event.clone());
         // Sent under the lock so that subscribe_since sees a consistent cut.
+        if let Some(fan) = fan {
+            fan.send(&event);
+        }
         let _ = self.inner.tx.send(event);
     }
 
@@ -253,7 +281,10 @@ impl EventBus {
                     self.inner.changed.notify_all();
                 }
             }
-            _ => self.publish_locked(&mut st, event),
+            _ => {
+                let fan = self.inner.fanout.sender();
+                self.publish_locked(&mut st, fan.as_ref(), event);
+            }
         }
         seq
     }
@@ -289,13 +320,17 @@ impl EventBus {
         }
     }
 
-    /// Live subscribers now, and the most events any of them has yet to
-    /// read (the slowest one's lag; at most the bound of `max_lag`).
+    /// Live subscribers now (broadcast and filtered), and the most events
+    /// any of them has yet to read (the slowest one's lag; at most the
+    /// bound of `max_lag`).
     pub fn subscriber_lag(&self) -> (usize, usize) {
-        (self.inner.tx.receiver_count(), self.inner.tx.len())
+        let (filtered, queued) = self.inner.fanout.stats();
+        (self.inner.tx.receiver_count() + filtered, self.inner.tx.len().max(queued))
     }
 
-    /// A live receiver of future events.
+    /// A live receiver of every future event (woken by each one: a
+    /// subscriber that wants only some should use
+    /// [`subscribe_filtered`](Self::subscribe_filtered)).
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
         self.inner.tx.subscribe()
     }
@@ -305,10 +340,21 @@ impl EventBus {
     /// held every event after `since`.
     pub fn subscribe_since(&self, since: u64) -> Subscription {
         let st = self.lock();
-        let backlog = tail_after(&st.ring, since);
+        let (backlog, complete) = cut(&st, since);
         let live = self.inner.tx.subscribe();
-        let complete = st.ring.front().is_none_or(|e| e.seq <= since.saturating_add(1)) || since + 1 >= st.next_seq;
         Subscription { backlog, live, complete }
+    }
+
+    /// [`subscribe_since`](Self::subscribe_since) for a subscriber that
+    /// follows only what `filter` matches: the live receiver is queued (and
+    /// woken) only for those events, and is told it lagged (with the first
+    /// sequence number it missed) when more than `max_lag` of them wait.
+    pub fn subscribe_filtered(&self, since: u64, filter: EventFilter) -> FilteredSubscription {
+        let st = self.lock();
+        let (backlog, complete) = cut(&st, since);
+        // Registered under the lock: the next event published is its first.
+        let live = self.inner.fanout.subscribe(filter);
+        FilteredSubscription { backlog, live, complete }
     }
 
     /// The last `limit` events (oldest first) that match `keep`.
@@ -323,6 +369,14 @@ impl EventBus {
     pub fn oldest_seq(&self) -> Option<u64> {
         self.lock().ring.front().map(|e| e.seq)
     }
+}
+
+/// The ring's events after `since`, and whether the ring still holds every
+/// event after it (taken under the lock, with the live receiver).
+fn cut(st: &State, since: u64) -> (Vec<Arc<Event>>, bool) {
+    let complete =
+        st.ring.front().is_none_or(|e| e.seq <= since.saturating_add(1)) || since.saturating_add(1) >= st.next_seq;
+    (tail_after(&st.ring, since), complete)
 }
 
 fn tail_after(ring: &VecDeque<Arc<Event>>, since: u64) -> Vec<Arc<Event>> {
@@ -480,6 +534,199 @@ mod tests {
         assert!(b.subscribe_since(0).complete && b.subscribe_since(7).complete);
         assert!(b.subscribe_since(11).backlog.is_empty());
         assert!(b.subscribe_since(500).backlog.is_empty());
+    }
+
+    fn sw(name: &str) -> Arc<str> {
+        name.into()
+    }
+
+    fn added() -> EventKind {
+        EventKind::AgentAdded { backend: "mock", group: None }
+    }
+
+    fn log_entry() -> EventKind {
+        EventKind::Log { level: crate::events::Level::Info, message: "x".into() }
+    }
+
+    fn following(event_type: &'static str, swarm: &str) -> EventFilter {
+        EventFilter { event_type: Some(event_type), swarm: Some(swarm.into()), ..Default::default() }
+    }
+
+    /// Counts the wake-ups of a task.
+    #[derive(Default)]
+    struct Wakes(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for Wakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_filtered_subscriber_is_neither_sent_nor_woken_for_events_it_does_not_follow() {
+        let b = bus(100, 4);
+        let (soak, other) = (sw("soak"), sw("other"));
+        let mut sub = b.subscribe_filtered(0, following("agent_added", "soak")).live;
+        // A task waiting in recv, polled once: registered for a wake-up.
+        let wakes = Arc::new(Wakes::default());
+        let waker = std::task::Waker::from(wakes.clone());
+        let mut cx = std::task::Context::from_waker(&waker);
+        let mut buf = Vec::new();
+        let seq;
+        {
+            let mut recv = std::pin::pin!(sub.recv_many(&mut buf, 16));
+            assert!(recv.as_mut().poll(&mut cx).is_pending());
+            // Ten thousand events it does not follow (far over its bound of 4):
+            // the wrong type, the wrong swarm, no swarm.
+            for i in 0..10_000 {
+                match i % 3 {
+                    0 => b.emit(Some(&soak), None, log_entry()),
+                    1 => b.emit(Some(&other), None, added()),
+                    _ => b.emit(None, None, added()),
+                };
+            }
+            assert_eq!(wakes.0.load(std::sync::atomic::Ordering::SeqCst), 0, "never woken");
+            assert!(recv.as_mut().poll(&mut cx).is_pending(), "nothing queued, no lag");
+            // One it follows wakes it once, and is the one it gets.
+            seq = b.emit(Some(&soak), None, added());
+            assert_eq!(wakes.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+            assert_eq!(recv.as_mut().poll(&mut cx), std::task::Poll::Ready(Ok(1)));
+        }
+        assert_eq!(buf.iter().map(|e| e.seq).collect::<Vec<_>>(), [seq]);
+        assert_eq!(sub.queued(), 0);
+        assert_eq!(sub.try_recv(), Ok(None));
+    }
+
+    #[tokio::test]
+    async fn a_filtered_subscriber_with_a_full_queue_is_told_the_first_seq_it_missed_and_resumes_from_the_ring() {
+        let b = bus(1_000, 4);
+        let s = sw("s");
+        let mut sub = b.subscribe_filtered(0, following("agent_added", "s")).live;
+        // Events it does not follow never count toward its bound.
+        for _ in 0..100 {
+            b.emit(Some(&s), None, log_entry());
+        }
+        let mut mine = Vec::new();
+        for _ in 0..3 {
+            mine.push(b.emit(Some(&s), None, added()));
+            b.emit(Some(&s), None, log_entry());
+        }
+        assert_eq!(sub.recv().await.unwrap().unwrap().seq, mine[0], "taken: no longer queued");
+        // Queued: mine[1], mine[2]; two more fill the bound of 4, the next overflows.
+        for _ in 0..10 {
+            mine.push(b.emit(Some(&s), None, added()));
+        }
+        assert_eq!(sub.queued(), 4, "bounded: the publisher never waits, never grows it");
+        let lagged = sub.recv().await.unwrap_err();
+        assert_eq!(lagged.missed_from, mine[1], "the first one it did not take");
+        assert_eq!(sub.queued(), 0, "what it had queued is dropped with the rest");
+        // Told once; then it gets what is published after, like a broadcast.
+        let after = b.emit(Some(&s), None, added());
+        assert_eq!(sub.recv().await.unwrap().unwrap().seq, after);
+        // A resume from missed_from - 1 (what /ws/events tells its client to
+        // do) misses nothing it follows: the ring holds them.
+        let again = b.subscribe_filtered(lagged.missed_from - 1, following("agent_added", "s"));
+        assert!(again.complete);
+        let f = following("agent_added", "s");
+        let replayed: Vec<u64> = again.backlog.iter().filter(|e| f.matches(e)).map(|e| e.seq).collect();
+        let mut want = mine[1..].to_vec();
+        want.push(after);
+        assert_eq!(replayed, want);
+    }
+
+    #[tokio::test]
+    async fn filtered_subscribers_are_counted_until_dropped_and_told_when_the_bus_is_gone() {
+        let b = bus(100, 8);
+        let broadcast = b.subscribe();
+        let subs: Vec<_> = (0..5)
+            .map(|i| {
+                let f = EventFilter { agent: Some(format!("a{i}")), ..Default::default() };
+                b.subscribe_filtered(0, f).live
+            })
+            .collect();
+        let (a0, s) = (sw("a0"), sw("s"));
+        b.emit(Some(&s), Some(&a0), log_entry());
+        b.emit(Some(&s), Some(&a0), log_entry());
+        assert_eq!(b.subscriber_lag(), (6, 2), "one broadcast and five filtered; two queued for a0");
+        drop(subs);
+        drop(broadcast);
+        assert_eq!(b.subscriber_lag(), (0, 0), "a dropped subscriber is removed");
+        let mut last = b.subscribe_filtered(0, EventFilter::default()).live;
+        let seq = emit(&b);
+        drop(b);
+        assert_eq!(last.recv().await.unwrap().unwrap().seq, seq, "what was queued is still delivered");
+        assert_eq!(last.recv().await, Ok(None), "then the end");
+    }
+
+    mod props {
+        use proptest::prelude::*;
+
+        use super::*;
+        use crate::events::{Category, Level};
+        use crate::proptest_cases::cases;
+
+        fn name() -> impl Strategy<Value = Option<String>> {
+            prop::option::of(prop::sample::select(vec!["a", "b", "c"]).prop_map(String::from))
+        }
+
+        fn filter() -> impl Strategy<Value = EventFilter> {
+            let ty = prop::option::of(prop::sample::select(vec!["agent_added", "agent_removed", "log_entry"]));
+            let level = prop::option::of(prop::sample::select(Level::ALL.to_vec()));
+            let category = prop::option::of(prop::sample::select(Category::ALL.to_vec()));
+            let since = prop::option::of(0u64..40);
+            (name(), name(), level, category, ty, since).prop_map(
+                |(swarm, agent, level, category, event_type, since)| EventFilter {
+                    swarm,
+                    agent,
+                    level,
+                    category,
+                    event_type,
+                    since,
+                },
+            )
+        }
+
+        fn kind() -> impl Strategy<Value = EventKind> {
+            prop_oneof![
+                Just(EventKind::AgentAdded { backend: "mock", group: None }),
+                Just(EventKind::AgentRemoved),
+                prop::sample::select(Level::ALL.to_vec())
+                    .prop_map(|level| EventKind::Log { level, message: "m".into() }),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(cases())]
+
+            /// Whatever the filters, each filtered subscriber gets exactly the
+            /// events its filter matches, in order, once (the index only
+            /// decides whose filter is run).
+            #[test]
+            fn each_filtered_subscriber_gets_exactly_what_its_filter_matches(
+                filters in prop::collection::vec(filter(), 1..12),
+                events in prop::collection::vec((name(), name(), kind()), 0..60),
+            ) {
+                let b = bus(1_000, 1_000);
+                let mut subs: Vec<_> = filters.iter().map(|f| b.subscribe_filtered(0, f.clone()).live).collect();
+                let mut all = b.subscribe();
+                for (swarm, agent, kind) in events {
+                    let (swarm, agent) = (swarm.map(|s| sw(&s)), agent.map(|a| sw(&a)));
+                    b.emit(swarm.as_ref(), agent.as_ref(), kind);
+                }
+                let mut published = Vec::new();
+                while let Ok(e) = all.try_recv() {
+                    published.push(e);
+                }
+                for (f, sub) in filters.iter().zip(subs.iter_mut()) {
+                    let want: Vec<u64> = published.iter().filter(|e| f.matches(e)).map(|e| e.seq).collect();
+                    let mut got = Vec::new();
+                    while let Ok(Some(e)) = sub.try_recv() {
+                        got.push(e.seq);
+                    }
+                    prop_assert_eq!(got, want, "{:?}", f);
+                }
+            }
+        }
     }
 
     #[tokio::test]

@@ -4,10 +4,12 @@
 //! `event_type`, human message and metadata are derived from the kind, so
 //! every producer emits the same shape (PROTOCOLS.md §4) and the set of event
 //! types is closed and documented (`docs/events.md`). The [`EventBus`] assigns
-//! sequence numbers, keeps a bounded ring and fans out to subscribers.
+//! sequence numbers, keeps a bounded ring and fans out to subscribers (each
+//! filtered one gets only the events it follows).
 
 mod bus;
 mod class;
+mod fanout;
 mod filter;
 mod kind;
 
@@ -16,8 +18,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
-pub use bus::{BusOptions, EventBus, MAX_PENDING, Subscription};
+pub use bus::{BusOptions, EventBus, FilteredSubscription, MAX_PENDING, Subscription};
 pub use class::{Category, Level, OutputKind};
+pub use fanout::{FilteredReceiver, Lagged};
 pub use filter::{EventFilter, FilterError};
 pub use kind::EventKind;
 #[cfg(feature = "server")]

@@ -5,10 +5,11 @@
 //! * `since=<seq>` replays every stored event after `seq`, then continues
 //!   live, with no gap and no duplicate (the ring and the live receiver are
 //!   taken in one step; what the ring no longer holds is read from the store);
-//! * a client that falls more than `max_lag` events behind is sent
-//!   `{"type":"lagged","missed_from":seq}` and the socket is closed: it
-//!   reconnects with `since=seq-1`. Memory per client is bounded by the
-//!   bus's lag bound, never by the client's speed;
+//! * the bus hands each client only the events its filter takes (a client
+//!   is not woken for the others); one that falls more than `max_lag` of
+//!   those behind is sent `{"type":"lagged","missed_from":seq}` and the
+//!   socket is closed: it reconnects with `since=seq-1`. Memory per client
+//!   is bounded by the bus's lag bound, never by the client's speed;
 //! * without a store, events that left the ring are announced as
 //!   `{"type":"gap","from":a,"to":b}` (they cannot be replayed);
 //! * the subscription is taken before the handshake is answered: every
@@ -21,17 +22,18 @@ use axum::extract::ws::{Message, WebSocketUpgrade};
 use axum::response::Response;
 use futures::{Sink, SinkExt, Stream, StreamExt};
 use serde_json::json;
-use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::AppState;
 use super::error::ApiResult;
 use super::extract::ApiQuery;
 use super::routes::events::EventParams;
-use crate::events::{Event, EventFilter, Subscription};
+use crate::events::{Event, EventFilter, FilteredSubscription, Lagged};
 
 use super::WS_SEND_TIMEOUT as SEND_TIMEOUT;
 /// Events read from the store per page during a replay.
 const REPLAY_PAGE: usize = 1000;
+/// Live events sent before one flush.
+const LIVE_BATCH: usize = 256;
 
 /// Streams events over a WebSocket.
 #[utoipa::path(get, path = "/ws/events", tag = "streams", params(EventParams),
@@ -46,7 +48,8 @@ pub(crate) async fn ws_events(
     // Subscribed before the handshake answer: every event emitted after the
     // client sees the socket open is delivered.
     let bus = st.hive.events();
-    let sub = bus.subscribe_since(filter.since.unwrap_or_else(|| bus.next_seq().saturating_sub(1)));
+    let since = filter.since.unwrap_or_else(|| bus.next_seq().saturating_sub(1));
+    let sub = bus.subscribe_filtered(since, filter.clone());
     let state = st.clone();
     st.websocket(ws, 64 * 1024, move |sink, stream| pump(state, filter, sub, sink, stream))
 }
@@ -68,8 +71,13 @@ where
 
 /// The stream of one client: replay, then live. Generic over the socket's
 /// halves so it can be driven by channels in tests.
-pub(crate) async fn pump<S, R>(st: AppState, filter: EventFilter, mut sub: Subscription, mut sink: S, mut stream: R)
-where
+pub(crate) async fn pump<S, R>(
+    st: AppState,
+    filter: EventFilter,
+    mut sub: FilteredSubscription,
+    mut sink: S,
+    mut stream: R,
+) where
     S: Sink<Message> + Unpin,
     R: Stream<Item = Result<Message, axum::Error>> + Unpin,
 {
@@ -88,39 +96,28 @@ where
         last = last.max(e.seq);
     }
     let mut shutdown = st.shutdown.clone();
+    let mut batch = Vec::with_capacity(LIVE_BATCH);
     loop {
         tokio::select! {
-            r = sub.live.recv() => match r {
-                Ok(first) => {
-                    // This event and what is ready after it (up to 256), then one
-                    // flush; a lag seen while draining counts like one seen by recv.
-                    let (mut next, mut lagged, mut drained) = (Some(first), false, 0);
-                    while let Some(e) = next.take() {
+            r = sub.live.recv_many(&mut batch, LIVE_BATCH) => match r {
+                Ok(0) => break, // the bus is gone
+                Ok(_) => {
+                    // What is queued (up to LIVE_BATCH, all matching the
+                    // filter), then one flush; a lag is told by the next call.
+                    for e in batch.drain(..) {
                         if e.seq > last {
                             last = e.seq;
-                            if filter.matches(&e) && sink.feed(event_text(&e)).await.is_err() {
+                            if sink.feed(event_text(&e)).await.is_err() {
                                 return;
                             }
-                        }
-                        if drained == 256 {
-                            break;
-                        }
-                        drained += 1;
-                        match sub.live.try_recv() {
-                            Ok(e) => next = Some(e),
-                            Err(TryRecvError::Lagged(_)) => lagged = true,
-                            Err(_) => {}
                         }
                     }
                     if !matches!(tokio::time::timeout(SEND_TIMEOUT, sink.flush()).await, Ok(Ok(()))) {
                         return;
                     }
-                    if lagged {
-                        return lag_notice(&mut sink, last).await;
-                    }
                 }
-                Err(RecvError::Lagged(_)) => return lag_notice(&mut sink, last).await,
-                Err(RecvError::Closed) => break,
+                // Every event it follows before missed_from was sent.
+                Err(Lagged { missed_from }) => return lag_notice(&mut sink, missed_from).await,
             },
             m = stream.next() => match m {
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
@@ -132,12 +129,13 @@ where
     let _ = sink.close().await;
 }
 
-/// Tells the client it fell behind after `last`, and closes the socket.
-async fn lag_notice<S>(sink: &mut S, last: u64)
+/// Tells the client it missed events from `missed_from` on, and closes the
+/// socket.
+async fn lag_notice<S>(sink: &mut S, missed_from: u64)
 where
     S: Sink<Message> + Unpin,
 {
-    let _ = send(sink, text(json!({"type": "lagged", "missed_from": last + 1}))).await;
+    let _ = send(sink, text(json!({"type": "lagged", "missed_from": missed_from}))).await;
     let _ = sink.close().await;
 }
 
