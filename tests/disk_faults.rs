@@ -21,6 +21,8 @@ async fn a_mutation_while_the_disk_fails_is_503_reads_go_on_and_after_the_heal_i
     let mut d =
         Daemon::start_with(cfg(), HiveOptions { disk_faults: Some(faults.clone()), ..HiveOptions::default() }).await;
     d.create(DEMO).await;
+    // The start's events are committed (so in the ring) before the disk fails.
+    d.get_until("/api/events?limit=5", |ev| ev["events"].as_array().is_some_and(|e| !e.is_empty())).await;
     faults.fail(Fault::Sync);
 
     // The first write meets the failed fsync (or the store is already down,

@@ -361,3 +361,32 @@ async fn a_crash_between_a_task_end_and_its_event_never_stores_one_without_the_o
         }
     }
 }
+
+/// Regression, found by the flaky `a_mutation_while_the_disk_fails_is_503_...`
+/// (tests/disk_faults.rs): a swarm that did not restore ("a child named
+/// 'early' already exists"). An overlay change met a failed fsync; redb
+/// answered an error, but the commit had reached the file (the fsync that
+/// failed came after the header was written); the writer kept the change
+/// and appended it again after the heal: twice in the overlay. A kept change
+/// now keeps the index its first try gave it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overlay_change_kept_through_a_failed_fsync_is_written_once() {
+    for fault in [Fault::Sync, Fault::Write] {
+        for point in 0..6u64 {
+            let dir = tempfile::tempdir().unwrap();
+            let faults = DiskFaults::new();
+            let r = start(dir.path(), &faults);
+            let w = r.service.writer().clone();
+            w.append_overlay("s", b"first".to_vec()).await.unwrap();
+            faults.fail_after(fault, point);
+            let _ = w.append_overlay("s", b"kept".to_vec()).await; // acknowledged or kept
+            faults.heal();
+            until("the store is available", || r.store.availability().available()).await;
+            w.append_overlay("s", b"after".to_vec()).await.unwrap();
+            r.stop().await;
+            let ops: Vec<Vec<u8>> =
+                Store::open(dir.path()).unwrap().overlay("s").unwrap().into_iter().map(|(_, op)| op).collect();
+            assert_eq!(ops, [b"first".to_vec(), b"kept".to_vec(), b"after".to_vec()], "{fault:?} after {point}");
+        }
+    }
+}

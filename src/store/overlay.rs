@@ -43,6 +43,14 @@ pub(super) fn append_op(tx: &WriteTransaction, swarm: &str, op: &[u8]) -> Result
     Ok(last + 1)
 }
 
+/// Writes one op at `index`, which an earlier try of the same commit gave
+/// it: a commit whose fsync failed may still have reached the file, so a
+/// kept op is written again at its index, never appended twice.
+pub(super) fn put_op_at(tx: &WriteTransaction, swarm: &str, index: u64, op: &[u8]) -> Result<(), StoreError> {
+    tx.open_table(OVERLAY).map_err(StoreError::db)?.insert((swarm, index), op).map_err(StoreError::db)?;
+    Ok(())
+}
+
 pub(super) fn clear_op(tx: &WriteTransaction, swarm: &str) -> Result<(), StoreError> {
     tx.open_table(OVERLAY)
         .map_err(StoreError::db)?

@@ -16,7 +16,10 @@
 //! swarm's check of the store just before the disk failed was applied; its
 //! caller got the error). The journal reaches the writer only from the
 //! flusher, with the events taken at the same time (`Job::Flush`), and a
-//! kept journal is committed with the flusher's next try. Clearing or reseeding an overlay is not kept: it is
+//! kept journal is committed with the flusher's next try. A kept overlay
+//! change keeps the index its first try gave it: a commit whose fsync
+//! failed may have reached the file all the same, and the change must not
+//! be appended twice. Clearing or reseeding an overlay is not kept: it is
 //! asked for before anything is applied, and refused. At most [`MAX_CARRIED`]
 //! entries are kept; beyond, the thread stops taking jobs until the store is
 //! back (the journal, then the book, then new tasks wait: backpressure, not
@@ -30,7 +33,7 @@ use std::thread::JoinHandle;
 use tokio::sync::{mpsc, oneshot};
 
 use super::events::{StoredEvent, append};
-use super::overlay::{SwarmRecord, append_op, clear_op, put_swarm};
+use super::overlay::{SwarmRecord, append_op, clear_op, put_op_at, put_swarm};
 use super::{Store, StoreError, StoreErrorKind};
 use crate::task::{Journaled, NotDurable};
 
@@ -57,7 +60,8 @@ pub(crate) const MAX_CARRIED: usize = 65_536;
 #[derive(Default)]
 struct Carried {
     journal: Vec<Journaled>,
-    overlay: Vec<(String, Vec<u8>)>,
+    /// (swarm, op, the index a try gave it).
+    overlay: Vec<(String, Vec<u8>, Option<u64>)>,
     swarms: Vec<SwarmRecord>,
 }
 
@@ -319,7 +323,7 @@ fn commit(store: &Store, batch: Vec<Job>, carried: &mut Carried, last: bool) {
                 acks.push(Ack::Unit(ack));
             }
             Job::Overlay(swarm, op, ack) => {
-                overlay.push((swarm, op));
+                overlay.push((swarm, op, None));
                 acks.push(Ack::Index(ack));
             }
             Job::Swarm(r, ack) => {
@@ -380,8 +384,16 @@ fn commit(store: &Store, batch: Vec<Job>, carried: &mut Carried, last: bool) {
         }
         super::tasks::apply(&tx, &journal)?;
         let mut indexes = Vec::with_capacity(overlay.len());
-        for (swarm, op) in &overlay {
-            indexes.push(append_op(&tx, swarm, op)?);
+        for (swarm, op, at) in overlay.iter_mut() {
+            let index = match *at {
+                Some(i) => {
+                    put_op_at(&tx, swarm, i, op)?;
+                    i
+                }
+                None => append_op(&tx, swarm, op)?,
+            };
+            *at = Some(index);
+            indexes.push(index);
         }
         append(&tx, &events)?;
         if let Some(next) = next_seq {
