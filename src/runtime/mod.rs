@@ -42,6 +42,7 @@ pub use registry::SwarmSummary;
 /// The directory, inside a data directory, where live children's process
 /// groups are recorded (empty once the daemon stopped cleanly).
 pub const CHILD_RECORDS: &str = swarm::agent::process::groups::DIR;
+pub use swarm::agent::process::spawner::die_with_parent;
 pub use swarm::handle::SwarmHandle;
 pub use swarm::router::table::RouteError;
 pub use swarm::router::{EndpointSender, RoutedMessage};

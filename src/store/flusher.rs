@@ -70,20 +70,14 @@ fn run(bus: &EventBus, book: &TaskBook, writer: &Writer, availability: &Availabi
     loop {
         let more = bus.wait_work();
         let (journal, batch) = book.drain_journal_and(|| bus.take_now());
-        if journal.is_empty() && batch.is_empty() {
-            if more {
-                continue;
-            }
-            // The bus is closed and drained: so is the book once it is closed.
-            if book.is_closed() {
-                return;
-            }
-            // Closed bus, open book (a test, or a shutdown in progress):
-            // the book's close nudges nobody now, so look again shortly.
-            std::thread::sleep(RETRY);
-            continue;
+        if !journal.is_empty() || !batch.is_empty() {
+            flush(bus, book, writer, availability, journal, batch);
         }
-        flush(bus, book, writer, availability, journal, batch);
+        // Closed and drained: the book is closed first (the shutdown's
+        // order), so this last drain took what it held.
+        if !more {
+            return;
+        }
     }
 }
 

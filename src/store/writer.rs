@@ -72,7 +72,6 @@ impl Carried {
 }
 
 enum Job {
-    Events(Vec<StoredEvent>, oneshot::Sender<Result<(), StoreError>>),
     Overlay(String, Vec<u8>, oneshot::Sender<Result<u64, StoreError>>),
     Swarm(SwarmRecord, oneshot::Sender<Result<(), StoreError>>),
     ClearOverlay(String, oneshot::Sender<Result<(), StoreError>>),
@@ -203,7 +202,7 @@ impl Writer {
 
     /// Appends events; returns once they are durable.
     pub async fn append_events(&self, events: Vec<StoredEvent>) -> Result<(), StoreError> {
-        self.submit(|ack| Job::Events(events, ack)).await
+        self.submit(|ack| Job::Flush { journal: Vec::new(), events, next_seq: None, ack }).await
     }
 
     /// Appends an overlay op; returns its index once durable.
@@ -318,10 +317,6 @@ fn commit(store: &Store, batch: Vec<Job>, carried: &mut Carried, last: bool) {
     let (mut flushes, mut next_seq) = (0usize, None::<u64>);
     for job in batch {
         match job {
-            Job::Events(mut e, ack) => {
-                events.append(&mut e);
-                acks.push(Ack::Unit(ack));
-            }
             Job::Overlay(swarm, op, ack) => {
                 overlay.push((swarm, op, None));
                 acks.push(Ack::Index(ack));

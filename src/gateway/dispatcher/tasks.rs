@@ -181,15 +181,12 @@ impl State {
             }
         }
         // Announced under the book's lock, so the end and its events commit
-        // together (a standalone worker's agent only reports the end to us).
-        // A zmq agent's dispatch is part of the agent's own task, which the
-        // agent ends and announces.
-        let bus = &self.args.bus;
+        // together (a standalone worker's agent only reports the end to us;
+        // `emit_task` leaves a zmq agent's dispatch to the agent, whose own
+        // task it is part of).
         self.args.tasks.end_then(&t.id, end, |end| {
-            if t.agent.is_none() {
-                for kind in end.events(&t.id) {
-                    bus.emit(Some(&t.swarm), t.worker.as_ref(), kind);
-                }
+            for kind in end.events(&t.id) {
+                self.emit_task(&t, kind);
             }
         });
     }

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
-use nix::unistd::{Pid, getpid, getppid};
+use nix::unistd::{Pid, getpid};
 
 use super::Transport;
 
@@ -49,17 +49,10 @@ impl Spawner {
     /// Starts `cmd` from the spawner thread; it dies with that thread.
     pub(super) fn spawn(&self, mut cmd: Command) -> io::Result<Child> {
         let parent = getpid();
-        // SAFETY: runs between fork and exec in the child, and makes only
-        // async-signal-safe calls (prctl, getppid) without allocating on
-        // its success path.
+        // SAFETY: the runtime's own hook, async-signal-safe (prctl,
+        // getppid), run between fork and exec in the child.
         unsafe {
-            cmd.pre_exec(move || {
-                nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(io::Error::from)?;
-                if getppid() != parent {
-                    return Err(io::Error::other("the bench died before its child could start"));
-                }
-                Ok(())
-            });
+            cmd.pre_exec(move || hive::runtime::die_with_parent(parent));
         }
         let (reply, answer) = sync_channel(1);
         let tx = self.tx.as_ref().ok_or_else(|| io::Error::other("the spawner is stopped"))?;

@@ -29,7 +29,7 @@ pub(crate) mod launch;
 pub(crate) mod lines;
 pub(crate) mod protocol;
 pub(crate) mod queue;
-mod spawner;
+pub(crate) mod spawner;
 
 use std::fmt;
 use std::process::Stdio;

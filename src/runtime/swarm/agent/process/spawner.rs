@@ -54,12 +54,14 @@ pub(crate) fn spawn(mut cmd: tokio::process::Command) -> std::io::Result<tokio::
     answer.recv().map_err(|_| std::io::Error::other("the spawner thread dropped a spawn request"))?
 }
 
-/// In the forked child: SIGKILL when the spawner thread (so the daemon)
-/// ends; and if the daemon is already gone, do not run at all.
-fn die_with_parent(parent: Pid) -> std::io::Result<()> {
+/// In the forked child (a `pre_exec` hook): SIGKILL when the thread that
+/// forked it (so its process) ends; and if `parent` is already gone, do not
+/// run at all. Async-signal-safe: prctl and getppid, no allocation on the
+/// success path. The bench's own spawner (`hive bench chaos`) uses it too.
+pub fn die_with_parent(parent: Pid) -> std::io::Result<()> {
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)?;
     if getppid() != parent {
-        return Err(std::io::Error::other("the daemon died before its child could start"));
+        return Err(std::io::Error::other("the parent died before its child could start"));
     }
     Ok(())
 }
